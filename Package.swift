@@ -1,0 +1,85 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Dependencies point inwards: qtool → QtoolCLI → QtoolEngine → QtoolData → QtoolStore → QtoolCore.
+// QtoolArgs (the in-house parser) depends on nothing but Foundation.
+let package = Package(
+  name: "qtool",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "qtool", targets: ["qtool"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+  ],
+  targets: [
+    // MARK: System libraries
+
+    /** libcurl, with typed wrappers for its variadic setopt/getinfo. */
+    .systemLibrary(
+      name: "CCurl", pkgConfig: "libcurl",
+      providers: [.apt(["libcurl4-openssl-dev"])]),
+    /** libarchive, for zip, gzip and tar streams. */
+    .systemLibrary(
+      name: "CArchive", pkgConfig: "libarchive",
+      providers: [.apt(["libarchive-dev"])]),
+
+    // MARK: Libraries
+
+    /** The in-house argument parser: command tree, parsing, help, man page, completions. */
+    .target(name: "QtoolArgs"),
+    /** Pure domain: bars, timeframes, calendars, errors. No I/O. */
+    .target(name: "QtoolCore"),
+    /** The SQLite store: schema, migrations, bulk bar I/O. */
+    .target(
+      name: "QtoolStore",
+      dependencies: [
+        "QtoolCore",
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "GRDBSQLite", package: "GRDB.swift"),
+      ]),
+    /** Reading and fetching market data: files, archives (libarchive), HTTP (libcurl). */
+    .target(name: "QtoolData", dependencies: ["QtoolCore", "QtoolStore", "CCurl", "CArchive"]),
+    /** The operations a user can run, shared by the CLI and the server. */
+    .target(
+      name: "QtoolEngine",
+      dependencies: [
+        "QtoolCore", "QtoolStore", "QtoolData",
+        .product(name: "Yams", package: "Yams"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      plugins: ["BuildInfoPlugin"]),
+    /** The command tree, one file per command, terminal rendering and exit codes. */
+    .target(
+      name: "QtoolCLI",
+      dependencies: [
+        "QtoolArgs", "QtoolEngine",
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+
+    // MARK: Build tools
+
+    /** Records the git commit and build date for `qtool version --json`. */
+    .plugin(name: "BuildInfoPlugin", capability: .buildTool(), path: "Sources/BuildInfoPlugin"),
+
+    // MARK: Executables
+
+    /** The qtool binary. */
+    .executableTarget(name: "qtool", dependencies: ["QtoolCLI"]),
+    /** Benchmarks that print figures against same-run baselines (`make bench`). */
+    .executableTarget(
+      name: "QtoolBench",
+      dependencies: ["QtoolCore", "QtoolStore", "QtoolData", "QtoolEngine"]),
+
+    // MARK: Tests
+
+    .testTarget(name: "QtoolArgsTests", dependencies: ["QtoolArgs"]),
+    .testTarget(name: "QtoolCoreTests", dependencies: ["QtoolCore"]),
+    .testTarget(name: "QtoolStoreTests", dependencies: ["QtoolStore", "QtoolCore"]),
+    .testTarget(name: "QtoolDataTests", dependencies: ["QtoolData", "QtoolStore", "QtoolCore"]),
+    .testTarget(name: "QtoolEngineTests", dependencies: ["QtoolEngine", "QtoolStore", "QtoolCore"]),
+    .testTarget(name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs"]),
+  ]
+)

@@ -1,0 +1,45 @@
+import QtoolArgs
+
+/// The whole command tree, assembled from each command file's spec. Parsing, help, the man page
+/// and the completion scripts all come from `root`.
+enum CommandTree {
+  static let groups: [CommandGroup] = [
+    CommandGroup(
+      name: "db", abstract: "Inspect and maintain the SQLite store",
+      discussion: "The store is one SQLite file in WAL mode (default $QTOOL_HOME/qtool.db). Migrations run whenever qtool opens it.",
+      leaves: [DbInfoCommand.self, DbMigrateCommand.self, DbVacuumCommand.self, DbBackupCommand.self]),
+    CommandGroup(
+      name: "config", abstract: "Show qtool's effective configuration",
+      leaves: [ConfigShowCommand.self]),
+  ]
+
+  static let topLevel: [any LeafCommand.Type] = [
+    VersionCommand.self, HelpCommand.self, CompletionsCommand.self, ManCommand.self, CompleteCommand.self,
+  ]
+
+  static let root = CommandSpec(
+    name: "qtool",
+    abstract: "a command-line quant workbench: market data, backtests, signals",
+    discussion: """
+      qtool downloads market data into a local SQLite store, cleans it, backtests declarative \
+      strategies and compares runs. Results go to stdout (add --json for scripts); progress, \
+      notes and errors go to stderr.
+      """,
+    options: GlobalOptions.all,
+    subcommands: groups.map { group in
+      CommandSpec(
+        name: group.name, abstract: group.abstract, discussion: group.discussion,
+        subcommands: group.leaves.map { $0.spec })
+    } + topLevel.map { $0.spec },
+    examples: [
+      Example("qtool db info", "Show where the store is and what it holds"),
+      Example("qtool help exit-codes", "List the exit codes scripts can rely on"),
+    ])
+
+  /// The leaf command at `path`, e.g. `["db", "info"]`.
+  static func leaf(at path: [String]) -> (any LeafCommand.Type)? {
+    if path.count == 1 { return topLevel.first { $0.spec.name == path[0] } }
+    guard path.count == 2, let group = groups.first(where: { $0.name == path[0] }) else { return nil }
+    return group.leaves.first { $0.spec.name == path[1] }
+  }
+}

@@ -1,0 +1,22 @@
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+
+enum DbMigrateCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "migrate", abstract: "Apply pending schema migrations",
+    discussion: "qtool migrates the store whenever it opens it; this command does only that and reports what it applied.",
+    options: [CommonOptions.json])
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    let report = try StoreOperations(database: context.database(migrate: false)).migrate()
+    if context.json {
+      try context.printJSON(report)
+    } else if report.appliedNow.isEmpty {
+      context.stdout.line("up to date (\(report.allApplied.count) migrations applied)")
+    } else {
+      for name in report.appliedNow { context.stdout.line("applied \(name)") }
+    }
+    return .success
+  }
+}

@@ -1,0 +1,21 @@
+import Foundation
+import QtoolArgs
+import QtoolCore
+import QtoolStore
+
+/// Called by the completion scripts: prints stored names, one a line. Never creates a store.
+enum CompleteCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "__complete", abstract: "Print names for shell completion",
+    positionals: [PositionalSpec("topic", .choice(["datasets", "strategies"]), help: "What to list.")],
+    isHidden: true)
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    guard let path = try? context.settings().databasePath, FileManager.default.fileExists(atPath: path),
+      let database = try? context.database()
+    else { return .success }
+    let names = (try? context.arguments.string("topic") == "datasets" ? database.datasetNames() : database.strategyNames()) ?? []
+    for name in names { context.stdout.line(name) }
+    return .success
+  }
+}

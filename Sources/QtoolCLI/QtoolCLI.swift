@@ -1,0 +1,55 @@
+import Foundation
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+
+/// The entry point: parse, dispatch to one leaf command, turn errors into messages and exit codes.
+public enum QtoolCLI {
+  public static func main(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+    Signals.install()
+    exit(run(arguments: arguments, environment: ProcessInfo.processInfo.environment))
+  }
+
+  static func run(arguments: [String], environment: [String: String]) -> Int32 {
+    let stdout = OutputStream.standardOutput
+    let stderr = OutputStream.standardError
+    let parser = Parser(root: CommandTree.root, environment: environment)
+    do {
+      switch try parser.parse(arguments) {
+      case .help(let path):
+        stdout.write(HelpRenderer(root: CommandTree.root).help(for: path))
+        return ExitStatus.success.rawValue
+      case .version:
+        stdout.line("qtool \(VersionInfo.version)")
+        return ExitStatus.success.rawValue
+      case .run(let parsed):
+        guard let command = CommandTree.leaf(at: parsed.commandPath) else {
+          stderr.line("qtool: internal error: no handler for '\(parsed.commandPath.joined(separator: " "))'")
+          return ExitStatus.software.rawValue
+        }
+        let context = CommandContext(arguments: parsed, environment: environment)
+        do {
+          return try command.run(context).rawValue
+        } catch let error as UsageError {
+          throw error
+        } catch let error as any QtoolError {
+          stderr.line("qtool: error: \(error)")
+          return error.exitStatus.rawValue
+        }
+      }
+    } catch let error as UsageError {
+      reportUsage(error, stderr: stderr)
+      return ExitStatus.usage.rawValue
+    } catch {
+      stderr.line("qtool: error: \(error)")
+      return ExitStatus.failure.rawValue
+    }
+  }
+
+  static func reportUsage(_ error: UsageError, stderr: OutputStream) {
+    let renderer = HelpRenderer(root: CommandTree.root)
+    stderr.line("qtool: error: \(error.message)")
+    stderr.line(renderer.usageLine(for: error.commandPath))
+    stderr.line("Run '\((["qtool"] + error.commandPath).joined(separator: " ")) --help' for more.")
+  }
+}

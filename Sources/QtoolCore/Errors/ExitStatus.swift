@@ -1,0 +1,36 @@
+/// qtool's exit codes (DESIGN §3). `qtool help exit-codes` and the man page print this table.
+public enum ExitStatus: Int32, CaseIterable, Sendable {
+  case success = 0
+  case failure = 1
+  case assertionFailed = 2
+  case usage = 64
+  case dataError = 65
+  case noInput = 66
+  case unavailable = 69
+  case software = 70
+  case cannotCreate = 73
+  case temporaryFailure = 75
+  case interrupted = 130
+
+  public var meaning: String {
+    switch self {
+    case .success: return "success"
+    case .failure: return "the operation failed (see the message)"
+    case .assertionFailed: return "a backtest --assert condition did not hold"
+    case .usage: return "the command line was wrong (unknown option, bad value, missing argument)"
+    case .dataError: return "the input data is invalid (verify found problems, malformed file)"
+    case .noInput: return "an input file, dataset, strategy or run does not exist"
+    case .unavailable: return "a data source or service is unavailable"
+    case .software: return "an internal error in qtool (please report it)"
+    case .cannotCreate: return "an output file or the store cannot be written"
+    case .temporaryFailure: return "a temporary condition (lock held, rate limited): retry later"
+    case .interrupted: return "interrupted by Ctrl-C (SIGINT); nothing half-written is left"
+    }
+  }
+}
+
+/// An error a user can act on: its description says what went wrong and what to do next,
+/// and it carries the exit code the CLI returns.
+public protocol QtoolError: Error, CustomStringConvertible {
+  var exitStatus: ExitStatus { get }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import QtoolCore
+import Yams
+
+/// Where an effective setting came from, in precedence order.
+public enum SettingOrigin: String, Codable, Sendable {
+  case flag, env, file, `default`
+}
+
+/// One effective setting and where it came from.
+public struct Setting: Codable, Sendable, Equatable {
+  public var key: String
+  public var value: String?
+  public var origin: SettingOrigin
+  public var help: String
+}
+
+/// The data sources qtool knows, with their public base URLs.
+public enum SourceCatalog {
+  public static let baseURLs: [(name: String, url: String)] = [
+    ("binance", "https://api.binance.com"),
+    ("binance-bulk", "https://data.binance.vision"),
+    ("yahoo", "https://query1.finance.yahoo.com"),
+    ("stooq", "https://stooq.com"),
+  ]
+
+  /// `QTOOL_SOURCE_BINANCE_BULK_URL` for `binance-bulk`.
+  public static func environmentVariable(for source: String) -> String {
+    "QTOOL_SOURCE_" + source.uppercased().replacingOccurrences(of: "-", with: "_") + "_URL"
+  }
+}
+
+/// qtool's effective configuration: flag > environment (`QTOOL_*`) > config file > default.
+///
+/// ```swift
+/// let settings = try Settings.resolve(flags: ["db": ("/tmp/x.db", .flag)], environment: env)
+/// settings.value("db")   // "/tmp/x.db"
+/// ```
+public struct Settings: Sendable {
+  public let configFile: String
+  public let configFileExists: Bool
+  public let entries: [Setting]
+
+  public func value(_ key: String) -> String? { entries.first { $0.key == key }?.value }
+  public func setting(_ key: String) -> Setting? { entries.first { $0.key == key } }
+
+  public var home: String { value("home")! }
+  public var databasePath: String { value("db")! }
+
+  /// The base URL of `source`, honouring `QTOOL_SOURCE_<NAME>_URL` and `sources.<name>.base_url`.
+  public func baseURL(for source: String) -> String? { value("sources.\(source).base_url") }
+
+  /// - parameters:
+  ///   - flags: values given on the command line or through an option's own `QTOOL_*`
+  ///     variable, keyed by setting name, with the origin the parser reported.
+  ///   - configFile: the config file path (`--config`); nil means the XDG default.
+  /// - throws: `ConfigError` when an explicitly named file is missing or the YAML is invalid.
+  public static func resolve(
+    flags: [String: (value: String, origin: SettingOrigin)], configFile explicitFile: String?,
+    environment: [String: String]
+  ) throws -> Settings {
+    let path = explicitFile.map { QtoolPaths.expand($0, environment: environment) }
+      ?? QtoolPaths.defaultConfigFile(environment: environment)
+    let exists = FileManager.default.fileExists(atPath: path)
+    if explicitFile != nil, !exists { throw ConfigError.missingFile(path) }
+    let fileValues = exists ? try readFile(path) : [:]
+
+    var entries: [Setting] = []
+    func add(_ key: String, env: String?, defaultValue: String?, help: String) {
+      if let given = flags[key] {
+        entries.append(Setting(key: key, value: given.value, origin: given.origin, help: help))
+      } else if let env, let value = environment[env], !value.isEmpty {
+        entries.append(Setting(key: key, value: value, origin: .env, help: help))
+      } else if let value = fileValues[key] {
+        entries.append(Setting(key: key, value: value, origin: .file, help: help))
+      } else {
+        entries.append(Setting(key: key, value: defaultValue, origin: .default, help: help))
+      }
+    }
+    add("home", env: "QTOOL_HOME", defaultValue: QtoolPaths.defaultHome(environment: environment),
+        help: "directory holding qtool.db")
+    let home = QtoolPaths.expand(entries[0].value!, environment: environment)
+    entries[0].value = home
+    add("db", env: "QTOOL_DB", defaultValue: home + "/qtool.db", help: "the SQLite store")
+    if let index = entries.firstIndex(where: { $0.key == "db" }) {
+      entries[index].value = entries[index].value.map { QtoolPaths.expand($0, environment: environment) }
+    }
+    add("proxy", env: "QTOOL_PROXY", defaultValue: nil, help: "proxy URL for data sources, e.g. socks5://127.0.0.1:1080")
+    for (source, url) in SourceCatalog.baseURLs {
+      add("sources.\(source).base_url", env: SourceCatalog.environmentVariable(for: source),
+          defaultValue: url, help: "base URL of the \(source) source")
+    }
+    let known = Set(entries.map(\.key))
+    let unknown = fileValues.keys.filter { !known.contains($0) }.sorted()
+    if let first = unknown.first {
+      throw ConfigError.unknownKey(path: path, key: first, known: known.sorted())
+    }
+    return Settings(configFile: path, configFileExists: exists, entries: entries)
+  }
+
+  /// Flattens nested YAML mappings to dotted keys: `sources: {binance: {base_url: …}}` →
+  /// `sources.binance.base_url`.
+  static func readFile(_ path: String) throws -> [String: String] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+      throw ConfigError.unreadable(path)
+    }
+    let node: Node?
+    do {
+      node = try Yams.compose(yaml: text)
+    } catch let error as YamlError {
+      throw ConfigError.invalidYAML(path: path, reason: "\(error)")
+    }
+    guard let node else { return [:] }
+    guard case .mapping = node else { throw ConfigError.invalidYAML(path: path, reason: "the top level must be a mapping of keys to values") }
+    var result: [String: String] = [:]
+    func visit(_ node: Node, _ prefix: String) throws {
+      switch node {
+      case .mapping(let mapping):
+        for (key, value) in mapping {
+          guard let name = key.string else { continue }
+          try visit(value, prefix.isEmpty ? name : prefix + "." + name)
+        }
+      case .scalar(let scalar):
+        result[prefix] = scalar.string
+      case .sequence:
+        throw ConfigError.invalidYAML(path: path, reason: "\(prefix) must be a single value, not a list")
+      case .alias:
+        throw ConfigError.invalidYAML(path: path, reason: "\(prefix): aliases are not supported")
+      }
+    }
+    try visit(node, "")
+    return result
+  }
+}
+
+public enum ConfigError: QtoolError, Equatable {
+  case missingFile(String)
+  case unreadable(String)
+  case invalidYAML(path: String, reason: String)
+  case unknownKey(path: String, key: String, known: [String])
+
+  public var exitStatus: ExitStatus {
+    switch self {
+    case .missingFile: return .noInput
+    case .unreadable, .invalidYAML, .unknownKey: return .dataError
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .missingFile(let path):
+      return "config file \(path) does not exist; create it or drop --config / QTOOL_CONFIG."
+    case .unreadable(let path):
+      return "cannot read config file \(path) as UTF-8 text."
+    case .invalidYAML(let path, let reason):
+      return "config file \(path) is not valid: \(reason)"
+    case .unknownKey(let path, let key, let known):
+      return "config file \(path): unknown key '\(key)'; known keys: \(known.joined(separator: ", "))."
+    }
+  }
+}

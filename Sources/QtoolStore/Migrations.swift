@@ -1,0 +1,136 @@
+import GRDB
+
+/// The schema's timeline. Append-only: a migration that has shipped is never edited; change
+/// the schema by registering a new one at the end.
+enum Migrations {
+  static var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+
+    migrator.registerMigration("001-market-data") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE instruments (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'unknown',
+            UNIQUE (source, symbol)
+          );
+          CREATE TABLE datasets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            instrument_id INTEGER NOT NULL REFERENCES instruments(id),
+            timeframe TEXT NOT NULL,
+            calendar TEXT NOT NULL CHECK (calendar IN ('24x7', 'weekdays')),
+            origin TEXT NOT NULL CHECK (origin IN ('downloaded', 'imported', 'derived')),
+            parent_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+            pipeline TEXT,
+            content_hash TEXT,
+            row_count INTEGER NOT NULL DEFAULT 0,
+            first_ts INTEGER,
+            last_ts INTEGER,
+            metadata TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+          );
+          CREATE TABLE bars (
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+            ts INTEGER NOT NULL,
+            open REAL NOT NULL,
+            high REAL NOT NULL,
+            low REAL NOT NULL,
+            close REAL NOT NULL,
+            volume REAL NOT NULL,
+            PRIMARY KEY (dataset_id, ts)
+          ) WITHOUT ROWID;
+          CREATE TABLE download_jobs (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            request TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+            error TEXT,
+            started_at INTEGER NOT NULL,
+            finished_at INTEGER
+          );
+          CREATE TABLE download_tasks (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES download_jobs(id) ON DELETE CASCADE,
+            dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+            url TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            bars INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+          );
+          CREATE INDEX download_tasks_job ON download_tasks(job_id);
+          """)
+    }
+
+    migrator.registerMigration("002-strategies-and-backtests") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE strategies (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'draft'
+              CHECK (status IN ('draft', 'active', 'paused', 'stopped', 'error')),
+            path TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+          );
+          CREATE TABLE strategy_versions (
+            id INTEGER PRIMARY KEY,
+            strategy_id INTEGER NOT NULL REFERENCES strategies(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            spec_text TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            UNIQUE (strategy_id, hash),
+            UNIQUE (strategy_id, version)
+          );
+          CREATE TABLE backtest_runs (
+            id TEXT PRIMARY KEY,
+            strategy_version_id INTEGER REFERENCES strategy_versions(id) ON DELETE SET NULL,
+            strategy_name TEXT NOT NULL,
+            spec_text TEXT NOT NULL,
+            datasets TEXT NOT NULL,
+            params TEXT NOT NULL,
+            engine_version TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+            progress REAL NOT NULL DEFAULT 0,
+            metrics TEXT,
+            error TEXT,
+            created_at INTEGER NOT NULL,
+            finished_at INTEGER
+          );
+          CREATE TABLE trades (
+            run_id TEXT NOT NULL REFERENCES backtest_runs(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('long', 'short')),
+            size REAL NOT NULL,
+            entry_ts INTEGER NOT NULL,
+            entry_price REAL NOT NULL,
+            exit_ts INTEGER NOT NULL,
+            exit_price REAL NOT NULL,
+            pnl REAL NOT NULL,
+            return REAL NOT NULL,
+            commission REAL NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (run_id, seq)
+          ) WITHOUT ROWID;
+          CREATE TABLE equity_points (
+            run_id TEXT NOT NULL REFERENCES backtest_runs(id) ON DELETE CASCADE,
+            ts INTEGER NOT NULL,
+            equity REAL NOT NULL,
+            benchmark REAL,
+            PRIMARY KEY (run_id, ts)
+          ) WITHOUT ROWID;
+          """)
+    }
+    return migrator
+  }
+}

@@ -1,0 +1,3 @@
+import QtoolCLI
+
+QtoolCLI.main()
