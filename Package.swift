@@ -80,6 +80,6 @@ let package = Package(
     .testTarget(name: "QtoolStoreTests", dependencies: ["QtoolStore", "QtoolCore"]),
     .testTarget(name: "QtoolDataTests", dependencies: ["QtoolData", "QtoolStore", "QtoolCore"]),
     .testTarget(name: "QtoolEngineTests", dependencies: ["QtoolEngine", "QtoolStore", "QtoolCore"]),
-    .testTarget(name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs"]),
+    .testTarget(name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs"], exclude: ["Snapshots"]),
   ]
 )

@@ -1,1 +1,9 @@
-print("bench")
+import Foundation
+
+// Prints qtool's performance figures next to baselines measured in the same run.
+// Usage: QtoolBench [store|startup|all]   (make bench runs all)
+let which = CommandLine.arguments.dropFirst().first ?? "all"
+let bench = Bench()
+print("qtool benchmarks — \(ProcessInfo.processInfo.processorCount) cores, \(Bench.today)")
+if which == "all" || which == "startup" { try bench.startup() }
+if which == "all" || which == "store" { try bench.store() }

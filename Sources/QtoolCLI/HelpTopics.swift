@@ -39,7 +39,7 @@ enum HelpTopics {
       "  " + name + "\n      " + meaning
     }.joined(separator: "\n") + "\n\nPrecedence: command-line flag > environment > config file > default.\n"
     return Topic(
-      name: "environment", abstract: "environment variables qtool reads", manSection: "ENVIRONMENT VARIABLES",
+      name: "environment", abstract: "environment variables qtool reads", manSection: "ENVIRONMENT",
       text: text,
       manBody: [rows.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"), "Precedence: command-line flag > environment > config file > default."])
   }()

@@ -62,7 +62,8 @@ public struct ManPageRenderer: Sendable {
       }
     }
     let variables = environmentVariables()
-    if !variables.isEmpty {
+    // A caller-written ENVIRONMENT section replaces the one derived from the options.
+    if !variables.isEmpty, !extraSections.contains(where: { $0.title.uppercased() == "ENVIRONMENT" }) {
       out.append(".SH ENVIRONMENT")
       for (variable, option) in variables {
         out.append(".TP")
@@ -133,6 +134,12 @@ public struct ManPageRenderer: Sendable {
   private func escape(_ text: String) -> String {
     var result = text.replacingOccurrences(of: "\\", with: "\\e").replacingOccurrences(of: "-", with: "\\-")
     if result.hasPrefix(".") || result.hasPrefix("'") { result = "\\&" + result }
-    return result
+    // groff reads ASCII; other characters go as \[uXXXX] escapes.
+    guard result.unicodeScalars.contains(where: { !$0.isASCII }) else { return result }
+    return result.unicodeScalars.map { scalar in
+      guard !scalar.isASCII else { return String(scalar) }
+      let hex = String(scalar.value, radix: 16, uppercase: true)
+      return "\\[u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex + "]"
+    }.joined()
   }
 }

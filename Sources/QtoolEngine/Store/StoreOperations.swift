@@ -44,7 +44,7 @@ public struct StoreOperations: Sendable {
     }
     progress.finish()
     let size = (try? FileManager.default.attributesOfItem(atPath: target)[.size] as? Int) ?? 0
-    return BackupReport(path: target, bytes: size ?? 0, seconds: Date().timeIntervalSince(started))
+    return BackupReport(path: target, bytes: size, seconds: Date().timeIntervalSince(started))
   }
 }
 

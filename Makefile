@@ -1,0 +1,58 @@
+# qtool — the two commands the README starts with are `make demo` and `make test`.
+SWIFT ?= swift
+APT_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev pkg-config sqlite3 bash zsh fish
+DEMO_HOME := .build/demo
+
+.PHONY: deps demo test build release bench lint format generate check-generated clean
+
+# Installs the Debian packages qtool builds and tests against, only those missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) >/dev/null \
+	    || { echo "apt-get failed; run as root, or install:$$missing" >&2; exit 1; }; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+# Static Swift runtime: no dynamic loading of Foundation and ICU at start-up (25 ms → 16 ms for --help).
+release: deps
+	$(SWIFT) build -c release --static-swift-stdlib --product qtool
+
+# The main job on bundled data: a fresh store under .build/demo.
+demo: release
+	@rm -rf $(DEMO_HOME) && mkdir -p $(DEMO_HOME)
+	@set -e; Q="$$(pwd)/.build/release/qtool"; export QTOOL_HOME="$$(pwd)/$(DEMO_HOME)" XDG_CONFIG_HOME="$$(pwd)/$(DEMO_HOME)/config"; \
+	echo "\$$ qtool --help"; $$Q --help; echo; \
+	echo "\$$ qtool version --json"; $$Q version --json; echo; \
+	echo "\$$ qtool db info"; $$Q db info
+
+# The whole test suite: one debug build, one test run (Swift Testing).
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-xctest
+
+bench: release
+	$(SWIFT) build -c release --static-swift-stdlib --product QtoolBench
+	.build/release/QtoolBench
+
+# Fails when a file is not formatted as .swift-format says.
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+# Rewrites the committed man page and completion scripts from the command tree.
+generate: build
+	.build/debug/qtool man > man/qtool.1
+	.build/debug/qtool completions bash > completions/qtool.bash
+	.build/debug/qtool completions zsh > completions/_qtool
+	.build/debug/qtool completions fish > completions/qtool.fish
+
+clean:
+	rm -rf .build

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+/// Loads the generated bash script into a real bash and asks it to complete.
+@Suite struct CompletionScriptTests {
+  func complete(_ line: String, in qtool: QtoolProcess) throws -> [String] {
+    let script = QtoolProcess.packageRoot.appendingPathComponent("completions/qtool.bash").path
+    let words = line.split(separator: " ", omittingEmptySubsequences: false).map { "'\($0)'" }.joined(separator: " ")
+    let result = try qtool.shell("""
+      qtool() { "$QTOOL" "$@"; }
+      source '\(script)'
+      COMP_WORDS=(\(words)); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+      _qtool
+      printf '%s\\n' "${COMPREPLY[@]}"
+      """)
+    #expect(result.status == 0, "\(result.stderr)")
+    return result.stdout.split(separator: "\n").map(String.init).sorted()
+  }
+
+  @Test func bashCompletesCommandsOptionsAndValues() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    #expect(try complete("qtool d", in: qtool) == ["db"])
+    #expect(try complete("qtool db ", in: qtool) == ["backup", "info", "migrate", "vacuum"])
+    #expect(try complete("qtool db info --js", in: qtool) == ["--json"])
+    #expect(try complete("qtool --color ", in: qtool) == ["always", "auto", "never"])
+    #expect(try complete("qtool completions ", in: qtool) == ["bash", "fish", "zsh"])
+    #expect(try complete("qtool --db x.db db ", in: qtool) == ["backup", "info", "migrate", "vacuum"])
+  }
+
+  @Test func fishCompletesCommandsAndValues() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let script = QtoolProcess.packageRoot.appendingPathComponent("completions/qtool.fish").path
+    func complete(_ line: String) throws -> [String] {
+      let result = try qtool.shell("fish --no-config -c \"source '\(script)'; complete -C '\(line)'\"")
+      #expect(result.status == 0, "\(result.stderr)")
+      return result.stdout.split(separator: "\n").map { String($0.split(separator: "\t").first ?? "") }.sorted()
+    }
+    #expect(try complete("qtool db ") == ["backup", "info", "migrate", "vacuum"])
+    #expect(try complete("qtool --db x.db db ") == ["backup", "info", "migrate", "vacuum"])
+    #expect(try complete("qtool completions ") == ["bash", "fish", "zsh"])
+    #expect(try complete("qtool db info --js") == ["--json"])
+  }
+
+  @Test func zshScriptParses() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let script = QtoolProcess.packageRoot.appendingPathComponent("completions/_qtool").path
+    let result = try qtool.shell("zsh -n '\(script)'")
+    #expect(result.status == 0, "\(result.stderr)")
+  }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import QtoolStore
+
+func temporaryDatabasePath() -> String {
+  FileManager.default.temporaryDirectory.appendingPathComponent("qtool-store-\(UUID().uuidString)/qtool.db").path
+}
+
+@Suite struct MigrationTests {
+  @Test func newStoreGetsEveryMigrationAndWAL() throws {
+    let path = temporaryDatabasePath()
+    let database = try QtoolDatabase.open(path: path)
+    #expect(try database.appliedMigrations() == QtoolDatabase.knownMigrations)
+    #expect(try database.pendingMigrations() == [])
+    let info = try database.info()
+    #expect(info.journalMode == "wal")
+    #expect(Set(info.rowCounts.keys).isSuperset(of: ["bars", "datasets", "instruments", "strategies", "backtest_runs"]))
+  }
+
+  @Test func existingStoreIsUpgradedAndKeepsItsData() throws {
+    let path = temporaryDatabasePath()
+    try FileManager.default.createDirectory(
+      atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+    // A store written by a qtool that knew only the first migration.
+    let old = try DatabaseQueue(path: path)
+    try Migrations.migrator.migrate(old, upTo: "001-market-data")
+    try old.write { db in
+      try db.execute(sql: "INSERT INTO instruments (id, source, symbol) VALUES (1, 'csv', 'AAPL')")
+    }
+    try old.close()
+
+    let unopened = try QtoolDatabase.open(path: path, migrate: false)
+    #expect(try unopened.pendingMigrations() == ["002-strategies-and-backtests"])
+    #expect(try unopened.migrate() == ["002-strategies-and-backtests"])
+    #expect(try unopened.migrate() == [])
+    let symbol = try unopened.read { try String.fetchOne($0, sql: "SELECT symbol FROM instruments WHERE id = 1") }
+    #expect(symbol == "AAPL")
+  }
+
+  @Test func storeFromANewerQtoolIsRefused() throws {
+    let path = temporaryDatabasePath()
+    let database = try QtoolDatabase.open(path: path)
+    try database.write { try $0.execute(sql: "INSERT INTO grdb_migrations VALUES ('999-from-the-future')") }
+    #expect(throws: StoreError.newerSchema(path: path, unknown: ["999-from-the-future"])) {
+      try QtoolDatabase.open(path: path)
+    }
+  }
+
+  @Test func notADatabase() throws {
+    let path = temporaryDatabasePath()
+    try FileManager.default.createDirectory(
+      atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+    try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: path))
+    #expect(throws: StoreError.notADatabase(path: path)) { try QtoolDatabase.open(path: path) }
+  }
+}
