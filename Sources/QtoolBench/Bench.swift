@@ -67,7 +67,10 @@ struct Bench {
     let database = try QtoolDatabase.open(path: path)
     try database.write { db in
       try db.execute(sql: "INSERT INTO instruments (id, source, symbol) VALUES (1, 'bench', 'RW')")
-      try db.execute(sql: "INSERT INTO datasets (id, name, instrument_id, timeframe, calendar, origin, row_count, created_at, updated_at) VALUES (1, 'rw', 1, '1m', '24x7', 'imported', \(count), 0, 0)")
+      try db.execute(
+        sql:
+          "INSERT INTO datasets (id, name, instrument_id, timeframe, calendar, origin, row_count, created_at, updated_at) VALUES (1, 'rw', 1, '1m', '24x7', 'imported', \(count), 0, 0)"
+      )
     }
     let insert = try time { try database.write { _ = try QtoolDatabase.upsertBars($0, datasetID: 1, series) } }
     var read = Double.infinity

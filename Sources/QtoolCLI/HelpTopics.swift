@@ -18,9 +18,11 @@ enum HelpTopics {
 
   static let exitCodes: Topic = {
     let rows = ExitStatus.allCases.map { ("\($0.rawValue)", $0.meaning) }
-    let text = "Exit codes:\n" + rows.map { code, meaning in
-      "  " + code.padding(toLength: 5, withPad: " ", startingAt: 0) + meaning
-    }.joined(separator: "\n") + "\n\nA closed output pipe (qtool … | head) exits 0 quietly.\n"
+    let text =
+      "Exit codes:\n"
+      + rows.map { code, meaning in
+        "  " + code.padding(toLength: 5, withPad: " ", startingAt: 0) + meaning
+      }.joined(separator: "\n") + "\n\nA closed output pipe (qtool … | head) exits 0 quietly.\n"
     return Topic(
       name: "exit-codes", abstract: "the exit codes scripts can rely on", manSection: "EXIT STATUS", text: text,
       manBody: [rows.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"), "A closed output pipe (qtool … | head) exits 0 quietly."])
@@ -35,9 +37,11 @@ enum HelpTopics {
       ("QTOOL_SOURCE_<NAME>_URL", "base URL of a data source, e.g. QTOOL_SOURCE_BINANCE_BULK_URL"),
       ("NO_COLOR", "when set and not empty, no colour is printed"),
     ]
-    let text = "Environment:\n" + rows.map { name, meaning in
-      "  " + name + "\n      " + meaning
-    }.joined(separator: "\n") + "\n\nPrecedence: command-line flag > environment > config file > default.\n"
+    let text =
+      "Environment:\n"
+      + rows.map { name, meaning in
+        "  " + name + "\n      " + meaning
+      }.joined(separator: "\n") + "\n\nPrecedence: command-line flag > environment > config file > default.\n"
     return Topic(
       name: "environment", abstract: "environment variables qtool reads", manSection: "ENVIRONMENT",
       text: text,
@@ -61,7 +65,7 @@ enum HelpTopics {
     return Topic(
       name: "files", abstract: "where qtool keeps its store and config", manSection: "FILES", text: text,
       manBody: [
-        "$QTOOL_HOME/qtool.db\tthe store: datasets, bars, strategies, runs (SQLite, WAL mode)\n$XDG_CONFIG_HOME/qtool/config.yaml\tsettings: db, home, proxy, sources.<name>.base_url",
+        "$QTOOL_HOME/qtool.db\tthe store: datasets, bars, strategies, runs (SQLite, WAL mode)\n$XDG_CONFIG_HOME/qtool/config.yaml\tsettings: db, home, proxy, sources.<name>.base_url"
       ])
   }()
 

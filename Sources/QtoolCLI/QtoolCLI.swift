@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import QtoolArgs
 import QtoolCore
 import QtoolEngine
@@ -7,6 +8,8 @@ import QtoolEngine
 public enum QtoolCLI {
   public static func main(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
     Signals.install()
+    // Logs are diagnostics: stderr, never mixed into results on stdout.
+    LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
     exit(run(arguments: arguments, environment: ProcessInfo.processInfo.environment))
   }
 

@@ -52,8 +52,9 @@ extension QtoolDatabase {
   /// Reads bars of `datasetID` with `from <= ts < to`, in time order, as columns.
   public static func readBars(_ db: Database, datasetID: Int64, from: Int64 = .min, to: Int64 = .max) throws -> BarSeries {
     guard let handle = db.sqliteConnection else { throw StoreError.sqlite("closed connection") }
-    let expected = try Int.fetchOne(
-      db, sql: "SELECT row_count FROM datasets WHERE id = ?", arguments: [datasetID]) ?? 0
+    let expected =
+      try Int.fetchOne(
+        db, sql: "SELECT row_count FROM datasets WHERE id = ?", arguments: [datasetID]) ?? 0
     var series = BarSeries(reservingCapacity: max(0, expected))
     var statement: OpaquePointer?
     let sql = "SELECT ts, open, high, low, close, volume FROM bars WHERE dataset_id = ? AND ts >= ? AND ts < ? ORDER BY ts"

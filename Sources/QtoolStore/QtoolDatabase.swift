@@ -153,7 +153,7 @@ public final class QtoolDatabase: Sendable {
 
   /// The version of the SQLite library linked at run time.
   public static var sqliteVersion: String {
-    (try? DatabaseQueue().read { try String.fetchOne($0, sql: "SELECT sqlite_version()") }) .flatMap { $0 } ?? "unknown"
+    (try? DatabaseQueue().read { try String.fetchOne($0, sql: "SELECT sqlite_version()") }).flatMap { $0 } ?? "unknown"
   }
 
   /// Runs `body` inside one write transaction.

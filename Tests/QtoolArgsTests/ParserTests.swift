@@ -38,7 +38,7 @@ let sampleTree = CommandSpec(
             PositionalSpec("dataset", help: "Dataset."),
             PositionalSpec("out", arity: .optional, help: "Output."),
           ]),
-      ]),
+      ])
   ])
 
 func parse(_ line: String, environment: [String: String] = [:]) throws(UsageError) -> ParsedArguments {

@@ -6,7 +6,8 @@ import Testing
   func complete(_ line: String, in qtool: QtoolProcess) throws -> [String] {
     let script = QtoolProcess.packageRoot.appendingPathComponent("completions/qtool.bash").path
     let words = line.split(separator: " ", omittingEmptySubsequences: false).map { "'\($0)'" }.joined(separator: " ")
-    let result = try qtool.shell("""
+    let result = try qtool.shell(
+      """
       qtool() { "$QTOOL" "$@"; }
       source '\(script)'
       COMP_WORDS=(\(words)); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))

@@ -45,12 +45,13 @@ import Testing
     let result = try qtool.run(["db", "backup"])
     #expect(result.status == 64)
     #expect(result.stdout.isEmpty)
-    #expect(result.stderr == """
-      qtool: error: missing required argument <file>
-      Usage: qtool db backup <file> [options]
-      Run 'qtool db backup --help' for more.
+    #expect(
+      result.stderr == """
+        qtool: error: missing required argument <file>
+        Usage: qtool db backup <file> [options]
+        Run 'qtool db backup --help' for more.
 
-      """)
+        """)
     let typo = try qtool.run(["db", "infoo"])
     #expect(typo.status == 64)
     #expect(typo.stderr.hasPrefix("qtool: error: unknown command 'infoo' for 'qtool db' — did you mean 'info'?\n"))
@@ -125,12 +126,12 @@ import Testing
     defer { qtool.cleanUp() }
     try FileManager.default.createDirectory(at: qtool.configDirectory, withIntermediateDirectories: true)
     try """
-      db: /from/file.db
-      proxy: socks5://127.0.0.1:1080
-      sources:
-        binance:
-          base_url: http://127.0.0.1:9/file
-      """.write(to: qtool.configDirectory.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
+    db: /from/file.db
+    proxy: socks5://127.0.0.1:1080
+    sources:
+      binance:
+        base_url: http://127.0.0.1:9/file
+    """.write(to: qtool.configDirectory.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
     func settings(_ arguments: [String], _ env: [String: String] = [:]) throws -> [String: (String?, String)] {
       let result = try qtool.run(["config", "show", "--json"] + arguments, environment: env)
       #expect(result.status == 0, "\(result.stderr)")

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import QtoolCore
+import Synchronization
 import Testing
 
 @testable import QtoolStore
@@ -48,5 +49,3 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: target))
   }
 }
-
-import Synchronization

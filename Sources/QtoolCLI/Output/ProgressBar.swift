@@ -66,6 +66,7 @@ final class ProgressBar: ProgressReporter {
     let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
     let remaining = rate > 0 ? Double(total - state.done) / rate : 0
     let percent = Int((fraction * 100).rounded(.down))
-    return "\(state.label)  [\(bar)] \(percent)%  \(amount(state.done))/\(amount(total)) \(state.unit.rawValue)  \(rateText)  ETA \(Format.duration(remaining))"
+    return
+      "\(state.label)  [\(bar)] \(percent)%  \(amount(state.done))/\(amount(total)) \(state.unit.rawValue)  \(rateText)  ETA \(Format.duration(remaining))"
   }
 }

@@ -59,7 +59,8 @@ public struct Settings: Sendable {
     flags: [String: (value: String, origin: SettingOrigin)], configFile explicitFile: String?,
     environment: [String: String]
   ) throws -> Settings {
-    let path = explicitFile.map { QtoolPaths.expand($0, environment: environment) }
+    let path =
+      explicitFile.map { QtoolPaths.expand($0, environment: environment) }
       ?? QtoolPaths.defaultConfigFile(environment: environment)
     let exists = FileManager.default.fileExists(atPath: path)
     if explicitFile != nil, !exists { throw ConfigError.missingFile(path) }
@@ -77,8 +78,9 @@ public struct Settings: Sendable {
         entries.append(Setting(key: key, value: defaultValue, origin: .default, help: help))
       }
     }
-    add("home", env: "QTOOL_HOME", defaultValue: QtoolPaths.defaultHome(environment: environment),
-        help: "directory holding qtool.db")
+    add(
+      "home", env: "QTOOL_HOME", defaultValue: QtoolPaths.defaultHome(environment: environment),
+      help: "directory holding qtool.db")
     let home = QtoolPaths.expand(entries[0].value!, environment: environment)
     entries[0].value = home
     add("db", env: "QTOOL_DB", defaultValue: home + "/qtool.db", help: "the SQLite store")
@@ -87,8 +89,9 @@ public struct Settings: Sendable {
     }
     add("proxy", env: "QTOOL_PROXY", defaultValue: nil, help: "proxy URL for data sources, e.g. socks5://127.0.0.1:1080")
     for (source, url) in SourceCatalog.baseURLs {
-      add("sources.\(source).base_url", env: SourceCatalog.environmentVariable(for: source),
-          defaultValue: url, help: "base URL of the \(source) source")
+      add(
+        "sources.\(source).base_url", env: SourceCatalog.environmentVariable(for: source),
+        defaultValue: url, help: "base URL of the \(source) source")
     }
     let known = Set(entries.map(\.key))
     let unknown = fileValues.keys.filter { !known.contains($0) }.sorted()

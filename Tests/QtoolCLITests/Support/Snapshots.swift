@@ -13,5 +13,7 @@ func assertSnapshot(_ text: String, named name: String, sourceLocation: SourceLo
     Issue.record("snapshot \(name) is missing; run with RECORD_SNAPSHOTS=1 to record it", sourceLocation: sourceLocation)
     return
   }
-  #expect(text == expected, "\(name) differs from its snapshot; if the change is intended, re-record with RECORD_SNAPSHOTS=1", sourceLocation: sourceLocation)
+  #expect(
+    text == expected, "\(name) differs from its snapshot; if the change is intended, re-record with RECORD_SNAPSHOTS=1",
+    sourceLocation: sourceLocation)
 }

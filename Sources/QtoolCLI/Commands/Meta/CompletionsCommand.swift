@@ -4,7 +4,8 @@ import QtoolCore
 enum CompletionsCommand: LeafCommand {
   static let spec = CommandSpec(
     name: "completions", abstract: "Print a shell completion script",
-    discussion: "The script completes commands, options, option values, file paths, and the names of stored datasets and strategies (by calling qtool itself).",
+    discussion:
+      "The script completes commands, options, option values, file paths, and the names of stored datasets and strategies (by calling qtool itself).",
     positionals: [PositionalSpec("shell", .choice(Shell.allCases.map(\.rawValue)), help: "The shell to write a script for.")],
     examples: [
       Example("qtool completions bash > /etc/bash_completion.d/qtool", "Install bash completions"),
