@@ -13,6 +13,7 @@ let package = Package(
     .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
   ],
   targets: [
     // MARK: System libraries
@@ -41,7 +42,9 @@ let package = Package(
         .product(name: "GRDBSQLite", package: "GRDB.swift"),
       ]),
     /** Reading and fetching market data: files, archives (libarchive), HTTP (libcurl). */
-    .target(name: "QtoolData", dependencies: ["QtoolCore", "QtoolStore", "CCurl", "CArchive"]),
+    .target(
+      name: "QtoolData",
+      dependencies: ["QtoolCore", "QtoolStore", "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto")]),
     /** The operations a user can run, shared by the CLI and the server. */
     .target(
       name: "QtoolEngine",

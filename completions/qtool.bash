@@ -3,7 +3,8 @@
 
 _qtool_subcommands() {
   case "$1" in
-    '') echo 'db config version help completions man' ;;
+    '') echo 'data db config version help completions man' ;;
+    'data') echo 'import list ls info verify export delete rm' ;;
     'db') echo 'info migrate vacuum backup' ;;
     'config') echo 'show' ;;
   esac
@@ -11,6 +12,8 @@ _qtool_subcommands() {
 
 _qtool_canonical() {
   case "$1" in
+    'data|ls') echo 'list' ;;
+    'data|rm') echo 'delete' ;;
     *) echo "${1##*|}" ;;
   esac
 }
@@ -18,6 +21,13 @@ _qtool_canonical() {
 _qtool_options() {
   case "$1" in
     '') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
+    'data') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
+    'data import') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --symbol -s --timeframe -t --name --source-name --calendar --map --no-header --delimiter --timestamp-unit --timestamp-format --json' ;;
+    'data list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'data info') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --rows --json' ;;
+    'data verify') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --limit --json' ;;
+    'data export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --format --from --to --output -o --force -f' ;;
+    'data delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'db') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'db info') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'db migrate') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
@@ -40,6 +50,49 @@ _qtool_value() {
     '|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     '|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     '|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'data|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'data|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'data import|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data import|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'data import|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data import|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'data import|--symbol'|'data import|-s') COMPREPLY=() ;;
+    'data import|--timeframe'|'data import|-t') COMPREPLY=($(compgen -W '1m 5m 15m 30m 1h 4h 1d 1w 1M' -- "$cur")) ;;
+    'data import|--name') COMPREPLY=() ;;
+    'data import|--source-name') COMPREPLY=() ;;
+    'data import|--calendar') COMPREPLY=($(compgen -W '24x7 weekdays' -- "$cur")) ;;
+    'data import|--map') COMPREPLY=() ;;
+    'data import|--delimiter') COMPREPLY=() ;;
+    'data import|--timestamp-unit') COMPREPLY=($(compgen -W 's ms us ns' -- "$cur")) ;;
+    'data import|--timestamp-format') COMPREPLY=() ;;
+    'data list|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data list|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'data list|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data list|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'data info|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data info|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'data info|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data info|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'data info|--rows') COMPREPLY=() ;;
+    'data verify|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data verify|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'data verify|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data verify|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'data verify|--limit') COMPREPLY=() ;;
+    'data export|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data export|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'data export|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data export|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'data export|--format') COMPREPLY=($(compgen -W 'csv jsonl' -- "$cur")) ;;
+    'data export|--from') COMPREPLY=() ;;
+    'data export|--to') COMPREPLY=() ;;
+    'data export|--output'|'data export|-o') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data delete|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data delete|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'data delete|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data delete|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
     'db|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'db|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'db|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -92,6 +145,11 @@ _qtool_value() {
 _qtool_positional() {
   local cur="$2"
   case "$1" in
+    'data import') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data info') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
+    'data verify') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
+    'data export') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
+    'data delete') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
     'db backup') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'completions') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
   esac

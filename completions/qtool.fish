@@ -2,7 +2,7 @@
 # Install: qtool completions fish > ~/.config/fish/completions/qtool.fish
 
 function __qtool_path
-    set -l value_options --color --config --db --home
+    set -l value_options --calendar --color --config --db --delimiter --format --from --home --limit --map --name --output --rows --source-name --symbol --timeframe --timestamp-format --timestamp-unit --to -o -s -t
     set -l tokens (commandline -opc)
     set -l path ''
     set -l skip 0
@@ -22,6 +22,8 @@ end
 
 function __qtool_child
     switch "$argv[1]|$argv[2]"
+        case '|data'
+            echo data
         case '|db'
             echo db
         case '|config'
@@ -34,6 +36,18 @@ function __qtool_child
             echo completions
         case '|man'
             echo man
+        case 'data|import'
+            echo import
+        case 'data|list' 'data|ls'
+            echo list
+        case 'data|info'
+            echo info
+        case 'data|verify'
+            echo verify
+        case 'data|export'
+            echo export
+        case 'data|delete' 'data|rm'
+            echo delete
         case 'db|info'
             echo info
         case 'db|migrate'
@@ -52,6 +66,7 @@ function __qtool_at
 end
 
 complete -c qtool -f
+complete -c qtool -n '__qtool_at '\'''\''' -a data -d 'Download, import, inspect and clean market data'
 complete -c qtool -n '__qtool_at '\'''\''' -a db -d 'Inspect and maintain the SQLite store'
 complete -c qtool -n '__qtool_at '\'''\''' -a config -d 'Show qtool'\''s effective configuration'
 complete -c qtool -n '__qtool_at '\'''\''' -a version -d 'Print qtool'\''s version'
@@ -66,6 +81,95 @@ complete -c qtool -n '__qtool_at '\'''\''' -l verbose -s v -d 'Log more to stder
 complete -c qtool -n '__qtool_at '\'''\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
 complete -c qtool -n '__qtool_at '\'''\''' -l help -s h -d 'Show help for the command and exit.'
 complete -c qtool -n '__qtool_at '\'''\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data'\''' -a import -d 'Load local files of bars into the store'
+complete -c qtool -n '__qtool_at '\''data'\''' -a list -d 'List stored datasets'
+complete -c qtool -n '__qtool_at '\''data'\''' -a info -d 'Show a dataset'\''s statistics, sample rows and lineage'
+complete -c qtool -n '__qtool_at '\''data'\''' -a verify -d 'Check datasets for gaps, duplicates and impossible bars'
+complete -c qtool -n '__qtool_at '\''data'\''' -a export -d 'Write a dataset'\''s bars as CSV or JSON lines'
+complete -c qtool -n '__qtool_at '\''data'\''' -a delete -d 'Delete a dataset and its bars'
+complete -c qtool -n '__qtool_at '\''data'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''data'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''data'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''data'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''data'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''data'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''data'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''data'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l symbol -s s -r -f -d 'Instrument symbol, e.g. GOOG or BTCUSDT.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l timeframe -s t -r -f -a '1m 5m 15m 30m 1h 4h 1d 1w 1M' -d 'Bar timeframe, e.g. 1m, 1h, 1d.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l name -r -f -d 'Dataset name (default: SYMBOL-TIMEFRAME).'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l source-name -r -f -d 'Where the data came from, recorded in the catalog.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l calendar -r -f -a '24x7 weekdays' -d 'Trading calendar gaps are judged against (default: 24x7 for crypto, weekdays otherwise).'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l map -r -f -d 'Take a field (timestamp, open, high, low, close, volume) from a named or numbered column.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l no-header -d 'The first line is data, not a header.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l delimiter -r -f -d 'Field separator (default: guessed from , ; tab |).'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l timestamp-unit -r -f -a 's ms us ns' -d 'Unit of epoch timestamps (default: guessed per value from its size).'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l timestamp-format -r -f -d 'Date pattern for unusual timestamps, e.g. '\''dd/MM/yyyy HH:mm'\'' (UTC).'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -F
+complete -c qtool -n '__qtool_at '\''data list'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''data list'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''data list'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''data list'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''data list'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''data list'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''data list'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''data list'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data list'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''data info'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''data info'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''data info'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''data info'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''data info'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''data info'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''data info'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''data info'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data info'\''' -l rows -r -f -d 'Sample rows to show from each end.'
+complete -c qtool -n '__qtool_at '\''data info'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''data info'\''' -f -a '(qtool __complete datasets 2>/dev/null)'
+complete -c qtool -n '__qtool_at '\''data verify'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''data verify'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''data verify'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''data verify'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''data verify'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''data verify'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''data verify'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''data verify'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data verify'\''' -l limit -r -f -d 'Findings to print per dataset (all with --json).'
+complete -c qtool -n '__qtool_at '\''data verify'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''data verify'\''' -f -a '(qtool __complete datasets 2>/dev/null)'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l format -r -f -a 'csv jsonl' -d 'Output format.'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l from -r -f -d 'First bar to include (UTC).'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l to -r -f -d 'Include bars before this time (UTC).'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l output -s o -r -F -d 'Write to this file (atomically) instead of stdout.'
+complete -c qtool -n '__qtool_at '\''data export'\''' -l force -s f -d 'Replace an existing file.'
+complete -c qtool -n '__qtool_at '\''data export'\''' -f -a '(qtool __complete datasets 2>/dev/null)'
+complete -c qtool -n '__qtool_at '\''data delete'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''data delete'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''data delete'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''data delete'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''data delete'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''data delete'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''data delete'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''data delete'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data delete'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''data delete'\''' -f -a '(qtool __complete datasets 2>/dev/null)'
 complete -c qtool -n '__qtool_at '\''db'\''' -a info -d 'Show the store'\''s path, size, schema version and row counts'
 complete -c qtool -n '__qtool_at '\''db'\''' -a migrate -d 'Apply pending schema migrations'
 complete -c qtool -n '__qtool_at '\''db'\''' -a vacuum -d 'Rebuild the store file to reclaim free space'

@@ -5,6 +5,13 @@ import QtoolArgs
 enum CommandTree {
   static let groups: [CommandGroup] = [
     CommandGroup(
+      name: "data", abstract: "Download, import, inspect and clean market data",
+      discussion: "Datasets are bars of one instrument at one timeframe, stored in the SQLite store and named SYMBOL-TIMEFRAME unless you name them.",
+      leaves: [
+        DataImportCommand.self, DataListCommand.self, DataInfoCommand.self, DataVerifyCommand.self, DataExportCommand.self,
+        DataDeleteCommand.self,
+      ]),
+    CommandGroup(
       name: "db", abstract: "Inspect and maintain the SQLite store",
       discussion: "The store is one SQLite file in WAL mode (default $QTOOL_HOME/qtool.db). Migrations run whenever qtool opens it.",
       leaves: [DbInfoCommand.self, DbMigrateCommand.self, DbVacuumCommand.self, DbBackupCommand.self]),
@@ -32,6 +39,8 @@ enum CommandTree {
         subcommands: group.leaves.map { $0.spec })
     } + topLevel.map { $0.spec },
     examples: [
+      Example("qtool data import GOOG.csv --symbol GOOG --timeframe 1d", "Load a CSV file of daily bars"),
+      Example("qtool data verify", "Check every dataset for gaps and impossible bars"),
       Example("qtool db info", "Show where the store is and what it holds"),
       Example("qtool help exit-codes", "List the exit codes scripts can rely on"),
     ])

@@ -27,6 +27,7 @@ enum Migrations {
             pipeline TEXT,
             content_hash TEXT,
             row_count INTEGER NOT NULL DEFAULT 0,
+            gap_count INTEGER NOT NULL DEFAULT 0,
             first_ts INTEGER,
             last_ts INTEGER,
             metadata TEXT,

@@ -21,12 +21,26 @@ import Testing
   @Test func bashCompletesCommandsOptionsAndValues() throws {
     let qtool = try QtoolProcess()
     defer { qtool.cleanUp() }
-    #expect(try complete("qtool d", in: qtool) == ["db"])
+    #expect(try complete("qtool d", in: qtool) == ["data", "db"])
+    #expect(try complete("qtool da", in: qtool) == ["data"])
     #expect(try complete("qtool db ", in: qtool) == ["backup", "info", "migrate", "vacuum"])
     #expect(try complete("qtool db info --js", in: qtool) == ["--json"])
     #expect(try complete("qtool --color ", in: qtool) == ["always", "auto", "never"])
     #expect(try complete("qtool completions ", in: qtool) == ["bash", "fish", "zsh"])
     #expect(try complete("qtool --db x.db db ", in: qtool) == ["backup", "info", "migrate", "vacuum"])
+  }
+
+  @Test func bashCompletesStoredDatasetNames() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    #expect(try complete("qtool data info ", in: qtool) == [], "no store yet: nothing, and no store created")
+    #expect(!FileManager.default.fileExists(atPath: qtool.databasePath))
+    let file = qtool.home.appendingPathComponent("x.csv")
+    try "date,open,high,low,close\n2024-01-02,1,2,0.5,1.5\n".write(to: file, atomically: true, encoding: .utf8)
+    try qtool.run(["data", "import", file.path, "-s", "AAA", "-t", "1d"])
+    try qtool.run(["data", "import", file.path, "-s", "ABC", "-t", "1d"])
+    #expect(try complete("qtool data info ", in: qtool) == ["AAA-1d", "ABC-1d"])
+    #expect(try complete("qtool data verify AB", in: qtool) == ["ABC-1d"])
   }
 
   @Test func fishCompletesCommandsAndValues() throws {
@@ -39,6 +53,7 @@ import Testing
       return result.stdout.split(separator: "\n").map { String($0.split(separator: "\t").first ?? "") }.sorted()
     }
     #expect(try complete("qtool db ") == ["backup", "info", "migrate", "vacuum"])
+    #expect(try complete("qtool data ").contains("import"))
     #expect(try complete("qtool --db x.db db ") == ["backup", "info", "migrate", "vacuum"])
     #expect(try complete("qtool completions ") == ["bash", "fish", "zsh"])
     #expect(try complete("qtool db info --js") == ["--json"])

@@ -1,0 +1,53 @@
+import Foundation
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+import QtoolStore
+
+enum DataExportCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "export", abstract: "Write a dataset's bars as CSV or JSON lines",
+    discussion: "Timestamps are written as ISO-8601 UTC; numbers round-trip exactly. Without --output the bars go to stdout.",
+    options: [
+      .value("format", .choice(ExportFormat.allCases.map(\.rawValue)), valueName: "format", help: "Output format.", defaultValue: "csv"),
+      DataOptions.from, DataOptions.to,
+      .value(
+        "output", short: "o", .path(.file(extensions: ["csv", "jsonl"])), valueName: "file",
+        help: "Write to this file (atomically) instead of stdout."),
+      CommonOptions.force,
+    ],
+    positionals: [DataOptions.dataset],
+    examples: [Example("qtool data export GOOG-1d --from 2010-01-01 -o goog.csv", "A slice to a file")])
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    let arguments = context.arguments
+    let operations = try DataOperations(database: context.database())
+    let format = ExportFormat(rawValue: arguments.string("format")!)!
+    let name = arguments.string("dataset")!
+    let from = DataOptions.milliseconds(arguments, "from")
+    let to = DataOptions.milliseconds(arguments, "to")
+    guard let output = arguments.string("output") else {
+      _ = try operations.export(name: name, format: format, from: from, to: to) { context.stdout.write($0) }
+      return .success
+    }
+    if FileManager.default.fileExists(atPath: output), !arguments.flag("force") {
+      throw OperationError.alreadyExists("\(output) exists; pass --force to replace it")
+    }
+    let temporary = output + ".partial-\(getpid())"
+    guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
+      throw OperationError.cannotWrite("cannot write \(output): the directory does not exist or is not writable")
+    }
+    TemporaryFiles.register(temporary)
+    defer { TemporaryFiles.unregister(temporary) }
+    do {
+      let count = try operations.export(name: name, format: format, from: from, to: to) { try handle.write(contentsOf: Data($0.utf8)) }
+      try handle.close()
+      guard rename(temporary, output) == 0 else { throw OperationError.cannotWrite("cannot write \(output)") }
+      context.note("wrote \(count) bars to \(output)")
+    } catch {
+      try? FileManager.default.removeItem(atPath: temporary)
+      throw error
+    }
+    return .success
+  }
+}

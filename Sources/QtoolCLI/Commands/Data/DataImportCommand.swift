@@ -1,0 +1,56 @@
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+
+enum DataImportCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "import", abstract: "Load local files of bars into the store",
+    discussion: """
+      Reads CSV files, plain or compressed (.gz, .zip, .tar.gz, .bz2, .xz). The layout is \
+      recognised without options: a header naming the timestamp (timestamp, date, time, datetime, \
+      open_time, or an unnamed first column) and open/high/low/close/volume in any case or order, \
+      or no header with timestamp,open,high,low,close,volume first (Binance archives). Timestamps \
+      may be ISO-8601 dates or date-times, or epoch seconds, milliseconds or microseconds.
+
+      All files go into one dataset (default name SYMBOL-TIMEFRAME) in one transaction: the \
+      import is stored whole or not at all. Bars already stored at the same time are replaced.
+      """,
+    options: [
+      .value("symbol", short: "s", valueName: "symbol", help: "Instrument symbol, e.g. GOOG or BTCUSDT.", required: true),
+      .value("timeframe", short: "t", .timeframe, valueName: "timeframe", help: "Bar timeframe, e.g. 1m, 1h, 1d.", required: true),
+      .value("name", valueName: "dataset", help: "Dataset name (default: SYMBOL-TIMEFRAME)."),
+      .value("source-name", valueName: "source", help: "Where the data came from, recorded in the catalog.", defaultValue: "csv"),
+      DataOptions.calendar,
+    ] + DataOptions.csv + [CommonOptions.json],
+    positionals: [
+      PositionalSpec("file", .path(.file(extensions: ["csv", "gz", "zip", "tgz", "bz2", "xz"])), arity: .variadic, help: "Files to import.")
+    ],
+    examples: [
+      Example("qtool data import GOOG.csv --symbol GOOG --timeframe 1d", "Import a daily CSV with a header"),
+      Example("qtool data import BTCUSDT-1d-2024-*.zip -s BTCUSDT -t 1d --source-name binance", "Import Binance monthly archives"),
+      Example("qtool data import prices.csv -s X -t 1h --map timestamp=Time --map close='Adj Close'", "Name the columns yourself"),
+    ])
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    let arguments = context.arguments
+    let request = ImportRequest(
+      files: arguments.strings("file"), symbol: arguments.string("symbol")!,
+      timeframe: Timeframe(arguments.string("timeframe")!)!, name: arguments.string("name"),
+      sourceName: arguments.string("source-name")!,
+      calendar: arguments.string("calendar").flatMap(TradingCalendar.init(rawValue:)),
+      csv: try DataOptions.csvOptions(arguments))
+    let report = try DataOperations(database: context.database()).importFiles(request, progress: context.progressBar())
+    if context.json {
+      try context.printJSON(report)
+      return .success
+    }
+    let skipped = report.files.map(\.skippedRows).reduce(0, +)
+    var line = "imported \(report.barsRead) bars into \(report.dataset)"
+    line += " (\(report.datasetBars) stored, \(report.first ?? "-") … \(report.last ?? "-"), \(report.gaps) gaps)"
+    line += " in \(Format.duration(report.seconds))"
+    context.stdout.line(line)
+    if report.duplicatesInInput > 0 { context.note("note: \(report.duplicatesInInput) duplicate timestamps in the input; the last of each was kept") }
+    if skipped > 0 { context.note("note: \(skipped) rows without prices (empty, null or NaN) were skipped") }
+    return .success
+  }
+}

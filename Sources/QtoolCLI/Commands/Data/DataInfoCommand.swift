@@ -1,0 +1,54 @@
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+
+enum DataInfoCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "info", abstract: "Show a dataset's statistics, sample rows and lineage",
+    options: [
+      .value("rows", .int, valueName: "n", help: "Sample rows to show from each end.", defaultValue: "5"),
+      CommonOptions.json,
+    ],
+    positionals: [DataOptions.dataset])
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    let info = try DataOperations(database: context.database())
+      .info(name: context.arguments.string("dataset")!, sampleRows: max(0, context.arguments.int("rows")!))
+    if context.json {
+      try context.printJSON(info)
+      return .success
+    }
+    let dataset = info.dataset
+    var pairs: [(String, String)] = [
+      ("dataset", dataset.name), ("instrument", "\(dataset.symbol) from \(dataset.source)"),
+      ("timeframe", dataset.timeframe), ("calendar", dataset.calendar), ("origin", dataset.origin),
+      ("bars", "\(dataset.rowCount)"), ("gaps", "\(dataset.gapCount)"),
+      ("range", "\(dataset.firstTs.map { UTCCalendar.format($0) } ?? "-") … \(dataset.lastTs.map { UTCCalendar.format($0) } ?? "-")"),
+      ("content hash", dataset.contentHash ?? "-"),
+    ]
+    if let parent = dataset.parentName { pairs.append(("parent", parent)) }
+    if let pipeline = dataset.pipeline { pairs.append(("pipeline", pipeline)) }
+    context.stdout.write(KeyValueList(pairs: pairs).render())
+    context.stdout.line()
+    let number = { (value: Double?) in value.map { Format.decimal($0, places: 4) } ?? "-" }
+    context.stdout.write(
+      Table(
+        columns: [
+          .init("COLUMN"), .init("COUNT", .right), .init("MISSING", .right), .init("MIN", .right), .init("MAX", .right), .init("MEAN", .right),
+          .init("STD", .right),
+        ],
+        rows: info.columns.map { [$0.name, "\($0.count)", "\($0.missing)", number($0.min), number($0.max), number($0.mean), number($0.std)] }
+      ).render(bold: context.terminal.colorOnStdout))
+    if !info.sample.isEmpty {
+      context.stdout.line()
+      context.stdout.write(
+        Table(
+          columns: [
+            .init("TIME"), .init("OPEN", .right), .init("HIGH", .right), .init("LOW", .right), .init("CLOSE", .right), .init("VOLUME", .right),
+          ],
+          rows: info.sample.map { [$0.time, "\($0.open)", "\($0.high)", "\($0.low)", "\($0.close)", "\($0.volume)"] }
+        ).render(bold: context.terminal.colorOnStdout))
+    }
+    return .success
+  }
+}

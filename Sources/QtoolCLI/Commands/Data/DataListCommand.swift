@@ -1,0 +1,37 @@
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+import QtoolStore
+
+enum DataListCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "list", abstract: "List stored datasets", aliases: ["ls"],
+    options: [CommonOptions.json],
+    examples: [Example("qtool data list --json | jq -r '.[].name'", "Dataset names for a script")])
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    let datasets = try DataOperations(database: context.database()).list()
+    if context.json {
+      try context.printJSON(datasets)
+      return .success
+    }
+    if datasets.isEmpty {
+      context.note("no datasets yet; add one with `qtool data import FILE --symbol S --timeframe T` or `qtool data download`")
+      return .success
+    }
+    let table = Table(
+      columns: [
+        .init("DATASET"), .init("SOURCE"), .init("SYMBOL"), .init("TF"), .init("FIRST"), .init("LAST"),
+        .init("BARS", .right), .init("GAPS", .right), .init("ORIGIN"),
+      ],
+      rows: datasets.map { dataset in
+        [
+          dataset.name, dataset.source, dataset.symbol, dataset.timeframe,
+          dataset.firstTs.map { UTCCalendar.format($0) } ?? "-", dataset.lastTs.map { UTCCalendar.format($0) } ?? "-",
+          "\(dataset.rowCount)", "\(dataset.gapCount)", dataset.origin,
+        ]
+      })
+    context.stdout.write(table.render(bold: context.terminal.colorOnStdout))
+    return .success
+  }
+}

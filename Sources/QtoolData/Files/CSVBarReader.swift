@@ -1,0 +1,226 @@
+import Foundation
+import QtoolCore
+
+/// How to read bars out of a CSV file. `detect` fills it in from the first lines; options override.
+public struct CSVLayout: Sendable, Equatable {
+  public var delimiter: UInt8 = UInt8(ascii: ",")
+  public var hasHeader: Bool
+  public var timestamp: Int
+  public var open: Int
+  public var high: Int
+  public var low: Int
+  public var close: Int
+  /// nil: the file has no volume; bars get 0.
+  public var volume: Int?
+  public var epochUnit: TimestampParser.EpochUnit?
+  /// A date pattern (Unicode/ICU style, e.g. `dd/MM/yyyy HH:mm`) for timestamps that ISO-8601
+  /// and epoch numbers do not cover; read as UTC.
+  public var timestampFormat: String?
+}
+
+/// Options a user gives when the guess is not enough (`--map`, `--no-header`, …).
+public struct CSVOptions: Sendable, Equatable {
+  /// Field name → column header (or 1-based column number), e.g. `close` → `Adj Close`.
+  public var columns: [String: String] = [:]
+  public var hasHeader: Bool?
+  public var delimiter: UInt8?
+  public var epochUnit: TimestampParser.EpochUnit?
+  public var timestampFormat: String?
+  public init() {}
+}
+
+public enum CSVError: QtoolError, Equatable {
+  case layout(file: String, reason: String)
+  case row(file: String, line: Int, reason: String)
+  case empty(file: String)
+
+  public var exitStatus: ExitStatus { .dataError }
+
+  public var description: String {
+    switch self {
+    case .layout(let file, let reason): return "\(file): \(reason)"
+    case .row(let file, let line, let reason): return "\(file):\(line): \(reason)"
+    case .empty(let file): return "\(file): no bars found (the file is empty or has only a header)"
+    }
+  }
+}
+
+/// Reads OHLCV bars from CSV bytes in one pass, without building strings per field.
+public enum CSVBarReader {
+  static let names: [String: [String]] = [
+    "timestamp": ["timestamp", "date", "time", "datetime", "open_time", "opentime", "open time", "data", "ts", "gmt time", "local time", ""],
+    "open": ["open", "o", "otwarcie"],
+    "high": ["high", "h", "najwyzszy"],
+    "low": ["low", "l", "najnizszy"],
+    "close": ["close", "c", "zamkniecie", "last", "price"],
+    "volume": ["volume", "vol", "v", "wolumen", "volume_btc", "base_volume"],
+  ]
+
+  /// Works out the layout from the first line, then applies `options`.
+  public static func detect(firstLine: String, options: CSVOptions, file: String) throws -> CSVLayout {
+    let delimiter = options.delimiter ?? guessDelimiter(firstLine)
+    let fields = firstLine.split(separator: Character(UnicodeScalar(delimiter)), omittingEmptySubsequences: false).map {
+      $0.trimmingCharacters(in: CharacterSet(charactersIn: " \"\r\u{FEFF}")).lowercased()
+    }
+    let looksNumeric = fields.filter { !$0.isEmpty && (Double($0) != nil || TimestampParser.parse($0) != nil) }.count
+    let hasHeader = options.hasHeader ?? (looksNumeric < max(1, fields.count - 1))
+    var layout = CSVLayout(hasHeader: hasHeader, timestamp: 0, open: 1, high: 2, low: 3, close: 4, volume: fields.count > 5 ? 5 : nil)
+    layout.delimiter = delimiter
+    layout.epochUnit = options.epochUnit
+    layout.timestampFormat = options.timestampFormat
+
+    func column(for field: String) throws -> Int? {
+      if let given = options.columns[field] {
+        if let number = Int(given), number >= 1, number <= fields.count { return number - 1 }
+        if let index = fields.firstIndex(of: given.lowercased()) { return index }
+        throw CSVError.layout(file: file, reason: "--map \(field)=\(given): no such column; the header has \(fields.joined(separator: ", "))")
+      }
+      guard hasHeader else { return nil }
+      let candidates = names[field]!
+      if let index = fields.firstIndex(where: { candidates.contains($0) }) { return index }
+      return nil
+    }
+    for key in options.columns.keys where names[key] == nil {
+      throw CSVError.layout(file: file, reason: "--map \(key)=…: unknown field; use timestamp, open, high, low, close or volume")
+    }
+    if hasHeader || !options.columns.isEmpty {
+      var found: [String: Int] = [:]
+      for field in ["timestamp", "open", "high", "low", "close", "volume"] {
+        if let index = try column(for: field) { found[field] = index }
+      }
+      if hasHeader {
+        let missing = ["timestamp", "open", "high", "low", "close"].filter { found[$0] == nil }
+        if !missing.isEmpty {
+          throw CSVError.layout(
+            file: file,
+            reason:
+              "no column for \(missing.joined(separator: ", ")) in the header (\(fields.joined(separator: ", "))); name them with --map \(missing[0])=COLUMN"
+          )
+        }
+      }
+      layout.timestamp = found["timestamp"] ?? layout.timestamp
+      layout.open = found["open"] ?? layout.open
+      layout.high = found["high"] ?? layout.high
+      layout.low = found["low"] ?? layout.low
+      layout.close = found["close"] ?? layout.close
+      layout.volume = hasHeader ? found["volume"] : (found["volume"] ?? layout.volume)
+    } else if fields.count < 5 {
+      throw CSVError.layout(file: file, reason: "expected at least 5 columns (timestamp, open, high, low, close), found \(fields.count)")
+    }
+    return layout
+  }
+
+  static func guessDelimiter(_ line: String) -> UInt8 {
+    let counts: [(UInt8, Int)] = [UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "\t"), UInt8(ascii: "|")].map { candidate in
+      (candidate, line.utf8.filter { $0 == candidate }.count)
+    }
+    return counts.max { $0.1 < $1.1 }.flatMap { $0.1 > 0 ? $0.0 : nil } ?? UInt8(ascii: ",")
+  }
+
+  /// The result of reading one file.
+  public struct Result: Sendable {
+    public var series: BarSeries
+    /// Rows left out because a price was empty, `null` or `NaN`.
+    public var skippedRows: Int
+  }
+
+  /// Parses `data` (the whole text of one CSV file) with `layout`.
+  public static func read(_ data: Data, layout: CSVLayout, file: String) throws -> Result {
+    var bytes = [UInt8](data)
+    bytes.append(0)  // strtod stops at the NUL after the last field
+    return try bytes.withUnsafeBufferPointer { buffer in
+      try parse(buffer, count: buffer.count - 1, layout: layout, file: file)
+    }
+  }
+
+  private static func parse(_ buffer: UnsafeBufferPointer<UInt8>, count: Int, layout: CSVLayout, file: String) throws -> Result {
+    let base = buffer.baseAddress!
+    var series = BarSeries(reservingCapacity: max(16, count / 60))
+    var skipped = 0
+    var position = 0
+    let formatter = layout.timestampFormat.map { format -> DateFormatter in
+      let formatter = DateFormatter()
+      formatter.locale = Locale(identifier: "en_US_POSIX")
+      formatter.timeZone = TimeZone(identifier: "UTC")
+      formatter.dateFormat = format
+      return formatter
+    }
+    var lineNumber = 0
+    let delimiter = layout.delimiter
+    let maxColumn = max(layout.timestamp, layout.open, layout.high, layout.low, layout.close, layout.volume ?? 0)
+    var starts = [Int](repeating: 0, count: maxColumn + 2)
+    var ends = [Int](repeating: 0, count: maxColumn + 2)
+    if count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { position = 3 }
+
+    while position < count {
+      lineNumber += 1
+      var lineEnd = position
+      while lineEnd < count, buffer[lineEnd] != 10 { lineEnd += 1 }
+      defer { position = lineEnd + 1 }
+      if lineNumber == 1, layout.hasHeader { continue }
+      var contentEnd = lineEnd
+      if contentEnd > position, buffer[contentEnd - 1] == 13 { contentEnd -= 1 }
+      if contentEnd == position { continue }
+
+      // Split the fields we need.
+      var column = 0
+      var fieldStart = position
+      var i = position
+      while i <= contentEnd, column <= maxColumn {
+        if i == contentEnd || buffer[i] == delimiter {
+          starts[column] = fieldStart
+          ends[column] = i
+          column += 1
+          fieldStart = i + 1
+        }
+        i += 1
+      }
+      guard column > maxColumn else {
+        throw CSVError.row(file: file, line: lineNumber, reason: "expected at least \(maxColumn + 1) columns, found \(column)")
+      }
+
+      func number(_ index: Int, _ name: String) throws -> Double? {
+        var s = starts[index]
+        var e = ends[index]
+        while s < e, buffer[s] == 32 || buffer[s] == 34 { s += 1 }
+        while e > s, buffer[e - 1] == 32 || buffer[e - 1] == 34 { e -= 1 }
+        if s == e { return nil }
+        if e - s == 4, buffer[s] | 0x20 == 110, buffer[s + 1] | 0x20 == 117 { return nil }  // null
+        if e - s == 3, buffer[s] | 0x20 == 110, buffer[s + 1] | 0x20 == 97 { return nil }  // nan
+        var endPointer: UnsafeMutablePointer<CChar>?
+        let start = UnsafeMutableRawPointer(mutating: base + s).assumingMemoryBound(to: CChar.self)
+        let value = strtod(start, &endPointer)
+        let consumed = endPointer.map { UnsafeRawPointer($0) - UnsafeRawPointer(base) } ?? s
+        guard consumed == e else {
+          let text = String(decoding: UnsafeBufferPointer(rebasing: buffer[s..<e]), as: UTF8.self)
+          throw CSVError.row(file: file, line: lineNumber, reason: "\(name): expected a number, got '\(text)'")
+        }
+        return value
+      }
+
+      let tsField = UnsafeBufferPointer(rebasing: buffer[starts[layout.timestamp]..<ends[layout.timestamp]])
+      let timestamp: Int64?
+      if let formatter {
+        let text = String(decoding: tsField, as: UTF8.self).trimmingCharacters(in: CharacterSet(charactersIn: " \"\r"))
+        timestamp = formatter.date(from: text).map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
+      } else {
+        timestamp = TimestampParser.parse(tsField, unit: layout.epochUnit)
+      }
+      guard let timestamp else {
+        let text = String(decoding: tsField, as: UTF8.self)
+        throw CSVError.row(
+          file: file, line: lineNumber,
+          reason: "timestamp: cannot read '\(text)'; expected ISO-8601 or epoch seconds/ms/µs, or pass --timestamp-format")
+      }
+      guard let open = try number(layout.open, "open"), let high = try number(layout.high, "high"),
+        let low = try number(layout.low, "low"), let close = try number(layout.close, "close")
+      else {
+        skipped += 1
+        continue
+      }
+      let volume = try layout.volume.flatMap { try number($0, "volume") } ?? 0
+      series.append(timestamp: timestamp, open: open, high: high, low: low, close: close, volume: volume)
+    }
+    return Result(series: series, skippedRows: skipped)
+  }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import QtoolCore
+import QtoolData
+import QtoolStore
+
+/// The market-data operations: one function per thing a user can do, shared by the CLI and
+/// the server.
+public struct DataOperations: Sendable {
+  public let database: QtoolDatabase
+  public init(database: QtoolDatabase) { self.database = database }
+
+  public func list() throws -> [DatasetSummary] { try database.datasets() }
+
+  /// `data verify`: every dataset, or the one named.
+  public func verify(name: String?) throws -> [DatasetVerification] {
+    let targets = try name.map { [try database.dataset(named: $0)] } ?? database.datasets()
+    return try targets.map { dataset in
+      let bars = try database.bars(datasetID: dataset.id)
+      let report = DatasetVerifier.verify(bars, timeframe: dataset.parsedTimeframe, calendar: dataset.parsedCalendar)
+      return DatasetVerification(dataset: dataset.name, calendar: dataset.calendar, timeframe: dataset.timeframe, report: report)
+    }
+  }
+
+  public func delete(name: String) throws -> DatasetSummary {
+    let dataset = try database.dataset(named: name)
+    try database.deleteDataset(id: dataset.id)
+    return dataset
+  }
+
+  /// `data info`: the catalog entry, per-column statistics, sample rows and the content hash.
+  public func info(name: String, sampleRows: Int = 5) throws -> DatasetInfo {
+    var dataset = try database.dataset(named: name)
+    let bars = try database.bars(datasetID: dataset.id)
+    if dataset.contentHash == nil {
+      let hash = ContentHash.of(bars)
+      try database.setContentHash(datasetID: dataset.id, hash)
+      dataset.contentHash = hash
+    }
+    let columns: [(String, [Double])] = [
+      ("open", bars.open), ("high", bars.high), ("low", bars.low), ("close", bars.close), ("volume", bars.volume),
+    ]
+    let statistics = columns.map { ColumnStatistics(name: $0.0, values: $0.1) }
+    let head = Array(0..<min(sampleRows, bars.count))
+    let tail = Array(max(head.count, bars.count - sampleRows)..<bars.count)
+    let sample = (head + tail).map { SampleRow(bars, $0) }
+    return DatasetInfo(dataset: dataset, columns: statistics, sample: sample)
+  }
+
+  /// Writes the bars of `name` in `[from, to)` as CSV or JSON lines, chunk by chunk.
+  public func export(name: String, format: ExportFormat, from: Int64?, to: Int64?, write: (String) throws -> Void) throws -> Int {
+    let dataset = try database.dataset(named: name)
+    let bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
+    var chunk = ""
+    chunk.reserveCapacity(1 << 16)
+    if format == .csv { chunk += "timestamp,open,high,low,close,volume\n" }
+    for i in 0..<bars.count {
+      let time = UTCCalendar.format(bars.timestamps[i], alwaysTime: true)
+      switch format {
+      case .csv:
+        chunk += "\(time),\(bars.open[i]),\(bars.high[i]),\(bars.low[i]),\(bars.close[i]),\(bars.volume[i])\n"
+      case .jsonl:
+        chunk +=
+          "{\"ts\":\(bars.timestamps[i]),\"time\":\"\(time)\",\"open\":\(bars.open[i]),\"high\":\(bars.high[i]),\"low\":\(bars.low[i]),\"close\":\(bars.close[i]),\"volume\":\(bars.volume[i])}\n"
+      }
+      if chunk.utf8.count > 60_000 {
+        try write(chunk)
+        chunk.removeAll(keepingCapacity: true)
+      }
+    }
+    if !chunk.isEmpty { try write(chunk) }
+    return bars.count
+  }
+}
+
+public enum ExportFormat: String, Sendable, CaseIterable { case csv, jsonl }
+
+public struct DatasetVerification: Codable, Sendable {
+  public var dataset: String
+  public var calendar: String
+  public var timeframe: String
+  public var report: VerifyReport
+
+  enum CodingKeys: String, CodingKey { case dataset, calendar, timeframe, ok, bars, problems, warnings }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(dataset, forKey: .dataset)
+    try container.encode(calendar, forKey: .calendar)
+    try container.encode(timeframe, forKey: .timeframe)
+    try container.encode(report.ok, forKey: .ok)
+    try container.encode(report.bars, forKey: .bars)
+    try container.encode(report.problems, forKey: .problems)
+    try container.encode(report.warnings, forKey: .warnings)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    dataset = try container.decode(String.self, forKey: .dataset)
+    calendar = try container.decode(String.self, forKey: .calendar)
+    timeframe = try container.decode(String.self, forKey: .timeframe)
+    report = VerifyReport(
+      bars: try container.decode(Int.self, forKey: .bars), problems: try container.decode([VerifyFinding].self, forKey: .problems),
+      warnings: try container.decode([VerifyFinding].self, forKey: .warnings))
+  }
+
+  public init(dataset: String, calendar: String, timeframe: String, report: VerifyReport) {
+    self.dataset = dataset
+    self.calendar = calendar
+    self.timeframe = timeframe
+    self.report = report
+  }
+}
+
+public struct ColumnStatistics: Codable, Sendable {
+  public var name: String
+  public var count: Int
+  public var missing: Int
+  public var min: Double?
+  public var max: Double?
+  public var mean: Double?
+  public var std: Double?
+
+  init(name: String, values: [Double]) {
+    self.name = name
+    var count = 0
+    var sum = 0.0
+    var low = Double.infinity
+    var high = -Double.infinity
+    for value in values where value.isFinite {
+      count += 1
+      sum += value
+      low = Swift.min(low, value)
+      high = Swift.max(high, value)
+    }
+    self.count = count
+    missing = values.count - count
+    guard count > 0 else { return }
+    let mean = sum / Double(count)
+    var squares = 0.0
+    for value in values where value.isFinite { squares += (value - mean) * (value - mean) }
+    self.min = low
+    self.max = high
+    self.mean = mean
+    std = count > 1 ? (squares / Double(count - 1)).squareRoot() : 0
+  }
+}
+
+public struct SampleRow: Codable, Sendable {
+  public var time: String
+  public var open: Double
+  public var high: Double
+  public var low: Double
+  public var close: Double
+  public var volume: Double
+
+  init(_ bars: BarSeries, _ i: Int) {
+    time = UTCCalendar.format(bars.timestamps[i])
+    open = bars.open[i]
+    high = bars.high[i]
+    low = bars.low[i]
+    close = bars.close[i]
+    volume = bars.volume[i]
+  }
+}
+
+public struct DatasetInfo: Codable, Sendable {
+  public var dataset: DatasetSummary
+  public var columns: [ColumnStatistics]
+  public var sample: [SampleRow]
+}

@@ -1,0 +1,187 @@
+import Foundation
+import GRDB
+import QtoolCore
+
+/// A dataset as the catalog shows it: its instrument, timeframe, calendar, origin and statistics.
+public struct DatasetSummary: Codable, Sendable, Equatable, FetchableRecord {
+  public var id: Int64
+  public var name: String
+  public var source: String
+  public var symbol: String
+  public var timeframe: String
+  public var calendar: String
+  public var origin: String
+  public var parentName: String?
+  public var pipeline: String?
+  public var contentHash: String?
+  public var rowCount: Int
+  public var gapCount: Int
+  public var firstTs: Int64?
+  public var lastTs: Int64?
+  public var metadata: String?
+  public var createdAt: Int64
+  public var updatedAt: Int64
+
+  enum CodingKeys: String, CodingKey {
+    case id, name, source, symbol, timeframe, calendar, origin
+    case parentName = "parent_name", pipeline, contentHash = "content_hash", rowCount = "row_count"
+    case gapCount = "gap_count", firstTs = "first_ts", lastTs = "last_ts", metadata
+    case createdAt = "created_at", updatedAt = "updated_at"
+  }
+
+  public var parsedTimeframe: Timeframe { Timeframe(timeframe) ?? Timeframe(count: 1, unit: .day) }
+  public var parsedCalendar: TradingCalendar { TradingCalendar(rawValue: calendar) ?? .allDays }
+
+  static let selectSQL = """
+    SELECT d.id, d.name, i.source, i.symbol, d.timeframe, d.calendar, d.origin, p.name AS parent_name,
+           d.pipeline, d.content_hash, d.row_count, d.gap_count, d.first_ts, d.last_ts, d.metadata,
+           d.created_at, d.updated_at
+    FROM datasets d JOIN instruments i ON i.id = d.instrument_id LEFT JOIN datasets p ON p.id = d.parent_id
+    """
+}
+
+/// What a new dataset is.
+public struct DatasetDefinition: Sendable, Equatable {
+  public var name: String
+  public var source: String
+  public var symbol: String
+  public var timeframe: Timeframe
+  public var calendar: TradingCalendar
+  public var origin: String
+  public var parentID: Int64?
+  public var pipeline: String?
+  public var metadata: String?
+
+  public init(
+    name: String, source: String, symbol: String, timeframe: Timeframe, calendar: TradingCalendar, origin: String,
+    parentID: Int64? = nil, pipeline: String? = nil, metadata: String? = nil
+  ) {
+    self.name = name
+    self.source = source
+    self.symbol = symbol
+    self.timeframe = timeframe
+    self.calendar = calendar
+    self.origin = origin
+    self.parentID = parentID
+    self.pipeline = pipeline
+    self.metadata = metadata
+  }
+}
+
+public enum DatasetError: QtoolError, Equatable {
+  case notFound(name: String, suggestion: String?)
+  case conflict(name: String, existing: String)
+
+  public var exitStatus: ExitStatus {
+    switch self {
+    case .notFound: return .noInput
+    case .conflict: return .dataError
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .notFound(let name, let suggestion):
+      return "no dataset named '\(name)'" + (suggestion.map { " (did you mean '\($0)'?)" } ?? "")
+        + "; `qtool data list` shows the stored datasets"
+    case .conflict(let name, let existing):
+      return "dataset '\(name)' already exists as \(existing); pass --name to store this one under another name."
+    }
+  }
+}
+
+extension QtoolDatabase {
+  public func datasets() throws -> [DatasetSummary] {
+    try read { try DatasetSummary.fetchAll($0, sql: DatasetSummary.selectSQL + " ORDER BY d.name") }
+  }
+
+  public func dataset(named name: String) throws -> DatasetSummary {
+    let found = try read {
+      try DatasetSummary.fetchOne($0, sql: DatasetSummary.selectSQL + " WHERE d.name = ?", arguments: [name])
+    }
+    if let found { return found }
+    let names = try datasetNames()
+    throw DatasetError.notFound(name: name, suggestion: Similarity.closest(to: name, among: names))
+  }
+
+  /// The dataset named `definition.name`, created (with its instrument) when missing. Inside a
+  /// write transaction. Throws `conflict` when the name is taken by another symbol, source or timeframe.
+  public static func findOrCreateDataset(_ db: Database, _ definition: DatasetDefinition) throws -> Int64 {
+    if let row = try Row.fetchOne(
+      db,
+      sql: "SELECT d.id, i.source, i.symbol, d.timeframe FROM datasets d JOIN instruments i ON i.id = d.instrument_id WHERE d.name = ?",
+      arguments: [definition.name])
+    {
+      let source: String = row["source"]
+      let symbol: String = row["symbol"]
+      let timeframe: String = row["timeframe"]
+      guard source == definition.source, symbol == definition.symbol, timeframe == definition.timeframe.description else {
+        throw DatasetError.conflict(name: definition.name, existing: "\(symbol) \(timeframe) from \(source)")
+      }
+      return row["id"]
+    }
+    try db.execute(
+      sql: "INSERT INTO instruments (source, symbol) VALUES (?, ?) ON CONFLICT (source, symbol) DO NOTHING",
+      arguments: [definition.source, definition.symbol])
+    let instrumentID = try Int64.fetchOne(
+      db, sql: "SELECT id FROM instruments WHERE source = ? AND symbol = ?", arguments: [definition.source, definition.symbol])!
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    try db.execute(
+      sql: """
+        INSERT INTO datasets (name, instrument_id, timeframe, calendar, origin, parent_id, pipeline, metadata, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+      arguments: [
+        definition.name, instrumentID, definition.timeframe.description, definition.calendar.rawValue, definition.origin,
+        definition.parentID, definition.pipeline, definition.metadata, now, now,
+      ])
+    return db.lastInsertedRowID
+  }
+
+  /// Recomputes row count, first/last timestamps and gap count after bars changed; clears the
+  /// content hash, which is recomputed on demand. Inside the same write transaction.
+  public static func refreshStatistics(_ db: Database, datasetID: Int64) throws {
+    guard let row = try Row.fetchOne(db, sql: "SELECT timeframe, calendar FROM datasets WHERE id = ?", arguments: [datasetID])
+    else { return }
+    let timeframe = Timeframe(row["timeframe"] as String) ?? Timeframe(count: 1, unit: .day)
+    let calendar = TradingCalendar(rawValue: row["calendar"] as String) ?? .allDays
+    let timestamps = try readTimestamps(db, datasetID: datasetID)
+    let gaps = DatasetVerifier.gapCount(timestamps, timeframe: timeframe, calendar: calendar)
+    try db.execute(
+      sql: """
+        UPDATE datasets SET row_count = ?, gap_count = ?, first_ts = ?, last_ts = ?, content_hash = NULL, updated_at = ?
+        WHERE id = ?
+        """,
+      arguments: [timestamps.count, gaps, timestamps.first, timestamps.last, Int64(Date().timeIntervalSince1970 * 1000), datasetID])
+  }
+
+  static func readTimestamps(_ db: Database, datasetID: Int64) throws -> [Int64] {
+    var result: [Int64] = []
+    let cursor = try Int64.fetchCursor(db, sql: "SELECT ts FROM bars WHERE dataset_id = ? ORDER BY ts", arguments: [datasetID])
+    while let ts = try cursor.next() { result.append(ts) }
+    return result
+  }
+
+  /// The timestamps stored for a dataset (for incremental downloads).
+  public func timestamps(datasetID: Int64) throws -> [Int64] {
+    try read { try Self.readTimestamps($0, datasetID: datasetID) }
+  }
+
+  public func setContentHash(datasetID: Int64, _ hash: String) throws {
+    try write { try $0.execute(sql: "UPDATE datasets SET content_hash = ? WHERE id = ?", arguments: [hash, datasetID]) }
+  }
+
+  /// Deletes the dataset and its bars in one transaction; derived datasets keep their bars and
+  /// lose their parent link.
+  public func deleteDataset(id: Int64) throws {
+    try write { db in
+      try db.execute(sql: "DELETE FROM bars WHERE dataset_id = ?", arguments: [id])
+      try db.execute(sql: "DELETE FROM datasets WHERE id = ?", arguments: [id])
+    }
+  }
+
+  /// All bars of a dataset in `[from, to)`.
+  public func bars(datasetID: Int64, from: Int64 = .min, to: Int64 = .max) throws -> BarSeries {
+    try read { try Self.readBars($0, datasetID: datasetID, from: from, to: to) }
+  }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+
+let sharedData = QtoolProcess.packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data")
+
+@Suite struct DataCommandTests {
+  func json(_ text: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(text.utf8)) }
+
+  @Test func importListInfoExportDelete() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let goog = sharedData.appendingPathComponent("backtesting_py/GOOG.csv").path
+    let imported = try qtool.run(["data", "import", goog, "--symbol", "GOOG", "--timeframe", "1d", "--json"])
+    #expect(imported.status == 0, "\(imported.stderr)")
+    let report = try json(imported.stdout) as! [String: Any]
+    #expect(report["dataset"] as? String == "GOOG-1d")
+    #expect(report["bars_written"] as? Int == 2148)
+    #expect(report["first"] as? String == "2004-08-19")
+    #expect(report["last"] as? String == "2013-03-01")
+
+    let list = try json(try qtool.run(["data", "list", "--json"]).stdout) as! [[String: Any]]
+    #expect(list.count == 1)
+    #expect(list[0]["calendar"] as? String == "weekdays")
+    #expect(list[0]["row_count"] as? Int == 2148)
+    #expect(list[0]["gap_count"] as? Int == 0)
+    let table = try qtool.run(["data", "list"]).stdout
+    #expect(
+      table.hasPrefix(
+        "DATASET  SOURCE  SYMBOL  TF  FIRST       LAST        BARS  GAPS  ORIGIN\nGOOG-1d  csv     GOOG    1d  2004-08-19  2013-03-01  2148     0  imported\n"
+      ))
+
+    let info = try json(try qtool.run(["data", "info", "GOOG-1d", "--json"]).stdout) as! [String: Any]
+    #expect(((info["dataset"] as! [String: Any])["content_hash"] as! String).hasPrefix("sha256:"))
+    #expect((info["sample"] as! [Any]).count == 10)
+
+    let export = try qtool.run(["data", "export", "GOOG-1d", "--from", "2004-08-19", "--to", "2004-08-21"])
+    #expect(
+      export.stdout
+        == "timestamp,open,high,low,close,volume\n2004-08-19T00:00:00Z,100.0,104.06,95.96,100.34,22351900.0\n2004-08-20T00:00:00Z,101.01,109.08,100.5,108.31,11428600.0\n"
+    )
+    let jsonl = try qtool.run(["data", "export", "GOOG-1d", "--format", "jsonl", "--to", "2004-08-20"])
+    #expect(
+      jsonl.stdout
+        == "{\"ts\":1092873600000,\"time\":\"2004-08-19T00:00:00Z\",\"open\":100.0,\"high\":104.06,\"low\":95.96,\"close\":100.34,\"volume\":22351900.0}\n"
+    )
+
+    // Exported CSV imports back to the same content.
+    let file = qtool.home.appendingPathComponent("goog.csv").path
+    #expect(try qtool.run(["data", "export", "GOOG-1d", "-o", file]).status == 0)
+    #expect(try qtool.run(["data", "import", file, "-s", "GOOG", "-t", "1d", "--name", "copy"]).status == 0)
+    let copy = try json(try qtool.run(["data", "info", "copy", "--json"]).stdout) as! [String: Any]
+    #expect((copy["dataset"] as! [String: Any])["content_hash"] as? String == (info["dataset"] as! [String: Any])["content_hash"] as? String)
+    #expect(try qtool.run(["data", "export", "GOOG-1d", "-o", file]).status == 73)
+
+    let deleted = try qtool.run(["data", "delete", "GOOG-1d"])
+    #expect(deleted.stdout == "deleted GOOG-1d (2148 bars)\n")
+    let missing = try qtool.run(["data", "info", "GOOG-1d"])
+    #expect(missing.status == 66)
+    #expect(missing.stderr == "qtool: error: no dataset named 'GOOG-1d'; `qtool data list` shows the stored datasets\n")
+    let typo = try qtool.run(["data", "info", "cpy"])
+    #expect(typo.stderr.contains("(did you mean 'copy'?)"))
+  }
+
+  @Test func binanceArchivesAcrossTheTimestampSwitchVerifyClean() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let directory = sharedData.appendingPathComponent("binance_vision/data/spot/monthly/klines/BTCUSDT/1d")
+    let files = (try FileManager.default.contentsOfDirectory(atPath: directory.path)).filter { $0.hasSuffix(".zip") }.sorted()
+      .map { directory.appendingPathComponent($0).path }
+    let result = try qtool.run(["data", "import"] + files + ["-s", "BTCUSDT", "-t", "1d", "--source-name", "binance"])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.hasPrefix("imported 1795 bars into BTCUSDT-1d (1795 stored, 2021-02-01 … 2025-12-31, 0 gaps)"))
+    let verify = try qtool.run(["data", "verify", "BTCUSDT-1d"])
+    #expect(verify.status == 0)
+    #expect(verify.stdout == "BTCUSDT-1d: ok — 1795 bars, 24x7 calendar\n")
+  }
+
+  @Test func verifyFindsGapsAndExits65() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let file = qtool.home.appendingPathComponent("gappy.csv")
+    try """
+    timestamp,open,high,low,close,volume
+    2024-01-01T00:00:00Z,1,2,0.5,1.5,10
+    2024-01-01T01:00:00Z,1,2,0.5,1.5,10
+    2024-01-01T05:00:00Z,1,2,0.5,1.5,10
+    2024-01-01T06:00:00Z,1,0.2,0.5,1.5,10
+    """.write(to: file, atomically: true, encoding: .utf8)
+    #expect(try qtool.run(["data", "import", file.path, "-s", "BTCUSDT", "-t", "1h"]).status == 0)
+    let verify = try qtool.run(["data", "verify", "--json"])
+    #expect(verify.status == 65)
+    let results = try json(verify.stdout) as! [[String: Any]]
+    let kinds = (results[0]["problems"] as! [[String: Any]]).map { $0["kind"] as! String }
+    #expect(kinds == ["ohlc", "gap"])
+    #expect(results[0]["ok"] as? Bool == false)
+  }
+
+  @Test func badInputIsAClearErrorAndStoresNothing() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let good = qtool.home.appendingPathComponent("good.csv")
+    let bad = qtool.home.appendingPathComponent("bad.csv")
+    try "date,open,high,low,close\n2024-01-02,1,2,0.5,1.5\n".write(to: good, atomically: true, encoding: .utf8)
+    try "date,open,high,low,close\n2024-01-03,1,2,0.5,1.5\n2024-01-04,1,2,x,1.5\n".write(to: bad, atomically: true, encoding: .utf8)
+    let result = try qtool.run(["data", "import", good.path, bad.path, "-s", "X", "-t", "1d"])
+    #expect(result.status == 65)
+    #expect(result.stderr == "qtool: error: \(bad.path):3: low: expected a number, got 'x'\n")
+    #expect(try qtool.run(["data", "list", "--json"]).stdout == "[\n\n]\n")
+    let missing = try qtool.run(["data", "import", "/nonexistent.csv", "-s", "X", "-t", "1d"])
+    #expect(missing.status == 66)
+    let noSymbol = try qtool.run(["data", "import", good.path, "-t", "1d"])
+    #expect(noSymbol.status == 64)
+    #expect(noSymbol.stderr.hasPrefix("qtool: error: missing required option --symbol <symbol>\n"))
+  }
+
+  /// Ctrl-C in the middle of a large import: exit 130 and no trace of the import in the store.
+  @Test func interruptedImportLeavesNothing() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    try qtool.run(["db", "migrate"])
+    let file = qtool.home.appendingPathComponent("big.csv")
+    var text = "timestamp,open,high,low,close,volume\n"
+    text.reserveCapacity(3_000_000 * 40)
+    let start = 1_577_836_800
+    for i in 0..<3_000_000 { text += "\(start + i * 60),100.5,101.25,99.75,100.125,\(i % 1000)\n" }
+    try text.write(to: file, atomically: false, encoding: .utf8)
+
+    let process = Process()
+    process.executableURL = QtoolProcess.binary
+    process.arguments = ["data", "import", file.path, "-s", "RW", "-t", "1m"]
+    process.environment = qtool.environment()
+    let err = Pipe()
+    process.standardError = err
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    Thread.sleep(forTimeInterval: 0.8)
+    kill(process.processIdentifier, SIGINT)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 130)
+    #expect(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("interrupted"))
+    let list = try qtool.run(["data", "list", "--json"])
+    #expect(list.stdout == "[\n\n]\n")
+    #expect(try qtool.run(["db", "info", "--json"]).stdout.contains("\"bars\" : 0"))
+  }
+}
