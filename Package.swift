@@ -81,8 +81,10 @@ let package = Package(
     .testTarget(name: "QtoolArgsTests", dependencies: ["QtoolArgs"]),
     .testTarget(name: "QtoolCoreTests", dependencies: ["QtoolCore"]),
     .testTarget(name: "QtoolStoreTests", dependencies: ["QtoolStore", "QtoolCore"]),
-    .testTarget(name: "QtoolDataTests", dependencies: ["QtoolData", "QtoolStore", "QtoolCore"]),
+    /** A loopback HTTP server serving recorded responses, shared by the test targets. */
+    .target(name: "QtoolTestSupport", dependencies: ["QtoolData"], path: "Tests/QtoolTestSupport"),
+    .testTarget(name: "QtoolDataTests", dependencies: ["QtoolData", "QtoolStore", "QtoolCore", "QtoolTestSupport"]),
     .testTarget(name: "QtoolEngineTests", dependencies: ["QtoolEngine", "QtoolStore", "QtoolCore"]),
-    .testTarget(name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs"], exclude: ["Snapshots"]),
+    .testTarget(name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs", "QtoolData", "QtoolTestSupport"], exclude: ["Snapshots"]),
   ]
 )

@@ -4,7 +4,7 @@
 _qtool_subcommands() {
   case "$1" in
     '') echo 'data db config version help completions man' ;;
-    'data') echo 'import list ls info verify export delete rm' ;;
+    'data') echo 'download import list ls info verify export delete rm' ;;
     'db') echo 'info migrate vacuum backup' ;;
     'config') echo 'show' ;;
   esac
@@ -22,6 +22,7 @@ _qtool_options() {
   case "$1" in
     '') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'data') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
+    'data download') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --source --symbols --timeframe -t --from --to --full --jobs -j --wait --proxy --adjusted --url --retries --map --no-header --delimiter --timestamp-unit --timestamp-format --json' ;;
     'data import') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --symbol -s --timeframe -t --name --source-name --calendar --map --no-header --delimiter --timestamp-unit --timestamp-format --json' ;;
     'data list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'data info') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --rows --json' ;;
@@ -54,6 +55,23 @@ _qtool_value() {
     'data|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'data|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'data|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'data download|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data download|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'data download|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data download|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'data download|--source') COMPREPLY=($(compgen -W 'binance binance-bulk yahoo stooq csv' -- "$cur")) ;;
+    'data download|--symbols') COMPREPLY=() ;;
+    'data download|--timeframe'|'data download|-t') COMPREPLY=($(compgen -W '1m 5m 15m 30m 1h 4h 1d 1w 1M' -- "$cur")) ;;
+    'data download|--from') COMPREPLY=() ;;
+    'data download|--to') COMPREPLY=() ;;
+    'data download|--jobs'|'data download|-j') COMPREPLY=() ;;
+    'data download|--proxy') COMPREPLY=() ;;
+    'data download|--url') COMPREPLY=() ;;
+    'data download|--retries') COMPREPLY=() ;;
+    'data download|--map') COMPREPLY=() ;;
+    'data download|--delimiter') COMPREPLY=() ;;
+    'data download|--timestamp-unit') COMPREPLY=($(compgen -W 's ms us ns' -- "$cur")) ;;
+    'data download|--timestamp-format') COMPREPLY=() ;;
     'data import|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'data import|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'data import|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;

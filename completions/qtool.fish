@@ -2,7 +2,7 @@
 # Install: qtool completions fish > ~/.config/fish/completions/qtool.fish
 
 function __qtool_path
-    set -l value_options --calendar --color --config --db --delimiter --format --from --home --limit --map --name --output --rows --source-name --symbol --timeframe --timestamp-format --timestamp-unit --to -o -s -t
+    set -l value_options --calendar --color --config --db --delimiter --format --from --home --jobs --limit --map --name --output --proxy --retries --rows --source --source-name --symbol --symbols --timeframe --timestamp-format --timestamp-unit --to --url -j -o -s -t
     set -l tokens (commandline -opc)
     set -l path ''
     set -l skip 0
@@ -36,6 +36,8 @@ function __qtool_child
             echo completions
         case '|man'
             echo man
+        case 'data|download'
+            echo download
         case 'data|import'
             echo import
         case 'data|list' 'data|ls'
@@ -81,6 +83,7 @@ complete -c qtool -n '__qtool_at '\'''\''' -l verbose -s v -d 'Log more to stder
 complete -c qtool -n '__qtool_at '\'''\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
 complete -c qtool -n '__qtool_at '\'''\''' -l help -s h -d 'Show help for the command and exit.'
 complete -c qtool -n '__qtool_at '\'''\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data'\''' -a download -d 'Fetch bars from a source into the store (incremental, resumable, verified)'
 complete -c qtool -n '__qtool_at '\''data'\''' -a import -d 'Load local files of bars into the store'
 complete -c qtool -n '__qtool_at '\''data'\''' -a list -d 'List stored datasets'
 complete -c qtool -n '__qtool_at '\''data'\''' -a info -d 'Show a dataset'\''s statistics, sample rows and lineage'
@@ -95,6 +98,32 @@ complete -c qtool -n '__qtool_at '\''data'\''' -l verbose -s v -d 'Log more to s
 complete -c qtool -n '__qtool_at '\''data'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
 complete -c qtool -n '__qtool_at '\''data'\''' -l help -s h -d 'Show help for the command and exit.'
 complete -c qtool -n '__qtool_at '\''data'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l source -r -f -a 'binance binance-bulk yahoo stooq csv' -d 'Where to fetch from.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l symbols -r -f -d 'Symbols to fetch, e.g. BTCUSDT,ETHUSDT.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l timeframe -s t -r -f -a '1m 5m 15m 30m 1h 4h 1d 1w 1M' -d 'Bar timeframe, e.g. 1m, 1h, 1d.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l from -r -f -d 'Start of history (required for a new dataset).'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l to -r -f -d 'End (exclusive; default: now).'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l full -d 'Refetch the whole range, not only what is missing.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l jobs -s j -r -f -d 'Transfers at once.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l wait -d 'Wait for another download'\''s lock instead of exiting 75.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l proxy -r -f -d 'Proxy for this run, e.g. socks5://127.0.0.1:1080 (config: proxy).'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l adjusted -d 'yahoo: store split- and dividend-adjusted prices.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l url -r -f -d 'csv: URL or path of the file; {symbol} is replaced by each symbol.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l retries -r -f -d 'Attempts per request before giving up.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l map -r -f -d 'Take a field (timestamp, open, high, low, close, volume) from a named or numbered column.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l no-header -d 'The first line is data, not a header.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l delimiter -r -f -d 'Field separator (default: guessed from , ; tab |).'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l timestamp-unit -r -f -a 's ms us ns' -d 'Unit of epoch timestamps (default: guessed per value from its size).'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l timestamp-format -r -f -d 'Date pattern for unusual timestamps, e.g. '\''dd/MM/yyyy HH:mm'\'' (UTC).'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''data import'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''data import'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
 complete -c qtool -n '__qtool_at '\''data import'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'

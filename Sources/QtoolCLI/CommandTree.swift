@@ -8,7 +8,7 @@ enum CommandTree {
       name: "data", abstract: "Download, import, inspect and clean market data",
       discussion: "Datasets are bars of one instrument at one timeframe, stored in the SQLite store and named SYMBOL-TIMEFRAME unless you name them.",
       leaves: [
-        DataImportCommand.self, DataListCommand.self, DataInfoCommand.self, DataVerifyCommand.self, DataExportCommand.self,
+        DataDownloadCommand.self, DataImportCommand.self, DataListCommand.self, DataInfoCommand.self, DataVerifyCommand.self, DataExportCommand.self,
         DataDeleteCommand.self,
       ]),
     CommandGroup(

@@ -44,6 +44,13 @@ public struct Settings: Sendable {
   public func value(_ key: String) -> String? { entries.first { $0.key == key }?.value }
   public func setting(_ key: String) -> Setting? { entries.first { $0.key == key } }
 
+  /// A copy with `key` set from a command-line flag.
+  public func overriding(_ key: String, with value: String) -> Settings {
+    Settings(
+      configFile: configFile, configFileExists: configFileExists,
+      entries: entries.map { $0.key == key ? Setting(key: key, value: value, origin: .flag, help: $0.help) : $0 })
+  }
+
   public var home: String { value("home")! }
   public var databasePath: String { value("db")! }
 

@@ -1,0 +1,67 @@
+import Foundation
+import GRDB
+import QtoolCore
+
+/// One request of a finished download, as recorded in `download_tasks`.
+public struct DownloadTaskRecord: Sendable {
+  public var url: String
+  public var datasetID: Int64?
+  public var status: String
+  public var attempts: Int
+  public var bytes: Int
+  public var bars: Int
+  public var error: String?
+
+  public init(url: String, datasetID: Int64?, status: String, attempts: Int, bytes: Int, bars: Int, error: String?) {
+    self.url = url
+    self.datasetID = datasetID
+    self.status = status
+    self.attempts = attempts
+    self.bytes = bytes
+    self.bars = bars
+    self.error = error
+  }
+}
+
+extension QtoolDatabase {
+  /// Records a finished download job and its tasks, for `serve`'s job history and for audits.
+  public func recordDownloadJob(
+    source: String, request: String, status: String, error: String?, startedAt: Int64, tasks: [DownloadTaskRecord]
+  ) throws {
+    try write { db in
+      try db.execute(
+        sql: "INSERT INTO download_jobs (source, request, status, error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)",
+        arguments: [source, request, status, error, startedAt, Int64(Date().timeIntervalSince1970 * 1000)])
+      let jobID = db.lastInsertedRowID
+      for task in tasks {
+        try db.execute(
+          sql: """
+            INSERT INTO download_tasks (job_id, dataset_id, url, status, attempts, bytes, bars, error)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+          arguments: [jobID, task.datasetID, task.url, task.status, task.attempts, task.bytes, task.bars, task.error])
+      }
+    }
+  }
+
+  /// Adds splits and dividends to a dataset's metadata (`{"events": […]}`), without duplicates.
+  public static func mergeEvents(_ db: Database, datasetID: Int64, _ events: [MarketEvent]) throws {
+    var metadata: [String: [MarketEvent]] = [:]
+    if let text = try String.fetchOne(db, sql: "SELECT metadata FROM datasets WHERE id = ?", arguments: [datasetID]),
+      let decoded = try? JSONDecoder().decode([String: [MarketEvent]].self, from: Data(text.utf8))
+    {
+      metadata = decoded
+    }
+    metadata["events"] = Array(Set((metadata["events"] ?? []) + events)).sorted { ($0.date, $0.type) < ($1.date, $1.type) }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    let json = String(decoding: try encoder.encode(metadata), as: UTF8.self)
+    try db.execute(sql: "UPDATE datasets SET metadata = ? WHERE id = ?", arguments: [json, datasetID])
+  }
+
+  /// Rows and gaps of a dataset right now (inside a transaction).
+  public static func counts(_ db: Database, datasetID: Int64) throws -> (rows: Int, gaps: Int) {
+    let row = try Row.fetchOne(db, sql: "SELECT row_count, gap_count FROM datasets WHERE id = ?", arguments: [datasetID])
+    return (row?["row_count"] ?? 0, row?["gap_count"] ?? 0)
+  }
+}
