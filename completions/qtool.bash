@@ -4,7 +4,7 @@
 _qtool_subcommands() {
   case "$1" in
     '') echo 'data db config version help completions man' ;;
-    'data') echo 'download import list ls info verify export delete rm' ;;
+    'data') echo 'download import list ls info verify export delete rm preprocess' ;;
     'db') echo 'info migrate vacuum backup' ;;
     'config') echo 'show' ;;
   esac
@@ -29,6 +29,7 @@ _qtool_options() {
     'data verify') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --limit --json' ;;
     'data export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --format --from --to --output -o --force -f' ;;
     'data delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'data preprocess') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --op --pipeline --out --force -f --json' ;;
     'db') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'db info') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'db migrate') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
@@ -111,6 +112,13 @@ _qtool_value() {
     'data delete|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'data delete|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'data delete|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'data preprocess|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data preprocess|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'data preprocess|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data preprocess|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'data preprocess|--op') COMPREPLY=() ;;
+    'data preprocess|--pipeline') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data preprocess|--out') COMPREPLY=() ;;
     'db|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'db|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'db|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -168,6 +176,7 @@ _qtool_positional() {
     'data verify') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
     'data export') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
     'data delete') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
+    'data preprocess') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
     'db backup') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'completions') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
   esac

@@ -2,7 +2,7 @@
 # Install: qtool completions fish > ~/.config/fish/completions/qtool.fish
 
 function __qtool_path
-    set -l value_options --calendar --color --config --db --delimiter --format --from --home --jobs --limit --map --name --output --proxy --retries --rows --source --source-name --symbol --symbols --timeframe --timestamp-format --timestamp-unit --to --url -j -o -s -t
+    set -l value_options --calendar --color --config --db --delimiter --format --from --home --jobs --limit --map --name --op --out --output --pipeline --proxy --retries --rows --source --source-name --symbol --symbols --timeframe --timestamp-format --timestamp-unit --to --url -j -o -s -t
     set -l tokens (commandline -opc)
     set -l path ''
     set -l skip 0
@@ -50,6 +50,8 @@ function __qtool_child
             echo export
         case 'data|delete' 'data|rm'
             echo delete
+        case 'data|preprocess'
+            echo preprocess
         case 'db|info'
             echo info
         case 'db|migrate'
@@ -90,6 +92,7 @@ complete -c qtool -n '__qtool_at '\''data'\''' -a info -d 'Show a dataset'\''s s
 complete -c qtool -n '__qtool_at '\''data'\''' -a verify -d 'Check datasets for gaps, duplicates and impossible bars'
 complete -c qtool -n '__qtool_at '\''data'\''' -a export -d 'Write a dataset'\''s bars as CSV or JSON lines'
 complete -c qtool -n '__qtool_at '\''data'\''' -a delete -d 'Delete a dataset and its bars'
+complete -c qtool -n '__qtool_at '\''data'\''' -a preprocess -d 'Derive a dataset by a pipeline of operations, with lineage'
 complete -c qtool -n '__qtool_at '\''data'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''data'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
 complete -c qtool -n '__qtool_at '\''data'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
@@ -199,6 +202,20 @@ complete -c qtool -n '__qtool_at '\''data delete'\''' -l help -s h -d 'Show help
 complete -c qtool -n '__qtool_at '\''data delete'\''' -l version -d 'Print the version and exit.'
 complete -c qtool -n '__qtool_at '\''data delete'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''data delete'\''' -f -a '(qtool __complete datasets 2>/dev/null)'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l op -r -f -d 'An operation, e.g. '\''resample timeframe=4h'\''.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l pipeline -r -F -d 'A JSON pipeline file.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l out -r -f -d 'Name of the derived dataset.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l force -s f -d 'Replace an existing file.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -f -a '(qtool __complete datasets 2>/dev/null)'
 complete -c qtool -n '__qtool_at '\''db'\''' -a info -d 'Show the store'\''s path, size, schema version and row counts'
 complete -c qtool -n '__qtool_at '\''db'\''' -a migrate -d 'Apply pending schema migrations'
 complete -c qtool -n '__qtool_at '\''db'\''' -a vacuum -d 'Rebuild the store file to reclaim free space'

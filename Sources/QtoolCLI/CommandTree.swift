@@ -9,7 +9,7 @@ enum CommandTree {
       discussion: "Datasets are bars of one instrument at one timeframe, stored in the SQLite store and named SYMBOL-TIMEFRAME unless you name them.",
       leaves: [
         DataDownloadCommand.self, DataImportCommand.self, DataListCommand.self, DataInfoCommand.self, DataVerifyCommand.self, DataExportCommand.self,
-        DataDeleteCommand.self,
+        DataDeleteCommand.self, DataPreprocessCommand.self,
       ]),
     CommandGroup(
       name: "db", abstract: "Inspect and maintain the SQLite store",

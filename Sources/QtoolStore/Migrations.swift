@@ -132,6 +132,20 @@ enum Migrations {
           ) WITHOUT ROWID;
           """)
     }
+    migrator.registerMigration("003-dataset-columns") { db in
+      // Extra columns of derived datasets (features), one blob of little-endian doubles per
+      // column, aligned with the dataset's bars in time order: read whole, like the bars.
+      try db.execute(
+        sql: """
+          CREATE TABLE dataset_columns (
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (dataset_id, name)
+          ) WITHOUT ROWID;
+          """)
+    }
     return migrator
   }
 }

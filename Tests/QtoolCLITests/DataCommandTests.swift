@@ -143,3 +143,35 @@ let sharedData = QtoolProcess.packageRoot.deletingLastPathComponent().appendingP
     #expect(try qtool.run(["db", "info", "--json"]).stdout.contains("\"bars\" : 0"))
   }
 }
+
+@Suite struct PreprocessCommandTests {
+  @Test func derivedDatasetWithLineageAndFeatures() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let eurusd = sharedData.appendingPathComponent("backtesting_py/EURUSD.csv").path
+    #expect(try qtool.run(["data", "import", eurusd, "-s", "EURUSD", "-t", "1h"]).status == 0)
+    let pipeline = qtool.home.appendingPathComponent("pipeline.json")
+    try #"{"operations":[{"type":"fill_missing","method":"forward_fill","columns":["close"]},{"type":"resample","timeframe":"4h"}]}"#
+      .write(to: pipeline, atomically: true, encoding: .utf8)
+    let result = try qtool.run([
+      "data", "preprocess", "EURUSD-1h", "--pipeline", pipeline.path, "--op", "features indicators=rsi:14,sma:10", "--out", "eurusd-4h", "--json",
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+    #expect(report["timeframe"] as? String == "4h")
+    #expect(report["columns"] as? [String] == ["open", "high", "low", "close", "volume", "rsi_14", "sma_10"])
+    let info = try JSONSerialization.jsonObject(with: Data(try qtool.run(["data", "info", "eurusd-4h", "--json"]).stdout.utf8)) as! [String: Any]
+    let dataset = info["dataset"] as! [String: Any]
+    #expect(dataset["origin"] as? String == "derived")
+    #expect(dataset["parent_name"] as? String == "EURUSD-1h")
+    #expect((dataset["pipeline"] as? String)?.contains("\"resample\"") == true)
+    #expect((info["columns"] as! [[String: Any]]).map { $0["name"] as! String }.suffix(2) == ["rsi_14", "sma_10"])
+    #expect(try qtool.run(["data", "verify", "eurusd-4h"]).status == 0)
+    let again = try qtool.run(["data", "preprocess", "EURUSD-1h", "--op", "dedupe", "--out", "eurusd-4h"])
+    #expect(again.status == 73)
+    #expect(again.stderr.contains("already exists; pass --force"))
+    let bad = try qtool.run(["data", "preprocess", "EURUSD-1h", "--op", "features indicators=smaa:3", "--out", "x"])
+    #expect(bad.status == 64)
+    #expect(bad.stderr.contains("did you mean 'sma'?"))
+  }
+}

@@ -105,20 +105,26 @@ func fetchOne(_ fetcher: Fetcher, _ url: String) -> Result<Fetched, FetchError> 
     let server = try LoopbackServer()
     let gauge = Mutex((active: 0, peak: 0))
     server.on("/slow") { request, _ in
-      gauge.withLock { $0.active += 1; $0.peak = max($0.peak, $0.active) }
+      gauge.withLock {
+        $0.active += 1; $0.peak = max($0.peak, $0.active)
+      }
       Thread.sleep(forTimeInterval: 0.3)
       gauge.withLock { $0.active -= 1 }
       return LoopbackServer.Reply(body: Data(request.target.utf8))
     }
     let jobs = (0..<8).map { ($0, HTTPRequest(url: server.baseURL + "/slow/\($0)")) }
     var bodies: [Int: String] = [:]
-    makeFetcher().fetch(jobs, concurrency: 8) { tag, result in bodies[tag] = (try? result.get()).map { String(decoding: $0.response.body, as: UTF8.self) } }
+    makeFetcher().fetch(jobs, concurrency: 8) { tag, result in
+      bodies[tag] = (try? result.get()).map { String(decoding: $0.response.body, as: UTF8.self) }
+    }
     #expect(gauge.withLock { $0.peak } >= 4, "transfers should overlap")
     #expect((0..<8).allSatisfy { bodies[$0] == "/slow/\($0)" })
     let one = try LoopbackServer()
     let single = Mutex((active: 0, peak: 0))
     one.on("/slow") { _, _ in
-      single.withLock { $0.active += 1; $0.peak = max($0.peak, $0.active) }
+      single.withLock {
+        $0.active += 1; $0.peak = max($0.peak, $0.active)
+      }
       Thread.sleep(forTimeInterval: 0.05)
       single.withLock { $0.active -= 1 }
       return .text("ok")

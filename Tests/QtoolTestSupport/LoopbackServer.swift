@@ -115,7 +115,10 @@ public final class LoopbackServer: @unchecked Sendable {
         if errno == EINTR { continue }
         return
       }
-      DispatchQueue.global().async { self.serve(client) }
+      // A thread per connection: GCD's pool is a few threads on two cores, and handlers that
+      // sleep (to simulate slow servers) would serialise behind each other there.
+      let worker = Thread { self.serve(client) }
+      worker.start()
     }
   }
 

@@ -191,7 +191,7 @@ public struct Parser: Sendable {
   ) throws(UsageError) {
     let type = option.valueType!
     let label = origin == .environment ? "\(option.environment!) (for --\(option.long))" : "--\(option.long)"
-    let pieces = option.isList ? text.split(separator: ",", omittingEmptySubsequences: true).map(String.init) : [text]
+    let pieces = option.splitsOnCommas ? text.split(separator: ",", omittingEmptySubsequences: true).map(String.init) : [text]
     if pieces.isEmpty { throw UsageError("\(label): expected \(type.expectation), got ''", commandPath: path) }
     if parsed.origins[option.long] == .defaultValue || (origin == .commandLine && parsed.origins[option.long] == .environment) {
       parsed.values[option.long] = []

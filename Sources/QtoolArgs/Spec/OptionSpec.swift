@@ -51,6 +51,8 @@ public struct OptionSpec: Sendable {
     case flag(negatable: Bool)
     /// Takes a value; `list` accumulates repeated and comma-separated values.
     case value(ValueType, list: Bool)
+    /// Takes a value each time it is given; values accumulate and are never split on commas.
+    case repeatable(ValueType)
   }
 
   public var long: String
@@ -94,6 +96,13 @@ public struct OptionSpec: Sendable {
       environment: environment, isHidden: isHidden)
   }
 
+  /// An option given any number of times, each value kept whole (commas included).
+  public static func repeatable(
+    _ long: String, _ type: ValueType = .string, valueName: String, help: String
+  ) -> OptionSpec {
+    OptionSpec(long: long, kind: .repeatable(type), valueName: valueName, help: help)
+  }
+
   /// An option that takes one value (or several, with `list: true`).
   public static func value(
     _ long: String, short: Character? = nil, _ type: ValueType = .string, valueName: String,
@@ -108,8 +117,10 @@ public struct OptionSpec: Sendable {
   }
 
   public var takesValue: Bool {
-    if case .value = kind { return true }
-    return false
+    switch kind {
+    case .value, .repeatable: return true
+    case .flag: return false
+    }
   }
 
   public var isNegatable: Bool {
@@ -118,18 +129,31 @@ public struct OptionSpec: Sendable {
   }
 
   public var valueType: ValueType? {
-    if case .value(let type, _) = kind { return type }
-    return nil
+    switch kind {
+    case .value(let type, _), .repeatable(let type): return type
+    case .flag: return nil
+    }
   }
 
+  /// Values accumulate (repeated or comma-separated).
   public var isList: Bool {
+    switch kind {
+    case .value(_, list: true), .repeatable: return true
+    default: return false
+    }
+  }
+
+  /// Commas separate values of a list option; a repeatable one keeps them.
+  var splitsOnCommas: Bool {
     if case .value(_, list: true) = kind { return true }
     return false
   }
 
   static func defaultCompletion(for kind: Kind) -> CompletionKind {
-    guard case .value(let type, _) = kind else { return .none }
-    return type.defaultCompletion
+    switch kind {
+    case .value(let type, _), .repeatable(let type): return type.defaultCompletion
+    case .flag: return .none
+    }
   }
 }
 

@@ -99,7 +99,7 @@ public struct HelpRenderer: Sendable {
   static func optionHelp(_ option: OptionSpec) -> String {
     var help = option.help
     if let type = option.valueType { help += choicesNote(type) }
-    if option.isList { help += " Repeat or separate with commas." }
+    if option.splitsOnCommas { help += " Repeat or separate with commas." } else if option.isList { help += " Repeatable." }
     var notes: [String] = []
     if option.isRequired { notes.append("required") }
     if let value = option.defaultValue { notes.append("default: \(value)") }

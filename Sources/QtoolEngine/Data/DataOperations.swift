@@ -43,7 +43,8 @@ public struct DataOperations: Sendable {
     let head = Array(0..<min(sampleRows, bars.count))
     let tail = Array(max(head.count, bars.count - sampleRows)..<bars.count)
     let sample = (head + tail).map { SampleRow(bars, $0) }
-    return DatasetInfo(dataset: dataset, columns: statistics, sample: sample)
+    let extra = try database.columns(datasetID: dataset.id).map { ColumnStatistics(name: $0.name, values: $0.values) }
+    return DatasetInfo(dataset: dataset, columns: statistics + extra, sample: sample)
   }
 
   /// Writes the bars of `name` in `[from, to)` as CSV or JSON lines, chunk by chunk.

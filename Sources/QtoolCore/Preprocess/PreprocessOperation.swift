@@ -1,0 +1,82 @@
+import Foundation
+
+/// One step of a preprocessing pipeline, as in the REST body
+/// `{"operations":[{"type":"fill_missing","method":"forward_fill","columns":["close"]}, …]}`.
+public struct PreprocessOperation: Codable, Sendable, Equatable {
+  public var type: String
+  public var method: String?
+  public var columns: [String]?
+  /// resample: the target timeframe.
+  public var timeframe: String?
+  /// clip_outliers zscore: how many standard deviations.
+  public var threshold: Double?
+  /// clip_outliers percentile: the kept quantile range, e.g. 0.01 and 0.99.
+  public var lower: Double?
+  public var upper: Double?
+  /// features: e.g. `["sma:20", "rsi:14", "macd", "bollinger:20:2"]`.
+  public var indicators: [String]?
+  /// normalize: the fitted parameters per column (filled in when the pipeline runs), so the
+  /// same scaling can be applied again to new data.
+  public var parameters: [String: [Double]]?
+
+  public init(
+    type: String, method: String? = nil, columns: [String]? = nil, timeframe: String? = nil, threshold: Double? = nil,
+    lower: Double? = nil, upper: Double? = nil, indicators: [String]? = nil, parameters: [String: [Double]]? = nil
+  ) {
+    self.type = type
+    self.method = method
+    self.columns = columns
+    self.timeframe = timeframe
+    self.threshold = threshold
+    self.lower = lower
+    self.upper = upper
+    self.indicators = indicators
+    self.parameters = parameters
+  }
+
+  public static let types = ["fill_missing", "resample", "normalize", "dedupe", "clip_outliers", "features"]
+
+  /// Parses the command-line form `type key=value key=a,b`, e.g.
+  /// `fill_missing method=forward_fill columns=close,volume`.
+  public static func parse(_ text: String) throws -> PreprocessOperation {
+    let words = text.split(separator: " ").map(String.init)
+    guard let type = words.first else { throw PreprocessError.invalid("empty --op") }
+    guard types.contains(type) else {
+      throw PreprocessError.invalid(
+        "unknown operation '\(type)'" + (Similarity.closest(to: type, among: types).map { " — did you mean '\($0)'?" } ?? "")
+          + "; operations: \(types.joined(separator: ", "))")
+    }
+    var operation = PreprocessOperation(type: type)
+    for word in words.dropFirst() {
+      let parts = word.split(separator: "=", maxSplits: 1).map(String.init)
+      guard parts.count == 2 else { throw PreprocessError.invalid("\(type): expected key=value, got '\(word)'") }
+      let list = parts[1].split(separator: ",").map(String.init)
+      func number() throws -> Double {
+        guard let value = Double(parts[1]) else { throw PreprocessError.invalid("\(type): \(parts[0]) must be a number, got '\(parts[1])'") }
+        return value
+      }
+      switch parts[0] {
+      case "method": operation.method = parts[1]
+      case "columns": operation.columns = list
+      case "timeframe": operation.timeframe = parts[1]
+      case "threshold": operation.threshold = try number()
+      case "lower": operation.lower = try number()
+      case "upper": operation.upper = try number()
+      case "indicators": operation.indicators = list
+      default: throw PreprocessError.invalid("\(type): unknown key '\(parts[0])' (method, columns, timeframe, threshold, lower, upper, indicators)")
+      }
+    }
+    return operation
+  }
+}
+
+public enum PreprocessError: QtoolError, Equatable {
+  case invalid(String)
+
+  public var exitStatus: ExitStatus { .usage }
+  public var description: String {
+    switch self {
+    case .invalid(let message): return message
+    }
+  }
+}

@@ -1,0 +1,310 @@
+import Foundation
+
+/// Applies a pipeline of operations to a frame. Pure: the engine reads and writes the store.
+public enum Preprocessor {
+  /// What one operation did, for the report.
+  public struct Step: Codable, Sendable, Equatable {
+    public var type: String
+    public var summary: String
+  }
+
+  /// Returns the result and the operations as applied (normalize parameters filled in).
+  public static func apply(_ operations: [PreprocessOperation], to input: Frame) throws -> (Frame, [PreprocessOperation], [Step]) {
+    var frame = input
+    var applied: [PreprocessOperation] = []
+    var steps: [Step] = []
+    for operation in operations {
+      var operation = operation
+      let before = frame.count
+      let summary: String
+      switch operation.type {
+      case "fill_missing": summary = try fillMissing(&frame, operation)
+      case "resample": summary = try resample(&frame, operation)
+      case "normalize": summary = try normalize(&frame, &operation)
+      case "dedupe":
+        let clean = frame.bars.timestamps.indices.filter { $0 == frame.count - 1 || frame.bars.timestamps[$0] != frame.bars.timestamps[$0 + 1] }
+        frame.select(clean)
+        summary = "\(before - frame.count) duplicate bars removed"
+      case "clip_outliers": summary = try clipOutliers(&frame, operation)
+      case "features": summary = try features(&frame, operation)
+      default:
+        throw PreprocessError.invalid("unknown operation '\(operation.type)'; operations: \(PreprocessOperation.types.joined(separator: ", "))")
+      }
+      applied.append(operation)
+      steps.append(Step(type: operation.type, summary: summary))
+    }
+    return (frame, applied, steps)
+  }
+
+  static func columns(_ operation: PreprocessOperation, _ frame: Frame, default fallback: [String]) throws -> [String] {
+    let names = operation.columns ?? fallback
+    for name in names where frame.column(name) == nil {
+      throw PreprocessError.invalid(
+        "\(operation.type): no column '\(name)'; columns: \((Frame.priceColumns + frame.extraNames).joined(separator: ", "))")
+    }
+    return names
+  }
+
+  // MARK: fill_missing
+
+  /// Fills bars missing on the calendar's grid, and non-finite values in `columns`.
+  static func fillMissing(_ frame: inout Frame, _ operation: PreprocessOperation) throws -> String {
+    let method = operation.method ?? "forward_fill"
+    let methods = ["forward_fill", "backward_fill", "interpolate", "drop", "zero_volume_candle"]
+    guard methods.contains(method) else {
+      throw PreprocessError.invalid("fill_missing: unknown method '\(method)'; methods: \(methods.joined(separator: ", "))")
+    }
+    let names = try columns(operation, frame, default: Frame.priceColumns)
+    if method == "drop" {
+      let keep = (0..<frame.count).filter { i in names.allSatisfy { frame.column($0)![i].isFinite } }
+      let dropped = frame.count - keep.count
+      frame.select(keep)
+      return "\(dropped) bars with missing values dropped"
+    }
+    // 1. Insert the bars missing from the grid, as NaN rows.
+    var timestamps: [Int64] = []
+    var source: [Int?] = []
+    let ts = frame.bars.timestamps
+    for i in 0..<ts.count {
+      if i > 0 {
+        var t = frame.timeframe.next(after: ts[i - 1])
+        while t < ts[i] {
+          if frame.calendar.isTradingTime(t) || frame.timeframe.unit == .month || frame.timeframe.unit == .week {
+            timestamps.append(t)
+            source.append(nil)
+          }
+          t = frame.timeframe.next(after: t)
+        }
+      }
+      timestamps.append(ts[i])
+      source.append(i)
+    }
+    let inserted = source.filter { $0 == nil }.count
+    var filled = Frame(bars: BarSeries(), timeframe: frame.timeframe, calendar: frame.calendar)
+    filled.bars.timestamps = timestamps
+    for name in Frame.priceColumns + frame.extraNames {
+      let values = frame.column(name)!
+      filled.setColumn(name, source.map { $0.map { values[$0] } ?? .nan })
+    }
+    // 2. Fill NaNs.
+    var count = 0
+    if method == "zero_volume_candle" {
+      for i in 0..<filled.count where source[i] == nil {
+        let previous = i > 0 ? filled.bars.close[i - 1] : .nan
+        filled.bars.open[i] = previous
+        filled.bars.high[i] = previous
+        filled.bars.low[i] = previous
+        filled.bars.close[i] = previous
+        filled.bars.volume[i] = 0
+      }
+    }
+    for name in Frame.priceColumns + filled.extraNames {
+      var values = filled.column(name)!
+      let fillThis = names.contains(name) || source.contains(where: { $0 == nil })
+      guard fillThis else { continue }
+      let missing = values.indices.filter { !values[$0].isFinite }
+      if names.contains(name) { count += missing.count }
+      if name == "volume" && method != "interpolate" {
+        for i in missing { values[i] = 0 }
+      } else {
+        switch method {
+        case "forward_fill", "zero_volume_candle":
+          var last = Double.nan
+          for i in values.indices { if values[i].isFinite { last = values[i] } else { values[i] = last } }
+        case "backward_fill":
+          var next = Double.nan
+          for i in values.indices.reversed() { if values[i].isFinite { next = values[i] } else { values[i] = next } }
+        default:  // interpolate, linearly in time
+          var previous: Int?
+          for i in values.indices where values[i].isFinite {
+            if let p = previous, i - p > 1 {
+              let span = Double(timestamps[i] - timestamps[p])
+              for j in (p + 1)..<i { values[j] = values[p] + (values[i] - values[p]) * Double(timestamps[j] - timestamps[p]) / span }
+            }
+            previous = i
+          }
+        }
+      }
+      filled.setColumn(name, values)
+    }
+    frame = filled
+    return "\(inserted) missing bars inserted, \(count) values filled (\(method))"
+  }
+
+  // MARK: resample
+
+  static func resample(_ frame: inout Frame, _ operation: PreprocessOperation) throws -> String {
+    guard let text = operation.timeframe, let target = Timeframe(text) else {
+      throw PreprocessError.invalid("resample: needs timeframe=… (e.g. timeframe=4h)")
+    }
+    guard target.milliseconds > frame.timeframe.milliseconds else {
+      throw PreprocessError.invalid("resample: \(target) is not larger than the dataset's \(frame.timeframe)")
+    }
+    let bars = frame.bars
+    var out = BarSeries(reservingCapacity: bars.count / 2)
+    var i = 0
+    while i < bars.count {
+      let bucket = bucketStart(bars.timestamps[i], target)
+      var high = bars.high[i]
+      var low = bars.low[i]
+      var volume = 0.0
+      var j = i
+      while j < bars.count, bucketStart(bars.timestamps[j], target) == bucket {
+        high = max(high, bars.high[j])
+        low = min(low, bars.low[j])
+        volume += bars.volume[j]
+        j += 1
+      }
+      out.append(timestamp: bucket, open: bars.open[i], high: high, low: low, close: bars.close[j - 1], volume: volume)
+      i = j
+    }
+    let before = frame.count
+    frame = Frame(bars: out, timeframe: target, calendar: frame.calendar)
+    return "\(before) bars → \(out.count) \(target) bars (feature columns are dropped; add them after resampling)"
+  }
+
+  /// The UTC-aligned start of the `target` bar containing `timestamp`.
+  static func bucketStart(_ timestamp: Int64, _ target: Timeframe) -> Int64 {
+    switch target.unit {
+    case .month:
+      let (year, month, _, _) = UTCCalendar.components(timestamp)
+      let index = (year * 12 + month - 1) / target.count * target.count
+      return UTCCalendar.timestamp(year: index / 12, month: index % 12 + 1, day: 1)
+    case .week:
+      let monday: Int64 = 4 * UTCCalendar.dayMilliseconds
+      return timestamp - ((timestamp - monday) %% target.milliseconds)
+    default:
+      return timestamp - (timestamp %% target.milliseconds)
+    }
+  }
+
+  // MARK: normalize
+
+  static func normalize(_ frame: inout Frame, _ operation: inout PreprocessOperation) throws -> String {
+    let method = operation.method ?? "zscore"
+    guard method == "min_max" || method == "zscore" else {
+      throw PreprocessError.invalid("normalize: unknown method '\(method)'; methods: min_max, zscore")
+    }
+    let names = try columns(operation, frame, default: ["close"])
+    var parameters = operation.parameters ?? [:]
+    for name in names {
+      let values = frame.column(name)!
+      let finite = values.filter(\.isFinite)
+      // Parameters given (a re-applied pipeline) are used as they are; otherwise fitted here.
+      let fitted: [Double]
+      if let given = parameters[name], given.count == 2 {
+        fitted = given
+      } else if method == "min_max" {
+        fitted = [finite.min() ?? 0, finite.max() ?? 1]
+      } else {
+        let mean = finite.reduce(0, +) / Double(max(1, finite.count))
+        let variance = finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(1, finite.count - 1))
+        fitted = [mean, variance.squareRoot()]
+      }
+      parameters[name] = fitted
+      let scale = method == "min_max" ? fitted[1] - fitted[0] : fitted[1]
+      frame.setColumn(name, values.map { scale == 0 ? 0 : ($0 - fitted[0]) / scale })
+    }
+    operation.parameters = parameters
+    operation.method = method
+    return "\(names.joined(separator: ", ")) scaled by \(method)"
+  }
+
+  // MARK: clip_outliers
+
+  static func clipOutliers(_ frame: inout Frame, _ operation: PreprocessOperation) throws -> String {
+    let method = operation.method ?? "zscore"
+    let names = try columns(operation, frame, default: ["close"])
+    var clipped = 0
+    for name in names {
+      let values = frame.column(name)!
+      let finite = values.filter(\.isFinite).sorted()
+      guard !finite.isEmpty else { continue }
+      let low: Double
+      let high: Double
+      switch method {
+      case "zscore":
+        let k = operation.threshold ?? 3
+        let mean = finite.reduce(0, +) / Double(finite.count)
+        let std = (finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(1, finite.count - 1))).squareRoot()
+        (low, high) = (mean - k * std, mean + k * std)
+      case "percentile":
+        let lowerQ = operation.lower ?? 0.01
+        let upperQ = operation.upper ?? 0.99
+        guard lowerQ >= 0, upperQ <= 1, lowerQ < upperQ else { throw PreprocessError.invalid("clip_outliers: need 0 ≤ lower < upper ≤ 1") }
+        (low, high) = (quantile(finite, lowerQ), quantile(finite, upperQ))
+      default:
+        throw PreprocessError.invalid("clip_outliers: unknown method '\(method)'; methods: zscore, percentile")
+      }
+      clipped += values.filter { $0 < low || $0 > high }.count
+      frame.setColumn(name, values.map { $0.isFinite ? min(max($0, low), high) : $0 })
+    }
+    return "\(clipped) values clipped (\(method))"
+  }
+
+  /// Linear-interpolated quantile of sorted values (numpy's default).
+  static func quantile(_ sorted: [Double], _ q: Double) -> Double {
+    let position = q * Double(sorted.count - 1)
+    let lower = Int(position.rounded(.down))
+    let upper = min(lower + 1, sorted.count - 1)
+    return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
+  }
+
+  // MARK: features
+
+  static func features(_ frame: inout Frame, _ operation: PreprocessOperation) throws -> String {
+    guard let specs = operation.indicators, !specs.isEmpty else {
+      throw PreprocessError.invalid(
+        "features: needs indicators=… (e.g. indicators=sma:20,rsi:14,macd,bollinger:20:2,atr:14,returns,log_returns,zscore:20)")
+    }
+    let source = try columns(operation, frame, default: ["close"]).first ?? "close"
+    let x = frame.column(source)!
+    var added: [String] = []
+    for spec in specs {
+      let parts = spec.split(separator: ":").map(String.init)
+      let name = parts[0]
+      func int(_ index: Int, _ fallback: Int) throws -> Int {
+        guard index < parts.count else { return fallback }
+        guard let value = Int(parts[index]), value >= 1 else {
+          throw PreprocessError.invalid("features: \(spec): '\(parts[index])' is not a positive whole number")
+        }
+        return value
+      }
+      let suffix = source == "close" ? "" : "_\(source)"
+      switch name {
+      case "sma": let n = try int(1, 20); frame.setColumn("sma_\(n)\(suffix)", Indicators.sma(x, n)); added.append("sma_\(n)\(suffix)")
+      case "ema": let n = try int(1, 20); frame.setColumn("ema_\(n)\(suffix)", Indicators.ema(x, n)); added.append("ema_\(n)\(suffix)")
+      case "wma": let n = try int(1, 20); frame.setColumn("wma_\(n)\(suffix)", Indicators.wma(x, n)); added.append("wma_\(n)\(suffix)")
+      case "rsi": let n = try int(1, 14); frame.setColumn("rsi_\(n)\(suffix)", Indicators.rsi(x, n)); added.append("rsi_\(n)\(suffix)")
+      case "zscore": let n = try int(1, 20); frame.setColumn("zscore_\(n)\(suffix)", Indicators.zscore(x, n)); added.append("zscore_\(n)\(suffix)")
+      case "returns": let n = try int(1, 1); frame.setColumn("returns_\(n)\(suffix)", Indicators.returns(x, n)); added.append("returns_\(n)\(suffix)")
+      case "log_returns":
+        let n = try int(1, 1); frame.setColumn("log_returns_\(n)\(suffix)", Indicators.logReturns(x, n)); added.append("log_returns_\(n)\(suffix)")
+      case "macd":
+        let (line, signal, histogram) = Indicators.macd(x, fast: try int(1, 12), slow: try int(2, 26), signal: try int(3, 9))
+        for (column, values) in [("macd", line), ("macd_signal", signal), ("macd_hist", histogram)] {
+          frame.setColumn(column + suffix, values)
+          added.append(column + suffix)
+        }
+      case "bollinger":
+        let n = try int(1, 20)
+        let k = parts.count > 2 ? (Double(parts[2]) ?? 2) : 2
+        let bands = Indicators.bollinger(x, n, k)
+        for (column, values) in [("bb_upper", bands.upper), ("bb_mid", bands.middle), ("bb_lower", bands.lower)] {
+          frame.setColumn("\(column)_\(n)\(suffix)", values)
+          added.append("\(column)_\(n)\(suffix)")
+        }
+      case "atr":
+        let n = try int(1, 14)
+        frame.setColumn("atr_\(n)", Indicators.atr(high: frame.bars.high, low: frame.bars.low, close: frame.bars.close, n))
+        added.append("atr_\(n)")
+      default:
+        let known = ["sma", "ema", "wma", "rsi", "macd", "bollinger", "atr", "returns", "log_returns", "zscore"]
+        throw PreprocessError.invalid(
+          "features: unknown indicator '\(name)'" + (Similarity.closest(to: name, among: known).map { " — did you mean '\($0)'?" } ?? "")
+            + "; indicators: \(known.joined(separator: ", "))")
+      }
+    }
+    return "added \(added.joined(separator: ", "))"
+  }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import GRDB
+import QtoolCore
+
+extension QtoolDatabase {
+  /// Replaces the extra columns of a dataset (inside a transaction).
+  public static func writeColumns(_ db: Database, datasetID: Int64, _ columns: [(name: String, values: [Double])]) throws {
+    try db.execute(sql: "DELETE FROM dataset_columns WHERE dataset_id = ?", arguments: [datasetID])
+    for (position, column) in columns.enumerated() {
+      let blob = column.values.withUnsafeBufferPointer { Data(buffer: $0) }
+      try db.execute(
+        sql: "INSERT INTO dataset_columns (dataset_id, position, name, data) VALUES (?, ?, ?, ?)",
+        arguments: [datasetID, position, column.name, blob])
+    }
+  }
+
+  /// The extra columns of a dataset, in the order they were added.
+  public func columns(datasetID: Int64) throws -> [(name: String, values: [Double])] {
+    try read { db in
+      try Row.fetchAll(db, sql: "SELECT name, data FROM dataset_columns WHERE dataset_id = ? ORDER BY position", arguments: [datasetID]).map { row in
+        let data: Data = row["data"]
+        let values = data.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        return (row["name"], values)
+      }
+    }
+  }
+
+  /// Replaces the whole content of a derived dataset: bars, extra columns, lineage.
+  public func storeDerived(
+    _ definition: DatasetDefinition, bars: BarSeries, columns: [(name: String, values: [Double])], contentHash: String, replace: Bool
+  ) throws {
+    try write { db in
+      if let existing = try Int64.fetchOne(db, sql: "SELECT id FROM datasets WHERE name = ?", arguments: [definition.name]) {
+        guard replace else { throw OperationConflict(name: definition.name) }
+        try db.execute(sql: "DELETE FROM bars WHERE dataset_id = ?", arguments: [existing])
+        try db.execute(sql: "DELETE FROM datasets WHERE id = ?", arguments: [existing])
+      }
+      let id = try Self.findOrCreateDataset(db, definition)
+      _ = try Self.upsertBars(db, datasetID: id, bars)
+      try Self.writeColumns(db, datasetID: id, columns)
+      try Self.refreshStatistics(db, datasetID: id)
+      try db.execute(sql: "UPDATE datasets SET content_hash = ? WHERE id = ?", arguments: [contentHash, id])
+    }
+  }
+}
+
+/// A derived dataset's name is taken and replacing was not asked for.
+public struct OperationConflict: QtoolError, Equatable {
+  public var name: String
+  public var exitStatus: ExitStatus { .cannotCreate }
+  public var description: String { "dataset '\(name)' already exists; pass --force to replace it or choose another --out" }
+}
