@@ -27,9 +27,13 @@ release: deps
 demo: release
 	@rm -rf $(DEMO_HOME) && mkdir -p $(DEMO_HOME)
 	@set -e; Q="$$(pwd)/.build/release/qtool"; export QTOOL_HOME="$$(pwd)/$(DEMO_HOME)" XDG_CONFIG_HOME="$$(pwd)/$(DEMO_HOME)/config"; \
-	echo "\$$ qtool --help"; $$Q --help; echo; \
-	echo "\$$ qtool version --json"; $$Q version --json; echo; \
-	echo "\$$ qtool db info"; $$Q db info
+	echo "\$$ qtool version"; $$Q version; echo; \
+	echo "\$$ qtool data import Fixtures/demo-GOOG-1d.csv --symbol GOOG --timeframe 1d"; \
+	$$Q data import Fixtures/demo-GOOG-1d.csv --symbol GOOG --timeframe 1d; \
+	echo "\$$ qtool data import Fixtures/demo-BTCUSDT-1d.csv.gz --symbol BTCUSDT --timeframe 1d --source-name binance"; \
+	$$Q data import Fixtures/demo-BTCUSDT-1d.csv.gz --symbol BTCUSDT --timeframe 1d --source-name binance; echo; \
+	echo "\$$ qtool data list"; $$Q data list; echo; \
+	echo "\$$ qtool data verify"; $$Q data verify
 
 # The whole test suite: one debug build, one test run (Swift Testing).
 test: deps

@@ -101,7 +101,6 @@ struct Bench {
     report("sqlite3 CLI SELECT * to /dev/null", rate(count, cliRead))
     report("qtool store read (columns)", rate(count, read), "target ≥ 4.0M/s; \(ratio(cliRead, read)) the CLI's speed")
     report("peak memory (RSS)", Self.peakMemory())
-    try? FileManager.default.removeItem(at: scratch)
   }
 
   func runSQLite(_ database: String, _ script: String) throws {
@@ -150,10 +149,12 @@ struct Bench {
     var price = 100.0
     let start: Int64 = 1_577_836_800_000
     for i in 0..<count {
+      // Quoted in cents, as real prices are (and as CSV files carry them).
+      let cents = { (x: Double) in (x * 100).rounded() / 100 }
       let open = price
-      let close = max(1, open * (1 + (next() - 0.5) * 0.002))
-      let high = max(open, close) * (1 + next() * 0.0005)
-      let low = min(open, close) * (1 - next() * 0.0005)
+      let close = cents(max(1, open * (1 + (next() - 0.5) * 0.002)))
+      let high = cents(max(open, close) * (1 + next() * 0.0005))
+      let low = cents(min(open, close) * (1 - next() * 0.0005))
       series.append(timestamp: start + Int64(i) * 60_000, open: open, high: high, low: low, close: close, volume: (next() * 100).rounded())
       price = close
     }

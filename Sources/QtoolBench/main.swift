@@ -7,3 +7,5 @@ let bench = Bench()
 print("qtool benchmarks — \(ProcessInfo.processInfo.processorCount) cores, \(Bench.today)")
 if which == "all" || which == "startup" { try bench.startup() }
 if which == "all" || which == "store" { try bench.store() }
+if which == "all" || which == "data" { try bench.data() }
+try? FileManager.default.removeItem(at: bench.scratch)

@@ -79,3 +79,30 @@ func readCSV(_ text: String, _ options: CSVOptions = CSVOptions()) throws -> CSV
     ) { try readCSV("date,open,high,low,shut\n2024-01-02,1,2,0.5,1.5\n") }
   }
 }
+
+@Suite struct FastDoubleTests {
+  func parse(_ text: String) -> Double? {
+    var text = text
+    return text.withUTF8 { CSVBarReader.fastDouble($0, 0, $0.count) }
+  }
+
+  /// Every value the fast path accepts must equal strtod's correctly rounded result.
+  @Test func agreesWithStrtodBitForBit() {
+    var generator = SystemRandomNumberGenerator()
+    for _ in 0..<200_000 {
+      let integer = UInt64.random(in: 0..<10_000_000, using: &generator)
+      let fraction = UInt64.random(in: 0..<100_000_000, using: &generator)
+      let places = Int.random(in: 0...8, using: &generator)
+      var text = "\(integer)"
+      if places > 0 { text += "." + String(String(fraction).prefix(places)) }
+      if Bool.random(using: &generator) { text = "-" + text }
+      let expected = strtod(text, nil)
+      if let fast = parse(text) { #expect(fast.bitPattern == expected.bitPattern, "\(text)") }
+    }
+    for text in ["43519.34000000", "0.1", "0.0992653", "22351900", "1e5", "nan", "1.2.3", "", "-"] {
+      if let fast = parse(text) { #expect(fast == strtod(text, nil), "\(text)") }
+    }
+    #expect(parse("1e5") == nil)
+    #expect(parse("12345678901234567890123") == nil)
+  }
+}

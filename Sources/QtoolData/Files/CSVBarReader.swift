@@ -134,7 +134,6 @@ public enum CSVBarReader {
   }
 
   private static func parse(_ buffer: UnsafeBufferPointer<UInt8>, count: Int, layout: CSVLayout, file: String) throws -> Result {
-    let base = buffer.baseAddress!
     var series = BarSeries(reservingCapacity: max(16, count / 60))
     var skipped = 0
     var position = 0
@@ -179,25 +178,6 @@ public enum CSVBarReader {
         throw CSVError.row(file: file, line: lineNumber, reason: "expected at least \(maxColumn + 1) columns, found \(column)")
       }
 
-      func number(_ index: Int, _ name: String) throws -> Double? {
-        var s = starts[index]
-        var e = ends[index]
-        while s < e, buffer[s] == 32 || buffer[s] == 34 { s += 1 }
-        while e > s, buffer[e - 1] == 32 || buffer[e - 1] == 34 { e -= 1 }
-        if s == e { return nil }
-        if e - s == 4, buffer[s] | 0x20 == 110, buffer[s + 1] | 0x20 == 117 { return nil }  // null
-        if e - s == 3, buffer[s] | 0x20 == 110, buffer[s + 1] | 0x20 == 97 { return nil }  // nan
-        var endPointer: UnsafeMutablePointer<CChar>?
-        let start = UnsafeMutableRawPointer(mutating: base + s).assumingMemoryBound(to: CChar.self)
-        let value = strtod(start, &endPointer)
-        let consumed = endPointer.map { UnsafeRawPointer($0) - UnsafeRawPointer(base) } ?? s
-        guard consumed == e else {
-          let text = String(decoding: UnsafeBufferPointer(rebasing: buffer[s..<e]), as: UTF8.self)
-          throw CSVError.row(file: file, line: lineNumber, reason: "\(name): expected a number, got '\(text)'")
-        }
-        return value
-      }
-
       let tsField = UnsafeBufferPointer(rebasing: buffer[starts[layout.timestamp]..<ends[layout.timestamp]])
       let timestamp: Int64?
       if let formatter {
@@ -212,15 +192,85 @@ public enum CSVBarReader {
           file: file, line: lineNumber,
           reason: "timestamp: cannot read '\(text)'; expected ISO-8601 or epoch seconds/ms/µs, or pass --timestamp-format")
       }
-      guard let open = try number(layout.open, "open"), let high = try number(layout.high, "high"),
-        let low = try number(layout.low, "low"), let close = try number(layout.close, "close")
+      func field(_ index: Int, _ name: String) throws -> Double? {
+        try number(buffer, starts[index], ends[index], name: name, file: file, line: lineNumber)
+      }
+      guard let open = try field(layout.open, "open"), let high = try field(layout.high, "high"),
+        let low = try field(layout.low, "low"), let close = try field(layout.close, "close")
       else {
         skipped += 1
         continue
       }
-      let volume = try layout.volume.flatMap { try number($0, "volume") } ?? 0
+      let volume = try layout.volume.flatMap { try field($0, "volume") } ?? 0
       series.append(timestamp: timestamp, open: open, high: high, low: low, close: close, volume: volume)
     }
     return Result(series: series, skippedRows: skipped)
+  }
+
+  /// A number field; nil when empty, `null` or `NaN` (the row is then skipped).
+  @inline(__always)
+  static func number(_ buffer: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, name: String, file: String, line: Int) throws -> Double? {
+    var s = start
+    var e = end
+    while s < e, buffer[s] == 32 || buffer[s] == 34 { s += 1 }
+    while e > s, buffer[e - 1] == 32 || buffer[e - 1] == 34 { e -= 1 }
+    if s == e { return nil }
+    if let fast = fastDouble(buffer, s, e) { return fast }
+    if e - s == 4, buffer[s] | 0x20 == 110, buffer[s + 1] | 0x20 == 117 { return nil }  // null
+    if e - s == 3, buffer[s] | 0x20 == 110, buffer[s + 1] | 0x20 == 97 { return nil }  // nan
+    let base = buffer.baseAddress!
+    var endPointer: UnsafeMutablePointer<CChar>?
+    let value = strtod(UnsafeMutableRawPointer(mutating: base + s).assumingMemoryBound(to: CChar.self), &endPointer)
+    guard let endPointer, UnsafeRawPointer(endPointer) - UnsafeRawPointer(base) == e else {
+      let text = String(decoding: UnsafeBufferPointer(rebasing: buffer[s..<e]), as: UTF8.self)
+      throw CSVError.row(file: file, line: line, reason: "\(name): expected a number, got '\(text)'")
+    }
+    return value
+  }
+
+  static let powersOfTen: [Double] = (0...22).map { exponent in (0..<exponent).reduce(1.0) { value, _ in value * 10 } }
+
+  /// Clinger's fast path: a decimal whose digits fit in 2^53 and whose power of ten is at most
+  /// 22 converts exactly with one IEEE multiply or divide. Returns nil for anything else
+  /// (strtod then decides), so results are always correctly rounded.
+  @inline(__always)
+  static func fastDouble(_ buffer: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Double? {
+    guard start < end else { return nil }
+    var i = start
+    var negative = false
+    if buffer[i] == 45 {
+      negative = true
+      i += 1
+    } else if buffer[i] == 43 {
+      i += 1
+    }
+    var mantissa: UInt64 = 0
+    var digits = 0
+    var fractionDigits = 0
+    var seenDot = false
+    var any = false
+    while i < end {
+      let b = buffer[i]
+      if b >= 48 && b <= 57 {
+        any = true
+        if mantissa == 0 && b == 48 {
+          if seenDot { fractionDigits += 1 }
+        } else {
+          digits += 1
+          if digits > 19 { return nil }
+          mantissa = mantissa &* 10 &+ UInt64(b - 48)
+          if seenDot { fractionDigits += 1 }
+        }
+      } else if b == 46 && !seenDot {
+        seenDot = true
+      } else {
+        return nil  // exponent, inf, nan, junk: leave to strtod
+      }
+      i += 1
+    }
+    guard any, mantissa <= 1 << 53 else { return nil }
+    guard fractionDigits <= 22 else { return nil }
+    let value = fractionDigits == 0 ? Double(mantissa) : Double(mantissa) / powersOfTen[fractionDigits]
+    return negative ? -value : value
   }
 }
