@@ -1,0 +1,213 @@
+import Foundation
+
+/// One closed trade.
+public struct Trade: Codable, Sendable, Equatable {
+  public enum Reason: String, Codable, Sendable { case signal, stop, target, trailing, end, halt }
+  public var side: String
+  public var size: Double
+  public var entryBar: Int
+  public var entryTime: Int64
+  public var entryPrice: Double
+  public var exitBar: Int
+  public var exitTime: Int64
+  public var exitPrice: Double
+  public var pnl: Double
+  public var returnPct: Double
+  public var commission: Double
+  public var reason: Reason
+
+  enum CodingKeys: String, CodingKey {
+    case side, size, entryBar = "entry_bar", entryTime = "entry_time", entryPrice = "entry_price", exitBar = "exit_bar"
+    case exitTime = "exit_time", exitPrice = "exit_price", pnl, returnPct = "return", commission, reason
+  }
+}
+
+/// What a run produces: the trades and the equity marked at every close.
+public struct BacktestOutcome: Sendable, Equatable {
+  public var trades: [Trade]
+  public var equity: [Double]
+  /// Position size (units, signed) held at each close.
+  public var position: [Double]
+  public var timestamps: [Int64]
+  public var commissions: Double
+  public var halted: Bool
+}
+
+/// The backtest engine: decide on bar t's close, fill at bar t+1's open (or at t's close with
+/// `fill: close`); stops and targets inside each bar from its OHLC; equity marked at each close.
+/// Cash is kept as backtesting.py keeps it (positions on margin, commission on both legs), and
+/// the arithmetic is done in the same order, so results agree with it to the last bit.
+public enum Backtester {
+  public static func run(_ strategy: CompiledStrategy, bars: BarSeries) -> BacktestOutcome {
+    let count = bars.count
+    let evaluator = RuleEvaluator(bars: bars)
+    let never = [Bool](repeating: false, count: count)
+    let entry = strategy.entry.map(evaluator.condition) ?? never
+    let exit = strategy.exit.map(evaluator.condition) ?? never
+    let shortEntry = strategy.shortEntry.map(evaluator.condition) ?? never
+    let shortExit = strategy.shortExit.map(evaluator.condition) ?? never
+    let start = strategy.firstDecisionBar
+    let risk = strategy.spec.risk
+    let sizing = strategy.spec.sizing
+    let relative = strategy.commission
+    let fixed = strategy.commissionFixed
+
+    var cash = strategy.capital
+    var size = 0.0  // signed units
+    var entryPrice = 0.0
+    var entryBar = 0
+    var peak = 0.0  // best price since entry, for the trailing stop
+    var trades: [Trade] = []
+    var equity = [Double](repeating: strategy.capital, count: count)
+    var position = [Double](repeating: 0, count: count)
+    var commissions = 0.0
+    var pending: (close: Bool, open: Double)? = nil  // open: +1 long, -1 short, 0 none
+    var halted = false
+    var equityPeak = strategy.capital
+
+    func commission(_ units: Double, _ price: Double) -> Double { fixed + abs(units) * price * relative }
+
+    func close(at price: Double, bar: Int, reason: Trade.Reason) {
+      let fill = price * (1 - copysign(strategy.slippage, size))
+      let exitCommission = commission(size, fill)
+      let pnlBeforeCosts = size * (fill - entryPrice)
+      cash += pnlBeforeCosts - exitCommission
+      let entryCommission = commission(size, entryPrice)
+      commissions += exitCommission
+      let total = entryCommission + exitCommission
+      trades.append(
+        Trade(
+          side: size > 0 ? "long" : "short", size: abs(size), entryBar: entryBar, entryTime: bars.timestamps[entryBar], entryPrice: entryPrice,
+          exitBar: bar, exitTime: bars.timestamps[bar], exitPrice: fill, pnl: pnlBeforeCosts - total,
+          returnPct: (pnlBeforeCosts - total) / (abs(size) * entryPrice), commission: total, reason: reason))
+      size = 0
+    }
+
+    func open(_ direction: Double, at price: Double, bar: Int) {
+      let fill = price * (1 + copysign(strategy.slippage, direction))
+      let equityNow = cash  // flat when opening: no unrealised P&L
+      let fraction = sizing?.fraction ?? 1
+      // backtesting.py sizes with 1 - ε of the equity so rounding never overspends.
+      let portion = fraction >= 1 ? 1 - Double.ulpOfOne : fraction
+      let perUnit = fill + commission(portion, fill) / portion
+      let available = max(0, equityNow)
+      let units: Double
+      if let fixedUnits = sizing?.units {
+        units = fixedUnits
+      } else {
+        let budget = min(sizing?.notional ?? available * portion, available * portion)
+        units = strategy.wholeUnits ? pythonFloorDivide(budget, perUnit) : (budget / perUnit * 1e8).rounded(.down) / 1e8
+      }
+      // Like a broker, refuse an entry the equity cannot pay for.
+      guard units > 0, units * perUnit <= available else { return }
+      size = copysign(units, direction)
+      entryPrice = fill
+      entryBar = bar
+      peak = fill
+      let entryCommission = commission(size, fill)
+      cash -= entryCommission
+      commissions += entryCommission
+    }
+
+    /// Stops, targets and the trailing stop inside bar i. Gap through → fill at the open; stop
+    /// and target both inside one bar → the stop is assumed first.
+    func checkExits(bar i: Int) {
+      guard size != 0, let risk else { return }
+      let long = size > 0
+      let (o, h, l) = (bars.open[i], bars.high[i], bars.low[i])
+      var stop: Double? = risk.stopLoss.map { long ? entryPrice * (1 - $0) : entryPrice * (1 + $0) }
+      var stopReason = Trade.Reason.stop
+      if let trail = risk.trailingStop {
+        let trailing = long ? peak * (1 - trail) : peak * (1 + trail)
+        if stop == nil || (long ? trailing > stop! : trailing < stop!) {
+          stop = trailing
+          stopReason = .trailing
+        }
+      }
+      let target = risk.takeProfit.map { long ? entryPrice * (1 + $0) : entryPrice * (1 - $0) }
+      if let stop {
+        if long ? o <= stop : o >= stop { return close(at: o, bar: i, reason: stopReason) }
+        if long ? l <= stop : h >= stop { return close(at: stop, bar: i, reason: stopReason) }
+      }
+      if let target {
+        if long ? o >= target : o <= target { return close(at: o, bar: i, reason: .target) }
+        if long ? h >= target : l <= target { return close(at: target, bar: i, reason: .target) }
+      }
+      peak = long ? max(peak, h) : min(peak, l)
+    }
+
+    func mark(_ i: Int) {
+      equity[i] = cash + (bars.close[i] * size - size * entryPrice)
+      position[i] = size
+    }
+
+    func decide(_ i: Int) -> (close: Bool, open: Double)? {
+      guard i >= start, !halted else { return nil }
+      if size > 0 {
+        let reverse = shortEntry[i] && strategy.shortEntry != nil
+        if exit[i] || reverse { return (true, reverse ? -1 : 0) }
+      } else if size < 0 {
+        let reverse = entry[i] && strategy.entry != nil
+        if shortExit[i] || reverse { return (true, reverse ? 1 : 0) }
+      } else if entry[i] {
+        return (false, 1)
+      } else if shortEntry[i] {
+        return (false, -1)
+      }
+      return nil
+    }
+
+    for i in 0..<count {
+      if let order = pending {
+        if order.close, size != 0 { close(at: bars.open[i], bar: i, reason: .signal) }
+        if order.open != 0, size == 0 { open(order.open, at: bars.open[i], bar: i) }
+        pending = nil
+      }
+      if size != 0 { checkExits(bar: i) }
+      mark(i)
+      if equity[i] <= 0 {
+        if size != 0 { close(at: bars.close[i], bar: i, reason: .halt) }
+        for j in i..<count { equity[j] = 0 }
+        halted = true
+        break
+      }
+      equityPeak = max(equityPeak, equity[i])
+      if let limit = risk?.maxDrawdownHalt, !halted, 1 - equity[i] / equityPeak >= limit {
+        if size != 0 { close(at: bars.close[i], bar: i, reason: .halt) }
+        mark(i)
+        halted = true
+      }
+      if let order = decide(i) {
+        if strategy.fillAtClose {
+          if order.close, size != 0 { close(at: bars.close[i], bar: i, reason: .signal) }
+          if order.open != 0, size == 0 { open(order.open, at: bars.close[i], bar: i) }
+          mark(i)
+        } else {
+          pending = order
+        }
+      }
+    }
+    if strategy.closeAtEnd, size != 0, count > 0, !halted {
+      close(at: bars.close[count - 1], bar: count - 1, reason: .end)
+      mark(count - 1)
+    }
+    return BacktestOutcome(trades: trades, equity: equity, position: position, timestamps: bars.timestamps, commissions: commissions, halted: halted)
+  }
+
+  /// Python's float `//`, exactly (CPython's float_floor_div), so whole-unit sizes agree with
+  /// backtesting.py even where a/b lies within rounding of an integer.
+  public static func pythonFloorDivide(_ a: Double, _ b: Double) -> Double {
+    var mod = fmod(a, b)
+    var div = (a - mod) / b
+    if mod != 0 {
+      if (b < 0) != (mod < 0) {
+        mod += b
+        div -= 1.0
+      }
+    }
+    guard div != 0 else { return copysign(0, a / b) }
+    var floorDiv = div.rounded(.down)
+    if div - floorDiv > 0.5 { floorDiv += 1.0 }
+    return floorDiv
+  }
+}

@@ -1,0 +1,204 @@
+import Foundation
+
+/// The metrics of a run, each defined in `qtool help metrics`. Ratios are fractions
+/// (0.12 = 12 %); drawdowns are negative; durations are in days.
+public struct Metrics: Codable, Sendable, Equatable {
+  public var startEquity: Double
+  public var finalEquity: Double
+  public var totalReturn: Double
+  public var annualizedReturn: Double
+  public var cagr: Double
+  public var volatility: Double
+  public var sharpe: Double
+  public var sortino: Double
+  public var calmar: Double
+  public var maxDrawdown: Double
+  public var maxDrawdownDuration: Double
+  public var beta: Double
+  public var alpha: Double
+  public var var95: Double
+  public var cvar95: Double
+  public var trades: Int
+  public var winning: Int
+  public var losing: Int
+  public var winRate: Double
+  public var avgWin: Double
+  public var avgLoss: Double
+  public var best: Double
+  public var worst: Double
+  public var profitFactor: Double
+  public var expectancy: Double
+  public var sqn: Double
+  public var maxConsecutiveWins: Int
+  public var maxConsecutiveLosses: Int
+  public var avgHoldingDays: Double
+  public var exposure: Double
+  public var buyAndHoldReturn: Double
+  public var commissions: Double
+
+  enum CodingKeys: String, CodingKey, CaseIterable {
+    case startEquity = "start_equity", finalEquity = "final_equity", totalReturn = "total_return"
+    case annualizedReturn = "annualized_return", cagr, volatility, sharpe, sortino, calmar, maxDrawdown = "max_drawdown"
+    case maxDrawdownDuration = "max_drawdown_duration", beta, alpha, var95 = "var_95", cvar95 = "cvar_95", trades, winning, losing
+    case winRate = "win_rate", avgWin = "avg_win", avgLoss = "avg_loss", best, worst, profitFactor = "profit_factor", expectancy, sqn
+    case maxConsecutiveWins = "max_consecutive_wins", maxConsecutiveLosses = "max_consecutive_losses"
+    case avgHoldingDays = "avg_holding_time", exposure, buyAndHoldReturn = "buy_and_hold_return", commissions
+  }
+
+  /// The names `--assert` and `--rank` accept.
+  public static var names: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+  /// Definitions, for `qtool help metrics` and the man page.
+  public static let definitions: [(String, String)] = [
+    ("start_equity", "capital at the start"),
+    ("final_equity", "equity at the last close"),
+    ("total_return", "final_equity / start_equity - 1"),
+    ("annualized_return", "mean per-bar return x bars per year"),
+    ("cagr", "(final_equity / start_equity)^(365.25 / days) - 1, over calendar time"),
+    ("volatility", "standard deviation of per-bar returns (n-1) x sqrt(bars per year)"),
+    ("sharpe", "mean / standard deviation of per-bar returns x sqrt(bars per year); risk-free rate 0"),
+    ("sortino", "mean per-bar return / downside deviation (root mean square of negative returns) x sqrt(bars per year)"),
+    ("calmar", "cagr / |max_drawdown|"),
+    ("max_drawdown", "the largest fall from a running equity peak, negative: min(equity / running max - 1)"),
+    ("max_drawdown_duration", "the longest time in days from an equity peak until equity exceeds it again (or the end)"),
+    ("beta", "covariance of per-bar returns with the benchmark's / the benchmark's variance"),
+    ("alpha", "(mean return - beta x mean benchmark return) x bars per year"),
+    ("var_95", "historical 95% value at risk: the 5th percentile of per-bar returns"),
+    ("cvar_95", "mean of the per-bar returns at or below var_95"),
+    ("trades", "closed trades"),
+    ("winning", "trades with pnl > 0"),
+    ("losing", "trades with pnl <= 0"),
+    ("win_rate", "winning / trades"),
+    ("avg_win", "mean return of winning trades"),
+    ("avg_loss", "mean return of losing trades"),
+    ("best", "best trade return"),
+    ("worst", "worst trade return"),
+    ("profit_factor", "gross profit / gross loss of trades"),
+    ("expectancy", "mean trade pnl in cash"),
+    ("sqn", "system quality number: sqrt(trades) x mean pnl / standard deviation of pnl"),
+    ("max_consecutive_wins", "longest run of winning trades"),
+    ("max_consecutive_losses", "longest run of losing trades"),
+    ("avg_holding_time", "mean trade duration in days"),
+    ("exposure", "fraction of bars that close with a position open"),
+    ("buy_and_hold_return", "last close / first close - 1 over the same bars"),
+    ("commissions", "commission paid, in cash"),
+  ]
+
+  public func value(_ name: String) -> Double? {
+    guard let data = try? JSONEncoder().encode(self), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+    return (object[name] as? NSNumber)?.doubleValue
+  }
+
+  public static func compute(_ outcome: BacktestOutcome, bars: BarSeries, barsPerYear: Double, benchmark: [Double]? = nil) -> Metrics {
+    let equity = outcome.equity
+    let start = equity.first ?? 0
+    let final = equity.last ?? 0
+    let returns = perBarReturns(equity)
+    let mean = returns.isEmpty ? 0 : returns.reduce(0, +) / Double(returns.count)
+    let deviation = standardDeviation(returns)
+    let downside = returns.isEmpty ? 0 : (returns.reduce(0) { $0 + min($1, 0) * min($1, 0) } / Double(returns.count)).squareRoot()
+    let days = Double((bars.timestamps.last ?? 0) - (bars.timestamps.first ?? 0)) / 86_400_000
+    let cagr = days > 0 && start > 0 && final > 0 ? pow(final / start, 365.25 / days) - 1 : 0
+    var peak = -Double.infinity
+    var maxDrawdown = 0.0
+    var peakTime = bars.timestamps.first ?? 0
+    var longest = 0.0
+    for i in equity.indices {
+      if equity[i] >= peak {
+        peak = equity[i]
+        peakTime = bars.timestamps[i]
+      }
+      let drawdown = 1 - equity[i] / peak
+      maxDrawdown = max(maxDrawdown, drawdown)
+      if equity[i] < peak { longest = max(longest, Double(bars.timestamps[i] - peakTime) / 86_400_000) }
+    }
+    let benchmarkReturns = perBarReturns(benchmark ?? bars.close)
+    var beta = 0.0
+    var alpha = 0.0
+    if benchmarkReturns.count == returns.count, returns.count > 1 {
+      let meanB = benchmarkReturns.reduce(0, +) / Double(benchmarkReturns.count)
+      var covariance = 0.0
+      var variance = 0.0
+      for i in returns.indices {
+        covariance += (returns[i] - mean) * (benchmarkReturns[i] - meanB)
+        variance += (benchmarkReturns[i] - meanB) * (benchmarkReturns[i] - meanB)
+      }
+      beta = variance > 0 ? covariance / variance : 0
+      alpha = (mean - beta * meanB) * barsPerYear
+    }
+    let sorted = returns.sorted()
+    let var95 = sorted.isEmpty ? 0 : quantile(sorted, 0.05)
+    let tail = sorted.filter { $0 <= var95 }
+    let cvar95 = tail.isEmpty ? 0 : tail.reduce(0, +) / Double(tail.count)
+
+    let trades = outcome.trades
+    let wins = trades.filter { $0.pnl > 0 }
+    let losses = trades.filter { $0.pnl <= 0 }
+    let grossProfit = wins.reduce(0) { $0 + $1.pnl }
+    let grossLoss = -losses.reduce(0) { $0 + $1.pnl }
+    let pnls = trades.map(\.pnl)
+    let meanPnl = pnls.isEmpty ? 0 : pnls.reduce(0, +) / Double(pnls.count)
+    let pnlDeviation = standardDeviation(pnls)
+    var run = (wins: 0, losses: 0, maxWins: 0, maxLosses: 0)
+    for trade in trades {
+      if trade.pnl > 0 {
+        run.wins += 1
+        run.losses = 0
+      } else {
+        run.losses += 1
+        run.wins = 0
+      }
+      run.maxWins = max(run.maxWins, run.wins)
+      run.maxLosses = max(run.maxLosses, run.losses)
+    }
+    let holding = trades.map { Double($0.exitTime - $0.entryTime) / 86_400_000 }
+    func average(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
+    return Metrics(
+      startEquity: start, finalEquity: final, totalReturn: start > 0 ? final / start - 1 : 0, annualizedReturn: mean * barsPerYear,
+      cagr: cagr, volatility: deviation * barsPerYear.squareRoot(),
+      sharpe: deviation > 0 ? mean / deviation * barsPerYear.squareRoot() : 0,
+      sortino: downside > 0 ? mean / downside * barsPerYear.squareRoot() : 0,
+      calmar: maxDrawdown > 0 ? cagr / maxDrawdown : 0, maxDrawdown: -maxDrawdown, maxDrawdownDuration: longest, beta: beta, alpha: alpha,
+      var95: var95, cvar95: cvar95, trades: trades.count, winning: wins.count, losing: losses.count,
+      winRate: trades.isEmpty ? 0 : Double(wins.count) / Double(trades.count), avgWin: average(wins.map(\.returnPct)),
+      avgLoss: average(losses.map(\.returnPct)), best: trades.map(\.returnPct).max() ?? 0, worst: trades.map(\.returnPct).min() ?? 0,
+      profitFactor: grossLoss > 0 ? grossProfit / grossLoss : (grossProfit > 0 ? .infinity : 0), expectancy: meanPnl,
+      sqn: pnlDeviation > 0 ? Double(pnls.count).squareRoot() * meanPnl / pnlDeviation : 0, maxConsecutiveWins: run.maxWins,
+      maxConsecutiveLosses: run.maxLosses, avgHoldingDays: average(holding),
+      exposure: outcome.position.isEmpty ? 0 : Double(outcome.position.filter { $0 != 0 }.count) / Double(outcome.position.count),
+      buyAndHoldReturn: (bars.close.first ?? 0) > 0 ? bars.close.last! / bars.close.first! - 1 : 0, commissions: outcome.commissions)
+  }
+
+  static func perBarReturns(_ values: [Double]) -> [Double] {
+    guard values.count > 1 else { return [] }
+    return (1..<values.count).map { values[$0 - 1] != 0 ? values[$0] / values[$0 - 1] - 1 : 0 }
+  }
+
+  static func standardDeviation(_ values: [Double]) -> Double {
+    guard values.count > 1 else { return 0 }
+    let mean = values.reduce(0, +) / Double(values.count)
+    return (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)).squareRoot()
+  }
+
+  static func quantile(_ sorted: [Double], _ q: Double) -> Double {
+    let position = q * Double(sorted.count - 1)
+    let lower = Int(position.rounded(.down))
+    let upper = min(lower + 1, sorted.count - 1)
+    return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
+  }
+}
+
+extension Metrics {
+  /// JSON can't carry infinity; a profit factor with no losses is reported as null.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    let mirror = Mirror(reflecting: self)
+    for (child, key) in zip(mirror.children, CodingKeys.allCases) {
+      if let number = child.value as? Double {
+        if number.isFinite { try container.encode(number, forKey: key) } else { try container.encodeNil(forKey: key) }
+      } else if let count = child.value as? Int {
+        try container.encode(count, forKey: key)
+      }
+    }
+  }
+}

@@ -1,0 +1,168 @@
+/// A declarative strategy (DESIGN §5). The same Codable type is the REST request body.
+public struct StrategySpec: Codable, Sendable, Equatable {
+  public struct Universe: Codable, Sendable, Equatable {
+    public var symbols: [String]
+    public var timeframe: String
+    public var source: String?
+    /// A stored dataset to run on (default: SYMBOL-TIMEFRAME).
+    public var dataset: String?
+  }
+
+  public struct Rules: Codable, Sendable, Equatable {
+    public var entry: String?
+    public var exit: String?
+    public var shortEntry: String?
+    public var shortExit: String?
+    enum CodingKeys: String, CodingKey { case entry, exit, shortEntry = "short_entry", shortExit = "short_exit" }
+  }
+
+  public struct Sizing: Codable, Sendable, Equatable {
+    /// Fraction of equity per entry (default 1).
+    public var fraction: Double?
+    /// A fixed number of units per entry.
+    public var units: Double?
+    /// A fixed cash amount per entry.
+    public var notional: Double?
+  }
+
+  public struct Costs: Codable, Sendable, Equatable {
+    /// Fraction of traded value per fill, e.g. 0.001.
+    public var commission: Double?
+    /// Fixed cash per fill.
+    public var commissionFixed: Double?
+    public var slippageBps: Double?
+    enum CodingKeys: String, CodingKey { case commission, commissionFixed = "commission_fixed", slippageBps = "slippage_bps" }
+  }
+
+  public struct Risk: Codable, Sendable, Equatable {
+    public var stopLoss: Double?
+    public var takeProfit: Double?
+    public var trailingStop: Double?
+    public var maxDrawdownHalt: Double?
+    enum CodingKeys: String, CodingKey {
+      case stopLoss = "stop_loss", takeProfit = "take_profit", trailingStop = "trailing_stop", maxDrawdownHalt = "max_drawdown_halt"
+    }
+  }
+
+  public struct Execution: Codable, Sendable, Equatable {
+    /// `next_open` (default) or `close`.
+    public var fill: String?
+    /// `fractional` (default) or `whole`.
+    public var units: String?
+    /// Close a position still open after the last bar at its close (default true).
+    public var closeAtEnd: Bool?
+    public var capital: Double?
+    enum CodingKeys: String, CodingKey { case fill, units, closeAtEnd = "close_at_end", capital }
+  }
+
+  public struct SignalThresholds: Codable, Sendable, Equatable {
+    public var strong: Double?
+    public var medium: Double?
+    public var weak: Double?
+  }
+
+  public var name: String
+  public var description: String?
+  public var universe: Universe
+  public var params: [String: Double]?
+  public var rules: Rules
+  public var sizing: Sizing?
+  public var costs: Costs?
+  public var risk: Risk?
+  public var execution: Execution?
+  public var signals: SignalThresholds?
+  public var benchmark: String?
+}
+
+/// A spec whose rules are parsed and checked, with every setting resolved.
+public struct CompiledStrategy: Sendable {
+  public var spec: StrategySpec
+  public var entry: Expression?
+  public var exit: Expression?
+  public var shortEntry: Expression?
+  public var shortExit: Expression?
+  public var parameters: [String: Double]
+  public var capital: Double
+  public var commission: Double
+  public var commissionFixed: Double
+  public var slippage: Double
+  public var fillAtClose: Bool
+  public var wholeUnits: Bool
+  public var closeAtEnd: Bool
+
+  /// Parses the rules with `overrides` applied to the params; errors name the spec's file.
+  public init(_ spec: StrategySpec, overrides: [String: Double] = [:], capital: Double? = nil, origin: String = "") throws {
+    self.spec = spec
+    var parameters = spec.params ?? [:]
+    for (key, value) in overrides {
+      guard parameters[key] != nil else {
+        throw SpecError.invalid(
+          "--param \(key): the strategy has no param '\(key)'"
+            + (Similarity.closest(to: key, among: Array(parameters.keys)).map { " — did you mean '\($0)'?" } ?? "")
+            + "; params: \(parameters.keys.sorted().joined(separator: ", "))")
+      }
+      parameters[key] = value
+    }
+    self.parameters = parameters
+    let prefix = origin.isEmpty ? "" : origin + ":"
+    func rule(_ text: String?, _ name: String) throws -> Expression? {
+      guard let text, !text.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+      let expression = try RuleParser.parse(text, origin: "\(prefix)rules.\(name)", parameters: parameters)
+      guard expression.type == .boolean else {
+        throw SpecError.invalid("\(prefix)rules.\(name): a rule must be a condition (true or false), e.g. close > sma(close, 20); got \(expression)")
+      }
+      return expression
+    }
+    entry = try rule(spec.rules.entry, "entry")
+    exit = try rule(spec.rules.exit, "exit")
+    shortEntry = try rule(spec.rules.shortEntry, "short_entry")
+    shortExit = try rule(spec.rules.shortExit, "short_exit")
+    guard entry != nil || shortEntry != nil else { throw SpecError.invalid("\(prefix)rules: needs entry or short_entry") }
+    self.capital = capital ?? spec.execution?.capital ?? 10_000
+    guard self.capital > 0 else { throw SpecError.invalid("capital must be positive") }
+    commission = spec.costs?.commission ?? 0
+    commissionFixed = spec.costs?.commissionFixed ?? 0
+    slippage = (spec.costs?.slippageBps ?? 0) / 10_000
+    guard commission >= 0, commission < 0.1 else { throw SpecError.invalid("costs.commission must be a fraction from 0 to 0.1, e.g. 0.001") }
+    let fill = spec.execution?.fill ?? "next_open"
+    guard fill == "next_open" || fill == "close" else { throw SpecError.invalid("execution.fill must be next_open or close, got \(fill)") }
+    fillAtClose = fill == "close"
+    let units = spec.execution?.units ?? "fractional"
+    guard units == "fractional" || units == "whole" else { throw SpecError.invalid("execution.units must be fractional or whole, got \(units)") }
+    wholeUnits = units == "whole"
+    closeAtEnd = spec.execution?.closeAtEnd ?? true
+    if let fraction = spec.sizing?.fraction, !(fraction > 0 && fraction <= 1) { throw SpecError.invalid("sizing.fraction must be in (0, 1]") }
+    for (name, value) in [
+      ("stop_loss", spec.risk?.stopLoss), ("take_profit", spec.risk?.takeProfit), ("trailing_stop", spec.risk?.trailingStop),
+      ("max_drawdown_halt", spec.risk?.maxDrawdownHalt),
+    ] {
+      if let value, !(value > 0 && value < 10) { throw SpecError.invalid("risk.\(name) must be a positive fraction, e.g. 0.05") }
+    }
+  }
+
+  /// The first bar on which decisions are made: one past the longest indicator warm-up (as
+  /// backtesting.py does), so no rule ever sees an indicator before it has a value.
+  public var firstDecisionBar: Int {
+    func warmup(_ expression: Expression) -> Int {
+      switch expression {
+      case .constant, .column: return 0
+      case .lag(let inner, _), .negate(let inner), .not(let inner): return warmup(inner)
+      case .binary(_, let lhs, let rhs): return max(warmup(lhs), warmup(rhs))
+      case .call(let name, let arguments):
+        let inner = arguments.map(warmup).max() ?? 0
+        return ["cross_above", "cross_below", "abs", "min", "max"].contains(name) ? inner : max(inner, expression.lookback)
+      }
+    }
+    return 1 + [entry, exit, shortEntry, shortExit].compactMap { $0 }.map(warmup).max()!
+  }
+}
+
+public enum SpecError: QtoolError, Equatable {
+  case invalid(String)
+  public var exitStatus: ExitStatus { .dataError }
+  public var description: String {
+    switch self {
+    case .invalid(let message): return message
+    }
+  }
+}

@@ -1,0 +1,107 @@
+/// The typed syntax tree of a rule.
+public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
+  public enum ValueType: String, Sendable { case number, series, boolean }
+
+  /// A constant: a literal or a strategy parameter.
+  case constant(Double)
+  /// open, high, low, close or volume.
+  case column(String)
+  /// A function over series, e.g. sma(close, 20); arguments already checked.
+  case call(String, [Expression])
+  /// `x[n]`: the value n bars ago.
+  case lag(Expression, Int)
+  case negate(Expression)
+  case binary(String, Expression, Expression)
+  case not(Expression)
+
+  public var type: ValueType {
+    switch self {
+    case .constant: return .number
+    case .column, .lag, .negate: return .series
+    case .call(let name, _): return Functions.signature(name)!.result
+    case .binary(let op, let lhs, let rhs):
+      if ["and", "or", "<", "<=", ">", ">=", "==", "!="].contains(op) { return .boolean }
+      return lhs.type == .number && rhs.type == .number ? .number : .series
+    case .not: return .boolean
+    }
+  }
+
+  /// A canonical spelling: equal text means equal values, so it keys the indicator cache.
+  public var description: String {
+    switch self {
+    case .constant(let value): return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    case .column(let name): return name
+    case .call(let name, let arguments): return "\(name)(\(arguments.map(\.description).joined(separator: ", ")))"
+    case .lag(let inner, let bars): return "\(inner)[\(bars)]"
+    case .negate(let inner): return "-(\(inner))"
+    case .binary(let op, let lhs, let rhs): return "(\(lhs) \(op) \(rhs))"
+    case .not(let inner): return "not \(inner)"
+    }
+  }
+
+  /// Bars of history the expression needs before its first value (used for warm-up checks).
+  public var lookback: Int {
+    switch self {
+    case .constant, .column: return 0
+    case .lag(let inner, let bars): return inner.lookback + bars
+    case .negate(let inner), .not(let inner): return inner.lookback
+    case .binary(_, let lhs, let rhs): return max(lhs.lookback, rhs.lookback)
+    case .call(let name, let arguments):
+      let inner = arguments.map(\.lookback).max() ?? 0
+      let periods = arguments.compactMap { if case .constant(let v) = $0 { return Int(v) } else { return nil } }
+      return inner + Functions.lookback(name, periods)
+    }
+  }
+}
+
+/// The functions of the rules language and their signatures.
+public enum Functions {
+  public struct Signature: Sendable {
+    public var arguments: [Expression.ValueType]
+    /// How many trailing arguments may be left out (they have defaults).
+    public var optional: [Double]
+    public var result: Expression.ValueType
+    public var help: String
+  }
+
+  static let s = Expression.ValueType.series
+  static let n = Expression.ValueType.number
+
+  public static let all: [String: Signature] = [
+    "sma": Signature(arguments: [s, n], optional: [], result: s, help: "simple moving average"),
+    "ema": Signature(arguments: [s, n], optional: [], result: s, help: "exponential moving average (SMA-seeded)"),
+    "wma": Signature(arguments: [s, n], optional: [], result: s, help: "linearly weighted moving average"),
+    "rsi": Signature(arguments: [s, n], optional: [14], result: s, help: "relative strength index (Wilder)"),
+    "macd": Signature(arguments: [s, n, n, n], optional: [12, 26, 9], result: s, help: "MACD line"),
+    "macd_signal": Signature(arguments: [s, n, n, n], optional: [12, 26, 9], result: s, help: "MACD signal line"),
+    "macd_hist": Signature(arguments: [s, n, n, n], optional: [12, 26, 9], result: s, help: "MACD histogram"),
+    "bb_upper": Signature(arguments: [s, n, n], optional: [20, 2], result: s, help: "upper Bollinger band"),
+    "bb_mid": Signature(arguments: [s, n, n], optional: [20, 2], result: s, help: "middle Bollinger band"),
+    "bb_lower": Signature(arguments: [s, n, n], optional: [20, 2], result: s, help: "lower Bollinger band"),
+    "atr": Signature(arguments: [n], optional: [14], result: s, help: "average true range of the bars (Wilder)"),
+    "stddev": Signature(arguments: [s, n], optional: [], result: s, help: "population standard deviation"),
+    "zscore": Signature(arguments: [s, n], optional: [], result: s, help: "(x - SMA) / stddev"),
+    "roc": Signature(arguments: [s, n], optional: [], result: s, help: "rate of change in percent"),
+    "highest": Signature(arguments: [s, n], optional: [], result: s, help: "highest value of the last n bars"),
+    "lowest": Signature(arguments: [s, n], optional: [], result: s, help: "lowest value of the last n bars"),
+    "returns": Signature(arguments: [s, n], optional: [1], result: s, help: "return over n bars"),
+    "log_returns": Signature(arguments: [s, n], optional: [1], result: s, help: "log return over n bars"),
+    "cross_above": Signature(arguments: [s, s], optional: [], result: .boolean, help: "a was below b on the previous bar and is above it now"),
+    "cross_below": Signature(arguments: [s, s], optional: [], result: .boolean, help: "a was above b on the previous bar and is below it now"),
+    "abs": Signature(arguments: [s], optional: [], result: s, help: "absolute value"),
+    "min": Signature(arguments: [s, s], optional: [], result: s, help: "the smaller of two values"),
+    "max": Signature(arguments: [s, s], optional: [], result: s, help: "the larger of two values"),
+  ]
+
+  public static func signature(_ name: String) -> Signature? { all[name] }
+
+  static func lookback(_ name: String, _ periods: [Int]) -> Int {
+    switch name {
+    case "macd", "macd_signal", "macd_hist": return (periods.count > 1 ? periods[1] : 26) + (periods.count > 2 ? periods[2] : 9) - 2
+    case "rsi", "atr", "returns", "log_returns", "roc": return periods.first ?? 14
+    case "cross_above", "cross_below": return 1
+    case "abs", "min", "max": return 0
+    default: return max(0, (periods.first ?? 1) - 1)
+    }
+  }
+}

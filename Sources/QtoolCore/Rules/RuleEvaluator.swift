@@ -1,0 +1,101 @@
+/// Evaluates expressions over whole columns. Each distinct sub-expression (by its canonical
+/// text) is computed once and shared between rules, so `sma(close, 20)` in entry and exit
+/// costs one pass. Conditions are columns of 1 (true) and 0 (false); NaN compares false.
+public final class RuleEvaluator {
+  public let bars: BarSeries
+  private var cache: [String: [Double]] = [:]
+
+  public init(bars: BarSeries) { self.bars = bars }
+
+  public func evaluate(_ expression: Expression) -> [Double] {
+    let key = expression.description
+    if let cached = cache[key] { return cached }
+    let result = compute(expression)
+    cache[key] = result
+    return result
+  }
+
+  /// A condition as booleans (NaN and 0 are false).
+  public func condition(_ expression: Expression) -> [Bool] {
+    evaluate(expression).map { $0 != 0 && !$0.isNaN }
+  }
+
+  private func compute(_ expression: Expression) -> [Double] {
+    let count = bars.count
+    switch expression {
+    case .constant(let value): return [Double](repeating: value, count: count)
+    case .column(let name):
+      switch name {
+      case "open": return bars.open
+      case "high": return bars.high
+      case "low": return bars.low
+      case "volume": return bars.volume
+      default: return bars.close
+      }
+    case .lag(let inner, let n):
+      let x = evaluate(inner)
+      return (0..<count).map { $0 >= n ? x[$0 - n] : .nan }
+    case .negate(let inner): return evaluate(inner).map { -$0 }
+    case .not(let inner): return evaluate(inner).map { $0 != 0 && !$0.isNaN ? 0 : 1 }
+    case .binary(let op, let lhs, let rhs):
+      let a = evaluate(lhs)
+      let b = evaluate(rhs)
+      var out = [Double](repeating: 0, count: count)
+      switch op {
+      case "+": for i in 0..<count { out[i] = a[i] + b[i] }
+      case "-": for i in 0..<count { out[i] = a[i] - b[i] }
+      case "*": for i in 0..<count { out[i] = a[i] * b[i] }
+      case "/": for i in 0..<count { out[i] = a[i] / b[i] }
+      case "<": for i in 0..<count { out[i] = a[i] < b[i] ? 1 : 0 }
+      case "<=": for i in 0..<count { out[i] = a[i] <= b[i] ? 1 : 0 }
+      case ">": for i in 0..<count { out[i] = a[i] > b[i] ? 1 : 0 }
+      case ">=": for i in 0..<count { out[i] = a[i] >= b[i] ? 1 : 0 }
+      case "==": for i in 0..<count { out[i] = a[i] == b[i] ? 1 : 0 }
+      case "!=": for i in 0..<count { out[i] = !a[i].isNaN && !b[i].isNaN && a[i] != b[i] ? 1 : 0 }
+      case "and": for i in 0..<count { out[i] = a[i] == 1 && b[i] == 1 ? 1 : 0 }
+      default: for i in 0..<count { out[i] = a[i] == 1 || b[i] == 1 ? 1 : 0 }
+      }
+      return out
+    case .call(let name, let arguments):
+      func series(_ index: Int) -> [Double] { evaluate(arguments[index]) }
+      func period(_ index: Int) -> Int {
+        if case .constant(let value) = arguments[index] { return Int(value) }
+        return 1
+      }
+      switch name {
+      case "sma": return Indicators.sma(series(0), period(1))
+      case "ema": return Indicators.ema(series(0), period(1))
+      case "wma": return Indicators.wma(series(0), period(1))
+      case "rsi": return Indicators.rsi(series(0), period(1))
+      case "macd": return Indicators.macd(series(0), fast: period(1), slow: period(2), signal: period(3)).macd
+      case "macd_signal": return Indicators.macd(series(0), fast: period(1), slow: period(2), signal: period(3)).signal
+      case "macd_hist": return Indicators.macd(series(0), fast: period(1), slow: period(2), signal: period(3)).histogram
+      case "bb_upper", "bb_mid", "bb_lower":
+        let k = { if case .constant(let value) = arguments[2] { return value } else { return 2 } }()
+        let bands = Indicators.bollinger(series(0), period(1), k)
+        return name == "bb_upper" ? bands.upper : name == "bb_mid" ? bands.middle : bands.lower
+      case "atr": return Indicators.atr(high: bars.high, low: bars.low, close: bars.close, period(0))
+      case "stddev": return Indicators.stddev(series(0), period(1))
+      case "zscore": return Indicators.zscore(series(0), period(1))
+      case "roc": return Indicators.roc(series(0), period(1))
+      case "highest": return Indicators.highest(series(0), period(1))
+      case "lowest": return Indicators.lowest(series(0), period(1))
+      case "returns": return Indicators.returns(series(0), period(1))
+      case "log_returns": return Indicators.logReturns(series(0), period(1))
+      case "abs": return series(0).map { abs($0) }
+      case "min": return zip(series(0), series(1)).map { Swift.min($0, $1) }
+      case "max": return zip(series(0), series(1)).map { Swift.max($0, $1) }
+      case "cross_above", "cross_below":
+        // As backtesting.py's crossover: strictly below on the previous bar, strictly above now.
+        let a = series(0)
+        let b = series(1)
+        var out = [Double](repeating: 0, count: count)
+        for i in 1..<max(1, count) {
+          out[i] = name == "cross_above" ? (a[i - 1] < b[i - 1] && a[i] > b[i] ? 1 : 0) : (a[i - 1] > b[i - 1] && a[i] < b[i] ? 1 : 0)
+        }
+        return out
+      default: return [Double](repeating: .nan, count: count)
+      }
+    }
+  }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+
+@testable import QtoolCore
+
+func goog() throws -> BarSeries {
+  let text = try String(
+    contentsOf: IndicatorsTests.root.deletingLastPathComponent().appendingPathComponent("shared/data/backtesting_py/GOOG.csv"), encoding: .utf8)
+  var series = BarSeries()
+  for row in text.split(separator: "\n").dropFirst() {
+    let f = row.split(separator: ",").map(String.init)
+    series.append(
+      timestamp: TimestampParser.parse(f[0])!, open: Double(f[1])!, high: Double(f[2])!, low: Double(f[3])!, close: Double(f[4])!,
+      volume: Double(f[5])!)
+  }
+  return series
+}
+
+func spec(
+  _ rules: StrategySpec.Rules, params: [String: Double] = [:], costs: StrategySpec.Costs? = nil, risk: StrategySpec.Risk? = nil,
+  execution: StrategySpec.Execution? = nil, sizing: StrategySpec.Sizing? = nil
+) -> StrategySpec {
+  StrategySpec(
+    name: "test", description: nil, universe: .init(symbols: ["GOOG"], timeframe: "1d", source: nil, dataset: nil), params: params,
+    rules: rules, sizing: sizing, costs: costs, risk: risk, execution: execution, signals: nil, benchmark: nil)
+}
+
+@Suite struct BacktesterTests {
+  /// backtesting.py 0.6.6's SmaCross on GOOG, reproduced to the last bit.
+  @Test func agreesWithBacktestingPyExactly() throws {
+    let data = try Data(contentsOf: IndicatorsTests.root.appendingPathComponent("Fixtures/reference/backtesting-py-goog-smacross.json"))
+    let reference = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    let strategy = try CompiledStrategy(
+      spec(
+        .init(
+          entry: "cross_above(sma(close, fast), sma(close, slow))", exit: nil, shortEntry: "cross_below(sma(close, fast), sma(close, slow))",
+          shortExit: nil),
+        params: ["fast": 10, "slow": 20], costs: .init(commission: 0.002, commissionFixed: nil, slippageBps: nil),
+        execution: .init(fill: "next_open", units: "whole", closeAtEnd: false, capital: 10_000)))
+    let bars = try goog()
+    let outcome = Backtester.run(strategy, bars: bars)
+    let expectedTrades = reference["trades"] as! [[String: Any]]
+    #expect(outcome.trades.count == expectedTrades.count)
+    for (ours, theirs) in zip(outcome.trades, expectedTrades) {
+      let size = (theirs["size"] as! NSNumber).doubleValue
+      #expect(ours.side == (size > 0 ? "long" : "short"))
+      #expect(ours.size == abs(size))
+      #expect(ours.entryBar == theirs["entry_bar"] as! Int)
+      #expect(ours.exitBar == theirs["exit_bar"] as! Int)
+      #expect(ours.entryPrice == Double(theirs["entry_price"] as! String))
+      #expect(ours.exitPrice == Double(theirs["exit_price"] as! String))
+      #expect(ours.pnl == Double(theirs["pnl"] as! String), "trade at bar \(ours.entryBar)")
+    }
+    let equity = (reference["equity"] as! [String]).map { Double($0)! }
+    let firstDifference = zip(outcome.equity, equity).enumerated().first { $0.element.0 != $0.element.1 }
+    #expect(outcome.equity.count == equity.count)
+    #expect(
+      firstDifference == nil, "equity curve differs first at bar \(firstDifference?.offset ?? -1): \(String(describing: firstDifference?.element))")
+    #expect(outcome.equity.last == Double(reference["final_equity"] as! String))
+    let metrics = Metrics.compute(outcome, bars: bars, barsPerYear: 252)
+    #expect(metrics.maxDrawdown == Double(reference["max_drawdown"] as! String))
+  }
+
+  @Test func deterministic() throws {
+    let strategy = try CompiledStrategy(spec(.init(entry: "rsi(close, 14) < 30", exit: "rsi(close, 14) > 70", shortEntry: nil, shortExit: nil)))
+    let bars = try goog()
+    #expect(Backtester.run(strategy, bars: bars) == Backtester.run(strategy, bars: bars))
+  }
+
+  /// No look-ahead: cutting the data after bar t never changes a decision up to t.
+  @Test func truncatingTheFutureChangesNothingBefore() throws {
+    let strategy = try CompiledStrategy(
+      spec(
+        .init(
+          entry: "cross_above(ema(close, 12), sma(close, 30)) and rsi(close, 14) < 70", exit: "close < lowest(close, 10)[1]", shortEntry: nil,
+          shortExit: nil),
+        risk: .init(stopLoss: 0.05, takeProfit: 0.2, trailingStop: nil, maxDrawdownHalt: nil)))
+    let bars = try goog()
+    let full = Backtester.run(strategy, bars: bars)
+    for cut in [300, 777, 1500] {
+      let partial = Backtester.run(strategy, bars: bars.slice(0..<cut))
+      // Trades entered and closed before the cut, other than the forced close at the end, agree.
+      let finished = full.trades.filter { $0.exitBar < cut - 1 }
+      #expect(Array(partial.trades.prefix(finished.count)) == finished, "cut at \(cut)")
+      #expect(Array(partial.equity.prefix(cut - 1)) == Array(full.equity.prefix(cut - 1)))
+    }
+  }
+
+  @Test func stopGapAndSameBarStopFirst() throws {
+    // Enter long at bar 2's open (100); bar 3 gaps below the 5% stop: fill at its open.
+    let bars = BarSeries(
+      timestamps: (0..<6).map { Int64($0) * 86_400_000 }, open: [100, 100, 100, 90, 100, 100], high: [101, 101, 101, 91, 101, 101],
+      low: [99, 99, 99, 89, 99, 99], close: [100, 100.5, 100, 90, 100, 100], volume: [1, 1, 1, 1, 1, 1])
+    let strategy = try CompiledStrategy(
+      spec(
+        .init(entry: "close > close[1]", exit: nil, shortEntry: nil, shortExit: nil),
+        risk: .init(stopLoss: 0.05, takeProfit: nil, trailingStop: nil, maxDrawdownHalt: nil)))
+    let outcome = Backtester.run(strategy, bars: bars)
+    #expect(outcome.trades.first?.reason == .stop)
+    #expect(outcome.trades.first?.exitPrice == 90)
+    #expect(outcome.trades.first?.entryPrice == 100)
+    // Both stop (95) and target (105) inside one bar: the stop is taken.
+    let wide = BarSeries(
+      timestamps: (0..<4).map { Int64($0) * 86_400_000 }, open: [100, 100, 100, 100], high: [100, 101, 100, 110], low: [100, 99, 100, 90],
+      close: [100, 100.5, 100, 100], volume: [1, 1, 1, 1])
+    let both = try CompiledStrategy(
+      spec(
+        .init(entry: "close > close[1]", exit: nil, shortEntry: nil, shortExit: nil),
+        risk: .init(stopLoss: 0.05, takeProfit: 0.05, trailingStop: nil, maxDrawdownHalt: nil)))
+    let result = Backtester.run(both, bars: wide)
+    #expect(result.trades.first?.reason == .stop)
+    #expect(result.trades.first?.exitPrice == 95)
+  }
+
+  @Test func fractionalSizingAndEndClose() throws {
+    let strategy = try CompiledStrategy(spec(.init(entry: "close > 0", exit: nil, shortEntry: nil, shortExit: nil)))
+    let outcome = Backtester.run(strategy, bars: try goog())
+    #expect(outcome.trades.count == 1)
+    #expect(outcome.trades[0].reason == .end)
+    #expect(outcome.trades[0].size != outcome.trades[0].size.rounded(), "fractional units")
+    #expect(outcome.trades[0].entryBar == 2)
+  }
+
+  @Test func ruleErrorsPointAtTheSpot() {
+    #expect(throws: RuleError.self) {
+      try CompiledStrategy(spec(.init(entry: "cross_above(smaa(close, 10), sma(close, 30))", exit: nil, shortEntry: nil, shortExit: nil)))
+    }
+    do {
+      _ = try RuleParser.parse("cross_above(smaa(close, 10), sma(close, 30))", origin: "rules.entry", parameters: [:])
+    } catch {
+      #expect(
+        "\(error)"
+          == "rules.entry:1:13: unknown function 'smaa' — did you mean 'sma'?\n  cross_above(smaa(close, 10), sma(close, 30))\n              ^")
+    }
+    for (text, message) in [
+      ("close >", "expected a value, found end of rule"), ("sma(close)", "sma takes 2 arguments, got 1"), ("close + 1", nil),
+      ("rsi(close, 14) > 70 and close", "'and' needs conditions on both sides; close is a number"),
+      ("close[x]", "a lag needs a whole number of bars, e.g. close[1]"),
+      ("sma(close, slow)", "unknown name 'slow' — did you mean 'low'?; names are open, high, low, close, volume and the params"),
+    ] {
+      do {
+        let expression = try RuleParser.parse(text, origin: "r", parameters: [:])
+        #expect(message == nil, "\(text) parsed as \(expression)")
+      } catch let error as RuleError {
+        #expect(error.message == message, "\(text)")
+      } catch {
+        Issue.record("\(error)")
+      }
+    }
+  }
+
+  @Test func precedence() throws {
+    let expression = try RuleParser.parse("not close > 1 + 2 * 3 or open < 1 and high > 2", origin: "r", parameters: [:])
+    #expect(expression.description == "(not (close > 7) or ((open < 1) and (high > 2)))")
+  }
+}
