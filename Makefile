@@ -33,7 +33,14 @@ demo: release
 	echo "\$$ qtool data import Fixtures/demo-BTCUSDT-1d.csv.gz --symbol BTCUSDT --timeframe 1d --source-name binance"; \
 	$$Q data import Fixtures/demo-BTCUSDT-1d.csv.gz --symbol BTCUSDT --timeframe 1d --source-name binance; echo; \
 	echo "\$$ qtool data list"; $$Q data list; echo; \
-	echo "\$$ qtool data verify"; $$Q data verify
+	echo "\$$ qtool data verify"; $$Q data verify; echo; \
+	echo "\$$ qtool strategy new goog-sma --template sma_crossover --symbol GOOG -o $(DEMO_HOME)/goog-sma.yaml"; \
+	$$Q strategy new goog-sma --template sma_crossover --symbol GOOG -o $(DEMO_HOME)/goog-sma.yaml; echo; \
+	echo "\$$ qtool backtest run goog-sma --report $(DEMO_HOME)/goog-sma.html"; \
+	$$Q backtest run goog-sma --report $(DEMO_HOME)/goog-sma.html; echo; \
+	echo "\$$ qtool backtest run goog-sma --param fast=20 --param slow=50 --assert 'sharpe > 0.5'"; \
+	$$Q backtest run goog-sma --param fast=20 --param slow=50 --assert 'sharpe > 0.5'; echo; \
+	echo "report: $(DEMO_HOME)/goog-sma.html"
 
 # The whole test suite: one debug build, one test run (Swift Testing).
 test: deps

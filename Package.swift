@@ -85,6 +85,7 @@ let package = Package(
     .target(name: "QtoolTestSupport", dependencies: ["QtoolData"], path: "Tests/QtoolTestSupport"),
     .testTarget(name: "QtoolDataTests", dependencies: ["QtoolData", "QtoolStore", "QtoolCore", "QtoolTestSupport"]),
     .testTarget(name: "QtoolEngineTests", dependencies: ["QtoolEngine", "QtoolStore", "QtoolCore"]),
-    .testTarget(name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs", "QtoolData", "QtoolTestSupport"], exclude: ["Snapshots"]),
+    .testTarget(
+      name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs", "QtoolCore", "QtoolData", "QtoolTestSupport"], exclude: ["Snapshots"]),
   ]
 )

@@ -3,8 +3,10 @@
 
 _qtool_subcommands() {
   case "$1" in
-    '') echo 'data db config version help completions man' ;;
+    '') echo 'data strategy backtest db config version help completions man' ;;
     'data') echo 'download import list ls info verify export delete rm preprocess' ;;
+    'strategy') echo 'new list ls show validate versions' ;;
+    'backtest') echo 'run list ls show delete rm' ;;
     'db') echo 'info migrate vacuum backup' ;;
     'config') echo 'show' ;;
   esac
@@ -14,6 +16,9 @@ _qtool_canonical() {
   case "$1" in
     'data|ls') echo 'list' ;;
     'data|rm') echo 'delete' ;;
+    'strategy|ls') echo 'list' ;;
+    'backtest|ls') echo 'list' ;;
+    'backtest|rm') echo 'delete' ;;
     *) echo "${1##*|}" ;;
   esac
 }
@@ -30,6 +35,17 @@ _qtool_options() {
     'data export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --format --from --to --output -o --force -f' ;;
     'data delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'data preprocess') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --op --pipeline --out --force -f --json' ;;
+    'strategy') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
+    'strategy new') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --template --symbol -s --timeframe -t --output -o --force -f --json' ;;
+    'strategy list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'strategy show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'strategy validate') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'strategy versions') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'backtest') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
+    'backtest run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --capital --param --assert --allow-gaps --report --json' ;;
+    'backtest list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'backtest show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'backtest delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'db') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'db info') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'db migrate') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
@@ -119,6 +135,61 @@ _qtool_value() {
     'data preprocess|--op') COMPREPLY=() ;;
     'data preprocess|--pipeline') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'data preprocess|--out') COMPREPLY=() ;;
+    'strategy|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'strategy|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'strategy new|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy new|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'strategy new|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy new|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'strategy new|--template') COMPREPLY=($(compgen -W 'sma_crossover ema_crossover rsi_reversion bollinger_reversion macd breakout buy_and_hold' -- "$cur")) ;;
+    'strategy new|--symbol'|'strategy new|-s') COMPREPLY=() ;;
+    'strategy new|--timeframe'|'strategy new|-t') COMPREPLY=($(compgen -W '1m 5m 15m 30m 1h 4h 1d 1w 1M' -- "$cur")) ;;
+    'strategy new|--output'|'strategy new|-o') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy list|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy list|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'strategy list|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy list|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'strategy show|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy show|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'strategy show|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy show|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'strategy validate|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy validate|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'strategy validate|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy validate|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'strategy versions|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy versions|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'strategy versions|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy versions|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'backtest|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest run|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest run|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'backtest run|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest run|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest run|--dataset') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
+    'backtest run|--from') COMPREPLY=() ;;
+    'backtest run|--to') COMPREPLY=() ;;
+    'backtest run|--capital') COMPREPLY=() ;;
+    'backtest run|--param') COMPREPLY=() ;;
+    'backtest run|--assert') COMPREPLY=() ;;
+    'backtest run|--report') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest list|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest list|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'backtest list|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest list|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest show|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest show|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'backtest show|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest show|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest delete|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest delete|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'backtest delete|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest delete|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
     'db|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'db|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'db|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -177,6 +248,10 @@ _qtool_positional() {
     'data export') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
     'data delete') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
     'data preprocess') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
+    'strategy show') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
+    'strategy validate') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy versions') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
+    'backtest run') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'db backup') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'completions') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
   esac

@@ -12,6 +12,15 @@ enum CommandTree {
         DataDeleteCommand.self, DataPreprocessCommand.self,
       ]),
     CommandGroup(
+      name: "strategy", abstract: "Create, validate and list strategy specs",
+      discussion: "A strategy is a YAML or JSON spec (qtool help rules). Registered strategies keep every version of their text.",
+      leaves: [
+        StrategyNewCommand.self, StrategyListCommand.self, StrategyShowCommand.self, StrategyValidateCommand.self, StrategyVersionsCommand.self,
+      ]),
+    CommandGroup(
+      name: "backtest", abstract: "Run strategies on stored data, and inspect recorded runs",
+      leaves: [BacktestRunCommand.self, BacktestListCommand.self, BacktestShowCommand.self, BacktestDeleteCommand.self]),
+    CommandGroup(
       name: "db", abstract: "Inspect and maintain the SQLite store",
       discussion: "The store is one SQLite file in WAL mode (default $QTOOL_HOME/qtool.db). Migrations run whenever qtool opens it.",
       leaves: [DbInfoCommand.self, DbMigrateCommand.self, DbVacuumCommand.self, DbBackupCommand.self]),

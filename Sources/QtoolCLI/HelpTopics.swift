@@ -1,5 +1,6 @@
 import QtoolArgs
 import QtoolCore
+import QtoolEngine
 
 /// Help pages that are not commands: `qtool help exit-codes`. The man page renders the same text.
 enum HelpTopics {
@@ -12,7 +13,41 @@ enum HelpTopics {
     var manBody: [String]
   }
 
-  static let all: [Topic] = [exitCodes, environment, files]
+  static let all: [Topic] = [exitCodes, metrics, rules, environment, files]
+
+  static let metrics: Topic = {
+    let text =
+      "Metrics (names for --assert; ratios are fractions, drawdowns negative):\n"
+      + Metrics.definitions.map { name, meaning in
+        "  " + name.padding(toLength: 24, withPad: " ", startingAt: 0) + meaning
+      }.joined(separator: "\n")
+      + "\n\nPer-bar returns come from the equity marked at each close; bars per year are 252 on the weekdays calendar and 365 on 24x7 for daily bars, scaled for other timeframes.\n"
+    return Topic(
+      name: "metrics", abstract: "what each backtest metric means", manSection: "METRICS", text: text,
+      manBody: [Metrics.definitions.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n")])
+  }()
+
+  static let rules: Topic = {
+    let functions = Functions.all.keys.sorted().map { name in
+      let signature = Functions.all[name]!
+      return ("\(name)(\(signature.arguments.map { $0 == .number ? "n" : "x" }.joined(separator: ", ")))", signature.help)
+    }
+    let text = """
+      Rules are conditions evaluated on each bar's close, e.g.
+        entry: cross_above(sma(close, fast), sma(close, slow)) and rsi(close, 14) < 70
+
+      Values: numbers, the params of the spec, open high low close volume, x[n] (n bars ago).
+      Operators, loosest first: or, and, not, < <= > >= == !=, + -, * /, unary -.
+      Functions (n: a whole-number period, a literal or a param; trailing ones may be left out):
+
+      """ + functions.map { "  " + $0.0.padding(toLength: 28, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n") + "\n"
+    return Topic(
+      name: "rules", abstract: "the rules language of strategy specs", manSection: "RULES", text: text,
+      manBody: [
+        "Rules are conditions evaluated on each bar's close. Values: numbers, params, open, high, low, close, volume, x[n]. Operators, loosest first: or, and, not, comparisons, + -, * /, unary -.",
+        functions.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"),
+      ])
+  }()
 
   static func named(_ name: String) -> Topic? { all.first { $0.name == name } }
 

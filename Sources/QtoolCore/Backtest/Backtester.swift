@@ -16,6 +16,24 @@ public struct Trade: Codable, Sendable, Equatable {
   public var commission: Double
   public var reason: Reason
 
+  public init(
+    side: String, size: Double, entryBar: Int, entryTime: Int64, entryPrice: Double, exitBar: Int, exitTime: Int64, exitPrice: Double,
+    pnl: Double, returnPct: Double, commission: Double, reason: Reason
+  ) {
+    self.side = side
+    self.size = size
+    self.entryBar = entryBar
+    self.entryTime = entryTime
+    self.entryPrice = entryPrice
+    self.exitBar = exitBar
+    self.exitTime = exitTime
+    self.exitPrice = exitPrice
+    self.pnl = pnl
+    self.returnPct = returnPct
+    self.commission = commission
+    self.reason = reason
+  }
+
   enum CodingKeys: String, CodingKey {
     case side, size, entryBar = "entry_bar", entryTime = "entry_time", entryPrice = "entry_price", exitBar = "exit_bar"
     case exitTime = "exit_time", exitPrice = "exit_price", pnl, returnPct = "return", commission, reason

@@ -8,14 +8,15 @@ public struct RuleParser {
   let lexer: Lexer
   let tokens: [Token]
   let parameters: [String: Double]
+  var allowColumns = true
   var position = 0
 
   /// - parameters:
   ///   - origin: how errors name the rule, e.g. `rules.entry`.
   ///   - parameters: the strategy's params, usable as constants.
-  public static func parse(_ text: String, origin: String, parameters: [String: Double]) throws -> Expression {
+  public static func parse(_ text: String, origin: String, parameters: [String: Double], allowColumns: Bool = true) throws -> Expression {
     let lexer = Lexer(text, origin: origin)
-    var parser = RuleParser(lexer: lexer, tokens: try lexer.tokens(), parameters: parameters)
+    var parser = RuleParser(lexer: lexer, tokens: try lexer.tokens(), parameters: parameters, allowColumns: allowColumns)
     guard parser.tokens.count > 1 else { throw lexer.error(at: 0, "empty rule") }
     let expression = try parser.parseOr()
     if case .end = parser.current.kind {} else { throw parser.error("unexpected \(parser.describe(parser.current)) after a complete expression") }
@@ -165,11 +166,14 @@ public struct RuleParser {
         position += 1
         return try parseCall(name, token)
       }
-      if Self.columns.contains(name) { return .column(name) }
+      if allowColumns, Self.columns.contains(name) { return .column(name) }
       if let value = parameters[name] { return .constant(value) }
       if name == "true" { return .constant(1) }
       if name == "false" { return .constant(0) }
       if Functions.signature(name) != nil { throw error("'\(name)' is a function: call it, e.g. \(name)(close, 14)", at: token) }
+      guard allowColumns else {
+        throw error("unknown metric '\(name)'" + hint(name, parameters.keys.sorted()) + "; `qtool help metrics` lists them", at: token)
+      }
       let candidates = Self.columns + parameters.keys.sorted()
       throw error("unknown name '\(name)'" + hint(name, candidates) + "; names are open, high, low, close, volume and the params", at: token)
     default:

@@ -4,7 +4,7 @@ import QtoolCore
 enum HelpCommand: LeafCommand {
   static let spec = CommandSpec(
     name: "help", abstract: "Show help for a command or a topic",
-    discussion: "Topics: exit-codes, environment, files. With --json, the whole command tree as JSON.",
+    discussion: "Topics: exit-codes, metrics, rules, environment, files. With --json, the whole command tree as JSON.",
     options: [.flag("json", help: "Print the whole command tree as JSON.")],
     positionals: [
       PositionalSpec("topic", arity: .variadicOptional, help: "A command path (e.g. db info) or a topic name.")

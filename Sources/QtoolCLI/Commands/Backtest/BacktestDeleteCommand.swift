@@ -1,0 +1,19 @@
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+
+enum BacktestDeleteCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "delete", abstract: "Delete a recorded run", aliases: ["rm"], options: [CommonOptions.json],
+    positionals: [PositionalSpec("id", help: "A run id (a unique prefix is enough).")])
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    let run = try BacktestOperations(database: context.database()).delete(id: context.arguments.string("id")!)
+    if context.json {
+      try context.printJSON(["deleted": run.id])
+    } else {
+      context.stdout.line("deleted run \(run.id)")
+    }
+    return .success
+  }
+}

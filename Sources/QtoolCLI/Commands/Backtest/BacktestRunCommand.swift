@@ -1,0 +1,86 @@
+import Foundation
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+
+enum BacktestRunCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "run", abstract: "Backtest a strategy on stored data and record the run",
+    discussion: """
+      Decides on each bar's close and fills at the next bar's open (or at the close with \
+      execution.fill: close). Prints a summary with an equity sparkline and the run's id; the \
+      run, its trades and equity curve are stored with a fingerprint (spec hash, data hash, \
+      params, engine version).
+
+      --assert makes it a CI gate: 'sharpe > 1 and max_drawdown > -0.25' is checked against the \
+      metrics (qtool help metrics) and the command exits 2 naming each clause that failed.
+
+      Data with gaps (judged against the dataset's calendar) is refused before the run starts; \
+      --allow-gaps runs anyway.
+      """,
+    options: [
+      .value("dataset", valueName: "dataset", help: "Run on this dataset instead of SYMBOL-TIMEFRAME.", completion: .dynamic("datasets")),
+      DataOptions.from, DataOptions.to,
+      .value("capital", .double, valueName: "amount", help: "Starting capital (default: execution.capital or 10000)."),
+      .value("param", valueName: "name=value", help: "Override a param of the spec.", list: true),
+      .repeatable("assert", valueName: "condition", help: "Fail (exit 2) unless the metrics satisfy this, e.g. 'sharpe > 1'."),
+      .flag("allow-gaps", help: "Run even when the data has gaps."),
+      .value("report", .path(.file(extensions: ["html"])), valueName: "file", help: "Write a self-contained HTML report."),
+      CommonOptions.json,
+    ],
+    positionals: [
+      PositionalSpec("strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file or a registered strategy's name.")
+    ],
+    examples: [
+      Example("qtool backtest run goog-sma.yaml --report goog.html", "Run a spec file and write a report"),
+      Example("qtool backtest run sma-cross --param fast=20 --param slow=50 --from 2022-01-01", "Override params on a registered strategy"),
+      Example("qtool backtest run ci.yaml --assert 'sharpe > 1 and max_drawdown > -0.25'", "Fail a CI job when the strategy stops meeting its bar"),
+    ])
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    let arguments = context.arguments
+    var parameters: [String: Double] = [:]
+    for pair in arguments.strings("param") {
+      let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+      guard parts.count == 2, let value = Double(parts[1]) else {
+        throw UsageError("--param: expected name=number, got '\(pair)'", commandPath: arguments.commandPath)
+      }
+      parameters[parts[0]] = value
+    }
+    let request = BacktestRequest(
+      strategy: arguments.string("strategy")!, dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
+      to: DataOptions.milliseconds(arguments, "to"), capital: arguments.double("capital"), parameters: parameters,
+      allowGaps: arguments.flag("allow-gaps"), assertions: arguments.strings("assert"))
+    let report = try BacktestOperations(database: context.database()).run(request)
+    if let path = arguments.string("report") {
+      try ReportWriter.write(HTMLReport.render(report), to: path)
+      context.note("wrote report \(path)")
+    }
+    if context.json {
+      try context.printJSON(report)
+    } else {
+      context.stdout.write(BacktestSummary.render(report, color: context.terminal.colorOnStdout))
+    }
+    for failure in report.failedAssertions {
+      let values = failure.values.sorted { $0.key < $1.key }.map { "\($0.key) = \(Format.decimal($0.value, places: 4))" }.joined(separator: ", ")
+      context.stderr.line("qtool: assertion failed: \(failure.clause)" + (values.isEmpty ? "" : " (\(values))"))
+    }
+    return report.failedAssertions.isEmpty ? .success : .assertionFailed
+  }
+}
+
+/// Writes a file atomically (temporary name, then rename).
+enum ReportWriter {
+  static func write(_ text: String, to path: String) throws {
+    let temporary = path + ".partial-\(getpid())"
+    do {
+      try text.write(toFile: temporary, atomically: false, encoding: .utf8)
+      guard rename(temporary, path) == 0 else { throw OperationError.cannotWrite("cannot write \(path)") }
+    } catch let error as OperationError {
+      throw error
+    } catch {
+      try? FileManager.default.removeItem(atPath: temporary)
+      throw OperationError.cannotWrite("cannot write \(path): the directory does not exist or is not writable")
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import QtoolCore
+import QtoolEngine
+
+/// The terminal summary of a run: key metrics and an equity sparkline.
+enum BacktestSummary {
+  static func render(_ report: BacktestReport, color: Bool) -> String {
+    let m = report.metrics
+    func percent(_ value: Double) -> String { Format.decimal(value * 100, places: 2) + "%" }
+    func number(_ value: Double) -> String { Format.decimal(value, places: 2) }
+    var lines: [String] = []
+    lines.append(Terminal.bold("\(report.strategy) on \(report.dataset)", color) + "  \(report.first) … \(report.last)  (\(report.bars) bars)")
+    if !report.parameters.isEmpty {
+      lines.append("params: " + report.parameters.keys.sorted().map { "\($0)=\(Format.compact(report.parameters[$0]!))" }.joined(separator: " "))
+    }
+    lines.append("equity  " + sparkline(report.equity, width: 60))
+    lines.append("")
+    let rows: [(String, String, String, String)] = [
+      ("final equity", number(m.finalEquity), "total return", percent(m.totalReturn)),
+      ("buy & hold", percent(m.buyAndHoldReturn), "CAGR", percent(m.cagr)),
+      ("sharpe", number(m.sharpe), "sortino", number(m.sortino)),
+      ("max drawdown", percent(m.maxDrawdown), "volatility", percent(m.volatility)),
+      ("trades", "\(m.trades)", "win rate", percent(m.winRate)),
+      ("profit factor", m.profitFactor.isFinite ? number(m.profitFactor) : "∞", "exposure", percent(m.exposure)),
+      ("commissions", number(m.commissions), "calmar", number(m.calmar)),
+    ]
+    for row in rows {
+      lines.append(
+        "  " + row.0.padding(toLength: 15, withPad: " ", startingAt: 0) + row.1.leftPadded(12) + "    "
+          + row.2.padding(toLength: 13, withPad: " ", startingAt: 0) + row.3.leftPadded(10))
+    }
+    lines.append("")
+    lines.append("run \(report.id)  (qtool backtest show \(report.id))")
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  static func sparkline(_ values: [Double], width: Int) -> String {
+    guard values.count > 1, let low = values.min(), let high = values.max(), high > low else {
+      return String(repeating: "▄", count: min(width, values.count))
+    }
+    let blocks = Array("▁▂▃▄▅▆▇█")
+    let step = Double(values.count) / Double(min(width, values.count))
+    return String(
+      (0..<min(width, values.count)).map { i in
+        let value = values[min(values.count - 1, Int(Double(i) * step + step / 2))]
+        return blocks[min(blocks.count - 1, Int((value - low) / (high - low) * Double(blocks.count - 1) + 0.5))]
+      })
+  }
+}
+
+extension String {
+  func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}

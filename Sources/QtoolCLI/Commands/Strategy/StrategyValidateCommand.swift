@@ -1,0 +1,26 @@
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+
+enum StrategyValidateCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "validate", abstract: "Check a spec file: keys, types and every rule",
+    discussion: "Exits 0 when the spec is valid, 65 with the first error (file, rule, line, column) otherwise.",
+    options: [CommonOptions.json],
+    positionals: [PositionalSpec("spec", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file or a registered strategy's name.")])
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    let loaded = try StrategyOperations(database: context.database()).validate(context.arguments.string("spec")!)
+    if context.json {
+      struct Valid: Encodable {
+        var valid = true
+        var name: String
+        var hash: String
+      }
+      try context.printJSON(Valid(name: loaded.spec.name, hash: loaded.hash))
+    } else {
+      context.stdout.line("\(loaded.origin): valid (\(loaded.spec.name))")
+    }
+    return .success
+  }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import GRDB
+import QtoolCore
+
+/// A recorded backtest run as `backtest list/show` read it.
+public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord {
+  public var id: String
+  public var strategyName: String
+  public var specText: String
+  public var datasets: String
+  public var params: String
+  public var engineVersion: String
+  public var fingerprint: String
+  public var status: String
+  public var metrics: String?
+  public var createdAt: Int64
+
+  enum CodingKeys: String, CodingKey {
+    case id, strategyName = "strategy_name", specText = "spec_text", datasets, params, engineVersion = "engine_version", fingerprint, status
+    case metrics, createdAt = "created_at"
+  }
+
+  public init(
+    id: String, strategyName: String, specText: String, datasets: String, params: String, engineVersion: String, fingerprint: String,
+    status: String, metrics: String?, createdAt: Int64
+  ) {
+    self.id = id
+    self.strategyName = strategyName
+    self.specText = specText
+    self.datasets = datasets
+    self.params = params
+    self.engineVersion = engineVersion
+    self.fingerprint = fingerprint
+    self.status = status
+    self.metrics = metrics
+    self.createdAt = createdAt
+  }
+}
+
+public enum RunError: QtoolError, Equatable {
+  case notFound(String, suggestion: String?)
+  public var exitStatus: ExitStatus { .noInput }
+  public var description: String {
+    switch self {
+    case .notFound(let id, let suggestion):
+      return "no backtest run '\(id)'" + (suggestion.map { " (did you mean '\($0)'?)" } ?? "") + "; `qtool backtest list` shows the recorded runs"
+    }
+  }
+}
+
+extension QtoolDatabase {
+  /// Records a finished run with its trades and equity curve in one transaction.
+  public func recordRun(_ run: RunRecord, trades: [Trade], symbol: String, timestamps: [Int64], equity: [Double], benchmark: [Double]?) throws {
+    try write { db in
+      try db.execute(
+        sql: """
+          INSERT INTO backtest_runs (id, strategy_name, spec_text, datasets, params, engine_version, fingerprint, status, progress, metrics, created_at, finished_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+          """,
+        arguments: [
+          run.id, run.strategyName, run.specText, run.datasets, run.params, run.engineVersion, run.fingerprint, run.status, run.metrics,
+          run.createdAt, run.createdAt,
+        ])
+      let tradeStatement = try db.makeStatement(
+        sql: """
+          INSERT INTO trades (run_id, seq, symbol, side, size, entry_ts, entry_price, exit_ts, exit_price, pnl, return, commission, reason)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          """)
+      for (seq, trade) in trades.enumerated() {
+        try tradeStatement.execute(arguments: [
+          run.id, seq, symbol, trade.side, trade.size, trade.entryTime, trade.entryPrice, trade.exitTime, trade.exitPrice, trade.pnl,
+          trade.returnPct, trade.commission, trade.reason.rawValue,
+        ])
+      }
+      let equityStatement = try db.makeStatement(sql: "INSERT INTO equity_points (run_id, ts, equity, benchmark) VALUES (?, ?, ?, ?)")
+      for i in timestamps.indices {
+        try equityStatement.execute(arguments: [run.id, timestamps[i], equity[i], benchmark?[i]])
+      }
+    }
+  }
+
+  public func runs() throws -> [RunRecord] {
+    try read { try RunRecord.fetchAll($0, sql: "SELECT * FROM backtest_runs ORDER BY created_at DESC, id") }
+  }
+
+  /// The run with this id, or the one whose id starts with it (like git's short hashes).
+  public func run(id: String) throws -> RunRecord {
+    let matches = try read {
+      try RunRecord.fetchAll($0, sql: "SELECT * FROM backtest_runs WHERE id = ? OR id LIKE ? ORDER BY id", arguments: [id, id + "%"])
+    }
+    if let exact = matches.first(where: { $0.id == id }) { return exact }
+    if matches.count == 1 { return matches[0] }
+    let ids = try read { try String.fetchAll($0, sql: "SELECT id FROM backtest_runs") }
+    throw RunError.notFound(id, suggestion: matches.count > 1 ? nil : Similarity.closest(to: id, among: ids))
+  }
+
+  public func trades(runID: String) throws -> [Trade] {
+    try read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM trades WHERE run_id = ? ORDER BY seq", arguments: [runID]).map { row in
+        Trade(
+          side: row["side"], size: row["size"], entryBar: 0, entryTime: row["entry_ts"], entryPrice: row["entry_price"], exitBar: 0,
+          exitTime: row["exit_ts"], exitPrice: row["exit_price"], pnl: row["pnl"], returnPct: row["return"], commission: row["commission"],
+          reason: Trade.Reason(rawValue: row["reason"]) ?? .signal)
+      }
+    }
+  }
+
+  public func equityCurve(runID: String) throws -> (timestamps: [Int64], equity: [Double], benchmark: [Double?]) {
+    try read { db in
+      let rows = try Row.fetchAll(db, sql: "SELECT ts, equity, benchmark FROM equity_points WHERE run_id = ? ORDER BY ts", arguments: [runID])
+      return (rows.map { $0["ts"] }, rows.map { $0["equity"] }, rows.map { $0["benchmark"] })
+    }
+  }
+
+  public func deleteRun(id: String) throws {
+    try write { db in
+      try db.execute(sql: "DELETE FROM trades WHERE run_id = ?", arguments: [id])
+      try db.execute(sql: "DELETE FROM equity_points WHERE run_id = ?", arguments: [id])
+      try db.execute(sql: "DELETE FROM backtest_runs WHERE id = ?", arguments: [id])
+    }
+  }
+}
+
+/// A registered strategy and its versions.
+public struct StrategyRecord: Codable, Sendable, Equatable {
+  public var name: String
+  public var type: String
+  public var status: String
+  public var path: String?
+  public var versions: Int
+  public var latestHash: String
+  public var updatedAt: Int64
+  enum CodingKeys: String, CodingKey { case name, type, status, path, versions, latestHash = "latest_hash", updatedAt = "updated_at" }
+}
+
+public struct StrategyVersion: Codable, Sendable, Equatable {
+  public var version: Int
+  public var hash: String
+  public var specText: String
+  public var createdAt: Int64
+  enum CodingKeys: String, CodingKey { case version, hash, specText = "spec_text", createdAt = "created_at" }
+}
+
+public enum StrategyStoreError: QtoolError, Equatable {
+  case notFound(String, suggestion: String?)
+  public var exitStatus: ExitStatus { .noInput }
+  public var description: String {
+    switch self {
+    case .notFound(let name, let suggestion):
+      return "no strategy named '\(name)'" + (suggestion.map { " (did you mean '\($0)'?)" } ?? "")
+        + "; `qtool strategy list` shows them, or pass a spec file's path"
+    }
+  }
+}
+
+extension QtoolDatabase {
+  /// Registers `name` (or updates it) and records `specText` as a new version when its hash
+  /// is new. Returns the version number the text has.
+  @discardableResult
+  public func registerStrategy(name: String, type: String, path: String?, specText: String, hash: String) throws -> Int {
+    try write { db in
+      let now = Int64(Date().timeIntervalSince1970 * 1000)
+      try db.execute(
+        sql: """
+          INSERT INTO strategies (name, type, path, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+          ON CONFLICT (name) DO UPDATE SET path = COALESCE(excluded.path, path), type = excluded.type
+          """, arguments: [name, type, path, now, now])
+      let id = try Int64.fetchOne(db, sql: "SELECT id FROM strategies WHERE name = ?", arguments: [name])!
+      if let existing = try Int.fetchOne(db, sql: "SELECT version FROM strategy_versions WHERE strategy_id = ? AND hash = ?", arguments: [id, hash]) {
+        return existing
+      }
+      let next = (try Int.fetchOne(db, sql: "SELECT max(version) FROM strategy_versions WHERE strategy_id = ?", arguments: [id]) ?? 0) + 1
+      try db.execute(
+        sql: "INSERT INTO strategy_versions (strategy_id, version, hash, spec_text, created_at) VALUES (?, ?, ?, ?, ?)",
+        arguments: [id, next, hash, specText, now])
+      try db.execute(sql: "UPDATE strategies SET updated_at = ? WHERE id = ?", arguments: [now, id])
+      return next
+    }
+  }
+
+  public func strategies() throws -> [StrategyRecord] {
+    try read { db in
+      try Row.fetchAll(
+        db,
+        sql: """
+          SELECT s.name, s.type, s.status, s.path, s.updated_at, count(v.id) AS versions,
+                 (SELECT hash FROM strategy_versions WHERE strategy_id = s.id ORDER BY version DESC LIMIT 1) AS latest_hash
+          FROM strategies s LEFT JOIN strategy_versions v ON v.strategy_id = s.id GROUP BY s.id ORDER BY s.name
+          """
+      ).map {
+        StrategyRecord(
+          name: $0["name"], type: $0["type"], status: $0["status"], path: $0["path"], versions: $0["versions"], latestHash: $0["latest_hash"] ?? "",
+          updatedAt: $0["updated_at"])
+      }
+    }
+  }
+
+  public func strategy(named name: String) throws -> StrategyRecord {
+    if let found = try strategies().first(where: { $0.name == name }) { return found }
+    throw StrategyStoreError.notFound(name, suggestion: Similarity.closest(to: name, among: try strategyNames()))
+  }
+
+  public func strategyVersions(name: String) throws -> [StrategyVersion] {
+    _ = try strategy(named: name)
+    return try read { db in
+      try Row.fetchAll(
+        db,
+        sql:
+          "SELECT v.version, v.hash, v.spec_text, v.created_at FROM strategy_versions v JOIN strategies s ON s.id = v.strategy_id WHERE s.name = ? ORDER BY v.version",
+        arguments: [name]
+      ).map { StrategyVersion(version: $0["version"], hash: $0["hash"], specText: $0["spec_text"], createdAt: $0["created_at"]) }
+    }
+  }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import QtoolCore
+import Testing
+
+@Suite struct BacktestCommandTests {
+  func json(_ text: String) throws -> [String: Any] { try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any] }
+
+  func prepared() throws -> QtoolProcess {
+    let qtool = try QtoolProcess()
+    let goog = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path
+    #expect(try qtool.run(["data", "import", goog, "-s", "GOOG", "-t", "1d"]).status == 0)
+    return qtool
+  }
+
+  @Test func newRunListShowDelete() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("goog-sma.yaml").path
+    let created = try qtool.run(["strategy", "new", "goog-sma", "--symbol", "GOOG", "-o", spec])
+    #expect(created.status == 0, "\(created.stderr)")
+    #expect(try qtool.run(["strategy", "new", "goog-sma", "--symbol", "GOOG", "-o", spec]).status == 73, "never overwrites")
+    #expect(try qtool.run(["strategy", "validate", spec]).stdout == "\(spec): valid (goog-sma)\n")
+
+    let run = try qtool.run(["backtest", "run", "goog-sma", "--json"])
+    #expect(run.status == 0, "\(run.stderr)")
+    let report = try json(run.stdout)
+    let metrics = report["metrics"] as! [String: Any]
+    #expect(Set(metrics.keys) == Set(Metrics.names))
+    #expect((metrics["trades"] as! Int) > 10)
+    let id = report["id"] as! String
+    let text = try qtool.run(["backtest", "run", spec])
+    #expect(text.stdout.contains("goog-sma on GOOG-1d  2004-08-19 … 2013-03-01  (2148 bars)"))
+    #expect(text.stdout.contains("equity  ▁"))
+
+    let list = try JSONSerialization.jsonObject(with: Data(try qtool.run(["backtest", "list", "--json"]).stdout.utf8)) as! [[String: Any]]
+    #expect(list.count == 2)
+    let show = try json(try qtool.run(["backtest", "show", String(id.prefix(6)), "--json"]).stdout)
+    #expect((show["run"] as! [String: Any])["id"] as? String == id)
+    #expect((show["trades"] as! [Any]).count == metrics["trades"] as! Int)
+    #expect(try qtool.run(["backtest", "delete", id]).stdout == "deleted run \(id)\n")
+    #expect(try qtool.run(["backtest", "show", id]).status == 66)
+  }
+
+  @Test func assertIsACIGate() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "-o", spec])
+    let pass = try qtool.run(["backtest", "run", spec, "--assert", "trades > 5 and total_return > 0"])
+    #expect(pass.status == 0, "\(pass.stderr)")
+    let fail = try qtool.run(["backtest", "run", spec, "--assert", "trades > 5 and sharpe > 3", "--assert", "max_drawdown > -0.01"])
+    #expect(fail.status == 2)
+    #expect(fail.stderr.contains("qtool: assertion failed: sharpe > 3 (sharpe = "))
+    #expect(fail.stderr.contains("qtool: assertion failed: max_drawdown > -0.01 (max_drawdown = -"))
+    #expect(!fail.stderr.contains("trades > 5"))
+    let typo = try qtool.run(["backtest", "run", spec, "--assert", "sharp > 1"])
+    #expect(typo.status == 65)
+    #expect(typo.stderr.contains("unknown metric 'sharp' — did you mean 'sharpe'?"))
+  }
+
+  @Test func paramsOverridesAndErrors() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "-o", spec])
+    let run = try json(try qtool.run(["backtest", "run", spec, "--param", "fast=5", "--param", "slow=15", "--json"]).stdout)
+    #expect(run["parameters"] as? [String: Double] == ["fast": 5, "slow": 15])
+    let unknown = try qtool.run(["backtest", "run", spec, "--param", "fats=5"])
+    #expect(unknown.status == 65)
+    #expect(unknown.stderr.contains("the strategy has no param 'fats' — did you mean 'fast'?"))
+    let missing = try qtool.run(["backtest", "run", spec, "--dataset", "NOPE-1d"])
+    #expect(missing.status == 66)
+    try String(contentsOfFile: spec, encoding: .utf8).replacingOccurrences(of: "sizing:", with: "sizng:").write(
+      toFile: spec, atomically: true, encoding: .utf8)
+    let typo = try qtool.run(["strategy", "validate", spec])
+    #expect(typo.status == 65)
+    #expect(typo.stderr.contains("unknown key 'sizng' — did you mean 'sizing'?"))
+  }
+
+  @Test func gappyDataIsRefusedUnlessAllowed() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let file = qtool.home.appendingPathComponent("gappy.csv")
+    var text = "timestamp,open,high,low,close,volume\n"
+    for day in 0..<200 where !(50..<60).contains(day) {
+      let price = 100 + Double(day % 17)
+      text += "\(1_600_000_000 / 86_400 * 86_400 + day * 86_400),\(price),\(price + 1),\(price - 1),\(price),1\n"
+    }
+    try text.write(to: file, atomically: true, encoding: .utf8)
+    try qtool.run(["data", "import", file.path, "-s", "BTCUSDT", "-t", "1d"])
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    try qtool.run(["strategy", "new", "s", "--symbol", "BTCUSDT", "-o", spec])
+    let refused = try qtool.run(["backtest", "run", spec])
+    #expect(refused.status == 65)
+    #expect(refused.stderr.contains("BTCUSDT-1d has 1 gaps in that range"))
+    #expect(try qtool.run(["backtest", "run", spec, "--allow-gaps"]).status == 0)
+  }
+
+  @Test func htmlReportHasItsCharts() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "-o", spec])
+    let path = qtool.home.appendingPathComponent("report.html").path
+    #expect(try qtool.run(["backtest", "run", spec, "--report", path]).status == 0)
+    let html = try String(contentsOfFile: path, encoding: .utf8)
+    for marker in [
+      "<svg id=\"equity-chart\"", "data-label=\"buy &amp; hold\"", "<svg id=\"drawdown-chart\"", "<table id=\"monthly\"", "<table id=\"trades\"",
+      "<div class=\"metrics\"",
+    ] {
+      #expect(html.contains(marker), "\(marker)")
+    }
+    #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"), "self-contained")
+  }
+
+  @Test func metricsHelpDocumentsEveryMetric() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let help = try qtool.run(["help", "metrics"]).stdout
+    for name in Metrics.names { #expect(help.contains("\n  \(name) "), "\(name) is not documented") }
+    #expect(Metrics.definitions.map(\.0) == Metrics.names)
+  }
+}
