@@ -6,7 +6,7 @@ _qtool_subcommands() {
     '') echo 'data strategy backtest db config version help completions man' ;;
     'data') echo 'download import list ls info verify export delete rm preprocess' ;;
     'strategy') echo 'new list ls show validate versions' ;;
-    'backtest') echo 'run list ls show delete rm' ;;
+    'backtest') echo 'run list ls show compare grid replay delete rm' ;;
     'db') echo 'info migrate vacuum backup' ;;
     'config') echo 'show' ;;
   esac
@@ -45,6 +45,9 @@ _qtool_options() {
     'backtest run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --capital --param --assert --allow-gaps --report --json' ;;
     'backtest list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'backtest compare') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'backtest grid') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --grid --where --rank --top --jobs -j --dataset --from --to --capital --allow-gaps --json' ;;
+    'backtest replay') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'db') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'db info') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
@@ -186,6 +189,27 @@ _qtool_value() {
     'backtest show|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest show|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest show|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest compare|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest compare|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'backtest compare|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest compare|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest grid|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest grid|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'backtest grid|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest grid|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest grid|--grid') COMPREPLY=() ;;
+    'backtest grid|--where') COMPREPLY=() ;;
+    'backtest grid|--rank') COMPREPLY=() ;;
+    'backtest grid|--top') COMPREPLY=() ;;
+    'backtest grid|--jobs'|'backtest grid|-j') COMPREPLY=() ;;
+    'backtest grid|--dataset') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
+    'backtest grid|--from') COMPREPLY=() ;;
+    'backtest grid|--to') COMPREPLY=() ;;
+    'backtest grid|--capital') COMPREPLY=() ;;
+    'backtest replay|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest replay|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'backtest replay|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest replay|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
     'backtest delete|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest delete|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest delete|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -252,6 +276,7 @@ _qtool_positional() {
     'strategy validate') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'strategy versions') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
     'backtest run') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest grid') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'db backup') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'completions') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
   esac

@@ -2,7 +2,7 @@
 # Install: qtool completions fish > ~/.config/fish/completions/qtool.fish
 
 function __qtool_path
-    set -l value_options --assert --calendar --capital --color --config --dataset --db --delimiter --format --from --home --jobs --limit --map --name --op --out --output --param --pipeline --proxy --report --retries --rows --source --source-name --symbol --symbols --template --timeframe --timestamp-format --timestamp-unit --to --url -j -o -s -t
+    set -l value_options --assert --calendar --capital --color --config --dataset --db --delimiter --format --from --grid --home --jobs --limit --map --name --op --out --output --param --pipeline --proxy --rank --report --retries --rows --source --source-name --symbol --symbols --template --timeframe --timestamp-format --timestamp-unit --to --top --url --where -j -o -s -t
     set -l tokens (commandline -opc)
     set -l path ''
     set -l skip 0
@@ -72,6 +72,12 @@ function __qtool_child
             echo list
         case 'backtest|show'
             echo show
+        case 'backtest|compare'
+            echo compare
+        case 'backtest|grid'
+            echo grid
+        case 'backtest|replay'
+            echo replay
         case 'backtest|delete' 'backtest|rm'
             echo delete
         case 'db|info'
@@ -309,6 +315,9 @@ complete -c qtool -n '__qtool_at '\''strategy versions'\''' -f -a '(qtool __comp
 complete -c qtool -n '__qtool_at '\''backtest'\''' -a run -d 'Backtest a strategy on stored data and record the run'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -a list -d 'List recorded backtest runs, newest first'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -a show -d 'Show a recorded run: metrics and trades'
+complete -c qtool -n '__qtool_at '\''backtest'\''' -a compare -d 'Compare recorded runs: metrics side by side, correlation of returns'
+complete -c qtool -n '__qtool_at '\''backtest'\''' -a grid -d 'Run every combination of param values on all cores, best first'
+complete -c qtool -n '__qtool_at '\''backtest'\''' -a replay -d 'Rerun a recorded run and verify identical results'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -a delete -d 'Delete a recorded run'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
@@ -354,6 +363,44 @@ complete -c qtool -n '__qtool_at '\''backtest show'\''' -l color -r -f -a 'auto 
 complete -c qtool -n '__qtool_at '\''backtest show'\''' -l help -s h -d 'Show help for the command and exit.'
 complete -c qtool -n '__qtool_at '\''backtest show'\''' -l version -d 'Print the version and exit.'
 complete -c qtool -n '__qtool_at '\''backtest show'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l grid -r -f -d 'A param and its values, e.g. fast=5..50:1.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l where -r -f -d 'Keep combinations satisfying this, e.g. '\''fast < slow'\''.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l rank -r -f -d 'The metric to rank by (qtool help metrics).'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l top -r -f -d 'How many of the best to print.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l jobs -s j -r -f -d 'Worker threads (default: all cores).'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l dataset -r -f -a '(qtool __complete datasets 2>/dev/null)' -d 'Run on this dataset instead of SYMBOL-TIMEFRAME.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l from -r -f -d 'First bar to include (UTC).'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l to -r -f -d 'Include bars before this time (UTC).'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l capital -r -f -d 'Starting capital.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l allow-gaps -d 'Run even when the data has gaps.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -F
+complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''backtest delete'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''backtest delete'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
 complete -c qtool -n '__qtool_at '\''backtest delete'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'

@@ -19,7 +19,10 @@ enum CommandTree {
       ]),
     CommandGroup(
       name: "backtest", abstract: "Run strategies on stored data, and inspect recorded runs",
-      leaves: [BacktestRunCommand.self, BacktestListCommand.self, BacktestShowCommand.self, BacktestDeleteCommand.self]),
+      leaves: [
+        BacktestRunCommand.self, BacktestListCommand.self, BacktestShowCommand.self, BacktestCompareCommand.self, BacktestGridCommand.self,
+        BacktestReplayCommand.self, BacktestDeleteCommand.self,
+      ]),
     CommandGroup(
       name: "db", abstract: "Inspect and maintain the SQLite store",
       discussion: "The store is one SQLite file in WAL mode (default $QTOOL_HOME/qtool.db). Migrations run whenever qtool opens it.",

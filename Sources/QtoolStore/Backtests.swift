@@ -212,3 +212,18 @@ extension QtoolDatabase {
     }
   }
 }
+
+extension QtoolDatabase {
+  /// Records a parameter grid and every combination's params and metrics (JSON), in one transaction.
+  public func recordGrid(
+    id: String, strategyName: String, specText: String, dataset: String, axes: String, rank: String, results: [(params: String, metrics: String)]
+  ) throws {
+    try write { db in
+      try db.execute(
+        sql: "INSERT INTO grid_runs (id, strategy_name, spec_text, dataset, axes, rank, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        arguments: [id, strategyName, specText, dataset, axes, rank, Int64(Date().timeIntervalSince1970 * 1000)])
+      let statement = try db.makeStatement(sql: "INSERT INTO grid_results (grid_id, seq, params, metrics) VALUES (?, ?, ?, ?)")
+      for (seq, result) in results.enumerated() { try statement.execute(arguments: [id, seq, result.params, result.metrics]) }
+    }
+  }
+}

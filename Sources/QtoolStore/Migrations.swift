@@ -146,6 +146,27 @@ enum Migrations {
           ) WITHOUT ROWID;
           """)
     }
+    migrator.registerMigration("004-grid-runs") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE grid_runs (
+            id TEXT PRIMARY KEY,
+            strategy_name TEXT NOT NULL,
+            spec_text TEXT NOT NULL,
+            dataset TEXT NOT NULL,
+            axes TEXT NOT NULL,
+            rank TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+          );
+          CREATE TABLE grid_results (
+            grid_id TEXT NOT NULL REFERENCES grid_runs(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            params TEXT NOT NULL,
+            metrics TEXT NOT NULL,
+            PRIMARY KEY (grid_id, seq)
+          ) WITHOUT ROWID;
+          """)
+    }
     return migrator
   }
 }

@@ -120,4 +120,41 @@ import Testing
     for name in Metrics.names { #expect(help.contains("\n  \(name) "), "\(name) is not documented") }
     #expect(Metrics.definitions.map(\.0) == Metrics.names)
   }
+
+  @Test func replayCompareAndGrid() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "-o", spec])
+    let a = try json(try qtool.run(["backtest", "run", spec, "--json"]).stdout)["id"] as! String
+    let b = try json(try qtool.run(["backtest", "run", spec, "--param", "fast=20", "--json"]).stdout)["id"] as! String
+    let replay = try qtool.run(["backtest", "replay", a])
+    #expect(replay.status == 0, "\(replay.stderr)")
+    #expect(replay.stdout.hasPrefix("\(a): identical ("))
+
+    let comparison = try json(try qtool.run(["backtest", "compare", a, b, "--json"]).stdout)
+    let matrix = comparison["correlation"] as! [[Double]]
+    #expect(matrix[0][0] == 1 && matrix[1][1] == 1)
+    #expect(matrix[0][1] == matrix[1][0] && matrix[0][1] > 0 && matrix[0][1] < 1)
+    #expect(try qtool.run(["backtest", "compare", a]).status == 64)
+
+    let grid = try qtool.run([
+      "backtest", "grid", spec, "--grid", "fast=5..15:5", "--grid", "slow=10,20,30", "--where", "fast < slow", "--top", "3", "--json",
+    ])
+    #expect(grid.status == 0, "\(grid.stderr)")
+    let report = try json(grid.stdout)
+    #expect(report["combinations"] as? Int == 7)
+    let results = report["results"] as! [[String: Any]]
+    #expect(results.count == 3)
+    let sharpes = results.map { ($0["metrics"] as! [String: Any])["sharpe"] as! Double }
+    #expect(sharpes == sharpes.sorted(by: >), "best first")
+    // The grid's numbers are the same engine's: the best combination run alone agrees.
+    let best = results[0]["parameters"] as! [String: Double]
+    let alone = try json(
+      try qtool.run(["backtest", "run", spec, "--param", "fast=\(best["fast"]!)", "--param", "slow=\(best["slow"]!)", "--json"]).stdout)
+    #expect((alone["metrics"] as! [String: Any])["sharpe"] as? Double == sharpes[0])
+    let bad = try qtool.run(["backtest", "grid", spec, "--grid", "fats=1..3"])
+    #expect(bad.status == 64)
+    #expect(bad.stderr.contains("did you mean 'fast'?"))
+  }
 }

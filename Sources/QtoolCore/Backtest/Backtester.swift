@@ -56,9 +56,11 @@ public struct BacktestOutcome: Sendable, Equatable {
 /// Cash is kept as backtesting.py keeps it (positions on margin, commission on both legs), and
 /// the arithmetic is done in the same order, so results agree with it to the last bit.
 public enum Backtester {
-  public static func run(_ strategy: CompiledStrategy, bars: BarSeries) -> BacktestOutcome {
+  /// - parameter evaluator: one to reuse across runs on the same bars (a grid), so indicators
+  ///   shared between combinations are computed once.
+  public static func run(_ strategy: CompiledStrategy, bars: BarSeries, evaluator shared: RuleEvaluator? = nil) -> BacktestOutcome {
     let count = bars.count
-    let evaluator = RuleEvaluator(bars: bars)
+    let evaluator = shared ?? RuleEvaluator(bars: bars)
     let never = [Bool](repeating: false, count: count)
     let entry = strategy.entry.map(evaluator.condition) ?? never
     let exit = strategy.exit.map(evaluator.condition) ?? never

@@ -126,9 +126,8 @@ public struct Metrics: Codable, Sendable, Equatable {
       beta = variance > 0 ? covariance / variance : 0
       alpha = (mean - beta * meanB) * barsPerYear
     }
-    let sorted = returns.sorted()
-    let var95 = sorted.isEmpty ? 0 : quantile(sorted, 0.05)
-    let tail = sorted.filter { $0 <= var95 }
+    let var95 = returns.isEmpty ? 0 : quantileBySelection(returns, 0.05)
+    let tail = returns.filter { $0 <= var95 }
     let cvar95 = tail.isEmpty ? 0 : tail.reduce(0, +) / Double(tail.count)
 
     let trades = outcome.trades
@@ -178,6 +177,41 @@ public struct Metrics: Codable, Sendable, Equatable {
     guard values.count > 1 else { return 0 }
     let mean = values.reduce(0, +) / Double(values.count)
     return (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)).squareRoot()
+  }
+
+  /// The same value as `quantile(sorted, q)` without sorting: two quickselects, O(n), which
+  /// matters when a grid computes metrics for every combination.
+  static func quantileBySelection(_ values: [Double], _ q: Double) -> Double {
+    var work = values
+    let position = q * Double(work.count - 1)
+    let lower = Int(position.rounded(.down))
+    let low = select(&work, lower)
+    guard lower + 1 < work.count, position > Double(lower) else { return low }
+    // After selecting `lower`, everything right of it is ≥ it: the next order statistic is their minimum.
+    let high = work[(lower + 1)...].min()!
+    return low + (high - low) * (position - Double(lower))
+  }
+
+  /// Rearranges `values` so the k-th smallest is at index k (Hoare's quickselect).
+  static func select(_ values: inout [Double], _ k: Int) -> Double {
+    var low = 0
+    var high = values.count - 1
+    while low < high {
+      let pivot = values[(low + high) / 2]
+      var i = low
+      var j = high
+      while i <= j {
+        while values[i] < pivot { i += 1 }
+        while values[j] > pivot { j -= 1 }
+        if i <= j {
+          values.swapAt(i, j)
+          i += 1
+          j -= 1
+        }
+      }
+      if k <= j { high = j } else if k >= i { low = i } else { return values[k] }
+    }
+    return values[k]
   }
 
   static func quantile(_ sorted: [Double], _ q: Double) -> Double {

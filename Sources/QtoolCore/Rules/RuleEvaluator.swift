@@ -8,6 +8,11 @@ public final class RuleEvaluator {
   public init(bars: BarSeries) { self.bars = bars }
 
   public func evaluate(_ expression: Expression) -> [Double] {
+    // Only indicator calls are kept: they are what rules share and what a grid reuses across
+    // combinations; keeping every comparison would grow without bound over a grid.
+    guard case .call(let name, _) = expression, !["cross_above", "cross_below", "abs", "min", "max"].contains(name) else {
+      return compute(expression)
+    }
     let key = expression.description
     if let cached = cache[key] { return cached }
     let result = compute(expression)

@@ -86,16 +86,32 @@ public struct BacktestOperations: Sendable {
   public let database: QtoolDatabase
   public init(database: QtoolDatabase) { self.database = database }
 
-  public func run(_ request: BacktestRequest) throws -> BacktestReport {
-    let loaded = try StrategyLoader.load(request.strategy, database: database)
+  /// A run computed but not yet recorded.
+  struct Execution {
+    var loaded: LoadedSpec
+    var strategy: CompiledStrategy
+    var datasetName: String
+    var symbol: String
+    var timeframe: String
+    var bars: BarSeries
+    var outcome: BacktestOutcome
+    var metrics: Metrics
+    var benchmark: [Double]
+    var sliceHash: String
+    var fingerprint: String
+  }
+
+  func execute(
+    _ loaded: LoadedSpec, parameters: [String: Double], capital: Double?, dataset requested: String?, from: Int64?, to: Int64?, allowGaps: Bool
+  ) throws -> Execution {
     let spec = loaded.spec
-    guard spec.universe.symbols.count <= 1 || request.dataset != nil else { throw BacktestError.portfolio(count: spec.universe.symbols.count) }
-    let strategy = try CompiledStrategy(spec, overrides: request.parameters, capital: request.capital, origin: loaded.origin)
-    let datasetName = request.dataset ?? spec.universe.dataset ?? "\(spec.universe.symbols.first ?? "")-\(spec.universe.timeframe)"
+    guard spec.universe.symbols.count <= 1 || requested != nil else { throw BacktestError.portfolio(count: spec.universe.symbols.count) }
+    let strategy = try CompiledStrategy(spec, overrides: parameters, capital: capital, origin: loaded.origin)
+    let datasetName = requested ?? spec.universe.dataset ?? "\(spec.universe.symbols.first ?? "")-\(spec.universe.timeframe)"
     let dataset = try database.dataset(named: datasetName)
-    let bars = try database.bars(datasetID: dataset.id, from: request.from ?? .min, to: request.to ?? .max)
+    let bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
     guard bars.count >= 2 else { throw BacktestError.noBars(dataset: datasetName) }
-    if !request.allowGaps {
+    if !allowGaps {
       let report = DatasetVerifier.verify(bars, timeframe: dataset.parsedTimeframe, calendar: dataset.parsedCalendar)
       let gaps = report.problems.filter { $0.kind == .gap }
       if let first = gaps.first { throw BacktestError.gaps(dataset: datasetName, count: gaps.count, first: first.message) }
@@ -109,8 +125,19 @@ public struct BacktestOperations: Sendable {
     let parametersText = strategy.parameters.keys.sorted().map { "\($0)=\(strategy.parameters[$0]!)" }.joined(separator: ",")
     let fingerprint = ContentHash.sha256Hex(
       Data([loaded.hash, sliceHash, parametersText, String(strategy.capital), Self.engineVersion].joined(separator: "\n").utf8))
+    return Execution(
+      loaded: loaded, strategy: strategy, datasetName: datasetName, symbol: dataset.symbol, timeframe: dataset.timeframe, bars: bars,
+      outcome: outcome, metrics: metrics, benchmark: benchmark, sliceHash: sliceHash, fingerprint: fingerprint)
+  }
+
+  public func run(_ request: BacktestRequest) throws -> BacktestReport {
+    let loaded = try StrategyLoader.load(request.strategy, database: database)
+    let run = try execute(
+      loaded, parameters: request.parameters, capital: request.capital, dataset: request.dataset, from: request.from, to: request.to,
+      allowGaps: request.allowGaps)
+    let (strategy, bars, metrics) = (run.strategy, run.bars, run.metrics)
     let now = Int64(Date().timeIntervalSince1970 * 1000)
-    let id = "r" + ContentHash.sha256Hex(Data((fingerprint + "\(now)" + UUID().uuidString).utf8)).prefix(9)
+    let id = "r" + ContentHash.sha256Hex(Data((run.fingerprint + "\(now)" + UUID().uuidString).utf8)).prefix(9)
     var failures: [MetricAssertion.Failure] = []
     let metricValues = Dictionary(uniqueKeysWithValues: Metrics.names.compactMap { name in metrics.value(name).map { (name, $0) } })
     for assertion in request.assertions { failures += try MetricAssertion.failures(assertion, metrics: metricValues) }
@@ -120,26 +147,108 @@ public struct BacktestOperations: Sendable {
     let datasetsJSON = String(
       decoding: try encoder.encode([
         [
-          "name": datasetName, "content_hash": sliceHash, "first": UTCCalendar.format(bars.timestamps[0]),
+          "name": run.datasetName, "content_hash": run.sliceHash, "first": UTCCalendar.format(bars.timestamps[0]),
           "last": UTCCalendar.format(bars.timestamps[bars.count - 1]),
         ]
       ]), as: UTF8.self)
+    let parameters = RunParameters(
+      parameters: strategy.parameters, capital: strategy.capital, from: request.from, to: request.to, dataset: run.datasetName,
+      allowGaps: request.allowGaps)
     let record = RunRecord(
-      id: id, strategyName: spec.name, specText: loaded.text, datasets: datasetsJSON,
-      params: String(
-        decoding: try encoder.encode(
-          RunParameters(
-            parameters: strategy.parameters, capital: strategy.capital, from: request.from, to: request.to, dataset: datasetName,
-            allowGaps: request.allowGaps)), as: UTF8.self),
-      engineVersion: Self.engineVersion, fingerprint: fingerprint, status: "completed",
-      metrics: String(decoding: try encoder.encode(metrics), as: UTF8.self), createdAt: now)
+      id: id, strategyName: loaded.spec.name, specText: loaded.text, datasets: datasetsJSON,
+      params: String(decoding: try encoder.encode(parameters), as: UTF8.self), engineVersion: Self.engineVersion, fingerprint: run.fingerprint,
+      status: "completed", metrics: String(decoding: try encoder.encode(metrics), as: UTF8.self), createdAt: now)
     try database.recordRun(
-      record, trades: outcome.trades, symbol: dataset.symbol, timestamps: bars.timestamps, equity: outcome.equity, benchmark: benchmark)
+      record, trades: run.outcome.trades, symbol: run.symbol, timestamps: bars.timestamps, equity: run.outcome.equity, benchmark: run.benchmark)
     return BacktestReport(
-      id: id, strategy: spec.name, dataset: datasetName, symbol: dataset.symbol, timeframe: dataset.timeframe,
+      id: id, strategy: loaded.spec.name, dataset: run.datasetName, symbol: run.symbol, timeframe: run.timeframe,
       first: UTCCalendar.format(bars.timestamps[0]), last: UTCCalendar.format(bars.timestamps[bars.count - 1]), bars: bars.count,
-      parameters: strategy.parameters, fingerprint: fingerprint, metrics: metrics, trades: outcome.trades, timestamps: bars.timestamps,
-      equity: outcome.equity, benchmark: benchmark, failedAssertions: failures)
+      parameters: strategy.parameters, fingerprint: run.fingerprint, metrics: metrics, trades: run.outcome.trades, timestamps: bars.timestamps,
+      equity: run.outcome.equity, benchmark: run.benchmark, failedAssertions: failures)
+  }
+
+  /// Reruns a recorded run from its stored spec text and settings and checks that every trade
+  /// and every equity point comes out identical.
+  public func replay(id: String) throws -> ReplayReport {
+    let record = try database.run(id: id)
+    let settings = try JSONDecoder().decode(RunParameters.self, from: Data(record.params.utf8))
+    let loaded = try StrategyLoader.parse(record.specText, origin: "run \(record.id)")
+    let run = try execute(
+      loaded, parameters: settings.parameters, capital: settings.capital, dataset: settings.dataset, from: settings.from, to: settings.to,
+      allowGaps: settings.allowGaps)
+    var differences: [String] = []
+    if run.fingerprint != record.fingerprint {
+      let stored = (try? JSONDecoder().decode([[String: String]].self, from: Data(record.datasets.utf8)))?.first?["content_hash"]
+      differences.append(
+        stored != run.sliceHash
+          ? "the data changed: \(settings.dataset) now hashes to \(run.sliceHash.prefix(23)), the run saw \(stored?.prefix(23) ?? "?")"
+          : "the fingerprint changed (engine \(record.engineVersion) → \(Self.engineVersion))")
+    }
+    let storedTrades = try database.trades(runID: record.id)
+    if storedTrades.count != run.outcome.trades.count {
+      differences.append("trades: \(storedTrades.count) recorded, \(run.outcome.trades.count) now")
+    }
+    for (index, (old, new)) in zip(storedTrades, run.outcome.trades).enumerated()
+    where old.entryTime != new.entryTime || old.exitTime != new.exitTime || old.entryPrice != new.entryPrice || old.exitPrice != new.exitPrice
+      || old.size != new.size || old.pnl != new.pnl
+    {
+      differences.append(
+        "trade \(index + 1): recorded \(old.side) \(old.size) \(UTCCalendar.format(old.entryTime))→\(UTCCalendar.format(old.exitTime)) pnl \(old.pnl), now \(new.side) \(new.size) \(UTCCalendar.format(new.entryTime))→\(UTCCalendar.format(new.exitTime)) pnl \(new.pnl)"
+      )
+      if differences.count > 20 { break }
+    }
+    let curve = try database.equityCurve(runID: record.id)
+    if curve.equity != run.outcome.equity {
+      let first = zip(curve.equity, run.outcome.equity).enumerated().first { $0.element.0 != $0.element.1 }
+      differences.append(
+        first.map { "equity first differs at \(UTCCalendar.format(curve.timestamps[$0.offset])): recorded \($0.element.0), now \($0.element.1)" }
+          ?? "equity curve length: \(curve.equity.count) recorded, \(run.outcome.equity.count) now")
+    }
+    return ReplayReport(id: record.id, identical: differences.isEmpty, trades: run.outcome.trades.count, differences: differences)
+  }
+
+  /// Metrics side by side and the correlation of per-bar returns over common timestamps.
+  public func compare(ids: [String]) throws -> ComparisonReport {
+    var runs: [ComparisonReport.Run] = []
+    var curves: [[Int64: Double]] = []
+    for id in ids {
+      let record = try database.run(id: id)
+      let metrics = (try? JSONDecoder().decode([String: Double?].self, from: Data((record.metrics ?? "{}").utf8))) ?? [:]
+      runs.append(ComparisonReport.Run(id: record.id, strategy: record.strategyName, metrics: metrics.compactMapValues { $0 }))
+      let curve = try database.equityCurve(runID: record.id)
+      var returns: [Int64: Double] = [:]
+      for i in 1..<max(1, curve.equity.count) where curve.equity[i - 1] != 0 {
+        returns[curve.timestamps[i]] = curve.equity[i] / curve.equity[i - 1] - 1
+      }
+      curves.append(returns)
+    }
+    var correlation = [[Double]](repeating: [Double](repeating: 1, count: ids.count), count: ids.count)
+    for a in 0..<ids.count {
+      for b in 0..<ids.count where a < b {
+        let common = Set(curves[a].keys).intersection(curves[b].keys).sorted()
+        let x = common.map { curves[a][$0]! }
+        let y = common.map { curves[b][$0]! }
+        let value = Self.pearson(x, y)
+        correlation[a][b] = value
+        correlation[b][a] = value
+      }
+    }
+    return ComparisonReport(runs: runs, correlation: correlation)
+  }
+
+  static func pearson(_ x: [Double], _ y: [Double]) -> Double {
+    guard x.count > 1 else { return .nan }
+    let mx = x.reduce(0, +) / Double(x.count)
+    let my = y.reduce(0, +) / Double(y.count)
+    var sxy = 0.0
+    var sxx = 0.0
+    var syy = 0.0
+    for i in x.indices {
+      sxy += (x[i] - mx) * (y[i] - my)
+      sxx += (x[i] - mx) * (x[i] - mx)
+      syy += (y[i] - my) * (y[i] - my)
+    }
+    return sxx > 0 && syy > 0 ? sxy / (sxx * syy).squareRoot() : .nan
   }
 
   public func list() throws -> [RunRecord] { try database.runs() }
@@ -177,4 +286,29 @@ public struct RunDetail: Encodable, Sendable {
   public var equity: [Double]
   public var benchmark: [Double]
   enum CodingKeys: String, CodingKey { case run, trades }
+}
+
+public struct ReplayReport: Codable, Sendable {
+  public var id: String
+  public var identical: Bool
+  public var trades: Int
+  public var differences: [String]
+}
+
+public struct ComparisonReport: Encodable, Sendable {
+  public struct Run: Codable, Sendable {
+    public var id: String
+    public var strategy: String
+    public var metrics: [String: Double]
+  }
+  public var runs: [Run]
+  /// Pearson correlation of per-bar returns, in the order of `runs`; NaN (null) without overlap.
+  public var correlation: [[Double]]
+
+  enum CodingKeys: String, CodingKey { case runs, correlation }
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(runs, forKey: .runs)
+    try container.encode(correlation.map { $0.map { $0.isFinite ? Optional($0) : nil } }, forKey: .correlation)
+  }
 }

@@ -1,0 +1,64 @@
+import Foundation
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+
+enum BacktestGridCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "grid", abstract: "Run every combination of param values on all cores, best first",
+    discussion:
+      "Each --grid gives one param's values as FROM..TO:STEP (inclusive) or a,b,c. --where keeps only combinations that satisfy a condition on the params. All results are stored; the best --top are printed.",
+    options: [
+      .repeatable("grid", valueName: "name=values", help: "A param and its values, e.g. fast=5..50:1."),
+      .value("where", valueName: "condition", help: "Keep combinations satisfying this, e.g. 'fast < slow'."),
+      .value("rank", valueName: "metric", help: "The metric to rank by (qtool help metrics).", defaultValue: "sharpe"),
+      .value("top", .int, valueName: "n", help: "How many of the best to print.", defaultValue: "10"),
+      .value("jobs", short: "j", .int, valueName: "n", help: "Worker threads (default: all cores)."),
+      .value("dataset", valueName: "dataset", help: "Run on this dataset instead of SYMBOL-TIMEFRAME.", completion: .dynamic("datasets")),
+      DataOptions.from, DataOptions.to,
+      .value("capital", .double, valueName: "amount", help: "Starting capital."),
+      .flag("allow-gaps", help: "Run even when the data has gaps."),
+      CommonOptions.json,
+    ],
+    positionals: [
+      PositionalSpec("strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file or a registered strategy's name.")
+    ],
+    examples: [
+      Example(
+        "qtool backtest grid sma.yaml --grid fast=5..50:1 --grid slow=20..200:5 --where 'fast < slow' --rank sharpe",
+        "1,590 SMA pairs, best Sharpe first")
+    ])
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    let arguments = context.arguments
+    let axes = try arguments.strings("grid").map { try GridRequest.parseAxis($0) }
+    guard !axes.isEmpty else { throw UsageError("give at least one --grid name=values", commandPath: arguments.commandPath) }
+    let request = GridRequest(
+      strategy: arguments.string("strategy")!, dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
+      to: DataOptions.milliseconds(arguments, "to"), capital: arguments.double("capital"), axes: axes, condition: arguments.string("where"),
+      rank: arguments.string("rank")!, top: max(1, arguments.int("top")!),
+      jobs: arguments.int("jobs") ?? ProcessInfo.processInfo.activeProcessorCount,
+      allowGaps: arguments.flag("allow-gaps"))
+    let report = try BacktestOperations(database: context.database()).grid(request)
+    if context.json {
+      try context.printJSON(report)
+      return .success
+    }
+    let names = axes.map(\.name)
+    let columns =
+      [Table.Column("#", .right)] + names.map { Table.Column($0, .right) }
+      + ["sharpe", "total_return", "max_drawdown", "trades"].map { Table.Column($0, .right) }
+    let rows = report.results.enumerated().map { index, result in
+      ["\(index + 1)"] + names.map { Format.compact(result.parameters[$0]!) }
+        + [
+          Format.decimal(result.metrics.sharpe, places: 3), Format.decimal(result.metrics.totalReturn * 100, places: 2) + "%",
+          Format.decimal(result.metrics.maxDrawdown * 100, places: 2) + "%", "\(result.metrics.trades)",
+        ]
+    }
+    context.stdout.write(Table(columns: columns, rows: rows).render(bold: context.terminal.colorOnStdout))
+    context.stdout.line(
+      "grid \(report.id): \(report.combinations) combinations on \(report.bars) bars of \(report.dataset) in \(Format.duration(report.seconds)), ranked by \(report.rank)"
+    )
+    return .success
+  }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import QtoolCore
+import QtoolData
+import QtoolStore
+import Synchronization
+
+public struct GridRequest: Sendable {
+  public var strategy: String
+  public var dataset: String?
+  public var from: Int64?
+  public var to: Int64?
+  public var capital: Double?
+  /// Param name → values to try.
+  public var axes: [(name: String, values: [Double])]
+  /// A condition on the params that a combination must satisfy, e.g. `fast < slow`.
+  public var condition: String?
+  public var rank: String
+  public var top: Int
+  public var jobs: Int
+  public var allowGaps: Bool
+
+  public init(
+    strategy: String, dataset: String?, from: Int64?, to: Int64?, capital: Double?, axes: [(name: String, values: [Double])], condition: String?,
+    rank: String, top: Int, jobs: Int, allowGaps: Bool
+  ) {
+    self.strategy = strategy
+    self.dataset = dataset
+    self.from = from
+    self.to = to
+    self.capital = capital
+    self.axes = axes
+    self.condition = condition
+    self.rank = rank
+    self.top = top
+    self.jobs = jobs
+    self.allowGaps = allowGaps
+  }
+
+  /// `5..50:1` (from, to inclusive, step) or `5,10,20`.
+  public static func parseAxis(_ text: String) throws -> (name: String, values: [Double]) {
+    let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+    guard parts.count == 2, !parts[0].isEmpty else {
+      throw OperationError.invalidArgument("--grid: expected name=FROM..TO:STEP or name=a,b,c, got '\(text)'")
+    }
+    let body = parts[1]
+    if let range = body.range(of: "..") {
+      let lower = Double(body[..<range.lowerBound])
+      let rest = body[range.upperBound...].split(separator: ":", maxSplits: 1)
+      let upper = rest.first.flatMap { Double($0) }
+      let step = rest.count > 1 ? Double(rest[1]) : 1
+      guard let lower, let upper, let step, step > 0, upper >= lower else {
+        throw OperationError.invalidArgument("--grid \(parts[0]): expected FROM..TO:STEP with FROM ≤ TO and STEP > 0, got '\(body)'")
+      }
+      let count = Int(((upper - lower) / step + 1e-9).rounded(.down)) + 1
+      guard count <= 100_000 else { throw OperationError.invalidArgument("--grid \(parts[0]): \(count) values is too many") }
+      return (parts[0], (0..<count).map { lower + Double($0) * step })
+    }
+    let values = body.split(separator: ",").map { Double($0) }
+    guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
+      throw OperationError.invalidArgument("--grid \(parts[0]): '\(body)' is not a list of numbers")
+    }
+    return (parts[0], values.map { $0! })
+  }
+}
+
+public struct GridReport: Encodable, Sendable {
+  public struct Result: Encodable, Sendable {
+    public var parameters: [String: Double]
+    public var metrics: Metrics
+  }
+  public var id: String
+  public var strategy: String
+  public var dataset: String
+  public var bars: Int
+  public var combinations: Int
+  public var rank: String
+  public var seconds: Double
+  public var results: [Result]
+}
+
+extension BacktestOperations {
+  /// Runs every combination of the axes on all cores and ranks them by `rank` (best first).
+  public func grid(_ request: GridRequest) throws -> GridReport {
+    let started = Date()
+    guard Metrics.names.contains(request.rank) else {
+      throw OperationError.invalidArgument(
+        "--rank: unknown metric '\(request.rank)'"
+          + (Similarity.closest(to: request.rank, among: Metrics.names).map { " — did you mean '\($0)'?" } ?? ""))
+    }
+    let loaded = try StrategyLoader.load(request.strategy, database: database)
+    // Runs one combination first: it checks the spec, the data and the gaps once.
+    let first = try execute(
+      loaded, parameters: [:], capital: request.capital, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps)
+    let known = first.strategy.parameters
+    for axis in request.axes where known[axis.name] == nil {
+      throw OperationError.invalidArgument(
+        "--grid \(axis.name): the strategy has no param '\(axis.name)'"
+          + (Similarity.closest(to: axis.name, among: Array(known.keys)).map { " — did you mean '\($0)'?" } ?? ""))
+    }
+    var combinations: [[String: Double]] = [[:]]
+    for axis in request.axes {
+      combinations = combinations.flatMap { combination in axis.values.map { combination.merging([axis.name: $0]) { $1 } } }
+    }
+    if let condition = request.condition {
+      combinations = try combinations.filter { combination in
+        let values = known.merging(combination) { $1 }
+        let expression = try RuleParser.parse(condition, origin: "--where", parameters: values, allowColumns: false)
+        return RuleEvaluator(bars: BarSeries(timestamps: [0], open: [0], high: [0], low: [0], close: [0], volume: [0])).condition(expression)[0]
+      }
+    }
+    guard !combinations.isEmpty else { throw OperationError.invalidArgument("no combination satisfies --where \(request.condition ?? "")") }
+
+    let bars = first.bars
+    let dataset = try database.dataset(named: first.datasetName)
+    let barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
+    let benchmark = first.benchmark
+    let capital = first.strategy.capital
+    let spec = loaded.spec
+    let origin = loaded.origin
+    let chosen = combinations
+    let total = chosen.count
+    let results = Mutex([Metrics?](repeating: nil, count: total))
+    let failure = Mutex<(any Error)?>(nil)
+    let workers = max(1, min(request.jobs, total))
+    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+      let evaluator = RuleEvaluator(bars: bars)
+      var local: [(Int, Metrics)] = []
+      var index = worker
+      while index < total {
+        do {
+          let strategy = try CompiledStrategy(spec, overrides: chosen[index], capital: capital, origin: origin)
+          let outcome = Backtester.run(strategy, bars: bars, evaluator: evaluator)
+          local.append((index, Metrics.compute(outcome, bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)))
+        } catch {
+          failure.withLock { $0 = $0 ?? error }
+          return
+        }
+        index += workers
+      }
+      results.withLock { all in for (i, metrics) in local { all[i] = metrics } }
+    }
+    if let error = failure.withLock({ $0 }) { throw error }
+    let metrics = results.withLock { $0.map { $0! } }
+    let descending = !["max_drawdown_duration", "volatility", "losing", "max_consecutive_losses", "commissions"].contains(request.rank)
+    let score = metrics.map { value -> Double in
+      let raw = value.value(request.rank) ?? .nan
+      return raw.isNaN ? -.infinity : (descending ? raw : -raw)
+    }
+    let order = (0..<total).sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    let id = "g" + ContentHash.sha256Hex(Data((loaded.hash + "\(Date().timeIntervalSince1970)" + UUID().uuidString).utf8)).prefix(9)
+    let axesText = String(decoding: try encoder.encode(Dictionary(uniqueKeysWithValues: request.axes.map { ($0.name, $0.values) })), as: UTF8.self)
+    try database.recordGrid(
+      id: id, strategyName: spec.name, specText: loaded.text, dataset: first.datasetName, axes: axesText, rank: request.rank,
+      results: try order.map { index in
+        (
+          String(decoding: try encoder.encode(combinations[index]), as: UTF8.self),
+          String(decoding: try encoder.encode(metrics[index]), as: UTF8.self)
+        )
+      })
+    return GridReport(
+      id: id, strategy: spec.name, dataset: first.datasetName, bars: bars.count, combinations: total, rank: request.rank,
+      seconds: Date().timeIntervalSince(started),
+      results: order.prefix(max(1, request.top)).map { GridReport.Result(parameters: known.merging(combinations[$0]) { $1 }, metrics: metrics[$0]) })
+  }
+}
