@@ -1,13 +1,15 @@
 # qtool — the two commands the README starts with are `make demo` and `make test`.
 SWIFT ?= swift
-APT_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev pkg-config sqlite3 bash zsh fish
+BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev pkg-config sqlite3
+# Tests also drive the completion scripts in real shells and render the HTML report in Chromium.
+TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium
 DEMO_HOME := .build/demo
 
-.PHONY: deps demo test build release bench lint format generate check-generated clean
+.PHONY: deps test-deps demo test build release bench lint format generate clean
 
-# Installs the Debian packages qtool builds and tests against, only those missing.
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+# Installs those of the given Debian packages that are missing.
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -15,6 +17,13 @@ deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) >/dev/null \
 	    || { echo "apt-get failed; run as root, or install:$$missing" >&2; exit 1; }; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(BUILD_PACKAGES))
+
+test-deps:
+	$(call install_missing,$(TEST_PACKAGES))
 
 build: deps
 	$(SWIFT) build
@@ -43,7 +52,7 @@ demo: release
 	echo "report: $(DEMO_HOME)/goog-sma.html"
 
 # The whole test suite: one debug build, one test run (Swift Testing).
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
 

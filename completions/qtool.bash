@@ -6,7 +6,7 @@ _qtool_subcommands() {
     '') echo 'data strategy backtest db config version help completions man' ;;
     'data') echo 'download import list ls info verify export delete rm preprocess' ;;
     'strategy') echo 'new list ls show validate versions' ;;
-    'backtest') echo 'run list ls show compare grid replay delete rm' ;;
+    'backtest') echo 'run list ls show compare grid replay check export delete rm' ;;
     'db') echo 'info migrate vacuum backup' ;;
     'config') echo 'show' ;;
   esac
@@ -48,6 +48,8 @@ _qtool_options() {
     'backtest compare') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest grid') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --grid --where --rank --top --jobs -j --dataset --from --to --capital --allow-gaps --json' ;;
     'backtest replay') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'backtest check') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --json' ;;
+    'backtest export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --force -f' ;;
     'backtest delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'db') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'db info') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
@@ -210,6 +212,17 @@ _qtool_value() {
     'backtest replay|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest replay|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest replay|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest check|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest check|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'backtest check|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest check|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest check|--dataset') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
+    'backtest check|--from') COMPREPLY=() ;;
+    'backtest check|--to') COMPREPLY=() ;;
+    'backtest export|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest export|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'backtest export|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest export|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
     'backtest delete|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest delete|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest delete|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -277,6 +290,7 @@ _qtool_positional() {
     'strategy versions') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
     'backtest run') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest grid') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest check') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'db backup') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'completions') COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")) ;;
   esac

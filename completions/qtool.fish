@@ -78,6 +78,10 @@ function __qtool_child
             echo grid
         case 'backtest|replay'
             echo replay
+        case 'backtest|check'
+            echo check
+        case 'backtest|export'
+            echo export
         case 'backtest|delete' 'backtest|rm'
             echo delete
         case 'db|info'
@@ -318,6 +322,8 @@ complete -c qtool -n '__qtool_at '\''backtest'\''' -a show -d 'Show a recorded r
 complete -c qtool -n '__qtool_at '\''backtest'\''' -a compare -d 'Compare recorded runs: metrics side by side, correlation of returns'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -a grid -d 'Run every combination of param values on all cores, best first'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -a replay -d 'Rerun a recorded run and verify identical results'
+complete -c qtool -n '__qtool_at '\''backtest'\''' -a check -d 'Look-ahead and warm-up check: rerun on truncated data'
+complete -c qtool -n '__qtool_at '\''backtest'\''' -a export -d 'Write a run as a .tar.gz bundle: spec, settings, data fingerprints, metrics, trades, equity'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -a delete -d 'Delete a recorded run'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
@@ -401,6 +407,28 @@ complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l color -r -f -a 'aut
 complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l help -s h -d 'Show help for the command and exit.'
 complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l version -d 'Print the version and exit.'
 complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -l dataset -r -f -a '(qtool __complete datasets 2>/dev/null)' -d 'Run on this dataset instead of SYMBOL-TIMEFRAME.'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -l from -r -f -d 'First bar to include (UTC).'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -l to -r -f -d 'Include bars before this time (UTC).'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''backtest check'\''' -F
+complete -c qtool -n '__qtool_at '\''backtest export'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''backtest export'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''backtest export'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''backtest export'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''backtest export'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''backtest export'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''backtest export'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''backtest export'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''backtest export'\''' -l force -s f -d 'Replace an existing file.'
 complete -c qtool -n '__qtool_at '\''backtest delete'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''backtest delete'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
 complete -c qtool -n '__qtool_at '\''backtest delete'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'

@@ -8,4 +8,5 @@ print("qtool benchmarks — \(ProcessInfo.processInfo.processorCount) cores, \(B
 if which == "all" || which == "startup" { try bench.startup() }
 if which == "all" || which == "store" { try bench.store() }
 if which == "all" || which == "data" { try bench.data() }
+if which == "all" || which == "backtest" { try bench.backtest() }
 try? FileManager.default.removeItem(at: bench.scratch)

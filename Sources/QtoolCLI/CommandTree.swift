@@ -21,7 +21,7 @@ enum CommandTree {
       name: "backtest", abstract: "Run strategies on stored data, and inspect recorded runs",
       leaves: [
         BacktestRunCommand.self, BacktestListCommand.self, BacktestShowCommand.self, BacktestCompareCommand.self, BacktestGridCommand.self,
-        BacktestReplayCommand.self, BacktestDeleteCommand.self,
+        BacktestReplayCommand.self, BacktestCheckCommand.self, BacktestExportCommand.self, BacktestDeleteCommand.self,
       ]),
     CommandGroup(
       name: "db", abstract: "Inspect and maintain the SQLite store",

@@ -157,4 +157,71 @@ import Testing
     #expect(bad.status == 64)
     #expect(bad.stderr.contains("did you mean 'fast'?"))
   }
+
+  @Test func checkFindsNoLookAheadInACleanStrategy() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "--template", "breakout", "-o", spec])
+    let result = try qtool.run(["backtest", "check", spec])
+    #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+    #expect(result.stdout == "clean: no decision changed at 10 cut points\n")
+  }
+
+  @Test func exportWritesABundle() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "-o", spec])
+    let id = try json(try qtool.run(["backtest", "run", spec, "--json"]).stdout)["id"] as! String
+    let bundle = qtool.home.appendingPathComponent("run.tar.gz").path
+    #expect(try qtool.run(["backtest", "export", id, bundle]).status == 0)
+    let listing = try qtool.shell("tar tzf '\(bundle)'")
+    #expect(
+      listing.stdout.split(separator: "\n").sorted()
+        == ["manifest.json", "spec.yaml", "settings.json", "datasets.json", "metrics.json", "trades.csv", "equity.csv"].map { "\(id)/\($0)" }.sorted()
+        .map { Substring($0) })
+    let equity = try qtool.shell("tar xzOf '\(bundle)' \(id)/equity.csv | wc -l")
+    #expect(equity.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "2149")
+    #expect(try qtool.run(["backtest", "export", id, bundle]).status == 73)
+  }
+
+  /// The report opened in a real browser: headless Chromium parses it and draws the charts.
+  @Test func reportRendersInHeadlessChromium() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "-o", spec])
+    let report = qtool.home.appendingPathComponent("report.html").path
+    #expect(try qtool.run(["backtest", "run", spec, "--report", report]).status == 0)
+    let profile = qtool.home.appendingPathComponent("chromium").path
+    let flags = "--headless --no-sandbox --disable-gpu --user-data-dir='\(profile)'"
+    let dom = try qtool.shell("chromium \(flags) --dump-dom 'file://\(report)' 2>/dev/null")
+    #expect(dom.status == 0, "is Chromium installed? `make test` installs it")
+    for marker in [
+      "<svg id=\"equity-chart\"", "<svg id=\"drawdown-chart\"", "<polyline class=\"series\"", "<table id=\"monthly\"", "<table id=\"trades\"",
+    ] {
+      #expect(dom.stdout.contains(marker), "\(marker) is not in the rendered DOM")
+    }
+    let png = qtool.home.appendingPathComponent("report.png").path
+    _ = try qtool.shell("chromium \(flags) --window-size=1200,1400 --screenshot='\(png)' 'file://\(report)' 2>/dev/null")
+    let size = (try? FileManager.default.attributesOfItem(atPath: png)[.size] as? Int) ?? 0
+    #expect((size ?? 0) > 20_000, "the screenshot should show charts, got \(size ?? 0) bytes")
+  }
+
+  @Test func everyTemplateIsValidAndRuns() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    for template in ["sma_crossover", "ema_crossover", "rsi_reversion", "bollinger_reversion", "macd", "breakout", "buy_and_hold"] {
+      let spec = qtool.home.appendingPathComponent("\(template).yaml").path
+      let created = try qtool.run([
+        "strategy", "new", template.replacingOccurrences(of: "_", with: "-"), "--template", template, "--symbol", "GOOG", "-o", spec,
+      ])
+      #expect(created.status == 0, "\(template): \(created.stderr)")
+      let run = try qtool.run(["backtest", "run", spec, "--json"])
+      #expect(run.status == 0, "\(template): \(run.stderr)")
+    }
+    let list = try JSONSerialization.jsonObject(with: Data(try qtool.run(["strategy", "list", "--json"]).stdout.utf8)) as! [[String: Any]]
+    #expect(list.count == 7)
+  }
 }

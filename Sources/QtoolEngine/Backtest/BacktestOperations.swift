@@ -312,3 +312,48 @@ public struct ComparisonReport: Encodable, Sendable {
     try container.encode(correlation.map { $0.map { $0.isFinite ? Optional($0) : nil } }, forKey: .correlation)
   }
 }
+
+extension BacktestOperations {
+  /// `backtest check`: reruns on data cut at several points and reports any decision that changes.
+  public func check(_ request: BacktestRequest) throws -> LookaheadCheck.Report {
+    let loaded = try StrategyLoader.load(request.strategy, database: database)
+    let run = try execute(
+      loaded, parameters: request.parameters, capital: request.capital, dataset: request.dataset, from: request.from, to: request.to,
+      allowGaps: true)
+    return LookaheadCheck.run(run.strategy, bars: run.bars)
+  }
+
+  /// `backtest export`: the run's spec, settings, data fingerprints, metrics, trades and equity
+  /// as one .tar.gz.
+  public func export(id: String, to path: String) throws -> RunRecord {
+    let detail = try show(id: id)
+    let run = detail.run
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    var equity = "timestamp,equity,benchmark\n"
+    for i in detail.timestamps.indices {
+      equity +=
+        "\(UTCCalendar.format(detail.timestamps[i], alwaysTime: true)),\(detail.equity[i]),\(detail.benchmark[i].isFinite ? "\(detail.benchmark[i])" : "")\n"
+    }
+    var trades = "side,size,entry_time,entry_price,exit_time,exit_price,pnl,return,commission,reason\n"
+    for t in detail.trades {
+      trades +=
+        "\(t.side),\(t.size),\(UTCCalendar.format(t.entryTime, alwaysTime: true)),\(t.entryPrice),\(UTCCalendar.format(t.exitTime, alwaysTime: true)),\(t.exitPrice),\(t.pnl),\(t.returnPct),\(t.commission),\(t.reason.rawValue)\n"
+    }
+    let manifest: [String: String] = [
+      "id": run.id, "strategy": run.strategyName, "engine_version": run.engineVersion, "fingerprint": run.fingerprint, "qtool": VersionInfo.version,
+    ]
+    let prefix = "\(run.id)/"
+    try ArchiveWriter.writeTarGz(
+      [
+        (prefix + "manifest.json", try encoder.encode(manifest)),
+        (prefix + "spec.yaml", Data(run.specText.utf8)),
+        (prefix + "settings.json", Data(run.params.utf8)),
+        (prefix + "datasets.json", Data(run.datasets.utf8)),
+        (prefix + "metrics.json", Data((run.metrics ?? "{}").utf8)),
+        (prefix + "trades.csv", Data(trades.utf8)),
+        (prefix + "equity.csv", Data(equity.utf8)),
+      ], to: path)
+    return run
+  }
+}

@@ -36,7 +36,11 @@ public enum HTMLReport {
           "total_return", "annualized_return", "cagr", "volatility", "max_drawdown", "var_95", "cvar_95", "win_rate", "avg_win", "avg_loss", "best",
           "worst", "exposure", "buy_and_hold_return", "alpha",
         ].contains(name)
-        text = isCount ? String(Int(value)) : isRatio ? String(format: "%.2f%%", value * 100) : String(format: "%.4g", value)
+        let isMoney = ["start_equity", "final_equity", "expectancy", "commissions"].contains(name)
+        text =
+          isCount
+          ? String(Int(value))
+          : isRatio ? String(format: "%.2f%%", value * 100) : isMoney ? String(format: "%.2f", value) : String(format: "%.4g", value)
       } else {
         text = "–"
       }

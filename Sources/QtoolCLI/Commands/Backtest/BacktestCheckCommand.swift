@@ -1,0 +1,35 @@
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+
+enum BacktestCheckCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "check", abstract: "Look-ahead and warm-up check: rerun on truncated data",
+    discussion:
+      "Reruns the strategy on the data cut after ten points in time and reports any entry, exit or position up to the cut that differs from the full run. A clean strategy never changes its past when the future is removed. Exits 1 when something changed.",
+    options: [
+      .value("dataset", valueName: "dataset", help: "Run on this dataset instead of SYMBOL-TIMEFRAME.", completion: .dynamic("datasets")),
+      DataOptions.from, DataOptions.to,
+      CommonOptions.json,
+    ],
+    positionals: [
+      PositionalSpec("strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file or a registered strategy's name.")
+    ])
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    let arguments = context.arguments
+    let report = try BacktestOperations(database: context.database()).check(
+      BacktestRequest(
+        strategy: arguments.string("strategy")!, dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
+        to: DataOptions.milliseconds(arguments, "to")))
+    if context.json {
+      try context.printJSON(report)
+    } else if report.clean {
+      context.stdout.line("clean: no decision changed at \(report.cuts.count) cut points")
+    } else {
+      context.stdout.line("LOOK-AHEAD: decisions change when later data is removed")
+      for change in report.changes { context.stdout.line("  \(UTCCalendar.format(change.timestamp)): \(change.what)") }
+    }
+    return report.clean ? .success : .failure
+  }
+}

@@ -1,0 +1,24 @@
+import Foundation
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+
+enum BacktestExportCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "export", abstract: "Write a run as a .tar.gz bundle: spec, settings, data fingerprints, metrics, trades, equity",
+    options: [CommonOptions.force],
+    positionals: [
+      PositionalSpec("id", help: "A run id (a unique prefix is enough)."),
+      PositionalSpec("file", .path(.file(extensions: ["gz", "tgz"])), help: "The bundle to write, e.g. run.tar.gz."),
+    ])
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    let path = context.arguments.string("file")!
+    if FileManager.default.fileExists(atPath: path), !context.arguments.flag("force") {
+      throw OperationError.alreadyExists("\(path) exists; pass --force to replace it")
+    }
+    let run = try BacktestOperations(database: context.database()).export(id: context.arguments.string("id")!, to: path)
+    context.stdout.line("exported run \(run.id) to \(path)")
+    return .success
+  }
+}

@@ -1,0 +1,63 @@
+/// Reruns a strategy on the data cut after bar t, for several t, and reports any decision up to
+/// t that changes. A strategy that peeks at the future (or whose indicators are not warmed up
+/// the same way on shorter data) changes its past when the future is removed.
+public enum LookaheadCheck {
+  public struct Change: Codable, Sendable, Equatable {
+    public var cut: Int
+    public var bar: Int
+    public var timestamp: Int64
+    public var what: String
+  }
+
+  public struct Report: Codable, Sendable, Equatable {
+    public var cuts: [Int]
+    public var changes: [Change]
+    public var clean: Bool { changes.isEmpty }
+  }
+
+  public static func run(_ strategy: CompiledStrategy, bars: BarSeries, cuts count: Int = 10) -> Report {
+    let full = Backtester.run(strategy, bars: bars)
+    let start = strategy.firstDecisionBar + 1
+    guard bars.count > start + 2 else { return Report(cuts: [], changes: []) }
+    let cuts = Set((1...count).map { start + ($0 * (bars.count - 1 - start)) / (count + 1) }).sorted()
+    var changes: [Change] = []
+    for cut in cuts {
+      let partial = Backtester.run(strategy, bars: bars.slice(0..<cut))
+      // Compare what both runs knew by bar cut-2: the last bar's decisions fill after the cut.
+      let horizon = cut - 2
+      let fullEvents = events(full.trades, upTo: horizon)
+      let partialEvents = events(partial.trades, upTo: horizon)
+      if fullEvents != partialEvents {
+        let first =
+          zip(fullEvents, partialEvents).first { $0 != $1 } ?? (
+            fullEvents.count > partialEvents.count ? fullEvents[partialEvents.count] : partialEvents[fullEvents.count], (0, "")
+          )
+        changes.append(
+          Change(cut: cut, bar: first.0.0, timestamp: bars.timestamps[first.0.0], what: "with data up to bar \(cut) only: \(first.0.1) differs"))
+      }
+      for i in 0..<horizon where full.position[i] != partial.position[i] {
+        changes.append(
+          Change(
+            cut: cut, bar: i, timestamp: bars.timestamps[i],
+            what: "position at bar \(i) is \(partial.position[i]) with data up to bar \(cut), \(full.position[i]) with all data"))
+        break
+      }
+    }
+    return Report(cuts: cuts, changes: changes)
+  }
+
+  static func events(_ trades: [Trade], upTo horizon: Int) -> [(Int, String)] {
+    var result: [(Int, String)] = []
+    for trade in trades {
+      if trade.entryBar <= horizon { result.append((trade.entryBar, "\(trade.side) entry at bar \(trade.entryBar)")) }
+      if trade.exitBar <= horizon, trade.reason != .end { result.append((trade.exitBar, "exit at bar \(trade.exitBar) (\(trade.reason.rawValue))")) }
+    }
+    return result
+  }
+}
+
+extension Array where Element == (Int, String) {
+  static func != (lhs: [(Int, String)], rhs: [(Int, String)]) -> Bool {
+    lhs.count != rhs.count || zip(lhs, rhs).contains { $0.0 != $1.0 || $0.1 != $1.1 }
+  }
+}
