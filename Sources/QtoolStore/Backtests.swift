@@ -72,10 +72,12 @@ extension QtoolDatabase {
           trade.returnPct, trade.commission, trade.reason.rawValue,
         ])
       }
-      let equityStatement = try db.makeStatement(sql: "INSERT INTO equity_points (run_id, ts, equity, benchmark) VALUES (?, ?, ?, ?)")
-      for i in timestamps.indices {
-        try equityStatement.execute(arguments: [run.id, timestamps[i], equity[i], benchmark?[i]])
-      }
+      try db.execute(
+        sql: "INSERT INTO run_series (run_id, timestamps, equity, benchmark) VALUES (?, ?, ?, ?)",
+        arguments: [
+          run.id, timestamps.withUnsafeBufferPointer { Data(buffer: $0) }, equity.withUnsafeBufferPointer { Data(buffer: $0) },
+          benchmark.map { $0.withUnsafeBufferPointer { Data(buffer: $0) } },
+        ])
     }
   }
 
@@ -107,15 +109,23 @@ extension QtoolDatabase {
 
   public func equityCurve(runID: String) throws -> (timestamps: [Int64], equity: [Double], benchmark: [Double?]) {
     try read { db in
-      let rows = try Row.fetchAll(db, sql: "SELECT ts, equity, benchmark FROM equity_points WHERE run_id = ? ORDER BY ts", arguments: [runID])
-      return (rows.map { $0["ts"] }, rows.map { $0["equity"] }, rows.map { $0["benchmark"] })
+      guard let row = try Row.fetchOne(db, sql: "SELECT timestamps, equity, benchmark FROM run_series WHERE run_id = ?", arguments: [runID]) else {
+        return ([], [], [])
+      }
+      let timestamps: Data = row["timestamps"]
+      let equity: Data = row["equity"]
+      let benchmark: Data? = row["benchmark"]
+      let times = timestamps.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)) }
+      let values = equity.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+      let bench = benchmark.map { data in data.withUnsafeBytes { Array($0.bindMemory(to: Double.self)).map { Optional($0) } } }
+      return (times, values, bench ?? [Double?](repeating: nil, count: times.count))
     }
   }
 
   public func deleteRun(id: String) throws {
     try write { db in
       try db.execute(sql: "DELETE FROM trades WHERE run_id = ?", arguments: [id])
-      try db.execute(sql: "DELETE FROM equity_points WHERE run_id = ?", arguments: [id])
+      try db.execute(sql: "DELETE FROM run_series WHERE run_id = ?", arguments: [id])
       try db.execute(sql: "DELETE FROM backtest_runs WHERE id = ?", arguments: [id])
     }
   }

@@ -123,13 +123,14 @@ enum Migrations {
             reason TEXT NOT NULL,
             PRIMARY KEY (run_id, seq)
           ) WITHOUT ROWID;
-          CREATE TABLE equity_points (
-            run_id TEXT NOT NULL REFERENCES backtest_runs(id) ON DELETE CASCADE,
-            ts INTEGER NOT NULL,
-            equity REAL NOT NULL,
-            benchmark REAL,
-            PRIMARY KEY (run_id, ts)
-          ) WITHOUT ROWID;
+          -- A run's curves, read and written whole: one row of little-endian blobs, not a
+          -- row per bar (a million rows per run made recording cost seconds).
+          CREATE TABLE run_series (
+            run_id TEXT PRIMARY KEY REFERENCES backtest_runs(id) ON DELETE CASCADE,
+            timestamps BLOB NOT NULL,
+            equity BLOB NOT NULL,
+            benchmark BLOB
+          );
           """)
     }
     migrator.registerMigration("003-dataset-columns") { db in

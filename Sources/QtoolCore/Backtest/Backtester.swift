@@ -62,121 +62,181 @@ public enum Backtester {
     let count = bars.count
     let evaluator = shared ?? RuleEvaluator(bars: bars)
     let never = [Bool](repeating: false, count: count)
-    let entry = strategy.entry.map(evaluator.condition) ?? never
-    let exit = strategy.exit.map(evaluator.condition) ?? never
-    let shortEntry = strategy.shortEntry.map(evaluator.condition) ?? never
-    let shortExit = strategy.shortExit.map(evaluator.condition) ?? never
-    let start = strategy.firstDecisionBar
-    let risk = strategy.spec.risk
-    let sizing = strategy.spec.sizing
-    let relative = strategy.commission
-    let fixed = strategy.commissionFixed
+    var simulation = Simulation(
+      strategy: strategy, bars: bars, entry: strategy.entry.map(evaluator.condition) ?? never, exit: strategy.exit.map(evaluator.condition) ?? never,
+      shortEntry: strategy.shortEntry.map(evaluator.condition) ?? never, shortExit: strategy.shortExit.map(evaluator.condition) ?? never)
+    simulation.run()
+    return BacktestOutcome(
+      trades: simulation.trades, equity: simulation.equity, position: simulation.position, timestamps: bars.timestamps,
+      commissions: simulation.commissions, halted: simulation.halted)
+  }
 
-    var cash = strategy.capital
-    var size = 0.0  // signed units
-    var entryPrice = 0.0
-    var entryBar = 0
-    var peak = 0.0  // best price since entry, for the trailing stop
-    var trades: [Trade] = []
-    var equity = [Double](repeating: strategy.capital, count: count)
-    var position = [Double](repeating: 0, count: count)
-    var commissions = 0.0
-    var pending: (close: Bool, open: Double)? = nil  // open: +1 long, -1 short, 0 none
-    var halted = false
-    var equityPeak = strategy.capital
-
-    func commission(_ units: Double, _ price: Double) -> Double { fixed + abs(units) * price * relative }
-
-    func close(at price: Double, bar: Int, reason: Trade.Reason) {
-      let fill = price * (1 - copysign(strategy.slippage, size))
-      let exitCommission = commission(size, fill)
-      let pnlBeforeCosts = size * (fill - entryPrice)
-      cash += pnlBeforeCosts - exitCommission
-      let entryCommission = commission(size, entryPrice)
-      commissions += exitCommission
-      let total = entryCommission + exitCommission
-      trades.append(
-        Trade(
-          side: size > 0 ? "long" : "short", size: abs(size), entryBar: entryBar, entryTime: bars.timestamps[entryBar], entryPrice: entryPrice,
-          exitBar: bar, exitTime: bars.timestamps[bar], exitPrice: fill, pnl: pnlBeforeCosts - total,
-          returnPct: (pnlBeforeCosts - total) / (abs(size) * entryPrice), commission: total, reason: reason))
-      size = 0
-    }
-
-    func open(_ direction: Double, at price: Double, bar: Int) {
-      let fill = price * (1 + copysign(strategy.slippage, direction))
-      let equityNow = cash  // flat when opening: no unrealised P&L
-      let fraction = sizing?.fraction ?? 1
-      // backtesting.py sizes with 1 - ε of the equity so rounding never overspends.
-      let portion = fraction >= 1 ? 1 - Double.ulpOfOne : fraction
-      let perUnit = fill + commission(portion, fill) / portion
-      let available = max(0, equityNow)
-      let units: Double
-      if let fixedUnits = sizing?.units {
-        units = fixedUnits
-      } else {
-        let budget = min(sizing?.notional ?? available * portion, available * portion)
-        units = strategy.wholeUnits ? pythonFloorDivide(budget, perUnit) : (budget / perUnit * 1e8).rounded(.down) / 1e8
+  /// Python's float `//`, exactly (CPython's float_floor_div), so whole-unit sizes agree with
+  /// backtesting.py even where a/b lies within rounding of an integer.
+  public static func pythonFloorDivide(_ a: Double, _ b: Double) -> Double {
+    var mod = fmod(a, b)
+    var div = (a - mod) / b
+    if mod != 0 {
+      if (b < 0) != (mod < 0) {
+        mod += b
+        div -= 1.0
       }
-      // Like a broker, refuse an entry the equity cannot pay for.
-      guard units > 0, units * perUnit <= available else { return }
-      size = copysign(units, direction)
-      entryPrice = fill
-      entryBar = bar
-      peak = fill
-      let entryCommission = commission(size, fill)
-      cash -= entryCommission
-      commissions += entryCommission
     }
+    guard div != 0 else { return copysign(0, a / b) }
+    var floorDiv = div.rounded(.down)
+    if div - floorDiv > 0.5 { floorDiv += 1.0 }
+    return floorDiv
+  }
+}
 
-    /// Stops, targets and the trailing stop inside bar i. Gap through → fill at the open; stop
-    /// and target both inside one bar → the stop is assumed first.
-    func checkExits(bar i: Int) {
-      guard size != 0, let risk else { return }
-      let long = size > 0
-      let (o, h, l) = (bars.open[i], bars.high[i], bars.low[i])
-      var stop: Double? = risk.stopLoss.map { long ? entryPrice * (1 - $0) : entryPrice * (1 + $0) }
-      var stopReason = Trade.Reason.stop
-      if let trail = risk.trailingStop {
-        let trailing = long ? peak * (1 - trail) : peak * (1 + trail)
-        if stop == nil || (long ? trailing > stop! : trailing < stop!) {
-          stop = trailing
-          stopReason = .trailing
-        }
-      }
-      let target = risk.takeProfit.map { long ? entryPrice * (1 + $0) : entryPrice * (1 - $0) }
-      if let stop {
-        if long ? o <= stop : o >= stop { return close(at: o, bar: i, reason: stopReason) }
-        if long ? l <= stop : h >= stop { return close(at: stop, bar: i, reason: stopReason) }
-      }
-      if let target {
-        if long ? o >= target : o <= target { return close(at: o, bar: i, reason: .target) }
-        if long ? h >= target : l <= target { return close(at: target, bar: i, reason: .target) }
-      }
-      peak = long ? max(peak, h) : min(peak, l)
+/// The state of one run. A struct with mutating methods rather than closures over local
+/// variables: captured variables are checked for exclusive access at run time on every use,
+/// which cost more than the simulation itself.
+struct Simulation {
+  let strategy: CompiledStrategy
+  let bars: BarSeries
+  let entry: [Bool]
+  let exit: [Bool]
+  let shortEntry: [Bool]
+  let shortExit: [Bool]
+  let start: Int
+  let relative: Double
+  let fixed: Double
+  let slippage: Double
+  let risk: StrategySpec.Risk?
+  let sizing: StrategySpec.Sizing?
+  let hasEntry: Bool
+  let hasShortEntry: Bool
+
+  var cash: Double
+  var size = 0.0  // signed units
+  var entryPrice = 0.0
+  var entryBar = 0
+  var peak = 0.0  // best price since entry, for the trailing stop
+  var trades: [Trade] = []
+  var equity: [Double]
+  var position: [Double]
+  var commissions = 0.0
+  var halted = false
+  var equityPeak: Double
+
+  init(strategy: CompiledStrategy, bars: BarSeries, entry: [Bool], exit: [Bool], shortEntry: [Bool], shortExit: [Bool]) {
+    self.strategy = strategy
+    self.bars = bars
+    self.entry = entry
+    self.exit = exit
+    self.shortEntry = shortEntry
+    self.shortExit = shortExit
+    start = strategy.firstDecisionBar
+    relative = strategy.commission
+    fixed = strategy.commissionFixed
+    slippage = strategy.slippage
+    risk = strategy.spec.risk
+    sizing = strategy.spec.sizing
+    hasEntry = strategy.entry != nil
+    hasShortEntry = strategy.shortEntry != nil
+    cash = strategy.capital
+    equity = [Double](repeating: strategy.capital, count: bars.count)
+    position = [Double](repeating: 0, count: bars.count)
+    equityPeak = strategy.capital
+  }
+
+  @inline(__always) func commission(_ units: Double, _ price: Double) -> Double { fixed + abs(units) * price * relative }
+
+  mutating func close(at price: Double, bar: Int, reason: Trade.Reason) {
+    let fill = price * (1 - copysign(slippage, size))
+    let exitCommission = commission(size, fill)
+    let pnlBeforeCosts = size * (fill - entryPrice)
+    cash += pnlBeforeCosts - exitCommission
+    let entryCommission = commission(size, entryPrice)
+    commissions += exitCommission
+    let total = entryCommission + exitCommission
+    trades.append(
+      Trade(
+        side: size > 0 ? "long" : "short", size: abs(size), entryBar: entryBar, entryTime: bars.timestamps[entryBar], entryPrice: entryPrice,
+        exitBar: bar, exitTime: bars.timestamps[bar], exitPrice: fill, pnl: pnlBeforeCosts - total,
+        returnPct: (pnlBeforeCosts - total) / (abs(size) * entryPrice), commission: total, reason: reason))
+    size = 0
+  }
+
+  mutating func open(_ direction: Double, at price: Double, bar: Int) {
+    let fill = price * (1 + copysign(slippage, direction))
+    let equityNow = cash  // flat when opening: no unrealised P&L
+    let fraction = sizing?.fraction ?? 1
+    // backtesting.py sizes with 1 - ε of the equity so rounding never overspends.
+    let portion = fraction >= 1 ? 1 - Double.ulpOfOne : fraction
+    let perUnit = fill + commission(portion, fill) / portion
+    let available = max(0, equityNow)
+    let units: Double
+    if let fixedUnits = sizing?.units {
+      units = fixedUnits
+    } else {
+      let budget = min(sizing?.notional ?? available * portion, available * portion)
+      units = strategy.wholeUnits ? Backtester.pythonFloorDivide(budget, perUnit) : (budget / perUnit * 1e8).rounded(.down) / 1e8
     }
+    // Like a broker, refuse an entry the equity cannot pay for.
+    guard units > 0, units * perUnit <= available else { return }
+    size = copysign(units, direction)
+    entryPrice = fill
+    entryBar = bar
+    peak = fill
+    let entryCommission = commission(size, fill)
+    cash -= entryCommission
+    commissions += entryCommission
+  }
 
-    func mark(_ i: Int) {
-      equity[i] = cash + (bars.close[i] * size - size * entryPrice)
-      position[i] = size
-    }
-
-    func decide(_ i: Int) -> (close: Bool, open: Double)? {
-      guard i >= start, !halted else { return nil }
-      if size > 0 {
-        let reverse = shortEntry[i] && strategy.shortEntry != nil
-        if exit[i] || reverse { return (true, reverse ? -1 : 0) }
-      } else if size < 0 {
-        let reverse = entry[i] && strategy.entry != nil
-        if shortExit[i] || reverse { return (true, reverse ? 1 : 0) }
-      } else if entry[i] {
-        return (false, 1)
-      } else if shortEntry[i] {
-        return (false, -1)
+  /// Stops, targets and the trailing stop inside bar i. Gap through → fill at the open; stop
+  /// and target both inside one bar → the stop is assumed first.
+  mutating func checkExits(bar i: Int) {
+    guard size != 0, let risk else { return }
+    let long = size > 0
+    let (o, h, l) = (bars.open[i], bars.high[i], bars.low[i])
+    var stop: Double? = risk.stopLoss.map { long ? entryPrice * (1 - $0) : entryPrice * (1 + $0) }
+    var stopReason = Trade.Reason.stop
+    if let trail = risk.trailingStop {
+      let trailing = long ? peak * (1 - trail) : peak * (1 + trail)
+      if stop == nil || (long ? trailing > stop! : trailing < stop!) {
+        stop = trailing
+        stopReason = .trailing
       }
-      return nil
     }
+    let target = risk.takeProfit.map { long ? entryPrice * (1 + $0) : entryPrice * (1 - $0) }
+    if let stop {
+      if long ? o <= stop : o >= stop { return close(at: o, bar: i, reason: stopReason) }
+      if long ? l <= stop : h >= stop { return close(at: stop, bar: i, reason: stopReason) }
+    }
+    if let target {
+      if long ? o >= target : o <= target { return close(at: o, bar: i, reason: .target) }
+      if long ? h >= target : l <= target { return close(at: target, bar: i, reason: .target) }
+    }
+    peak = long ? max(peak, h) : min(peak, l)
+  }
 
+  @inline(__always) mutating func mark(_ i: Int) {
+    equity[i] = cash + (bars.close[i] * size - size * entryPrice)
+    position[i] = size
+  }
+
+  /// The order to place at bar i's close: close the position, and open one (+1 long, -1 short).
+  func decide(_ i: Int) -> (close: Bool, open: Double)? {
+    guard i >= start, !halted else { return nil }
+    if size > 0 {
+      let reverse = shortEntry[i] && hasShortEntry
+      if exit[i] || reverse { return (true, reverse ? -1 : 0) }
+    } else if size < 0 {
+      let reverse = entry[i] && hasEntry
+      if shortExit[i] || reverse { return (true, reverse ? 1 : 0) }
+    } else if entry[i] {
+      return (false, 1)
+    } else if shortEntry[i] {
+      return (false, -1)
+    }
+    return nil
+  }
+
+  mutating func run() {
+    let count = bars.count
+    var pending: (close: Bool, open: Double)? = nil
     for i in 0..<count {
       if let order = pending {
         if order.close, size != 0 { close(at: bars.open[i], bar: i, reason: .signal) }
@@ -211,23 +271,5 @@ public enum Backtester {
       close(at: bars.close[count - 1], bar: count - 1, reason: .end)
       mark(count - 1)
     }
-    return BacktestOutcome(trades: trades, equity: equity, position: position, timestamps: bars.timestamps, commissions: commissions, halted: halted)
-  }
-
-  /// Python's float `//`, exactly (CPython's float_floor_div), so whole-unit sizes agree with
-  /// backtesting.py even where a/b lies within rounding of an integer.
-  public static func pythonFloorDivide(_ a: Double, _ b: Double) -> Double {
-    var mod = fmod(a, b)
-    var div = (a - mod) / b
-    if mod != 0 {
-      if (b < 0) != (mod < 0) {
-        mod += b
-        div -= 1.0
-      }
-    }
-    guard div != 0 else { return copysign(0, a / b) }
-    var floorDiv = div.rounded(.down)
-    if div - floorDiv > 0.5 { floorDiv += 1.0 }
-    return floorDiv
   }
 }

@@ -105,7 +105,7 @@ extension BacktestOperations {
       combinations = try combinations.filter { combination in
         let values = known.merging(combination) { $1 }
         let expression = try RuleParser.parse(condition, origin: "--where", parameters: values, allowColumns: false)
-        return RuleEvaluator(bars: BarSeries(timestamps: [0], open: [0], high: [0], low: [0], close: [0], volume: [0])).condition(expression)[0]
+        return RuleEvaluator.holds(expression)
       }
     }
     guard !combinations.isEmpty else { throw OperationError.invalidArgument("no combination satisfies --where \(request.condition ?? "")") }
