@@ -93,7 +93,6 @@ public enum Backtester {
 /// variables: captured variables are checked for exclusive access at run time on every use,
 /// which cost more than the simulation itself.
 struct Simulation {
-  let strategy: CompiledStrategy
   let bars: BarSeries
   let entry: [Bool]
   let exit: [Bool]
@@ -107,6 +106,10 @@ struct Simulation {
   let sizing: StrategySpec.Sizing?
   let hasEntry: Bool
   let hasShortEntry: Bool
+  let fillAtClose: Bool
+  let drawdownHalt: Double?
+  let wholeUnits: Bool
+  let closeAtEnd: Bool
 
   var cash: Double
   var size = 0.0  // signed units
@@ -121,7 +124,6 @@ struct Simulation {
   var equityPeak: Double
 
   init(strategy: CompiledStrategy, bars: BarSeries, entry: [Bool], exit: [Bool], shortEntry: [Bool], shortExit: [Bool]) {
-    self.strategy = strategy
     self.bars = bars
     self.entry = entry
     self.exit = exit
@@ -135,6 +137,10 @@ struct Simulation {
     sizing = strategy.spec.sizing
     hasEntry = strategy.entry != nil
     hasShortEntry = strategy.shortEntry != nil
+    fillAtClose = strategy.fillAtClose
+    wholeUnits = strategy.wholeUnits
+    closeAtEnd = strategy.closeAtEnd
+    drawdownHalt = strategy.spec.risk?.maxDrawdownHalt
     cash = strategy.capital
     equity = [Double](repeating: strategy.capital, count: bars.count)
     position = [Double](repeating: 0, count: bars.count)
@@ -172,7 +178,7 @@ struct Simulation {
       units = fixedUnits
     } else {
       let budget = min(sizing?.notional ?? available * portion, available * portion)
-      units = strategy.wholeUnits ? Backtester.pythonFloorDivide(budget, perUnit) : (budget / perUnit * 1e8).rounded(.down) / 1e8
+      units = wholeUnits ? Backtester.pythonFloorDivide(budget, perUnit) : (budget / perUnit * 1e8).rounded(.down) / 1e8
     }
     // Like a broker, refuse an entry the equity cannot pay for.
     guard units > 0, units * perUnit <= available else { return }
@@ -218,7 +224,8 @@ struct Simulation {
   }
 
   /// The order to place at bar i's close: close the position, and open one (+1 long, -1 short).
-  func decide(_ i: Int) -> (close: Bool, open: Double)? {
+  // Mutating only so that self is passed by reference: a by-value call copied the struct per bar.
+  mutating func decide(_ i: Int) -> (close: Bool, open: Double)? {
     guard i >= start, !halted else { return nil }
     if size > 0 {
       let reverse = shortEntry[i] && hasShortEntry
@@ -243,7 +250,7 @@ struct Simulation {
         if order.open != 0, size == 0 { open(order.open, at: bars.open[i], bar: i) }
         pending = nil
       }
-      if size != 0 { checkExits(bar: i) }
+      if size != 0, risk != nil { checkExits(bar: i) }
       mark(i)
       if equity[i] <= 0 {
         if size != 0 { close(at: bars.close[i], bar: i, reason: .halt) }
@@ -252,13 +259,13 @@ struct Simulation {
         break
       }
       equityPeak = max(equityPeak, equity[i])
-      if let limit = risk?.maxDrawdownHalt, !halted, 1 - equity[i] / equityPeak >= limit {
+      if let limit = drawdownHalt, !halted, 1 - equity[i] / equityPeak >= limit {
         if size != 0 { close(at: bars.close[i], bar: i, reason: .halt) }
         mark(i)
         halted = true
       }
       if let order = decide(i) {
-        if strategy.fillAtClose {
+        if fillAtClose {
           if order.close, size != 0 { close(at: bars.close[i], bar: i, reason: .signal) }
           if order.open != 0, size == 0 { open(order.open, at: bars.close[i], bar: i) }
           mark(i)
@@ -267,7 +274,7 @@ struct Simulation {
         }
       }
     }
-    if strategy.closeAtEnd, size != 0, count > 0, !halted {
+    if closeAtEnd, size != 0, count > 0, !halted {
       close(at: bars.close[count - 1], bar: count - 1, reason: .end)
       mark(count - 1)
     }

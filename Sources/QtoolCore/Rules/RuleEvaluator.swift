@@ -100,8 +100,11 @@ public final class RuleEvaluator {
         let a = series(0)
         let b = series(1)
         var out = [Double](repeating: 0, count: count)
-        for i in 1..<max(1, count) {
-          out[i] = name == "cross_above" ? (a[i - 1] < b[i - 1] && a[i] > b[i] ? 1 : 0) : (a[i - 1] > b[i - 1] && a[i] < b[i] ? 1 : 0)
+        guard count > 1 else { return out }
+        if name == "cross_above" {
+          for i in 1..<count where a[i - 1] < b[i - 1] && a[i] > b[i] { out[i] = 1 }
+        } else {
+          for i in 1..<count where a[i - 1] > b[i - 1] && a[i] < b[i] { out[i] = 1 }
         }
         return out
       default: return [Double](repeating: .nan, count: count)
