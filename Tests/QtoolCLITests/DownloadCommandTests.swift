@@ -270,7 +270,7 @@ import Testing
     let server = try LoopbackServer(root: Self.archiveRoot)
     server.on(Self.monthly) { request, _ in
       var reply = server.file(request)
-      if !request.path.hasSuffix(".CHECKSUM") { reply.delay = 0.25 }
+      if !request.path.hasSuffix(".CHECKSUM") { reply.delay = 0.4 }
       return reply
     }
     try qtool.run(["db", "migrate"])
@@ -283,7 +283,14 @@ import Testing
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     try process.run()
-    Thread.sleep(forTimeInterval: 1.4)
+    // Kill once at least one month is stored (polling the store, not guessing a time), while
+    // later months are still on their way.
+    let deadline = Date().addingTimeInterval(20)
+    while Date() < deadline {
+      let list = try qtool.run(["data", "list", "--json"]).stdout
+      if list.contains("\"row_count\" : 31") || list.contains("\"row_count\" : 59") { break }
+      Thread.sleep(forTimeInterval: 0.05)
+    }
     kill(process.processIdentifier, SIGKILL)
     process.waitUntilExit()
 
@@ -295,5 +302,32 @@ import Testing
     #expect(resumed.status == 0, "\(resumed.stderr)")
     #expect(try symbols(resumed)[0]["bars_added"] as? Int == 365 - stored)
     #expect(try qtool.run(["data", "verify"]).status == 0)
+  }
+
+  // MARK: csv
+
+  @Test func csvSourceByURLAndByPath() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let server = try LoopbackServer()
+    let goog = try Data(contentsOf: QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv"))
+    server.on(path: "/files/GOOG.csv") { _, _ in LoopbackServer.Reply(body: goog) }
+    let byURL = try qtool.run([
+      "data", "download", "--source", "csv", "--symbols", "GOOG", "-t", "1d", "--url", server.baseURL + "/files/{symbol}.csv", "--from", "2010-01-01",
+      "--to", "2011-01-01", "--json",
+    ])
+    #expect(byURL.status == 0, "\(byURL.stderr)")
+    #expect(try symbols(byURL)[0]["bars_added"] as? Int == 252)
+    let local = qtool.home.appendingPathComponent("MSFT.csv")
+    try "date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10\n2024-01-03,1,2,0.5,1.6,10\n".write(to: local, atomically: true, encoding: .utf8)
+    let byPath = try qtool.run([
+      "data", "download", "--source", "csv", "--symbols", "MSFT", "-t", "1d", "--url", qtool.home.path + "/{symbol}.csv", "--from", "2024-01-01",
+      "--json",
+    ])
+    #expect(byPath.status == 0, "\(byPath.stderr)")
+    #expect(try symbols(byPath)[0]["bars_added"] as? Int == 2)
+    let noURL = try qtool.run(["data", "download", "--source", "csv", "--symbols", "X", "-t", "1d", "--from", "2024-01-01"])
+    #expect(noURL.status == 64)
+    #expect(noURL.stderr.contains("the csv source needs --url"))
   }
 }

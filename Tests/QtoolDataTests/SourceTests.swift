@@ -101,4 +101,13 @@ let farFuture: Int64 = 4_000_000_000_000
         from: Data("<!DOCTYPE html><html>Get an API key</html>".utf8), task: task, timeframe: Timeframe("1d")!, now: farFuture)
     }
   }
+
+  @Test func binanceWeightPacing() {
+    let source = BinanceSource(baseURL: "x")
+    let busy = HTTPResponse(status: 200, headers: ["x-mbx-used-weight-1m": "5999"], body: Data())
+    let quiet = HTTPResponse(status: 200, headers: ["x-mbx-used-weight-1m": "40"], body: Data())
+    let pause = source.pacing(busy)
+    #expect(pause != nil && pause! > 0 && pause! <= 61, "waits for the next minute's weight")
+    #expect(source.pacing(quiet) == nil)
+  }
 }
