@@ -42,10 +42,10 @@ _qtool_options() {
     'strategy validate') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'strategy versions') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
-    'backtest run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --capital --param --assert --allow-gaps --report --json' ;;
+    'backtest run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --capital --param --assert --allow-gaps --report --export --json' ;;
     'backtest list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
-    'backtest compare') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'backtest compare') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --report --json' ;;
     'backtest grid') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --grid --where --rank --top --jobs -j --dataset --from --to --capital --allow-gaps --json' ;;
     'backtest replay') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest check') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --json' ;;
@@ -183,6 +183,7 @@ _qtool_value() {
     'backtest run|--param') COMPREPLY=() ;;
     'backtest run|--assert') COMPREPLY=() ;;
     'backtest run|--report') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest run|--export') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest list|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest list|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest list|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -195,6 +196,7 @@ _qtool_value() {
     'backtest compare|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest compare|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest compare|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest compare|--report') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest grid|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest grid|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest grid|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;

@@ -2,7 +2,7 @@
 # Install: qtool completions fish > ~/.config/fish/completions/qtool.fish
 
 function __qtool_path
-    set -l value_options --assert --calendar --capital --color --config --dataset --db --delimiter --format --from --grid --home --jobs --limit --map --name --op --out --output --param --pipeline --proxy --rank --report --retries --rows --source --source-name --symbol --symbols --template --timeframe --timestamp-format --timestamp-unit --to --top --url --where -j -o -s -t
+    set -l value_options --assert --calendar --capital --color --config --dataset --db --delimiter --export --format --from --grid --home --jobs --limit --map --name --op --out --output --param --pipeline --proxy --rank --report --retries --rows --source --source-name --symbol --symbols --template --timeframe --timestamp-format --timestamp-unit --to --top --url --where -j -o -s -t
     set -l tokens (commandline -opc)
     set -l path ''
     set -l skip 0
@@ -349,6 +349,7 @@ complete -c qtool -n '__qtool_at '\''backtest run'\''' -l param -r -f -d 'Overri
 complete -c qtool -n '__qtool_at '\''backtest run'\''' -l assert -r -f -d 'Fail (exit 2) unless the metrics satisfy this, e.g. '\''sharpe > 1'\''.'
 complete -c qtool -n '__qtool_at '\''backtest run'\''' -l allow-gaps -d 'Run even when the data has gaps.'
 complete -c qtool -n '__qtool_at '\''backtest run'\''' -l report -r -F -d 'Write a self-contained HTML report.'
+complete -c qtool -n '__qtool_at '\''backtest run'\''' -l export -r -f -a '(__fish_complete_directories)' -d 'Write spec, settings, metrics, trades.csv and equity.csv to this directory.'
 complete -c qtool -n '__qtool_at '\''backtest run'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''backtest run'\''' -F
 complete -c qtool -n '__qtool_at '\''backtest list'\''' -l db -r -F -d 'The SQLite store to use.'
@@ -377,6 +378,7 @@ complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l verbose -s v -d 'L
 complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
 complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l help -s h -d 'Show help for the command and exit.'
 complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l report -r -F -d 'Write an HTML page with the equity curves overlaid.'
 complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'

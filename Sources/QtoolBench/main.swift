@@ -9,5 +9,6 @@ if which == "all" || which == "startup" { try bench.startup() }
 if which == "all" || which == "store" { try bench.store() }
 if which == "all" || which == "data" { try bench.data() }
 if which == "all" || which == "backtest" { try bench.backtest() }
+if which == "all" || which == "download" { try bench.download() }
 if which == "engine" { try bench.engineOnly() }
 try? FileManager.default.removeItem(at: bench.scratch)

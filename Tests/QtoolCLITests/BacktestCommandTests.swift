@@ -137,6 +137,14 @@ import Testing
     #expect(matrix[0][0] == 1 && matrix[1][1] == 1)
     #expect(matrix[0][1] == matrix[1][0] && matrix[0][1] > 0 && matrix[0][1] < 1)
     #expect(try qtool.run(["backtest", "compare", a]).status == 64)
+    let overlay = qtool.home.appendingPathComponent("compare.html").path
+    #expect(try qtool.run(["backtest", "compare", a, b, "--report", overlay]).status == 0)
+    let html = try String(contentsOfFile: overlay, encoding: .utf8)
+    #expect(html.contains("<svg id=\"equity-overlay\"") && html.contains("data-label=\"\(a)\"") && html.contains("data-label=\"\(b)\""))
+    let directory = qtool.home.appendingPathComponent("export").path
+    #expect(try qtool.run(["backtest", "run", spec, "--export", directory]).status == 0)
+    let exported = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+    #expect(exported == ["datasets.json", "equity.csv", "manifest.json", "metrics.json", "settings.json", "spec.yaml", "trades.csv"])
 
     let grid = try qtool.run([
       "backtest", "grid", spec, "--grid", "fast=5..15:5", "--grid", "slow=10,20,30", "--where", "fast < slow", "--top", "3", "--json",

@@ -323,9 +323,8 @@ extension BacktestOperations {
     return LookaheadCheck.run(run.strategy, bars: run.bars)
   }
 
-  /// `backtest export`: the run's spec, settings, data fingerprints, metrics, trades and equity
-  /// as one .tar.gz.
-  public func export(id: String, to path: String) throws -> RunRecord {
+  /// The files of a run's bundle: spec, settings, data fingerprints, metrics, trades, equity.
+  public func bundleFiles(id: String) throws -> (run: RunRecord, files: [(name: String, data: Data)]) {
     let detail = try show(id: id)
     let run = detail.run
     let encoder = JSONEncoder()
@@ -343,17 +342,31 @@ extension BacktestOperations {
     let manifest: [String: String] = [
       "id": run.id, "strategy": run.strategyName, "engine_version": run.engineVersion, "fingerprint": run.fingerprint, "qtool": VersionInfo.version,
     ]
-    let prefix = "\(run.id)/"
-    try ArchiveWriter.writeTarGz(
+    return (
+      run,
       [
-        (prefix + "manifest.json", try encoder.encode(manifest)),
-        (prefix + "spec.yaml", Data(run.specText.utf8)),
-        (prefix + "settings.json", Data(run.params.utf8)),
-        (prefix + "datasets.json", Data(run.datasets.utf8)),
-        (prefix + "metrics.json", Data((run.metrics ?? "{}").utf8)),
-        (prefix + "trades.csv", Data(trades.utf8)),
-        (prefix + "equity.csv", Data(equity.utf8)),
-      ], to: path)
+        ("manifest.json", try encoder.encode(manifest)), ("spec.yaml", Data(run.specText.utf8)), ("settings.json", Data(run.params.utf8)),
+        ("datasets.json", Data(run.datasets.utf8)), ("metrics.json", Data((run.metrics ?? "{}").utf8)), ("trades.csv", Data(trades.utf8)),
+        ("equity.csv", Data(equity.utf8)),
+      ]
+    )
+  }
+
+  /// `backtest export`: the bundle as one .tar.gz, under a folder named after the run.
+  public func export(id: String, to path: String) throws -> RunRecord {
+    let (run, files) = try bundleFiles(id: id)
+    try ArchiveWriter.writeTarGz(files.map { ("\(run.id)/\($0.name)", $0.data) }, to: path)
     return run
+  }
+
+  /// `backtest run --export DIR`: the bundle's files in a directory.
+  public func export(id: String, directory: String) throws {
+    let (_, files) = try bundleFiles(id: id)
+    do {
+      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+      for file in files { try file.data.write(to: URL(fileURLWithPath: directory).appendingPathComponent(file.name), options: .atomic) }
+    } catch {
+      throw OperationError.cannotWrite("cannot write to \(directory): \(error.localizedDescription)")
+    }
   }
 }

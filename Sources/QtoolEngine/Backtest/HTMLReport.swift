@@ -58,6 +58,45 @@ public enum HTMLReport {
     return html
   }
 
+  /// Several runs' equity curves overlaid, for `backtest compare --report`.
+  public static func renderComparison(_ report: ComparisonReport, curves: [(timestamps: [Int64], equity: [Double])]) -> String {
+    let colors = ["#1a73e8", "#e8710a", "#188038", "#a142f4", "#d93025", "#12b5cb"]
+    // Curves on the union of timestamps, each carried forward where it has no point.
+    let timestamps = Array(Set(curves.flatMap(\.timestamps))).sorted()
+    let series = curves.enumerated().map { index, curve -> ([Double], String, String) in
+      var lookup: [Int64: Double] = [:]
+      for (t, e) in zip(curve.timestamps, curve.equity) { lookup[t] = e }
+      var last = Double.nan
+      let aligned = timestamps.map { t -> Double in
+        if let value = lookup[t] { last = value }
+        return last
+      }
+      return (aligned, colors[index % colors.count], report.runs[index].id)
+    }
+    var html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>qtool compare</title>"
+    html +=
+      "<style>body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2430;max-width:1100px}table{border-collapse:collapse}td,th{padding:3px 8px;text-align:right;border-bottom:1px solid #e4e7ec}td:first-child,th:first-child{text-align:left}svg{background:#fbfcfd;border:1px solid #e4e7ec}</style></head><body>\n"
+    html +=
+      "<h1>Comparison of \(report.runs.count) runs</h1>\n<h2>Equity</h2>\n" + lineChart(id: "equity-overlay", timestamps: timestamps, series: series)
+    html +=
+      "<h2>Metrics</h2>\n<table id=\"metrics\"><tr><th>metric</th>"
+      + report.runs.map { "<th>\(escape($0.id))<br>\(escape($0.strategy))</th>" }.joined() + "</tr>\n"
+    for (name, _) in Metrics.definitions {
+      html +=
+        "<tr><td>\(name)</td>" + report.runs.map { run in "<td>\(run.metrics[name].map { String(format: "%.4g", $0) } ?? "–")</td>" }.joined()
+        + "</tr>\n"
+    }
+    html +=
+      "</table>\n<h2>Correlation of per-bar returns</h2>\n<table id=\"correlation\"><tr><th></th>"
+      + report.runs.map { "<th>\(escape($0.id))</th>" }.joined() + "</tr>\n"
+    for (index, row) in report.correlation.enumerated() {
+      html +=
+        "<tr><td>\(escape(report.runs[index].id))</td>" + row.map { "<td>\($0.isFinite ? String(format: "%.3f", $0) : "–")</td>" }.joined()
+        + "</tr>\n"
+    }
+    return html + "</table>\n</body></html>\n"
+  }
+
   static func lineChart(id: String, timestamps: [Int64], series: [([Double], String, String)], height: Double = 260) -> String {
     let width = 1000.0
     let all = series.flatMap(\.0).filter(\.isFinite)

@@ -5,7 +5,10 @@ import QtoolEngine
 enum BacktestCompareCommand: LeafCommand {
   static let spec = CommandSpec(
     name: "compare", abstract: "Compare recorded runs: metrics side by side, correlation of returns",
-    options: [CommonOptions.json],
+    options: [
+      .value("report", .path(.file(extensions: ["html"])), valueName: "file", help: "Write an HTML page with the equity curves overlaid."),
+      CommonOptions.json,
+    ],
     positionals: [PositionalSpec("id", arity: .variadic, help: "Two or more run ids.")],
     examples: [Example("qtool backtest compare r1a2b3 r4c5d6", "Two runs side by side")])
 
@@ -16,7 +19,16 @@ enum BacktestCompareCommand: LeafCommand {
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let ids = context.arguments.strings("id")
     guard ids.count >= 2 else { throw UsageError("compare needs at least two run ids", commandPath: context.arguments.commandPath) }
-    let report = try BacktestOperations(database: context.database()).compare(ids: ids)
+    let operations = try BacktestOperations(database: context.database())
+    let report = try operations.compare(ids: ids)
+    if let path = context.arguments.string("report") {
+      let curves = try report.runs.map { run -> (timestamps: [Int64], equity: [Double]) in
+        let detail = try operations.show(id: run.id)
+        return (detail.timestamps, detail.equity)
+      }
+      try ReportWriter.write(HTMLReport.renderComparison(report, curves: curves), to: path)
+      context.note("wrote report \(path)")
+    }
     if context.json {
       try context.printJSON(report)
       return .success

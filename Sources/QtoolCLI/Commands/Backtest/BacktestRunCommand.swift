@@ -26,6 +26,7 @@ enum BacktestRunCommand: LeafCommand {
       .repeatable("assert", valueName: "condition", help: "Fail (exit 2) unless the metrics satisfy this, e.g. 'sharpe > 1'."),
       .flag("allow-gaps", help: "Run even when the data has gaps."),
       .value("report", .path(.file(extensions: ["html"])), valueName: "file", help: "Write a self-contained HTML report."),
+      .value("export", .path(.directory), valueName: "dir", help: "Write spec, settings, metrics, trades.csv and equity.csv to this directory."),
       CommonOptions.json,
     ],
     positionals: [
@@ -51,7 +52,12 @@ enum BacktestRunCommand: LeafCommand {
       strategy: arguments.string("strategy")!, dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
       to: DataOptions.milliseconds(arguments, "to"), capital: arguments.double("capital"), parameters: parameters,
       allowGaps: arguments.flag("allow-gaps"), assertions: arguments.strings("assert"))
-    let report = try BacktestOperations(database: context.database()).run(request)
+    let operations = try BacktestOperations(database: context.database())
+    let report = try operations.run(request)
+    if let directory = arguments.string("export") {
+      try operations.export(id: report.id, directory: directory)
+      context.note("wrote \(directory)/{spec.yaml,settings.json,metrics.json,trades.csv,equity.csv,…}")
+    }
     if let path = arguments.string("report") {
       try ReportWriter.write(HTMLReport.render(report), to: path)
       context.note("wrote report \(path)")
