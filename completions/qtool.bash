@@ -46,7 +46,7 @@ _qtool_options() {
     'backtest list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest compare') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --report --json' ;;
-    'backtest grid') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --grid --where --rank --top --jobs -j --dataset --from --to --capital --allow-gaps --json' ;;
+    'backtest grid') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --grid --where --rank --top --jobs -j --walk-forward --dataset --from --to --capital --allow-gaps --json' ;;
     'backtest replay') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest check') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --json' ;;
     'backtest export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --force -f' ;;
@@ -206,6 +206,7 @@ _qtool_value() {
     'backtest grid|--rank') COMPREPLY=() ;;
     'backtest grid|--top') COMPREPLY=() ;;
     'backtest grid|--jobs'|'backtest grid|-j') COMPREPLY=() ;;
+    'backtest grid|--walk-forward') COMPREPLY=() ;;
     'backtest grid|--dataset') COMPREPLY=($(compgen -W "$(qtool __complete datasets 2>/dev/null)" -- "$cur")) ;;
     'backtest grid|--from') COMPREPLY=() ;;
     'backtest grid|--to') COMPREPLY=() ;;

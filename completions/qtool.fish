@@ -2,7 +2,7 @@
 # Install: qtool completions fish > ~/.config/fish/completions/qtool.fish
 
 function __qtool_path
-    set -l value_options --assert --calendar --capital --color --config --dataset --db --delimiter --export --format --from --grid --home --jobs --limit --map --name --op --out --output --param --pipeline --proxy --rank --report --retries --rows --source --source-name --symbol --symbols --template --timeframe --timestamp-format --timestamp-unit --to --top --url --where -j -o -s -t
+    set -l value_options --assert --calendar --capital --color --config --dataset --db --delimiter --export --format --from --grid --home --jobs --limit --map --name --op --out --output --param --pipeline --proxy --rank --report --retries --rows --source --source-name --symbol --symbols --template --timeframe --timestamp-format --timestamp-unit --to --top --url --walk-forward --where -j -o -s -t
     set -l tokens (commandline -opc)
     set -l path ''
     set -l skip 0
@@ -393,6 +393,7 @@ complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l where -r -f -d 'Keep 
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l rank -r -f -d 'The metric to rank by (qtool help metrics).'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l top -r -f -d 'How many of the best to print.'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l jobs -s j -r -f -d 'Worker threads (default: all cores).'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l walk-forward -r -f -d 'Rolling windows, e.g. 2y/6m: pick the best on train, measure it on test.'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l dataset -r -f -a '(qtool __complete datasets 2>/dev/null)' -d 'Run on this dataset instead of SYMBOL-TIMEFRAME.'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l from -r -f -d 'First bar to include (UTC).'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l to -r -f -d 'Include bars before this time (UTC).'

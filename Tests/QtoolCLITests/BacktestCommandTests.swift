@@ -232,4 +232,20 @@ import Testing
     let list = try JSONSerialization.jsonObject(with: Data(try qtool.run(["strategy", "list", "--json"]).stdout.utf8)) as! [[String: Any]]
     #expect(list.count == 7)
   }
+
+  @Test func walkForwardMeasuresOutOfSample() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "-o", spec])
+    let result = try qtool.run(["backtest", "grid", spec, "--grid", "fast=5,10", "--grid", "slow=20,40", "--walk-forward", "2y/1y", "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let report = try json(result.stdout)
+    let windows = report["windows"] as! [[String: Any]]
+    #expect(windows.count == 6, "GOOG 2004-08 .. 2013-03: six 1-year tests after 2-year trains")
+    #expect(windows[0]["test"] as? String == "2006-08-01 … 2007-07-31")
+    let compounded = windows.map { 1 + (($0["out_of_sample"] as! [String: Any])["total_return"] as! Double) }.reduce(1, *) - 1
+    #expect(abs(compounded - (report["out_of_sample_return"] as! Double)) < 1e-12)
+    #expect(try qtool.run(["backtest", "grid", spec, "--grid", "fast=5,10", "--walk-forward", "20y/1y"]).status == 64)
+  }
 }

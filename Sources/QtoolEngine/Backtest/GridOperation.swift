@@ -113,40 +113,12 @@ extension BacktestOperations {
     let bars = first.bars
     let dataset = try database.dataset(named: first.datasetName)
     let barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
-    let benchmark = first.benchmark
     let capital = first.strategy.capital
     let spec = loaded.spec
-    let origin = loaded.origin
-    let chosen = combinations
-    let total = chosen.count
-    let results = Mutex([Metrics?](repeating: nil, count: total))
-    let failure = Mutex<(any Error)?>(nil)
-    let workers = max(1, min(request.jobs, total))
-    DispatchQueue.concurrentPerform(iterations: workers) { worker in
-      let evaluator = RuleEvaluator(bars: bars)
-      var local: [(Int, Metrics)] = []
-      var index = worker
-      while index < total {
-        do {
-          let strategy = try CompiledStrategy(spec, overrides: chosen[index], capital: capital, origin: origin)
-          let outcome = Backtester.run(strategy, bars: bars, evaluator: evaluator)
-          local.append((index, Metrics.compute(outcome, bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)))
-        } catch {
-          failure.withLock { $0 = $0 ?? error }
-          return
-        }
-        index += workers
-      }
-      results.withLock { all in for (i, metrics) in local { all[i] = metrics } }
-    }
-    if let error = failure.withLock({ $0 }) { throw error }
-    let metrics = results.withLock { $0.map { $0! } }
-    let descending = !["max_drawdown_duration", "volatility", "losing", "max_consecutive_losses", "commissions"].contains(request.rank)
-    let score = metrics.map { value -> Double in
-      let raw = value.value(request.rank) ?? .nan
-      return raw.isNaN ? -.infinity : (descending ? raw : -raw)
-    }
-    let order = (0..<total).sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }
+    let total = combinations.count
+    let metrics = try Self.evaluate(
+      combinations, spec: spec, origin: loaded.origin, capital: capital, bars: bars, barsPerYear: barsPerYear, jobs: request.jobs)
+    let order = Self.ranking(metrics, by: request.rank)
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
     let id = "g" + ContentHash.sha256Hex(Data((loaded.hash + "\(Date().timeIntervalSince1970)" + UUID().uuidString).utf8)).prefix(9)
@@ -164,4 +136,143 @@ extension BacktestOperations {
       seconds: Date().timeIntervalSince(started),
       results: order.prefix(max(1, request.top)).map { GridReport.Result(parameters: known.merging(combinations[$0]) { $1 }, metrics: metrics[$0]) })
   }
+
+  /// Every combination's metrics on `bars`, computed on `jobs` threads, each reusing one
+  /// evaluator so an indicator of a given period is computed once per thread.
+  static func evaluate(
+    _ combinations: [[String: Double]], spec: StrategySpec, origin: String, capital: Double, bars: BarSeries, barsPerYear: Double, jobs: Int
+  ) throws -> [Metrics] {
+    let total = combinations.count
+    let benchmark = bars.close.map { $0 / bars.close[0] * capital }
+    let results = Mutex([Metrics?](repeating: nil, count: total))
+    let failure = Mutex<(any Error)?>(nil)
+    let workers = max(1, min(jobs, total))
+    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+      let evaluator = RuleEvaluator(bars: bars)
+      var local: [(Int, Metrics)] = []
+      var index = worker
+      while index < total {
+        do {
+          let strategy = try CompiledStrategy(spec, overrides: combinations[index], capital: capital, origin: origin)
+          let outcome = Backtester.run(strategy, bars: bars, evaluator: evaluator)
+          local.append((index, Metrics.compute(outcome, bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)))
+        } catch {
+          failure.withLock { $0 = $0 ?? error }
+          return
+        }
+        index += workers
+      }
+      results.withLock { all in for (i, metrics) in local { all[i] = metrics } }
+    }
+    if let error = failure.withLock({ $0 }) { throw error }
+    return results.withLock { $0.map { $0! } }
+  }
+
+  /// Indices best first by `metric` (lower is better for durations, volatility, losses, costs).
+  static func ranking(_ metrics: [Metrics], by metric: String) -> [Int] {
+    let descending = !["max_drawdown_duration", "volatility", "losing", "max_consecutive_losses", "commissions"].contains(metric)
+    let score = metrics.map { value -> Double in
+      let raw = value.value(metric) ?? .nan
+      return raw.isNaN ? -.infinity : (descending ? raw : -raw)
+    }
+    return metrics.indices.sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }
+  }
+
+  /// Rolling walk-forward: in each window, pick the best combination on `train` bars, then
+  /// measure it on the `test` bars that follow; windows advance by the test length.
+  public func walkForward(_ request: GridRequest, train: PeriodLength, test: PeriodLength) throws -> WalkForwardReport {
+    let loaded = try StrategyLoader.load(request.strategy, database: database)
+    let first = try execute(
+      loaded, parameters: [:], capital: request.capital, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps)
+    let known = first.strategy.parameters
+    var combinations: [[String: Double]] = [[:]]
+    for axis in request.axes {
+      guard known[axis.name] != nil else { throw OperationError.invalidArgument("--grid \(axis.name): the strategy has no param '\(axis.name)'") }
+      combinations = combinations.flatMap { combination in axis.values.map { combination.merging([axis.name: $0]) { $1 } } }
+    }
+    if let condition = request.condition {
+      combinations = try combinations.filter { combination in
+        RuleEvaluator.holds(try RuleParser.parse(condition, origin: "--where", parameters: known.merging(combination) { $1 }, allowColumns: false))
+      }
+    }
+    let dataset = try database.dataset(named: first.datasetName)
+    let barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
+    let bars = first.bars
+    var windows: [WalkForwardReport.Window] = []
+    var start = bars.timestamps[0]
+    var compounded = 1.0
+    while true {
+      let trainEnd = train.after(start)
+      let testEnd = test.after(trainEnd)
+      guard testEnd <= bars.timestamps[bars.count - 1] + 1 else { break }
+      let trainRange = bars.timestamps.firstIndex { $0 >= start }!..<(bars.timestamps.firstIndex { $0 >= trainEnd } ?? bars.count)
+      let testRange = trainRange.upperBound..<(bars.timestamps.firstIndex { $0 >= testEnd } ?? bars.count)
+      guard trainRange.count > 2, testRange.count > 2 else { break }
+      let trainBars = bars.slice(trainRange)
+      let inSample = try Self.evaluate(
+        combinations, spec: loaded.spec, origin: loaded.origin, capital: first.strategy.capital, bars: trainBars, barsPerYear: barsPerYear,
+        jobs: request.jobs)
+      let best = Self.ranking(inSample, by: request.rank)[0]
+      let outOfSample = try Self.evaluate(
+        [combinations[best]], spec: loaded.spec, origin: loaded.origin, capital: first.strategy.capital, bars: bars.slice(testRange),
+        barsPerYear: barsPerYear, jobs: 1)[0]
+      compounded *= 1 + outOfSample.totalReturn
+      windows.append(
+        WalkForwardReport.Window(
+          train: "\(UTCCalendar.format(trainBars.timestamps[0])) … \(UTCCalendar.format(trainBars.timestamps[trainBars.count - 1]))",
+          test: "\(UTCCalendar.format(bars.timestamps[testRange.lowerBound])) … \(UTCCalendar.format(bars.timestamps[testRange.upperBound - 1]))",
+          parameters: known.merging(combinations[best]) { $1 }, inSample: inSample[best].value(request.rank) ?? .nan, outOfSample: outOfSample))
+      start = test.after(start)
+    }
+    guard !windows.isEmpty else {
+      throw OperationError.invalidArgument(
+        "the data (\(UTCCalendar.format(bars.timestamps[0])) … \(UTCCalendar.format(bars.timestamps[bars.count - 1]))) is shorter than one train + test window"
+      )
+    }
+    return WalkForwardReport(
+      strategy: loaded.spec.name, dataset: first.datasetName, rank: request.rank, combinations: combinations.count, windows: windows,
+      outOfSampleReturn: compounded - 1)
+  }
+}
+
+/// A length of time for walk-forward windows: days and weeks exactly, months and years by the calendar.
+public struct PeriodLength: Sendable, Equatable {
+  public var count: Int
+  public var unit: Character
+
+  /// `90d`, `12w`, `6m`, `2y`.
+  public init?(_ text: String) {
+    guard let unit = text.last, "dwmy".contains(unit), let count = Int(text.dropLast()), count > 0 else { return nil }
+    self.count = count
+    self.unit = unit
+  }
+
+  func after(_ timestamp: Int64) -> Int64 {
+    switch unit {
+    case "d": return timestamp + Int64(count) * 86_400_000
+    case "w": return timestamp + Int64(count) * 604_800_000
+    case "m": return Timeframe(count: count, unit: .month).next(after: timestamp)
+    default: return Timeframe(count: count * 12, unit: .month).next(after: timestamp)
+    }
+  }
+}
+
+public struct WalkForwardReport: Encodable, Sendable {
+  public struct Window: Encodable, Sendable {
+    public var train: String
+    public var test: String
+    public var parameters: [String: Double]
+    /// The ranking metric of the chosen combination on its training window.
+    public var inSample: Double
+    public var outOfSample: Metrics
+    enum CodingKeys: String, CodingKey { case train, test, parameters, inSample = "in_sample", outOfSample = "out_of_sample" }
+  }
+  public var strategy: String
+  public var dataset: String
+  public var rank: String
+  public var combinations: Int
+  public var windows: [Window]
+  /// The test windows' returns compounded.
+  public var outOfSampleReturn: Double
+  enum CodingKeys: String, CodingKey { case strategy, dataset, rank, combinations, windows, outOfSampleReturn = "out_of_sample_return" }
 }

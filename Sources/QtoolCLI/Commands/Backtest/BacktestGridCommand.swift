@@ -14,6 +14,7 @@ enum BacktestGridCommand: LeafCommand {
       .value("rank", valueName: "metric", help: "The metric to rank by (qtool help metrics).", defaultValue: "sharpe"),
       .value("top", .int, valueName: "n", help: "How many of the best to print.", defaultValue: "10"),
       .value("jobs", short: "j", .int, valueName: "n", help: "Worker threads (default: all cores)."),
+      .value("walk-forward", valueName: "train/test", help: "Rolling windows, e.g. 2y/6m: pick the best on train, measure it on test."),
       .value("dataset", valueName: "dataset", help: "Run on this dataset instead of SYMBOL-TIMEFRAME.", completion: .dynamic("datasets")),
       DataOptions.from, DataOptions.to,
       .value("capital", .double, valueName: "amount", help: "Starting capital."),
@@ -39,6 +40,32 @@ enum BacktestGridCommand: LeafCommand {
       rank: arguments.string("rank")!, top: max(1, arguments.int("top")!),
       jobs: arguments.int("jobs") ?? ProcessInfo.processInfo.activeProcessorCount,
       allowGaps: arguments.flag("allow-gaps"))
+    if let text = arguments.string("walk-forward") {
+      let parts = text.split(separator: "/").map(String.init)
+      guard parts.count == 2, let train = PeriodLength(parts[0]), let test = PeriodLength(parts[1]) else {
+        throw UsageError("--walk-forward: expected TRAIN/TEST like 2y/6m or 180d/30d, got '\(text)'", commandPath: arguments.commandPath)
+      }
+      let report = try BacktestOperations(database: context.database()).walkForward(request, train: train, test: test)
+      if context.json {
+        try context.printJSON(report)
+        return .success
+      }
+      let names = axes.map(\.name)
+      context.stdout.write(
+        Table(
+          columns: [Table.Column("TRAIN"), Table.Column("TEST")] + names.map { Table.Column($0, .right) }
+            + [Table.Column("IN \(report.rank)", .right), Table.Column("OUT \(report.rank)", .right), Table.Column("OUT RETURN", .right)],
+          rows: report.windows.map { window in
+            [window.train, window.test] + names.map { Format.compact(window.parameters[$0]!) }
+              + [
+                Format.decimal(window.inSample, places: 3), Format.decimal(window.outOfSample.value(report.rank) ?? .nan, places: 3),
+                Format.decimal(window.outOfSample.totalReturn * 100, places: 2) + "%",
+              ]
+          }
+        ).render(bold: context.terminal.colorOnStdout))
+      context.stdout.line("out-of-sample return over \(report.windows.count) windows: \(Format.decimal(report.outOfSampleReturn * 100, places: 2))%")
+      return .success
+    }
     let report = try BacktestOperations(database: context.database()).grid(request)
     if context.json {
       try context.printJSON(report)
