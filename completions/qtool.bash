@@ -148,7 +148,7 @@ _qtool_value() {
     'strategy new|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'strategy new|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'strategy new|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
-    'strategy new|--template') COMPREPLY=($(compgen -W 'sma_crossover ema_crossover rsi_reversion bollinger_reversion macd breakout buy_and_hold' -- "$cur")) ;;
+    'strategy new|--template') COMPREPLY=($(compgen -W 'sma_crossover ema_crossover rsi_reversion bollinger_reversion macd breakout momentum buy_and_hold' -- "$cur")) ;;
     'strategy new|--symbol'|'strategy new|-s') COMPREPLY=() ;;
     'strategy new|--timeframe'|'strategy new|-t') COMPREPLY=($(compgen -W '1m 5m 15m 30m 1h 4h 1d 1w 1M' -- "$cur")) ;;
     'strategy new|--output'|'strategy new|-o') COMPREPLY=($(compgen -f -- "$cur")) ;;

@@ -271,7 +271,7 @@ complete -c qtool -n '__qtool_at '\''strategy new'\''' -l verbose -s v -d 'Log m
 complete -c qtool -n '__qtool_at '\''strategy new'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
 complete -c qtool -n '__qtool_at '\''strategy new'\''' -l help -s h -d 'Show help for the command and exit.'
 complete -c qtool -n '__qtool_at '\''strategy new'\''' -l version -d 'Print the version and exit.'
-complete -c qtool -n '__qtool_at '\''strategy new'\''' -l template -r -f -a 'sma_crossover ema_crossover rsi_reversion bollinger_reversion macd breakout buy_and_hold' -d 'The kind of strategy.'
+complete -c qtool -n '__qtool_at '\''strategy new'\''' -l template -r -f -a 'sma_crossover ema_crossover rsi_reversion bollinger_reversion macd breakout momentum buy_and_hold' -d 'The kind of strategy.'
 complete -c qtool -n '__qtool_at '\''strategy new'\''' -l symbol -s s -r -f -d 'The symbol it trades.'
 complete -c qtool -n '__qtool_at '\''strategy new'\''' -l timeframe -s t -r -f -a '1m 5m 15m 30m 1h 4h 1d 1w 1M' -d 'Its bar timeframe.'
 complete -c qtool -n '__qtool_at '\''strategy new'\''' -l output -s o -r -F -d 'Where to write it (default: NAME.yaml).'

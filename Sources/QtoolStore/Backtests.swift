@@ -50,7 +50,7 @@ public enum RunError: QtoolError, Equatable {
 
 extension QtoolDatabase {
   /// Records a finished run with its trades and equity curve in one transaction.
-  public func recordRun(_ run: RunRecord, trades: [Trade], symbol: String, timestamps: [Int64], equity: [Double], benchmark: [Double]?) throws {
+  public func recordRun(_ run: RunRecord, trades: [Trade], symbols: [String], timestamps: [Int64], equity: [Double], benchmark: [Double]?) throws {
     try write { db in
       try db.execute(
         sql: """
@@ -68,7 +68,7 @@ extension QtoolDatabase {
           """)
       for (seq, trade) in trades.enumerated() {
         try tradeStatement.execute(arguments: [
-          run.id, seq, symbol, trade.side, trade.size, trade.entryTime, trade.entryPrice, trade.exitTime, trade.exitPrice, trade.pnl,
+          run.id, seq, symbols[seq], trade.side, trade.size, trade.entryTime, trade.entryPrice, trade.exitTime, trade.exitPrice, trade.pnl,
           trade.returnPct, trade.commission, trade.reason.rawValue,
         ])
       }

@@ -248,4 +248,27 @@ import Testing
     #expect(abs(compounded - (report["out_of_sample_return"] as! Double)) < 1e-12)
     #expect(try qtool.run(["backtest", "grid", spec, "--grid", "fast=5,10", "--walk-forward", "20y/1y"]).status == 64)
   }
+
+  @Test func momentumPortfolioOverSeveralDatasets() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let btc = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-BTCUSDT-1d.csv.gz").path
+    try qtool.run(["data", "import", btc, "-s", "BTCUSDT", "-t", "1d"])
+    let spec = qtool.home.appendingPathComponent("m.yaml").path
+    #expect(try qtool.run(["strategy", "new", "m", "--template", "momentum", "--symbol", "GOOG,BTCUSDT", "-o", spec]).status == 0)
+    // GOOG (2004-2013) and BTCUSDT (2021-2025) share no bars.
+    let disjoint = try qtool.run(["backtest", "run", spec, "--allow-gaps"])
+    #expect(disjoint.status == 66)
+    #expect(disjoint.stderr.contains("GOOG-1d, BTCUSDT-1d share fewer than 2 bars"))
+    let aapl = sharedData.appendingPathComponent("stooq/aapl_us_d.csv").path
+    try qtool.run(["data", "import", aapl, "-s", "AAPL", "-t", "1d", "--source-name", "stooq"])
+    try String(contentsOfFile: spec, encoding: .utf8).replacingOccurrences(of: "[GOOG, BTCUSDT]", with: "[GOOG, AAPL]").write(
+      toFile: spec, atomically: true, encoding: .utf8)
+    let run = try qtool.run(["backtest", "run", spec, "--allow-gaps", "--json"])
+    #expect(run.status == 0, "\(run.stderr)")
+    let report = try json(run.stdout)
+    #expect(report["dataset"] as? String == "GOOG-1d+AAPL-1d")
+    #expect((report["metrics"] as! [String: Any])["trades"] as! Int > 10)
+    #expect(try qtool.run(["backtest", "replay", report["id"] as! String]).status == 0)
+  }
 }

@@ -153,4 +153,28 @@ func spec(
     let expression = try RuleParser.parse("not close > 1 + 2 * 3 or open < 1 and high > 2", origin: "r", parameters: [:])
     #expect(expression.description == "(not (close > 7) or ((open < 1) and (high > 2)))")
   }
+
+  @Test func momentumPortfolioHoldsTheRiser() throws {
+    let day: Int64 = 86_400_000
+    let start = UTCCalendar.timestamp(year: 2024, month: 1, day: 1)
+    func series(_ price: (Int) -> Double) -> BarSeries {
+      var bars = BarSeries()
+      for i in 0..<120 {
+        let p = price(i)
+        bars.append(timestamp: start + Int64(i) * day, open: p, high: p * 1.01, low: p * 0.99, close: p, volume: 1)
+      }
+      return bars
+    }
+    var spec = spec(.init(entry: nil, exit: nil, shortEntry: nil, shortExit: nil), params: ["lookback": 10])
+    spec.portfolio = .init(rank: "roc(close, lookback)", top: 1, rebalance: "monthly")
+    let strategy = try CompiledStrategy(spec)
+    let result = PortfolioBacktester.run(
+      strategy, rank: strategy.rank!, top: 1, rebalance: "monthly",
+      inputs: [.init(symbol: "DOWN", bars: series { 100 - Double($0) * 0.3 }), .init(symbol: "UP", bars: series { 100 + Double($0) })])
+    #expect(Set(result.tradeSymbols) == ["UP"], "only the rising symbol is ever held")
+    #expect(result.outcome.trades.count == 1, "held from the first rebalance to the end")
+    #expect(result.outcome.trades[0].reason == .end)
+    #expect(result.outcome.equity.last! > strategy.capital * 1.5)
+    #expect(result.outcome.trades[0].entryBar == 12, "decided on bar 11's close (lookback + 1), filled at bar 12's open")
+  }
 }

@@ -55,6 +55,15 @@ public struct StrategySpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey { case fill, units, closeAtEnd = "close_at_end", capital }
   }
 
+  /// Several symbols ranked by an expression; the top N held in equal shares.
+  public struct Portfolio: Codable, Sendable, Equatable {
+    /// A series expression; higher ranks first, e.g. `roc(close, 20)`.
+    public var rank: String
+    public var top: Int
+    /// `daily`, `weekly` (first bar of each week) or `monthly`.
+    public var rebalance: String?
+  }
+
   public struct SignalThresholds: Codable, Sendable, Equatable {
     public var strong: Double?
     public var medium: Double?
@@ -72,6 +81,7 @@ public struct StrategySpec: Codable, Sendable, Equatable {
   public var execution: Execution?
   public var signals: SignalThresholds?
   public var benchmark: String?
+  public var portfolio: Portfolio?
 }
 
 /// A spec whose rules are parsed and checked, with every setting resolved.
@@ -81,6 +91,8 @@ public struct CompiledStrategy: Sendable {
   public var exit: Expression?
   public var shortEntry: Expression?
   public var shortExit: Expression?
+  /// Portfolio specs: the ranking expression.
+  public var rank: Expression?
   public var parameters: [String: Double]
   public var capital: Double
   public var commission: Double
@@ -117,7 +129,17 @@ public struct CompiledStrategy: Sendable {
     exit = try rule(spec.rules.exit, "exit")
     shortEntry = try rule(spec.rules.shortEntry, "short_entry")
     shortExit = try rule(spec.rules.shortExit, "short_exit")
-    guard entry != nil || shortEntry != nil else { throw SpecError.invalid("\(prefix)rules: needs entry or short_entry") }
+    if let portfolio = spec.portfolio {
+      let rank = try RuleParser.parse(portfolio.rank, origin: "\(prefix)portfolio.rank", parameters: parameters)
+      guard rank.type != .boolean else { throw SpecError.invalid("\(prefix)portfolio.rank must be a number to rank by, e.g. roc(close, 20)") }
+      guard portfolio.top >= 1 else { throw SpecError.invalid("\(prefix)portfolio.top must be at least 1") }
+      guard ["daily", "weekly", "monthly"].contains(portfolio.rebalance ?? "monthly") else {
+        throw SpecError.invalid("\(prefix)portfolio.rebalance must be daily, weekly or monthly")
+      }
+      self.rank = rank
+    } else {
+      guard entry != nil || shortEntry != nil else { throw SpecError.invalid("\(prefix)rules: needs entry or short_entry") }
+    }
     self.capital = capital ?? spec.execution?.capital ?? 10_000
     guard self.capital > 0 else { throw SpecError.invalid("capital must be positive") }
     commission = spec.costs?.commission ?? 0
@@ -153,7 +175,7 @@ public struct CompiledStrategy: Sendable {
         return ["cross_above", "cross_below", "abs", "min", "max"].contains(name) ? inner : max(inner, expression.lookback)
       }
     }
-    return 1 + [entry, exit, shortEntry, shortExit].compactMap { $0 }.map(warmup).max()!
+    return 1 + ([entry, exit, shortEntry, shortExit].compactMap { $0 }.map(warmup).max() ?? 0)
   }
 }
 

@@ -99,14 +99,19 @@ public struct BacktestOperations: Sendable {
     var benchmark: [Double]
     var sliceHash: String
     var fingerprint: String
+    /// The symbol of each trade (portfolios trade several).
+    var tradeSymbols: [String]
   }
 
   func execute(
     _ loaded: LoadedSpec, parameters: [String: Double], capital: Double?, dataset requested: String?, from: Int64?, to: Int64?, allowGaps: Bool
   ) throws -> Execution {
     let spec = loaded.spec
-    guard spec.universe.symbols.count <= 1 || requested != nil else { throw BacktestError.portfolio(count: spec.universe.symbols.count) }
     let strategy = try CompiledStrategy(spec, overrides: parameters, capital: capital, origin: loaded.origin)
+    if let portfolio = spec.portfolio, let rank = strategy.rank {
+      return try executePortfolio(loaded, strategy: strategy, portfolio: portfolio, rank: rank, from: from, to: to, allowGaps: allowGaps)
+    }
+    guard spec.universe.symbols.count <= 1 || requested != nil else { throw BacktestError.portfolio(count: spec.universe.symbols.count) }
     let datasetName = requested ?? spec.universe.dataset ?? "\(spec.universe.symbols.first ?? "")-\(spec.universe.timeframe)"
     let dataset = try database.dataset(named: datasetName)
     let bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
@@ -127,7 +132,54 @@ public struct BacktestOperations: Sendable {
       Data([loaded.hash, sliceHash, parametersText, String(strategy.capital), Self.engineVersion].joined(separator: "\n").utf8))
     return Execution(
       loaded: loaded, strategy: strategy, datasetName: datasetName, symbol: dataset.symbol, timeframe: dataset.timeframe, bars: bars,
-      outcome: outcome, metrics: metrics, benchmark: benchmark, sliceHash: sliceHash, fingerprint: fingerprint)
+      outcome: outcome, metrics: metrics, benchmark: benchmark, sliceHash: sliceHash, fingerprint: fingerprint,
+      tradeSymbols: outcome.trades.map { _ in dataset.symbol })
+  }
+
+  /// A portfolio spec: every symbol's dataset (SYMBOL-TIMEFRAME) on their common bars.
+  func executePortfolio(
+    _ loaded: LoadedSpec, strategy: CompiledStrategy, portfolio: StrategySpec.Portfolio, rank: QtoolCore.Expression, from: Int64?, to: Int64?,
+    allowGaps: Bool
+  ) throws -> Execution {
+    let spec = loaded.spec
+    var inputs: [PortfolioBacktester.Input] = []
+    var hashes: [String] = []
+    var calendar = TradingCalendar.allDays
+    var timeframe = Timeframe(count: 1, unit: .day)
+    for symbol in spec.universe.symbols {
+      let name = "\(symbol)-\(spec.universe.timeframe)"
+      let dataset = try database.dataset(named: name)
+      let bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
+      guard bars.count >= 2 else { throw BacktestError.noBars(dataset: name) }
+      if !allowGaps {
+        let gaps = DatasetVerifier.verify(bars, timeframe: dataset.parsedTimeframe, calendar: dataset.parsedCalendar).problems.filter {
+          $0.kind == .gap
+        }
+        if let first = gaps.first { throw BacktestError.gaps(dataset: name, count: gaps.count, first: first.message) }
+      }
+      calendar = dataset.parsedCalendar
+      timeframe = dataset.parsedTimeframe
+      inputs.append(PortfolioBacktester.Input(symbol: symbol, bars: bars))
+      hashes.append(ContentHash.of(bars))
+    }
+    let result = PortfolioBacktester.run(strategy, rank: rank, top: portfolio.top, rebalance: portfolio.rebalance ?? "monthly", inputs: inputs)
+    guard result.timeline.count >= 2 else {
+      throw OperationError.notFound(
+        "\(spec.universe.symbols.map { "\($0)-\(spec.universe.timeframe)" }.joined(separator: ", ")) share fewer than 2 bars; a portfolio runs on the bars all its symbols have"
+      )
+    }
+    let bars = result.timeline
+    let benchmark = bars.close.map { $0 * strategy.capital }
+    let metrics = Metrics.compute(
+      result.outcome, bars: bars, barsPerYear: timeframe.barsPerYear(tradingDays: calendar.tradingDaysPerYear), benchmark: benchmark)
+    let sliceHash = ContentHash.sha256Hex(Data(hashes.joined(separator: "\n").utf8))
+    let parametersText = strategy.parameters.keys.sorted().map { "\($0)=\(strategy.parameters[$0]!)" }.joined(separator: ",")
+    let fingerprint = ContentHash.sha256Hex(
+      Data([loaded.hash, sliceHash, parametersText, String(strategy.capital), Self.engineVersion].joined(separator: "\n").utf8))
+    return Execution(
+      loaded: loaded, strategy: strategy, datasetName: spec.universe.symbols.map { "\($0)-\(spec.universe.timeframe)" }.joined(separator: "+"),
+      symbol: "portfolio", timeframe: spec.universe.timeframe, bars: bars, outcome: result.outcome, metrics: metrics, benchmark: benchmark,
+      sliceHash: sliceHash, fingerprint: fingerprint, tradeSymbols: result.tradeSymbols)
   }
 
   public func run(_ request: BacktestRequest) throws -> BacktestReport {
@@ -159,7 +211,8 @@ public struct BacktestOperations: Sendable {
       params: String(decoding: try encoder.encode(parameters), as: UTF8.self), engineVersion: Self.engineVersion, fingerprint: run.fingerprint,
       status: "completed", metrics: String(decoding: try encoder.encode(metrics), as: UTF8.self), createdAt: now)
     try database.recordRun(
-      record, trades: run.outcome.trades, symbol: run.symbol, timestamps: bars.timestamps, equity: run.outcome.equity, benchmark: run.benchmark)
+      record, trades: run.outcome.trades, symbols: run.tradeSymbols, timestamps: bars.timestamps, equity: run.outcome.equity, benchmark: run.benchmark
+    )
     return BacktestReport(
       id: id, strategy: loaded.spec.name, dataset: run.datasetName, symbol: run.symbol, timeframe: run.timeframe,
       first: UTCCalendar.format(bars.timestamps[0]), last: UTCCalendar.format(bars.timestamps[bars.count - 1]), bars: bars.count,
@@ -172,10 +225,11 @@ public struct BacktestOperations: Sendable {
   public func replay(id: String) throws -> ReplayReport {
     let record = try database.run(id: id)
     let settings = try JSONDecoder().decode(RunParameters.self, from: Data(record.params.utf8))
+    let isPortfolio = (try StrategyLoader.parse(record.specText, origin: "run \(record.id)")).spec.portfolio != nil
     let loaded = try StrategyLoader.parse(record.specText, origin: "run \(record.id)")
     let run = try execute(
-      loaded, parameters: settings.parameters, capital: settings.capital, dataset: settings.dataset, from: settings.from, to: settings.to,
-      allowGaps: settings.allowGaps)
+      loaded, parameters: settings.parameters, capital: settings.capital, dataset: isPortfolio ? nil : settings.dataset, from: settings.from,
+      to: settings.to, allowGaps: settings.allowGaps)
     var differences: [String] = []
     if run.fingerprint != record.fingerprint {
       let stored = (try? JSONDecoder().decode([[String: String]].self, from: Data(record.datasets.utf8)))?.first?["content_hash"]

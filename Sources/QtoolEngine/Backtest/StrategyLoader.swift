@@ -16,7 +16,7 @@ public struct LoadedSpec: Sendable {
 /// Reads strategy specs from YAML or JSON files, or from the store by name.
 public enum StrategyLoader {
   static let sections: [String: [String]] = [
-    "": ["name", "description", "universe", "params", "rules", "sizing", "costs", "risk", "execution", "signals", "benchmark"],
+    "": ["name", "description", "universe", "params", "rules", "sizing", "costs", "risk", "execution", "signals", "benchmark", "portfolio"],
     "universe": ["symbols", "timeframe", "source", "dataset"],
     "rules": ["entry", "exit", "short_entry", "short_exit"],
     "sizing": ["fraction", "units", "notional"],
@@ -24,6 +24,7 @@ public enum StrategyLoader {
     "risk": ["stop_loss", "take_profit", "trailing_stop", "max_drawdown_halt"],
     "execution": ["fill", "units", "close_at_end", "capital"],
     "signals": ["strong", "medium", "weak"],
+    "portfolio": ["rank", "top", "rebalance"],
   ]
 
   /// A path to a file, else the name of a registered strategy (its latest version).
