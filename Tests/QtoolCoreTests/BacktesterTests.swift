@@ -177,4 +177,33 @@ func spec(
     #expect(result.outcome.equity.last! > strategy.capital * 1.5)
     #expect(result.outcome.trades[0].entryBar == 12, "decided on bar 11's close (lookback + 1), filled at bar 12's open")
   }
+
+  @Test func positionCaps() throws {
+    let bars = try goog()
+    let rules = StrategySpec.Rules(entry: "close > 0", exit: nil, shortEntry: nil, shortExit: nil)
+    let units = try CompiledStrategy(spec(rules, sizing: .init(fraction: 1, units: nil, notional: nil, maxUnits: 7, maxNotional: nil)))
+    #expect(Backtester.run(units, bars: bars).trades[0].size == 7)
+    let cash = try CompiledStrategy(spec(rules, sizing: .init(fraction: 1, units: nil, notional: nil, maxUnits: nil, maxNotional: 1_000)))
+    let trade = Backtester.run(cash, bars: bars).trades[0]
+    let spent = trade.size * trade.entryPrice
+    #expect(spent <= 1_000)
+    #expect(spent > 990)
+  }
+
+  @Test func drawdownPeriodsAndMonthlyReturns() {
+    let day: Int64 = 86_400_000
+    let jan = UTCCalendar.timestamp(year: 2024, month: 1, day: 30)
+    let timestamps = (0..<6).map { jan + Int64($0) * day }  // Jan 30, 31, Feb 1, 2, 3, 4
+    let equity: [Double] = [100, 110, 99, 88, 121, 120]
+    let periods = ResultSeries.drawdownPeriods(timestamps, equity)
+    #expect(periods.count == 2)
+    let deepest = ResultSeries.DrawdownPeriod(start: "2024-01-31", trough: "2024-02-02", end: "2024-02-03", depth: 88.0 / 110 - 1, days: 3)
+    #expect(periods[0] == deepest)
+    #expect(periods[1].end == nil, "still under water at the end")
+    let months = ResultSeries.monthlyReturns(timestamps, equity)
+    let expected: [ResultSeries.MonthlyReturn] = [
+      ResultSeries.MonthlyReturn(month: "2024-01", value: 110.0 / 100 - 1), ResultSeries.MonthlyReturn(month: "2024-02", value: 120.0 / 110 - 1),
+    ]
+    #expect(months == expected)
+  }
 }

@@ -173,13 +173,14 @@ struct Simulation {
     let portion = fraction >= 1 ? 1 - Double.ulpOfOne : fraction
     let perUnit = fill + commission(portion, fill) / portion
     let available = max(0, equityNow)
-    let units: Double
+    var units: Double
     if let fixedUnits = sizing?.units {
       units = fixedUnits
     } else {
-      let budget = min(sizing?.notional ?? available * portion, available * portion)
+      let budget = min(sizing?.notional ?? available * portion, available * portion, sizing?.maxNotional ?? .infinity)
       units = wholeUnits ? Backtester.pythonFloorDivide(budget, perUnit) : (budget / perUnit * 1e8).rounded(.down) / 1e8
     }
+    if let cap = sizing?.maxUnits { units = min(units, cap) }
     // Like a broker, refuse an entry the equity cannot pay for.
     guard units > 0, units * perUnit <= available else { return }
     size = copysign(units, direction)

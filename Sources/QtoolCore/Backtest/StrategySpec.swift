@@ -23,6 +23,10 @@ public struct StrategySpec: Codable, Sendable, Equatable {
     public var units: Double?
     /// A fixed cash amount per entry.
     public var notional: Double?
+    /// Caps on a position: at most this many units, and at most this much cash at entry.
+    public var maxUnits: Double?
+    public var maxNotional: Double?
+    enum CodingKeys: String, CodingKey { case fraction, units, notional, maxUnits = "max_units", maxNotional = "max_notional" }
   }
 
   public struct Costs: Codable, Sendable, Equatable {

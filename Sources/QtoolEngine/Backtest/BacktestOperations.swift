@@ -49,8 +49,31 @@ public struct BacktestReport: Encodable, Sendable {
   public var benchmark: [Double]
   public var failedAssertions: [MetricAssertion.Failure]
 
+  public var drawdownPeriods: [ResultSeries.DrawdownPeriod] { ResultSeries.drawdownPeriods(timestamps, equity) }
+  public var monthlyReturns: [ResultSeries.MonthlyReturn] { ResultSeries.monthlyReturns(timestamps, equity) }
+
   enum CodingKeys: String, CodingKey {
     case id, strategy, dataset, symbol, timeframe, first, last, bars, parameters, fingerprint, metrics, trades, failedAssertions = "failed_assertions"
+    case drawdownPeriods = "drawdown_periods", monthlyReturns = "monthly_returns"
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(id, forKey: .id)
+    try container.encode(strategy, forKey: .strategy)
+    try container.encode(dataset, forKey: .dataset)
+    try container.encode(symbol, forKey: .symbol)
+    try container.encode(timeframe, forKey: .timeframe)
+    try container.encode(first, forKey: .first)
+    try container.encode(last, forKey: .last)
+    try container.encode(bars, forKey: .bars)
+    try container.encode(parameters, forKey: .parameters)
+    try container.encode(fingerprint, forKey: .fingerprint)
+    try container.encode(metrics, forKey: .metrics)
+    try container.encode(trades, forKey: .trades)
+    try container.encode(failedAssertions, forKey: .failedAssertions)
+    try container.encode(Array(drawdownPeriods.prefix(10)), forKey: .drawdownPeriods)
+    try container.encode(monthlyReturns, forKey: .monthlyReturns)
   }
 }
 

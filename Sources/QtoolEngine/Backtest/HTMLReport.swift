@@ -140,21 +140,12 @@ public enum HTMLReport {
   }
 
   static func monthlyHeatmap(_ timestamps: [Int64], _ equity: [Double]) -> String {
-    var monthEnd: [Int: Double] = [:]
-    var order: [Int] = []
-    for (i, ts) in timestamps.enumerated() {
-      let (year, month, _, _) = UTCCalendar.components(ts)
-      let key = year * 12 + month - 1
-      if monthEnd[key] == nil { order.append(key) }
-      monthEnd[key] = equity[i]
-    }
     var returns: [Int: Double] = [:]
-    var previous = equity.first ?? 0
-    for key in order {
-      let value = monthEnd[key]!
-      returns[key] = previous != 0 ? value / previous - 1 : 0
-      previous = value
+    for month in ResultSeries.monthlyReturns(timestamps, equity) {
+      let parts = month.month.split(separator: "-").compactMap { Int($0) }
+      returns[parts[0] * 12 + parts[1] - 1] = month.value
     }
+    let order = returns.keys.sorted()
     let years = Set(order.map { $0 / 12 }).sorted()
     var html =
       "<table id=\"monthly\"><tr><th>year</th>"

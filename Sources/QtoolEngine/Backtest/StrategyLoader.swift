@@ -19,7 +19,7 @@ public enum StrategyLoader {
     "": ["name", "description", "universe", "params", "rules", "sizing", "costs", "risk", "execution", "signals", "benchmark", "portfolio"],
     "universe": ["symbols", "timeframe", "source", "dataset"],
     "rules": ["entry", "exit", "short_entry", "short_exit"],
-    "sizing": ["fraction", "units", "notional"],
+    "sizing": ["fraction", "units", "notional", "max_units", "max_notional"],
     "costs": ["commission", "commission_fixed", "slippage_bps"],
     "risk": ["stop_loss", "take_profit", "trailing_stop", "max_drawdown_halt"],
     "execution": ["fill", "units", "close_at_end", "capital"],
