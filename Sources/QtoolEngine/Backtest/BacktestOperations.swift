@@ -49,31 +49,13 @@ public struct BacktestReport: Encodable, Sendable {
   public var benchmark: [Double]
   public var failedAssertions: [MetricAssertion.Failure]
 
-  public var drawdownPeriods: [ResultSeries.DrawdownPeriod] { ResultSeries.drawdownPeriods(timestamps, equity) }
-  public var monthlyReturns: [ResultSeries.MonthlyReturn] { ResultSeries.monthlyReturns(timestamps, equity) }
+  /// The ten deepest periods under water.
+  public var drawdownPeriods: [ResultSeries.DrawdownPeriod]
+  public var monthlyReturns: [ResultSeries.MonthlyReturn]
 
   enum CodingKeys: String, CodingKey {
     case id, strategy, dataset, symbol, timeframe, first, last, bars, parameters, fingerprint, metrics, trades, failedAssertions = "failed_assertions"
     case drawdownPeriods = "drawdown_periods", monthlyReturns = "monthly_returns"
-  }
-
-  public func encode(to encoder: any Encoder) throws {
-    var container = encoder.container(keyedBy: CodingKeys.self)
-    try container.encode(id, forKey: .id)
-    try container.encode(strategy, forKey: .strategy)
-    try container.encode(dataset, forKey: .dataset)
-    try container.encode(symbol, forKey: .symbol)
-    try container.encode(timeframe, forKey: .timeframe)
-    try container.encode(first, forKey: .first)
-    try container.encode(last, forKey: .last)
-    try container.encode(bars, forKey: .bars)
-    try container.encode(parameters, forKey: .parameters)
-    try container.encode(fingerprint, forKey: .fingerprint)
-    try container.encode(metrics, forKey: .metrics)
-    try container.encode(trades, forKey: .trades)
-    try container.encode(failedAssertions, forKey: .failedAssertions)
-    try container.encode(Array(drawdownPeriods.prefix(10)), forKey: .drawdownPeriods)
-    try container.encode(monthlyReturns, forKey: .monthlyReturns)
   }
 }
 
@@ -240,7 +222,9 @@ public struct BacktestOperations: Sendable {
       id: id, strategy: loaded.spec.name, dataset: run.datasetName, symbol: run.symbol, timeframe: run.timeframe,
       first: UTCCalendar.format(bars.timestamps[0]), last: UTCCalendar.format(bars.timestamps[bars.count - 1]), bars: bars.count,
       parameters: strategy.parameters, fingerprint: run.fingerprint, metrics: metrics, trades: run.outcome.trades, timestamps: bars.timestamps,
-      equity: run.outcome.equity, benchmark: run.benchmark, failedAssertions: failures)
+      equity: run.outcome.equity, benchmark: run.benchmark, failedAssertions: failures,
+      drawdownPeriods: Array(ResultSeries.drawdownPeriods(bars.timestamps, run.outcome.equity).prefix(10)),
+      monthlyReturns: ResultSeries.monthlyReturns(bars.timestamps, run.outcome.equity))
   }
 
   /// Reruns a recorded run from its stored spec text and settings and checks that every trade

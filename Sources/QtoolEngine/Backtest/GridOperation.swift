@@ -92,23 +92,7 @@ extension BacktestOperations {
     let first = try execute(
       loaded, parameters: [:], capital: request.capital, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps)
     let known = first.strategy.parameters
-    for axis in request.axes where known[axis.name] == nil {
-      throw OperationError.invalidArgument(
-        "--grid \(axis.name): the strategy has no param '\(axis.name)'"
-          + (Similarity.closest(to: axis.name, among: Array(known.keys)).map { " — did you mean '\($0)'?" } ?? ""))
-    }
-    var combinations: [[String: Double]] = [[:]]
-    for axis in request.axes {
-      combinations = combinations.flatMap { combination in axis.values.map { combination.merging([axis.name: $0]) { $1 } } }
-    }
-    if let condition = request.condition {
-      combinations = try combinations.filter { combination in
-        let values = known.merging(combination) { $1 }
-        let expression = try RuleParser.parse(condition, origin: "--where", parameters: values, allowColumns: false)
-        return RuleEvaluator.holds(expression)
-      }
-    }
-    guard !combinations.isEmpty else { throw OperationError.invalidArgument("no combination satisfies --where \(request.condition ?? "")") }
+    let combinations = try Self.combinations(request, known: known)
 
     let bars = first.bars
     let dataset = try database.dataset(named: first.datasetName)
@@ -135,6 +119,26 @@ extension BacktestOperations {
       id: id, strategy: spec.name, dataset: first.datasetName, bars: bars.count, combinations: total, rank: request.rank,
       seconds: Date().timeIntervalSince(started),
       results: order.prefix(max(1, request.top)).map { GridReport.Result(parameters: known.merging(combinations[$0]) { $1 }, metrics: metrics[$0]) })
+  }
+
+  /// The cartesian product of the axes, less those failing `--where`.
+  static func combinations(_ request: GridRequest, known: [String: Double]) throws -> [[String: Double]] {
+    var combinations: [[String: Double]] = [[:]]
+    for axis in request.axes {
+      guard known[axis.name] != nil else {
+        throw OperationError.invalidArgument(
+          "--grid \(axis.name): the strategy has no param '\(axis.name)'"
+            + (Similarity.closest(to: axis.name, among: Array(known.keys)).map { " — did you mean '\($0)'?" } ?? ""))
+      }
+      combinations = combinations.flatMap { combination in axis.values.map { combination.merging([axis.name: $0]) { $1 } } }
+    }
+    if let condition = request.condition {
+      combinations = try combinations.filter { combination in
+        RuleEvaluator.holds(try RuleParser.parse(condition, origin: "--where", parameters: known.merging(combination) { $1 }, allowColumns: false))
+      }
+    }
+    guard !combinations.isEmpty else { throw OperationError.invalidArgument("no combination satisfies --where \(request.condition ?? "")") }
+    return combinations
   }
 
   /// Every combination's metrics on `bars`, computed on `jobs` threads, each reusing one
@@ -185,16 +189,7 @@ extension BacktestOperations {
     let first = try execute(
       loaded, parameters: [:], capital: request.capital, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps)
     let known = first.strategy.parameters
-    var combinations: [[String: Double]] = [[:]]
-    for axis in request.axes {
-      guard known[axis.name] != nil else { throw OperationError.invalidArgument("--grid \(axis.name): the strategy has no param '\(axis.name)'") }
-      combinations = combinations.flatMap { combination in axis.values.map { combination.merging([axis.name: $0]) { $1 } } }
-    }
-    if let condition = request.condition {
-      combinations = try combinations.filter { combination in
-        RuleEvaluator.holds(try RuleParser.parse(condition, origin: "--where", parameters: known.merging(combination) { $1 }, allowColumns: false))
-      }
-    }
+    let combinations = try Self.combinations(request, known: known)
     let dataset = try database.dataset(named: first.datasetName)
     let barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
     let bars = first.bars
