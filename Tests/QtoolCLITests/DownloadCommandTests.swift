@@ -256,7 +256,12 @@ import Testing
     first.standardOutput = FileHandle.nullDevice
     first.standardError = FileHandle.nullDevice
     try first.run()
-    Thread.sleep(forTimeInterval: 0.7)
+    // Wait until the first holds the lock: it writes its pid into the lock file.
+    let lockFile = qtool.databasePath + ".lock"
+    let deadline = Date().addingTimeInterval(20)
+    while Date() < deadline, !((try? String(contentsOfFile: lockFile, encoding: .utf8)) ?? "").hasPrefix("pid \(first.processIdentifier)") {
+      Thread.sleep(forTimeInterval: 0.02)
+    }
     let second = try bulk(qtool, server, ["--from", "2024-01-01", "--to", "2024-02-01"])
     first.waitUntilExit()
     #expect(second.status == 75)
