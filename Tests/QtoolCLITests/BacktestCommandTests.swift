@@ -271,4 +271,21 @@ import Testing
     #expect((report["metrics"] as! [String: Any])["trades"] as! Int > 10)
     #expect(try qtool.run(["backtest", "replay", report["id"] as! String]).status == 0)
   }
+
+  @Test func namedBenchmarkDrivesBetaAndAlpha() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let aapl = sharedData.appendingPathComponent("stooq/aapl_us_d.csv").path
+    try qtool.run(["data", "import", aapl, "-s", "AAPL", "-t", "1d", "--source-name", "stooq"])
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "-o", spec])
+    let own = try json(try qtool.run(["backtest", "run", spec, "--json"]).stdout)["metrics"] as! [String: Any]
+    try (String(contentsOfFile: spec, encoding: .utf8) + "benchmark: AAPL\n").write(toFile: spec, atomically: true, encoding: .utf8)
+    let against = try json(try qtool.run(["backtest", "run", spec, "--json"]).stdout)["metrics"] as! [String: Any]
+    #expect(own["beta"] as! Double != against["beta"] as! Double, "beta is measured against AAPL now")
+    #expect(own["final_equity"] as! Double == against["final_equity"] as! Double, "the strategy itself is unchanged")
+    try (String(contentsOfFile: spec, encoding: .utf8).replacingOccurrences(of: "benchmark: AAPL", with: "benchmark: NOPE")).write(
+      toFile: spec, atomically: true, encoding: .utf8)
+    #expect(try qtool.run(["backtest", "run", spec]).status == 66)
+  }
 }

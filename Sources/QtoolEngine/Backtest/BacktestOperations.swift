@@ -128,8 +128,9 @@ public struct BacktestOperations: Sendable {
     }
     let outcome = Backtester.run(strategy, bars: bars)
     let barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
-    // The benchmark is buy-and-hold of the same bars, scaled to the starting capital.
-    let benchmark = bars.close.map { $0 / bars.close[0] * strategy.capital }
+    let closes = try spec.benchmark.map { try self.benchmarkCloses($0, timeframe: spec.universe.timeframe, on: bars.timestamps) } ?? bars.close
+    // The benchmark (buy-and-hold of the same bars unless the spec names one), scaled to the capital.
+    let benchmark = closes.map { $0 / closes[0] * strategy.capital }
     let metrics = Metrics.compute(outcome, bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)
     let sliceHash = ContentHash.of(bars)
     let parametersText = strategy.parameters.keys.sorted().map { "\($0)=\(strategy.parameters[$0]!)" }.joined(separator: ",")
@@ -139,6 +140,24 @@ public struct BacktestOperations: Sendable {
       loaded: loaded, strategy: strategy, datasetName: datasetName, symbol: dataset.symbol, timeframe: dataset.timeframe, bars: bars,
       outcome: outcome, metrics: metrics, benchmark: benchmark, sliceHash: sliceHash, fingerprint: fingerprint,
       tradeSymbols: outcome.trades.map { _ in dataset.symbol })
+  }
+
+  /// The closes of the spec's `benchmark` (a dataset name, or a symbol with the spec's
+  /// timeframe) on `timestamps`, carried forward over bars it lacks.
+  func benchmarkCloses(_ name: String, timeframe: String, on timestamps: [Int64]) throws -> [Double] {
+    let dataset = try (try? database.dataset(named: name)) ?? database.dataset(named: "\(name)-\(timeframe)")
+    let bars = try database.bars(datasetID: dataset.id, to: timestamps.last! + 1)
+    var lookup: [Int64: Double] = [:]
+    for (t, close) in zip(bars.timestamps, bars.close) { lookup[t] = close }
+    var last = bars.timestamps.firstIndex { $0 >= timestamps[0] }.map { bars.close[max(0, $0 - 1)] } ?? .nan
+    if let exact = lookup[timestamps[0]] { last = exact }
+    guard last.isFinite else {
+      throw OperationError.notFound("benchmark \(dataset.name) has no bars at or before \(UTCCalendar.format(timestamps[0]))")
+    }
+    return timestamps.map { t in
+      if let close = lookup[t] { last = close }
+      return last
+    }
   }
 
   /// A portfolio spec: every symbol's dataset (SYMBOL-TIMEFRAME) on their common bars.
