@@ -37,6 +37,14 @@ public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord {
   }
 }
 
+extension RunRecord {
+  /// The run's metrics by name (null ones left out).
+  public var metricValues: [String: Double] {
+    let decoded = try? JSONDecoder().decode([String: Double?].self, from: Data((metrics ?? "{}").utf8))
+    return (decoded ?? [:]).compactMapValues { $0 }
+  }
+}
+
 public enum RunError: QtoolError, Equatable {
   case notFound(String, suggestion: String?)
   public var exitStatus: ExitStatus { .noInput }

@@ -101,35 +101,43 @@ func fetchOne(_ fetcher: Fetcher, _ url: String) -> Result<Fetched, FetchError> 
     #expect(attempts == 2)
   }
 
-  @Test func manyTransfersAtOnce() throws {
-    let server = try LoopbackServer()
-    let gauge = Mutex((active: 0, peak: 0))
-    server.on("/slow") { request, _ in
-      gauge.withLock {
-        $0.active += 1; $0.peak = max($0.peak, $0.active)
+  /// How many requests a server held at once, at most.
+  final class Gauge: Sendable {
+    private let state = Mutex((active: 0, peak: 0))
+    func enter() {
+      state.withLock {
+        $0.active += 1
+        $0.peak = max($0.peak, $0.active)
       }
-      Thread.sleep(forTimeInterval: 0.3)
-      gauge.withLock { $0.active -= 1 }
+    }
+    func leave() { state.withLock { $0.active -= 1 } }
+    var peak: Int { state.withLock { $0.peak } }
+  }
+
+  /// Serves `/slow` after `delay`, measuring how many requests overlap.
+  func slowServer(delay: Double) throws -> (LoopbackServer, Gauge) {
+    let server = try LoopbackServer()
+    let gauge = Gauge()
+    server.on("/slow") { request, _ in
+      gauge.enter()
+      Thread.sleep(forTimeInterval: delay)
+      gauge.leave()
       return LoopbackServer.Reply(body: Data(request.target.utf8))
     }
+    return (server, gauge)
+  }
+
+  @Test func manyTransfersAtOnce() throws {
+    let (server, gauge) = try slowServer(delay: 0.3)
     let jobs = (0..<8).map { ($0, HTTPRequest(url: server.baseURL + "/slow/\($0)")) }
     var bodies: [Int: String] = [:]
     makeFetcher().fetch(jobs, concurrency: 8) { tag, result in
       bodies[tag] = (try? result.get()).map { String(decoding: $0.response.body, as: UTF8.self) }
     }
-    #expect(gauge.withLock { $0.peak } >= 4, "transfers should overlap")
+    #expect(gauge.peak >= 4, "transfers should overlap")
     #expect((0..<8).allSatisfy { bodies[$0] == "/slow/\($0)" })
-    let one = try LoopbackServer()
-    let single = Mutex((active: 0, peak: 0))
-    one.on("/slow") { _, _ in
-      single.withLock {
-        $0.active += 1; $0.peak = max($0.peak, $0.active)
-      }
-      Thread.sleep(forTimeInterval: 0.05)
-      single.withLock { $0.active -= 1 }
-      return .text("ok")
-    }
+    let (one, single) = try slowServer(delay: 0.05)
     makeFetcher().fetch((0..<4).map { ($0, HTTPRequest(url: one.baseURL + "/slow/\($0)")) }, concurrency: 1) { _, _ in }
-    #expect(single.withLock { $0.peak } == 1, "--jobs 1 means one transfer at a time")
+    #expect(single.peak == 1, "--jobs 1 means one transfer at a time")
   }
 }

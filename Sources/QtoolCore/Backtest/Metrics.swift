@@ -84,10 +84,21 @@ public struct Metrics: Codable, Sendable, Equatable {
     ("commissions", "commission paid, in cash"),
   ]
 
-  public func value(_ name: String) -> Double? {
-    guard let data = try? JSONEncoder().encode(self), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-    return (object[name] as? NSNumber)?.doubleValue
+  /// Every finite metric by name (counts as numbers); a profit factor with no losses is left
+  /// out, as it is null in JSON.
+  public var values: [String: Double] {
+    var result: [String: Double] = [:]
+    for (child, key) in zip(Mirror(reflecting: self).children, CodingKeys.allCases) {
+      if let number = child.value as? Double, number.isFinite {
+        result[key.rawValue] = number
+      } else if let count = child.value as? Int {
+        result[key.rawValue] = Double(count)
+      }
+    }
+    return result
   }
+
+  public func value(_ name: String) -> Double? { values[name] }
 
   public static func compute(_ outcome: BacktestOutcome, bars: BarSeries, barsPerYear: Double, benchmark: [Double]? = nil) -> Metrics {
     let equity = outcome.equity

@@ -52,6 +52,21 @@ public enum PortfolioBacktester {
     var commissions = 0.0
     var target: Set<Int>? = nil
 
+    /// Sells all of symbol `s` and records the trade.
+    func sell(_ s: Int, at price: Double, bar: Int, reason: Trade.Reason) {
+      let commission = fixed + units[s] * price * relative
+      cash += units[s] * price - commission
+      commissions += commission
+      let pnl = units[s] * (price - entryPrice[s]) - entryCommission[s] - commission
+      trades.append(
+        Trade(
+          side: "long", size: units[s], entryBar: entryBar[s], entryTime: timestamps[entryBar[s]], entryPrice: entryPrice[s], exitBar: bar,
+          exitTime: timestamps[bar], exitPrice: price, pnl: pnl, returnPct: pnl / (units[s] * entryPrice[s]),
+          commission: entryCommission[s] + commission, reason: reason))
+      tradeSymbols.append(inputs[s].symbol)
+      units[s] = 0
+    }
+
     func isRebalanceBar(_ i: Int) -> Bool {
       if i == start { return true }
       let (y0, m0, _, _) = UTCCalendar.components(timestamps[i - 1])
@@ -67,19 +82,7 @@ public enum PortfolioBacktester {
       if let chosen = target {
         // Sell what left the top N, then split the cash over what entered.
         for s in inputs.indices where units[s] > 0 && !chosen.contains(s) {
-          let price = aligned[s].open[i] * (1 - strategy.slippage)
-          let commission = fixed + units[s] * price * relative
-          cash += units[s] * price - commission
-          commissions += commission
-          let pnl = units[s] * (price - entryPrice[s]) - entryCommission[s] - commission
-          trades.append(
-            Trade(
-              side: "long", size: units[s], entryBar: entryBar[s], entryTime: timestamps[entryBar[s]], entryPrice: entryPrice[s], exitBar: i,
-              exitTime: timestamps[i], exitPrice: price, pnl: pnl, returnPct: pnl / (units[s] * entryPrice[s]),
-              commission: entryCommission[s] + commission,
-              reason: .signal))
-          tradeSymbols.append(inputs[s].symbol)
-          units[s] = 0
+          sell(s, at: aligned[s].open[i] * (1 - strategy.slippage), bar: i, reason: .signal)
         }
         let entering = chosen.filter { units[$0] == 0 }.sorted()
         if !entering.isEmpty {
@@ -118,21 +121,7 @@ public enum PortfolioBacktester {
       }
     }
     if strategy.closeAtEnd, count > 0 {
-      for s in inputs.indices where units[s] > 0 {
-        let price = aligned[s].close[count - 1]
-        let commission = fixed + units[s] * price * relative
-        cash += units[s] * price - commission
-        commissions += commission
-        let pnl = units[s] * (price - entryPrice[s]) - entryCommission[s] - commission
-        trades.append(
-          Trade(
-            side: "long", size: units[s], entryBar: entryBar[s], entryTime: timestamps[entryBar[s]], entryPrice: entryPrice[s], exitBar: count - 1,
-            exitTime: timestamps[count - 1], exitPrice: price, pnl: pnl, returnPct: pnl / (units[s] * entryPrice[s]),
-            commission: entryCommission[s] + commission,
-            reason: .end))
-        tradeSymbols.append(inputs[s].symbol)
-        units[s] = 0
-      }
+      for s in inputs.indices where units[s] > 0 { sell(s, at: aligned[s].close[count - 1], bar: count - 1, reason: .end) }
       equity[count - 1] = cash
     }
     let timeline = BarSeries(

@@ -30,6 +30,21 @@ public struct BacktestRequest: Sendable {
   }
 }
 
+extension BacktestRequest {
+  /// `fast=20` pairs, as `--param` takes them.
+  public static func parseParameters(_ pairs: [String]) throws -> [String: Double] {
+    var parameters: [String: Double] = [:]
+    for pair in pairs {
+      let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+      guard parts.count == 2, !parts[0].isEmpty, let value = Double(parts[1]) else {
+        throw OperationError.invalidArgument("--param: expected name=number, got '\(pair)'")
+      }
+      parameters[parts[0]] = value
+    }
+    return parameters
+  }
+}
+
 /// What a run returns to the CLI and the server.
 public struct BacktestReport: Encodable, Sendable {
   public var id: String
@@ -215,7 +230,7 @@ public struct BacktestOperations: Sendable {
     let now = Int64(Date().timeIntervalSince1970 * 1000)
     let id = "r" + ContentHash.sha256Hex(Data((run.fingerprint + "\(now)" + UUID().uuidString).utf8)).prefix(9)
     var failures: [MetricAssertion.Failure] = []
-    let metricValues = Dictionary(uniqueKeysWithValues: Metrics.names.compactMap { name in metrics.value(name).map { (name, $0) } })
+    let metricValues = metrics.values
     for assertion in request.assertions { failures += try MetricAssertion.failures(assertion, metrics: metricValues) }
 
     let encoder = JSONEncoder()
@@ -251,8 +266,8 @@ public struct BacktestOperations: Sendable {
   public func replay(id: String) throws -> ReplayReport {
     let record = try database.run(id: id)
     let settings = try JSONDecoder().decode(RunParameters.self, from: Data(record.params.utf8))
-    let isPortfolio = (try StrategyLoader.parse(record.specText, origin: "run \(record.id)")).spec.portfolio != nil
     let loaded = try StrategyLoader.parse(record.specText, origin: "run \(record.id)")
+    let isPortfolio = loaded.spec.portfolio != nil
     let run = try execute(
       loaded, parameters: settings.parameters, capital: settings.capital, dataset: isPortfolio ? nil : settings.dataset, from: settings.from,
       to: settings.to, allowGaps: settings.allowGaps)
@@ -293,8 +308,7 @@ public struct BacktestOperations: Sendable {
     var curves: [[Int64: Double]] = []
     for id in ids {
       let record = try database.run(id: id)
-      let metrics = (try? JSONDecoder().decode([String: Double?].self, from: Data((record.metrics ?? "{}").utf8))) ?? [:]
-      runs.append(ComparisonReport.Run(id: record.id, strategy: record.strategyName, metrics: metrics.compactMapValues { $0 }))
+      runs.append(ComparisonReport.Run(id: record.id, strategy: record.strategyName, metrics: record.metricValues))
       let curve = try database.equityCurve(runID: record.id)
       var returns: [Int64: Double] = [:]
       for i in 1..<max(1, curve.equity.count) where curve.equity[i - 1] != 0 {

@@ -176,7 +176,7 @@ extension BacktestOperations {
   static func ranking(_ metrics: [Metrics], by metric: String) -> [Int] {
     let descending = !["max_drawdown_duration", "volatility", "losing", "max_consecutive_losses", "commissions"].contains(metric)
     let score = metrics.map { value -> Double in
-      let raw = value.value(metric) ?? .nan
+      let raw = value.values[metric] ?? .nan
       return raw.isNaN ? -.infinity : (descending ? raw : -raw)
     }
     return metrics.indices.sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }

@@ -27,8 +27,9 @@ public enum HTMLReport {
         series: [(report.equity, "#1a73e8", "strategy"), (report.benchmark, "#9aa0a6", "buy & hold")])
     html += "<h2>Drawdown</h2>\n" + drawdownChart(report.timestamps, report.equity)
     html += "<h2>Metrics</h2>\n<div class=\"metrics\" id=\"metrics\">\n"
+    let values = m.values
     for (name, _) in Metrics.definitions {
-      let value = m.value(name)
+      let value = values[name]
       let text: String
       if let value {
         let isCount = ["trades", "winning", "losing", "max_consecutive_wins", "max_consecutive_losses"].contains(name)

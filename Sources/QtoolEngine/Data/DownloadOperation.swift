@@ -176,8 +176,9 @@ extension DataOperations {
         try QtoolDatabase.refreshStatistics(db, datasetID: id)
         if !batch.events.isEmpty { try QtoolDatabase.mergeEvents(db, datasetID: id, batch.events) }
         states[index].datasetID = id
-        states[index].gapsAfter = try QtoolDatabase.counts(db, datasetID: id).gaps
-        return try QtoolDatabase.counts(db, datasetID: id).rows - before
+        let after = try QtoolDatabase.counts(db, datasetID: id)
+        states[index].gapsAfter = after.gaps
+        return after.rows - before
       }
     }
 

@@ -12,12 +12,12 @@ enum BacktestListCommand: LeafCommand {
       var id: String
       var strategy: String
       var created: String
-      var metrics: [String: Double?]
+      var metrics: [String: Double]
     }
     let rows = runs.map { run in
       Row(
         id: run.id, strategy: run.strategyName, created: UTCCalendar.format(run.createdAt / 1000 * 1000, alwaysTime: true),
-        metrics: (try? JSONDecoder().decode([String: Double?].self, from: Data((run.metrics ?? "{}").utf8))) ?? [:])
+        metrics: run.metricValues)
     }
     if context.json {
       try context.printJSON(rows)
@@ -28,7 +28,7 @@ enum BacktestListCommand: LeafCommand {
       return .success
     }
     func metric(_ row: Row, _ name: String, percent: Bool) -> String {
-      guard let value = row.metrics[name] ?? nil else { return "-" }
+      guard let value = row.metrics[name] else { return "-" }
       return percent ? Format.decimal(value * 100, places: 2) + "%" : Format.decimal(value, places: 2)
     }
     context.stdout.write(
@@ -40,7 +40,7 @@ enum BacktestListCommand: LeafCommand {
         rows: rows.map {
           [
             $0.id, $0.strategy, $0.created, metric($0, "total_return", percent: true), metric($0, "sharpe", percent: false),
-            metric($0, "max_drawdown", percent: true), ($0.metrics["trades"] ?? nil).map { String(Int($0)) } ?? "-",
+            metric($0, "max_drawdown", percent: true), $0.metrics["trades"].map { String(Int($0)) } ?? "-",
           ]
         }
       ).render(bold: context.terminal.colorOnStdout))

@@ -40,14 +40,7 @@ enum BacktestRunCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
-    var parameters: [String: Double] = [:]
-    for pair in arguments.strings("param") {
-      let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-      guard parts.count == 2, let value = Double(parts[1]) else {
-        throw UsageError("--param: expected name=number, got '\(pair)'", commandPath: arguments.commandPath)
-      }
-      parameters[parts[0]] = value
-    }
+    let parameters = try BacktestRequest.parseParameters(arguments.strings("param"))
     let request = BacktestRequest(
       strategy: arguments.string("strategy")!, dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
       to: DataOptions.milliseconds(arguments, "to"), capital: arguments.double("capital"), parameters: parameters,

@@ -16,7 +16,7 @@ enum BacktestShowCommand: LeafCommand {
       return .success
     }
     let run = detail.run
-    let metrics = (try? JSONDecoder().decode([String: Double?].self, from: Data((run.metrics ?? "{}").utf8))) ?? [:]
+    let metrics = run.metricValues
     context.stdout.write(
       KeyValueList(pairs: [
         ("run", run.id), ("strategy", run.strategyName), ("engine", run.engineVersion), ("fingerprint", String(run.fingerprint.prefix(16))),
@@ -24,7 +24,7 @@ enum BacktestShowCommand: LeafCommand {
       .render())
     context.stdout.line()
     context.stdout.write(
-      KeyValueList(pairs: metrics.keys.sorted().map { ($0, (metrics[$0] ?? nil).map { Format.decimal($0, places: 6) } ?? "-") }).render())
+      KeyValueList(pairs: metrics.keys.sorted().map { ($0, Format.decimal(metrics[$0]!, places: 6)) }).render())
     context.stdout.line()
     context.stdout.write(
       Table(
