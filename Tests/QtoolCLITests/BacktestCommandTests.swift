@@ -68,6 +68,9 @@ import Testing
     let unknown = try qtool.run(["backtest", "run", spec, "--param", "fats=5"])
     #expect(unknown.status == 65)
     #expect(unknown.stderr.contains("the strategy has no param 'fats' — did you mean 'fast'?"))
+    let capital = try qtool.run(["backtest", "run", spec, "--capital", "-5"])
+    #expect(capital.status == 64)
+    #expect(capital.stderr.hasPrefix("qtool: error: --capital: must be positive, got -5\n"))
     let missing = try qtool.run(["backtest", "run", spec, "--dataset", "NOPE-1d"])
     #expect(missing.status == 66)
     try String(contentsOfFile: spec, encoding: .utf8).replacingOccurrences(of: "sizing:", with: "sizng:").write(

@@ -196,6 +196,22 @@ import Testing
     #expect(reports[2]["bars_added"] as? Int == 2)
   }
 
+  @Test func proxyFailureNamesTheProxy() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let closed = try LoopbackServer()
+    let proxy = closed.baseURL
+    closed.stop()
+    let result = try qtool.run(
+      [
+        "data", "download", "--source", "binance", "--symbols", "BTCUSDT", "-t", "1d", "--from", "2024-01-01", "--to", "2024-01-05", "--retries", "1",
+        "--proxy", proxy,
+      ],
+      environment: ["QTOOL_SOURCE_BINANCE_URL": "http://127.0.0.1:9"])
+    #expect(result.status == 75)
+    #expect(result.stdout.contains("via proxy \(proxy)"))
+  }
+
   @Test func newDatasetNeedsFrom() throws {
     let qtool = try QtoolProcess()
     defer { qtool.cleanUp() }

@@ -115,7 +115,8 @@ public final class HTTPClient {
           qtool_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
           result = .success(HTTPResponse(status: status, headers: state.headers, body: state.body))
         } else {
-          let text = String(cString: curl_easy_strerror(code))
+          var text = String(cString: curl_easy_strerror(code))
+          if let proxy = settings.proxy, !proxy.isEmpty { text += " via proxy \(proxy)" }
           result = .failure(TransportError(code: Int(code.rawValue), message: "\(text) (curl \(code.rawValue))", partialBody: state.body))
         }
         curl_multi_remove_handle(multi, easy)

@@ -36,7 +36,7 @@ enum BacktestGridCommand: LeafCommand {
     guard !axes.isEmpty else { throw UsageError("give at least one --grid name=values", commandPath: arguments.commandPath) }
     let request = GridRequest(
       strategy: arguments.string("strategy")!, dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
-      to: DataOptions.milliseconds(arguments, "to"), capital: arguments.double("capital"), axes: axes, condition: arguments.string("where"),
+      to: DataOptions.milliseconds(arguments, "to"), capital: try DataOptions.capital(arguments), axes: axes, condition: arguments.string("where"),
       rank: arguments.string("rank")!, top: max(1, arguments.int("top")!),
       jobs: arguments.int("jobs") ?? ProcessInfo.processInfo.activeProcessorCount,
       allowGaps: arguments.flag("allow-gaps"))

@@ -43,7 +43,7 @@ enum BacktestRunCommand: LeafCommand {
     let parameters = try BacktestRequest.parseParameters(arguments.strings("param"))
     let request = BacktestRequest(
       strategy: arguments.string("strategy")!, dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
-      to: DataOptions.milliseconds(arguments, "to"), capital: arguments.double("capital"), parameters: parameters,
+      to: DataOptions.milliseconds(arguments, "to"), capital: try DataOptions.capital(arguments), parameters: parameters,
       allowGaps: arguments.flag("allow-gaps"), assertions: arguments.strings("assert"))
     let operations = try BacktestOperations(database: context.database())
     let report = try operations.run(request)

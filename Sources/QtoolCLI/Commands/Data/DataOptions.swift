@@ -31,7 +31,12 @@ enum DataOptions {
       guard parts.count == 2, !parts[1].isEmpty else {
         throw UsageError("--map: expected field=column, got '\(pair)'", commandPath: arguments.commandPath)
       }
-      options.columns[parts[0].lowercased()] = parts[1]
+      let field = parts[0].lowercased()
+      guard ["timestamp", "open", "high", "low", "close", "volume"].contains(field) else {
+        throw UsageError(
+          "--map: unknown field '\(parts[0])'; use timestamp, open, high, low, close or volume", commandPath: arguments.commandPath)
+      }
+      options.columns[field] = parts[1]
     }
     if arguments.flag("no-header") { options.hasHeader = false }
     if let delimiter = arguments.string("delimiter") {
@@ -44,6 +49,13 @@ enum DataOptions {
     options.epochUnit = arguments.string("timestamp-unit").flatMap(TimestampParser.EpochUnit.init(rawValue:))
     options.timestampFormat = arguments.string("timestamp-format")
     return options
+  }
+
+  /// `--capital`, which must be positive when given.
+  static func capital(_ arguments: ParsedArguments) throws -> Double? {
+    guard let capital = arguments.double("capital") else { return nil }
+    guard capital > 0 else { throw UsageError("--capital: must be positive, got \(Format.compact(capital))", commandPath: arguments.commandPath) }
+    return capital
   }
 
   /// Milliseconds of a `--from`/`--to` date.
