@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import QtoolCore
 
 /// A recorded backtest run as `backtest list/show` read it.
@@ -69,23 +70,76 @@ extension QtoolDatabase {
           run.id, run.strategyName, run.specText, run.datasets, run.params, run.engineVersion, run.fingerprint, run.status, run.metrics,
           run.createdAt, run.createdAt,
         ])
-      let tradeStatement = try db.makeStatement(
-        sql: """
-          INSERT INTO trades (run_id, seq, symbol, side, size, entry_ts, entry_price, exit_ts, exit_price, pnl, return, commission, reason)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          """)
-      for (seq, trade) in trades.enumerated() {
-        try tradeStatement.execute(arguments: [
-          run.id, seq, symbols[seq], trade.side, trade.size, trade.entryTime, trade.entryPrice, trade.exitTime, trade.exitPrice, trade.pnl,
-          trade.returnPct, trade.commission, trade.reason.rawValue,
-        ])
+      try Self.insertTrades(db, runID: run.id, trades, symbols: symbols)
+      try Self.insertSeries(db, runID: run.id, timestamps: timestamps, equity: equity, benchmark: benchmark)
+    }
+  }
+
+  /// The curves bound straight from the arrays' storage: no intermediate copies of megabytes.
+  static func insertSeries(_ db: Database, runID: String, timestamps: [Int64], equity: [Double], benchmark: [Double]?) throws {
+    guard let handle = db.sqliteConnection else { throw StoreError.sqlite("closed connection") }
+    var statement: OpaquePointer?
+    guard
+      sqlite3_prepare_v2(handle, "INSERT INTO run_series (run_id, timestamps, equity, benchmark) VALUES (?, ?, ?, ?)", -1, &statement, nil)
+        == SQLITE_OK
+    else { throw StoreError.sqlite(String(cString: sqlite3_errmsg(handle))) }
+    defer { sqlite3_finalize(statement) }
+    sqlite3_bind_text(statement, 1, runID, -1, transientDestructor)
+    func bind(_ index: Int32, _ bytes: UnsafeRawBufferPointer) {
+      // An empty buffer has no address; SQLite takes a zero-length blob from any pointer.
+      sqlite3_bind_blob64(statement, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8), sqlite3_uint64(bytes.count), nil)
+    }
+    let code = timestamps.withUnsafeBytes { ts in
+      equity.withUnsafeBytes { eq in
+        bind(2, ts)
+        bind(3, eq)
+        guard let benchmark else { return sqlite3_step(statement) }
+        return benchmark.withUnsafeBytes { bm in
+          bind(4, bm)
+          return sqlite3_step(statement)
+        }
       }
-      try db.execute(
-        sql: "INSERT INTO run_series (run_id, timestamps, equity, benchmark) VALUES (?, ?, ?, ?)",
-        arguments: [
-          run.id, timestamps.withUnsafeBufferPointer { Data(buffer: $0) }, equity.withUnsafeBufferPointer { Data(buffer: $0) },
-          benchmark.map { $0.withUnsafeBufferPointer { Data(buffer: $0) } },
-        ])
+    }
+    guard code == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(handle))) }
+  }
+
+  /// Trades on the raw handle: a run can close tens of thousands, and GRDB's argument
+  /// arrays cost ten times the insert itself.
+  static func insertTrades(_ db: Database, runID: String, _ trades: [Trade], symbols: [String]) throws {
+    guard let handle = db.sqliteConnection else { throw StoreError.sqlite("closed connection") }
+    var statement: OpaquePointer?
+    let sql = """
+      INSERT INTO trades (run_id, seq, symbol, side, size, entry_ts, entry_price, exit_ts, exit_price, pnl, return, commission, reason)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      """
+    guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
+      throw StoreError.sqlite(String(cString: sqlite3_errmsg(handle)))
+    }
+    defer { sqlite3_finalize(statement) }
+    // Bindings survive sqlite3_reset: the run id is bound once, the symbol when it changes.
+    sqlite3_bind_text(statement, 1, runID, -1, transientDestructor)
+    var boundSymbol: String?
+    for (seq, trade) in trades.enumerated() {
+      sqlite3_bind_int64(statement, 2, Int64(seq))
+      if symbols[seq] != boundSymbol {
+        sqlite3_bind_text(statement, 3, symbols[seq], -1, transientDestructor)
+        boundSymbol = symbols[seq]
+      }
+      sqlite3_bind_text(statement, 4, trade.side, -1, transientDestructor)
+      sqlite3_bind_double(statement, 5, trade.size)
+      sqlite3_bind_int64(statement, 6, trade.entryTime)
+      sqlite3_bind_double(statement, 7, trade.entryPrice)
+      sqlite3_bind_int64(statement, 8, trade.exitTime)
+      sqlite3_bind_double(statement, 9, trade.exitPrice)
+      sqlite3_bind_double(statement, 10, trade.pnl)
+      sqlite3_bind_double(statement, 11, trade.returnPct)
+      sqlite3_bind_double(statement, 12, trade.commission)
+      sqlite3_bind_text(statement, 13, trade.reason.rawValue, -1, transientDestructor)
+      let code = sqlite3_step(statement)
+      guard code == SQLITE_DONE else {
+        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(handle)))
+      }
+      sqlite3_reset(statement)
     }
   }
 
@@ -245,3 +299,6 @@ extension QtoolDatabase {
     }
   }
 }
+
+/// SQLITE_TRANSIENT: SQLite copies the text, as a Swift string's C buffer lives only for the call.
+let transientDestructor = unsafeBitCast(-1, to: sqlite3_destructor_type.self)

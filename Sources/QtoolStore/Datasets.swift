@@ -180,8 +180,20 @@ extension QtoolDatabase {
     }
   }
 
-  /// All bars of a dataset in `[from, to)`.
+  /// All bars of a dataset in `[from, to)`. A large dataset without a current snapshot is
+  /// read whole and its snapshot written, so the next read of any range costs a blob copy.
   public func bars(datasetID: Int64, from: Int64 = .min, to: Int64 = .max) throws -> BarSeries {
-    try read { try Self.readBars($0, datasetID: datasetID, from: from, to: to) }
+    let (series, version) = try read { db -> (BarSeries, Int64?) in
+      if let snapshot = try Self.readSnapshot(db, datasetID: datasetID, from: from, to: to) { return (snapshot, nil) }
+      let row = try Row.fetchOne(db, sql: "SELECT row_count, bars_version FROM datasets WHERE id = ?", arguments: [datasetID])
+      guard let row, (row["row_count"] as Int) >= Self.snapshotMinimumBars else {
+        return (try Self.readBarRows(db, datasetID: datasetID, from: from, to: to), nil)
+      }
+      return (try Self.readBarRows(db, datasetID: datasetID, from: .min, to: .max), row["bars_version"] as Int64)
+    }
+    guard let version else { return series }
+    // Best effort: a busy or read-only store just reads the table again next time.
+    try? write { try Self.writeSnapshot($0, datasetID: datasetID, barsVersion: version, series) }
+    return series.between(from: from, to: to)
   }
 }

@@ -31,6 +31,9 @@ public final class QtoolDatabase: Sendable {
     configuration.busyMode = .timeout(busyTimeout)
     configuration.foreignKeysEnabled = true
     configuration.label = "qtool"
+    // Reads through a memory map rather than a pread per page: bar snapshots are megabytes
+    // of overflow pages, and a 1M-bar snapshot reads in half the time.
+    configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = 4294967296") }
     let database = try StoreError.wrap(path: path) {
       QtoolDatabase(path: path, writer: try DatabasePool(path: path, configuration: configuration))
     }

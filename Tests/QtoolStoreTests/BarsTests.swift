@@ -80,4 +80,58 @@ func syntheticSeries(count: Int, start: Int64 = 1_700_000_000_000, step: Int64 =
     }
     #expect(try database.read { try QtoolDatabase.readBars($0, datasetID: 1) }.count == 0)
   }
+
+  static func snapshotCount(_ database: QtoolDatabase) throws -> Int {
+    try database.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM bar_snapshots") ?? 0 }
+  }
+
+  @Test func largeDatasetReadsComeFromASnapshotThatMatchesTheTable() throws {
+    let database = try QtoolDatabase.open(path: temporaryDatabasePath())
+    try insertDataset(database)
+    let series = syntheticSeries(count: QtoolDatabase.snapshotMinimumBars + 5)
+    try database.write { db in
+      _ = try QtoolDatabase.upsertBars(db, datasetID: 1, series)
+      try QtoolDatabase.refreshStatistics(db, datasetID: 1)
+    }
+    #expect(try Self.snapshotCount(database) == 0)
+    #expect(try database.bars(datasetID: 1) == series)
+    #expect(try Self.snapshotCount(database) == 1)
+    // Whole, ranged, open-ended and empty reads through the snapshot equal the table's.
+    #expect(try database.bars(datasetID: 1) == series)
+    for (from, to) in [
+      (series.timestamps[100], series.timestamps[20_000]), (series.timestamps[7] + 1, Int64.max), (Int64.min, series.timestamps[3]),
+      (series.timestamps.last! + 1, Int64.max), (Int64.min, Int64.max),
+    ] {
+      let table = try database.read { try QtoolDatabase.readBarRows($0, datasetID: 1, from: from, to: to) }
+      let snapshot = try database.read { try QtoolDatabase.readSnapshot($0, datasetID: 1, from: from, to: to) }
+      #expect(snapshot == table)
+      #expect(try database.bars(datasetID: 1, from: from, to: to) == table)
+    }
+  }
+
+  @Test func writingBarsRetiresTheSnapshot() throws {
+    let database = try QtoolDatabase.open(path: temporaryDatabasePath())
+    try insertDataset(database)
+    let series = syntheticSeries(count: QtoolDatabase.snapshotMinimumBars)
+    try database.write { db in
+      _ = try QtoolDatabase.upsertBars(db, datasetID: 1, series)
+      try QtoolDatabase.refreshStatistics(db, datasetID: 1)
+    }
+    _ = try database.bars(datasetID: 1)
+    #expect(try Self.snapshotCount(database) == 1)
+    // Same timestamps, new prices: the row count stays, the snapshot must not.
+    var changed = series.slice(10..<12)
+    changed.close = [1, 2]
+    try database.write { db in
+      _ = try QtoolDatabase.upsertBars(db, datasetID: 1, changed)
+      try QtoolDatabase.refreshStatistics(db, datasetID: 1)
+    }
+    #expect(try Self.snapshotCount(database) == 0)
+    let read = try database.bars(datasetID: 1)
+    #expect(read.close[10] == 1 && read.close[11] == 2)
+    #expect(try database.bars(datasetID: 1, from: series.timestamps[11], to: series.timestamps[12]).close == [2])
+    // Deleting the dataset takes its snapshot with it.
+    try database.deleteDataset(id: 1)
+    #expect(try Self.snapshotCount(database) == 0)
+  }
 }

@@ -65,6 +65,22 @@ public struct BarSeries: Sendable, Equatable {
       low: Array(low[range]), close: Array(close[range]), volume: Array(volume[range]))
   }
 
+  /// The bars with `from <= timestamp < to`, for sorted timestamps (binary search).
+  public func between(from: Int64, to: Int64) -> BarSeries {
+    func lowerBound(_ bound: Int64) -> Int {
+      var low = 0
+      var high = timestamps.count
+      while low < high {
+        let middle = (low + high) / 2
+        if timestamps[middle] < bound { low = middle + 1 } else { high = middle }
+      }
+      return low
+    }
+    let first = lowerBound(from)
+    let end = max(first, lowerBound(to))
+    return first == 0 && end == count ? self : slice(first..<end)
+  }
+
   /// Sorted by timestamp; for equal timestamps the last one given wins (as an upsert would).
   public func sortedAndDeduplicated() -> BarSeries {
     if zip(timestamps, timestamps.dropFirst()).allSatisfy({ $0 < $1 }) { return self }
