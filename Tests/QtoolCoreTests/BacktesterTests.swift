@@ -67,6 +67,37 @@ func spec(
     #expect(Backtester.run(strategy, bars: bars) == Backtester.run(strategy, bars: bars))
   }
 
+  /// Without stops or a drawdown limit the engine marks quiet stretches in a loop of its own;
+  /// a stop that can never trigger sends every bar through the full path, which must agree.
+  @Test(arguments: [
+    "sma(close, 10) > sma(close, 30)|sma(close, 10) < sma(close, 30)|sma(close, 10) < sma(close, 30)|sma(close, 10) > sma(close, 30)",
+    "rsi(close, 14) < 30|rsi(close, 14) > 70||", "close > close[1]|||", "|close > close[2]|close < close[3]|",
+  ])
+  func quietStretchesAreMarkedAsEveryBarIs(_ rules: String) throws {
+    let parts = rules.split(separator: "|", omittingEmptySubsequences: false).map { $0.isEmpty ? nil : String($0) }
+    let ruleSet = StrategySpec.Rules(entry: parts[0], exit: parts[1], shortEntry: parts[2], shortExit: parts[3])
+    let never = StrategySpec.Risk(stopLoss: 9.9, takeProfit: nil, trailingStop: nil, maxDrawdownHalt: nil)
+    for fill in ["next_open", "close"] {
+      let execution = StrategySpec.Execution(fill: fill, units: nil, closeAtEnd: nil, capital: nil)
+      let quick = Backtester.run(try CompiledStrategy(spec(ruleSet, execution: execution)), bars: try goog(), recordPositions: true)
+      let full = Backtester.run(try CompiledStrategy(spec(ruleSet, risk: never, execution: execution)), bars: try goog(), recordPositions: true)
+      let identical = quick == full  // one Bool: a failure should not print both runs
+      #expect(identical, "fill \(fill)")
+      #expect(quick.trades.count > 0)
+    }
+  }
+
+  /// Exposure is counted as the run goes; it must equal the share of closes marked with a position.
+  @Test(arguments: ["rsi(close, 14) < 30|rsi(close, 14) > 70", "close > 0|", "close > close[1]|close < close[1]"])
+  func exposureCountsTheMarkedPositions(_ rules: String) throws {
+    let parts = rules.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+    let strategy = try CompiledStrategy(spec(.init(entry: parts[0], exit: parts[1].isEmpty ? nil : parts[1], shortEntry: nil, shortExit: nil)))
+    let outcome = Backtester.run(strategy, bars: try goog(), recordPositions: true)
+    #expect(outcome.exposedBars == outcome.position.filter { $0 != 0 }.count)
+    #expect(outcome.exposedBars > 0)
+    #expect(Backtester.run(strategy, bars: try goog()).position.isEmpty)
+  }
+
   /// No look-ahead: cutting the data after bar t never changes a decision up to t.
   @Test func truncatingTheFutureChangesNothingBefore() throws {
     let strategy = try CompiledStrategy(

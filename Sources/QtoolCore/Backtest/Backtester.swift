@@ -44,11 +44,26 @@ public struct Trade: Codable, Sendable, Equatable {
 public struct BacktestOutcome: Sendable, Equatable {
   public var trades: [Trade]
   public var equity: [Double]
-  /// Position size (units, signed) held at each close.
+  /// Position size (units, signed) held at each close; empty unless asked for (it is only
+  /// needed by the look-ahead check, and a grid should not pay for it).
   public var position: [Double]
   public var timestamps: [Int64]
   public var commissions: Double
   public var halted: Bool
+  /// Closes with a position open.
+  public var exposedBars: Int
+
+  public init(
+    trades: [Trade], equity: [Double], position: [Double], timestamps: [Int64], commissions: Double, halted: Bool, exposedBars: Int
+  ) {
+    self.trades = trades
+    self.equity = equity
+    self.position = position
+    self.timestamps = timestamps
+    self.commissions = commissions
+    self.halted = halted
+    self.exposedBars = exposedBars
+  }
 }
 
 /// The backtest engine: decide on bar t's close, fill at bar t+1's open (or at t's close with
@@ -58,17 +73,46 @@ public struct BacktestOutcome: Sendable, Equatable {
 public enum Backtester {
   /// - parameter evaluator: one to reuse across runs on the same bars (a grid), so indicators
   ///   shared between combinations are computed once.
-  public static func run(_ strategy: CompiledStrategy, bars: BarSeries, evaluator shared: RuleEvaluator? = nil) -> BacktestOutcome {
+  /// - parameter recordPositions: fill `BacktestOutcome.position`.
+  public static func run(
+    _ strategy: CompiledStrategy, bars: BarSeries, evaluator shared: RuleEvaluator? = nil, recordPositions: Bool = false
+  ) -> BacktestOutcome {
     let count = bars.count
     let evaluator = shared ?? RuleEvaluator(bars: bars)
     let never = [Bool](repeating: false, count: count)
     var simulation = Simulation(
       strategy: strategy, bars: bars, entry: strategy.entry.map(evaluator.condition) ?? never, exit: strategy.exit.map(evaluator.condition) ?? never,
       shortEntry: strategy.shortEntry.map(evaluator.condition) ?? never, shortExit: strategy.shortExit.map(evaluator.condition) ?? never)
-    simulation.run()
+    var position = [Double](repeating: 0, count: recordPositions ? count : 0)
+    // The run reads and writes the columns through pointers, valid for the length of these
+    // closures: element access through `self` paid a bounds and a uniqueness check each.
+    let equity = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+      guard let base = buffer.baseAddress else { return }
+      buffer.initialize(repeating: strategy.capital)
+      initialized = count
+      position.withUnsafeMutableBufferPointer { positions in
+        simulation.entry.withUnsafeBufferPointer { entry in
+          simulation.exit.withUnsafeBufferPointer { exit in
+            simulation.shortEntry.withUnsafeBufferPointer { shortEntry in
+              simulation.shortExit.withUnsafeBufferPointer { shortExit in
+                bars.open.withUnsafeBufferPointer { open in
+                  bars.close.withUnsafeBufferPointer { close in
+                    simulation.columns = Simulation.Columns(
+                      entry: entry.baseAddress!, exit: exit.baseAddress!, shortEntry: shortEntry.baseAddress!, shortExit: shortExit.baseAddress!,
+                      open: open.baseAddress!, close: close.baseAddress!, equity: base,
+                      position: recordPositions ? positions.baseAddress : nil)  // an empty array still has an address
+                    simulation.run()
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
     return BacktestOutcome(
-      trades: simulation.trades, equity: simulation.equity, position: simulation.position, timestamps: bars.timestamps,
-      commissions: simulation.commissions, halted: simulation.halted)
+      trades: simulation.trades, equity: equity, position: position, timestamps: bars.timestamps,
+      commissions: simulation.commissions, halted: simulation.halted, exposedBars: simulation.exposedBars)
   }
 
   /// Python's float `//`, exactly (CPython's float_floor_div), so whole-unit sizes agree with
@@ -117,8 +161,16 @@ struct Simulation {
   var entryBar = 0
   var peak = 0.0  // best price since entry, for the trailing stop
   var trades: [Trade] = []
-  var equity: [Double]
-  var position: [Double]
+  /// Set by `Backtester.run` for the length of `run()`: the signals, the prices fills and
+  /// marks use, the equity column, and the position column when positions are recorded.
+  struct Columns {
+    var entry, exit, shortEntry, shortExit: UnsafePointer<Bool>
+    var open, close: UnsafePointer<Double>
+    var equity: UnsafeMutablePointer<Double>
+    var position: UnsafeMutablePointer<Double>?
+  }
+  var columns: Columns! = nil
+  var exposedBars = 0
   var commissions = 0.0
   var halted = false
   var equityPeak: Double
@@ -142,8 +194,6 @@ struct Simulation {
     closeAtEnd = strategy.closeAtEnd
     drawdownHalt = strategy.spec.risk?.maxDrawdownHalt
     cash = strategy.capital
-    equity = [Double](repeating: strategy.capital, count: bars.count)
-    position = [Double](repeating: 0, count: bars.count)
     equityPeak = strategy.capital
   }
 
@@ -219,65 +269,106 @@ struct Simulation {
     peak = long ? max(peak, h) : min(peak, l)
   }
 
-  @inline(__always) mutating func mark(_ i: Int) {
-    equity[i] = cash + (bars.close[i] * size - size * entryPrice)
-    position[i] = size
+  @inline(__always) func mark(_ i: Int) {
+    columns.equity[i] = cash + (columns.close[i] * size - size * entryPrice)
+    columns.position?[i] = size
   }
 
   /// The order to place at bar i's close: close the position, and open one (+1 long, -1 short).
   // Mutating only so that self is passed by reference: a by-value call copied the struct per bar.
-  mutating func decide(_ i: Int) -> (close: Bool, open: Double)? {
+  @inline(__always) mutating func decide(_ i: Int) -> (close: Bool, open: Double)? {
     guard i >= start, !halted else { return nil }
+    let c = columns!
     if size > 0 {
-      let reverse = shortEntry[i] && hasShortEntry
-      if exit[i] || reverse { return (true, reverse ? -1 : 0) }
+      let reverse = c.shortEntry[i] && hasShortEntry
+      if c.exit[i] || reverse { return (true, reverse ? -1 : 0) }
     } else if size < 0 {
-      let reverse = entry[i] && hasEntry
-      if shortExit[i] || reverse { return (true, reverse ? 1 : 0) }
-    } else if entry[i] {
+      let reverse = c.entry[i] && hasEntry
+      if c.shortExit[i] || reverse { return (true, reverse ? 1 : 0) }
+    } else if c.entry[i] {
       return (false, 1)
-    } else if shortEntry[i] {
+    } else if c.shortEntry[i] {
       return (false, -1)
     }
     return nil
   }
 
+  /// Marks the bars from `i` on where nothing can happen — no order pending, no stops, no
+  /// drawdown limit, no signal for the position held — in a loop that does only that, and
+  /// returns the first bar that needs the full treatment. Most bars are quiet.
+  @inline(__always) mutating func skipQuietBars(from i: Int) -> Int {
+    let c = columns!
+    // The signals that would act on the position held (as `decide` reads them).
+    let (first, second) =
+      size > 0
+      ? (c.exit, hasShortEntry ? c.shortEntry : c.exit)
+      : size < 0 ? (c.shortExit, hasEntry ? c.entry : c.shortExit) : (c.entry, c.shortEntry)
+    let (cash, size, entryPrice) = (self.cash, self.size, self.entryPrice)
+    var j = i
+    while j < bars.count {
+      if j >= start, first[j] || second[j] { break }
+      let value = cash + (c.close[j] * size - size * entryPrice)
+      if value <= 0 { break }
+      c.equity[j] = value
+      c.position?[j] = size
+      j += 1
+    }
+    if size != 0 { exposedBars += j - i }
+    return j
+  }
+
   mutating func run() {
     let count = bars.count
+    let c = columns!
+    let checksRisk = risk != nil
+    let skips = !checksRisk && drawdownHalt == nil
     var pending: (close: Bool, open: Double)? = nil
-    for i in 0..<count {
+    var i = 0
+    while i < count {
+      defer { i += 1 }
+      if skips, pending == nil, !halted {
+        i = skipQuietBars(from: i)
+        if i == count { break }
+      }
       if let order = pending {
-        if order.close, size != 0 { close(at: bars.open[i], bar: i, reason: .signal) }
-        if order.open != 0, size == 0 { open(order.open, at: bars.open[i], bar: i) }
+        if order.close, size != 0 { close(at: c.open[i], bar: i, reason: .signal) }
+        if order.open != 0, size == 0 { open(order.open, at: c.open[i], bar: i) }
         pending = nil
       }
-      if size != 0, risk != nil { checkExits(bar: i) }
+      if size != 0, checksRisk { checkExits(bar: i) }
       mark(i)
-      if equity[i] <= 0 {
-        if size != 0 { close(at: bars.close[i], bar: i, reason: .halt) }
-        for j in i..<count { equity[j] = 0 }
+      if c.equity[i] <= 0 {
+        if size != 0 {
+          exposedBars += 1  // it closed this bar with the position still marked
+          close(at: c.close[i], bar: i, reason: .halt)
+        }
+        for j in i..<count { c.equity[j] = 0 }
         halted = true
         break
       }
-      equityPeak = max(equityPeak, equity[i])
-      if let limit = drawdownHalt, !halted, 1 - equity[i] / equityPeak >= limit {
-        if size != 0 { close(at: bars.close[i], bar: i, reason: .halt) }
-        mark(i)
-        halted = true
+      if let limit = drawdownHalt {
+        equityPeak = max(equityPeak, c.equity[i])
+        if !halted, 1 - c.equity[i] / equityPeak >= limit {
+          if size != 0 { close(at: c.close[i], bar: i, reason: .halt) }
+          mark(i)
+          halted = true
+        }
       }
       if let order = decide(i) {
         if fillAtClose {
-          if order.close, size != 0 { close(at: bars.close[i], bar: i, reason: .signal) }
-          if order.open != 0, size == 0 { open(order.open, at: bars.close[i], bar: i) }
+          if order.close, size != 0 { close(at: c.close[i], bar: i, reason: .signal) }
+          if order.open != 0, size == 0 { open(order.open, at: c.close[i], bar: i) }
           mark(i)
         } else {
           pending = order
         }
       }
+      if size != 0 { exposedBars += 1 }
     }
     if closeAtEnd, size != 0, count > 0, !halted {
-      close(at: bars.close[count - 1], bar: count - 1, reason: .end)
+      close(at: c.close[count - 1], bar: count - 1, reason: .end)
       mark(count - 1)
+      exposedBars -= 1  // the last close is marked flat
     }
   }
 }

@@ -16,13 +16,13 @@ public enum LookaheadCheck {
   }
 
   public static func run(_ strategy: CompiledStrategy, bars: BarSeries, cuts count: Int = 10) -> Report {
-    let full = Backtester.run(strategy, bars: bars)
+    let full = Backtester.run(strategy, bars: bars, recordPositions: true)
     let start = strategy.firstDecisionBar + 1
     guard bars.count > start + 2 else { return Report(cuts: [], changes: []) }
     let cuts = Set((1...count).map { start + ($0 * (bars.count - 1 - start)) / (count + 1) }).sorted()
     var changes: [Change] = []
     for cut in cuts {
-      let partial = Backtester.run(strategy, bars: bars.slice(0..<cut))
+      let partial = Backtester.run(strategy, bars: bars.slice(0..<cut), recordPositions: true)
       // Compare what both runs knew by bar cut-2: the last bar's decisions fill after the cut.
       let horizon = cut - 2
       let fullEvents = events(full.trades, upTo: horizon)

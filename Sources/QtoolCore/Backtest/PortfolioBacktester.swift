@@ -130,7 +130,9 @@ public enum PortfolioBacktester {
       close: timestamps.indices.map { i in aligned.map { $0.close[i] / $0.close[0] }.reduce(0, +) / Double(aligned.count) },
       volume: [Double](repeating: 0, count: count))
     return Outcome(
-      outcome: BacktestOutcome(trades: trades, equity: equity, position: exposure, timestamps: timestamps, commissions: commissions, halted: false),
+      outcome: BacktestOutcome(
+        trades: trades, equity: equity, position: exposure, timestamps: timestamps, commissions: commissions, halted: false,
+        exposedBars: exposure.filter { $0 != 0 }.count),
       tradeSymbols: tradeSymbols, timeline: timeline)
   }
 }

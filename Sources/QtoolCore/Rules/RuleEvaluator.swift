@@ -27,7 +27,67 @@ public final class RuleEvaluator {
 
   /// A condition as booleans (NaN and 0 are false).
   public func condition(_ expression: Expression) -> [Bool] {
-    evaluate(expression).map { $0 != 0 && !$0.isNaN }
+    booleans(expression) ?? evaluate(expression).map { $0 != 0 && !$0.isNaN }
+  }
+
+  /// `compute(expression) == 1` for the nodes whose value is 0 or 1 (comparisons, crosses,
+  /// and, or, not), computed straight into booleans: a rule's conditions never build the
+  /// columns of doubles that `compute` would. Nil for other nodes.
+  private func booleans(_ expression: Expression) -> [Bool]? {
+    let count = bars.count
+    func column(_ body: (UnsafeMutableBufferPointer<Bool>) -> Void) -> [Bool] {
+      [Bool](unsafeUninitializedCapacity: count) { buffer, initialized in
+        body(buffer)
+        initialized = count
+      }
+    }
+    /// An operand of and/or as `compute` sees it: true exactly when its value is 1.
+    func isOne(_ operand: Expression) -> [Bool] { booleans(operand) ?? evaluate(operand).map { $0 == 1 } }
+    switch expression {
+    case .call(let name, let arguments) where name == "cross_above" || name == "cross_below":
+      let (a, b) = name == "cross_above" ? (evaluate(arguments[0]), evaluate(arguments[1])) : (evaluate(arguments[1]), evaluate(arguments[0]))
+      // As backtesting.py's crossover: strictly below on the previous bar, strictly above now.
+      return column { out in
+        guard count > 0 else { return }
+        out[0] = false
+        a.withUnsafeBufferPointer { a in
+          b.withUnsafeBufferPointer { b in
+            for i in 1..<max(1, count) { out[i] = a[i - 1] < b[i - 1] && a[i] > b[i] }
+          }
+        }
+      }
+    case .binary(let op, let lhs, let rhs) where ["<", "<=", ">", ">=", "==", "!="].contains(op):
+      let a = evaluate(lhs)
+      let b = evaluate(rhs)
+      return column { out in
+        a.withUnsafeBufferPointer { a in
+          b.withUnsafeBufferPointer { b in
+            switch op {
+            case "<": for i in 0..<count { out[i] = a[i] < b[i] }
+            case "<=": for i in 0..<count { out[i] = a[i] <= b[i] }
+            case ">": for i in 0..<count { out[i] = a[i] > b[i] }
+            case ">=": for i in 0..<count { out[i] = a[i] >= b[i] }
+            case "==": for i in 0..<count { out[i] = a[i] == b[i] }
+            default: for i in 0..<count { out[i] = !a[i].isNaN && !b[i].isNaN && a[i] != b[i] }
+            }
+          }
+        }
+      }
+    case .binary(let op, let lhs, let rhs) where op == "and" || op == "or":
+      let a = isOne(lhs)
+      let b = isOne(rhs)
+      return column { out in
+        if op == "and" {
+          for i in 0..<count { out[i] = a[i] && b[i] }
+        } else {
+          for i in 0..<count { out[i] = a[i] || b[i] }
+        }
+      }
+    case .not(let inner):
+      return condition(inner).map { !$0 }
+    default:
+      return nil
+    }
   }
 
   private func compute(_ expression: Expression) -> [Double] {
