@@ -101,45 +101,26 @@ public struct Metrics: Codable, Sendable, Equatable {
   public func value(_ name: String) -> Double? { values[name] }
 
   public static func compute(_ outcome: BacktestOutcome, bars: BarSeries, barsPerYear: Double, benchmark: [Double]? = nil) -> Metrics {
+    compute(outcome, bars: bars, barsPerYear: barsPerYear, benchmark: BenchmarkReturns(benchmark ?? bars.close))
+  }
+
+  /// With the benchmark's returns computed once: a grid shares them between combinations.
+  public static func compute(_ outcome: BacktestOutcome, bars: BarSeries, barsPerYear: Double, benchmark: BenchmarkReturns) -> Metrics {
     let equity = outcome.equity
     let start = equity.first ?? 0
     let final = equity.last ?? 0
-    let returns = perBarReturns(equity)
-    let mean = returns.isEmpty ? 0 : returns.reduce(0, +) / Double(returns.count)
-    let deviation = standardDeviation(returns)
-    let downside = returns.isEmpty ? 0 : (returns.reduce(0) { $0 + min($1, 0) * min($1, 0) } / Double(returns.count)).squareRoot()
+    let curve = ReturnStatistics(equity, benchmark: benchmark, timestamps: bars.timestamps)
+    let (mean, deviation, downside) = (curve.mean, curve.deviation, curve.downside)
     let days = Double((bars.timestamps.last ?? 0) - (bars.timestamps.first ?? 0)) / 86_400_000
     let cagr = days > 0 && start > 0 && final > 0 ? pow(final / start, 365.25 / days) - 1 : 0
-    var peak = -Double.infinity
-    var maxDrawdown = 0.0
-    var peakTime = bars.timestamps.first ?? 0
-    var longest = 0.0
-    for i in equity.indices {
-      if equity[i] >= peak {
-        peak = equity[i]
-        peakTime = bars.timestamps[i]
-      }
-      let drawdown = 1 - equity[i] / peak
-      maxDrawdown = max(maxDrawdown, drawdown)
-      if equity[i] < peak { longest = max(longest, Double(bars.timestamps[i] - peakTime) / 86_400_000) }
-    }
-    let benchmarkReturns = perBarReturns(benchmark ?? bars.close)
+    let (maxDrawdown, longest) = (curve.maxDrawdown, curve.longestDrawdownDays)
     var beta = 0.0
     var alpha = 0.0
-    if benchmarkReturns.count == returns.count, returns.count > 1 {
-      let meanB = benchmarkReturns.reduce(0, +) / Double(benchmarkReturns.count)
-      var covariance = 0.0
-      var variance = 0.0
-      for i in returns.indices {
-        covariance += (returns[i] - mean) * (benchmarkReturns[i] - meanB)
-        variance += (benchmarkReturns[i] - meanB) * (benchmarkReturns[i] - meanB)
-      }
-      beta = variance > 0 ? covariance / variance : 0
-      alpha = (mean - beta * meanB) * barsPerYear
+    if benchmark.returns.count == curve.count, curve.count > 1 {
+      beta = benchmark.variance > 0 ? curve.covariance / benchmark.variance : 0
+      alpha = (mean - beta * benchmark.mean) * barsPerYear
     }
-    let var95 = returns.isEmpty ? 0 : quantileBySelection(returns, 0.05)
-    let tail = returns.filter { $0 <= var95 }
-    let cvar95 = tail.isEmpty ? 0 : tail.reduce(0, +) / Double(tail.count)
+    let (var95, cvar95) = (curve.var95, curve.cvar95)
 
     let trades = outcome.trades
     let wins = trades.filter { $0.pnl > 0 }
@@ -175,8 +156,122 @@ public struct Metrics: Codable, Sendable, Equatable {
       profitFactor: grossLoss > 0 ? grossProfit / grossLoss : (grossProfit > 0 ? .infinity : 0), expectancy: meanPnl,
       sqn: pnlDeviation > 0 ? Double(pnls.count).squareRoot() * meanPnl / pnlDeviation : 0, maxConsecutiveWins: run.maxWins,
       maxConsecutiveLosses: run.maxLosses, avgHoldingDays: average(holding),
-      exposure: outcome.position.isEmpty ? 0 : Double(outcome.position.filter { $0 != 0 }.count) / Double(outcome.position.count),
+      exposure: equity.isEmpty ? 0 : Double(outcome.exposedBars) / Double(equity.count),
       buyAndHoldReturn: (bars.close.first ?? 0) > 0 ? bars.close.last! / bars.close.first! - 1 : 0, commissions: outcome.commissions)
+  }
+
+  /// Everything the metrics need from the per-bar returns of an equity curve, in two passes
+  /// over the curve without storing the returns: a grid computes this per combination. Sums
+  /// run in bar order, as a plain reduce over the returns would.
+  struct ReturnStatistics {
+    var count = 0
+    var mean = 0.0
+    var deviation = 0.0
+    var downside = 0.0
+    var covariance = 0.0
+    var maxDrawdown = 0.0
+    var longestDrawdownDays = 0.0
+    var var95 = 0.0
+    var cvar95 = 0.0
+
+    init(_ equity: [Double], benchmark: BenchmarkReturns, timestamps: [Int64]) {
+      self = equity.withUnsafeBufferPointer { equity in
+        timestamps.withUnsafeBufferPointer { timestamps in Self(equity, benchmark: benchmark, timestamps: timestamps) }
+      }
+    }
+
+    private init(_ equity: UnsafeBufferPointer<Double>, benchmark: BenchmarkReturns, timestamps: UnsafeBufferPointer<Int64>) {
+      var peak = -Double.infinity
+      var peakTime = timestamps.first ?? 0
+      var longest: Int64 = 0
+      // max(1 - equity / peak) is 1 - min(equity / peak): rounding is monotonic, so the same
+      // number, without a max of the difference on every bar's dependency chain.
+      var lowestRatio = 1.0
+      for i in equity.indices {
+        if equity[i] >= peak {
+          peak = equity[i]
+          peakTime = timestamps[i]
+        } else {
+          let ratio = equity[i] / peak
+          if ratio < lowestRatio { lowestRatio = ratio }
+          longest = max(longest, timestamps[i] - peakTime)
+        }
+      }
+      maxDrawdown = 1 - lowestRatio
+      longestDrawdownDays = Double(longest) / 86_400_000
+      guard equity.count > 1 else { return }
+      count = equity.count - 1
+      let n = count
+      // Pass 1: the returns, their mean, the downside, and the negative returns (where the
+      // 5th percentile lies unless fewer than 5% of bars lost): selecting among them is
+      // selecting among all. Branch-free: in a position a return's sign is a coin flip.
+      var sum = 0.0
+      var downsideSquares = 0.0
+      var zeros = 0
+      var negativeCount = 0
+      let returns = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
+        for i in 0..<n { buffer[i] = equity[i] != 0 ? equity[i + 1] / equity[i] - 1 : 0 }
+        initialized = n
+      }
+      var negatives = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
+        returns.withUnsafeBufferPointer { returns in
+          for value in returns {
+            sum += value
+            let loss = min(value, 0)
+            downsideSquares += loss * loss
+            buffer[negativeCount] = value
+            negativeCount += value < 0 ? 1 : 0
+            zeros += value == 0 ? 1 : 0
+          }
+        }
+        initialized = negativeCount
+      }
+      mean = sum / Double(count)
+      downside = (downsideSquares / Double(count)).squareRoot()
+      // The quantile as `Metrics.quantile` over the sorted returns.
+      let position = 0.05 * Double(count - 1)
+      let lower = Int(position.rounded(.down))
+      let fraction = position - Double(lower)
+      func orderStatistics() -> (Double, Double) {
+        if lower + 1 < negatives.count {
+          let low = Metrics.select(&negatives, lower)
+          return (low, negatives[(lower + 1)...].min()!)
+        }
+        if lower < negatives.count {
+          // The next order statistic is the smallest return that is not negative.
+          let smallest = zeros > 0 ? 0 : returns.lazy.filter { $0 >= 0 }.min() ?? .infinity
+          return (Metrics.select(&negatives, lower), smallest)
+        }
+        if lower + 1 < negatives.count + zeros { return (0, 0) }
+        var all = returns
+        let low = Metrics.select(&all, lower)
+        return (low, lower + 1 < all.count ? all[(lower + 1)...].min()! : low)
+      }
+      let (low, high) = orderStatistics()
+      var95 = fraction > 0 ? low + (high - low) * fraction : low
+      // Pass 2: deviation, covariance with the benchmark, and the tail at or below var_95.
+      var squares = 0.0
+      var covarianceSum = 0.0
+      var tailSum = 0.0
+      var tailCount = 0
+      let threshold = var95
+      returns.withUnsafeBufferPointer { returns in
+        if benchmark.returns.count == n {
+          benchmark.returns.withUnsafeBufferPointer { benchmarkReturns in
+            for i in 0..<n { covarianceSum += (returns[i] - mean) * (benchmarkReturns[i] - benchmark.mean) }
+          }
+        }
+        for value in returns {
+          squares += (value - mean) * (value - mean)
+          let inTail = value <= threshold
+          tailSum += inTail ? value : 0
+          tailCount += inTail ? 1 : 0
+        }
+      }
+      deviation = count > 1 ? (squares / Double(count - 1)).squareRoot() : 0
+      covariance = covarianceSum
+      cvar95 = tailCount == 0 ? 0 : tailSum / Double(tailCount)
+    }
   }
 
   static func perBarReturns(_ values: [Double]) -> [Double] {
@@ -230,6 +325,21 @@ public struct Metrics: Codable, Sendable, Equatable {
     let lower = Int(position.rounded(.down))
     let upper = min(lower + 1, sorted.count - 1)
     return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
+  }
+}
+
+/// A benchmark curve's per-bar returns with their mean and (unnormalised) variance.
+public struct BenchmarkReturns: Sendable {
+  public let returns: [Double]
+  public let mean: Double
+  public let variance: Double
+
+  public init(_ curve: [Double]) {
+    let returns = Metrics.perBarReturns(curve)
+    let mean = returns.isEmpty ? 0 : returns.reduce(0, +) / Double(returns.count)
+    self.returns = returns
+    self.mean = mean
+    variance = returns.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
   }
 }
 

@@ -55,10 +55,10 @@ public enum ResultSeries {
     var i = 0
     while i < timestamps.count {
       let (year, month, _, _) = UTCCalendar.components(timestamps[i])
+      // The month's last bar: every bar before the first of the next month.
+      let nextMonth = Timeframe(count: 1, unit: .month).next(after: timestamps[i])
       var j = i
-      while j + 1 < timestamps.count, UTCCalendar.components(timestamps[j + 1]).1 == month, UTCCalendar.components(timestamps[j + 1]).0 == year {
-        j += 1
-      }
+      while j + 1 < timestamps.count, timestamps[j + 1] < nextMonth { j += 1 }
       result.append(MonthlyReturn(month: "\(year)-\(month < 10 ? "0" : "")\(month)", value: previous != 0 ? equity[j] / previous - 1 : 0))
       previous = equity[j]
       i = j + 1

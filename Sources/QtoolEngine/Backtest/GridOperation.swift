@@ -147,7 +147,7 @@ extension BacktestOperations {
     _ combinations: [[String: Double]], spec: StrategySpec, origin: String, capital: Double, bars: BarSeries, barsPerYear: Double, jobs: Int
   ) throws -> [Metrics] {
     let total = combinations.count
-    let benchmark = bars.close.map { $0 / bars.close[0] * capital }
+    let benchmark = BenchmarkReturns(bars.close.map { $0 / bars.close[0] * capital })
     let results = Mutex([Metrics?](repeating: nil, count: total))
     let failure = Mutex<(any Error)?>(nil)
     let workers = max(1, min(jobs, total))
