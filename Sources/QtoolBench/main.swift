@@ -1,8 +1,10 @@
 import Foundation
+import QtoolEngine
 
 // Prints qtool's performance figures next to baselines measured in the same run.
 // Usage: QtoolBench [store|startup|all]   (make bench runs all)
 let which = CommandLine.arguments.dropFirst().first ?? "all"
+ProcessTuning.keepFreedMemory()  // as qtool itself does
 let bench = Bench()
 print("qtool benchmarks — \(ProcessInfo.processInfo.processorCount) cores, \(Bench.today)")
 if which == "all" || which == "startup" { try bench.startup() }

@@ -8,6 +8,7 @@ import QtoolEngine
 public enum QtoolCLI {
   public static func main(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
     Signals.install()
+    ProcessTuning.keepFreedMemory()
     // Logs are diagnostics: stderr, never mixed into results on stdout.
     LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
     exit(run(arguments: arguments, environment: ProcessInfo.processInfo.environment))
