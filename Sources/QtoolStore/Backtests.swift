@@ -78,43 +78,32 @@ extension QtoolDatabase {
   /// The curves bound straight from the arrays' storage: no intermediate copies of megabytes.
   static func insertSeries(_ db: Database, runID: String, timestamps: [Int64], equity: [Double], benchmark: [Double]?) throws {
     guard let handle = db.sqliteConnection else { throw StoreError.sqlite("closed connection") }
-    var statement: OpaquePointer?
-    guard
-      sqlite3_prepare_v2(handle, "INSERT INTO run_series (run_id, timestamps, equity, benchmark) VALUES (?, ?, ?, ?)", -1, &statement, nil)
-        == SQLITE_OK
-    else { throw StoreError.sqlite(String(cString: sqlite3_errmsg(handle))) }
+    let statement = try RawSQL.prepare(handle, "INSERT INTO run_series (run_id, timestamps, equity, benchmark) VALUES (?, ?, ?, ?)")
     defer { sqlite3_finalize(statement) }
     sqlite3_bind_text(statement, 1, runID, -1, transientDestructor)
-    func bind(_ index: Int32, _ bytes: UnsafeRawBufferPointer) {
-      // An empty buffer has no address; SQLite takes a zero-length blob from any pointer.
-      sqlite3_bind_blob64(statement, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8), sqlite3_uint64(bytes.count), nil)
-    }
     let code = timestamps.withUnsafeBytes { ts in
       equity.withUnsafeBytes { eq in
-        bind(2, ts)
-        bind(3, eq)
+        RawSQL.bindBlob(statement, 2, ts)
+        RawSQL.bindBlob(statement, 3, eq)
         guard let benchmark else { return sqlite3_step(statement) }
         return benchmark.withUnsafeBytes { bm in
-          bind(4, bm)
+          RawSQL.bindBlob(statement, 4, bm)
           return sqlite3_step(statement)
         }
       }
     }
-    guard code == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(handle))) }
+    try RawSQL.expectDone(code, handle)
   }
 
   /// Trades on the raw handle: a run can close tens of thousands, and GRDB's argument
   /// arrays cost ten times the insert itself.
   static func insertTrades(_ db: Database, runID: String, _ trades: [Trade], symbols: [String]) throws {
     guard let handle = db.sqliteConnection else { throw StoreError.sqlite("closed connection") }
-    var statement: OpaquePointer?
     let sql = """
       INSERT INTO trades (run_id, seq, symbol, side, size, entry_ts, entry_price, exit_ts, exit_price, pnl, return, commission, reason)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       """
-    guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
-      throw StoreError.sqlite(String(cString: sqlite3_errmsg(handle)))
-    }
+    let statement = try RawSQL.prepare(handle, sql)
     defer { sqlite3_finalize(statement) }
     // Bindings survive sqlite3_reset: the run id is bound once, the symbol when it changes.
     sqlite3_bind_text(statement, 1, runID, -1, transientDestructor)
@@ -135,10 +124,7 @@ extension QtoolDatabase {
       sqlite3_bind_double(statement, 11, trade.returnPct)
       sqlite3_bind_double(statement, 12, trade.commission)
       sqlite3_bind_text(statement, 13, trade.reason.rawValue, -1, transientDestructor)
-      let code = sqlite3_step(statement)
-      guard code == SQLITE_DONE else {
-        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(handle)))
-      }
+      try RawSQL.expectDone(sqlite3_step(statement), handle)
       sqlite3_reset(statement)
     }
   }

@@ -11,15 +11,12 @@ extension QtoolDatabase {
   public static func upsertBars(_ db: Database, datasetID: Int64, _ series: BarSeries) throws -> Int {
     guard let handle = db.sqliteConnection else { throw StoreError.sqlite("closed connection") }
     try barsChanged(db, datasetID: datasetID)
-    var statement: OpaquePointer?
     let sql = """
       INSERT INTO bars (dataset_id, ts, open, high, low, close, volume) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (dataset_id, ts) DO UPDATE SET open = excluded.open, high = excluded.high,
         low = excluded.low, close = excluded.close, volume = excluded.volume
       """
-    guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
-      throw StoreError.sqlite(String(cString: sqlite3_errmsg(handle)))
-    }
+    let statement = try RawSQL.prepare(handle, sql)
     defer { sqlite3_finalize(statement) }
     try series.timestamps.withUnsafeBufferPointer { ts in
       try series.open.withUnsafeBufferPointer { open in
@@ -35,10 +32,7 @@ extension QtoolDatabase {
                   sqlite3_bind_double(statement, 5, low[i])
                   sqlite3_bind_double(statement, 6, close[i])
                   sqlite3_bind_double(statement, 7, volume[i])
-                  let code = sqlite3_step(statement)
-                  guard code == SQLITE_DONE else {
-                    throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(handle)))
-                  }
+                  try RawSQL.expectDone(sqlite3_step(statement), handle)
                   sqlite3_reset(statement)
                 }
               }
@@ -63,11 +57,8 @@ extension QtoolDatabase {
       try Int.fetchOne(
         db, sql: "SELECT row_count FROM datasets WHERE id = ?", arguments: [datasetID]) ?? 0
     var series = BarSeries(reservingCapacity: max(0, expected))
-    var statement: OpaquePointer?
     let sql = "SELECT ts, open, high, low, close, volume FROM bars WHERE dataset_id = ? AND ts >= ? AND ts < ? ORDER BY ts"
-    guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
-      throw StoreError.sqlite(String(cString: sqlite3_errmsg(handle)))
-    }
+    let statement = try RawSQL.prepare(handle, sql)
     defer { sqlite3_finalize(statement) }
     sqlite3_bind_int64(statement, 1, datasetID)
     sqlite3_bind_int64(statement, 2, from)
@@ -175,19 +166,15 @@ extension QtoolDatabase {
         db, sql: "SELECT bars_version FROM datasets WHERE id = ? AND row_count = ?", arguments: [datasetID, series.count]) == barsVersion
     else { return }
     guard let handle = db.sqliteConnection else { throw StoreError.sqlite("closed connection") }
-    var statement: OpaquePointer?
     let sql = """
       INSERT OR REPLACE INTO bar_snapshots (dataset_id, bars_version, row_count, ts, open, high, low, close, volume)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
       """
-    guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
-      throw StoreError.sqlite(String(cString: sqlite3_errmsg(handle)))
-    }
+    let statement = try RawSQL.prepare(handle, sql)
     defer { sqlite3_finalize(statement) }
     sqlite3_bind_int64(statement, 1, datasetID)
     sqlite3_bind_int64(statement, 2, barsVersion)
     sqlite3_bind_int64(statement, 3, Int64(series.count))
-    let bytes = sqlite3_uint64(series.count * 8)
     // The column buffers outlive the statement's one step, so SQLite may use them in place.
     let code = series.timestamps.withUnsafeBytes { ts in
       series.open.withUnsafeBytes { open in
@@ -196,8 +183,7 @@ extension QtoolDatabase {
             series.close.withUnsafeBytes { close in
               series.volume.withUnsafeBytes { volume in
                 for (index, column) in [ts, open, high, low, close, volume].enumerated() {
-                  // An empty buffer has no address; SQLite takes a zero-length blob from any pointer.
-                  sqlite3_bind_blob64(statement, Int32(index + 4), column.baseAddress ?? UnsafeRawPointer(bitPattern: 8), bytes, nil)
+                  RawSQL.bindBlob(statement, Int32(index + 4), column)
                 }
                 return sqlite3_step(statement)
               }
@@ -206,6 +192,6 @@ extension QtoolDatabase {
         }
       }
     }
-    guard code == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(handle))) }
+    try RawSQL.expectDone(code, handle)
   }
 }
