@@ -3,8 +3,9 @@ import Testing
 
 @testable import QtoolCore
 
-/// The metrics are computed in fused passes without storing returns (a grid computes them per
-/// combination); these tests hold them to the textbook definitions, bit for bit.
+/// The metrics are computed in few passes with interleaved sums (a grid computes them per
+/// combination); these tests hold them to the textbook definitions: order statistics and the
+/// drawdown bit for bit, sums to the last bits.
 @Suite struct MetricsTests {
   struct SplitMix {
     var state: UInt64
@@ -69,12 +70,43 @@ import Testing
       drawdown = max(drawdown, 1 - value / peak)
     }
 
+    func close(_ a: Double, _ b: Double) -> Bool { a == b || abs(a - b) <= 1e-12 * max(abs(a), abs(b)) }
     #expect(metrics.var95 == var95)
-    #expect(metrics.cvar95 == tail.reduce(0, +) / Double(tail.count))
-    #expect(metrics.volatility == deviation * 252.0.squareRoot())
-    #expect(metrics.sharpe == (deviation > 0 ? mean / deviation * 252.0.squareRoot() : 0))
-    #expect(metrics.sortino == (downside > 0 ? mean / downside * 252.0.squareRoot() : 0))
-    #expect(metrics.beta == (returns.count > 1 ? covariance / variance : 0))
+    #expect(close(metrics.cvar95, tail.reduce(0, +) / Double(tail.count)))
+    #expect(close(metrics.volatility, deviation * 252.0.squareRoot()))
+    #expect(close(metrics.sharpe, deviation > 0 ? mean / deviation * 252.0.squareRoot() : 0))
+    #expect(close(metrics.sortino, downside > 0 ? mean / downside * 252.0.squareRoot() : 0))
+    #expect(close(metrics.beta, returns.count > 1 ? covariance / variance : 0))
     #expect(metrics.maxDrawdown == -drawdown)
+  }
+
+  @Test func selectionFindsTheOrderStatisticAmongRepeatedValues() {
+    var random = SplitMix(state: 5)
+    let shapes: [[Double]] = [
+      (0..<5_000).map { _ in random.next() - 0.5 },
+      (0..<5_000).map { _ in (random.next() * 4).rounded(.down) },
+      [Double](repeating: -0.25, count: 3_000) + [-0.5, 0.5],
+      (0..<2_000).map { Double($0 % 7) },
+    ]
+    for values in shapes {
+      let sorted = values.sorted()
+      for k in [0, 1, values.count / 20, values.count / 2, values.count - 1] {
+        var work = values
+        #expect(Metrics.select(&work, k) == sorted[k])
+        #expect(work[k] == sorted[k])
+        #expect(work[..<k].allSatisfy { $0 <= sorted[k] } && work[(k + 1)...].allSatisfy { $0 >= sorted[k] })
+      }
+    }
+  }
+
+  @Test func drawdownDurationRunsFromThePeakToTheLastBarBelowIt() {
+    // Peaks at day 0 (100) and day 4 (120); under water on days 1–3 and 5–6.
+    let equity: [Double] = [100, 90, 80, 95, 120, 110, 115]
+    let timestamps = equity.indices.map { Int64($0) * 86_400_000 }
+    let bars = BarSeries(timestamps: timestamps, open: equity, high: equity, low: equity, close: equity, volume: equity)
+    let outcome = BacktestOutcome(trades: [], equity: equity, position: [], timestamps: timestamps, commissions: 0, halted: false, exposedBars: 0)
+    let metrics = Metrics.compute(outcome, bars: bars, barsPerYear: 252)
+    #expect(metrics.maxDrawdown == -(1 - 80.0 / 100))
+    #expect(metrics.maxDrawdownDuration == 3)
   }
 }

@@ -160,10 +160,15 @@ public struct Metrics: Codable, Sendable, Equatable {
       buyAndHoldReturn: (bars.close.first ?? 0) > 0 ? bars.close.last! / bars.close.first! - 1 : 0, commissions: outcome.commissions)
   }
 
-  /// Everything the metrics need from the per-bar returns of an equity curve, in two passes
-  /// over the curve without storing the returns: a grid computes this per combination. Sums
-  /// run in bar order, as a plain reduce over the returns would.
+  /// Everything the metrics need from the per-bar returns of an equity curve: a grid computes
+  /// this per combination, so it reads the curve once, in blocks that stay in the L1 cache,
+  /// and never stores the returns. Each block's deviation and covariance are taken about the
+  /// block's own mean, then combined (Chan et al.), which is as exact as two passes over the
+  /// whole curve. Sums run in four interleaved lanes (one chain of dependent additions costs
+  /// four cycles a bar), so they can differ from a left-to-right sum in the last bits.
   struct ReturnStatistics {
+    static let blockSize = 1024
+
     var count = 0
     var mean = 0.0
     var deviation = 0.0
@@ -181,55 +186,100 @@ public struct Metrics: Codable, Sendable, Equatable {
     }
 
     private init(_ equity: UnsafeBufferPointer<Double>, benchmark: BenchmarkReturns, timestamps: UnsafeBufferPointer<Int64>) {
-      var peak = -Double.infinity
-      var peakTime = timestamps.first ?? 0
-      var longest: Int64 = 0
-      // max(1 - equity / peak) is 1 - min(equity / peak): rounding is monotonic, so the same
-      // number, without a max of the difference on every bar's dependency chain.
-      var lowestRatio = 1.0
-      for i in equity.indices {
-        if equity[i] >= peak {
-          peak = equity[i]
-          peakTime = timestamps[i]
-        } else {
-          let ratio = equity[i] / peak
-          if ratio < lowestRatio { lowestRatio = ratio }
-          longest = max(longest, timestamps[i] - peakTime)
-        }
+      var fall = Drawdown()
+      defer {
+        fall.advance(equity, timestamps, through: max(0, equity.count - 1)..<equity.count)
+        (maxDrawdown, longestDrawdownDays) = fall.finish(lastIndex: equity.count - 1, timestamps)
       }
-      maxDrawdown = 1 - lowestRatio
-      longestDrawdownDays = Double(longest) / 86_400_000
       guard equity.count > 1 else { return }
-      count = equity.count - 1
-      let n = count
-      // Pass 1: the returns, their mean, the downside, and the negative returns (where the
-      // 5th percentile lies unless fewer than 5% of bars lost): selecting among them is
-      // selecting among all. Branch-free: in a position a return's sign is a coin flip.
-      var sum = 0.0
-      var downsideSquares = 0.0
+      let n = equity.count - 1
+      count = n
+      let withBenchmark = benchmark.returns.count == n
+      var blocks: [(count: Int, sum: Double, squares: Double, products: Double)] = []
+      blocks.reserveCapacity(n / Self.blockSize + 1)
+      var downsideSquares = (0.0, 0.0, 0.0, 0.0)
       var zeros = 0
       var negativeCount = 0
-      let returns = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
-        for i in 0..<n { buffer[i] = equity[i] != 0 ? equity[i + 1] / equity[i] - 1 : 0 }
-        initialized = n
-      }
-      var negatives = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
-        returns.withUnsafeBufferPointer { returns in
-          for value in returns {
-            sum += value
-            let loss = min(value, 0)
-            downsideSquares += loss * loss
-            buffer[negativeCount] = value
-            negativeCount += value < 0 ? 1 : 0
-            zeros += value == 0 ? 1 : 0
+      var negatives = [Double](unsafeUninitializedCapacity: n) { negatives, initialized in
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: Self.blockSize) { r in
+          var start = 0
+          while start < n {
+            let end = min(start + Self.blockSize, n)
+            let length = end - start
+            fall.advance(equity, timestamps, through: start..<end)
+            Self.returns(of: equity, from: start, count: length, into: r, mayTouchZero: fall.lowestSoFar <= 0)
+            // The block's sum and downside; the negative returns kept (the 5th percentile lies
+            // among them unless fewer than 5% of bars lost). Branch-free: in a position a
+            // return's sign is a coin flip.
+            var sum = (0.0, 0.0, 0.0, 0.0)
+            func visit(_ value: Double, _ sum: inout Double, _ squares: inout Double) {
+              sum += value
+              let loss = min(value, 0)
+              squares += loss * loss
+              negatives[negativeCount] = value
+              negativeCount &+= value < 0 ? 1 : 0
+              zeros &+= value == 0 ? 1 : 0
+            }
+            var i = 0
+            while i + 4 <= length {
+              visit(r[i], &sum.0, &downsideSquares.0)
+              visit(r[i + 1], &sum.1, &downsideSquares.1)
+              visit(r[i + 2], &sum.2, &downsideSquares.2)
+              visit(r[i + 3], &sum.3, &downsideSquares.3)
+              i += 4
+            }
+            while i < length {
+              visit(r[i], &sum.0, &downsideSquares.0)
+              i += 1
+            }
+            let blockSum = sum.0 + sum.1 + (sum.2 + sum.3)
+            let blockMean = blockSum / Double(length)
+            // Squares and products about the block's means, while the block is in cache.
+            var squares = (0.0, 0.0, 0.0, 0.0)
+            var products = (0.0, 0.0, 0.0, 0.0)
+            benchmark.centered.withUnsafeBufferPointer { centered in
+              func visit(_ i: Int, _ squares: inout Double, _ products: inout Double) {
+                let difference = r[i] - blockMean
+                squares += difference * difference
+                if withBenchmark { products += difference * centered[start + i] }
+              }
+              var i = 0
+              while i + 4 <= length {
+                visit(i, &squares.0, &products.0)
+                visit(i + 1, &squares.1, &products.1)
+                visit(i + 2, &squares.2, &products.2)
+                visit(i + 3, &squares.3, &products.3)
+                i += 4
+              }
+              while i < length {
+                visit(i, &squares.0, &products.0)
+                i += 1
+              }
+            }
+            blocks.append(
+              (length, blockSum, squares.0 + squares.1 + (squares.2 + squares.3), products.0 + products.1 + (products.2 + products.3)))
+            start = end
           }
         }
         initialized = negativeCount
       }
-      mean = sum / Double(count)
-      downside = (downsideSquares / Double(count)).squareRoot()
-      // The quantile as `Metrics.quantile` over the sorted returns.
-      let position = 0.05 * Double(count - 1)
+      let mean = blocks.reduce(0) { $0 + $1.sum } / Double(n)
+      self.mean = mean
+      downside = ((downsideSquares.0 + downsideSquares.1 + (downsideSquares.2 + downsideSquares.3)) / Double(n)).squareRoot()
+      var squareSum = 0.0
+      var productSum = 0.0
+      for (index, block) in blocks.enumerated() {
+        let shift = block.sum / Double(block.count) - mean
+        squareSum += block.squares + Double(block.count) * shift * shift
+        if withBenchmark { productSum += block.products + Double(block.count) * shift * (benchmark.blockMeans[index] - benchmark.mean) }
+      }
+      deviation = n > 1 ? (squareSum / Double(n - 1)).squareRoot() : 0
+      covariance = productSum
+
+      // The quantile as `Metrics.quantile` over the sorted returns. The rare cases where it
+      // is not among the negative returns compute all returns again.
+      func allReturns() -> [Double] { Metrics.perBarReturns(Array(equity)) }
+      let position = 0.05 * Double(n - 1)
       let lower = Int(position.rounded(.down))
       let fraction = position - Double(lower)
       func orderStatistics() -> (Double, Double) {
@@ -239,38 +289,104 @@ public struct Metrics: Codable, Sendable, Equatable {
         }
         if lower < negatives.count {
           // The next order statistic is the smallest return that is not negative.
-          let smallest = zeros > 0 ? 0 : returns.lazy.filter { $0 >= 0 }.min() ?? .infinity
+          let smallest = zeros > 0 ? 0 : allReturns().lazy.filter { $0 >= 0 }.min() ?? .infinity
           return (Metrics.select(&negatives, lower), smallest)
         }
         if lower + 1 < negatives.count + zeros { return (0, 0) }
-        var all = returns
+        var all = allReturns()
         let low = Metrics.select(&all, lower)
         return (low, lower + 1 < all.count ? all[(lower + 1)...].min()! : low)
       }
       let (low, high) = orderStatistics()
       var95 = fraction > 0 ? low + (high - low) * fraction : low
-      // Pass 2: deviation, covariance with the benchmark, and the tail at or below var_95.
-      var squares = 0.0
-      var covarianceSum = 0.0
+      // The tail at or below var_95: among the negative returns when var_95 is negative.
+      let threshold = var95
+      let tail = threshold < 0 ? negatives : allReturns()
       var tailSum = 0.0
       var tailCount = 0
-      let threshold = var95
-      returns.withUnsafeBufferPointer { returns in
-        if benchmark.returns.count == n {
-          benchmark.returns.withUnsafeBufferPointer { benchmarkReturns in
-            for i in 0..<n { covarianceSum += (returns[i] - mean) * (benchmarkReturns[i] - benchmark.mean) }
+      for value in tail where value <= threshold {
+        tailSum += value
+        tailCount += 1
+      }
+      cvar95 = tailCount == 0 ? 0 : tailSum / Double(tailCount)
+    }
+
+    /// 1 - min(equity / running peak) and the longest time in days spent under a peak, fed
+    /// a range of bars at a time. Under a positive peak the lowest ratio is the trough's
+    /// (division by a positive number is monotonic, rounding included), so most bars cost a
+    /// comparison and a minimum.
+    struct Drawdown {
+      private var peak = -Double.infinity
+      private var peakIndex = 0
+      private var trough = Double.infinity
+      private var lowestRatio = 1.0
+      private var lowest = Double.infinity
+      private var longest: Int64 = 0
+
+      /// The lowest equity seen so far.
+      var lowestSoFar: Double { min(lowest, trough) }
+
+      mutating func advance(_ equity: UnsafeBufferPointer<Double>, _ timestamps: UnsafeBufferPointer<Int64>, through range: Range<Int>) {
+        // The running peak and trough in locals: as stored properties they would make a trip
+        // through memory on every bar.
+        var peak = peak
+        var trough = trough
+        for i in range {
+          let value = equity[i]
+          if value >= peak {
+            self.trough = trough
+            closeStretch(endingAt: i - 1, timestamps)
+            peak = value
+            self.peak = value
+            peakIndex = i
+            trough = .infinity
+            lowest = min(lowest, value)
+          } else if peak > 0 {
+            trough = value < trough ? value : trough
+          } else {
+            // Only a curve starting at or below zero gets here.
+            if value / peak < lowestRatio { lowestRatio = value / peak }
+            lowest = min(lowest, value)
           }
         }
-        for value in returns {
-          squares += (value - mean) * (value - mean)
-          let inTail = value <= threshold
-          tailSum += inTail ? value : 0
-          tailCount += inTail ? 1 : 0
+        self.trough = trough
+      }
+
+      private mutating func closeStretch(endingAt last: Int, _ timestamps: UnsafeBufferPointer<Int64>) {
+        guard last > peakIndex else { return }
+        if peak > 0, trough / peak < lowestRatio { lowestRatio = trough / peak }
+        lowest = min(lowest, trough)
+        longest = max(longest, timestamps[last] - timestamps[peakIndex])
+      }
+
+      /// Called after the last bar: the drawdown and its longest duration in days.
+      mutating func finish(lastIndex: Int, _ timestamps: UnsafeBufferPointer<Int64>) -> (Double, Double) {
+        closeStretch(endingAt: lastIndex, timestamps)
+        return (1 - lowestRatio, Double(longest) / 86_400_000)
+      }
+    }
+
+    /// equity[i + 1] / equity[i] - 1 for `count` bars from `start`, four at a time (the
+    /// division is the cost), and 0 after a bar with no equity.
+    static func returns(
+      of equity: UnsafeBufferPointer<Double>, from start: Int, count: Int, into out: UnsafeMutableBufferPointer<Double>, mayTouchZero: Bool
+    ) {
+      var i = 0
+      if !mayTouchZero {
+        let source = UnsafeRawPointer(equity.baseAddress! + start)
+        let target = UnsafeMutableRawPointer(out.baseAddress!)
+        while i + 4 <= count {
+          let now = source.loadUnaligned(fromByteOffset: i * 8, as: SIMD4<Double>.self)
+          let next = source.loadUnaligned(fromByteOffset: (i + 1) * 8, as: SIMD4<Double>.self)
+          target.storeBytes(of: next / now - 1, toByteOffset: i * 8, as: SIMD4<Double>.self)
+          i += 4
         }
       }
-      deviation = count > 1 ? (squares / Double(count - 1)).squareRoot() : 0
-      covariance = covarianceSum
-      cvar95 = tailCount == 0 ? 0 : tailSum / Double(tailCount)
+      while i < count {
+        let now = equity[start + i]
+        out[i] = now != 0 ? equity[start + i + 1] / now - 1 : 0
+        i += 1
+      }
     }
   }
 
@@ -285,23 +401,40 @@ public struct Metrics: Codable, Sendable, Equatable {
     return (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)).squareRoot()
   }
 
-  /// The same value as `quantile(sorted, q)` without sorting: two quickselects, O(n), which
-  /// matters when a grid computes metrics for every combination.
-  static func quantileBySelection(_ values: [Double], _ q: Double) -> Double {
-    var work = values
-    let position = q * Double(work.count - 1)
-    let lower = Int(position.rounded(.down))
-    let low = select(&work, lower)
-    guard lower + 1 < work.count, position > Double(lower) else { return low }
-    // After selecting `lower`, everything right of it is ≥ it: the next order statistic is their minimum.
-    let high = work[(lower + 1)...].min()!
-    return low + (high - low) * (position - Double(lower))
+  /// Rearranges `values` so the k-th smallest is at index k. Quickselect with a branch-free
+  /// partition: returns' order is a coin flip, so branching on each comparison mispredicts
+  /// half the time. Many equal values can stall it; then Hoare's partition finishes.
+  static func select(_ values: inout [Double], _ k: Int) -> Double {
+    values.withUnsafeMutableBufferPointer { v in
+      var low = 0
+      var high = v.count - 1
+      var rounds = 0
+      while low < high {
+        rounds += 1
+        if rounds > 64 { return hoareSelect(v, k, low, high) }
+        // The median of three, moved to `high`, is the pivot.
+        let middle = low + (high - low) / 2
+        if v[middle] < v[low] { v.swapAt(middle, low) }
+        if v[high] < v[low] { v.swapAt(high, low) }
+        if v[middle] < v[high] { v.swapAt(middle, high) }
+        let pivot = v[high]
+        var store = low
+        for i in low..<high {
+          let value = v[i]
+          v[i] = v[store]
+          v[store] = value
+          store += value < pivot ? 1 : 0
+        }
+        v.swapAt(store, high)
+        if k < store { high = store - 1 } else if k > store { low = store + 1 } else { return v[k] }
+      }
+      return v[k]
+    }
   }
 
-  /// Rearranges `values` so the k-th smallest is at index k (Hoare's quickselect).
-  static func select(_ values: inout [Double], _ k: Int) -> Double {
-    var low = 0
-    var high = values.count - 1
+  private static func hoareSelect(_ values: UnsafeMutableBufferPointer<Double>, _ k: Int, _ low: Int, _ high: Int) -> Double {
+    var low = low
+    var high = high
     while low < high {
       let pivot = values[(low + high) / 2]
       var i = low
@@ -328,11 +461,15 @@ public struct Metrics: Codable, Sendable, Equatable {
   }
 }
 
-/// A benchmark curve's per-bar returns with their mean and (unnormalised) variance.
+/// A benchmark curve's per-bar returns with their mean and (unnormalised) variance, and per
+/// block of `Metrics.ReturnStatistics.blockSize` returns, the block's mean and the returns
+/// less it: what a strategy's returns are paired with for the covariance.
 public struct BenchmarkReturns: Sendable {
   public let returns: [Double]
   public let mean: Double
   public let variance: Double
+  let blockMeans: [Double]
+  let centered: [Double]
 
   public init(_ curve: [Double]) {
     let returns = Metrics.perBarReturns(curve)
@@ -340,6 +477,17 @@ public struct BenchmarkReturns: Sendable {
     self.returns = returns
     self.mean = mean
     variance = returns.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+    let size = Metrics.ReturnStatistics.blockSize
+    var blockMeans: [Double] = []
+    var centered = [Double](repeating: 0, count: returns.count)
+    for start in stride(from: 0, to: returns.count, by: size) {
+      let block = returns[start..<min(start + size, returns.count)]
+      let blockMean = block.reduce(0, +) / Double(block.count)
+      blockMeans.append(blockMean)
+      for i in block.indices { centered[i] = returns[i] - blockMean }
+    }
+    self.blockMeans = blockMeans
+    self.centered = centered
   }
 }
 
