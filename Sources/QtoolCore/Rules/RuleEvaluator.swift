@@ -4,8 +4,19 @@
 public final class RuleEvaluator {
   public let bars: BarSeries
   private var cache: [String: [Double]] = [:]
+  /// The opposite direction of the last cross computed.
+  private var pendingCross: (key: String, column: [Bool])?
 
   public init(bars: BarSeries) { self.bars = bars }
+
+  /// Open and close interleaved (open₀, close₀, open₁, …), as the backtest engine reads them.
+  public private(set) lazy var openAndClose: [Double] = [Double](unsafeUninitializedCapacity: 2 * bars.count) { buffer, initialized in
+    for i in 0..<bars.count {
+      buffer[2 * i] = bars.open[i]
+      buffer[2 * i + 1] = bars.close[i]
+    }
+    initialized = 2 * bars.count
+  }
 
   public func evaluate(_ expression: Expression) -> [Double] {
     // Only indicator calls are kept: they are what rules share and what a grid reuses across
@@ -45,17 +56,18 @@ public final class RuleEvaluator {
     func isOne(_ operand: Expression) -> [Bool] { booleans(operand) ?? evaluate(operand).map { $0 == 1 } }
     switch expression {
     case .call(let name, let arguments) where name == "cross_above" || name == "cross_below":
-      let (a, b) = name == "cross_above" ? (evaluate(arguments[0]), evaluate(arguments[1])) : (evaluate(arguments[1]), evaluate(arguments[0]))
-      // As backtesting.py's crossover: strictly below on the previous bar, strictly above now.
-      return column { out in
-        guard count > 0 else { return }
-        out[0] = false
-        a.withUnsafeBufferPointer { a in
-          b.withUnsafeBufferPointer { b in
-            for i in 1..<max(1, count) { out[i] = a[i - 1] < b[i - 1] && a[i] > b[i] }
-          }
-        }
+      // x crossing above y: cross_below(a, b) is b crossing above a.
+      let (x, y) = name == "cross_above" ? (arguments[0], arguments[1]) : (arguments[1], arguments[0])
+      let key = Self.crossKey(x, above: y)
+      if let sibling = pendingCross, sibling.key == key {
+        pendingCross = nil
+        return sibling.column
       }
+      let (upward, downward) = crosses(evaluate(x), evaluate(y))
+      // Rules usually ask for both directions of one pair (entry and exit): the other one
+      // costs nothing more now, and is kept until the next cross is asked for.
+      pendingCross = (Self.crossKey(y, above: x), downward)
+      return upward
     case .binary(let op, let lhs, let rhs) where ["<", "<=", ">", ">=", "==", "!="].contains(op):
       let a = evaluate(lhs)
       let b = evaluate(rhs)
@@ -88,6 +100,35 @@ public final class RuleEvaluator {
     default:
       return nil
     }
+  }
+
+  private static func crossKey(_ x: Expression, above y: Expression) -> String { "\(x) ↑ \(y)" }
+
+  /// Where a crosses above b and where it crosses below, as backtesting.py's crossover:
+  /// strictly on one side on the previous bar, strictly on the other now. Branch-free.
+  private func crosses(_ a: [Double], _ b: [Double]) -> (upward: [Bool], downward: [Bool]) {
+    let count = bars.count
+    var downward = [Bool](repeating: false, count: count)
+    let upward = [Bool](unsafeUninitializedCapacity: count) { up, initialized in
+      downward.withUnsafeMutableBufferPointer { down in
+        a.withUnsafeBufferPointer { a in
+          b.withUnsafeBufferPointer { b in
+            var wasAbove = false
+            var wasBelow = false
+            for i in 0..<count {
+              let above = a[i] > b[i]
+              let below = a[i] < b[i]
+              up[i] = wasBelow && above
+              down[i] = wasAbove && below
+              wasAbove = above
+              wasBelow = below
+            }
+          }
+        }
+      }
+      initialized = count
+    }
+    return (upward, downward)
   }
 
   private func compute(_ expression: Expression) -> [Double] {
