@@ -95,14 +95,12 @@ public enum Backtester {
           simulation.exit.withUnsafeBufferPointer { exit in
             simulation.shortEntry.withUnsafeBufferPointer { shortEntry in
               simulation.shortExit.withUnsafeBufferPointer { shortExit in
-                bars.open.withUnsafeBufferPointer { open in
-                  bars.close.withUnsafeBufferPointer { close in
-                    simulation.columns = Simulation.Columns(
-                      entry: entry.baseAddress!, exit: exit.baseAddress!, shortEntry: shortEntry.baseAddress!, shortExit: shortExit.baseAddress!,
-                      open: open.baseAddress!, close: close.baseAddress!, equity: base,
-                      position: recordPositions ? positions.baseAddress : nil)  // an empty array still has an address
-                    simulation.run()
-                  }
+                evaluator.openAndClose.withUnsafeBufferPointer { prices in
+                  simulation.columns = Simulation.Columns(
+                    entry: entry.baseAddress!, exit: exit.baseAddress!, shortEntry: shortEntry.baseAddress!, shortExit: shortExit.baseAddress!,
+                    prices: prices.baseAddress!, equity: base,
+                    position: recordPositions ? positions.baseAddress : nil)  // an empty array still has an address
+                  simulation.run()
                 }
               }
             }
@@ -110,8 +108,16 @@ public enum Backtester {
         }
       }
     }
+    // The times in one pass after the run: read while trading, each was a cache miss.
+    var trades = simulation.trades
+    bars.timestamps.withUnsafeBufferPointer { timestamps in
+      for k in trades.indices {
+        trades[k].entryTime = timestamps[trades[k].entryBar]
+        trades[k].exitTime = timestamps[trades[k].exitBar]
+      }
+    }
     return BacktestOutcome(
-      trades: simulation.trades, equity: equity, position: position, timestamps: bars.timestamps,
+      trades: trades, equity: equity, position: position, timestamps: bars.timestamps,
       commissions: simulation.commissions, halted: simulation.halted, exposedBars: simulation.exposedBars)
   }
 
@@ -165,9 +171,14 @@ struct Simulation {
   /// marks use, the equity column, and the position column when positions are recorded.
   struct Columns {
     var entry, exit, shortEntry, shortExit: UnsafePointer<Bool>
-    var open, close: UnsafePointer<Double>
+    /// Each bar's open and close side by side: a fill reads the open of a bar whose close was
+    /// just read, from the same cache line. From separate columns it was a cache miss.
+    var prices: UnsafePointer<Double>
     var equity: UnsafeMutablePointer<Double>
     var position: UnsafeMutablePointer<Double>?
+
+    @inline(__always) func open(_ i: Int) -> Double { prices[2 &* i] }
+    @inline(__always) func close(_ i: Int) -> Double { prices[2 &* i &+ 1] }
   }
   var columns: Columns! = nil
   var exposedBars = 0
@@ -209,8 +220,8 @@ struct Simulation {
     let total = entryCommission + exitCommission
     trades.append(
       Trade(
-        side: size > 0 ? "long" : "short", size: abs(size), entryBar: entryBar, entryTime: bars.timestamps[entryBar], entryPrice: entryPrice,
-        exitBar: bar, exitTime: bars.timestamps[bar], exitPrice: fill, pnl: pnlBeforeCosts - total,
+        side: size > 0 ? "long" : "short", size: abs(size), entryBar: entryBar, entryTime: 0, entryPrice: entryPrice,
+        exitBar: bar, exitTime: 0, exitPrice: fill, pnl: pnlBeforeCosts - total,
         returnPct: (pnlBeforeCosts - total) / (abs(size) * entryPrice), commission: total, reason: reason))
     size = 0
   }
@@ -270,7 +281,7 @@ struct Simulation {
   }
 
   @inline(__always) func mark(_ i: Int) {
-    columns.equity[i] = cash + (columns.close[i] * size - size * entryPrice)
+    columns.equity[i] = cash + (columns.close(i) * size - size * entryPrice)
     columns.position?[i] = size
   }
 
@@ -307,7 +318,7 @@ struct Simulation {
     var j = i
     while j < bars.count {
       if j >= start, first[j] || second[j] { break }
-      let value = cash + (c.close[j] * size - size * entryPrice)
+      let value = cash + (c.close(j) * size - size * entryPrice)
       if value <= 0 { break }
       c.equity[j] = value
       c.position?[j] = size
@@ -331,8 +342,8 @@ struct Simulation {
         if i == count { break }
       }
       if let order = pending {
-        if order.close, size != 0 { close(at: c.open[i], bar: i, reason: .signal) }
-        if order.open != 0, size == 0 { open(order.open, at: c.open[i], bar: i) }
+        if order.close, size != 0 { close(at: c.open(i), bar: i, reason: .signal) }
+        if order.open != 0, size == 0 { open(order.open, at: c.open(i), bar: i) }
         pending = nil
       }
       if size != 0, checksRisk { checkExits(bar: i) }
@@ -340,7 +351,7 @@ struct Simulation {
       if c.equity[i] <= 0 {
         if size != 0 {
           exposedBars += 1  // it closed this bar with the position still marked
-          close(at: c.close[i], bar: i, reason: .halt)
+          close(at: c.close(i), bar: i, reason: .halt)
         }
         for j in i..<count { c.equity[j] = 0 }
         halted = true
@@ -349,15 +360,15 @@ struct Simulation {
       if let limit = drawdownHalt {
         equityPeak = max(equityPeak, c.equity[i])
         if !halted, 1 - c.equity[i] / equityPeak >= limit {
-          if size != 0 { close(at: c.close[i], bar: i, reason: .halt) }
+          if size != 0 { close(at: c.close(i), bar: i, reason: .halt) }
           mark(i)
           halted = true
         }
       }
       if let order = decide(i) {
         if fillAtClose {
-          if order.close, size != 0 { close(at: c.close[i], bar: i, reason: .signal) }
-          if order.open != 0, size == 0 { open(order.open, at: c.close[i], bar: i) }
+          if order.close, size != 0 { close(at: c.close(i), bar: i, reason: .signal) }
+          if order.open != 0, size == 0 { open(order.open, at: c.close(i), bar: i) }
           mark(i)
         } else {
           pending = order
@@ -366,7 +377,7 @@ struct Simulation {
       if size != 0 { exposedBars += 1 }
     }
     if closeAtEnd, size != 0, count > 0, !halted {
-      close(at: c.close[count - 1], bar: count - 1, reason: .end)
+      close(at: c.close(count - 1), bar: count - 1, reason: .end)
       mark(count - 1)
       exposedBars -= 1  // the last close is marked flat
     }
