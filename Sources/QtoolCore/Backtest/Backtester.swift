@@ -79,46 +79,61 @@ public enum Backtester {
   ) -> BacktestOutcome {
     let count = bars.count
     let evaluator = shared ?? RuleEvaluator(bars: bars)
-    let never = [Bool](repeating: false, count: count)
-    var simulation = Simulation(
-      strategy: strategy, bars: bars, entry: strategy.entry.map(evaluator.condition) ?? never, exit: strategy.exit.map(evaluator.condition) ?? never,
-      shortEntry: strategy.shortEntry.map(evaluator.condition) ?? never, shortExit: strategy.shortExit.map(evaluator.condition) ?? never)
+    var simulation = Simulation(strategy: strategy, bars: bars, evaluator: evaluator)
     var position = [Double](repeating: 0, count: recordPositions ? count : 0)
-    // The run reads and writes the columns through pointers, valid for the length of these
-    // closures: element access through `self` paid a bounds and a uniqueness check each.
     let equity = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
       guard let base = buffer.baseAddress else { return }
       buffer.initialize(repeating: strategy.capital)
       initialized = count
       position.withUnsafeMutableBufferPointer { positions in
-        simulation.entry.withUnsafeBufferPointer { entry in
-          simulation.exit.withUnsafeBufferPointer { exit in
-            simulation.shortEntry.withUnsafeBufferPointer { shortEntry in
-              simulation.shortExit.withUnsafeBufferPointer { shortExit in
-                evaluator.openAndClose.withUnsafeBufferPointer { prices in
-                  simulation.columns = Simulation.Columns(
-                    entry: entry.baseAddress!, exit: exit.baseAddress!, shortEntry: shortEntry.baseAddress!, shortExit: shortExit.baseAddress!,
-                    prices: prices.baseAddress!, equity: base,
-                    position: recordPositions ? positions.baseAddress : nil)  // an empty array still has an address
-                  simulation.run()
-                }
-              }
-            }
+        simulation.withColumns(prices: evaluator.openAndClose) { simulation in
+          simulation.columns.equity = base
+          simulation.columns.position = recordPositions ? positions.baseAddress : nil  // an empty array still has an address
+          simulation.run(until: count)
+          simulation.finish()
+        }
+      }
+    }
+    return BacktestOutcome(
+      trades: simulation.timedTrades(), equity: equity, position: position, timestamps: bars.timestamps,
+      commissions: simulation.commissions, halted: simulation.halted, exposedBars: simulation.exposedBars)
+  }
+
+  /// A run's metrics without its equity curve: the run marks a block of bars at a time into
+  /// a buffer that stays in cache, and the statistics take each block from there. What a grid
+  /// runs for each combination; the same numbers as `Metrics.compute` over `run`'s outcome.
+  public static func metrics(
+    _ strategy: CompiledStrategy, bars: BarSeries, evaluator: RuleEvaluator, barsPerYear: Double, benchmark: BenchmarkReturns
+  ) -> Metrics {
+    let count = bars.count
+    let blockSize = 4096
+    var simulation = Simulation(strategy: strategy, bars: bars, evaluator: evaluator)
+    var accumulator = Metrics.ReturnStatistics.Accumulator(benchmark: benchmark, bars: count)
+    withUnsafeTemporaryAllocation(of: Double.self, capacity: blockSize) { block in
+      bars.timestamps.withUnsafeBufferPointer { timestamps in
+        simulation.withColumns(prices: evaluator.openAndClose) { simulation in
+          var start = 0
+          while start < count {
+            let end = min(start + blockSize, count)
+            // Bar i is marked at block[i - start].
+            simulation.columns.equity = block.baseAddress! - start
+            simulation.run(until: end)
+            if end == count { simulation.finish() }
+            accumulator.add(UnsafeBufferPointer(rebasing: block[..<(end - start)]), timestamps: timestamps)
+            start = end
           }
         }
       }
     }
-    // The times in one pass after the run: read while trading, each was a cache miss.
-    var trades = simulation.trades
-    bars.timestamps.withUnsafeBufferPointer { timestamps in
-      for k in trades.indices {
-        trades[k].entryTime = timestamps[trades[k].entryBar]
-        trades[k].exitTime = timestamps[trades[k].exitBar]
-      }
+    guard let curve = accumulator.finish(timestamps: bars.timestamps) else {
+      // Fewer than 5% of bars lost, so var_95 needs returns that were not kept: run again
+      // with the whole curve. Such runs are mostly flat, and quick.
+      return Metrics.compute(run(strategy, bars: bars, evaluator: evaluator), bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)
     }
-    return BacktestOutcome(
-      trades: trades, equity: equity, position: position, timestamps: bars.timestamps,
-      commissions: simulation.commissions, halted: simulation.halted, exposedBars: simulation.exposedBars)
+    let outcome = BacktestOutcome(
+      trades: simulation.timedTrades(), equity: [], position: [], timestamps: bars.timestamps, commissions: simulation.commissions,
+      halted: simulation.halted, exposedBars: simulation.exposedBars)
+    return Metrics.compute(outcome, curve: curve, bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)
   }
 
   /// Python's float `//`, exactly (CPython's float_floor_div), so whole-unit sizes agree with
@@ -186,12 +201,13 @@ struct Simulation {
   var halted = false
   var equityPeak: Double
 
-  init(strategy: CompiledStrategy, bars: BarSeries, entry: [Bool], exit: [Bool], shortEntry: [Bool], shortExit: [Bool]) {
+  init(strategy: CompiledStrategy, bars: BarSeries, evaluator: RuleEvaluator) {
+    let never = [Bool](repeating: false, count: bars.count)
     self.bars = bars
-    self.entry = entry
-    self.exit = exit
-    self.shortEntry = shortEntry
-    self.shortExit = shortExit
+    entry = strategy.entry.map(evaluator.condition) ?? never
+    exit = strategy.exit.map(evaluator.condition) ?? never
+    shortEntry = strategy.shortEntry.map(evaluator.condition) ?? never
+    shortExit = strategy.shortExit.map(evaluator.condition) ?? never
     start = strategy.firstDecisionBar
     relative = strategy.commission
     fixed = strategy.commissionFixed
@@ -206,6 +222,44 @@ struct Simulation {
     drawdownHalt = strategy.spec.risk?.maxDrawdownHalt
     cash = strategy.capital
     equityPeak = strategy.capital
+  }
+
+  /// Runs `body` with `columns` pointing at the signals and `prices` (open and close
+  /// interleaved); `body` sets the equity column. Element access through `self` paid a
+  /// bounds and a uniqueness check each.
+  mutating func withColumns(prices: [Double], _ body: (inout Simulation) -> Void) {
+    let (entry, exit, shortEntry, shortExit) = (self.entry, self.exit, self.shortEntry, self.shortExit)
+    entry.withUnsafeBufferPointer { entry in
+      exit.withUnsafeBufferPointer { exit in
+        shortEntry.withUnsafeBufferPointer { shortEntry in
+          shortExit.withUnsafeBufferPointer { shortExit in
+            prices.withUnsafeBufferPointer { prices in
+              var placeholder = 0.0
+              withUnsafeMutablePointer(to: &placeholder) { placeholder in
+                columns = Columns(
+                  entry: entry.baseAddress!, exit: exit.baseAddress!, shortEntry: shortEntry.baseAddress!, shortExit: shortExit.baseAddress!,
+                  prices: prices.baseAddress!, equity: placeholder, position: nil)
+                body(&self)
+                columns = nil
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// The trades with their times, looked up in one pass after the run: read while trading,
+  /// each was a cache miss.
+  func timedTrades() -> [Trade] {
+    var trades = trades
+    bars.timestamps.withUnsafeBufferPointer { timestamps in
+      for k in trades.indices {
+        trades[k].entryTime = timestamps[trades[k].entryBar]
+        trades[k].exitTime = timestamps[trades[k].exitBar]
+      }
+    }
+    return trades
   }
 
   @inline(__always) func commission(_ units: Double, _ price: Double) -> Double { fixed + abs(units) * price * relative }
@@ -307,7 +361,7 @@ struct Simulation {
   /// Marks the bars from `i` on where nothing can happen — no order pending, no stops, no
   /// drawdown limit, no signal for the position held — in a loop that does only that, and
   /// returns the first bar that needs the full treatment. Most bars are quiet.
-  @inline(__always) mutating func skipQuietBars(from i: Int) -> Int {
+  @inline(__always) mutating func skipQuietBars(from i: Int, until end: Int) -> Int {
     let c = columns!
     // The signals that would act on the position held (as `decide` reads them).
     let (first, second) =
@@ -316,7 +370,7 @@ struct Simulation {
       : size < 0 ? (c.shortExit, hasEntry ? c.entry : c.shortExit) : (c.entry, c.shortEntry)
     let (cash, size, entryPrice) = (self.cash, self.size, self.entryPrice)
     var j = i
-    while j < bars.count {
+    while j < end {
       if j >= start, first[j] || second[j] { break }
       let value = cash + (c.close(j) * size - size * entryPrice)
       if value <= 0 { break }
@@ -328,18 +382,31 @@ struct Simulation {
     return j
   }
 
-  mutating func run() {
-    let count = bars.count
+  /// The bar `run(until:)` takes next, and the order placed at the close before it.
+  var next = 0
+  var pending: (close: Bool, open: Double)? = nil
+  /// Equity reached zero: every later bar is marked 0.
+  var ruined = false
+
+  /// Runs the bars from `next` up to `end`, so a caller can take the curve a piece at a time;
+  /// `finish()` after the last bar.
+  mutating func run(until end: Int) {
     let c = columns!
+    if ruined {
+      for j in next..<max(next, end) { c.equity[j] = 0 }
+      next = max(next, end)
+      return
+    }
     let checksRisk = risk != nil
     let skips = !checksRisk && drawdownHalt == nil
-    var pending: (close: Bool, open: Double)? = nil
-    var i = 0
-    while i < count {
-      defer { i += 1 }
+    while next < end {
+      var i = next
       if skips, pending == nil, !halted {
-        i = skipQuietBars(from: i)
-        if i == count { break }
+        i = skipQuietBars(from: i, until: end)
+        if i == end {
+          next = end
+          return
+        }
       }
       if let order = pending {
         if order.close, size != 0 { close(at: c.open(i), bar: i, reason: .signal) }
@@ -353,9 +420,11 @@ struct Simulation {
           exposedBars += 1  // it closed this bar with the position still marked
           close(at: c.close(i), bar: i, reason: .halt)
         }
-        for j in i..<count { c.equity[j] = 0 }
+        for j in i..<end { c.equity[j] = 0 }
         halted = true
-        break
+        ruined = true
+        next = end
+        return
       }
       if let limit = drawdownHalt {
         equityPeak = max(equityPeak, c.equity[i])
@@ -375,9 +444,15 @@ struct Simulation {
         }
       }
       if size != 0 { exposedBars += 1 }
+      next = i + 1
     }
+  }
+
+  /// After the last bar: closes what is open when the strategy says so, re-marking that bar.
+  mutating func finish() {
+    let count = bars.count
     if closeAtEnd, size != 0, count > 0, !halted {
-      close(at: c.close(count - 1), bar: count - 1, reason: .end)
+      close(at: columns.close(count - 1), bar: count - 1, reason: .end)
       mark(count - 1)
       exposedBars -= 1  // the last close is marked flat
     }

@@ -106,10 +106,18 @@ public struct Metrics: Codable, Sendable, Equatable {
 
   /// With the benchmark's returns computed once: a grid shares them between combinations.
   public static func compute(_ outcome: BacktestOutcome, bars: BarSeries, barsPerYear: Double, benchmark: BenchmarkReturns) -> Metrics {
-    let equity = outcome.equity
-    let start = equity.first ?? 0
-    let final = equity.last ?? 0
-    let curve = ReturnStatistics(equity, benchmark: benchmark, timestamps: bars.timestamps)
+    compute(
+      outcome, curve: ReturnStatistics(outcome.equity, benchmark: benchmark, timestamps: bars.timestamps), bars: bars, barsPerYear: barsPerYear,
+      benchmark: benchmark)
+  }
+
+  /// From the statistics of the equity curve, which `outcome` need not hold (a grid's runs
+  /// feed their curves to an accumulator as they go).
+  public static func compute(
+    _ outcome: BacktestOutcome, curve: ReturnStatistics, bars: BarSeries, barsPerYear: Double, benchmark: BenchmarkReturns
+  ) -> Metrics {
+    let start = curve.bars > 0 ? curve.firstEquity : 0
+    let final = curve.bars > 0 ? curve.lastEquity : 0
     let (mean, deviation, downside) = (curve.mean, curve.deviation, curve.downside)
     let days = Double((bars.timestamps.last ?? 0) - (bars.timestamps.first ?? 0)) / 86_400_000
     let cagr = days > 0 && start > 0 && final > 0 ? pow(final / start, 365.25 / days) - 1 : 0
@@ -156,19 +164,25 @@ public struct Metrics: Codable, Sendable, Equatable {
       profitFactor: grossLoss > 0 ? grossProfit / grossLoss : (grossProfit > 0 ? .infinity : 0), expectancy: meanPnl,
       sqn: pnlDeviation > 0 ? Double(pnls.count).squareRoot() * meanPnl / pnlDeviation : 0, maxConsecutiveWins: run.maxWins,
       maxConsecutiveLosses: run.maxLosses, avgHoldingDays: average(holding),
-      exposure: equity.isEmpty ? 0 : Double(outcome.exposedBars) / Double(equity.count),
+      exposure: curve.bars == 0 ? 0 : Double(outcome.exposedBars) / Double(curve.bars),
       buyAndHoldReturn: (bars.close.first ?? 0) > 0 ? bars.close.last! / bars.close.first! - 1 : 0, commissions: outcome.commissions)
   }
 
-  /// Everything the metrics need from the per-bar returns of an equity curve: a grid computes
-  /// this per combination, so it reads the curve once, in blocks that stay in the L1 cache,
-  /// and never stores the returns. Each block's deviation and covariance are taken about the
-  /// block's own mean, then combined (Chan et al.), which is as exact as two passes over the
-  /// whole curve. Sums run in four interleaved lanes (one chain of dependent additions costs
-  /// four cycles a bar), so they can differ from a left-to-right sum in the last bits.
-  struct ReturnStatistics {
+  /// Everything the metrics need from an equity curve and its per-bar returns. A grid
+  /// computes this per combination, so the curve is fed to an `Accumulator` in pieces while
+  /// the run produces them, the returns are taken in blocks that stay in the L1 cache, and
+  /// only the negative returns are kept. Each block's deviation and covariance are taken
+  /// about the block's own mean, then combined (Chan et al.), which is as exact as two passes
+  /// over the whole curve. Sums run in four interleaved lanes (one chain of dependent
+  /// additions costs four cycles a bar), so they can differ from a left-to-right sum in the
+  /// last bits.
+  public struct ReturnStatistics: Sendable {
     static let blockSize = 1024
 
+    /// Bars of equity; the returns are one fewer.
+    var bars = 0
+    var firstEquity = 0.0
+    var lastEquity = 0.0
     var count = 0
     var mean = 0.0
     var deviation = 0.0
@@ -179,39 +193,100 @@ public struct Metrics: Codable, Sendable, Equatable {
     var var95 = 0.0
     var cvar95 = 0.0
 
+    private init() {}
+
     init(_ equity: [Double], benchmark: BenchmarkReturns, timestamps: [Int64]) {
-      self = equity.withUnsafeBufferPointer { equity in
-        timestamps.withUnsafeBufferPointer { timestamps in Self(equity, benchmark: benchmark, timestamps: timestamps) }
+      var accumulator = Accumulator(benchmark: benchmark, bars: equity.count)
+      equity.withUnsafeBufferPointer { equity in
+        timestamps.withUnsafeBufferPointer { timestamps in accumulator.add(equity, timestamps: timestamps) }
       }
+      self = accumulator.finish(timestamps: timestamps) { Metrics.perBarReturns(equity) }!
     }
 
-    private init(_ equity: UnsafeBufferPointer<Double>, benchmark: BenchmarkReturns, timestamps: UnsafeBufferPointer<Int64>) {
-      var fall = Drawdown()
-      defer {
-        fall.advance(equity, timestamps, through: max(0, equity.count - 1)..<equity.count)
-        (maxDrawdown, longestDrawdownDays) = fall.finish(lastIndex: equity.count - 1, timestamps)
+    /// The negative returns of a curve, in a buffer of the curve's length allocated once.
+    final class NegativeReturns {
+      let storage: UnsafeMutableBufferPointer<Double>
+      var count = 0
+
+      init(capacity: Int) { storage = .allocate(capacity: capacity) }
+      deinit { storage.deallocate() }
+
+      /// The k-th smallest, leaving the smaller ones before it.
+      func select(_ k: Int) -> Double { Metrics.select(UnsafeMutableBufferPointer(rebasing: storage[..<count]), k) }
+      /// The smallest after position k, once `select(k)` has run.
+      func minimum(after k: Int) -> Double { storage[(k + 1)..<count].min()! }
+    }
+
+    /// Takes an equity curve of a known number of bars in consecutive pieces.
+    public struct Accumulator {
+      private let benchmark: BenchmarkReturns
+      private let bars: Int
+      private var fall = Drawdown()
+      private var seen = 0
+      private var first = 0.0
+      private var previous = 0.0
+      /// The returns of the block being filled.
+      private var block: [Double]
+      private var filled = 0
+      private var blocks: [(count: Int, sum: Double, squares: Double, products: Double)] = []
+      private var downsideSquares = (0.0, 0.0, 0.0, 0.0)
+      private var zeros = 0
+      /// Where the 5th percentile lies unless fewer than 5% of bars lost.
+      private let negatives: NegativeReturns
+
+      public init(benchmark: BenchmarkReturns, bars: Int) {
+        self.benchmark = benchmark
+        self.bars = bars
+        block = [Double](repeating: 0, count: ReturnStatistics.blockSize)
+        negatives = NegativeReturns(capacity: max(0, bars - 1))
       }
-      guard equity.count > 1 else { return }
-      let n = equity.count - 1
-      count = n
-      let withBenchmark = benchmark.returns.count == n
-      var blocks: [(count: Int, sum: Double, squares: Double, products: Double)] = []
-      blocks.reserveCapacity(n / Self.blockSize + 1)
-      var downsideSquares = (0.0, 0.0, 0.0, 0.0)
-      var zeros = 0
-      var negativeCount = 0
-      var negatives = [Double](unsafeUninitializedCapacity: n) { negatives, initialized in
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: Self.blockSize) { r in
-          var start = 0
-          while start < n {
-            let end = min(start + Self.blockSize, n)
-            let length = end - start
-            fall.advance(equity, timestamps, through: start..<end)
-            Self.returns(of: equity, from: start, count: length, into: r, mayTouchZero: fall.lowestSoFar <= 0)
-            // The block's sum and downside; the negative returns kept (the 5th percentile lies
-            // among them unless fewer than 5% of bars lost). Branch-free: in a position a
-            // return's sign is a coin flip.
-            var sum = (0.0, 0.0, 0.0, 0.0)
+
+      /// The next `equity.count` bars of the curve; `timestamps` are all the bars'.
+      public mutating func add(_ equity: UnsafeBufferPointer<Double>, timestamps: UnsafeBufferPointer<Int64>) {
+        guard !equity.isEmpty else { return }
+        fall.advance(equity, timestamps, startingAt: seen)
+        let mayTouchZero = fall.lowestSoFar <= 0
+        if seen == 0 {
+          first = equity[0]
+        } else {
+          push(previous != 0 ? equity[0] / previous - 1 : 0)
+        }
+        var i = 0
+        while i < equity.count - 1 {
+          let (at, run) = (filled, min(ReturnStatistics.blockSize - filled, equity.count - 1 - i))
+          block.withUnsafeMutableBufferPointer { block in
+            ReturnStatistics.returns(
+              of: equity, from: i, count: run, into: UnsafeMutableBufferPointer(rebasing: block[at...]), mayTouchZero: mayTouchZero)
+          }
+          filled += run
+          i += run
+          if filled == ReturnStatistics.blockSize { closeBlock() }
+        }
+        seen += equity.count
+        previous = equity[equity.count - 1]
+      }
+
+      private mutating func push(_ value: Double) {
+        block[filled] = value
+        filled += 1
+        if filled == ReturnStatistics.blockSize { closeBlock() }
+      }
+
+      /// The block's sum and downside, its negative returns kept, then its squares and
+      /// products about its means, while it is in cache. Branch-free: in a position a
+      /// return's sign is a coin flip.
+      private mutating func closeBlock() {
+        let length = filled
+        guard length > 0 else { return }
+        filled = 0
+        let offset = blocks.count * ReturnStatistics.blockSize
+        var negativeCount = negatives.count
+        var zeros = 0
+        var sum = (0.0, 0.0, 0.0, 0.0)
+        var downside = downsideSquares
+        block.withUnsafeBufferPointer { r in
+          do {
+            let negatives = negatives.storage
             func visit(_ value: Double, _ sum: inout Double, _ squares: inout Double) {
               sum += value
               let loss = min(value, 0)
@@ -222,97 +297,121 @@ public struct Metrics: Codable, Sendable, Equatable {
             }
             var i = 0
             while i + 4 <= length {
-              visit(r[i], &sum.0, &downsideSquares.0)
-              visit(r[i + 1], &sum.1, &downsideSquares.1)
-              visit(r[i + 2], &sum.2, &downsideSquares.2)
-              visit(r[i + 3], &sum.3, &downsideSquares.3)
+              visit(r[i], &sum.0, &downside.0)
+              visit(r[i + 1], &sum.1, &downside.1)
+              visit(r[i + 2], &sum.2, &downside.2)
+              visit(r[i + 3], &sum.3, &downside.3)
               i += 4
             }
             while i < length {
-              visit(r[i], &sum.0, &downsideSquares.0)
+              visit(r[i], &sum.0, &downside.0)
               i += 1
             }
-            let blockSum = sum.0 + sum.1 + (sum.2 + sum.3)
-            let blockMean = blockSum / Double(length)
-            // Squares and products about the block's means, while the block is in cache.
-            var squares = (0.0, 0.0, 0.0, 0.0)
-            var products = (0.0, 0.0, 0.0, 0.0)
-            benchmark.centered.withUnsafeBufferPointer { centered in
-              func visit(_ i: Int, _ squares: inout Double, _ products: inout Double) {
-                let difference = r[i] - blockMean
-                squares += difference * difference
-                if withBenchmark { products += difference * centered[start + i] }
-              }
-              var i = 0
-              while i + 4 <= length {
-                visit(i, &squares.0, &products.0)
-                visit(i + 1, &squares.1, &products.1)
-                visit(i + 2, &squares.2, &products.2)
-                visit(i + 3, &squares.3, &products.3)
-                i += 4
-              }
-              while i < length {
-                visit(i, &squares.0, &products.0)
-                i += 1
-              }
-            }
-            blocks.append(
-              (length, blockSum, squares.0 + squares.1 + (squares.2 + squares.3), products.0 + products.1 + (products.2 + products.3)))
-            start = end
           }
         }
-        initialized = negativeCount
+        negatives.count = negativeCount
+        downsideSquares = downside
+        self.zeros += zeros
+        let blockSum = sum.0 + sum.1 + (sum.2 + sum.3)
+        let blockMean = blockSum / Double(length)
+        var squares = (0.0, 0.0, 0.0, 0.0)
+        var products = (0.0, 0.0, 0.0, 0.0)
+        let withBenchmark = benchmark.returns.count == bars - 1
+        block.withUnsafeBufferPointer { r in
+          benchmark.centered.withUnsafeBufferPointer { centered in
+            func visit(_ i: Int, _ squares: inout Double, _ products: inout Double) {
+              let difference = r[i] - blockMean
+              squares += difference * difference
+              if withBenchmark { products += difference * centered[offset + i] }
+            }
+            var i = 0
+            while i + 4 <= length {
+              visit(i, &squares.0, &products.0)
+              visit(i + 1, &squares.1, &products.1)
+              visit(i + 2, &squares.2, &products.2)
+              visit(i + 3, &squares.3, &products.3)
+              i += 4
+            }
+            while i < length {
+              visit(i, &squares.0, &products.0)
+              i += 1
+            }
+          }
+        }
+        blocks.append((length, blockSum, squares.0 + squares.1 + (squares.2 + squares.3), products.0 + products.1 + (products.2 + products.3)))
       }
-      let mean = blocks.reduce(0) { $0 + $1.sum } / Double(n)
-      self.mean = mean
-      downside = ((downsideSquares.0 + downsideSquares.1 + (downsideSquares.2 + downsideSquares.3)) / Double(n)).squareRoot()
-      var squareSum = 0.0
-      var productSum = 0.0
-      for (index, block) in blocks.enumerated() {
-        let shift = block.sum / Double(block.count) - mean
-        squareSum += block.squares + Double(block.count) * shift * shift
-        if withBenchmark { productSum += block.products + Double(block.count) * shift * (benchmark.blockMeans[index] - benchmark.mean) }
-      }
-      deviation = n > 1 ? (squareSum / Double(n - 1)).squareRoot() : 0
-      covariance = productSum
 
-      // The quantile as `Metrics.quantile` over the sorted returns. The rare cases where it
-      // is not among the negative returns compute all returns again.
-      func allReturns() -> [Double] { Metrics.perBarReturns(Array(equity)) }
-      let position = 0.05 * Double(n - 1)
-      let lower = Int(position.rounded(.down))
-      let fraction = position - Double(lower)
-      func orderStatistics() -> (Double, Double) {
+      /// The statistics, once every bar has been added. Nil when fewer than 5% of the returns
+      /// are negative and `allReturns` is not given: the 5th percentile then lies among
+      /// returns that were not kept.
+      public mutating func finish(timestamps: [Int64], allReturns: (() -> [Double])? = nil) -> ReturnStatistics? {
+        precondition(seen == bars, "an accumulator for \(bars) bars was given \(seen)")
+        closeBlock()
+        var result = ReturnStatistics()
+        result.bars = bars
+        result.firstEquity = first
+        result.lastEquity = previous
+        (result.maxDrawdown, result.longestDrawdownDays) = timestamps.withUnsafeBufferPointer { fall.finish(lastIndex: bars - 1, $0) }
+        guard bars > 1 else { return result }
+        let n = bars - 1
+        result.count = n
+        let mean = blocks.reduce(0) { $0 + $1.sum } / Double(n)
+        result.mean = mean
+        result.downside = ((downsideSquares.0 + downsideSquares.1 + (downsideSquares.2 + downsideSquares.3)) / Double(n)).squareRoot()
+        let withBenchmark = benchmark.returns.count == n
+        var squareSum = 0.0
+        var productSum = 0.0
+        for (index, block) in blocks.enumerated() {
+          let shift = block.sum / Double(block.count) - mean
+          squareSum += block.squares + Double(block.count) * shift * shift
+          if withBenchmark { productSum += block.products + Double(block.count) * shift * (benchmark.blockMeans[index] - benchmark.mean) }
+        }
+        result.deviation = n > 1 ? (squareSum / Double(n - 1)).squareRoot() : 0
+        result.covariance = productSum
+
+        // The quantile as `Metrics.quantile` over the sorted returns.
+        let position = 0.05 * Double(n - 1)
+        let lower = Int(position.rounded(.down))
+        let fraction = position - Double(lower)
+        let (low, high): (Double, Double)
+        var all: [Double]? = nil
         if lower + 1 < negatives.count {
-          let low = Metrics.select(&negatives, lower)
-          return (low, negatives[(lower + 1)...].min()!)
+          low = negatives.select(lower)
+          high = negatives.minimum(after: lower)
+        } else if lower + 1 < negatives.count + zeros {
+          low = lower < negatives.count ? negatives.select(lower) : 0
+          high = 0
+        } else {
+          guard var returns = allReturns?() else { return nil }
+          low = Metrics.select(&returns, lower)
+          high = lower + 1 < returns.count ? returns[(lower + 1)...].min()! : low
+          all = returns
         }
-        if lower < negatives.count {
-          // The next order statistic is the smallest return that is not negative.
-          let smallest = zeros > 0 ? 0 : allReturns().lazy.filter { $0 >= 0 }.min() ?? .infinity
-          return (Metrics.select(&negatives, lower), smallest)
+        let var95 = fraction > 0 ? low + (high - low) * fraction : low
+        result.var95 = var95
+        // The tail at or below var_95.
+        var tailSum = 0.0
+        var tailCount = 0
+        func take(_ values: UnsafeBufferPointer<Double>) {
+          for value in values where value <= var95 {
+            tailSum += value
+            tailCount += 1
+          }
         }
-        if lower + 1 < negatives.count + zeros { return (0, 0) }
-        var all = allReturns()
-        let low = Metrics.select(&all, lower)
-        return (low, lower + 1 < all.count ? all[(lower + 1)...].min()! : low)
+        if let all {
+          all.withUnsafeBufferPointer(take)
+        } else {
+          take(UnsafeBufferPointer(start: negatives.storage.baseAddress, count: negatives.count))
+          // Without all the returns var_95 is at most 0: the zero returns are in the tail when it is 0.
+          if var95 >= 0 { tailCount += zeros }
+        }
+        result.cvar95 = tailCount == 0 ? 0 : tailSum / Double(tailCount)
+        return result
       }
-      let (low, high) = orderStatistics()
-      var95 = fraction > 0 ? low + (high - low) * fraction : low
-      // The tail at or below var_95: among the negative returns when var_95 is negative.
-      let threshold = var95
-      let tail = threshold < 0 ? negatives : allReturns()
-      var tailSum = 0.0
-      var tailCount = 0
-      for value in tail where value <= threshold {
-        tailSum += value
-        tailCount += 1
-      }
-      cvar95 = tailCount == 0 ? 0 : tailSum / Double(tailCount)
     }
 
     /// 1 - min(equity / running peak) and the longest time in days spent under a peak, fed
-    /// a range of bars at a time. Under a positive peak the lowest ratio is the trough's
+    /// the curve a piece at a time. Under a positive peak the lowest ratio is the trough's
     /// (division by a positive number is monotonic, rounding included), so most bars cost a
     /// comparison and a minimum.
     struct Drawdown {
@@ -326,19 +425,20 @@ public struct Metrics: Codable, Sendable, Equatable {
       /// The lowest equity seen so far.
       var lowestSoFar: Double { min(lowest, trough) }
 
-      mutating func advance(_ equity: UnsafeBufferPointer<Double>, _ timestamps: UnsafeBufferPointer<Int64>, through range: Range<Int>) {
+      /// The bars `offset ..< offset + equity.count`; `timestamps` are all the bars'.
+      mutating func advance(_ equity: UnsafeBufferPointer<Double>, _ timestamps: UnsafeBufferPointer<Int64>, startingAt offset: Int) {
         // The running peak and trough in locals: as stored properties they would make a trip
         // through memory on every bar.
         var peak = peak
         var trough = trough
-        for i in range {
-          let value = equity[i]
+        for k in equity.indices {
+          let value = equity[k]
           if value >= peak {
             self.trough = trough
-            closeStretch(endingAt: i - 1, timestamps)
+            closeStretch(endingAt: offset + k - 1, timestamps)
             peak = value
             self.peak = value
-            peakIndex = i
+            peakIndex = offset + k
             trough = .infinity
             lowest = min(lowest, value)
           } else if peak > 0 {
@@ -405,7 +505,11 @@ public struct Metrics: Codable, Sendable, Equatable {
   /// partition: returns' order is a coin flip, so branching on each comparison mispredicts
   /// half the time. Many equal values can stall it; then Hoare's partition finishes.
   static func select(_ values: inout [Double], _ k: Int) -> Double {
-    values.withUnsafeMutableBufferPointer { v in
+    values.withUnsafeMutableBufferPointer { select($0, k) }
+  }
+
+  static func select(_ v: UnsafeMutableBufferPointer<Double>, _ k: Int) -> Double {
+    do {
       var low = 0
       var high = v.count - 1
       var rounds = 0

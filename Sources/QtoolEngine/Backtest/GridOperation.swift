@@ -158,8 +158,7 @@ extension BacktestOperations {
       while index < total {
         do {
           let strategy = try CompiledStrategy(spec, overrides: combinations[index], capital: capital, origin: origin)
-          let outcome = Backtester.run(strategy, bars: bars, evaluator: evaluator)
-          local.append((index, Metrics.compute(outcome, bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)))
+          local.append((index, Backtester.metrics(strategy, bars: bars, evaluator: evaluator, barsPerYear: barsPerYear, benchmark: benchmark)))
         } catch {
           failure.withLock { $0 = $0 ?? error }
           return
