@@ -86,7 +86,7 @@ public enum Backtester {
       buffer.initialize(repeating: strategy.capital)
       initialized = count
       position.withUnsafeMutableBufferPointer { positions in
-        simulation.withColumns(prices: evaluator.openAndClose) { simulation in
+        simulation.withColumns(interleaved: nil) { simulation in
           simulation.columns.equity = base
           simulation.columns.position = recordPositions ? positions.baseAddress : nil  // an empty array still has an address
           simulation.run(until: count)
@@ -111,7 +111,7 @@ public enum Backtester {
     var accumulator = Metrics.ReturnStatistics.Accumulator(benchmark: benchmark, bars: count)
     withUnsafeTemporaryAllocation(of: Double.self, capacity: blockSize) { block in
       bars.timestamps.withUnsafeBufferPointer { timestamps in
-        simulation.withColumns(prices: evaluator.openAndClose) { simulation in
+        simulation.withColumns(interleaved: evaluator.openAndClose) { simulation in
           var start = 0
           while start < count {
             let end = min(start + blockSize, count)
@@ -186,14 +186,18 @@ struct Simulation {
   /// marks use, the equity column, and the position column when positions are recorded.
   struct Columns {
     var entry, exit, shortEntry, shortExit: UnsafePointer<Bool>
-    /// Each bar's open and close side by side: a fill reads the open of a bar whose close was
-    /// just read, from the same cache line. From separate columns it was a cache miss.
-    var prices: UnsafePointer<Double>
+    /// Bar i's open is `opens[i * stride]`, its close `closes[i * stride]`. A grid reads them
+    /// interleaved (stride 2): a fill reads the open of a bar whose close was just read, from
+    /// the same cache line; from separate columns it was a cache miss. A single run reads the
+    /// columns as they are rather than hold a copy.
+    var opens: UnsafePointer<Double>
+    var closes: UnsafePointer<Double>
+    var stride: Int
     var equity: UnsafeMutablePointer<Double>
     var position: UnsafeMutablePointer<Double>?
 
-    @inline(__always) func open(_ i: Int) -> Double { prices[2 &* i] }
-    @inline(__always) func close(_ i: Int) -> Double { prices[2 &* i &+ 1] }
+    @inline(__always) func open(_ i: Int) -> Double { opens[stride &* i] }
+    @inline(__always) func close(_ i: Int) -> Double { closes[stride &* i] }
   }
   var columns: Columns! = nil
   var exposedBars = 0
@@ -224,23 +228,30 @@ struct Simulation {
     equityPeak = strategy.capital
   }
 
-  /// Runs `body` with `columns` pointing at the signals and `prices` (open and close
-  /// interleaved); `body` sets the equity column. Element access through `self` paid a
-  /// bounds and a uniqueness check each.
-  mutating func withColumns(prices: [Double], _ body: (inout Simulation) -> Void) {
+  /// Runs `body` with `columns` pointing at the signals and the prices: `interleaved` (open
+  /// and close side by side) or else the bars' columns. `body` sets the equity column.
+  /// Element access through `self` paid a bounds and a uniqueness check each.
+  mutating func withColumns(interleaved: [Double]?, _ body: (inout Simulation) -> Void) {
     let (entry, exit, shortEntry, shortExit) = (self.entry, self.exit, self.shortEntry, self.shortExit)
+    let (open, close) = (bars.open, bars.close)
     entry.withUnsafeBufferPointer { entry in
       exit.withUnsafeBufferPointer { exit in
         shortEntry.withUnsafeBufferPointer { shortEntry in
           shortExit.withUnsafeBufferPointer { shortExit in
-            prices.withUnsafeBufferPointer { prices in
-              var placeholder = 0.0
-              withUnsafeMutablePointer(to: &placeholder) { placeholder in
-                columns = Columns(
-                  entry: entry.baseAddress!, exit: exit.baseAddress!, shortEntry: shortEntry.baseAddress!, shortExit: shortExit.baseAddress!,
-                  prices: prices.baseAddress!, equity: placeholder, position: nil)
-                body(&self)
-                columns = nil
+            open.withUnsafeBufferPointer { open in
+              close.withUnsafeBufferPointer { close in
+                (interleaved ?? []).withUnsafeBufferPointer { prices in
+                  var placeholder = 0.0
+                  withUnsafeMutablePointer(to: &placeholder) { placeholder in
+                    let (opens, closes, stride) =
+                      interleaved == nil ? (open.baseAddress!, close.baseAddress!, 1) : (prices.baseAddress!, prices.baseAddress! + 1, 2)
+                    columns = Columns(
+                      entry: entry.baseAddress!, exit: exit.baseAddress!, shortEntry: shortEntry.baseAddress!, shortExit: shortExit.baseAddress!,
+                      opens: opens, closes: closes, stride: stride, equity: placeholder, position: nil)
+                    body(&self)
+                    columns = nil
+                  }
+                }
               }
             }
           }
