@@ -109,4 +109,28 @@ import Testing
     #expect(metrics.maxDrawdown == -(1 - 80.0 / 100))
     #expect(metrics.maxDrawdownDuration == 3)
   }
+
+  /// A grid records each combination's metrics through `sortedJSON`, not `JSONEncoder`.
+  @Test func directJSONIsWhatTheEncoderWrites() throws {
+    let equity = Self.curves().first { $0.0 == "random walk" }!.1
+    let timestamps = equity.indices.map { Int64($0) * 86_400_000 }
+    let bars = BarSeries(timestamps: timestamps, open: equity, high: equity, low: equity, close: equity, volume: equity)
+    let trades = [
+      Trade(
+        side: "long", size: 3, entryBar: 1, entryTime: 0, entryPrice: 10, exitBar: 5, exitTime: 0, exitPrice: 11, pnl: 3, returnPct: 0.1,
+        commission: 0, reason: .signal)
+    ]
+    let outcome = BacktestOutcome(trades: trades, equity: equity, position: [], timestamps: timestamps, commissions: 0, halted: false, exposedBars: 7)
+    var metrics = Metrics.compute(outcome, bars: bars, barsPerYear: 252)
+    #expect(metrics.profitFactor == .infinity)
+    metrics.alpha = 1e-7
+    metrics.beta = -0.0
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    let encoded = try JSONSerialization.jsonObject(with: encoder.encode(metrics)) as! NSDictionary
+    let direct = try JSONSerialization.jsonObject(with: Data(metrics.sortedJSON.utf8)) as! NSDictionary
+    #expect(direct == encoded)
+    #expect(direct.count == Metrics.names.count)
+    #expect(metrics.values["trades"] == 1 && metrics.values["profit_factor"] == nil)
+  }
 }

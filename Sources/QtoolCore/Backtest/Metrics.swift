@@ -84,21 +84,73 @@ public struct Metrics: Codable, Sendable, Equatable {
     ("commissions", "commission paid, in cash"),
   ]
 
+  /// Each metric's key and value (counts as numbers), in declaration order: what `values`,
+  /// ranking and encoding read, without reflection (a grid encodes thousands).
+  static let fields: [(key: CodingKeys, read: @Sendable (Metrics) -> Double, isCount: Bool)] = [
+    (.startEquity, { $0.startEquity }, false),
+    (.finalEquity, { $0.finalEquity }, false),
+    (.totalReturn, { $0.totalReturn }, false),
+    (.annualizedReturn, { $0.annualizedReturn }, false),
+    (.cagr, { $0.cagr }, false),
+    (.volatility, { $0.volatility }, false),
+    (.sharpe, { $0.sharpe }, false),
+    (.sortino, { $0.sortino }, false),
+    (.calmar, { $0.calmar }, false),
+    (.maxDrawdown, { $0.maxDrawdown }, false),
+    (.maxDrawdownDuration, { $0.maxDrawdownDuration }, false),
+    (.beta, { $0.beta }, false),
+    (.alpha, { $0.alpha }, false),
+    (.var95, { $0.var95 }, false),
+    (.cvar95, { $0.cvar95 }, false),
+    (.trades, { Double($0.trades) }, true),
+    (.winning, { Double($0.winning) }, true),
+    (.losing, { Double($0.losing) }, true),
+    (.winRate, { $0.winRate }, false),
+    (.avgWin, { $0.avgWin }, false),
+    (.avgLoss, { $0.avgLoss }, false),
+    (.best, { $0.best }, false),
+    (.worst, { $0.worst }, false),
+    (.profitFactor, { $0.profitFactor }, false),
+    (.expectancy, { $0.expectancy }, false),
+    (.sqn, { $0.sqn }, false),
+    (.maxConsecutiveWins, { Double($0.maxConsecutiveWins) }, true),
+    (.maxConsecutiveLosses, { Double($0.maxConsecutiveLosses) }, true),
+    (.avgHoldingDays, { $0.avgHoldingDays }, false),
+    (.exposure, { $0.exposure }, false),
+    (.buyAndHoldReturn, { $0.buyAndHoldReturn }, false),
+    (.commissions, { $0.commissions }, false),
+  ]
+
   /// Every finite metric by name (counts as numbers); a profit factor with no losses is left
   /// out, as it is null in JSON.
   public var values: [String: Double] {
     var result: [String: Double] = [:]
-    for (child, key) in zip(Mirror(reflecting: self).children, CodingKeys.allCases) {
-      if let number = child.value as? Double, number.isFinite {
-        result[key.rawValue] = number
-      } else if let count = child.value as? Int {
-        result[key.rawValue] = Double(count)
-      }
+    for field in Self.fields {
+      let number = field.read(self)
+      if number.isFinite { result[field.key.rawValue] = number }
     }
     return result
   }
 
-  public func value(_ name: String) -> Double? { values[name] }
+  public func value(_ name: String) -> Double? { Self.reader(name).map { $0(self) }.flatMap { $0.isFinite ? $0 : nil } }
+
+  /// Reads the metric `name`, or nil for an unknown name.
+  public static func reader(_ name: String) -> (@Sendable (Metrics) -> Double)? { fields.first { $0.key.rawValue == name }?.read }
+
+  /// The JSON object `JSONEncoder` with sorted keys writes, written directly: a grid records
+  /// one per combination.
+  public var sortedJSON: String {
+    var text = "{"
+    for (index, field) in Self.sortedFields.enumerated() {
+      if index > 0 { text += "," }
+      text += "\"\(field.key.rawValue)\":"
+      let number = field.read(self)
+      text += field.isCount ? String(Int(number)) : number.isFinite ? "\(number)" : "null"
+    }
+    return text + "}"
+  }
+
+  private static let sortedFields = fields.sorted { $0.key.rawValue < $1.key.rawValue }
 
   public static func compute(_ outcome: BacktestOutcome, bars: BarSeries, barsPerYear: Double, benchmark: [Double]? = nil) -> Metrics {
     compute(outcome, bars: bars, barsPerYear: barsPerYear, benchmark: BenchmarkReturns(benchmark ?? bars.close))
@@ -599,12 +651,14 @@ extension Metrics {
   /// JSON can't carry infinity; a profit factor with no losses is reported as null.
   public func encode(to encoder: any Encoder) throws {
     var container = encoder.container(keyedBy: CodingKeys.self)
-    let mirror = Mirror(reflecting: self)
-    for (child, key) in zip(mirror.children, CodingKeys.allCases) {
-      if let number = child.value as? Double {
-        if number.isFinite { try container.encode(number, forKey: key) } else { try container.encodeNil(forKey: key) }
-      } else if let count = child.value as? Int {
-        try container.encode(count, forKey: key)
+    for field in Self.fields {
+      let number = field.read(self)
+      if field.isCount {
+        try container.encode(Int(number), forKey: field.key)
+      } else if number.isFinite {
+        try container.encode(number, forKey: field.key)
+      } else {
+        try container.encodeNil(forKey: field.key)
       }
     }
   }

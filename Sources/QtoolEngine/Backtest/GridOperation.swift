@@ -112,7 +112,7 @@ extension BacktestOperations {
       results: try order.map { index in
         (
           String(decoding: try encoder.encode(combinations[index]), as: UTF8.self),
-          String(decoding: try encoder.encode(metrics[index]), as: UTF8.self)
+          metrics[index].sortedJSON
         )
       })
     return GridReport(
@@ -174,9 +174,10 @@ extension BacktestOperations {
   /// Indices best first by `metric` (lower is better for durations, volatility, losses, costs).
   static func ranking(_ metrics: [Metrics], by metric: String) -> [Int] {
     let descending = !["max_drawdown_duration", "volatility", "losing", "max_consecutive_losses", "commissions"].contains(metric)
+    let read = Metrics.reader(metric) ?? { _ in .nan }
     let score = metrics.map { value -> Double in
-      let raw = value.values[metric] ?? .nan
-      return raw.isNaN ? -.infinity : (descending ? raw : -raw)
+      let raw = read(value)
+      return raw.isFinite ? (descending ? raw : -raw) : -.infinity
     }
     return metrics.indices.sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }
   }
