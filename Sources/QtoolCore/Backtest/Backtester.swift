@@ -100,40 +100,55 @@ public enum Backtester {
   }
 
   /// A run's metrics without its equity curve: the run marks a block of bars at a time into
-  /// a buffer that stays in cache, and the statistics take each block from there. What a grid
-  /// runs for each combination; the same numbers as `Metrics.compute` over `run`'s outcome.
+  /// a buffer that stays in cache, and the statistics take each block from there. The same
+  /// numbers as `Metrics.compute` over `run`'s outcome.
   public static func metrics(
     _ strategy: CompiledStrategy, bars: BarSeries, evaluator: RuleEvaluator, barsPerYear: Double, benchmark: BenchmarkReturns
   ) -> Metrics {
+    metrics(of: [strategy], bars: bars, evaluator: evaluator, barsPerYear: barsPerYear, benchmark: benchmark)[0]
+  }
+
+  /// The metrics of several strategies on the same bars, each as `metrics(_:…)` gives it. They
+  /// run side by side, one block of bars at a time, so the prices and the benchmark of a block
+  /// are read from memory once for all of them: what a grid runs, a batch per thread.
+  public static func metrics(
+    of strategies: [CompiledStrategy], bars: BarSeries, evaluator: RuleEvaluator, barsPerYear: Double, benchmark: BenchmarkReturns
+  ) -> [Metrics] {
     let count = bars.count
     let blockSize = 4096
-    var simulation = Simulation(strategy: strategy, bars: bars, evaluator: evaluator)
-    var accumulator = Metrics.ReturnStatistics.Accumulator(benchmark: benchmark, bars: count)
+    let prices = evaluator.openAndClose
+    var simulations = strategies.map { Simulation(strategy: $0, bars: bars, evaluator: evaluator) }
+    var accumulators = strategies.map { _ in Metrics.ReturnStatistics.Accumulator(benchmark: benchmark, bars: count) }
     withUnsafeTemporaryAllocation(of: Double.self, capacity: blockSize) { block in
       bars.timestamps.withUnsafeBufferPointer { timestamps in
-        simulation.withColumns(interleaved: evaluator.openAndClose) { simulation in
-          var start = 0
-          while start < count {
-            let end = min(start + blockSize, count)
-            // Bar i is marked at block[i - start].
-            simulation.columns.equity = block.baseAddress! - start
-            simulation.run(until: end)
-            if end == count { simulation.finish() }
-            accumulator.add(UnsafeBufferPointer(rebasing: block[..<(end - start)]), timestamps: timestamps)
-            start = end
+        var start = 0
+        while start < count {
+          let end = min(start + blockSize, count)
+          for k in simulations.indices {
+            simulations[k].withColumns(interleaved: prices) { simulation in
+              // Bar i is marked at block[i - start].
+              simulation.columns.equity = block.baseAddress! - start
+              simulation.run(until: end)
+              if end == count { simulation.finish() }
+            }
+            accumulators[k].add(UnsafeBufferPointer(rebasing: block[..<(end - start)]), timestamps: timestamps)
           }
+          start = end
         }
       }
     }
-    guard let curve = accumulator.finish(timestamps: bars.timestamps) else {
-      // Fewer than 5% of bars lost, so var_95 needs returns that were not kept: run again
-      // with the whole curve. Such runs are mostly flat, and quick.
-      return Metrics.compute(run(strategy, bars: bars, evaluator: evaluator), bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)
+    return strategies.indices.map { k in
+      guard let curve = accumulators[k].finish(timestamps: bars.timestamps) else {
+        // Fewer than 5% of bars lost, so var_95 needs returns that were not kept: run again
+        // with the whole curve. Such runs are mostly flat, and quick.
+        return Metrics.compute(run(strategies[k], bars: bars, evaluator: evaluator), bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)
+      }
+      let simulation = simulations[k]
+      let outcome = BacktestOutcome(
+        trades: simulation.timedTrades(), equity: [], position: [], timestamps: bars.timestamps, commissions: simulation.commissions,
+        halted: simulation.halted, exposedBars: simulation.exposedBars)
+      return Metrics.compute(outcome, curve: curve, bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)
     }
-    let outcome = BacktestOutcome(
-      trades: simulation.timedTrades(), equity: [], position: [], timestamps: bars.timestamps, commissions: simulation.commissions,
-      halted: simulation.halted, exposedBars: simulation.exposedBars)
-    return Metrics.compute(outcome, curve: curve, bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)
   }
 
   /// Python's float `//`, exactly (CPython's float_floor_div), so whole-unit sizes agree with

@@ -151,19 +151,22 @@ extension BacktestOperations {
     let results = Mutex([Metrics?](repeating: nil, count: total))
     let failure = Mutex<(any Error)?>(nil)
     let workers = max(1, min(jobs, total))
+    let batchSize = 16
     DispatchQueue.concurrentPerform(iterations: workers) { worker in
       let evaluator = RuleEvaluator(bars: bars)
       var local: [(Int, Metrics)] = []
-      var index = worker
-      while index < total {
+      // A batch runs side by side, a block of bars at a time (see `Backtester.metrics(of:)`).
+      let mine = Array(stride(from: worker, to: total, by: workers))
+      for batch in stride(from: 0, to: mine.count, by: batchSize) {
+        let indices = mine[batch..<min(batch + batchSize, mine.count)]
         do {
-          let strategy = try CompiledStrategy(spec, overrides: combinations[index], capital: capital, origin: origin)
-          local.append((index, Backtester.metrics(strategy, bars: bars, evaluator: evaluator, barsPerYear: barsPerYear, benchmark: benchmark)))
+          let strategies = try indices.map { try CompiledStrategy(spec, overrides: combinations[$0], capital: capital, origin: origin) }
+          let metrics = Backtester.metrics(of: strategies, bars: bars, evaluator: evaluator, barsPerYear: barsPerYear, benchmark: benchmark)
+          local.append(contentsOf: zip(indices, metrics))
         } catch {
           failure.withLock { $0 = $0 ?? error }
           return
         }
-        index += workers
       }
       results.withLock { all in for (i, metrics) in local { all[i] = metrics } }
     }
