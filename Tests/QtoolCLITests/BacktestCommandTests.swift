@@ -41,6 +41,24 @@ import Testing
     #expect(try qtool.run(["backtest", "show", id]).status == 66)
   }
 
+  /// A run over a whole dataset takes the catalog's content hash (kept after the first run);
+  /// the fingerprint must be the one computed from the bars.
+  @Test func fingerprintIsTheSameWithTheCatalogsHash() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("goog-sma.yaml").path
+    #expect(try qtool.run(["strategy", "new", "goog-sma", "--symbol", "GOOG", "-o", spec]).status == 0)
+    func fingerprint(_ extra: [String] = []) throws -> String {
+      let run = try qtool.run(["backtest", "run", "goog-sma", "--json"] + extra)
+      #expect(run.status == 0, "\(run.stderr)")
+      return try json(run.stdout)["fingerprint"] as! String
+    }
+    let first = try fingerprint()
+    #expect(try fingerprint() == first)
+    // A slice is hashed on its own, never given the whole dataset's hash.
+    #expect(try fingerprint(["--from", "2005-01-01"]) != first)
+  }
+
   @Test func assertIsACIGate() throws {
     let qtool = try prepared()
     defer { qtool.cleanUp() }
