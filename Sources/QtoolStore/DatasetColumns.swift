@@ -32,7 +32,7 @@ extension QtoolDatabase {
     try write { db in
       if let existing = try Int64.fetchOne(db, sql: "SELECT id FROM datasets WHERE name = ?", arguments: [definition.name]) {
         guard replace else { throw OperationConflict(name: definition.name) }
-        try db.execute(sql: "DELETE FROM bars WHERE dataset_id = ?", arguments: [existing])
+        try db.execute(sql: "DELETE FROM bar_chunks WHERE dataset_id = ?", arguments: [existing])
         try db.execute(sql: "DELETE FROM datasets WHERE id = ?", arguments: [existing])
       }
       let id = try Self.findOrCreateDataset(db, definition)

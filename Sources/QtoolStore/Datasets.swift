@@ -155,13 +155,6 @@ extension QtoolDatabase {
       arguments: [timestamps.count, gaps, timestamps.first, timestamps.last, Int64(Date().timeIntervalSince1970 * 1000), datasetID])
   }
 
-  static func readTimestamps(_ db: Database, datasetID: Int64) throws -> [Int64] {
-    var result: [Int64] = []
-    let cursor = try Int64.fetchCursor(db, sql: "SELECT ts FROM bars WHERE dataset_id = ? ORDER BY ts", arguments: [datasetID])
-    while let ts = try cursor.next() { result.append(ts) }
-    return result
-  }
-
   /// The timestamps stored for a dataset (for incremental downloads).
   public func timestamps(datasetID: Int64) throws -> [Int64] {
     try read { try Self.readTimestamps($0, datasetID: datasetID) }
@@ -175,25 +168,13 @@ extension QtoolDatabase {
   /// lose their parent link.
   public func deleteDataset(id: Int64) throws {
     try write { db in
-      try db.execute(sql: "DELETE FROM bars WHERE dataset_id = ?", arguments: [id])
+      try db.execute(sql: "DELETE FROM bar_chunks WHERE dataset_id = ?", arguments: [id])
       try db.execute(sql: "DELETE FROM datasets WHERE id = ?", arguments: [id])
     }
   }
 
-  /// All bars of a dataset in `[from, to)`. A large dataset without a current snapshot is
-  /// read whole and its snapshot written, so the next read of any range costs a blob copy.
+  /// All bars of a dataset in `[from, to)`.
   public func bars(datasetID: Int64, from: Int64 = .min, to: Int64 = .max) throws -> BarSeries {
-    let (series, version) = try read { db -> (BarSeries, Int64?) in
-      if let snapshot = try Self.readSnapshot(db, datasetID: datasetID, from: from, to: to) { return (snapshot, nil) }
-      let row = try Row.fetchOne(db, sql: "SELECT row_count, bars_version FROM datasets WHERE id = ?", arguments: [datasetID])
-      guard let row, (row["row_count"] as Int) >= Self.snapshotMinimumBars else {
-        return (try Self.readBarRows(db, datasetID: datasetID, from: from, to: to), nil)
-      }
-      return (try Self.readBarRows(db, datasetID: datasetID, from: .min, to: .max), row["bars_version"] as Int64)
-    }
-    guard let version else { return series }
-    // Best effort: a busy or read-only store just reads the table again next time.
-    try? write { try Self.writeSnapshot($0, datasetID: datasetID, barsVersion: version, series) }
-    return series.between(from: from, to: to)
+    try read { try Self.readBars($0, datasetID: datasetID, from: from, to: to) }
   }
 }

@@ -188,6 +188,33 @@ enum Migrations {
           );
           """)
     }
+    migrator.registerMigration("006-bar-chunks") { db in
+      // Bars in chunks of up to 4,096, one blob per column: a row per bar capped imports at
+      // about 0.4M bars/s, and the snapshots of 005 doubled the disk a dataset took.
+      try db.execute(
+        sql: """
+          CREATE TABLE bar_chunks (
+            id INTEGER PRIMARY KEY,
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+            first_ts INTEGER NOT NULL,
+            last_ts INTEGER NOT NULL,
+            row_count INTEGER NOT NULL,
+            ts BLOB NOT NULL,
+            open BLOB NOT NULL,
+            high BLOB NOT NULL,
+            low BLOB NOT NULL,
+            close BLOB NOT NULL,
+            volume BLOB NOT NULL
+          );
+          CREATE UNIQUE INDEX bar_chunks_by_start ON bar_chunks (dataset_id, first_ts);
+          CREATE INDEX bar_chunks_by_end ON bar_chunks (dataset_id, last_ts);
+          """)
+      guard let handle = db.sqliteConnection else { throw StoreError.sqlite("closed connection") }
+      for id in try Int64.fetchAll(db, sql: "SELECT DISTINCT dataset_id FROM bars") {
+        try QtoolDatabase.writeChunks(handle, datasetID: id, try QtoolDatabase.readLegacyBarRows(db, datasetID: id))
+      }
+      try db.execute(sql: "DROP TABLE bars; DROP TABLE bar_snapshots")
+    }
     return migrator
   }
 }

@@ -31,8 +31,8 @@ public final class QtoolDatabase: Sendable {
     configuration.busyMode = .timeout(busyTimeout)
     configuration.foreignKeysEnabled = true
     configuration.label = "qtool"
-    // Reads through a memory map rather than a pread per page: bar snapshots are megabytes
-    // of overflow pages, and a 1M-bar snapshot reads in half the time.
+    // Reads through a memory map rather than a pread per page: bar chunks are megabytes
+    // of overflow pages, and 1M bars read in half the time.
     configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = 4294967296") }
     let database = try StoreError.wrap(path: path) {
       QtoolDatabase(path: path, writer: try DatabasePool(path: path, configuration: configuration))
@@ -100,6 +100,10 @@ public final class QtoolDatabase: Sendable {
         var counts: [String: Int] = [:]
         for table in tables {
           counts[table] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table.quotedDatabaseIdentifier)") ?? 0
+        }
+        if tables.contains("bar_chunks") {
+          // Bars, not the chunks holding them, are what a user counts.
+          counts["bars"] = try Int.fetchOne(db, sql: "SELECT coalesce(sum(row_count), 0) FROM bar_chunks") ?? 0
         }
         let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 0
         let pageCount = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0

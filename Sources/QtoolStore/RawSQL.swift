@@ -1,7 +1,7 @@
 import GRDB
 import GRDBSQLite
 
-/// The few calls every bulk loop on the raw handle makes (bars, snapshots, trades, curves):
+/// The few calls every bulk loop on the raw handle makes (bars, trades, curves):
 /// GRDB's statement layer costs more than the inserts themselves there.
 enum RawSQL {
   /// Prepares `sql`; the caller finalizes the statement.

@@ -16,7 +16,7 @@ func temporaryDatabasePath() -> String {
     #expect(try database.pendingMigrations() == [])
     let info = try database.info()
     #expect(info.journalMode == "wal")
-    #expect(Set(info.rowCounts.keys).isSuperset(of: ["bars", "datasets", "instruments", "strategies", "backtest_runs"]))
+    #expect(Set(info.rowCounts.keys).isSuperset(of: ["bars", "bar_chunks", "datasets", "instruments", "strategies", "backtest_runs"]))
   }
 
   @Test func existingStoreIsUpgradedAndKeepsItsData() throws {
@@ -39,6 +39,34 @@ func temporaryDatabasePath() -> String {
     #expect(try unopened.migrate() == [])
     let symbol = try unopened.read { try String.fetchOne($0, sql: "SELECT symbol FROM instruments WHERE id = 1") }
     #expect(symbol == "AAPL")
+  }
+
+  /// Migration 006 moves bars from a row each into chunks, unchanged.
+  @Test func barRowsBecomeChunks() throws {
+    let path = temporaryDatabasePath()
+    try FileManager.default.createDirectory(
+      atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+    let old = try DatabaseQueue(path: path)
+    try Migrations.migrator.migrate(old, upTo: "005-bar-snapshots")
+    let series = syntheticSeries(count: QtoolDatabase.chunkCapacity + 7)
+    try old.write { db in
+      try db.execute(sql: "INSERT INTO instruments (id, source, symbol) VALUES (1, 'csv', 'TEST')")
+      try db.execute(
+        sql: """
+          INSERT INTO datasets (id, name, instrument_id, timeframe, calendar, origin, created_at, updated_at, row_count)
+          VALUES (1, 'TEST-1h', 1, '1h', '24x7', 'imported', 0, 0, ?)
+          """, arguments: [series.count])
+      for i in 0..<series.count {
+        try db.execute(
+          sql: "INSERT INTO bars VALUES (1, ?, ?, ?, ?, ?, ?)",
+          arguments: [series.timestamps[i], series.open[i], series.high[i], series.low[i], series.close[i], series.volume[i]])
+      }
+    }
+    try old.close()
+    let database = try QtoolDatabase.open(path: path)
+    #expect(try database.bars(datasetID: 1) == series)
+    #expect(try database.info().rowCounts["bars"] == series.count)
+    #expect(try database.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master WHERE name IN ('bars', 'bar_snapshots')") } == 0)
   }
 
   @Test func storeFromANewerQtoolIsRefused() throws {
