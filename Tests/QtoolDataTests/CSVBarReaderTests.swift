@@ -67,6 +67,31 @@ func readCSV(_ text: String, _ options: CSVOptions = CSVOptions()) throws -> CSV
     #expect(result.series.volume == [0])
   }
 
+  /// A file over 4 MB is parsed in parts side by side: the bars must come out whole and in
+  /// order, skipped rows counted once, and an error must name the line in the whole file.
+  @Test func largeFilesParsedInPartsReadAsOne() throws {
+    let rows = 120_000
+    var lines = ["time,open,high,low,close,volume"]
+    for i in 0..<rows {
+      let price = 100 + Double(i % 977) / 8
+      lines.append(
+        i == 70_000 ? "\(1_600_000_000 + i * 60),,,,," : "\(1_600_000_000 + i * 60),\(price),\(price + 1),\(price - 1),\(price + 0.25),\(i)")
+    }
+    let text = lines.joined(separator: "\n") + "\n"
+    #expect(text.utf8.count > 4 << 20)
+    let result = try readCSV(text)
+    #expect(result.skippedRows == 1)
+    #expect(result.series.count == rows - 1)
+    #expect(zip(result.series.timestamps, result.series.timestamps.dropFirst()).allSatisfy { $0 < $1 })
+    #expect(result.series.timestamps.last == Int64(1_600_000_000 + (rows - 1) * 60) * 1000)
+    #expect(result.series.volume[80_000] == 80_001)
+    var broken = lines
+    broken[100_001] = "\(1_600_000_000 + 100_000 * 60),1,2,x,1,1"
+    #expect(throws: CSVError.row(file: "test.csv", line: 100_002, reason: "low: expected a number, got 'x'")) {
+      try readCSV(broken.joined(separator: "\n"))
+    }
+  }
+
   @Test func errorsNameTheFileLineAndColumn() {
     #expect(throws: CSVError.row(file: "test.csv", line: 3, reason: "close: expected a number, got 'abc'")) {
       try readCSV("date,open,high,low,close\n2024-01-02,1,2,0.5,1.5\n2024-01-03,1,2,0.5,abc\n")
