@@ -85,6 +85,28 @@ import Testing
     #expect(report["bars_added"] as? Int == 61, "June and August are stored, July is not")
   }
 
+  /// Checksums and archives share the transfer pool: an archive that arrives before its
+  /// checksum waits for it, and is still verified.
+  @Test func archivesArrivingBeforeTheirChecksumsAreStillVerified() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let server = try LoopbackServer(root: Self.archiveRoot)
+    server.on(Self.monthly) { request, _ in
+      guard request.path.hasSuffix(".CHECKSUM") else { return server.file(request) }
+      var reply =
+        request.path.contains("2024-07")
+        ? .text(String(repeating: "0", count: 64) + "  BTCUSDT-1d-2024-07.zip") : server.file(request)
+      reply.delay = 0.3
+      return reply
+    }
+    let result = try bulk(qtool, server, ["--from", "2024-06-01", "--to", "2024-09-01", "--jobs", "4"])
+    #expect(result.status == 75)
+    let report = try symbols(result)[0]
+    #expect((report["error"] as? String)?.contains("does not match its .CHECKSUM") == true)
+    #expect(report["bars_added"] as? Int == 61, "June and August are stored, July is not")
+    #expect(server.requests.filter { $0.path.hasSuffix(".CHECKSUM") }.count == 3)
+  }
+
   @Test func truncatedArchiveIsRejected() throws {
     let qtool = try QtoolProcess()
     defer { qtool.cleanUp() }

@@ -145,18 +145,16 @@ extension DataOperations {
 
     let client = HTTPClient(
       settings: HTTPSettings(userAgent: "qtool/\(VersionInfo.version) (+https://github.com/qtool)", proxy: settings.value("proxy")))
-    // Checksums first (small files), so each archive is verified the moment it arrives.
+    // Checksums are fetched alongside the archives, in one pool: an archive that arrives
+    // before its checksum waits for it. A checksum that cannot be fetched leaves its archive
+    // unverified, as before.
     var expectedHash: [String: String] = [:]
-    let checksumJobs = tasks.enumerated().compactMap { index, entry in entry.task.checksumURL.map { (tag: index, request: HTTPRequest(url: $0)) } }
-    if !checksumJobs.isEmpty {
-      let checksums = Fetcher(client: client, policy: request.retry)
-      checksums.fetch(checksumJobs, concurrency: request.jobs) { tag, result in
-        if case .success(let fetched) = result, let word = String(decoding: fetched.response.body, as: UTF8.self).split(separator: " ").first {
-          expectedHash[tasks[tag].task.request.url] = String(word)
-        }
-      }
-      for job in checksumJobs { states[tasks[job.tag].symbol].requests += 1 }
+    let checksumJobs = tasks.enumerated().compactMap { index, entry in
+      entry.task.checksumURL.map { (tag: tasks.count + index, request: HTTPRequest(url: $0)) }
     }
+    for job in checksumJobs { states[tasks[job.tag - tasks.count].symbol].requests += 1 }
+    var checksumPending = Set(checksumJobs.map { $0.tag - tasks.count })
+    var waiting: [Int: (body: Data, attempts: Int)] = [:]
 
     let fetcher = Fetcher(client: client, policy: request.retry)
     fetcher.pacing = { source.pacing($0) }
@@ -238,8 +236,37 @@ extension DataOperations {
         remoteJobs.append((tag, entry.task.request))
       }
     }
-    fetcher.fetch(remoteJobs, concurrency: request.jobs) { tag, result in
+    // Each archive right after its checksum, so it rarely has to wait for it.
+    let checksumByArchive = Dictionary(uniqueKeysWithValues: checksumJobs.map { ($0.tag - tasks.count, $0) })
+    let jobs = remoteJobs.flatMap { job in (checksumByArchive[job.tag].map { [$0] } ?? []) + [job] }
+    // Transfers finish on the transfer loop's thread; the worker does the rest, one at a time,
+    // and is the only one to touch the state below until it is drained.
+    let worker = SerialWorker(limit: 2 * max(1, request.jobs))
+    fetcher.fetch(jobs, concurrency: request.jobs) { tag, result in
+      worker.submit { finished(tag, result) }
+    }
+    worker.drain()
+
+    func finished(_ tag: Int, _ result: Result<Fetched, FetchError>) {
+      if tag >= tasks.count {
+        let index = tag - tasks.count
+        if case .success(let fetched) = result, let word = String(decoding: fetched.response.body, as: UTF8.self).split(separator: " ").first {
+          expectedHash[tasks[index].task.request.url] = String(word)
+        }
+        checksumPending.remove(index)
+        if let archive = waiting.removeValue(forKey: index) {
+          handle(tasks[index].symbol, task: tasks[index].task, body: archive.body, attempts: archive.attempts)
+          done += 1
+          progress.update(done: done)
+        }
+        return
+      }
       let entry = tasks[tag]
+      if case .success(let fetched) = result, checksumPending.contains(tag) {
+        waiting[tag] = (fetched.response.body, fetched.attempts)
+        states[entry.symbol].bytes += fetched.response.body.count
+        return
+      }
       switch result {
       case .success(let fetched): handle(entry.symbol, task: entry.task, body: fetched.response.body, attempts: fetched.attempts)
       case .failure(let error):
