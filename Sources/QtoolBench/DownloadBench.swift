@@ -38,7 +38,8 @@ extension Bench {
       try? spawnAndWait(
         "/usr/bin/curl", ["-s", "-Z", "--parallel-max", "4"] + urls.flatMap { [$0, "-o", "/dev/null", $0 + ".CHECKSUM", "-o", "/dev/null"] })
     }
-    report("curl, the same files, 4 at a time", String(format: "%.0f ms", parallel * 1000), "\(ratio(same, parallel)) the baseline: the server's limit")
+    report(
+      "curl, the same files, 4 at a time", String(format: "%.0f ms", parallel * 1000), "\(ratio(same, parallel)) the baseline: the server's limit")
     for jobs in [1, 4] {
       let home = scratch.appendingPathComponent("download-\(jobs)").path
       let seconds = try time {

@@ -27,19 +27,19 @@ struct Lexer {
     var i = 0
     while i < source.count {
       let c = source[i]
-      if c.isWhitespace {
+      if Self.isSpace(c) {
         i += 1
         continue
       }
       let start = i
-      if c.isNumber || (c == "." && i + 1 < source.count && source[i + 1].isNumber) {
-        while i < source.count, source[i].isNumber || source[i] == "." { i += 1 }
+      if Self.isDigit(c) || (c == "." && i + 1 < source.count && Self.isDigit(source[i + 1])) {
+        while i < source.count, Self.isDigit(source[i]) || source[i] == "." { i += 1 }
         if i < source.count, source[i] == "e" || source[i] == "E" {
           var j = i + 1
           if j < source.count, source[j] == "-" || source[j] == "+" { j += 1 }
-          if j < source.count, source[j].isNumber {
+          if j < source.count, Self.isDigit(source[j]) {
             i = j
-            while i < source.count, source[i].isNumber { i += 1 }
+            while i < source.count, Self.isDigit(source[i]) { i += 1 }
           }
         }
         let text = String(source[start..<i])
@@ -47,8 +47,8 @@ struct Lexer {
         tokens.append(Token(kind: .number(value), offset: start, length: i - start))
         continue
       }
-      if c.isLetter || c == "_" {
-        while i < source.count, source[i].isLetter || source[i].isNumber || source[i] == "_" { i += 1 }
+      if Self.isLetter(c) || c == "_" {
+        while i < source.count, Self.isLetter(source[i]) || Self.isDigit(source[i]) || source[i] == "_" { i += 1 }
         tokens.append(Token(kind: .identifier(String(source[start..<i])), offset: start, length: i - start))
         continue
       }
@@ -65,6 +65,23 @@ struct Lexer {
     }
     tokens.append(Token(kind: .end, offset: source.count, length: 0))
     return tokens
+  }
+
+  // ASCII answered without Unicode property tables: a grid compiles its rules once per
+  // combination, and the lookups were most of that.
+  @inline(__always) static func isSpace(_ c: Character) -> Bool {
+    if let a = c.asciiValue { return a == 32 || (9...13).contains(a) }
+    return c.isWhitespace
+  }
+
+  @inline(__always) static func isDigit(_ c: Character) -> Bool {
+    if let a = c.asciiValue { return (48...57).contains(a) }
+    return c.isNumber
+  }
+
+  @inline(__always) static func isLetter(_ c: Character) -> Bool {
+    if let a = c.asciiValue { return (97...122).contains(a | 0x20) }
+    return c.isLetter
   }
 
   func error(at offset: Int, _ message: String) -> RuleError {
