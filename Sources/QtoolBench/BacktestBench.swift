@@ -96,20 +96,32 @@ extension Bench {
     report("  one sma(close, 30)", String(format: "%.2f ms", sma * 1000))
   }
 
-  /// Runs a command and returns its peak resident memory in MB (from wait4's rusage).
+  /// Runs a command and returns its peak resident memory in MB. The command is started by a
+  /// small Python process with fork and exec, and its rusage read with wait4: a child spawned
+  /// from here (posix_spawn shares this process's memory until exec) would be charged this
+  /// process's own peak, which after the in-process benches is larger than the command's.
   func peakMemoryOfChild(_ arguments: [String]) throws -> Double {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let argv = (["/usr/bin/env"] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid = pid_t()
-    guard posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ) == 0 else { throw CocoaError(.executableLoad) }
-    var status: Int32 = 0
-    var usage = rusage()
-    wait4(pid, &status, 0, &usage)
-    return Double(usage.ru_maxrss) / 1024
+    let helper = Process()
+    helper.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    helper.arguments =
+      [
+        "python3", "-c",
+        """
+        import os, sys
+        pid = os.fork()
+        if pid == 0:
+            fd = os.open(os.devnull, os.O_WRONLY); os.dup2(fd, 1); os.dup2(fd, 2)
+            os.execvp(sys.argv[1], sys.argv[1:])
+        print(os.wait4(pid, 0)[2].ru_maxrss)
+        """,
+        "/usr/bin/env",
+      ] + arguments
+    let output = Pipe()
+    helper.standardOutput = output
+    try helper.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    helper.waitUntilExit()
+    guard let kilobytes = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw CocoaError(.executableLoad) }
+    return kilobytes / 1024
   }
 }

@@ -187,8 +187,16 @@ public enum CSVBarReader {
     var lineNumber = 0
     let delimiter = layout.delimiter
     let maxColumn = max(layout.timestamp, layout.open, layout.high, layout.low, layout.close, layout.volume ?? 0)
-    var starts = [Int](repeating: 0, count: maxColumn + 2)
-    var ends = [Int](repeating: 0, count: maxColumn + 2)
+    // Pointers, not arrays: captured by `field` below, arrays would be boxed and every access
+    // checked for exclusivity at run time.
+    let starts = UnsafeMutableBufferPointer<Int>.allocate(capacity: maxColumn + 2)
+    let ends = UnsafeMutableBufferPointer<Int>.allocate(capacity: maxColumn + 2)
+    starts.initialize(repeating: 0)
+    ends.initialize(repeating: 0)
+    defer {
+      starts.deallocate()
+      ends.deallocate()
+    }
     if startsFile, count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { position = 3 }
 
     while position < count {
