@@ -201,8 +201,11 @@ public enum CSVBarReader {
 
     while position < count {
       lineNumber += 1
-      var lineEnd = position
-      while lineEnd < count, buffer[lineEnd] != 10 { lineEnd += 1 }
+      // memchr scans many bytes per step; a byte loop was a fifth of parsing.
+      let lineEnd =
+        memchr(buffer.baseAddress! + position, 10, count - position).map {
+          UnsafePointer<UInt8>($0.assumingMemoryBound(to: UInt8.self)) - buffer.baseAddress!
+        } ?? count
       defer { position = lineEnd + 1 }
       if lineNumber == 1, startsFile, layout.hasHeader { continue }
       var contentEnd = lineEnd
