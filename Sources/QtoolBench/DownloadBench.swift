@@ -1,10 +1,10 @@
 import Foundation
 
 extension Bench {
-  /// The 59 recorded monthly archives served from loopback by Python's threading HTTP server:
-  /// curl fetching them (alone, and with their .CHECKSUM files, as qtool does) one after another
-  /// and 4 at a time, against qtool downloading them (with checksums, unpacking and storing)
-  /// with 1 and 4 transfers at once.
+  /// The 59 recorded monthly archives served from loopback by Python's threading HTTP server,
+  /// at once and then after 20 ms per request: curl fetching them (alone, and with their
+  /// .CHECKSUM files, as qtool does) one after another and 4 at a time, against qtool
+  /// downloading them (with checksums, unpacking and storing) with 1 and 4 transfers at once.
   func download() throws {
     let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).deletingLastPathComponent()
       .appendingPathComponent("shared/data/binance_vision")
@@ -14,11 +14,34 @@ extension Bench {
       print("\ndownload: ../shared/data/binance_vision not found; skipped")
       return
     }
-    print("\ndownload (\(files.count) monthly archives from a loopback server)")
-    let port = 18_000 + Int(getpid() % 1000)
+    for latency in [0, 20] {
+      print(
+        latency == 0
+          ? "\ndownload (\(files.count) monthly archives from a loopback server)"
+          : "\ndownload (the same, each request answered after \(latency) ms, like a distant server)")
+      try download(files: files, root: root, latency: latency)
+    }
+  }
+
+  private func download(files: [String], root: URL, latency: Int) throws {
+    let port = 18_000 + Int(getpid() % 1000) + latency
     let server = Process()
     server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    server.arguments = ["python3", "-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", root.path]
+    // Python's threading server: a slow answer does not hold up the others.
+    server.arguments = [
+      "python3", "-c",
+      """
+      import functools, http.server, sys, time
+      class Handler(http.server.SimpleHTTPRequestHandler):
+          def do_GET(self):
+              time.sleep(\(Double(latency) / 1000))
+              super().do_GET()
+          def log_message(self, *args):
+              pass
+      http.server.ThreadingHTTPServer(("127.0.0.1", \(port)), functools.partial(Handler, directory=sys.argv[1])).serve_forever()
+      """,
+      root.path,
+    ]
     server.standardOutput = FileHandle.nullDevice
     server.standardError = FileHandle.nullDevice
     try server.run()
@@ -30,18 +53,13 @@ extension Bench {
     report("curl, archives one after another", String(format: "%.0f ms", curl * 1000), String(format: "%.1f files/s", Double(files.count) / curl))
     // What qtool fetches: each archive and its .CHECKSUM. The recorded data holds one
     // .CHECKSUM file; the other requests are answered 404, for curl and qtool alike.
-    let same = try time {
-      try? spawnAndWait("/usr/bin/curl", ["-s"] + urls.flatMap { [$0, "-o", "/dev/null", $0 + ".CHECKSUM", "-o", "/dev/null"] })
-    }
+    let sameFiles = urls.flatMap { [$0, "-o", "/dev/null", $0 + ".CHECKSUM", "-o", "/dev/null"] }
+    let same = try time { try? spawnAndWait("/usr/bin/curl", ["-s"] + sameFiles) }
     report("curl, the same files one after another", String(format: "%.0f ms", same * 1000), "archives and their .CHECKSUM files (baseline)")
-    let parallel = try time {
-      try? spawnAndWait(
-        "/usr/bin/curl", ["-s", "-Z", "--parallel-max", "4"] + urls.flatMap { [$0, "-o", "/dev/null", $0 + ".CHECKSUM", "-o", "/dev/null"] })
-    }
-    report(
-      "curl, the same files, 4 at a time", String(format: "%.0f ms", parallel * 1000), "\(ratio(same, parallel)) the baseline: the server's limit")
+    let parallel = try time { try? spawnAndWait("/usr/bin/curl", ["-s", "-Z", "--parallel-immediate", "--parallel-max", "4"] + sameFiles) }
+    report("curl, the same files, 4 at a time", String(format: "%.0f ms", parallel * 1000), "\(ratio(same, parallel)) the baseline")
     for jobs in [1, 4] {
-      let home = scratch.appendingPathComponent("download-\(jobs)").path
+      let home = scratch.appendingPathComponent("download-\(latency)-\(jobs)").path
       let seconds = try time {
         try spawnAndWait(
           "/usr/bin/env",

@@ -46,6 +46,51 @@ public enum ArchiveReader {
     return try read(label: path) { archive in archive_read_open_filename(archive, path, 1 << 16) }
   }
 
+  /// Whether `path` is compressed or an archive (else it is read as it is).
+  public static func isCompressedOrArchive(path: String) throws -> Bool {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      let reason = FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file"
+      throw ArchiveError.cannotOpen(path: path, reason: reason)
+    }
+    defer { try? handle.close() }
+    return isCompressedOrArchive((try? handle.read(upToCount: 6)) ?? Data())
+  }
+
+  /// Unpacks the text files in the archive at `path` as a stream: for each, `entry` with its
+  /// name, then `chunk` with its bytes as they come, then `end`. The same files as `entries`.
+  public static func stream(
+    path: String, entry: (String) throws -> Void, chunk: (UnsafeRawBufferPointer) throws -> Void, end: () throws -> Void
+  ) throws {
+    guard let archive = archive_read_new() else { throw ArchiveError.cannotOpen(path: path, reason: "out of memory") }
+    defer { archive_read_free(archive) }
+    archive_read_support_filter_all(archive)
+    archive_read_support_format_zip(archive)
+    archive_read_support_format_tar(archive)
+    archive_read_support_format_raw(archive)
+    func message() -> String { archive_error_string(archive).map { String(cString: $0) } ?? "unknown error" }
+    guard archive_read_open_filename(archive, path, 1 << 16) == ARCHIVE_OK else { throw ArchiveError.corrupt(path: path, reason: message()) }
+    var header: OpaquePointer?
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+      let status = archive_read_next_header(archive, &header)
+      if status == ARCHIVE_EOF { break }
+      guard status == ARCHIVE_OK || status == ARCHIVE_WARN else { throw ArchiveError.corrupt(path: path, reason: message()) }
+      let rawName = archive_entry_pathname(header).map { String(cString: $0) } ?? "data"
+      let name = rawName == "data" ? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent : rawName
+      let isFile = archive_entry_filetype(header) == 0o100000 /* S_IFREG */ || rawName == "data"
+      let base = URL(fileURLWithPath: name).lastPathComponent
+      let wanted = isFile && !base.hasPrefix(".") && !base.uppercased().hasSuffix(".CHECKSUM") && !name.hasSuffix("/")
+      if wanted { try entry(name) }
+      while true {
+        let count = buffer.withUnsafeMutableBytes { archive_read_data(archive, $0.baseAddress, $0.count) }
+        if count == 0 { break }
+        guard count > 0 else { throw ArchiveError.corrupt(path: path, reason: message()) }
+        if wanted { try buffer.withUnsafeBytes { try chunk(UnsafeRawBufferPointer(rebasing: $0[..<count])) } }
+      }
+      if wanted { try end() }
+    }
+  }
+
   /// The files inside an archive held in memory (a download).
   public static func entries(data: Data, label: String) throws -> [Entry] {
     guard isCompressedOrArchive(data.prefix(6)) else { return [Entry(name: label, data: data)] }

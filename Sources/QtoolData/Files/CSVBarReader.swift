@@ -148,7 +148,7 @@ public enum CSVBarReader {
           let bounds = bounds
           DispatchQueue.concurrentPerform(iterations: parts) { k in
             do {
-              results[k] = try parse(buffer, range: bounds[k]..<bounds[k + 1], startsFile: k == 0, layout: layout, file: file)
+              results[k] = try parse(buffer, range: bounds[k]..<bounds[k + 1], startsFile: k == 0, layout: layout, file: file).result
             } catch CSVError.row(let file, let line, let reason) {
               // Lines are counted within the part; the part's first line is the file's next.
               let before = buffer[0..<bounds[k]].reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
@@ -170,9 +170,10 @@ public enum CSVBarReader {
   }
 
   /// Parses the lines in `range`; `startsFile` when it begins the file (a BOM, the header).
-  private static func parse(
+  /// Also returns how many lines the range held.
+  static func parse(
     _ buffer: UnsafeBufferPointer<UInt8>, range: Range<Int>, startsFile: Bool, layout: CSVLayout, file: String
-  ) throws -> Result {
+  ) throws -> (result: Result, lines: Int) {
     let count = range.upperBound
     var series = BarSeries(reservingCapacity: max(16, range.count / 60))
     var skipped = 0
@@ -255,7 +256,7 @@ public enum CSVBarReader {
       let volume = try layout.volume.flatMap { try field($0, "volume") } ?? 0
       series.append(timestamp: timestamp, open: open, high: high, low: low, close: close, volume: volume)
     }
-    return Result(series: series, skippedRows: skipped)
+    return (Result(series: series, skippedRows: skipped), lineNumber)
   }
 
   /// A number field; nil when empty, `null` or `NaN` (the row is then skipped).

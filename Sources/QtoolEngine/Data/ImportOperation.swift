@@ -65,17 +65,21 @@ extension DataOperations {
     var fileReports: [ImportReport.File] = []
     progress.begin("reading", total: request.files.count, unit: .files)
     for (index, path) in request.files.enumerated() {
-      let entries = try ArchiveReader.entries(path: path)
-      var fileBars = 0
-      var skipped = 0
-      for entry in entries {
-        let label = entries.count == 1 && entry.name == URL(fileURLWithPath: path).lastPathComponent ? path : "\(path):\(entry.name)"
-        let result = try Self.readCSV(entry.data, options: request.csv, label: label)
-        fileBars += result.series.count
-        skipped += result.skippedRows
-        combined.append(contentsOf: result.series)
+      var results: [CSVBarReader.Result] = []
+      if try ArchiveReader.isCompressedOrArchive(path: path) {
+        // Unpacked as a stream and parsed while it unpacks.
+        var current: CSVStream?
+        try ArchiveReader.stream(
+          path: path, entry: { current = CSVStream(options: request.csv, file: "\(path):\($0)") }, chunk: { try current!.append($0) },
+          end: { results.append(try current!.finish()) })
+      } else {
+        for entry in try ArchiveReader.entries(path: path) { results.append(try Self.readCSV(entry.data, options: request.csv, label: path)) }
       }
-      fileReports.append(ImportReport.File(path: path, entries: entries.count, bars: fileBars, skippedRows: skipped))
+      for result in results { combined.append(contentsOf: result.series) }
+      fileReports.append(
+        ImportReport.File(
+          path: path, entries: results.count, bars: results.reduce(0) { $0 + $1.series.count }, skippedRows: results.reduce(0) { $0 + $1.skippedRows }
+        ))
       progress.update(done: index + 1)
     }
     progress.finish()
