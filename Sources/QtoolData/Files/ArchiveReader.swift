@@ -61,34 +61,7 @@ public enum ArchiveReader {
   public static func stream(
     path: String, entry: (String) throws -> Void, chunk: (UnsafeRawBufferPointer) throws -> Void, end: () throws -> Void
   ) throws {
-    guard let archive = archive_read_new() else { throw ArchiveError.cannotOpen(path: path, reason: "out of memory") }
-    defer { archive_read_free(archive) }
-    archive_read_support_filter_all(archive)
-    archive_read_support_format_zip(archive)
-    archive_read_support_format_tar(archive)
-    archive_read_support_format_raw(archive)
-    func message() -> String { archive_error_string(archive).map { String(cString: $0) } ?? "unknown error" }
-    guard archive_read_open_filename(archive, path, 1 << 16) == ARCHIVE_OK else { throw ArchiveError.corrupt(path: path, reason: message()) }
-    var header: OpaquePointer?
-    var buffer = [UInt8](repeating: 0, count: 1 << 20)
-    while true {
-      let status = archive_read_next_header(archive, &header)
-      if status == ARCHIVE_EOF { break }
-      guard status == ARCHIVE_OK || status == ARCHIVE_WARN else { throw ArchiveError.corrupt(path: path, reason: message()) }
-      let rawName = archive_entry_pathname(header).map { String(cString: $0) } ?? "data"
-      let name = rawName == "data" ? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent : rawName
-      let isFile = archive_entry_filetype(header) == 0o100000 /* S_IFREG */ || rawName == "data"
-      let base = URL(fileURLWithPath: name).lastPathComponent
-      let wanted = isFile && !base.hasPrefix(".") && !base.uppercased().hasSuffix(".CHECKSUM") && !name.hasSuffix("/")
-      if wanted { try entry(name) }
-      while true {
-        let count = buffer.withUnsafeMutableBytes { archive_read_data(archive, $0.baseAddress, $0.count) }
-        if count == 0 { break }
-        guard count > 0 else { throw ArchiveError.corrupt(path: path, reason: message()) }
-        if wanted { try buffer.withUnsafeBytes { try chunk(UnsafeRawBufferPointer(rebasing: $0[..<count])) } }
-      }
-      if wanted { try end() }
-    }
+    try walk(label: path, open: { archive_read_open_filename($0, path, 1 << 16) }, entry: entry, chunk: chunk, end: end)
   }
 
   /// The files inside an archive held in memory (a download).
@@ -110,6 +83,20 @@ public enum ArchiveReader {
   }
 
   private static func read(label: String, open: (OpaquePointer) -> Int32) throws -> [Entry] {
+    var entries: [Entry] = []
+    try walk(
+      label: label, open: open, entry: { entries.append(Entry(name: $0, data: Data())) },
+      chunk: { entries[entries.count - 1].data.append(contentsOf: $0) },
+      end: {})
+    return entries
+  }
+
+  /// The text files of an archive, each as `entry(name)`, its bytes through `chunk`, `end()`:
+  /// regular files only, less hidden files and `.CHECKSUM` files.
+  private static func walk(
+    label: String, open: (OpaquePointer) -> Int32, entry: (String) throws -> Void, chunk: (UnsafeRawBufferPointer) throws -> Void,
+    end: () throws -> Void
+  ) throws {
     guard let archive = archive_read_new() else { throw ArchiveError.cannotOpen(path: label, reason: "out of memory") }
     defer { archive_read_free(archive) }
     archive_read_support_filter_all(archive)
@@ -118,30 +105,27 @@ public enum ArchiveReader {
     archive_read_support_format_raw(archive)
     func message() -> String { archive_error_string(archive).map { String(cString: $0) } ?? "unknown error" }
     guard open(archive) == ARCHIVE_OK else { throw ArchiveError.corrupt(path: label, reason: message()) }
-
-    var entries: [Entry] = []
-    var entry: OpaquePointer?
-    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    var header: OpaquePointer?
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
     while true {
-      let status = archive_read_next_header(archive, &entry)
+      let status = archive_read_next_header(archive, &header)
       if status == ARCHIVE_EOF { break }
       guard status == ARCHIVE_OK || status == ARCHIVE_WARN else { throw ArchiveError.corrupt(path: label, reason: message()) }
-      let rawName = archive_entry_pathname(entry).map { String(cString: $0) } ?? "data"
+      let rawName = archive_entry_pathname(header).map { String(cString: $0) } ?? "data"
       // The raw format names its single entry "data": use the archive's own name, less .gz.
       let name = rawName == "data" ? URL(fileURLWithPath: label).deletingPathExtension().lastPathComponent : rawName
-      let isFile = archive_entry_filetype(entry) == 0o100000 /* S_IFREG; AE_IFREG is a macro Swift cannot see */ || rawName == "data"
-      var data = Data()
+      let isFile = archive_entry_filetype(header) == 0o100000 /* S_IFREG; AE_IFREG is a macro Swift cannot see */ || rawName == "data"
+      let base = URL(fileURLWithPath: name).lastPathComponent
+      let wanted = isFile && !base.hasPrefix(".") && !base.uppercased().hasSuffix(".CHECKSUM") && !name.hasSuffix("/")
+      if wanted { try entry(name) }
       while true {
         let count = buffer.withUnsafeMutableBytes { archive_read_data(archive, $0.baseAddress, $0.count) }
         if count == 0 { break }
         guard count > 0 else { throw ArchiveError.corrupt(path: label, reason: message()) }
-        if isFile { data.append(buffer, count: count) }
+        if wanted { try buffer.withUnsafeBytes { try chunk(UnsafeRawBufferPointer(rebasing: $0[..<count])) } }
       }
-      let base = URL(fileURLWithPath: name).lastPathComponent
-      if isFile, !base.hasPrefix("."), !base.uppercased().hasSuffix(".CHECKSUM"), !name.hasSuffix("/") {
-        entries.append(Entry(name: name, data: data))
-      }
+      if wanted { try end() }
     }
-    return entries
   }
+
 }
