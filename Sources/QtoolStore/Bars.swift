@@ -17,9 +17,10 @@ extension QtoolDatabase {
   /// room, are merged with them and written again. Returns the number of bars given.
   public static func upsertBars(_ db: Database, datasetID: Int64, _ series: BarSeries) throws -> Int {
     guard let handle = db.sqliteConnection else { throw StoreError.sqlite("closed connection") }
-    try barsChanged(db, datasetID: datasetID)
+    // The content hash no longer holds; every write of bars comes through here.
+    try db.execute(sql: "UPDATE datasets SET content_hash = NULL WHERE id = ?", arguments: [datasetID])
     guard !series.isEmpty else { return 0 }
-    let incoming = sortedUnique(series)
+    let incoming = series.sortedAndDeduplicated()
     let (first, last) = (incoming.timestamps[0], incoming.timestamps[incoming.count - 1])
     var merging = try Row.fetchAll(
       db, sql: "SELECT id, row_count FROM bar_chunks WHERE dataset_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY first_ts",
@@ -34,7 +35,10 @@ extension QtoolDatabase {
     var merged = incoming
     if !merging.isEmpty {
       let stored = try readChunks(handle, sql: "SELECT ts, open, high, low, close, volume FROM bar_chunks WHERE id = ?", rows: merging)
-      merged = merge(stored, incoming)
+      // Stored bars first: on equal timestamps the later, incoming one is kept.
+      merged = stored
+      merged.append(contentsOf: incoming)
+      merged = merged.sortedAndDeduplicated()
       try db.execute(sql: "DELETE FROM bar_chunks WHERE id IN (\(merging.map { String($0["id"] as Int64) }.joined(separator: ",")))")
     }
     try writeChunks(handle, datasetID: datasetID, merged)
@@ -131,50 +135,6 @@ extension QtoolDatabase {
       offset += count
     }
     return (timestamps, prices)
-  }
-
-  /// `series` ordered by time, with the last of equal timestamps kept: what inserting its
-  /// bars one by one, each replacing an equal timestamp, would leave.
-  static func sortedUnique(_ series: BarSeries) -> BarSeries {
-    let ts = series.timestamps
-    if zip(ts, ts.dropFirst()).allSatisfy({ $0 < $1 }) { return series }
-    // Stable by position, so among equal timestamps the last one given comes last.
-    let order = ts.indices.sorted { ts[$0] != ts[$1] ? ts[$0] < ts[$1] : $0 < $1 }
-    var result = BarSeries(reservingCapacity: series.count)
-    for (k, i) in order.enumerated() where k + 1 == order.count || ts[order[k + 1]] != ts[i] {
-      result.append(
-        timestamp: ts[i], open: series.open[i], high: series.high[i], low: series.low[i], close: series.close[i], volume: series.volume[i])
-    }
-    return result
-  }
-
-  /// Two series each sorted with unique timestamps, merged; `newer` wins on equal timestamps.
-  static func merge(_ older: BarSeries, _ newer: BarSeries) -> BarSeries {
-    var result = BarSeries(reservingCapacity: older.count + newer.count)
-    var i = 0
-    var j = 0
-    func take(_ series: BarSeries, _ k: Int) {
-      result.append(
-        timestamp: series.timestamps[k], open: series.open[k], high: series.high[k], low: series.low[k], close: series.close[k],
-        volume: series.volume[k])
-    }
-    while i < older.count || j < newer.count {
-      if j == newer.count || (i < older.count && older.timestamps[i] < newer.timestamps[j]) {
-        take(older, i)
-        i += 1
-      } else {
-        if i < older.count, older.timestamps[i] == newer.timestamps[j] { i += 1 }
-        take(newer, j)
-        j += 1
-      }
-    }
-    return result
-  }
-
-  /// Marks a dataset's bars as changed: its content hash no longer holds. Every write of
-  /// bars goes through here, inside the writing transaction.
-  static func barsChanged(_ db: Database, datasetID: Int64) throws {
-    try db.execute(sql: "UPDATE datasets SET bars_version = bars_version + 1, content_hash = NULL WHERE id = ?", arguments: [datasetID])
   }
 
   /// The rows of the `bars` table migration 006 replaced, for that migration.

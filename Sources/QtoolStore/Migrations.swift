@@ -213,7 +213,8 @@ enum Migrations {
       for id in try Int64.fetchAll(db, sql: "SELECT DISTINCT dataset_id FROM bars") {
         try QtoolDatabase.writeChunks(handle, datasetID: id, try QtoolDatabase.readLegacyBarRows(db, datasetID: id))
       }
-      try db.execute(sql: "DROP TABLE bars; DROP TABLE bar_snapshots")
+      // Without snapshots, nothing reads the version they were checked against.
+      try db.execute(sql: "DROP TABLE bars; DROP TABLE bar_snapshots; ALTER TABLE datasets DROP COLUMN bars_version")
     }
     return migrator
   }

@@ -53,7 +53,10 @@ import Testing
     let deviation = returns.count > 1 ? (returns.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)).squareRoot() : 0
     let downside = (returns.reduce(0) { $0 + min($1, 0) * min($1, 0) } / n).squareRoot()
     let sorted = returns.sorted()
-    let var95 = Metrics.quantile(sorted, 0.05)
+    // numpy's default percentile: interpolated between the order statistics around it.
+    let position = 0.05 * Double(sorted.count - 1)
+    let lower = Int(position.rounded(.down))
+    let var95 = sorted[lower] + (sorted[min(lower + 1, sorted.count - 1)] - sorted[lower]) * (position - Double(lower))
     let tail = returns.filter { $0 <= var95 }
     let b = (1..<benchmarkCurve.count).map { benchmarkCurve[$0] / benchmarkCurve[$0 - 1] - 1 }
     let meanB = b.reduce(0, +) / n

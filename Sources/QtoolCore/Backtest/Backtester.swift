@@ -99,18 +99,11 @@ public enum Backtester {
       commissions: simulation.commissions, halted: simulation.halted, exposedBars: simulation.exposedBars)
   }
 
-  /// A run's metrics without its equity curve: the run marks a block of bars at a time into
-  /// a buffer that stays in cache, and the statistics take each block from there. The same
-  /// numbers as `Metrics.compute` over `run`'s outcome.
-  public static func metrics(
-    _ strategy: CompiledStrategy, bars: BarSeries, evaluator: RuleEvaluator, barsPerYear: Double, benchmark: BenchmarkReturns
-  ) -> Metrics {
-    metrics(of: [strategy], bars: bars, evaluator: evaluator, barsPerYear: barsPerYear, benchmark: benchmark)[0]
-  }
-
-  /// The metrics of several strategies on the same bars, each as `metrics(_:…)` gives it. They
-  /// run side by side, one block of bars at a time, so the prices and the benchmark of a block
-  /// are read from memory once for all of them: what a grid runs, a batch per thread.
+  /// The metrics of several strategies on the same bars, without their equity curves: each is
+  /// marked a block of bars at a time into a buffer that stays in cache, and the statistics take
+  /// the block from there. The strategies run side by side, so a block's prices and benchmark
+  /// are read from memory once for all of them: what a grid runs, a batch per thread. The same
+  /// numbers as `Metrics.compute` over each one's `run`.
   public static func metrics(
     of strategies: [CompiledStrategy], bars: BarSeries, evaluator: RuleEvaluator, barsPerYear: Double, benchmark: BenchmarkReturns
   ) -> [Metrics] {

@@ -421,7 +421,7 @@ public struct Metrics: Codable, Sendable, Equatable {
         result.deviation = n > 1 ? (squareSum / Double(n - 1)).squareRoot() : 0
         result.covariance = productSum
 
-        // The quantile as `Metrics.quantile` over the sorted returns.
+        // The 5th percentile as numpy takes it: interpolated between the order statistics around it.
         let position = 0.05 * Double(n - 1)
         let lower = Int(position.rounded(.down))
         let fraction = position - Double(lower)
@@ -609,12 +609,6 @@ public struct Metrics: Codable, Sendable, Equatable {
     return values[k]
   }
 
-  static func quantile(_ sorted: [Double], _ q: Double) -> Double {
-    let position = q * Double(sorted.count - 1)
-    let lower = Int(position.rounded(.down))
-    let upper = min(lower + 1, sorted.count - 1)
-    return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
-  }
 }
 
 /// A benchmark curve's per-bar returns with their mean and (unnormalised) variance, and per

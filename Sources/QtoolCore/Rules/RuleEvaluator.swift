@@ -196,18 +196,7 @@ public final class RuleEvaluator {
       case "abs": return series(0).map { abs($0) }
       case "min": return zip(series(0), series(1)).map { Swift.min($0, $1) }
       case "max": return zip(series(0), series(1)).map { Swift.max($0, $1) }
-      case "cross_above", "cross_below":
-        // As backtesting.py's crossover: strictly below on the previous bar, strictly above now.
-        let a = series(0)
-        let b = series(1)
-        var out = [Double](repeating: 0, count: count)
-        guard count > 1 else { return out }
-        if name == "cross_above" {
-          for i in 1..<count where a[i - 1] < b[i - 1] && a[i] > b[i] { out[i] = 1 }
-        } else {
-          for i in 1..<count where a[i - 1] > b[i - 1] && a[i] < b[i] { out[i] = 1 }
-        }
-        return out
+      case "cross_above", "cross_below": return booleans(expression)!.map { $0 ? 1 : 0 }
       default: return [Double](repeating: .nan, count: count)
       }
     }

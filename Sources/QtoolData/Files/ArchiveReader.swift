@@ -31,36 +31,34 @@ public enum ArchiveReader {
 
   /// The text files in `path` (for a plain file, the file itself).
   public static func entries(path: String) throws -> [Entry] {
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-      let reason = FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file"
-      throw ArchiveError.cannotOpen(path: path, reason: reason)
-    }
-    let head = (try? handle.read(upToCount: 6)) ?? Data()
-    try? handle.close()
-    guard isCompressedOrArchive(head) else {
-      guard let data = FileManager.default.contents(atPath: path) else {
-        throw ArchiveError.cannotOpen(path: path, reason: "cannot read the file")
-      }
-      return [Entry(name: URL(fileURLWithPath: path).lastPathComponent, data: data)]
-    }
-    return try read(label: path) { archive in archive_read_open_filename(archive, path, 1 << 16) }
+    var entries: [Entry] = []
+    try stream(
+      path: path, entry: { entries.append(Entry(name: $0, data: Data())) }, chunk: { entries[entries.count - 1].data.append(contentsOf: $0) },
+      end: {})
+    return entries
   }
 
-  /// Whether `path` is compressed or an archive (else it is read as it is).
-  public static func isCompressedOrArchive(path: String) throws -> Bool {
+  /// The text files in `path` as a stream: for each, `entry` with its name, then `chunk` with
+  /// its bytes as they come, then `end`. A plain file is one entry named as the file.
+  public static func stream(
+    path: String, entry: (String) throws -> Void, chunk: (UnsafeRawBufferPointer) throws -> Void, end: () throws -> Void
+  ) throws {
     guard let handle = FileHandle(forReadingAtPath: path) else {
       let reason = FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file"
       throw ArchiveError.cannotOpen(path: path, reason: reason)
     }
     defer { try? handle.close() }
-    return isCompressedOrArchive((try? handle.read(upToCount: 6)) ?? Data())
-  }
-
-  /// Unpacks the text files in the archive at `path` as a stream: for each, `entry` with its
-  /// name, then `chunk` with its bytes as they come, then `end`. The same files as `entries`.
-  public static func stream(
-    path: String, entry: (String) throws -> Void, chunk: (UnsafeRawBufferPointer) throws -> Void, end: () throws -> Void
-  ) throws {
+    guard isCompressedOrArchive((try? handle.read(upToCount: 6)) ?? Data()) else {
+      try entry(URL(fileURLWithPath: path).lastPathComponent)
+      do {
+        try handle.seek(toOffset: 0)
+        while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty { try block.withUnsafeBytes { try chunk($0) } }
+      } catch let error as CocoaError {
+        throw ArchiveError.cannotOpen(path: path, reason: "cannot read the file (\(error.localizedDescription))")
+      }
+      try end()
+      return
+    }
     try walk(label: path, open: { archive_read_open_filename($0, path, 1 << 16) }, entry: entry, chunk: chunk, end: end)
   }
 

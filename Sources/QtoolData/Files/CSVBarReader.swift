@@ -124,49 +124,12 @@ public enum CSVBarReader {
     public var skippedRows: Int
   }
 
-  /// Parses `data` (the whole text of one CSV file) with `layout`. A large file is cut at
-  /// line ends into one part per core, parsed side by side: parsing is most of an import.
+  /// Parses `data` (the whole text of one CSV file) with `layout`; a large file in pieces
+  /// side by side (`CSVStream`), as parsing is most of an import.
   public static func read(_ data: Data, layout: CSVLayout, file: String) throws -> Result {
-    var bytes = [UInt8](data)
-    bytes.append(0)  // strtod stops at the NUL after the last field
-    return try bytes.withUnsafeBufferPointer { buffer in
-      let count = buffer.count - 1
-      let parts = count < 4 << 20 ? 1 : min(4, ProcessInfo.processInfo.activeProcessorCount)
-      var bounds = [0]
-      for k in 1..<max(1, parts) {
-        var cut = max(bounds[k - 1], count * k / parts)
-        while cut < count, buffer[cut] != 10 { cut += 1 }
-        bounds.append(min(count, cut + 1))
-      }
-      bounds.append(count)
-      var results = [Result?](repeating: nil, count: parts)
-      var errors = [(any Error)?](repeating: nil, count: parts)
-      results.withUnsafeMutableBufferPointer { results in
-        errors.withUnsafeMutableBufferPointer { errors in
-          // Each iteration reads the shared bytes and writes only its own slot.
-          nonisolated(unsafe) let (results, errors, buffer) = (results, errors, buffer)
-          let bounds = bounds
-          DispatchQueue.concurrentPerform(iterations: parts) { k in
-            do {
-              results[k] = try parse(buffer, range: bounds[k]..<bounds[k + 1], startsFile: k == 0, layout: layout, file: file).result
-            } catch CSVError.row(let file, let line, let reason) {
-              // Lines are counted within the part; the part's first line is the file's next.
-              let before = buffer[0..<bounds[k]].reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
-              errors[k] = CSVError.row(file: file, line: before + line, reason: reason)
-            } catch {
-              errors[k] = error
-            }
-          }
-        }
-      }
-      if let error = errors.lazy.compactMap({ $0 }).first { throw error }
-      var combined = results[0]!
-      for part in results.dropFirst() {
-        combined.series.append(contentsOf: part!.series)
-        combined.skippedRows += part!.skippedRows
-      }
-      return combined
-    }
+    let stream = CSVStream(layout: layout, file: file)
+    try data.withUnsafeBytes { try stream.append($0) }
+    return try stream.finish()
   }
 
   /// Parses the lines in `range`; `startsFile` when it begins the file (a BOM, the header).

@@ -2,15 +2,15 @@ import Dispatch
 import Foundation
 import QtoolCore
 
-/// CSV text handed over a piece at a time (as an archive is unpacked), parsed while more
-/// arrives: every 4 MB of whole lines goes to a parser of its own on another core, so
-/// decompression and parsing overlap. The result is `CSVBarReader.read`'s over the whole text.
+/// CSV text parsed in pieces of about 4 MB of whole lines, each by a parser of its own on any
+/// free core, while more text is appended (as an archive unpacks). The result is that of
+/// parsing the whole text at once; errors name the line in the whole text.
 public final class CSVStream {
   private static let pieceSize = 4 << 20
   private let options: CSVOptions
   private let file: String
   private var layout: CSVLayout?
-  /// Bytes not yet handed to a parser: less than a piece, or an unfinished line.
+  /// Text not yet handed to a parser: less than a piece, or an unfinished line.
   private var pending: [UInt8] = []
   private var pieces: [Piece] = []
   private let group = DispatchGroup()
@@ -21,19 +21,35 @@ public final class CSVStream {
     var outcome: Result<(result: CSVBarReader.Result, lines: Int), any Error>?
   }
 
+  /// The layout is worked out from the first line with `options`.
   public init(options: CSVOptions, file: String) {
     self.options = options
     self.file = file
   }
 
+  public init(layout: CSVLayout, file: String) {
+    self.options = CSVOptions()
+    self.layout = layout
+    self.file = file
+  }
+
   public func append(_ bytes: UnsafeRawBufferPointer) throws {
     pending.append(contentsOf: bytes)
-    if pending.count >= Self.pieceSize { try dispatch(final: false) }
+    var start = 0
+    while pending.count - start >= Self.pieceSize {
+      // The last line end within a piece's length, or the first after it for a longer line.
+      let limit = start + Self.pieceSize
+      guard let newline = pending[start..<limit].lastIndex(of: 10) ?? pending[limit...].firstIndex(of: 10) else { break }
+      try dispatch(start..<(newline + 1))
+      start = newline + 1
+    }
+    pending.removeFirst(start)
   }
 
   /// The bars of the whole text, once every byte has been appended.
   public func finish() throws -> CSVBarReader.Result {
-    if !pending.isEmpty || pieces.isEmpty { try dispatch(final: true) }
+    if !pending.isEmpty || pieces.isEmpty { try dispatch(pending.indices) }
+    pending = []
     group.wait()
     var combined = CSVBarReader.Result(series: BarSeries(), skippedRows: 0)
     var linesBefore = 0
@@ -53,19 +69,16 @@ public final class CSVStream {
     return combined
   }
 
-  /// Hands the whole lines pending (all of them when `final`) to a parser.
-  private func dispatch(final: Bool) throws {
-    let cut = final ? pending.count : (pending.lastIndex(of: 10).map { $0 + 1 } ?? 0)
-    guard cut > 0 || (final && pieces.isEmpty) else { return }
+  /// Hands `range` of the pending text, whole lines, to a parser.
+  private func dispatch(_ range: Range<Int>) throws {
     if layout == nil {
-      let firstLine = String(decoding: pending.prefix { $0 != 10 }, as: UTF8.self)
+      let firstLine = String(decoding: pending[range].prefix { $0 != 10 }, as: UTF8.self)
       guard !firstLine.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw CSVError.empty(file: file) }
       layout = try CSVBarReader.detect(firstLine: firstLine, options: options, file: file)
     }
-    var bytes = Array(pending[..<cut])
+    var bytes = Array(pending[range])
     bytes.append(0)  // strtod stops at the NUL after the last field
     let text = bytes
-    pending.removeFirst(cut)
     let piece = Piece()
     let (layout, file, startsFile) = (layout!, file, pieces.isEmpty)
     pieces.append(piece)

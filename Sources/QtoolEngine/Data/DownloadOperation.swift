@@ -154,7 +154,7 @@ extension DataOperations {
     }
     for job in checksumJobs { states[tasks[job.tag - tasks.count].symbol].requests += 1 }
     var checksumPending = Set(checksumJobs.map { $0.tag - tasks.count })
-    var waiting: [Int: (body: Data, attempts: Int)] = [:]
+    var waiting: [Int: Result<Fetched, FetchError>] = [:]
 
     let fetcher = Fetcher(client: client, policy: request.retry)
     fetcher.pacing = { source.pacing($0) }
@@ -254,19 +254,14 @@ extension DataOperations {
           expectedHash[tasks[index].task.request.url] = String(word)
         }
         checksumPending.remove(index)
-        if let archive = waiting.removeValue(forKey: index) {
-          handle(tasks[index].symbol, task: tasks[index].task, body: archive.body, attempts: archive.attempts)
-          done += 1
-          progress.update(done: done)
-        }
+        if let archive = waiting.removeValue(forKey: index) { finished(index, archive) }
+        return
+      }
+      if case .success = result, checksumPending.contains(tag) {
+        waiting[tag] = result
         return
       }
       let entry = tasks[tag]
-      if case .success(let fetched) = result, checksumPending.contains(tag) {
-        waiting[tag] = (fetched.response.body, fetched.attempts)
-        states[entry.symbol].bytes += fetched.response.body.count
-        return
-      }
       switch result {
       case .success(let fetched): handle(entry.symbol, task: entry.task, body: fetched.response.body, attempts: fetched.attempts)
       case .failure(let error):

@@ -65,16 +65,14 @@ extension DataOperations {
     var fileReports: [ImportReport.File] = []
     progress.begin("reading", total: request.files.count, unit: .files)
     for (index, path) in request.files.enumerated() {
+      // Each file is read as a stream (unpacked if need be) and parsed while it is read.
       var results: [CSVBarReader.Result] = []
-      if try ArchiveReader.isCompressedOrArchive(path: path) {
-        // Unpacked as a stream and parsed while it unpacks.
-        var current: CSVStream?
-        try ArchiveReader.stream(
-          path: path, entry: { current = CSVStream(options: request.csv, file: "\(path):\($0)") }, chunk: { try current!.append($0) },
-          end: { results.append(try current!.finish()) })
-      } else {
-        for entry in try ArchiveReader.entries(path: path) { results.append(try Self.readCSV(entry.data, options: request.csv, label: path)) }
-      }
+      var current: CSVStream?
+      try ArchiveReader.stream(
+        path: path,
+        entry: { name in
+          current = CSVStream(options: request.csv, file: name == URL(fileURLWithPath: path).lastPathComponent ? path : "\(path):\(name)")
+        }, chunk: { try current!.append($0) }, end: { results.append(try current!.finish()) })
       for result in results { combined.append(contentsOf: result.series) }
       fileReports.append(
         ImportReport.File(
@@ -102,13 +100,5 @@ extension DataOperations {
       duplicatesInInput: barsRead - clean.count, datasetBars: summary.rowCount, gaps: summary.gapCount,
       first: summary.firstTs.map { UTCCalendar.format($0) }, last: summary.lastTs.map { UTCCalendar.format($0) },
       seconds: Date().timeIntervalSince(started))
-  }
-
-  static func readCSV(_ data: Data, options: CSVOptions, label: String) throws -> CSVBarReader.Result {
-    let firstLineEnd = data.firstIndex(of: 10) ?? data.endIndex
-    let firstLine = String(decoding: data[data.startIndex..<firstLineEnd], as: UTF8.self)
-    guard !firstLine.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw CSVError.empty(file: label) }
-    let layout = try CSVBarReader.detect(firstLine: firstLine, options: options, file: label)
-    return try CSVBarReader.read(data, layout: layout, file: label)
   }
 }
