@@ -52,10 +52,17 @@ public struct BacktestOutcome: Sendable, Equatable {
   public var halted: Bool
   /// Closes with a position open.
   public var exposedBars: Int
+  /// When the drawdown halt (or ruin) stopped trading, the bar's time.
+  public var haltedAt: Int64?
+  /// The order decided at the last bar, still waiting for the next bar's open.
+  public var pendingOrder: PendingOrder?
 
   public init(
-    trades: [Trade], equity: [Double], position: [Double], timestamps: [Int64], commissions: Double, halted: Bool, exposedBars: Int
+    trades: [Trade], equity: [Double], position: [Double], timestamps: [Int64], commissions: Double, halted: Bool, exposedBars: Int,
+    haltedAt: Int64? = nil, pendingOrder: PendingOrder? = nil
   ) {
+    self.haltedAt = haltedAt
+    self.pendingOrder = pendingOrder
     self.trades = trades
     self.equity = equity
     self.position = position
@@ -77,6 +84,15 @@ public enum Backtester {
   public static func run(
     _ strategy: CompiledStrategy, bars: BarSeries, evaluator shared: RuleEvaluator? = nil, recordPositions: Bool = false
   ) -> BacktestOutcome {
+    // A token nothing cancels: this cannot throw.
+    try! run(strategy, bars: bars, evaluator: shared, recordPositions: recordPositions, cancellation: .never)
+  }
+
+  /// `run`, checking `cancellation` every 65,536 bars.
+  public static func run(
+    _ strategy: CompiledStrategy, bars: BarSeries, evaluator shared: RuleEvaluator? = nil, recordPositions: Bool = false,
+    cancellation: CancellationToken
+  ) throws -> BacktestOutcome {
     let count = bars.count
     let evaluator = shared ?? RuleEvaluator(bars: bars)
     var simulation = Simulation(strategy: strategy, bars: bars, evaluator: evaluator)
@@ -89,14 +105,20 @@ public enum Backtester {
         simulation.withColumns(interleaved: nil) { simulation in
           simulation.columns.equity = base
           simulation.columns.position = recordPositions ? positions.baseAddress : nil  // an empty array still has an address
-          simulation.run(until: count)
-          simulation.finish()
+          var done = 0
+          while done < count, !cancellation.isCancelled {
+            done = min(count, done + 1 << 16)
+            simulation.run(until: done)
+          }
+          if done == count { simulation.finish() }
         }
       }
     }
+    try cancellation.check()
     return BacktestOutcome(
       trades: simulation.timedTrades(), equity: equity, position: position, timestamps: bars.timestamps,
-      commissions: simulation.commissions, halted: simulation.halted, exposedBars: simulation.exposedBars)
+      commissions: simulation.commissions, halted: simulation.halted, exposedBars: simulation.exposedBars,
+      haltedAt: simulation.haltedBar.map { bars.timestamps[$0] }, pendingOrder: simulation.pendingOrder)
   }
 
   /// The metrics of several strategies on the same bars, without their equity curves: each is
@@ -172,16 +194,11 @@ struct Simulation {
   let shortEntry: [Bool]
   let shortExit: [Bool]
   let start: Int
-  let relative: Double
-  let fixed: Double
-  let slippage: Double
-  let risk: StrategySpec.Risk?
-  let sizing: StrategySpec.Sizing?
+  let rules: TradingRules
+  let checksRisk: Bool
   let hasEntry: Bool
   let hasShortEntry: Bool
   let fillAtClose: Bool
-  let drawdownHalt: Double?
-  let wholeUnits: Bool
   let closeAtEnd: Bool
 
   var cash: Double
@@ -221,17 +238,12 @@ struct Simulation {
     shortEntry = strategy.shortEntry.map(evaluator.condition) ?? never
     shortExit = strategy.shortExit.map(evaluator.condition) ?? never
     start = strategy.firstDecisionBar
-    relative = strategy.commission
-    fixed = strategy.commissionFixed
-    slippage = strategy.slippage
-    risk = strategy.spec.risk
-    sizing = strategy.spec.sizing
+    rules = TradingRules(strategy)
+    checksRisk = strategy.spec.risk != nil
     hasEntry = strategy.entry != nil
     hasShortEntry = strategy.shortEntry != nil
     fillAtClose = strategy.fillAtClose
-    wholeUnits = strategy.wholeUnits
     closeAtEnd = strategy.closeAtEnd
-    drawdownHalt = strategy.spec.risk?.maxDrawdownHalt
     cash = strategy.capital
     equityPeak = strategy.capital
   }
@@ -281,14 +293,12 @@ struct Simulation {
     return trades
   }
 
-  @inline(__always) func commission(_ units: Double, _ price: Double) -> Double { fixed + abs(units) * price * relative }
-
   mutating func close(at price: Double, bar: Int, reason: Trade.Reason) {
-    let fill = price * (1 - copysign(slippage, size))
-    let exitCommission = commission(size, fill)
+    let fill = rules.fill(price, direction: -size)
+    let exitCommission = rules.commission(size, fill)
     let pnlBeforeCosts = size * (fill - entryPrice)
     cash += pnlBeforeCosts - exitCommission
-    let entryCommission = commission(size, entryPrice)
+    let entryCommission = rules.commission(size, entryPrice)
     commissions += exitCommission
     let total = entryCommission + exitCommission
     trades.append(
@@ -300,28 +310,15 @@ struct Simulation {
   }
 
   mutating func open(_ direction: Double, at price: Double, bar: Int) {
-    let fill = price * (1 + copysign(slippage, direction))
-    let equityNow = cash  // flat when opening: no unrealised P&L
-    let fraction = sizing?.fraction ?? 1
-    // backtesting.py sizes with 1 - ε of the equity so rounding never overspends.
-    let portion = fraction >= 1 ? 1 - Double.ulpOfOne : fraction
-    let perUnit = fill + commission(portion, fill) / portion
-    let available = max(0, equityNow)
-    var units: Double
-    if let fixedUnits = sizing?.units {
-      units = fixedUnits
-    } else {
-      let budget = min(sizing?.notional ?? available * portion, available * portion, sizing?.maxNotional ?? .infinity)
-      units = wholeUnits ? Backtester.pythonFloorDivide(budget, perUnit) : (budget / perUnit * 1e8).rounded(.down) / 1e8
-    }
-    if let cap = sizing?.maxUnits { units = min(units, cap) }
-    // Like a broker, refuse an entry the equity cannot pay for.
-    guard units > 0, units * perUnit <= available else { return }
+    let fill = rules.fill(price, direction: direction)
+    // Flat when opening: the cash is the equity.
+    let units = rules.entryUnits(fill: fill, available: cash)
+    guard units > 0 else { return }
     size = copysign(units, direction)
     entryPrice = fill
     entryBar = bar
     peak = fill
-    let entryCommission = commission(size, fill)
+    let entryCommission = rules.commission(size, fill)
     cash -= entryCommission
     commissions += entryCommission
   }
@@ -329,28 +326,13 @@ struct Simulation {
   /// Stops, targets and the trailing stop inside bar i. Gap through → fill at the open; stop
   /// and target both inside one bar → the stop is assumed first.
   mutating func checkExits(bar i: Int) {
-    guard size != 0, let risk else { return }
+    guard size != 0, checksRisk else { return }
     let long = size > 0
     let (o, h, l) = (bars.open[i], bars.high[i], bars.low[i])
-    var stop: Double? = risk.stopLoss.map { long ? entryPrice * (1 - $0) : entryPrice * (1 + $0) }
-    var stopReason = Trade.Reason.stop
-    if let trail = risk.trailingStop {
-      let trailing = long ? peak * (1 - trail) : peak * (1 + trail)
-      if stop == nil || (long ? trailing > stop! : trailing < stop!) {
-        stop = trailing
-        stopReason = .trailing
-      }
+    if let hit = rules.exit(long: long, entryPrice: entryPrice, peak: peak, open: o, high: h, low: l) {
+      return close(at: hit.price, bar: i, reason: hit.reason)
     }
-    let target = risk.takeProfit.map { long ? entryPrice * (1 + $0) : entryPrice * (1 - $0) }
-    if let stop {
-      if long ? o <= stop : o >= stop { return close(at: o, bar: i, reason: stopReason) }
-      if long ? l <= stop : h >= stop { return close(at: stop, bar: i, reason: stopReason) }
-    }
-    if let target {
-      if long ? o >= target : o <= target { return close(at: o, bar: i, reason: .target) }
-      if long ? h >= target : l <= target { return close(at: target, bar: i, reason: .target) }
-    }
-    peak = long ? max(peak, h) : min(peak, l)
+    peak = rules.peak(after: peak, long: long, high: h, low: l)
   }
 
   @inline(__always) func mark(_ i: Int) {
@@ -406,6 +388,15 @@ struct Simulation {
   var pending: (close: Bool, open: Double)? = nil
   /// Equity reached zero: every later bar is marked 0.
   var ruined = false
+  /// The bar at which trading stopped (drawdown halt or ruin).
+  var haltedBar: Int?
+
+  /// The order decided at the last bar's close, not filled (a run that closes at the end has none).
+  var pendingOrder: PendingOrder? {
+    guard let pending, !closeAtEnd || size == 0, bars.count > 0 else { return nil }
+    let open = pending.open > 0 ? "long" : pending.open < 0 ? "short" : nil
+    return PendingOrder(decidedAt: bars.timestamps[bars.count - 1], close: pending.close, open: open)
+  }
 
   /// Runs the bars from `next` up to `end`, so a caller can take the curve a piece at a time;
   /// `finish()` after the last bar.
@@ -416,8 +407,7 @@ struct Simulation {
       next = max(next, end)
       return
     }
-    let checksRisk = risk != nil
-    let skips = !checksRisk && drawdownHalt == nil
+    let skips = !checksRisk && rules.drawdownHalt == nil
     while next < end {
       var i = next
       if skips, pending == nil, !halted {
@@ -441,16 +431,18 @@ struct Simulation {
         }
         for j in i..<end { c.equity[j] = 0 }
         halted = true
+        haltedBar = i
         ruined = true
         next = end
         return
       }
-      if let limit = drawdownHalt {
+      if rules.drawdownHalt != nil {
         equityPeak = max(equityPeak, c.equity[i])
-        if !halted, 1 - c.equity[i] / equityPeak >= limit {
+        if !halted, rules.haltsTrading(equity: c.equity[i], peak: equityPeak) {
           if size != 0 { close(at: c.close(i), bar: i, reason: .halt) }
           mark(i)
           halted = true
+          haltedBar = i
         }
       }
       if let order = decide(i) {

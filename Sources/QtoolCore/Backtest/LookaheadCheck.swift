@@ -46,6 +46,43 @@ public enum LookaheadCheck {
     return Report(cuts: cuts, changes: changes)
   }
 
+  /// The same check for any simulation: `simulate(nil)` runs on all the data, `simulate(cut)`
+  /// on the bars before `timestamps[cut]`; each returns its trades and their symbols.
+  public static func run(
+    timestamps: [Int64], firstDecisionBar: Int, cuts count: Int = 10, simulate: (Int?) throws -> ([Trade], [String])
+  ) rethrows -> Report {
+    let start = firstDecisionBar + 1
+    guard timestamps.count > start + 2 else { return Report(cuts: [], changes: []) }
+    let index = Dictionary(timestamps.enumerated().map { ($1, $0) }) { first, _ in first }
+    func events(_ result: ([Trade], [String]), upTo horizon: Int) -> [(Int, String)] {
+      var events: [(Int, String)] = []
+      for (trade, symbol) in zip(result.0, result.1) {
+        let entry = index[trade.entryTime] ?? 0
+        let exit = index[trade.exitTime] ?? 0
+        if entry <= horizon { events.append((entry, "\(symbol) \(trade.side) entry at bar \(entry)")) }
+        if exit <= horizon, trade.reason != .end { events.append((exit, "\(symbol) exit at bar \(exit) (\(trade.reason.rawValue))")) }
+      }
+      return events.sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+    }
+    let full = try simulate(nil)
+    let cuts = Set((1...count).map { start + ($0 * (timestamps.count - 1 - start)) / (count + 1) }).sorted()
+    var changes: [Change] = []
+    for cut in cuts {
+      let partial = try simulate(cut)
+      let horizon = cut - 2
+      let (fullEvents, partialEvents) = (events(full, upTo: horizon), events(partial, upTo: horizon))
+      if fullEvents != partialEvents {
+        let first =
+          zip(fullEvents, partialEvents).first { $0 != $1 } ?? (
+            fullEvents.count > partialEvents.count ? fullEvents[partialEvents.count] : partialEvents[fullEvents.count], (0, "")
+          )
+        changes.append(
+          Change(cut: cut, bar: first.0.0, timestamp: timestamps[first.0.0], what: "with data up to bar \(cut) only: \(first.0.1) differs"))
+      }
+    }
+    return Report(cuts: cuts, changes: changes)
+  }
+
   static func events(_ trades: [Trade], upTo horizon: Int) -> [(Int, String)] {
     var result: [(Int, String)] = []
     for trade in trades {

@@ -2,7 +2,8 @@
 /// the top N are held in equal shares. Decided on a rebalance bar's close, filled at the next
 /// open. Names that stay in the top N are kept as they are; names that leave are sold, and the
 /// cash is split equally over the names that enter (no partial trades, so every trade has one
-/// entry and one exit). Cash is real cash: buying spends it, selling returns it.
+/// entry and one exit). Cash is real cash: buying spends it, selling returns it. Fills, costs,
+/// sizing, stops and the drawdown halt are the `TradingRules` a single-symbol run obeys.
 public enum PortfolioBacktester {
   public struct Input: Sendable {
     public var symbol: String
@@ -22,8 +23,8 @@ public enum PortfolioBacktester {
     public var timeline: BarSeries
   }
 
-  public static func run(_ strategy: CompiledStrategy, rank: Expression, top: Int, rebalance: String, inputs: [Input]) -> Outcome {
-    // The common timeline: timestamps every symbol has.
+  /// The bars of `inputs` on the timestamps they all have, in `inputs` order.
+  public static func align(_ inputs: [Input]) -> (timestamps: [Int64], bars: [BarSeries]) {
     var common = Set(inputs[0].bars.timestamps)
     for input in inputs.dropFirst() { common.formIntersection(input.bars.timestamps) }
     let timestamps = common.sorted()
@@ -35,34 +36,49 @@ public enum PortfolioBacktester {
         timestamps: timestamps, open: rows.map { input.bars.open[$0] }, high: rows.map { input.bars.high[$0] }, low: rows.map { input.bars.low[$0] },
         close: rows.map { input.bars.close[$0] }, volume: rows.map { input.bars.volume[$0] })
     }
+    return (timestamps, aligned)
+  }
+
+  /// Runs the portfolio under the strategy's trading rules (`TradingRules`): fills with
+  /// slippage and commission; each entering name gets an equal share of the cash, sized by the
+  /// spec's sizing; stops, targets and the trailing stop close a name inside a bar (it may come
+  /// back at the next rebalance); the drawdown halt sells everything at the close and ends trading.
+  public static func run(
+    _ strategy: CompiledStrategy, rank: Expression, top: Int, rebalance: String, inputs: [Input], cancellation: CancellationToken = .never
+  ) throws -> Outcome {
+    let (timestamps, aligned) = align(inputs)
     let scores = aligned.map { RuleEvaluator(bars: $0).evaluate(rank) }
     let count = timestamps.count
     let start = max(1, rank.lookback + 1)
-    let relative = strategy.commission
-    let fixed = strategy.commissionFixed
+    let rules = TradingRules(strategy)
     var cash = strategy.capital
     var units = [Double](repeating: 0, count: inputs.count)
     var entryPrice = [Double](repeating: 0, count: inputs.count)
     var entryBar = [Int](repeating: 0, count: inputs.count)
-    var entryCommission = [Double](repeating: 0, count: inputs.count)
+    var peak = [Double](repeating: 0, count: inputs.count)
     var trades: [Trade] = []
     var tradeSymbols: [String] = []
     var equity = [Double](repeating: strategy.capital, count: count)
     var exposure = [Double](repeating: 0, count: count)
     var commissions = 0.0
     var target: Set<Int>? = nil
+    var halted = false
+    var haltedBar: Int?
+    var equityPeak = strategy.capital
 
-    /// Sells all of symbol `s` and records the trade.
+    /// Sells all of symbol `s` at `price` (before slippage) and records the trade.
     func sell(_ s: Int, at price: Double, bar: Int, reason: Trade.Reason) {
-      let commission = fixed + units[s] * price * relative
-      cash += units[s] * price - commission
+      let fill = rules.fill(price, direction: -1)
+      let commission = rules.commission(units[s], fill)
+      cash += units[s] * fill - commission
       commissions += commission
-      let pnl = units[s] * (price - entryPrice[s]) - entryCommission[s] - commission
+      let entryCommission = rules.commission(units[s], entryPrice[s])
+      let pnl = units[s] * (fill - entryPrice[s]) - entryCommission - commission
       trades.append(
         Trade(
           side: "long", size: units[s], entryBar: entryBar[s], entryTime: timestamps[entryBar[s]], entryPrice: entryPrice[s], exitBar: bar,
-          exitTime: timestamps[bar], exitPrice: price, pnl: pnl, returnPct: pnl / (units[s] * entryPrice[s]),
-          commission: entryCommission[s] + commission, reason: reason))
+          exitTime: timestamps[bar], exitPrice: fill, pnl: pnl, returnPct: pnl / (units[s] * entryPrice[s]),
+          commission: entryCommission + commission, reason: reason))
       tradeSymbols.append(inputs[s].symbol)
       units[s] = 0
     }
@@ -79,31 +95,39 @@ public enum PortfolioBacktester {
     }
 
     for i in 0..<count {
+      if i & 0xFFFF == 0 { try cancellation.check() }
       if let chosen = target {
         // Sell what left the top N, then split the cash over what entered.
         for s in inputs.indices where units[s] > 0 && !chosen.contains(s) {
-          sell(s, at: aligned[s].open[i] * (1 - strategy.slippage), bar: i, reason: .signal)
+          sell(s, at: aligned[s].open[i], bar: i, reason: .signal)
         }
         let entering = chosen.filter { units[$0] == 0 }.sorted()
         if !entering.isEmpty {
-          let share = max(0, cash) / Double(entering.count) * (1 - Double.ulpOfOne)
+          let share = max(0, cash) / Double(entering.count)
           for s in entering {
-            let price = aligned[s].open[i] * (1 + strategy.slippage)
-            let perUnit = price * (1 + relative)
-            let budget = share - fixed
-            guard budget > 0 else { continue }
-            let amount = strategy.wholeUnits ? (budget / perUnit).rounded(.down) : (budget / perUnit * 1e8).rounded(.down) / 1e8
+            let fill = rules.fill(aligned[s].open[i], direction: 1)
+            let amount = rules.entryUnits(fill: fill, available: min(share, max(0, cash)))
             guard amount > 0 else { continue }
-            let commission = fixed + amount * price * relative
-            cash -= amount * price + commission
+            let commission = rules.commission(amount, fill)
+            cash -= amount * fill + commission
             commissions += commission
             units[s] = amount
-            entryPrice[s] = price
+            entryPrice[s] = fill
             entryBar[s] = i
-            entryCommission[s] = commission
+            peak[s] = fill
           }
         }
         target = nil
+      }
+      if rules.risk != nil {
+        for s in inputs.indices where units[s] > 0 {
+          let bar = aligned[s]
+          if let hit = rules.exit(long: true, entryPrice: entryPrice[s], peak: peak[s], open: bar.open[i], high: bar.high[i], low: bar.low[i]) {
+            sell(s, at: hit.price, bar: i, reason: hit.reason)
+          } else {
+            peak[s] = rules.peak(after: peak[s], long: true, high: bar.high[i], low: bar.low[i])
+          }
+        }
       }
       var value = cash
       var invested = 0.0
@@ -113,7 +137,17 @@ public enum PortfolioBacktester {
       }
       equity[i] = value
       exposure[i] = invested
-      if i >= start, i < count - 1, isRebalanceBar(i) {
+      if rules.drawdownHalt != nil, !halted {
+        equityPeak = max(equityPeak, value)
+        if rules.haltsTrading(equity: value, peak: equityPeak) {
+          for s in inputs.indices where units[s] > 0 { sell(s, at: aligned[s].close[i], bar: i, reason: .halt) }
+          equity[i] = cash
+          exposure[i] = 0
+          halted = true
+          haltedBar = i
+        }
+      }
+      if !halted, i >= start, i < count - 1 || !strategy.closeAtEnd, isRebalanceBar(i) {
         let ranked = inputs.indices.filter { scores[$0][i].isFinite }.sorted {
           scores[$0][i] != scores[$1][i] ? scores[$0][i] > scores[$1][i] : $0 < $1
         }
@@ -129,10 +163,16 @@ public enum PortfolioBacktester {
       low: [Double](repeating: 0, count: count),
       close: timestamps.indices.map { i in aligned.map { $0.close[i] / $0.close[0] }.reduce(0, +) / Double(aligned.count) },
       volume: [Double](repeating: 0, count: count))
+    let pending = target.map { chosen -> PendingOrder in
+      let held = Set(inputs.indices.filter { units[$0] > 0 })
+      return PendingOrder(
+        decidedAt: timestamps[count - 1], close: !held.subtracting(chosen).isEmpty, open: chosen.subtracting(held).isEmpty ? nil : "long",
+        targets: chosen.sorted().map { inputs[$0].symbol })
+    }
     return Outcome(
       outcome: BacktestOutcome(
-        trades: trades, equity: equity, position: exposure, timestamps: timestamps, commissions: commissions, halted: false,
-        exposedBars: exposure.filter { $0 != 0 }.count),
+        trades: trades, equity: equity, position: exposure, timestamps: timestamps, commissions: commissions, halted: halted,
+        exposedBars: exposure.filter { $0 != 0 }.count, haltedAt: haltedBar.map { timestamps[$0] }, pendingOrder: pending),
       tradeSymbols: tradeSymbols, timeline: timeline)
   }
 }

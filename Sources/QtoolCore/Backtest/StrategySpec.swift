@@ -185,8 +185,9 @@ public struct CompiledStrategy: Sendable {
 
 public enum SpecError: QtoolError, Equatable {
   case invalid(String)
-  public var exitStatus: ExitStatus { .dataError }
-  public var description: String {
+  public var category: ErrorCategory { .invalidInput }
+  public var code: String { "invalid_spec" }
+  public var message: String {
     switch self {
     case .invalid(let message): return message
     }

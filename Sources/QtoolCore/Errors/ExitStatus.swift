@@ -11,6 +11,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
   case cannotCreate = 73
   case temporaryFailure = 75
   case interrupted = 130
+  case terminated = 143
 
   public var meaning: String {
     switch self {
@@ -18,19 +19,14 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case .failure: return "the operation failed (see the message)"
     case .assertionFailed: return "a backtest --assert condition did not hold"
     case .usage: return "the command line was wrong (unknown option, bad value, missing argument)"
-    case .dataError: return "the input data is invalid (verify found problems, malformed file)"
-    case .noInput: return "an input file, dataset, strategy or run does not exist"
-    case .unavailable: return "a data source or service is unavailable"
+    case .dataError: return "the input data is invalid (verify found problems, malformed file or spec)"
+    case .noInput: return "an input file, dataset, strategy, run or job does not exist"
+    case .unavailable: return "a data source or service is unavailable, or refused the request for good"
     case .software: return "an internal error in qtool (please report it)"
-    case .cannotCreate: return "an output file or the store cannot be written"
-    case .temporaryFailure: return "a temporary condition (lock held, rate limited): retry later"
-    case .interrupted: return "interrupted by Ctrl-C (SIGINT); nothing half-written is left"
+    case .cannotCreate: return "an output file or the store cannot be written, or it exists already"
+    case .temporaryFailure: return "a temporary condition (dataset in use, rate limited, server error): retry later"
+    case .interrupted: return "cancelled by Ctrl-C (SIGINT) or `qtool jobs cancel`; nothing half-written is left"
+    case .terminated: return "cancelled by SIGTERM; nothing half-written is left"
     }
   }
-}
-
-/// An error a user can act on: its description says what went wrong and what to do next,
-/// and it carries the exit code the CLI returns.
-public protocol QtoolError: Error, CustomStringConvertible {
-  var exitStatus: ExitStatus { get }
 }

@@ -49,6 +49,14 @@ public struct BarSeries: Sendable, Equatable {
     self.volume.append(volume)
   }
 
+  /// Appends bar `index` of `other`.
+  @inline(__always)
+  public mutating func append(_ other: BarSeries, at index: Int) {
+    append(
+      timestamp: other.timestamps[index], open: other.open[index], high: other.high[index], low: other.low[index], close: other.close[index],
+      volume: other.volume[index])
+  }
+
   public mutating func append(contentsOf other: BarSeries) {
     timestamps += other.timestamps
     open += other.open

@@ -73,8 +73,9 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
 public enum PreprocessError: QtoolError, Equatable {
   case invalid(String)
 
-  public var exitStatus: ExitStatus { .usage }
-  public var description: String {
+  public var category: ErrorCategory { .usage }
+  public var code: String { "invalid_operation" }
+  public var message: String {
     switch self {
     case .invalid(let message): return message
     }

@@ -11,7 +11,11 @@ public struct RuleError: QtoolError, Equatable {
   public var message: String
   public var sourceLine: String
 
-  public var exitStatus: ExitStatus { .dataError }
+  public var category: ErrorCategory { .invalidInput }
+  public var code: String { "rule_error" }
+  public var details: [String: JSONValue] {
+    ["origin": .string(origin), "line": JSONValue(line), "column": JSONValue(column), "source_line": .string(sourceLine)]
+  }
 
   public var description: String {
     "\(origin):\(line):\(column): \(message)\n  \(sourceLine)\n  \(String(repeating: " ", count: max(0, column - 1)))^"
