@@ -48,31 +48,53 @@ extension RunRecord {
 
 public enum RunError: QtoolError, Equatable {
   case notFound(String, suggestion: String?)
-  public var exitStatus: ExitStatus { .noInput }
-  public var description: String {
+  public var category: ErrorCategory { .notFound }
+  public var code: String { "run_not_found" }
+  public var message: String {
     switch self {
-    case .notFound(let id, let suggestion):
-      return "no backtest run '\(id)'" + (suggestion.map { " (did you mean '\($0)'?)" } ?? "") + "; `qtool backtest list` shows the recorded runs"
+    case .notFound(let id, let suggestion): return "no backtest run '\(id)'" + (suggestion.map { " (did you mean '\($0)'?)" } ?? "")
     }
   }
+  public var details: [String: JSONValue] {
+    switch self {
+    case .notFound(let id, let suggestion): return ["run": .string(id), "suggestion": JSONValue(suggestion)]
+    }
+  }
+  public var hint: ErrorHint? { "`qtool backtest list` shows the recorded runs" }
 }
 
 extension QtoolDatabase {
-  /// Records a finished run with its trades and equity curve in one transaction.
-  public func recordRun(_ run: RunRecord, trades: [Trade], symbols: [String], timestamps: [Int64], equity: [Double], benchmark: [Double]?) throws {
+  /// Records a run that starts now (status `running`, no results yet), so a running backtest
+  /// is visible; `completeRun` fills it in, `deleteRun` takes it back if it fails.
+  public func startRun(id: String, strategyName: String, specText: String, engineVersion: String, jobID: String?, at time: Int64) throws {
     try write { db in
       try db.execute(
         sql: """
-          INSERT INTO backtest_runs (id, strategy_name, spec_text, datasets, params, engine_version, fingerprint, status, progress, metrics, created_at, finished_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
-          """,
-        arguments: [
-          run.id, run.strategyName, run.specText, run.datasets, run.params, run.engineVersion, run.fingerprint, run.status, run.metrics,
-          run.createdAt, run.createdAt,
-        ])
+          INSERT INTO backtest_runs (id, strategy_name, spec_text, datasets, params, engine_version, fingerprint, status, progress, created_at, job_id)
+          VALUES (?, ?, ?, '[]', '{}', ?, '', 'running', 0, ?, ?)
+          """, arguments: [id, strategyName, specText, engineVersion, time, jobID])
+    }
+  }
+
+  /// Completes a started run — settings, metrics, trades and equity curve — in one transaction.
+  public func completeRun(
+    _ run: RunRecord, trades: [Trade], symbols: [String], timestamps: [Int64], equity: [Double], benchmark: [Double]?, at time: Int64
+  ) throws {
+    try write { db in
+      try db.execute(
+        sql: """
+          UPDATE backtest_runs SET datasets = ?, params = ?, fingerprint = ?, status = 'completed', progress = 1, metrics = ?, finished_at = ?
+          WHERE id = ?
+          """, arguments: [run.datasets, run.params, run.fingerprint, run.metrics, time, run.id])
       try Self.insertTrades(db, runID: run.id, trades, symbols: symbols)
       try Self.insertSeries(db, runID: run.id, timestamps: timestamps, equity: equity, benchmark: benchmark)
     }
+  }
+
+  /// Records a finished run with its trades and equity curve in one transaction.
+  public func recordRun(_ run: RunRecord, trades: [Trade], symbols: [String], timestamps: [Int64], equity: [Double], benchmark: [Double]?) throws {
+    try startRun(id: run.id, strategyName: run.strategyName, specText: run.specText, engineVersion: run.engineVersion, jobID: nil, at: run.createdAt)
+    try completeRun(run, trades: trades, symbols: symbols, timestamps: timestamps, equity: equity, benchmark: benchmark, at: run.createdAt)
   }
 
   /// The curves bound straight from the arrays' storage: no intermediate copies of megabytes.
@@ -130,17 +152,18 @@ extension QtoolDatabase {
   }
 
   public func runs() throws -> [RunRecord] {
-    try read { try RunRecord.fetchAll($0, sql: "SELECT * FROM backtest_runs ORDER BY created_at DESC, id") }
+    try read { try RunRecord.fetchAll($0, sql: "SELECT * FROM backtest_runs WHERE status = 'completed' ORDER BY created_at DESC, id") }
   }
 
   /// The run with this id, or the one whose id starts with it (like git's short hashes).
   public func run(id: String) throws -> RunRecord {
     let matches = try read {
-      try RunRecord.fetchAll($0, sql: "SELECT * FROM backtest_runs WHERE id = ? OR id LIKE ? ORDER BY id", arguments: [id, id + "%"])
+      try RunRecord.fetchAll(
+        $0, sql: "SELECT * FROM backtest_runs WHERE status = 'completed' AND (id = ? OR id LIKE ?) ORDER BY id", arguments: [id, id + "%"])
     }
     if let exact = matches.first(where: { $0.id == id }) { return exact }
     if matches.count == 1 { return matches[0] }
-    let ids = try read { try String.fetchAll($0, sql: "SELECT id FROM backtest_runs") }
+    let ids = try read { try String.fetchAll($0, sql: "SELECT id FROM backtest_runs WHERE status = 'completed'") }
     throw RunError.notFound(id, suggestion: matches.count > 1 ? nil : Similarity.closest(to: id, among: ids))
   }
 
@@ -201,23 +224,28 @@ public struct StrategyVersion: Codable, Sendable, Equatable {
 
 public enum StrategyStoreError: QtoolError, Equatable {
   case notFound(String, suggestion: String?)
-  public var exitStatus: ExitStatus { .noInput }
-  public var description: String {
+  public var category: ErrorCategory { .notFound }
+  public var code: String { "strategy_not_found" }
+  public var message: String {
     switch self {
-    case .notFound(let name, let suggestion):
-      return "no strategy named '\(name)'" + (suggestion.map { " (did you mean '\($0)'?)" } ?? "")
-        + "; `qtool strategy list` shows them, or pass a spec file's path"
+    case .notFound(let name, let suggestion): return "no strategy named '\(name)'" + (suggestion.map { " (did you mean '\($0)'?)" } ?? "")
     }
   }
+  public var details: [String: JSONValue] {
+    switch self {
+    case .notFound(let name, let suggestion): return ["strategy": .string(name), "suggestion": JSONValue(suggestion)]
+    }
+  }
+  public var hint: ErrorHint? { "`qtool strategy list` shows the registered strategies; a spec file can be given by its path" }
 }
 
 extension QtoolDatabase {
   /// Registers `name` (or updates it) and records `specText` as a new version when its hash
   /// is new. Returns the version number the text has.
   @discardableResult
-  public func registerStrategy(name: String, type: String, path: String?, specText: String, hash: String) throws -> Int {
+  public func registerStrategy(name: String, type: String, path: String?, specText: String, hash: String, at time: Int64? = nil) throws -> Int {
     try write { db in
-      let now = Int64(Date().timeIntervalSince1970 * 1000)
+      let now = time ?? SystemClock().now()
       try db.execute(
         sql: """
           INSERT INTO strategies (name, type, path, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
@@ -274,12 +302,13 @@ extension QtoolDatabase {
 extension QtoolDatabase {
   /// Records a parameter grid and every combination's params and metrics (JSON), in one transaction.
   public func recordGrid(
-    id: String, strategyName: String, specText: String, dataset: String, axes: String, rank: String, results: [(params: String, metrics: String)]
+    id: String, strategyName: String, specText: String, dataset: String, axes: String, rank: String, results: [(params: String, metrics: String)],
+    jobID: String? = nil, at time: Int64? = nil
   ) throws {
     try write { db in
       try db.execute(
-        sql: "INSERT INTO grid_runs (id, strategy_name, spec_text, dataset, axes, rank, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        arguments: [id, strategyName, specText, dataset, axes, rank, Int64(Date().timeIntervalSince1970 * 1000)])
+        sql: "INSERT INTO grid_runs (id, strategy_name, spec_text, dataset, axes, rank, created_at, job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        arguments: [id, strategyName, specText, dataset, axes, rank, time ?? SystemClock().now(), jobID])
       let statement = try db.makeStatement(sql: "INSERT INTO grid_results (grid_id, seq, params, metrics) VALUES (?, ?, ?, ?)")
       for (seq, result) in results.enumerated() { try statement.execute(arguments: [id, seq, result.params, result.metrics]) }
     }

@@ -8,6 +8,22 @@ import QtoolCore
 /// insert and 0.4 µs to read on the reference machine; a chunk costs a copy. Chunks of a
 /// dataset never overlap in time, and all I/O goes through the raw handle: GRDB's layers cost
 /// more than the copies.
+/// What a write of bars did to the stored ones.
+public struct BarWriteCounts: Sendable, Equatable, Codable {
+  /// Bars at timestamps not stored before.
+  public var added = 0
+  /// Bars at stored timestamps, with other values.
+  public var replaced = 0
+  /// Bars at stored timestamps, with the same values.
+  public var unchanged = 0
+
+  public init(added: Int = 0, replaced: Int = 0, unchanged: Int = 0) {
+    self.added = added
+    self.replaced = replaced
+    self.unchanged = unchanged
+  }
+}
+
 extension QtoolDatabase {
   static let chunkCapacity = 4096
 
@@ -16,10 +32,17 @@ extension QtoolDatabase {
   /// wins). Chunks holding any of the new bars' span, and the one before it while it has
   /// room, are merged with them and written again. Returns the number of bars given.
   public static func upsertBars(_ db: Database, datasetID: Int64, _ series: BarSeries) throws -> Int {
+    _ = try writeBars(db, datasetID: datasetID, series)
+    return series.count
+  }
+
+  /// `upsertBars`, telling what the write changed, and checking `cancellation` between chunks
+  /// (throwing rolls the caller's transaction back).
+  static func writeBars(_ db: Database, datasetID: Int64, _ series: BarSeries, cancellation: CancellationToken = .never) throws -> BarWriteCounts {
     guard let handle = db.sqliteConnection else { throw StoreError.sqlite("closed connection") }
     // The content hash no longer holds; every write of bars comes through here.
     try db.execute(sql: "UPDATE datasets SET content_hash = NULL WHERE id = ?", arguments: [datasetID])
-    guard !series.isEmpty else { return 0 }
+    guard !series.isEmpty else { return BarWriteCounts() }
     let incoming = series.sortedAndDeduplicated()
     let (first, last) = (incoming.timestamps[0], incoming.timestamps[incoming.count - 1])
     var merging = try Row.fetchAll(
@@ -33,20 +56,45 @@ extension QtoolDatabase {
       merging.insert(previous, at: 0)
     }
     var merged = incoming
+    var counts = BarWriteCounts(added: incoming.count)
     if !merging.isEmpty {
       let stored = try readChunks(handle, sql: "SELECT ts, open, high, low, close, volume FROM bar_chunks WHERE id = ?", rows: merging)
-      // Stored bars first: on equal timestamps the later, incoming one is kept.
-      merged = stored
-      merged.append(contentsOf: incoming)
-      merged = merged.sortedAndDeduplicated()
+      (merged, counts) = merge(stored: stored, incoming: incoming)
       try db.execute(sql: "DELETE FROM bar_chunks WHERE id IN (\(merging.map { String($0["id"] as Int64) }.joined(separator: ",")))")
     }
-    try writeChunks(handle, datasetID: datasetID, merged)
-    return series.count
+    try writeChunks(handle, datasetID: datasetID, merged, cancellation: cancellation)
+    return counts
+  }
+
+  /// Stored and incoming bars (each sorted, unique) in one series; an incoming bar replaces a
+  /// stored one at its timestamp. Counts what was added, what changed and what was resent as it was.
+  static func merge(stored: BarSeries, incoming: BarSeries) -> (BarSeries, BarWriteCounts) {
+    var result = BarSeries(reservingCapacity: stored.count + incoming.count)
+    var counts = BarWriteCounts()
+    var (i, j) = (0, 0)
+    while i < stored.count || j < incoming.count {
+      if j == incoming.count || (i < stored.count && stored.timestamps[i] < incoming.timestamps[j]) {
+        result.append(stored, at: i)
+        i += 1
+        continue
+      }
+      if i < stored.count, stored.timestamps[i] == incoming.timestamps[j] {
+        let same =
+          stored.open[i] == incoming.open[j] && stored.high[i] == incoming.high[j] && stored.low[i] == incoming.low[j]
+          && stored.close[i] == incoming.close[j] && stored.volume[i] == incoming.volume[j]
+        if same { counts.unchanged += 1 } else { counts.replaced += 1 }
+        i += 1
+      } else {
+        counts.added += 1
+      }
+      result.append(incoming, at: j)
+      j += 1
+    }
+    return (result, counts)
   }
 
   /// Writes `series` (sorted, unique timestamps, none stored yet) as full chunks and a last partial one.
-  static func writeChunks(_ handle: OpaquePointer, datasetID: Int64, _ series: BarSeries) throws {
+  static func writeChunks(_ handle: OpaquePointer, datasetID: Int64, _ series: BarSeries, cancellation: CancellationToken = .never) throws {
     let sql = """
       INSERT INTO bar_chunks (dataset_id, first_ts, last_ts, row_count, ts, open, high, low, close, volume)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -60,6 +108,7 @@ extension QtoolDatabase {
             try series.close.withUnsafeBytes { close in
               try series.volume.withUnsafeBytes { volume in
                 for start in stride(from: 0, to: series.count, by: chunkCapacity) {
+                  try cancellation.check()
                   let end = min(start + chunkCapacity, series.count)
                   sqlite3_bind_int64(statement, 1, datasetID)
                   sqlite3_bind_int64(statement, 2, series.timestamps[start])

@@ -47,6 +47,9 @@ extension QtoolDatabase {
 /// A derived dataset's name is taken and replacing was not asked for.
 public struct OperationConflict: QtoolError, Equatable {
   public var name: String
-  public var exitStatus: ExitStatus { .cannotCreate }
-  public var description: String { "dataset '\(name)' already exists; pass --force to replace it or choose another --out" }
+  public var category: ErrorCategory { .alreadyExists }
+  public var code: String { "dataset_exists" }
+  public var message: String { "dataset '\(name)' already exists" }
+  public var details: [String: JSONValue] { ["dataset": .string(name)] }
+  public var hint: ErrorHint? { "replace it with {force}, or choose another {out}" }
 }

@@ -40,6 +40,14 @@ public struct DatasetSummary: Codable, Sendable, Equatable, FetchableRecord {
     """
 }
 
+/// What `storeBars` did: the write's counts and the dataset's statistics after it.
+public struct StoredBars: Sendable, Equatable {
+  public var datasetID: Int64
+  public var counts: BarWriteCounts
+  public var rows: Int
+  public var gaps: Int
+}
+
 /// What a new dataset is.
 public struct DatasetDefinition: Sendable, Equatable {
   public var name: String
@@ -72,20 +80,40 @@ public enum DatasetError: QtoolError, Equatable {
   case notFound(name: String, suggestion: String?)
   case conflict(name: String, existing: String)
 
-  public var exitStatus: ExitStatus {
+  public var category: ErrorCategory {
     switch self {
-    case .notFound: return .noInput
-    case .conflict: return .dataError
+    case .notFound: return .notFound
+    case .conflict: return .invalidInput
     }
   }
 
-  public var description: String {
+  public var code: String {
+    switch self {
+    case .notFound: return "dataset_not_found"
+    case .conflict: return "dataset_name_taken"
+    }
+  }
+
+  public var message: String {
     switch self {
     case .notFound(let name, let suggestion):
       return "no dataset named '\(name)'" + (suggestion.map { " (did you mean '\($0)'?)" } ?? "")
-        + "; `qtool data list` shows the stored datasets"
     case .conflict(let name, let existing):
-      return "dataset '\(name)' already exists as \(existing); pass --name to store this one under another name."
+      return "dataset '\(name)' already exists as \(existing)"
+    }
+  }
+
+  public var details: [String: JSONValue] {
+    switch self {
+    case .notFound(let name, let suggestion): return ["dataset": .string(name), "suggestion": JSONValue(suggestion)]
+    case .conflict(let name, let existing): return ["dataset": .string(name), "existing": .string(existing)]
+    }
+  }
+
+  public var hint: ErrorHint? {
+    switch self {
+    case .notFound: return "`qtool data list` shows the stored datasets"
+    case .conflict: return "store this one under another name with {name}"
     }
   }
 }
@@ -106,7 +134,7 @@ extension QtoolDatabase {
 
   /// The dataset named `definition.name`, created (with its instrument) when missing. Inside a
   /// write transaction. Throws `conflict` when the name is taken by another symbol, source or timeframe.
-  public static func findOrCreateDataset(_ db: Database, _ definition: DatasetDefinition) throws -> Int64 {
+  public static func findOrCreateDataset(_ db: Database, _ definition: DatasetDefinition, at time: Int64? = nil) throws -> Int64 {
     if let row = try Row.fetchOne(
       db,
       sql: "SELECT d.id, i.source, i.symbol, d.timeframe FROM datasets d JOIN instruments i ON i.id = d.instrument_id WHERE d.name = ?",
@@ -125,7 +153,7 @@ extension QtoolDatabase {
       arguments: [definition.source, definition.symbol])
     let instrumentID = try Int64.fetchOne(
       db, sql: "SELECT id FROM instruments WHERE source = ? AND symbol = ?", arguments: [definition.source, definition.symbol])!
-    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    let now = time ?? SystemClock().now()
     try db.execute(
       sql: """
         INSERT INTO datasets (name, instrument_id, timeframe, calendar, origin, parent_id, pipeline, metadata, created_at, updated_at)
@@ -152,7 +180,48 @@ extension QtoolDatabase {
         UPDATE datasets SET row_count = ?, gap_count = ?, first_ts = ?, last_ts = ?, content_hash = NULL, updated_at = ?
         WHERE id = ?
         """,
-      arguments: [timestamps.count, gaps, timestamps.first, timestamps.last, Int64(Date().timeIntervalSince1970 * 1000), datasetID])
+      arguments: [timestamps.count, gaps, timestamps.first, timestamps.last, SystemClock().now(), datasetID])
+  }
+
+  /// The one way bars enter the store — download, import and the live feed — inside the
+  /// caller's transaction: finds or creates the dataset, merges `series` into its bars (a bar at
+  /// a stored timestamp replaces it) and brings the catalog's statistics up to date. Appending
+  /// after the last stored bar (or before the first) updates them from the new bars alone, so
+  /// storing k bars costs O(k); a write inside the stored range recounts the dataset.
+  /// `cancellation` is checked between chunks; throwing rolls the transaction back.
+  public static func storeBars(
+    _ db: Database, into definition: DatasetDefinition, _ series: BarSeries, at time: Int64, cancellation: CancellationToken = .never
+  ) throws -> StoredBars {
+    let id = try findOrCreateDataset(db, definition, at: time)
+    guard
+      let row = try Row.fetchOne(
+        db, sql: "SELECT row_count, gap_count, first_ts, last_ts FROM datasets WHERE id = ?", arguments: [id])
+    else { throw StoreError.sqlite("dataset \(definition.name) vanished during a write") }
+    let (rows, gaps): (Int, Int) = (row["row_count"], row["gap_count"])
+    let (first, last): (Int64?, Int64?) = (row["first_ts"], row["last_ts"])
+    let counts = try writeBars(db, datasetID: id, series, cancellation: cancellation)
+    guard !series.isEmpty else { return StoredBars(datasetID: id, counts: counts, rows: rows, gaps: gaps) }
+    let incoming = series.sortedAndDeduplicated().timestamps
+    let timeframe = definition.timeframe
+    let calendar = definition.calendar
+    var updated = StoredBars(datasetID: id, counts: counts, rows: rows + counts.added, gaps: gaps)
+    if let first, let last, incoming[0] > last {
+      updated.gaps += DatasetVerifier.gapCount([last] + incoming, timeframe: timeframe, calendar: calendar)
+    } else if let first, incoming[incoming.count - 1] < first {
+      updated.gaps += DatasetVerifier.gapCount(incoming + [first], timeframe: timeframe, calendar: calendar)
+    } else if first == nil {
+      updated.gaps = DatasetVerifier.gapCount(incoming, timeframe: timeframe, calendar: calendar)
+    } else {
+      let all = try readTimestamps(db, datasetID: id)
+      updated.rows = all.count
+      updated.gaps = DatasetVerifier.gapCount(all, timeframe: timeframe, calendar: calendar)
+    }
+    let newFirst = min(first ?? .max, incoming[0])
+    let newLast = max(last ?? .min, incoming[incoming.count - 1])
+    try db.execute(
+      sql: "UPDATE datasets SET row_count = ?, gap_count = ?, first_ts = ?, last_ts = ?, content_hash = NULL, updated_at = ? WHERE id = ?",
+      arguments: [updated.rows, updated.gaps, newFirst, newLast, time, id])
+    return updated
   }
 
   /// The timestamps stored for a dataset (for incremental downloads).

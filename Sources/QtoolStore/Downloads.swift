@@ -3,7 +3,7 @@ import GRDB
 import QtoolCore
 
 /// One request of a finished download, as recorded in `download_tasks`.
-public struct DownloadTaskRecord: Sendable {
+public struct DownloadTaskRecord: Sendable, Codable, Equatable {
   public var url: String
   public var datasetID: Int64?
   public var status: String
@@ -11,6 +11,8 @@ public struct DownloadTaskRecord: Sendable {
   public var bytes: Int
   public var bars: Int
   public var error: String?
+
+  enum CodingKeys: String, CodingKey { case url, datasetID = "dataset_id", status, attempts, bytes, bars, error }
 
   public init(url: String, datasetID: Int64?, status: String, attempts: Int, bytes: Int, bars: Int, error: String?) {
     self.url = url
@@ -24,22 +26,27 @@ public struct DownloadTaskRecord: Sendable {
 }
 
 extension QtoolDatabase {
-  /// Records a finished download job and its tasks, for `serve`'s job history and for audits.
-  public func recordDownloadJob(
-    source: String, request: String, status: String, error: String?, startedAt: Int64, tasks: [DownloadTaskRecord]
-  ) throws {
-    try write { db in
-      try db.execute(
-        sql: "INSERT INTO download_jobs (source, request, status, error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)",
-        arguments: [source, request, status, error, startedAt, Int64(Date().timeIntervalSince1970 * 1000)])
-      let jobID = db.lastInsertedRowID
-      for task in tasks {
-        try db.execute(
-          sql: """
-            INSERT INTO download_tasks (job_id, dataset_id, url, status, attempts, bytes, bars, error)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-          arguments: [jobID, task.datasetID, task.url, task.status, task.attempts, task.bytes, task.bars, task.error])
+  /// Records one request of a download job, inside the caller's transaction (the one that
+  /// stored its bars, so the record and the bars commit together).
+  public static func recordDownloadTask(_ db: Database, jobID: String, _ task: DownloadTaskRecord) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO download_tasks (job_id, dataset_id, url, status, attempts, bytes, bars, error)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+      arguments: [jobID, task.datasetID, task.url, task.status, task.attempts, task.bytes, task.bars, task.error])
+  }
+
+  /// The requests a download job made, in the order they finished.
+  public func downloadTasks(jobID: String) throws -> [DownloadTaskRecord] {
+    try read { db in
+      try Row.fetchAll(
+        db, sql: "SELECT dataset_id, url, status, attempts, bytes, bars, error FROM download_tasks WHERE job_id = ? ORDER BY id",
+        arguments: [jobID]
+      ).map {
+        DownloadTaskRecord(
+          url: $0["url"], datasetID: $0["dataset_id"], status: $0["status"], attempts: $0["attempts"], bytes: $0["bytes"], bars: $0["bars"],
+          error: $0["error"])
       }
     }
   }

@@ -216,6 +216,58 @@ enum Migrations {
       // Without snapshots, nothing reads the version they were checked against.
       try db.execute(sql: "DROP TABLE bars; DROP TABLE bar_snapshots; ALTER TABLE datasets DROP COLUMN bars_version")
     }
+    migrator.registerMigration("007-jobs") { db in
+      // Every long operation is a job from the moment it starts; download tasks hang off
+      // their job. The jobs of download_jobs (written only when a download ended) move over.
+      try db.execute(
+        sql: """
+          CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            request TEXT NOT NULL,
+            status TEXT NOT NULL
+              CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled', 'interrupted')),
+            progress TEXT,
+            pid INTEGER,
+            host TEXT,
+            created_at INTEGER NOT NULL,
+            started_at INTEGER,
+            finished_at INTEGER,
+            heartbeat_at INTEGER,
+            cancel_requested_at INTEGER,
+            error TEXT,
+            result TEXT
+          );
+          CREATE INDEX jobs_by_created ON jobs (created_at);
+          CREATE INDEX jobs_by_status ON jobs (status);
+          INSERT INTO jobs (id, kind, request, status, created_at, started_at, finished_at, error)
+            SELECT 'jd' || id, 'download', json_object('source', source, 'request', request),
+                   status, started_at, started_at, finished_at,
+                   CASE WHEN error IS NULL THEN NULL
+                        ELSE json_object('code', 'download_failed', 'category', 'failure', 'message', error,
+                                         'details', json_object(), 'hint', NULL) END
+            FROM download_jobs;
+          CREATE TABLE download_tasks_new (
+            id INTEGER PRIMARY KEY,
+            job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+            url TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            bars INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+          );
+          INSERT INTO download_tasks_new (id, job_id, dataset_id, url, status, attempts, bytes, bars, error)
+            SELECT id, 'jd' || job_id, dataset_id, url, status, attempts, bytes, bars, error FROM download_tasks;
+          DROP TABLE download_tasks;
+          DROP TABLE download_jobs;
+          ALTER TABLE download_tasks_new RENAME TO download_tasks;
+          CREATE INDEX download_tasks_job ON download_tasks (job_id);
+          ALTER TABLE backtest_runs ADD COLUMN job_id TEXT;
+          ALTER TABLE grid_runs ADD COLUMN job_id TEXT;
+          """)
+    }
     return migrator
   }
 }

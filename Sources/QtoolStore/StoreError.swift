@@ -11,31 +11,57 @@ public enum StoreError: QtoolError, Equatable {
   case newerSchema(path: String, unknown: [String])
   case sqlite(String)
 
-  public var exitStatus: ExitStatus {
+  public var category: ErrorCategory {
     switch self {
-    case .cannotOpen, .readOnly, .cannotWrite: return .cannotCreate
-    case .notADatabase, .newerSchema: return .dataError
-    case .busy: return .temporaryFailure
+    case .cannotOpen, .readOnly, .cannotWrite: return .cannotWrite
+    case .notADatabase, .newerSchema: return .invalidInput
+    case .busy: return .conflict
     case .sqlite: return .failure
     }
   }
 
-  public var description: String {
+  public var code: String {
     switch self {
-    case .cannotOpen(let path, let reason):
-      return "cannot open the store at \(path): \(reason). Check the directory exists and is writable, or pass --db PATH."
-    case .notADatabase(let path):
-      return "\(path) is not a qtool store (not an SQLite database). Pass --db with another path."
-    case .busy(let path):
-      return "the store at \(path) is locked by another process; retry when it finishes."
-    case .readOnly(let path):
-      return "the store at \(path) is read-only; check its permissions or pass --db PATH."
-    case .cannotWrite(let path, let reason):
-      return "cannot write \(path): \(reason)"
+    case .cannotOpen: return "store_cannot_open"
+    case .notADatabase: return "store_not_a_database"
+    case .busy: return "store_busy"
+    case .readOnly: return "store_read_only"
+    case .cannotWrite: return "cannot_write"
+    case .newerSchema: return "store_newer_schema"
+    case .sqlite: return "store_error"
+    }
+  }
+
+  public var message: String {
+    switch self {
+    case .cannotOpen(let path, let reason): return "cannot open the store at \(path): \(reason)"
+    case .notADatabase(let path): return "\(path) is not a qtool store (not an SQLite database)"
+    case .busy(let path): return "the store at \(path) is locked by another process"
+    case .readOnly(let path): return "the store at \(path) is read-only"
+    case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason)"
     case .newerSchema(let path, let unknown):
-      return "the store at \(path) was written by a newer qtool (migrations \(unknown.joined(separator: ", "))); upgrade qtool."
-    case .sqlite(let message):
-      return "store error: \(message)"
+      return "the store at \(path) was written by a newer qtool (migrations \(unknown.joined(separator: ", ")))"
+    case .sqlite(let message): return "store error: \(message)"
+    }
+  }
+
+  public var details: [String: JSONValue] {
+    switch self {
+    case .cannotOpen(let path, _), .notADatabase(let path), .busy(let path), .readOnly(let path), .cannotWrite(let path, _),
+      .newerSchema(let path, _):
+      return ["path": .string(path)]
+    case .sqlite: return [:]
+    }
+  }
+
+  public var hint: ErrorHint? {
+    switch self {
+    case .cannotOpen: return "check the directory exists and is writable, or choose another store with {db}"
+    case .notADatabase: return "choose another store with {db}"
+    case .busy: return "retry when the other process finishes"
+    case .readOnly: return "check its permissions, or choose another store with {db}"
+    case .newerSchema: return "upgrade qtool"
+    case .cannotWrite, .sqlite: return nil
     }
   }
 
