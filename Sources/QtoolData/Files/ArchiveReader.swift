@@ -6,14 +6,27 @@ public enum ArchiveError: QtoolError, Equatable {
   case cannotOpen(path: String, reason: String)
   case corrupt(path: String, reason: String)
 
-  public var exitStatus: ExitStatus {
+  public var category: ErrorCategory {
     switch self {
-    case .cannotOpen: return .noInput
-    case .corrupt: return .dataError
+    case .cannotOpen: return .notFound
+    case .corrupt: return .invalidInput
     }
   }
 
-  public var description: String {
+  public var code: String {
+    switch self {
+    case .cannotOpen: return "cannot_read_file"
+    case .corrupt: return "damaged_archive"
+    }
+  }
+
+  public var details: [String: JSONValue] {
+    switch self {
+    case .cannotOpen(let path, _), .corrupt(let path, _): return ["path": .string(path)]
+    }
+  }
+
+  public var message: String {
     switch self {
     case .cannotOpen(let path, let reason): return "cannot read \(path): \(reason)"
     case .corrupt(let path, let reason): return "\(path) is damaged or not a supported archive: \(reason)"

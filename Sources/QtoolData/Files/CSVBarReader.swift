@@ -34,9 +34,24 @@ public enum CSVError: QtoolError, Equatable {
   case row(file: String, line: Int, reason: String)
   case empty(file: String)
 
-  public var exitStatus: ExitStatus { .dataError }
+  public var category: ErrorCategory { .invalidInput }
 
-  public var description: String {
+  public var code: String {
+    switch self {
+    case .layout: return "csv_layout"
+    case .row: return "csv_row"
+    case .empty: return "csv_empty"
+    }
+  }
+
+  public var details: [String: JSONValue] {
+    switch self {
+    case .layout(let file, _), .empty(let file): return ["file": .string(file)]
+    case .row(let file, let line, _): return ["file": .string(file), "line": JSONValue(line)]
+    }
+  }
+
+  public var message: String {
     switch self {
     case .layout(let file, let reason): return "\(file): \(reason)"
     case .row(let file, let line, let reason): return "\(file):\(line): \(reason)"

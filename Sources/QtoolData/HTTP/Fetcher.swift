@@ -13,7 +13,32 @@ public enum FetchError: QtoolError, Equatable {
   case invalidResponse(url: String, reason: String)
   case checksumMismatch(url: String, expected: String, actual: String)
 
-  public var exitStatus: ExitStatus { isRetryable ? .temporaryFailure : .unavailable }
+  public var category: ErrorCategory {
+    if case .status(_, 429, _, _) = self { return .rateLimited }
+    return isRetryable ? .temporary : .unavailable
+  }
+
+  public var code: String {
+    switch self {
+    case .status(_, 429, _, _): return "rate_limited"
+    case .status: return "http_status"
+    case .transport: return "transport_error"
+    case .banned: return "source_banned"
+    case .stopped: return "not_requested"
+    case .invalidResponse: return "invalid_response"
+    case .checksumMismatch: return "checksum_mismatch"
+    }
+  }
+
+  public var details: [String: JSONValue] {
+    switch self {
+    case .status(let url, let status, _, let attempts): return ["url": .string(url), "status": JSONValue(status), "attempts": JSONValue(attempts)]
+    case .transport(let url, _, let attempts): return ["url": .string(url), "attempts": JSONValue(attempts)]
+    case .banned(let url, let retryAfter): return ["url": .string(url), "retry_after": retryAfter.map { JSONValue($0) } ?? .null]
+    case .stopped(let url), .invalidResponse(let url, _): return ["url": .string(url)]
+    case .checksumMismatch(let url, let expected, let actual): return ["url": .string(url), "expected": .string(expected), "actual": .string(actual)]
+    }
+  }
 
   /// Requests made for this URL.
   public var attempts: Int {
@@ -33,7 +58,7 @@ public enum FetchError: QtoolError, Equatable {
     }
   }
 
-  public var description: String {
+  public var message: String {
     switch self {
     case .status(let url, let status, let body, let attempts):
       let snippet = body.isEmpty ? "" : ": " + String(body.prefix(160)).replacingOccurrences(of: "\n", with: " ")
@@ -86,6 +111,11 @@ public final class Fetcher {
   public let policy: RetryPolicy
   /// Called with every response; returns seconds to pause all requests (rate-limit pacing).
   public var pacing: ((HTTPResponse) -> Double?)?
+  /// Checked between transfers and while they run: once cancelled, transfers in flight are
+  /// dropped and nothing more is requested or completed.
+  public var cancellation: CancellationToken = .never
+  /// The time back-offs and pauses are measured on.
+  public var wallClock: any WallClock = SystemClock()
 
   public init(client: HTTPClient, policy: RetryPolicy = RetryPolicy()) {
     self.client = client
@@ -107,12 +137,14 @@ public final class Fetcher {
     var inFlight: [Int: Pending] = [:]
     var pausedUntil = 0.0
     var stopped = false
-    let clock = { Date().timeIntervalSince1970 }
+    let wallClock = self.wallClock
+    let clock = { Double(wallClock.now()) / 1000 }
 
+    let cancellation = self.cancellation
     let feed = HTTPClient.Feed(
       next: {
         let now = clock()
-        guard !stopped, now >= pausedUntil, let index = queue.firstIndex(where: { $0.notBefore <= now }) else { return nil }
+        guard !stopped, !cancellation.isCancelled, now >= pausedUntil, let index = queue.firstIndex(where: { $0.notBefore <= now }) else { return nil }
         var job = queue.remove(at: index)
         job.attempts += 1
         var request = job.request
@@ -120,7 +152,7 @@ public final class Fetcher {
         inFlight[job.tag] = job
         return (job.tag, request)
       },
-      isFinished: { queue.isEmpty || stopped })
+      isFinished: { queue.isEmpty || stopped || cancellation.isCancelled }, shouldAbort: { cancellation.isCancelled })
 
     client.run(feed: feed, concurrency: concurrency) { tag, result in
       guard var job = inFlight.removeValue(forKey: tag) else { return }
@@ -169,7 +201,8 @@ public final class Fetcher {
         }
       }
     }
-    // Jobs still queued when the loop ends were stopped by a 418.
+    // Jobs still queued when the loop ends were stopped by a 418 (or the operation was cancelled).
+    guard !cancellation.isCancelled else { return }
     for pending in queue { completion(pending.tag, .failure(.stopped(url: pending.request.url))) }
   }
 

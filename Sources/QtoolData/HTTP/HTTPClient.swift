@@ -80,9 +80,14 @@ public final class HTTPClient {
   public struct Feed {
     public var next: () -> (tag: Int, request: HTTPRequest)?
     public var isFinished: () -> Bool
-    public init(next: @escaping () -> (tag: Int, request: HTTPRequest)?, isFinished: @escaping () -> Bool) {
+    /// True when the transfers in flight should be dropped at once (the operation was cancelled).
+    public var shouldAbort: () -> Bool
+    public init(
+      next: @escaping () -> (tag: Int, request: HTTPRequest)?, isFinished: @escaping () -> Bool, shouldAbort: @escaping () -> Bool = { false }
+    ) {
       self.next = next
       self.isFinished = isFinished
+      self.shouldAbort = shouldAbort
     }
   }
 
@@ -90,6 +95,15 @@ public final class HTTPClient {
   public func run(feed: Feed, concurrency: Int, completion: (Int, Result<HTTPResponse, TransportError>) -> Void) {
     var active: [UnsafeMutableRawPointer: (tag: Int, state: Unmanaged<TransferState>, headers: OpaquePointer?)] = [:]
     while true {
+      if feed.shouldAbort() {
+        for (easy, entry) in active {
+          curl_multi_remove_handle(multi, easy)
+          curl_easy_cleanup(easy)
+          if let headers = entry.headers { curl_slist_free_all(UnsafeMutablePointer(headers)) }
+          entry.state.release()
+        }
+        return
+      }
       while active.count < max(1, concurrency), let (tag, request) = feed.next() {
         let (easy, state, headers) = makeHandle(request)
         active[easy] = (tag, state, headers)

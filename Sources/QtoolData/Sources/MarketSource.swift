@@ -52,14 +52,22 @@ public enum SourceError: QtoolError, Equatable {
   case unknownSource(String, known: [String])
   case invalidSymbol(source: String, symbol: String, reason: String)
 
-  public var exitStatus: ExitStatus {
+  public var category: ErrorCategory {
     switch self {
     case .unsupportedTimeframe, .unknownSource: return .usage
     case .invalidSymbol: return .unavailable
     }
   }
 
-  public var description: String {
+  public var code: String {
+    switch self {
+    case .unsupportedTimeframe: return "unsupported_timeframe"
+    case .unknownSource: return "unknown_source"
+    case .invalidSymbol: return "unknown_symbol"
+    }
+  }
+
+  public var message: String {
     switch self {
     case .unsupportedTimeframe(let source, let timeframe, let supported):
       return "\(source) has no \(timeframe) bars; it offers \(supported.joined(separator: ", "))"

@@ -3,51 +3,54 @@ import QtoolCore
 import QtoolData
 import QtoolStore
 
-/// `qtool backtest run`.
-public struct BacktestRequest: Sendable {
-  /// A spec file or a registered strategy's name.
-  public var strategy: String
+/// `qtool backtest run` (and `backtest check`): which strategy, on which data, with what settings.
+public struct BacktestRequest: Codable, Sendable, Equatable {
+  public var strategy: StrategyReference
+  /// Run on this dataset instead of SYMBOL-TIMEFRAME (single-symbol specs).
   public var dataset: String?
-  public var from: Int64?
-  public var to: Int64?
+  @ISOTimestamp public var from: Int64?
+  /// Exclusive.
+  @ISOTimestamp public var to: Int64?
   public var capital: Double?
-  public var parameters: [String: Double]
+  /// Overrides of the spec's params.
+  public var params: [String: Double]
   public var allowGaps: Bool
+  /// Conditions on the metrics, e.g. `sharpe > 1`; the report lists those that fail.
   public var assertions: [String]
 
   public init(
-    strategy: String, dataset: String? = nil, from: Int64? = nil, to: Int64? = nil, capital: Double? = nil, parameters: [String: Double] = [:],
-    allowGaps: Bool = false, assertions: [String] = []
+    strategy: StrategyReference, dataset: String? = nil, from: Int64? = nil, to: Int64? = nil, capital: Double? = nil,
+    params: [String: Double] = [:], allowGaps: Bool = false, assertions: [String] = []
   ) {
     self.strategy = strategy
     self.dataset = dataset
     self.from = from
     self.to = to
     self.capital = capital
-    self.parameters = parameters
+    self.params = params
     self.allowGaps = allowGaps
     self.assertions = assertions
   }
-}
 
-extension BacktestRequest {
-  /// `fast=20` pairs, as `--param` takes them.
-  public static func parseParameters(_ pairs: [String]) throws -> [String: Double] {
-    var parameters: [String: Double] = [:]
-    for pair in pairs {
-      let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-      guard parts.count == 2, !parts[0].isEmpty, let value = Double(parts[1]) else {
-        throw OperationError.invalidArgument("--param: expected name=number, got '\(pair)'")
-      }
-      parameters[parts[0]] = value
-    }
-    return parameters
+  enum CodingKeys: String, CodingKey { case strategy, dataset, from, to, capital, params, allowGaps = "allow_gaps", assertions }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    strategy = try container.decode(StrategyReference.self, forKey: .strategy)
+    dataset = try container.decodeIfPresent(String.self, forKey: .dataset)
+    _from = try container.decode(ISOTimestamp.self, forKey: .from)
+    _to = try container.decode(ISOTimestamp.self, forKey: .to)
+    capital = try container.decodeIfPresent(Double.self, forKey: .capital)
+    params = try container.decodeIfPresent([String: Double].self, forKey: .params) ?? [:]
+    allowGaps = try container.decodeIfPresent(Bool.self, forKey: .allowGaps) ?? false
+    assertions = try container.decodeIfPresent([String].self, forKey: .assertions) ?? []
   }
 }
 
 /// What a run returns to the CLI and the server.
 public struct BacktestReport: Encodable, Sendable {
   public var id: String
+  public var jobID: String?
   public var strategy: String
   public var dataset: String
   public var symbol: String
@@ -59,43 +62,72 @@ public struct BacktestReport: Encodable, Sendable {
   public var fingerprint: String
   public var metrics: Metrics
   public var trades: [Trade]
+  /// The symbol of each trade, in order (one symbol unless a portfolio).
+  public var tradeSymbols: [String]
   public var timestamps: [Int64]
   public var equity: [Double]
   public var benchmark: [Double]
   public var failedAssertions: [MetricAssertion.Failure]
+  /// When the drawdown halt (or ruin) stopped trading.
+  public var haltedAt: String?
+  /// The order decided at the last bar, not yet filled.
+  public var pendingOrder: PendingOrder?
 
   /// The ten deepest periods under water.
   public var drawdownPeriods: [ResultSeries.DrawdownPeriod]
   public var monthlyReturns: [ResultSeries.MonthlyReturn]
 
   enum CodingKeys: String, CodingKey {
-    case id, strategy, dataset, symbol, timeframe, first, last, bars, parameters, fingerprint, metrics, trades, failedAssertions = "failed_assertions"
+    case id, jobID = "job_id", strategy, dataset, symbol, timeframe, first, last, bars, parameters, fingerprint, metrics, trades
+    case failedAssertions = "failed_assertions", haltedAt = "halted_at", pendingOrder = "pending_order"
     case drawdownPeriods = "drawdown_periods", monthlyReturns = "monthly_returns"
   }
 }
 
 public enum BacktestError: QtoolError, Equatable {
-  case portfolio(count: Int)
+  case severalSymbols(count: Int)
   case noBars(dataset: String)
   case gaps(dataset: String, count: Int, first: String)
 
-  public var exitStatus: ExitStatus {
+  public var category: ErrorCategory {
     switch self {
-    case .portfolio: return .usage
-    case .noBars: return .noInput
-    case .gaps: return .dataError
+    case .severalSymbols: return .invalidInput
+    case .noBars: return .notFound
+    case .gaps: return .invalidInput
     }
   }
 
-  public var description: String {
+  public var code: String {
     switch self {
-    case .portfolio(let count):
-      return
-        "the spec lists \(count) symbols; this version of qtool runs one symbol per backtest (portfolio runs are not built yet): keep one in universe.symbols or pass --dataset"
-    case .noBars(let dataset): return "\(dataset) has no bars in that range; check --from/--to or `qtool data info \(dataset)`"
-    case .gaps(let dataset, let count, let first):
-      return
-        "\(dataset) has \(count) gaps in that range (the first: \(first)); fill them (`qtool data download` or `data preprocess --op fill_missing`) or pass --allow-gaps"
+    case .severalSymbols: return "several_symbols_without_portfolio"
+    case .noBars: return "no_bars_in_range"
+    case .gaps: return "dataset_has_gaps"
+    }
+  }
+
+  public var message: String {
+    switch self {
+    case .severalSymbols(let count):
+      return "the spec lists \(count) symbols but has no portfolio section, so it does not say how to trade them together"
+    case .noBars(let dataset): return "\(dataset) has no bars in that range"
+    case .gaps(let dataset, let count, let first): return "\(dataset) has \(count) gaps in that range (the first: \(first))"
+    }
+  }
+
+  public var details: [String: JSONValue] {
+    switch self {
+    case .severalSymbols(let count): return ["symbols": JSONValue(count)]
+    case .noBars(let dataset): return ["dataset": .string(dataset)]
+    case .gaps(let dataset, let count, let first): return ["dataset": .string(dataset), "gaps": JSONValue(count), "first": .string(first)]
+    }
+  }
+
+  public var hint: ErrorHint? {
+    switch self {
+    case .severalSymbols:
+      return "add portfolio: {{rank: roc(close, 20), top: 1}} to trade them as a portfolio, or run one of them with {dataset}"
+    case .noBars(let dataset): return "check {from} and {to}, or `qtool data info \(dataset)`"
+    case .gaps: return "fill them (download again, or preprocess with fill_missing), or run anyway with {allow_gaps}"
     }
   }
 }
@@ -103,58 +135,134 @@ public enum BacktestError: QtoolError, Equatable {
 /// The backtest operations, shared by the CLI and the server.
 public struct BacktestOperations: Sendable {
   public static let engineVersion = "qtool-engine/1"
-  public let database: QtoolDatabase
-  public init(database: QtoolDatabase) { self.database = database }
+  public let context: OperationContext
+  public init(_ context: OperationContext) { self.context = context }
+
+  var database: QtoolDatabase { context.database }
+
+  /// The bars a spec runs on: one dataset's, or each symbol's for a portfolio.
+  struct MarketData {
+    /// `GOOG-1d`, or `AAPL-1d+MSFT-1d` for a portfolio.
+    var datasetName: String
+    var symbol: String
+    var timeframe: String
+    var barsPerYear: Double
+    var sliceHash: String
+    var single: BarSeries?
+    var portfolio: [PortfolioBacktester.Input]
+    /// The dataset's catalog entry (single-symbol runs).
+    var dataset: DatasetSummary?
+    /// The spec's benchmark closes on the single run's bars, when it names one.
+    var benchmarkCloses: [Double]?
+  }
+
+  /// What one simulation produced, on the run's timeline.
+  struct Simulated {
+    var outcome: BacktestOutcome
+    /// The timeline: the dataset's bars, or a portfolio's equal-weight index.
+    var bars: BarSeries
+    var benchmark: [Double]
+    var tradeSymbols: [String]
+  }
 
   /// A run computed but not yet recorded.
   struct Execution {
     var loaded: LoadedSpec
     var strategy: CompiledStrategy
-    var datasetName: String
-    var symbol: String
-    var timeframe: String
-    var bars: BarSeries
-    var outcome: BacktestOutcome
+    var data: MarketData
+    var simulated: Simulated
     var metrics: Metrics
-    var benchmark: [Double]
-    var sliceHash: String
     var fingerprint: String
-    /// The symbol of each trade (portfolios trade several).
-    var tradeSymbols: [String]
+    var datasetName: String { data.datasetName }
+    var bars: BarSeries { simulated.bars }
+    var outcome: BacktestOutcome { simulated.outcome }
+  }
+
+  /// Loads the bars `spec` runs on in `[from, to)`, refusing gaps unless `allowGaps`.
+  func loadData(_ spec: StrategySpec, dataset requested: String?, from: Int64?, to: Int64?, allowGaps: Bool) throws -> MarketData {
+    if spec.portfolio != nil { return try loadPortfolio(spec, from: from, to: to, allowGaps: allowGaps) }
+    guard spec.universe.symbols.count <= 1 || requested != nil else { throw BacktestError.severalSymbols(count: spec.universe.symbols.count) }
+    let datasetName = requested ?? spec.universe.dataset ?? "\(spec.universe.symbols.first ?? "")-\(spec.universe.timeframe)"
+    let dataset = try database.dataset(named: datasetName)
+    let bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
+    guard bars.count >= 2 else { throw BacktestError.noBars(dataset: datasetName) }
+    if !allowGaps { try Self.refuseGaps(bars, of: dataset) }
+    let barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
+    let closes = try spec.benchmark.map { try self.benchmarkCloses($0, timeframe: spec.universe.timeframe, on: bars.timestamps) }
+    return MarketData(
+      datasetName: datasetName, symbol: dataset.symbol, timeframe: dataset.timeframe, barsPerYear: barsPerYear,
+      sliceHash: try sliceHash(bars, of: dataset), single: bars, portfolio: [], dataset: dataset, benchmarkCloses: closes)
+  }
+
+  static func refuseGaps(_ bars: BarSeries, of dataset: DatasetSummary) throws {
+    let gaps = DatasetVerifier.verify(bars, timeframe: dataset.parsedTimeframe, calendar: dataset.parsedCalendar).problems.filter { $0.kind == .gap }
+    if let first = gaps.first { throw BacktestError.gaps(dataset: dataset.name, count: gaps.count, first: first.message) }
+  }
+
+  /// A portfolio spec: every symbol's dataset (SYMBOL-TIMEFRAME).
+  func loadPortfolio(_ spec: StrategySpec, from: Int64?, to: Int64?, allowGaps: Bool) throws -> MarketData {
+    var inputs: [PortfolioBacktester.Input] = []
+    var hashes: [String] = []
+    var barsPerYear = 252.0
+    for symbol in spec.universe.symbols {
+      let name = "\(symbol)-\(spec.universe.timeframe)"
+      let dataset = try database.dataset(named: name)
+      let bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
+      guard bars.count >= 2 else { throw BacktestError.noBars(dataset: name) }
+      if !allowGaps { try Self.refuseGaps(bars, of: dataset) }
+      barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
+      inputs.append(PortfolioBacktester.Input(symbol: symbol, bars: bars))
+      hashes.append(ContentHash.of(bars))
+    }
+    return MarketData(
+      datasetName: spec.universe.symbols.map { "\($0)-\(spec.universe.timeframe)" }.joined(separator: "+"), symbol: "portfolio",
+      timeframe: spec.universe.timeframe, barsPerYear: barsPerYear, sliceHash: ContentHash.sha256Hex(Data(hashes.joined(separator: "\n").utf8)),
+      single: nil, portfolio: inputs, dataset: nil, benchmarkCloses: nil)
+  }
+
+  /// Runs `strategy` on `data` under the trading rules; for a single symbol, `evaluator` (shared
+  /// by a grid's runs) may be given.
+  static func simulate(
+    _ strategy: CompiledStrategy, on data: MarketData, evaluator: RuleEvaluator? = nil, cancellation: CancellationToken
+  ) throws -> Simulated {
+    if let bars = data.single {
+      let outcome = try Backtester.run(strategy, bars: bars, evaluator: evaluator, cancellation: cancellation)
+      let closes = data.benchmarkCloses ?? bars.close
+      // The benchmark (buy-and-hold of the same bars unless the spec names one), scaled to the capital.
+      let benchmark = closes.map { $0 / closes[0] * strategy.capital }
+      return Simulated(outcome: outcome, bars: bars, benchmark: benchmark, tradeSymbols: outcome.trades.map { _ in data.symbol })
+    }
+    guard let portfolio = strategy.spec.portfolio, let rank = strategy.rank else {
+      throw OperationError.invalidInput("the spec has no portfolio section", code: "not_a_portfolio")
+    }
+    let result = try PortfolioBacktester.run(
+      strategy, rank: rank, top: portfolio.top, rebalance: portfolio.rebalance ?? "monthly", inputs: data.portfolio, cancellation: cancellation)
+    guard result.timeline.count >= 2 else {
+      throw OperationError.notFound(
+        "\(data.datasetName.replacingOccurrences(of: "+", with: ", ")) share fewer than 2 bars; a portfolio runs on the bars all its symbols have",
+        code: "no_common_bars", details: ["datasets": .string(data.datasetName)])
+    }
+    let bars = result.timeline
+    return Simulated(
+      outcome: result.outcome, bars: bars, benchmark: bars.close.map { $0 * strategy.capital }, tradeSymbols: result.tradeSymbols)
   }
 
   func execute(
     _ loaded: LoadedSpec, parameters: [String: Double], capital: Double?, dataset requested: String?, from: Int64?, to: Int64?, allowGaps: Bool
   ) throws -> Execution {
-    let spec = loaded.spec
-    let strategy = try CompiledStrategy(spec, overrides: parameters, capital: capital, origin: loaded.origin)
-    if let portfolio = spec.portfolio, let rank = strategy.rank {
-      return try executePortfolio(loaded, strategy: strategy, portfolio: portfolio, rank: rank, from: from, to: to, allowGaps: allowGaps)
-    }
-    guard spec.universe.symbols.count <= 1 || requested != nil else { throw BacktestError.portfolio(count: spec.universe.symbols.count) }
-    let datasetName = requested ?? spec.universe.dataset ?? "\(spec.universe.symbols.first ?? "")-\(spec.universe.timeframe)"
-    let dataset = try database.dataset(named: datasetName)
-    let bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
-    guard bars.count >= 2 else { throw BacktestError.noBars(dataset: datasetName) }
-    if !allowGaps {
-      let report = DatasetVerifier.verify(bars, timeframe: dataset.parsedTimeframe, calendar: dataset.parsedCalendar)
-      let gaps = report.problems.filter { $0.kind == .gap }
-      if let first = gaps.first { throw BacktestError.gaps(dataset: datasetName, count: gaps.count, first: first.message) }
-    }
-    let outcome = Backtester.run(strategy, bars: bars)
-    let barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
-    let closes = try spec.benchmark.map { try self.benchmarkCloses($0, timeframe: spec.universe.timeframe, on: bars.timestamps) } ?? bars.close
-    // The benchmark (buy-and-hold of the same bars unless the spec names one), scaled to the capital.
-    let benchmark = closes.map { $0 / closes[0] * strategy.capital }
-    let metrics = Metrics.compute(outcome, bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)
-    let sliceHash = try sliceHash(bars, of: dataset)
-    let parametersText = strategy.parameters.keys.sorted().map { "\($0)=\(strategy.parameters[$0]!)" }.joined(separator: ",")
-    let fingerprint = ContentHash.sha256Hex(
-      Data([loaded.hash, sliceHash, parametersText, String(strategy.capital), Self.engineVersion].joined(separator: "\n").utf8))
+    let strategy = try CompiledStrategy(loaded.spec, overrides: parameters, capital: capital, origin: loaded.origin)
+    let data = try loadData(loaded.spec, dataset: requested, from: from, to: to, allowGaps: allowGaps)
+    let simulated = try Self.simulate(strategy, on: data, cancellation: context.cancellation)
+    let metrics = Metrics.compute(simulated.outcome, bars: simulated.bars, barsPerYear: data.barsPerYear, benchmark: simulated.benchmark)
     return Execution(
-      loaded: loaded, strategy: strategy, datasetName: datasetName, symbol: dataset.symbol, timeframe: dataset.timeframe, bars: bars,
-      outcome: outcome, metrics: metrics, benchmark: benchmark, sliceHash: sliceHash, fingerprint: fingerprint,
-      tradeSymbols: outcome.trades.map { _ in dataset.symbol })
+      loaded: loaded, strategy: strategy, data: data, simulated: simulated, metrics: metrics,
+      fingerprint: Self.fingerprint(loaded, data: data, strategy: strategy))
+  }
+
+  static func fingerprint(_ loaded: LoadedSpec, data: MarketData, strategy: CompiledStrategy) -> String {
+    let parametersText = strategy.parameters.keys.sorted().map { "\($0)=\(strategy.parameters[$0]!)" }.joined(separator: ",")
+    return ContentHash.sha256Hex(
+      Data([loaded.hash, data.sliceHash, parametersText, String(strategy.capital), Self.engineVersion].joined(separator: "\n").utf8))
   }
 
   /// The content hash of `bars`, read from `dataset`. A slice that is the whole of an
@@ -179,7 +287,9 @@ public struct BacktestOperations: Sendable {
     var last = bars.timestamps.firstIndex { $0 >= timestamps[0] }.map { bars.close[max(0, $0 - 1)] } ?? .nan
     if let exact = lookup[timestamps[0]] { last = exact }
     guard last.isFinite else {
-      throw OperationError.notFound("benchmark \(dataset.name) has no bars at or before \(UTCCalendar.format(timestamps[0]))")
+      throw OperationError.notFound(
+        "benchmark \(dataset.name) has no bars at or before \(UTCCalendar.format(timestamps[0]))", code: "benchmark_has_no_bars",
+        details: ["dataset": .string(dataset.name)])
     }
     return timestamps.map { t in
       if let close = lookup[t] { last = close }
@@ -187,60 +297,35 @@ public struct BacktestOperations: Sendable {
     }
   }
 
-  /// A portfolio spec: every symbol's dataset (SYMBOL-TIMEFRAME) on their common bars.
-  func executePortfolio(
-    _ loaded: LoadedSpec, strategy: CompiledStrategy, portfolio: StrategySpec.Portfolio, rank: QtoolCore.Expression, from: Int64?, to: Int64?,
-    allowGaps: Bool
-  ) throws -> Execution {
-    let spec = loaded.spec
-    var inputs: [PortfolioBacktester.Input] = []
-    var hashes: [String] = []
-    var calendar = TradingCalendar.allDays
-    var timeframe = Timeframe(count: 1, unit: .day)
-    for symbol in spec.universe.symbols {
-      let name = "\(symbol)-\(spec.universe.timeframe)"
-      let dataset = try database.dataset(named: name)
-      let bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
-      guard bars.count >= 2 else { throw BacktestError.noBars(dataset: name) }
-      if !allowGaps {
-        let gaps = DatasetVerifier.verify(bars, timeframe: dataset.parsedTimeframe, calendar: dataset.parsedCalendar).problems.filter {
-          $0.kind == .gap
-        }
-        if let first = gaps.first { throw BacktestError.gaps(dataset: name, count: gaps.count, first: first.message) }
-      }
-      calendar = dataset.parsedCalendar
-      timeframe = dataset.parsedTimeframe
-      inputs.append(PortfolioBacktester.Input(symbol: symbol, bars: bars))
-      hashes.append(ContentHash.of(bars))
+  /// Runs a backtest as a job and records it: the run's row exists (status running) from the
+  /// start, and its results, trades and curve are committed together at the end.
+  public func run(_ request: BacktestRequest) throws -> BacktestReport {
+    try JobRunner.run(.backtest, request: request, context: context, link: { ["run_id": .string($0.id)] }) { context in
+      try BacktestOperations(context).runNow(request)
     }
-    let result = PortfolioBacktester.run(strategy, rank: rank, top: portfolio.top, rebalance: portfolio.rebalance ?? "monthly", inputs: inputs)
-    guard result.timeline.count >= 2 else {
-      throw OperationError.notFound(
-        "\(spec.universe.symbols.map { "\($0)-\(spec.universe.timeframe)" }.joined(separator: ", ")) share fewer than 2 bars; a portfolio runs on the bars all its symbols have"
-      )
-    }
-    let bars = result.timeline
-    let benchmark = bars.close.map { $0 * strategy.capital }
-    let metrics = Metrics.compute(
-      result.outcome, bars: bars, barsPerYear: timeframe.barsPerYear(tradingDays: calendar.tradingDaysPerYear), benchmark: benchmark)
-    let sliceHash = ContentHash.sha256Hex(Data(hashes.joined(separator: "\n").utf8))
-    let parametersText = strategy.parameters.keys.sorted().map { "\($0)=\(strategy.parameters[$0]!)" }.joined(separator: ",")
-    let fingerprint = ContentHash.sha256Hex(
-      Data([loaded.hash, sliceHash, parametersText, String(strategy.capital), Self.engineVersion].joined(separator: "\n").utf8))
-    return Execution(
-      loaded: loaded, strategy: strategy, datasetName: spec.universe.symbols.map { "\($0)-\(spec.universe.timeframe)" }.joined(separator: "+"),
-      symbol: "portfolio", timeframe: spec.universe.timeframe, bars: bars, outcome: result.outcome, metrics: metrics, benchmark: benchmark,
-      sliceHash: sliceHash, fingerprint: fingerprint, tradeSymbols: result.tradeSymbols)
   }
 
-  public func run(_ request: BacktestRequest) throws -> BacktestReport {
-    let loaded = try StrategyLoader.load(request.strategy, database: database)
+  func runNow(_ request: BacktestRequest) throws -> BacktestReport {
+    let loaded = try StrategyLoader.resolve(request.strategy, database: database)
+    let started = context.clock.now()
+    let id = "r" + ContentHash.sha256Hex(Data((loaded.hash + "\(started)" + UUID().uuidString).utf8)).prefix(9)
+    try database.startRun(
+      id: id, strategyName: loaded.spec.name, specText: loaded.text, engineVersion: Self.engineVersion, jobID: context.jobID, at: started)
+    do {
+      return try complete(id: id, loaded: loaded, request: request, started: started)
+    } catch {
+      try? database.deleteRun(id: id)
+      throw error
+    }
+  }
+
+  private func complete(id: String, loaded: LoadedSpec, request: BacktestRequest, started: Int64) throws -> BacktestReport {
+    context.progress.begin("backtest", total: nil, unit: .bars)
     let run = try execute(
-      loaded, parameters: request.parameters, capital: request.capital, dataset: request.dataset, from: request.from, to: request.to,
+      loaded, parameters: request.params, capital: request.capital, dataset: request.dataset, from: request.from, to: request.to,
       allowGaps: request.allowGaps)
     let (strategy, bars, metrics) = (run.strategy, run.bars, run.metrics)
-    let now = Int64(Date().timeIntervalSince1970 * 1000)
-    let id = "r" + ContentHash.sha256Hex(Data((run.fingerprint + "\(now)" + UUID().uuidString).utf8)).prefix(9)
+    context.progress.update(done: bars.count)
     var failures: [MetricAssertion.Failure] = []
     let metricValues = metrics.values
     for assertion in request.assertions { failures += try MetricAssertion.failures(assertion, metrics: metricValues) }
@@ -250,7 +335,7 @@ public struct BacktestOperations: Sendable {
     let datasetsJSON = String(
       decoding: try encoder.encode([
         [
-          "name": run.datasetName, "content_hash": run.sliceHash, "first": UTCCalendar.format(bars.timestamps[0]),
+          "name": run.datasetName, "content_hash": run.data.sliceHash, "first": UTCCalendar.format(bars.timestamps[0]),
           "last": UTCCalendar.format(bars.timestamps[bars.count - 1]),
         ]
       ]), as: UTF8.self)
@@ -260,21 +345,25 @@ public struct BacktestOperations: Sendable {
     let record = RunRecord(
       id: id, strategyName: loaded.spec.name, specText: loaded.text, datasets: datasetsJSON,
       params: String(decoding: try encoder.encode(parameters), as: UTF8.self), engineVersion: Self.engineVersion, fingerprint: run.fingerprint,
-      status: "completed", metrics: String(decoding: try encoder.encode(metrics), as: UTF8.self), createdAt: now)
-    try database.recordRun(
-      record, trades: run.outcome.trades, symbols: run.tradeSymbols, timestamps: bars.timestamps, equity: run.outcome.equity, benchmark: run.benchmark
-    )
+      status: "completed", metrics: String(decoding: try encoder.encode(metrics), as: UTF8.self), createdAt: started)
+    try context.hooks.checkpoint("backtest.record", 0, cancellation: context.cancellation)
+    try context.cancellation.check()
+    try database.completeRun(
+      record, trades: run.outcome.trades, symbols: run.simulated.tradeSymbols, timestamps: bars.timestamps, equity: run.outcome.equity,
+      benchmark: run.simulated.benchmark, at: context.clock.now())
+    context.progress.finish()
     return BacktestReport(
-      id: id, strategy: loaded.spec.name, dataset: run.datasetName, symbol: run.symbol, timeframe: run.timeframe,
+      id: id, jobID: context.jobID, strategy: loaded.spec.name, dataset: run.datasetName, symbol: run.data.symbol, timeframe: run.data.timeframe,
       first: UTCCalendar.format(bars.timestamps[0]), last: UTCCalendar.format(bars.timestamps[bars.count - 1]), bars: bars.count,
-      parameters: strategy.parameters, fingerprint: run.fingerprint, metrics: metrics, trades: run.outcome.trades, timestamps: bars.timestamps,
-      equity: run.outcome.equity, benchmark: run.benchmark, failedAssertions: failures,
+      parameters: strategy.parameters, fingerprint: run.fingerprint, metrics: metrics, trades: run.outcome.trades,
+      tradeSymbols: run.simulated.tradeSymbols, timestamps: bars.timestamps, equity: run.outcome.equity, benchmark: run.simulated.benchmark,
+      failedAssertions: failures, haltedAt: run.outcome.haltedAt.map { UTCCalendar.format($0) }, pendingOrder: run.outcome.pendingOrder,
       drawdownPeriods: Array(ResultSeries.drawdownPeriods(bars.timestamps, run.outcome.equity).prefix(10)),
       monthlyReturns: ResultSeries.monthlyReturns(bars.timestamps, run.outcome.equity))
   }
 
   /// Reruns a recorded run from its stored spec text and settings and checks that every trade
-  /// and every equity point comes out identical.
+  /// and every equity point comes out identical. Not recorded, and not a job: it only reads.
   public func replay(id: String) throws -> ReplayReport {
     let record = try database.run(id: id)
     let settings = try JSONDecoder().decode(RunParameters.self, from: Data(record.params.utf8))
@@ -287,8 +376,8 @@ public struct BacktestOperations: Sendable {
     if run.fingerprint != record.fingerprint {
       let stored = (try? JSONDecoder().decode([[String: String]].self, from: Data(record.datasets.utf8)))?.first?["content_hash"]
       differences.append(
-        stored != run.sliceHash
-          ? "the data changed: \(settings.dataset) now hashes to \(run.sliceHash.prefix(23)), the run saw \(stored?.prefix(23) ?? "?")"
+        stored != run.data.sliceHash
+          ? "the data changed: \(settings.dataset) now hashes to \(run.data.sliceHash.prefix(23)), the run saw \(stored?.prefix(23) ?? "?")"
           : "the fingerprint changed (engine \(record.engineVersion) → \(Self.engineVersion))")
     }
     let storedTrades = try database.trades(runID: record.id)
@@ -357,7 +446,10 @@ public struct BacktestOperations: Sendable {
     return sxx > 0 && syy > 0 ? sxy / (sxx * syy).squareRoot() : .nan
   }
 
-  public func list() throws -> [RunRecord] { try database.runs() }
+  public func list() throws -> [RunRecord] {
+    try JobOperations(context).reconcile()
+    return try database.runs()
+  }
 
   public func show(id: String) throws -> RunDetail {
     let run = try database.run(id: id)
@@ -420,13 +512,24 @@ public struct ComparisonReport: Encodable, Sendable {
 }
 
 extension BacktestOperations {
-  /// `backtest check`: reruns on data cut at several points and reports any decision that changes.
+  /// `backtest check`: reruns on data cut at several points and reports any decision that
+  /// changes (for a portfolio, any trade of any symbol).
   public func check(_ request: BacktestRequest) throws -> LookaheadCheck.Report {
-    let loaded = try StrategyLoader.load(request.strategy, database: database)
-    let run = try execute(
-      loaded, parameters: request.parameters, capital: request.capital, dataset: request.dataset, from: request.from, to: request.to,
-      allowGaps: true)
-    return LookaheadCheck.run(run.strategy, bars: run.bars)
+    let loaded = try StrategyLoader.resolve(request.strategy, database: database)
+    let strategy = try CompiledStrategy(loaded.spec, overrides: request.params, capital: request.capital, origin: loaded.origin)
+    let data = try loadData(loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: true)
+    if let bars = data.single { return LookaheadCheck.run(strategy, bars: bars) }
+    let (timestamps, _) = PortfolioBacktester.align(data.portfolio)
+    let cancellation = context.cancellation
+    let start = (strategy.rank?.lookback ?? 0) + 1
+    return try LookaheadCheck.run(timestamps: timestamps, firstDecisionBar: start) { cut in
+      var cutData = data
+      cutData.portfolio = data.portfolio.map { input in
+        PortfolioBacktester.Input(symbol: input.symbol, bars: input.bars.between(from: .min, to: cut.map { timestamps[$0] } ?? .max))
+      }
+      let simulated = try Self.simulate(strategy, on: cutData, cancellation: cancellation)
+      return (simulated.outcome.trades, simulated.tradeSymbols)
+    }
   }
 
   /// The files of a run's bundle: spec, settings, data fingerprints, metrics, trades, equity.

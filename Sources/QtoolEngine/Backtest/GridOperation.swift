@@ -4,24 +4,35 @@ import QtoolData
 import QtoolStore
 import Synchronization
 
-public struct GridRequest: Sendable {
-  public var strategy: String
+/// One param of a grid and the values it takes.
+public struct GridAxis: Codable, Sendable, Equatable {
+  public var name: String
+  public var values: [Double]
+  public init(name: String, values: [Double]) {
+    self.name = name
+    self.values = values
+  }
+}
+
+/// `qtool backtest grid` and `--walk-forward`.
+public struct GridRequest: Codable, Sendable, Equatable {
+  public var strategy: StrategyReference
   public var dataset: String?
-  public var from: Int64?
-  public var to: Int64?
+  @ISOTimestamp public var from: Int64?
+  @ISOTimestamp public var to: Int64?
   public var capital: Double?
-  /// Param name → values to try.
-  public var axes: [(name: String, values: [Double])]
+  public var axes: [GridAxis]
   /// A condition on the params that a combination must satisfy, e.g. `fast < slow`.
   public var condition: String?
   public var rank: String
   public var top: Int
+  /// Worker threads; they share the machine's compute slots with every other operation.
   public var jobs: Int
   public var allowGaps: Bool
 
   public init(
-    strategy: String, dataset: String?, from: Int64?, to: Int64?, capital: Double?, axes: [(name: String, values: [Double])], condition: String?,
-    rank: String, top: Int, jobs: Int, allowGaps: Bool
+    strategy: StrategyReference, dataset: String? = nil, from: Int64? = nil, to: Int64? = nil, capital: Double? = nil, axes: [GridAxis],
+    condition: String? = nil, rank: String = "sharpe", top: Int = 10, jobs: Int = ComputePool.cores, allowGaps: Bool = false
   ) {
     self.strategy = strategy
     self.dataset = dataset
@@ -36,30 +47,23 @@ public struct GridRequest: Sendable {
     self.allowGaps = allowGaps
   }
 
-  /// `5..50:1` (from, to inclusive, step) or `5,10,20`.
-  public static func parseAxis(_ text: String) throws -> (name: String, values: [Double]) {
-    let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-    guard parts.count == 2, !parts[0].isEmpty else {
-      throw OperationError.invalidArgument("--grid: expected name=FROM..TO:STEP or name=a,b,c, got '\(text)'")
-    }
-    let body = parts[1]
-    if let range = body.range(of: "..") {
-      let lower = Double(body[..<range.lowerBound])
-      let rest = body[range.upperBound...].split(separator: ":", maxSplits: 1)
-      let upper = rest.first.flatMap { Double($0) }
-      let step = rest.count > 1 ? Double(rest[1]) : 1
-      guard let lower, let upper, let step, step > 0, upper >= lower else {
-        throw OperationError.invalidArgument("--grid \(parts[0]): expected FROM..TO:STEP with FROM ≤ TO and STEP > 0, got '\(body)'")
-      }
-      let count = Int(((upper - lower) / step + 1e-9).rounded(.down)) + 1
-      guard count <= 100_000 else { throw OperationError.invalidArgument("--grid \(parts[0]): \(count) values is too many") }
-      return (parts[0], (0..<count).map { lower + Double($0) * step })
-    }
-    let values = body.split(separator: ",").map { Double($0) }
-    guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
-      throw OperationError.invalidArgument("--grid \(parts[0]): '\(body)' is not a list of numbers")
-    }
-    return (parts[0], values.map { $0! })
+  enum CodingKeys: String, CodingKey {
+    case strategy, dataset, from, to, capital, axes, condition = "where", rank, top, jobs, allowGaps = "allow_gaps"
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    strategy = try container.decode(StrategyReference.self, forKey: .strategy)
+    dataset = try container.decodeIfPresent(String.self, forKey: .dataset)
+    _from = try container.decode(ISOTimestamp.self, forKey: .from)
+    _to = try container.decode(ISOTimestamp.self, forKey: .to)
+    capital = try container.decodeIfPresent(Double.self, forKey: .capital)
+    axes = try container.decode([GridAxis].self, forKey: .axes)
+    condition = try container.decodeIfPresent(String.self, forKey: .condition)
+    rank = try container.decodeIfPresent(String.self, forKey: .rank) ?? "sharpe"
+    top = try container.decodeIfPresent(Int.self, forKey: .top) ?? 10
+    jobs = try container.decodeIfPresent(Int.self, forKey: .jobs) ?? ComputePool.cores
+    allowGaps = try container.decodeIfPresent(Bool.self, forKey: .allowGaps) ?? false
   }
 }
 
@@ -69,6 +73,7 @@ public struct GridReport: Encodable, Sendable {
     public var metrics: Metrics
   }
   public var id: String
+  public var jobID: String?
   public var strategy: String
   public var dataset: String
   public var bars: Int
@@ -76,49 +81,55 @@ public struct GridReport: Encodable, Sendable {
   public var rank: String
   public var seconds: Double
   public var results: [Result]
+
+  enum CodingKeys: String, CodingKey { case id, jobID = "job_id", strategy, dataset, bars, combinations, rank, seconds, results }
 }
 
 extension BacktestOperations {
-  /// Runs every combination of the axes on all cores and ranks them by `rank` (best first).
+  /// Runs every combination of the axes on the compute pool and ranks them by `rank` (best
+  /// first), as a job; every result is stored.
   public func grid(_ request: GridRequest) throws -> GridReport {
-    let started = Date()
-    guard Metrics.names.contains(request.rank) else {
-      throw OperationError.invalidArgument(
-        "--rank: unknown metric '\(request.rank)'"
-          + (Similarity.closest(to: request.rank, among: Metrics.names).map { " — did you mean '\($0)'?" } ?? ""))
+    try Self.checkRank(request.rank)
+    return try JobRunner.run(.grid, request: request, context: context, link: { ["grid_id": .string($0.id)] }) { context in
+      try BacktestOperations(context).gridNow(request)
     }
-    let loaded = try StrategyLoader.load(request.strategy, database: database)
-    // Runs one combination first: it checks the spec, the data and the gaps once.
-    let first = try execute(
-      loaded, parameters: [:], capital: request.capital, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps)
-    let known = first.strategy.parameters
-    let combinations = try Self.combinations(request, known: known)
+  }
 
-    let bars = first.bars
-    let dataset = try database.dataset(named: first.datasetName)
-    let barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
-    let capital = first.strategy.capital
-    let spec = loaded.spec
-    let total = combinations.count
-    let metrics = try Self.evaluate(
-      combinations, spec: spec, origin: loaded.origin, capital: capital, bars: bars, barsPerYear: barsPerYear, jobs: request.jobs)
+  static func checkRank(_ rank: String) throws {
+    guard Metrics.names.contains(rank) else {
+      throw OperationError.invalidArgument(
+        "unknown metric '\(rank)' to rank by" + (Similarity.closest(to: rank, among: Metrics.names).map { " — did you mean '\($0)'?" } ?? ""),
+        field: "rank", hint: "`qtool help metrics` lists the metrics")
+    }
+  }
+
+  func gridNow(_ request: GridRequest) throws -> GridReport {
+    let started = context.clock.now()
+    let loaded = try StrategyLoader.resolve(request.strategy, database: database)
+    let known = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin).parameters
+    let combinations = try Self.combinations(request, known: known)
+    let data = try loadData(loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps)
+    let capital = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin).capital
+    let metrics = try evaluate(combinations, loaded: loaded, capital: capital, data: data, jobs: request.jobs)
     let order = Self.ranking(metrics, by: request.rank)
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
-    let id = "g" + ContentHash.sha256Hex(Data((loaded.hash + "\(Date().timeIntervalSince1970)" + UUID().uuidString).utf8)).prefix(9)
+    let id = "g" + ContentHash.sha256Hex(Data((loaded.hash + "\(started)" + UUID().uuidString).utf8)).prefix(9)
     let axesText = String(decoding: try encoder.encode(Dictionary(uniqueKeysWithValues: request.axes.map { ($0.name, $0.values) })), as: UTF8.self)
+    try context.cancellation.check()
     try database.recordGrid(
-      id: id, strategyName: spec.name, specText: loaded.text, dataset: first.datasetName, axes: axesText, rank: request.rank,
+      id: id, strategyName: loaded.spec.name, specText: loaded.text, dataset: data.datasetName, axes: axesText, rank: request.rank,
       results: try order.map { index in
-        (
-          String(decoding: try encoder.encode(combinations[index]), as: UTF8.self),
-          metrics[index].sortedJSON
-        )
-      })
+        (String(decoding: try encoder.encode(combinations[index]), as: UTF8.self), metrics[index].sortedJSON)
+      }, jobID: context.jobID, at: context.clock.now())
     return GridReport(
-      id: id, strategy: spec.name, dataset: first.datasetName, bars: bars.count, combinations: total, rank: request.rank,
-      seconds: Date().timeIntervalSince(started),
+      id: id, jobID: context.jobID, strategy: loaded.spec.name, dataset: data.datasetName, bars: data.single?.count ?? barsOnTimeline(data),
+      combinations: combinations.count, rank: request.rank, seconds: context.clock.seconds(since: started),
       results: order.prefix(max(1, request.top)).map { GridReport.Result(parameters: known.merging(combinations[$0]) { $1 }, metrics: metrics[$0]) })
+  }
+
+  func barsOnTimeline(_ data: MarketData) -> Int {
+    data.portfolio.isEmpty ? 0 : PortfolioBacktester.align(data.portfolio).timestamps.count
   }
 
   /// The cartesian product of the axes, less those failing `--where`.
@@ -127,42 +138,59 @@ extension BacktestOperations {
     for axis in request.axes {
       guard known[axis.name] != nil else {
         throw OperationError.invalidArgument(
-          "--grid \(axis.name): the strategy has no param '\(axis.name)'"
-            + (Similarity.closest(to: axis.name, among: Array(known.keys)).map { " — did you mean '\($0)'?" } ?? ""))
+          "the strategy has no param '\(axis.name)'"
+            + (Similarity.closest(to: axis.name, among: Array(known.keys)).map { " — did you mean '\($0)'?" } ?? ""),
+          field: "axes", hint: "its params are \(known.keys.sorted().joined(separator: ", "))")
       }
       combinations = combinations.flatMap { combination in axis.values.map { combination.merging([axis.name: $0]) { $1 } } }
     }
     if let condition = request.condition {
       combinations = try combinations.filter { combination in
-        RuleEvaluator.holds(try RuleParser.parse(condition, origin: "--where", parameters: known.merging(combination) { $1 }, allowColumns: false))
+        RuleEvaluator.holds(try RuleParser.parse(condition, origin: "where", parameters: known.merging(combination) { $1 }, allowColumns: false))
       }
     }
-    guard !combinations.isEmpty else { throw OperationError.invalidArgument("no combination satisfies --where \(request.condition ?? "")") }
+    guard !combinations.isEmpty else {
+      throw OperationError.invalidArgument("no combination satisfies the condition '\(request.condition ?? "")'", field: "where")
+    }
     return combinations
   }
 
-  /// Every combination's metrics on `bars`, computed on `jobs` threads, each reusing one
-  /// evaluator so an indicator of a given period is computed once per thread.
-  static func evaluate(
-    _ combinations: [[String: Double]], spec: StrategySpec, origin: String, capital: Double, bars: BarSeries, barsPerYear: Double, jobs: Int
-  ) throws -> [Metrics] {
+  /// Every combination's metrics on `data`, in batches on `jobs` threads that take a compute
+  /// slot per batch; each thread reuses one evaluator, so an indicator of a given period is
+  /// computed once per thread. Checks cancellation between batches and reports progress.
+  func evaluate(_ combinations: [[String: Double]], loaded: LoadedSpec, capital: Double, data: MarketData, jobs: Int) throws -> [Metrics] {
     let total = combinations.count
-    let benchmark = BenchmarkReturns(bars.close.map { $0 / bars.close[0] * capital })
     let results = Mutex([Metrics?](repeating: nil, count: total))
     let failure = Mutex<(any Error)?>(nil)
     let workers = max(1, min(jobs, total))
     let batchSize = 16
+    let (spec, origin) = (loaded.spec, loaded.origin)
+    let (cancellation, progress, hooks) = (context.cancellation, context.progress, context.hooks)
+    progress.begin("grid", total: total, unit: .combinations)
+    let benchmark = data.single.map { bars in BenchmarkReturns(bars.close.map { $0 / bars.close[0] * capital }) }
     DispatchQueue.concurrentPerform(iterations: workers) { worker in
-      let evaluator = RuleEvaluator(bars: bars)
+      let evaluator = data.single.map { RuleEvaluator(bars: $0) }
       var local: [(Int, Metrics)] = []
       // A batch runs side by side, a block of bars at a time (see `Backtester.metrics(of:)`).
       let mine = Array(stride(from: worker, to: total, by: workers))
       for batch in stride(from: 0, to: mine.count, by: batchSize) {
         let indices = mine[batch..<min(batch + batchSize, mine.count)]
         do {
+          try cancellation.check()
+          if worker == 0 { try hooks.checkpoint("grid.batch", batch / batchSize, cancellation: cancellation) }
+          if failure.withLock({ $0 != nil }) { return }
           let strategies = try indices.map { try CompiledStrategy(spec, overrides: combinations[$0], capital: capital, origin: origin) }
-          let metrics = Backtester.metrics(of: strategies, bars: bars, evaluator: evaluator, barsPerYear: barsPerYear, benchmark: benchmark)
+          let metrics = try ComputePool.withSlot { () throws -> [Metrics] in
+            if let bars = data.single, let evaluator, let benchmark {
+              return Backtester.metrics(of: strategies, bars: bars, evaluator: evaluator, barsPerYear: data.barsPerYear, benchmark: benchmark)
+            }
+            return try strategies.map { strategy in
+              let simulated = try Self.simulate(strategy, on: data, cancellation: cancellation)
+              return Metrics.compute(simulated.outcome, bars: simulated.bars, barsPerYear: data.barsPerYear, benchmark: simulated.benchmark)
+            }
+          }
           local.append(contentsOf: zip(indices, metrics))
+          progress.advance(by: indices.count)
         } catch {
           failure.withLock { $0 = $0 ?? error }
           return
@@ -171,6 +199,7 @@ extension BacktestOperations {
       results.withLock { all in for (i, metrics) in local { all[i] = metrics } }
     }
     if let error = failure.withLock({ $0 }) { throw error }
+    progress.finish()
     return results.withLock { $0.map { $0! } }
   }
 
@@ -185,58 +214,77 @@ extension BacktestOperations {
     return metrics.indices.sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }
   }
 
-  /// Rolling walk-forward: in each window, pick the best combination on `train` bars, then
-  /// measure it on the `test` bars that follow; windows advance by the test length.
+  /// Rolling walk-forward, as a job: in each window, pick the best combination on `train` bars,
+  /// then measure it on the `test` bars that follow; windows advance by the test length.
   public func walkForward(_ request: GridRequest, train: PeriodLength, test: PeriodLength) throws -> WalkForwardReport {
-    let loaded = try StrategyLoader.load(request.strategy, database: database)
-    let first = try execute(
-      loaded, parameters: [:], capital: request.capital, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps)
-    let known = first.strategy.parameters
+    try Self.checkRank(request.rank)
+    struct Request: Encodable {
+      var grid: GridRequest
+      var train: String
+      var test: String
+    }
+    return try JobRunner.run(
+      .walkForward, request: Request(grid: request, train: train.description, test: test.description), context: context, link: { _ in [:] }
+    ) { context in
+      try BacktestOperations(context).walkForwardNow(request, train: train, test: test)
+    }
+  }
+
+  func walkForwardNow(_ request: GridRequest, train: PeriodLength, test: PeriodLength) throws -> WalkForwardReport {
+    let loaded = try StrategyLoader.resolve(request.strategy, database: database)
+    let base = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
+    let known = base.parameters
     let combinations = try Self.combinations(request, known: known)
-    let dataset = try database.dataset(named: first.datasetName)
-    let barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
-    let bars = first.bars
+    let data = try loadData(loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps)
+    let timestamps = data.single?.timestamps ?? PortfolioBacktester.align(data.portfolio).timestamps
+    guard timestamps.count >= 2 else { throw BacktestError.noBars(dataset: data.datasetName) }
+    func slice(_ range: Range<Int>) -> MarketData {
+      var part = data
+      let (from, to) = (timestamps[range.lowerBound], timestamps[range.upperBound - 1] + 1)
+      part.single = data.single.map { $0.slice(range) }
+      part.benchmarkCloses = data.benchmarkCloses.map { Array($0[range]) }
+      part.portfolio = data.portfolio.map { PortfolioBacktester.Input(symbol: $0.symbol, bars: $0.bars.between(from: from, to: to)) }
+      return part
+    }
     var windows: [WalkForwardReport.Window] = []
-    var start = bars.timestamps[0]
+    var start = timestamps[0]
     var compounded = 1.0
     while true {
       let trainEnd = train.after(start)
       let testEnd = test.after(trainEnd)
-      guard testEnd <= bars.timestamps[bars.count - 1] + 1 else { break }
-      let trainRange = bars.timestamps.firstIndex { $0 >= start }!..<(bars.timestamps.firstIndex { $0 >= trainEnd } ?? bars.count)
-      let testRange = trainRange.upperBound..<(bars.timestamps.firstIndex { $0 >= testEnd } ?? bars.count)
+      guard testEnd <= timestamps[timestamps.count - 1] + 1 else { break }
+      let trainRange = timestamps.firstIndex { $0 >= start }!..<(timestamps.firstIndex { $0 >= trainEnd } ?? timestamps.count)
+      let testRange = trainRange.upperBound..<(timestamps.firstIndex { $0 >= testEnd } ?? timestamps.count)
       guard trainRange.count > 2, testRange.count > 2 else { break }
-      let trainBars = bars.slice(trainRange)
-      let inSample = try Self.evaluate(
-        combinations, spec: loaded.spec, origin: loaded.origin, capital: first.strategy.capital, bars: trainBars, barsPerYear: barsPerYear,
-        jobs: request.jobs)
+      let inSample = try evaluate(combinations, loaded: loaded, capital: base.capital, data: slice(trainRange), jobs: request.jobs)
       let best = Self.ranking(inSample, by: request.rank)[0]
-      let outOfSample = try Self.evaluate(
-        [combinations[best]], spec: loaded.spec, origin: loaded.origin, capital: first.strategy.capital, bars: bars.slice(testRange),
-        barsPerYear: barsPerYear, jobs: 1)[0]
+      let outOfSample = try evaluate([combinations[best]], loaded: loaded, capital: base.capital, data: slice(testRange), jobs: 1)[0]
       compounded *= 1 + outOfSample.totalReturn
       windows.append(
         WalkForwardReport.Window(
-          train: "\(UTCCalendar.format(trainBars.timestamps[0])) … \(UTCCalendar.format(trainBars.timestamps[trainBars.count - 1]))",
-          test: "\(UTCCalendar.format(bars.timestamps[testRange.lowerBound])) … \(UTCCalendar.format(bars.timestamps[testRange.upperBound - 1]))",
+          train: "\(UTCCalendar.format(timestamps[trainRange.lowerBound])) … \(UTCCalendar.format(timestamps[trainRange.upperBound - 1]))",
+          test: "\(UTCCalendar.format(timestamps[testRange.lowerBound])) … \(UTCCalendar.format(timestamps[testRange.upperBound - 1]))",
           parameters: known.merging(combinations[best]) { $1 }, inSample: inSample[best].value(request.rank) ?? .nan, outOfSample: outOfSample))
       start = test.after(start)
     }
     guard !windows.isEmpty else {
-      throw OperationError.invalidArgument(
-        "the data (\(UTCCalendar.format(bars.timestamps[0])) … \(UTCCalendar.format(bars.timestamps[bars.count - 1]))) is shorter than one train + test window"
-      )
+      throw OperationError(
+        .usage, code: "data_shorter_than_window",
+        "the data (\(UTCCalendar.format(timestamps[0])) … \(UTCCalendar.format(timestamps[timestamps.count - 1]))) is shorter than one train + test window",
+        hint: "choose shorter train and test windows")
     }
     return WalkForwardReport(
-      strategy: loaded.spec.name, dataset: first.datasetName, rank: request.rank, combinations: combinations.count, windows: windows,
+      strategy: loaded.spec.name, dataset: data.datasetName, rank: request.rank, combinations: combinations.count, windows: windows,
       outOfSampleReturn: compounded - 1)
   }
 }
 
 /// A length of time for walk-forward windows: days and weeks exactly, months and years by the calendar.
-public struct PeriodLength: Sendable, Equatable {
+public struct PeriodLength: Sendable, Equatable, CustomStringConvertible {
   public var count: Int
   public var unit: Character
+
+  public var description: String { "\(count)\(unit)" }
 
   /// `90d`, `12w`, `6m`, `2y`.
   public init?(_ text: String) {

@@ -13,7 +13,57 @@ public struct LoadedSpec: Sendable {
   public var origin: String
 }
 
-/// Reads strategy specs from YAML or JSON files, or from the store by name.
+/// Which strategy an operation runs: a registered one by name (and optional version), or a
+/// spec given inline. In JSON: `{"name": "goog-sma", "version": 3}` or `{"spec": "<YAML or
+/// JSON text>"}` (a spec object is accepted too). A request never names a file: only the CLI
+/// reads files, and it sends their text.
+public enum StrategyReference: Codable, Sendable, Equatable {
+  case registered(name: String, version: Int?)
+  /// `origin` says where the text came from (a file's path), for messages.
+  case inline(spec: String, origin: String?)
+
+  enum CodingKeys: String, CodingKey { case name, version, spec, origin }
+
+  public init(from decoder: any Decoder) throws {
+    if let single = try? decoder.singleValueContainer(), let name = try? single.decode(String.self) {
+      self = .registered(name: name, version: nil)
+      return
+    }
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    if let name = try container.decodeIfPresent(String.self, forKey: .name) {
+      self = .registered(name: name, version: try container.decodeIfPresent(Int.self, forKey: .version))
+    } else if let text = try? container.decode(String.self, forKey: .spec) {
+      self = .inline(spec: text, origin: try container.decodeIfPresent(String.self, forKey: .origin))
+    } else if let object = try container.decodeIfPresent(JSONValue.self, forKey: .spec) {
+      self = .inline(spec: String(decoding: try JSONCoding.encoder.encode(object), as: UTF8.self), origin: nil)
+    } else {
+      throw DecodingError.keyNotFound(
+        CodingKeys.name, DecodingError.Context(codingPath: decoder.codingPath, debugDescription: "a strategy is {\"name\": …} or {\"spec\": …}"))
+    }
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    switch self {
+    case .registered(let name, let version):
+      try container.encode(name, forKey: .name)
+      try container.encodeIfPresent(version, forKey: .version)
+    case .inline(let text, let origin):
+      try container.encode(text, forKey: .spec)
+      try container.encodeIfPresent(origin, forKey: .origin)
+    }
+  }
+
+  /// How messages name it.
+  public var label: String {
+    switch self {
+    case .registered(let name, let version): return version.map { "\(name)@\($0)" } ?? name
+    case .inline(_, let origin): return origin ?? "inline spec"
+    }
+  }
+}
+
+/// Reads strategy specs: parses YAML or JSON text, or takes a registered version from the store.
 public enum StrategyLoader {
   static let sections: [String: [String]] = [
     "": ["name", "description", "universe", "params", "rules", "sizing", "costs", "risk", "execution", "signals", "benchmark", "portfolio"],
@@ -27,30 +77,22 @@ public enum StrategyLoader {
     "portfolio": ["rank", "top", "rebalance"],
   ]
 
-  /// A path to a file, else the name of a registered strategy (its latest version).
-  public static func load(_ reference: String, database: QtoolDatabase?) throws -> LoadedSpec {
-    if FileManager.default.fileExists(atPath: reference) {
-      guard let text = try? String(contentsOfFile: reference, encoding: .utf8) else {
-        throw OperationError.notFound("cannot read \(reference) as UTF-8 text")
+  /// The spec a reference names: a registered strategy's version (the latest unless pinned)
+  /// or an inline spec. Reads no file and writes nothing; the CLI turns a file into an inline
+  /// spec, and registers a changed file's text as a new version itself.
+  public static func resolve(_ reference: StrategyReference, database: QtoolDatabase) throws -> LoadedSpec {
+    switch reference {
+    case .inline(let text, let origin):
+      return try parse(text, origin: origin ?? "the inline spec")
+    case .registered(let name, let version):
+      let versions = try database.strategyVersions(name: name)
+      guard let chosen = version.map({ wanted in versions.first { $0.version == wanted } }) ?? versions.last else {
+        throw OperationError.notFound(
+          "strategy \(name) has no version \(version ?? 0); it has versions 1 to \(versions.count)", code: "strategy_version_not_found",
+          details: ["strategy": .string(name), "version": JSONValue(version ?? 0)], hint: "`qtool strategy versions \(name)` lists them")
       }
-      return try parse(text, origin: reference)
+      return try parse(chosen.specText, origin: "strategy \(name) v\(chosen.version)")
     }
-    if reference.hasSuffix(".yaml") || reference.hasSuffix(".yml") || reference.hasSuffix(".json") || reference.contains("/") {
-      throw OperationError.notFound("no spec file \(reference)")
-    }
-    guard let database else { throw StrategyStoreError.notFound(reference, suggestion: nil) }
-    let versions = try database.strategyVersions(name: reference)
-    let latest = versions.last!
-    if let path = try database.strategy(named: reference).path, let text = try? String(contentsOfFile: path, encoding: .utf8) {
-      // A registered spec's file may have been edited: every change is a new version.
-      let hash = ContentHash.sha256Hex(Data(text.utf8))
-      if hash != latest.hash {
-        let loaded = try parse(text, origin: path)
-        try database.registerStrategy(name: reference, type: "rules", path: path, specText: text, hash: hash)
-        return loaded
-      }
-    }
-    return try parse(latest.specText, origin: "strategy \(reference) v\(latest.version)")
   }
 
   public static func parse(_ text: String, origin: String) throws -> LoadedSpec {

@@ -5,8 +5,10 @@ import QtoolStore
 
 /// `qtool strategy …`: scaffold, register, validate and list specs.
 public struct StrategyOperations: Sendable {
-  public let database: QtoolDatabase
-  public init(database: QtoolDatabase) { self.database = database }
+  public let context: OperationContext
+  public init(_ context: OperationContext) { self.context = context }
+
+  var database: QtoolDatabase { context.database }
 
   public struct Created: Codable, Sendable {
     public var name: String
@@ -17,24 +19,32 @@ public struct StrategyOperations: Sendable {
   /// Writes a spec from `template` to `path` (refusing to overwrite) and registers it.
   public func create(name: String, template: String, symbol: String, timeframe: String, path: String, overwrite: Bool) throws -> Created {
     guard let text = StrategyTemplates.render(template, name: name, symbol: symbol, timeframe: timeframe) else {
-      throw OperationError.invalidArgument("unknown template '\(template)'; templates: \(StrategyTemplates.names.joined(separator: ", "))")
+      throw OperationError.invalidArgument(
+        "unknown template '\(template)'", field: "template", hint: ErrorHint("templates: \(StrategyTemplates.names.joined(separator: ", "))"))
     }
-    if FileManager.default.fileExists(atPath: path), !overwrite {
-      throw OperationError.alreadyExists("\(path) exists; pass --force to replace it or --output another path")
-    }
+    if FileManager.default.fileExists(atPath: path), !overwrite { throw OperationError.alreadyExists(path: path) }
     let loaded = try StrategyLoader.parse(text, origin: path)
     do {
       try text.write(toFile: path, atomically: true, encoding: .utf8)
     } catch {
-      throw OperationError.cannotWrite("cannot write \(path): \(error.localizedDescription)")
+      throw OperationError.cannotWrite("cannot write \(path): \(error.localizedDescription)", path: path)
     }
     let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
-    let version = try database.registerStrategy(name: name, type: template, path: absolute, specText: text, hash: loaded.hash)
+    let version = try database.registerStrategy(
+      name: name, type: template, path: absolute, specText: text, hash: loaded.hash, at: context.clock.now())
     return Created(name: name, path: absolute, version: version)
   }
 
-  /// Parses and checks a spec file (or a registered name) without running it.
-  public func validate(_ reference: String) throws -> LoadedSpec { try StrategyLoader.load(reference, database: database) }
+  /// Registers `text` as the latest version of `name` (a new version when it changed).
+  public func register(name: String, path: String?, text: String) throws -> Created {
+    let loaded = try StrategyLoader.parse(text, origin: path ?? name)
+    let type = (try? database.strategy(named: name).type) ?? "rules"
+    let version = try database.registerStrategy(name: name, type: type, path: path, specText: text, hash: loaded.hash, at: context.clock.now())
+    return Created(name: name, path: path ?? "", version: version)
+  }
+
+  /// Parses and checks a spec without running it.
+  public func validate(_ reference: StrategyReference) throws -> LoadedSpec { try StrategyLoader.resolve(reference, database: database) }
 
   public func list() throws -> [StrategyRecord] { try database.strategies() }
 

@@ -149,17 +149,31 @@ public enum ConfigError: QtoolError, Equatable {
   case invalidYAML(path: String, reason: String)
   case unknownKey(path: String, key: String, known: [String])
 
-  public var exitStatus: ExitStatus {
+  public var category: ErrorCategory {
     switch self {
-    case .missingFile: return .noInput
-    case .unreadable, .invalidYAML, .unknownKey: return .dataError
+    case .missingFile: return .notFound
+    case .unreadable, .invalidYAML, .unknownKey: return .invalidInput
     }
   }
 
-  public var description: String {
+  public var code: String {
+    switch self {
+    case .missingFile: return "config_not_found"
+    case .unreadable: return "config_unreadable"
+    case .invalidYAML: return "config_invalid"
+    case .unknownKey: return "config_unknown_key"
+    }
+  }
+
+  public var hint: ErrorHint? {
+    if case .missingFile = self { return "create it, or stop naming it with {config} / QTOOL_CONFIG" }
+    return nil
+  }
+
+  public var message: String {
     switch self {
     case .missingFile(let path):
-      return "config file \(path) does not exist; create it or drop --config / QTOOL_CONFIG."
+      return "config file \(path) does not exist"
     case .unreadable(let path):
       return "cannot read config file \(path) as UTF-8 text."
     case .invalidYAML(let path, let reason):

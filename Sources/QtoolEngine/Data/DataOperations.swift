@@ -6,8 +6,10 @@ import QtoolStore
 /// The market-data operations: one function per thing a user can do, shared by the CLI and
 /// the server.
 public struct DataOperations: Sendable {
-  public let database: QtoolDatabase
-  public init(database: QtoolDatabase) { self.database = database }
+  public let context: OperationContext
+  public init(_ context: OperationContext) { self.context = context }
+
+  var database: QtoolDatabase { context.database }
 
   public func list() throws -> [DatasetSummary] { try database.datasets() }
 
@@ -21,8 +23,13 @@ public struct DataOperations: Sendable {
     }
   }
 
-  public func delete(name: String) throws -> DatasetSummary {
+  /// Deletes a dataset, holding its lease so no writer is halfway through it.
+  public func delete(name: String, wait: Bool = false) throws -> DatasetSummary {
     let dataset = try database.dataset(named: name)
+    let lease = try context.leases.acquire(
+      LeaseManager.datasetKey(dataset.name), holder: context.holder("delete"), wait: wait, cancellation: context.cancellation,
+      clock: context.clock)
+    defer { lease.release() }
     try database.deleteDataset(id: dataset.id)
     return dataset
   }

@@ -4,16 +4,16 @@ import QtoolData
 import QtoolStore
 
 /// `qtool data download`.
-public struct DownloadRequest: Sendable {
+public struct DownloadRequest: Codable, Sendable {
   public var source: String
   public var symbols: [String]
   public var timeframe: Timeframe
-  public var from: Int64?
-  public var to: Int64?
+  @ISOTimestamp public var from: Int64?
+  @ISOTimestamp public var to: Int64?
   /// Refetch everything in range instead of only what is missing.
   public var full: Bool
   public var jobs: Int
-  /// Wait for another download's lock instead of exiting 75.
+  /// Wait for another writer of a dataset instead of failing.
   public var wait: Bool
   /// Yahoo: store split- and dividend-adjusted prices.
   public var adjusted: Bool
@@ -40,6 +40,40 @@ public struct DownloadRequest: Sendable {
     self.csv = csv
     self.retry = retry
   }
+
+  enum CodingKeys: String, CodingKey { case source, symbols, timeframe, from, to, full, jobs, wait, adjusted, location = "url", csv, retries }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    source = try container.decode(String.self, forKey: .source)
+    symbols = try container.decode([String].self, forKey: .symbols)
+    timeframe = try container.decode(Timeframe.self, forKey: .timeframe)
+    _from = try container.decode(ISOTimestamp.self, forKey: .from)
+    _to = try container.decode(ISOTimestamp.self, forKey: .to)
+    full = try container.decodeIfPresent(Bool.self, forKey: .full) ?? false
+    jobs = try container.decodeIfPresent(Int.self, forKey: .jobs) ?? 4
+    wait = try container.decodeIfPresent(Bool.self, forKey: .wait) ?? false
+    adjusted = try container.decodeIfPresent(Bool.self, forKey: .adjusted) ?? false
+    location = try container.decodeIfPresent(String.self, forKey: .location)
+    csv = try container.decodeIfPresent(CSVOptions.self, forKey: .csv) ?? CSVOptions()
+    retry = RetryPolicy(maxAttempts: try container.decodeIfPresent(Int.self, forKey: .retries) ?? 5)
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(source, forKey: .source)
+    try container.encode(symbols, forKey: .symbols)
+    try container.encode(timeframe, forKey: .timeframe)
+    try container.encode(_from, forKey: .from)
+    try container.encode(_to, forKey: .to)
+    try container.encode(full, forKey: .full)
+    try container.encode(jobs, forKey: .jobs)
+    try container.encode(wait, forKey: .wait)
+    try container.encode(adjusted, forKey: .adjusted)
+    try container.encodeIfPresent(location, forKey: .location)
+    try container.encode(csv, forKey: .csv)
+    try container.encode(retry.maxAttempts, forKey: .retries)
+  }
 }
 
 public struct DownloadReport: Codable, Sendable {
@@ -65,24 +99,58 @@ public struct DownloadReport: Codable, Sendable {
   }
 
   public var source: String
+  public var jobID: String?
   public var timeframe: String
   public var symbols: [Symbol]
   public var seconds: Double
 
+  enum CodingKeys: String, CodingKey { case source, jobID = "job_id", timeframe, symbols, seconds }
+
   public var failed: [Symbol] { symbols.filter { $0.status == "failed" } }
+
+  /// What failed, as one error: temporary when every failure may pass on a later run.
+  public var failure: DownloadFailed? {
+    let failed = self.failed
+    guard !failed.isEmpty else { return nil }
+    return DownloadFailed(
+      symbols: failed.map { ($0.dataset, $0.error ?? "failed") }, total: symbols.count, temporary: failed.allSatisfy { $0.retryable == true })
+  }
   public var barsAdded: Int { symbols.map(\.barsAdded).reduce(0, +) }
+}
+
+/// Some symbols of a download failed (the others were stored).
+public struct DownloadFailed: QtoolError {
+  public var symbols: [(dataset: String, error: String)]
+  public var total: Int
+  public var temporary: Bool
+
+  public var category: ErrorCategory { temporary ? .temporary : .unavailable }
+  public var code: String { "download_failed" }
+  public var message: String {
+    "\(symbols.count) of \(total) symbols failed: " + symbols.map { "\($0.dataset): \($0.error)" }.joined(separator: "; ")
+  }
+  public var details: [String: JSONValue] {
+    ["failed": .array(symbols.map { .object(["dataset": .string($0.dataset), "error": .string($0.error)]) })]
+  }
+  public var hint: ErrorHint? { temporary ? "run the same command again later: it fetches only what is missing" : nil }
 }
 
 public enum DownloadError: QtoolError, Equatable {
   case fromRequired(dataset: String)
 
-  public var exitStatus: ExitStatus { .usage }
-  public var description: String {
+  public var category: ErrorCategory { .usage }
+  public var code: String { "from_required" }
+  public var message: String {
     switch self {
-    case .fromRequired(let dataset):
-      return "\(dataset) has no bars yet: pass --from DATE to say where its history starts"
+    case .fromRequired(let dataset): return "\(dataset) has no bars yet, so the download needs to know where its history starts"
     }
   }
+  public var details: [String: JSONValue] {
+    switch self {
+    case .fromRequired(let dataset): return ["dataset": .string(dataset), "field": "from"]
+    }
+  }
+  public var hint: ErrorHint? { "give the start date with {from}" }
 }
 
 /// The available sources, by name.
@@ -98,7 +166,8 @@ public enum SourceFactory {
     case "stooq": return StooqSource(baseURL: base("stooq"))
     case "csv":
       guard let location = request.location else {
-        throw OperationError.invalidArgument("the csv source needs --url URL_OR_PATH (with {symbol} for several symbols)")
+        throw OperationError.invalidArgument(
+          "the csv source needs the location of its file", field: "url", hint: "give a URL or path with {url}; {{symbol}} in it is replaced by each symbol")
       }
       return CSVSource(location: location, options: request.csv)
     default: throw SourceError.unknownSource(request.source, known: names)
@@ -107,17 +176,30 @@ public enum SourceFactory {
 }
 
 extension DataOperations {
-  /// Fetches what is missing for each symbol, committing every response's bars in its own
-  /// transaction: a run killed at any moment leaves whole chunks only, and the next run
-  /// fetches the rest. One symbol failing does not stop the others.
-  public func download(_ request: DownloadRequest, settings: Settings, progress: any ProgressReporter = SilentProgress())
-    throws -> DownloadReport
-  {
-    let started = Date()
-    let lock = try StoreLock.acquire(databasePath: database.path, purpose: "qtool data download --source \(request.source)", wait: request.wait)
-    defer { withExtendedLifetime(lock) {} }
+  /// Fetches what is missing for each symbol, committing every response's bars (with the
+  /// record of the request that brought them) in its own transaction: a run killed at any
+  /// moment leaves whole chunks only, and the next run fetches the rest. One symbol failing
+  /// does not stop the others. A job, holding the lease of every dataset it writes, so
+  /// downloads of other datasets run alongside.
+  public func download(_ request: DownloadRequest, settings: Settings) throws -> DownloadReport {
+    let names = request.symbols.map { "\($0)-\(request.timeframe)" }
+    return try JobRunner.run(
+      .download, request: request, context: context, link: { _ in ["datasets": .array(names.map { .string($0) })] }, failure: { $0.failure }
+    ) { context in
+      let leases = try context.leases.acquireAll(
+        names.map(LeaseManager.datasetKey), holder: context.holder("download from \(request.source)"), wait: request.wait,
+        cancellation: context.cancellation, clock: context.clock)
+      defer { for lease in leases { lease.release() } }
+      return try DataOperations(context).downloadNow(request, settings: settings)
+    }
+  }
+
+  func downloadNow(_ request: DownloadRequest, settings: Settings) throws -> DownloadReport {
+    let started = context.clock.now()
+    let (progress, cancellation) = (context.progress, context.cancellation)
+    let jobID = context.jobID ?? "unrecorded"
     let source = try SourceFactory.make(request, settings: settings)
-    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    let now = context.clock.now()
     let to = min(request.to ?? now, now)
 
     var states: [SymbolState] = []
@@ -158,25 +240,39 @@ extension DataOperations {
 
     let fetcher = Fetcher(client: client, policy: request.retry)
     fetcher.pacing = { source.pacing($0) }
-    var records: [DownloadTaskRecord] = []
+    fetcher.cancellation = cancellation
+    fetcher.wallClock = context.clock
     progress.begin("downloading", total: tasks.count, unit: .files)
     var done = 0
 
-    func store(_ batch: SourceBatch, for index: Int) throws -> Int {
+    /// Stores a response's bars and the record of its request in one transaction.
+    var stores = 0
+    func store(_ batch: SourceBatch, for index: Int, task: DownloadTaskRecord) throws -> Int {
+      try context.hooks.checkpoint("download.store", stores, cancellation: cancellation)
+      stores += 1
       let state = states[index]
       let definition = DatasetDefinition(
         name: state.dataset, source: request.source, symbol: state.symbol, timeframe: request.timeframe,
         calendar: state.calendar ?? .allDays, origin: "downloaded")
       return try database.write { db -> Int in
-        let id = try QtoolDatabase.findOrCreateDataset(db, definition)
-        let before = try QtoolDatabase.counts(db, datasetID: id).rows
-        if !batch.series.isEmpty { _ = try QtoolDatabase.upsertBars(db, datasetID: id, batch.series) }
-        try QtoolDatabase.refreshStatistics(db, datasetID: id)
-        if !batch.events.isEmpty { try QtoolDatabase.mergeEvents(db, datasetID: id, batch.events) }
-        states[index].datasetID = id
-        let after = try QtoolDatabase.counts(db, datasetID: id)
-        states[index].gapsAfter = after.gaps
-        return after.rows - before
+        let stored = try QtoolDatabase.storeBars(db, into: definition, batch.series, at: context.clock.now(), cancellation: cancellation)
+        if !batch.events.isEmpty { try QtoolDatabase.mergeEvents(db, datasetID: stored.datasetID, batch.events) }
+        var record = task
+        record.datasetID = stored.datasetID
+        try QtoolDatabase.recordDownloadTask(db, jobID: jobID, record)
+        try cancellation.check()
+        states[index].datasetID = stored.datasetID
+        states[index].gapsAfter = stored.gaps
+        return stored.counts.added
+      }
+    }
+
+    /// Records a request that stored nothing (failed, or not published).
+    func record(_ task: DownloadTaskRecord) {
+      do {
+        try database.write { try QtoolDatabase.recordDownloadTask($0, jobID: jobID, task) }
+      } catch {
+        context.logger.warning("could not record \(task.url): \(error)")
       }
     }
 
@@ -189,12 +285,13 @@ extension DataOperations {
           guard actual == expected else { throw FetchError.checksumMismatch(url: task.request.url, expected: expected, actual: actual) }
         }
         let batch = try source.batch(from: body, task: task, timeframe: request.timeframe, now: now)
-        let added = try store(batch, for: index)
+        let added = try store(
+          batch, for: index,
+          task: DownloadTaskRecord(
+            url: task.request.url, datasetID: nil, status: "completed", attempts: attempts, bytes: body.count, bars: batch.series.count, error: nil))
         states[index].barsAdded += added
-        records.append(
-          DownloadTaskRecord(
-            url: task.request.url, datasetID: states[index].datasetID, status: "completed", attempts: attempts, bytes: body.count,
-            bars: batch.series.count, error: nil))
+      } catch let error as OperationCancelled {
+        states[index].cancelled = error
       } catch {
         fail(index, task: task, error: error, attempts: attempts)
       }
@@ -204,7 +301,7 @@ extension DataOperations {
       if case .status(_, 404, _, _) = error as? FetchError, task.checksumURL != nil {
         // An archive not published (before the listing, or not yet): nothing to store.
         states[index].missingFiles += 1
-        records.append(
+        record(
           DownloadTaskRecord(
             url: task.request.url, datasetID: states[index].datasetID, status: "completed", attempts: attempts, bytes: 0, bars: 0,
             error: "404: not published"))
@@ -214,7 +311,7 @@ extension DataOperations {
         states[index].error = "\(error)"
         states[index].retryable = (error as? FetchError)?.isRetryable ?? false
       }
-      records.append(
+      record(
         DownloadTaskRecord(
           url: task.request.url, datasetID: states[index].datasetID, status: "failed", attempts: attempts, bytes: 0, bars: 0, error: "\(error)"))
     }
@@ -273,15 +370,17 @@ extension DataOperations {
       done += 1
       progress.update(done: done)
     }
+    if let cancelled = states.compactMap(\.cancelled).first { throw cancelled }
+    try cancellation.check()
     progress.finish()
     for index in states.indices where states[index].pending > 0 && states[index].missingFiles == states[index].pending && states[index].error == nil {
       states[index].error = "no archive of \(states[index].symbol) \(request.timeframe) is published in that range; check the symbol"
       states[index].retryable = false
     }
 
-    let seconds = Date().timeIntervalSince(started)
-    let report = DownloadReport(
-      source: request.source, timeframe: request.timeframe.description,
+    let seconds = context.clock.seconds(since: started)
+    return DownloadReport(
+      source: request.source, jobID: context.jobID, timeframe: request.timeframe.description,
       symbols: states.map { state in
         let status = state.error != nil ? "failed" : state.pending == 0 ? "up_to_date" : "downloaded"
         return DownloadReport.Symbol(
@@ -289,11 +388,6 @@ extension DataOperations {
           gapsFilled: max(0, state.gapsBefore - state.gapsAfter), requests: state.requests, retries: state.retries, bytes: state.bytes,
           missingFiles: state.missingFiles, seconds: seconds, error: state.error, retryable: state.retryable)
       }, seconds: seconds)
-    try? database.recordDownloadJob(
-      source: request.source, request: request.symbols.joined(separator: ",") + " " + request.timeframe.description,
-      status: report.failed.isEmpty ? "completed" : "failed", error: report.failed.first?.error,
-      startedAt: Int64(started.timeIntervalSince1970 * 1000), tasks: records)
-    return report
   }
 }
 
@@ -312,4 +406,5 @@ private struct SymbolState {
   var missingFiles = 0
   var error: String?
   var retryable: Bool?
+  var cancelled: OperationCancelled?
 }

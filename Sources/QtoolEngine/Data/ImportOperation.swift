@@ -4,7 +4,8 @@ import QtoolData
 import QtoolStore
 
 /// `qtool data import`: local files of bars into one dataset.
-public struct ImportRequest: Sendable {
+public struct ImportRequest: Codable, Sendable, Equatable {
+  /// Local paths: only the CLI imports files (the server takes uploads).
   public var files: [String]
   public var symbol: String
   public var timeframe: Timeframe
@@ -12,10 +13,12 @@ public struct ImportRequest: Sendable {
   public var sourceName: String
   public var calendar: TradingCalendar?
   public var csv: CSVOptions
+  /// Wait for another writer of the dataset instead of failing.
+  public var wait: Bool
 
   public init(
     files: [String], symbol: String, timeframe: Timeframe, name: String? = nil, sourceName: String = "csv",
-    calendar: TradingCalendar? = nil, csv: CSVOptions = CSVOptions()
+    calendar: TradingCalendar? = nil, csv: CSVOptions = CSVOptions(), wait: Bool = false
   ) {
     self.files = files
     self.symbol = symbol
@@ -24,7 +27,10 @@ public struct ImportRequest: Sendable {
     self.sourceName = sourceName
     self.calendar = calendar
     self.csv = csv
+    self.wait = wait
   }
+
+  enum CodingKeys: String, CodingKey { case files, symbol, timeframe, name, sourceName = "source", calendar, csv, wait }
 
   /// `SYMBOL-timeframe`, e.g. `GOOG-1d`.
   public var datasetName: String { name ?? "\(symbol)-\(timeframe)" }
@@ -40,10 +46,14 @@ public struct ImportReport: Codable, Sendable {
   }
 
   public var dataset: String
+  public var jobID: String?
   public var files: [File]
   public var barsRead: Int
   public var barsWritten: Int
   public var duplicatesInInput: Int
+  /// Bars at timestamps the dataset did not have, and stored bars given other values.
+  public var barsAdded: Int
+  public var barsReplaced: Int
   public var datasetBars: Int
   public var gaps: Int
   public var first: String?
@@ -51,16 +61,27 @@ public struct ImportReport: Codable, Sendable {
   public var seconds: Double
 
   enum CodingKeys: String, CodingKey {
-    case dataset, files, barsRead = "bars_read", barsWritten = "bars_written", duplicatesInInput = "duplicates_in_input"
-    case datasetBars = "dataset_bars", gaps, first, last, seconds
+    case dataset, jobID = "job_id", files, barsRead = "bars_read", barsWritten = "bars_written", duplicatesInInput = "duplicates_in_input"
+    case barsAdded = "bars_added", barsReplaced = "bars_replaced", datasetBars = "dataset_bars", gaps, first, last, seconds
   }
 }
 
 extension DataOperations {
-  /// Reads every file (plain, .gz, .zip, .tar.gz), then writes all bars in one transaction:
-  /// either the whole import is stored or none of it.
-  public func importFiles(_ request: ImportRequest, progress: any ProgressReporter = SilentProgress()) throws -> ImportReport {
-    let started = Date()
+  /// Reads every file (plain, .gz, .zip, .tar.gz), then writes all bars in one transaction —
+  /// either the whole import is stored or none of it — holding the dataset's lease. A job.
+  public func importFiles(_ request: ImportRequest) throws -> ImportReport {
+    try JobRunner.run(.import, request: request, context: context, link: { ["dataset": .string($0.dataset)] }) { context in
+      try DataOperations(context).importNow(request)
+    }
+  }
+
+  func importNow(_ request: ImportRequest) throws -> ImportReport {
+    let started = context.clock.now()
+    let (cancellation, progress, hooks) = (context.cancellation, context.progress, context.hooks)
+    let lease = try context.leases.acquire(
+      LeaseManager.datasetKey(request.datasetName), holder: context.holder("import"), wait: request.wait, cancellation: cancellation,
+      clock: context.clock)
+    defer { lease.release() }
     var combined = BarSeries()
     var fileReports: [ImportReport.File] = []
     progress.begin("reading", total: request.files.count, unit: .files)
@@ -68,11 +89,19 @@ extension DataOperations {
       // Each file is read as a stream (unpacked if need be) and parsed while it is read.
       var results: [CSVBarReader.Result] = []
       var current: CSVStream?
+      var pieces = 0
       try ArchiveReader.stream(
         path: path,
         entry: { name in
           current = CSVStream(options: request.csv, file: name == URL(fileURLWithPath: path).lastPathComponent ? path : "\(path):\(name)")
-        }, chunk: { try current!.append($0) }, end: { results.append(try current!.finish()) })
+        },
+        chunk: { piece in
+          try cancellation.check()
+          try hooks.checkpoint("import.read", pieces, cancellation: cancellation)
+          pieces += 1
+          try current!.append(piece)
+        }, end: { results.append(try current!.finish()) })
+      try cancellation.check()
       for result in results { combined.append(contentsOf: result.series) }
       fileReports.append(
         ImportReport.File(
@@ -88,17 +117,49 @@ extension DataOperations {
     let definition = DatasetDefinition(
       name: request.datasetName, source: request.sourceName, symbol: request.symbol, timeframe: request.timeframe,
       calendar: calendar, origin: "imported")
-    let written = try database.write { db -> Int in
-      let id = try QtoolDatabase.findOrCreateDataset(db, definition)
-      let count = try QtoolDatabase.upsertBars(db, datasetID: id, clean)
-      try QtoolDatabase.refreshStatistics(db, datasetID: id)
-      return count
+    progress.begin("storing", total: clean.count, unit: .bars)
+    let stored = try database.write { db -> StoredBars in
+      let stored = try QtoolDatabase.storeBars(db, into: definition, clean, at: context.clock.now(), cancellation: cancellation)
+      // The last moment to stop: everything above rolls back.
+      try hooks.checkpoint("import.store", 0, cancellation: cancellation)
+      try cancellation.check()
+      return stored
     }
+    progress.update(done: clean.count)
+    progress.finish()
     let summary = try database.dataset(named: request.datasetName)
     return ImportReport(
-      dataset: summary.name, files: fileReports, barsRead: barsRead, barsWritten: written,
-      duplicatesInInput: barsRead - clean.count, datasetBars: summary.rowCount, gaps: summary.gapCount,
-      first: summary.firstTs.map { UTCCalendar.format($0) }, last: summary.lastTs.map { UTCCalendar.format($0) },
-      seconds: Date().timeIntervalSince(started))
+      dataset: summary.name, jobID: context.jobID, files: fileReports, barsRead: barsRead, barsWritten: clean.count,
+      duplicatesInInput: barsRead - clean.count, barsAdded: stored.counts.added, barsReplaced: stored.counts.replaced, datasetBars: summary.rowCount,
+      gaps: summary.gapCount, first: summary.firstTs.map { UTCCalendar.format($0) }, last: summary.lastTs.map { UTCCalendar.format($0) },
+      seconds: context.clock.seconds(since: started))
+  }
+}
+
+extension CSVOptions: Codable {
+  enum CodingKeys: String, CodingKey { case columns, hasHeader = "has_header", delimiter, epochUnit = "epoch_unit", timestampFormat = "timestamp_format" }
+
+  public init(from decoder: any Decoder) throws {
+    self.init()
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    columns = try container.decodeIfPresent([String: String].self, forKey: .columns) ?? [:]
+    hasHeader = try container.decodeIfPresent(Bool.self, forKey: .hasHeader)
+    if let text = try container.decodeIfPresent(String.self, forKey: .delimiter) {
+      guard text.utf8.count == 1 else {
+        throw DecodingError.dataCorruptedError(forKey: .delimiter, in: container, debugDescription: "a delimiter is one character")
+      }
+      delimiter = text.utf8.first
+    }
+    epochUnit = try container.decodeIfPresent(TimestampParser.EpochUnit.self, forKey: .epochUnit)
+    timestampFormat = try container.decodeIfPresent(String.self, forKey: .timestampFormat)
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    if !columns.isEmpty { try container.encode(columns, forKey: .columns) }
+    try container.encodeIfPresent(hasHeader, forKey: .hasHeader)
+    try container.encodeIfPresent(delimiter.map { String(UnicodeScalar($0)) }, forKey: .delimiter)
+    try container.encodeIfPresent(epochUnit, forKey: .epochUnit)
+    try container.encodeIfPresent(timestampFormat, forKey: .timestampFormat)
   }
 }

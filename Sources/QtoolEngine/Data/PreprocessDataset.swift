@@ -3,6 +3,26 @@ import QtoolCore
 import QtoolData
 import QtoolStore
 
+/// `qtool data preprocess`: derive a dataset by a pipeline of operations.
+public struct PreprocessRequest: Codable, Sendable, Equatable {
+  public var dataset: String
+  public var operations: [PreprocessOperation]
+  public var output: String
+  /// Replace `output` when it exists (a derived dataset only).
+  public var replace: Bool
+  public var wait: Bool
+
+  public init(dataset: String, operations: [PreprocessOperation], output: String, replace: Bool = false, wait: Bool = false) {
+    self.dataset = dataset
+    self.operations = operations
+    self.output = output
+    self.replace = replace
+    self.wait = wait
+  }
+
+  enum CodingKeys: String, CodingKey { case dataset, operations, output = "out", replace, wait }
+}
+
 public struct PreprocessReport: Codable, Sendable {
   public var dataset: String
   public var parent: String
@@ -21,9 +41,25 @@ public struct PreprocessReport: Codable, Sendable {
 extension DataOperations {
   /// Derives `output` from `name` by `operations`; the new dataset records its parent, the
   /// operations as applied (with fitted parameters) and its content hash.
-  public func preprocess(name: String, operations: [PreprocessOperation], output: String, replace: Bool) throws -> PreprocessReport {
-    guard !operations.isEmpty else { throw PreprocessError.invalid("no operations: give --op … or --pipeline FILE.json") }
-    guard output != name else { throw PreprocessError.invalid("--out must name a new dataset, not the input '\(name)'") }
+  /// A job, holding the output dataset's lease.
+  public func preprocess(_ request: PreprocessRequest) throws -> PreprocessReport {
+    guard !request.operations.isEmpty else {
+      throw OperationError.invalidArgument("no operations to apply", field: "operations", hint: "give operations with {op} or {pipeline}")
+    }
+    guard request.output != request.dataset else {
+      throw OperationError.invalidArgument("the output must be a new dataset, not the input '\(request.dataset)'", field: "out")
+    }
+    return try JobRunner.run(.preprocess, request: request, context: context, link: { ["dataset": .string($0.dataset)] }) { context in
+      let lease = try context.leases.acquire(
+        LeaseManager.datasetKey(request.output), holder: context.holder("preprocess"), wait: request.wait, cancellation: context.cancellation,
+        clock: context.clock)
+      defer { lease.release() }
+      return try DataOperations(context).preprocessNow(
+        name: request.dataset, operations: request.operations, output: request.output, replace: request.replace)
+    }
+  }
+
+  func preprocessNow(name: String, operations: [PreprocessOperation], output: String, replace: Bool) throws -> PreprocessReport {
     let parent = try database.dataset(named: name)
     let input = Frame(
       bars: try database.bars(datasetID: parent.id), timeframe: parent.parsedTimeframe, calendar: parent.parsedCalendar,
@@ -49,6 +85,7 @@ extension DataOperations {
     let definition = DatasetDefinition(
       name: output, source: parent.source, symbol: parent.symbol, timeframe: result.timeframe, calendar: result.calendar,
       origin: "derived", parentID: parent.id, pipeline: pipeline)
+    try context.cancellation.check()
     try database.storeDerived(definition, bars: result.bars, columns: columns, contentHash: hash, replace: replace)
     return PreprocessReport(
       dataset: output, parent: parent.name, barsIn: input.count, barsOut: result.count, timeframe: result.timeframe.description,
@@ -58,7 +95,7 @@ extension DataOperations {
   /// Operations from a pipeline file: `{"operations": […]}`.
   public static func readPipeline(path: String) throws -> [PreprocessOperation] {
     guard let data = FileManager.default.contents(atPath: path) else {
-      throw OperationError.notFound("cannot read pipeline file \(path)")
+      throw OperationError.notFound("cannot read pipeline file \(path)", code: "file_not_found", details: ["path": .string(path)])
     }
     struct Pipeline: Decodable { var operations: [PreprocessOperation] }
     do {

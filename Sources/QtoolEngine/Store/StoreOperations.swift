@@ -4,8 +4,10 @@ import QtoolStore
 
 /// Maintenance operations on the store: `qtool db …` and, later, the server's admin routes.
 public struct StoreOperations: Sendable {
-  public let database: QtoolDatabase
-  public init(database: QtoolDatabase) { self.database = database }
+  public let context: OperationContext
+  public init(_ context: OperationContext) { self.context = context }
+
+  var database: QtoolDatabase { context.database }
 
   public func info() throws -> StoreInfo { try database.info() }
 
@@ -21,19 +23,20 @@ public struct StoreOperations: Sendable {
   }
 
   /// Writes a consistent copy of the store to `destination` (online backup API).
-  public func backup(to destination: String, overwrite: Bool, progress: any ProgressReporter) throws -> BackupReport {
+  public func backup(to destination: String, overwrite: Bool) throws -> BackupReport {
+    let progress = context.progress
     let target = URL(fileURLWithPath: destination).standardizedFileURL.path
     if target == URL(fileURLWithPath: database.path).standardizedFileURL.path {
-      throw OperationError.invalidArgument("the backup file must not be the store itself (\(target))")
+      throw OperationError.invalidArgument("the backup file must not be the store itself (\(target))", field: "path")
     }
     if FileManager.default.fileExists(atPath: target), !overwrite {
-      throw OperationError.alreadyExists("\(target) exists; pass --force to replace it")
+      throw OperationError.alreadyExists(path: target)
     }
     let directory = URL(fileURLWithPath: target).deletingLastPathComponent().path
     guard FileManager.default.isWritableFile(atPath: directory) else {
-      throw OperationError.cannotWrite("cannot write to \(directory): it does not exist or is not writable")
+      throw OperationError.cannotWrite("cannot write to \(directory): it does not exist or is not writable", path: directory)
     }
-    let started = Date()
+    let started = context.clock.now()
     var began = false
     try database.backup(to: target) { done, total in
       if !began {
@@ -44,7 +47,7 @@ public struct StoreOperations: Sendable {
     }
     progress.finish()
     let size = (try? FileManager.default.attributesOfItem(atPath: target)[.size] as? Int) ?? 0
-    return BackupReport(path: target, bytes: size, seconds: Date().timeIntervalSince(started))
+    return BackupReport(path: target, bytes: size, seconds: context.clock.seconds(since: started))
   }
 }
 
@@ -66,25 +69,3 @@ public struct BackupReport: Codable, Sendable, Equatable {
   public var seconds: Double
 }
 
-/// Errors of operations that are about the request rather than a domain.
-public enum OperationError: QtoolError, Equatable {
-  case invalidArgument(String)
-  case alreadyExists(String)
-  case notFound(String)
-  case cannotWrite(String)
-
-  public var exitStatus: ExitStatus {
-    switch self {
-    case .invalidArgument: return .usage
-    case .alreadyExists, .cannotWrite: return .cannotCreate
-    case .notFound: return .noInput
-    }
-  }
-
-  public var description: String {
-    switch self {
-    case .invalidArgument(let message), .alreadyExists(let message), .notFound(let message), .cannotWrite(let message):
-      return message
-    }
-  }
-}
