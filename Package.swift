@@ -58,7 +58,7 @@ let package = Package(
     .target(
       name: "QtoolCLI",
       dependencies: [
-        "QtoolArgs", "QtoolEngine",
+        "QtoolArgs", "QtoolEngine", "QtoolCore", "QtoolStore", "QtoolData",
         .product(name: "Logging", package: "swift-log"),
       ]),
 

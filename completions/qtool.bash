@@ -3,10 +3,11 @@
 
 _qtool_subcommands() {
   case "$1" in
-    '') echo 'data strategy backtest db config version help completions man' ;;
+    '') echo 'data strategy backtest jobs db config version help completions man' ;;
     'data') echo 'download import list ls info verify export delete rm preprocess' ;;
     'strategy') echo 'new list ls show validate versions' ;;
     'backtest') echo 'run list ls show compare grid replay check export delete rm' ;;
+    'jobs') echo 'list ls show cancel wait prune' ;;
     'db') echo 'info migrate vacuum backup' ;;
     'config') echo 'show' ;;
   esac
@@ -19,6 +20,7 @@ _qtool_canonical() {
     'strategy|ls') echo 'list' ;;
     'backtest|ls') echo 'list' ;;
     'backtest|rm') echo 'delete' ;;
+    'jobs|ls') echo 'list' ;;
     *) echo "${1##*|}" ;;
   esac
 }
@@ -28,13 +30,13 @@ _qtool_options() {
     '') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'data') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'data download') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --source --symbols --timeframe -t --from --to --full --jobs -j --wait --proxy --adjusted --url --retries --map --no-header --delimiter --timestamp-unit --timestamp-format --json' ;;
-    'data import') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --symbol -s --timeframe -t --name --source-name --calendar --map --no-header --delimiter --timestamp-unit --timestamp-format --json' ;;
+    'data import') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --symbol -s --timeframe -t --name --source-name --calendar --wait --map --no-header --delimiter --timestamp-unit --timestamp-format --json' ;;
     'data list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'data info') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --rows --json' ;;
     'data verify') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --limit --json' ;;
     'data export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --format --from --to --output -o --force -f' ;;
-    'data delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
-    'data preprocess') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --op --pipeline --out --force -f --json' ;;
+    'data delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --wait --json' ;;
+    'data preprocess') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --op --pipeline --out --force -f --wait --json' ;;
     'strategy') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'strategy new') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --template --symbol -s --timeframe -t --output -o --force -f --json' ;;
     'strategy list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
@@ -51,6 +53,12 @@ _qtool_options() {
     'backtest check') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --json' ;;
     'backtest export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --force -f' ;;
     'backtest delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'jobs') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
+    'jobs list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --since --status --kind --limit --json' ;;
+    'jobs show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'jobs cancel') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --no-wait --timeout --json' ;;
+    'jobs wait') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --timeout --json' ;;
+    'jobs prune') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --older-than --json' ;;
     'db') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'db info') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'db migrate') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
@@ -230,6 +238,37 @@ _qtool_value() {
     'backtest delete|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest delete|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest delete|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'jobs|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'jobs|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'jobs|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'jobs|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'jobs list|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'jobs list|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'jobs list|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'jobs list|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'jobs list|--since') COMPREPLY=() ;;
+    'jobs list|--status') COMPREPLY=($(compgen -W 'queued running completed failed cancelled interrupted' -- "$cur")) ;;
+    'jobs list|--kind') COMPREPLY=($(compgen -W 'download import preprocess backtest grid walk_forward train' -- "$cur")) ;;
+    'jobs list|--limit') COMPREPLY=() ;;
+    'jobs show|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'jobs show|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'jobs show|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'jobs show|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'jobs cancel|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'jobs cancel|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'jobs cancel|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'jobs cancel|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'jobs cancel|--timeout') COMPREPLY=() ;;
+    'jobs wait|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'jobs wait|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'jobs wait|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'jobs wait|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'jobs wait|--timeout') COMPREPLY=() ;;
+    'jobs prune|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'jobs prune|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'jobs prune|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'jobs prune|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'jobs prune|--older-than') COMPREPLY=() ;;
     'db|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'db|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'db|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;

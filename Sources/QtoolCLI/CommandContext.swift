@@ -17,6 +17,7 @@ final class CommandContext {
   let quiet: Bool
   private var openedDatabase: QtoolDatabase?
   private var resolvedSettings: Settings?
+  private lazy var bar = ProgressBar(stream: stderr, enabled: terminal.animateStderr)
 
   init(arguments: ParsedArguments, environment: [String: String]) {
     self.arguments = arguments
@@ -56,9 +57,17 @@ final class CommandContext {
     return database
   }
 
-  func progressBar() -> ProgressBar {
-    ProgressBar(stream: stderr, enabled: terminal.animateStderr)
+  /// What an engine operation needs: the store, the system clock, the token Ctrl-C and SIGTERM
+  /// cancel, the progress bar, the logger, and the test pause (`QTOOL_TEST_PAUSE=name:index`).
+  func operations(migrate: Bool = true) throws -> OperationContext {
+    let stderr = self.stderr
+    return OperationContext(
+      database: try database(migrate: migrate), clock: SystemClock(), cancellation: Signals.cancellation, progress: bar, logger: logger,
+      hooks: OperationHooks(environment: environment["QTOOL_TEST_PAUSE"]) { stderr.line("qtool-test: \($0)") })
   }
+
+  /// Clears a half-drawn progress line before an error is printed.
+  func clearProgress() { bar.clear() }
 
   /// Prints `value` as pretty, key-sorted JSON on stdout.
   func printJSON<T: Encodable>(_ value: T) throws {

@@ -24,6 +24,10 @@ enum CommandTree {
         BacktestReplayCommand.self, BacktestCheckCommand.self, BacktestExportCommand.self, BacktestDeleteCommand.self,
       ]),
     CommandGroup(
+      name: "jobs", abstract: "List, inspect, cancel and wait for long operations",
+      discussion: "Downloads, imports, preprocessing, backtests, grids and walk-forwards run as jobs: each is recorded from start to end, can be cancelled from another terminal, and shows as interrupted when its process died.",
+      leaves: [JobsListCommand.self, JobsShowCommand.self, JobsCancelCommand.self, JobsWaitCommand.self, JobsPruneCommand.self]),
+    CommandGroup(
       name: "db", abstract: "Inspect and maintain the SQLite store",
       discussion: "The store is one SQLite file in WAL mode (default $QTOOL_HOME/qtool.db). Migrations run whenever qtool opens it.",
       leaves: [DbInfoCommand.self, DbMigrateCommand.self, DbVacuumCommand.self, DbBackupCommand.self]),

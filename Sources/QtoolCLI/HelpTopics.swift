@@ -53,14 +53,25 @@ enum HelpTopics {
 
   static let exitCodes: Topic = {
     let rows = ExitStatus.allCases.map { ("\($0.rawValue)", $0.meaning) }
+    let categories = ErrorCategory.allCases.map { ($0.rawValue, "\($0.exitStatus.rawValue)") }
+    let cancelling =
+      "Ctrl-C, SIGTERM and `qtool jobs cancel ID` cancel the running operation at its next block boundary (a batch of bars, a piece of a file, a batch of grid combinations, a finished transfer): what it had not committed is rolled back, the job is recorded as cancelled, and the exit code is 130 (143 for SIGTERM). A second Ctrl-C forces an immediate exit."
+    let json =
+      "With --json, a failing command also prints {\"error\": {\"code\", \"category\", \"message\", \"details\", \"hint\"}} on stderr. The code is stable (e.g. dataset_not_found, lease_held); the category decides the exit code:"
+    let closedPipe = "A closed output pipe (qtool … | head) exits 0 quietly."
     let text =
       "Exit codes:\n"
       + rows.map { code, meaning in
         "  " + code.padding(toLength: 5, withPad: " ", startingAt: 0) + meaning
-      }.joined(separator: "\n") + "\n\nA closed output pipe (qtool … | head) exits 0 quietly.\n"
+      }.joined(separator: "\n") + "\n\n\(cancelling)\n\n\(json)\n"
+      + categories.map { "  " + $0.0.padding(toLength: 16, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
+      + "\n\n\(closedPipe)\n"
     return Topic(
       name: "exit-codes", abstract: "the exit codes scripts can rely on", manSection: "EXIT STATUS", text: text,
-      manBody: [rows.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"), "A closed output pipe (qtool … | head) exits 0 quietly."])
+      manBody: [
+        rows.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"), cancelling, json, categories.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"),
+        closedPipe,
+      ])
   }()
 
   static let environment: Topic = {

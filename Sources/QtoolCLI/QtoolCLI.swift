@@ -17,6 +17,8 @@ public enum QtoolCLI {
   static func run(arguments: [String], environment: [String: String]) -> Int32 {
     let stdout = OutputStream.standardOutput
     let stderr = OutputStream.standardError
+    // Known before parsing, so that a usage error is reported as JSON too.
+    let wantsJSON = arguments.contains("--json")
     let parser = Parser(root: CommandTree.root, environment: environment)
     do {
       switch try parser.parse(arguments) {
@@ -37,17 +39,30 @@ public enum QtoolCLI {
         } catch let error as UsageError {
           throw error
         } catch let error as any QtoolError {
-          stderr.line("qtool: error: \(error)")
+          context.clearProgress()
+          report(error, json: wantsJSON, stderr: stderr)
           return error.exitStatus.rawValue
         }
       }
     } catch let error as UsageError {
       reportUsage(error, stderr: stderr)
+      if wantsJSON { stderr.line(ErrorOutput.json(ErrorOutput.usageReport(error))) }
       return ExitStatus.usage.rawValue
     } catch {
+      let wrapped = ErrorReport(code: "internal", category: .internal, message: "\(error)")
       stderr.line("qtool: error: \(error)")
+      if wantsJSON { stderr.line(ErrorOutput.json(wrapped)) }
       return ExitStatus.failure.rawValue
     }
+  }
+
+  static func report(_ error: any QtoolError, json: Bool, stderr: OutputStream) {
+    if let cancelled = error as? OperationCancelled {
+      stderr.line(cancelled.reason == .terminate ? "qtool: terminated" : cancelled.reason == .interrupt ? "qtool: interrupted" : "qtool: cancelled")
+    } else {
+      stderr.line("qtool: error: \(ErrorOutput.text(error))")
+    }
+    if json { stderr.line(ErrorOutput.json(ErrorOutput.report(error))) }
   }
 
   static func reportUsage(_ error: UsageError, stderr: OutputStream) {

@@ -172,7 +172,7 @@ let sharedData = QtoolProcess.packageRoot.deletingLastPathComponent().appendingP
     #expect(try qtool.run(["data", "verify", "eurusd-4h"]).status == 0)
     let again = try qtool.run(["data", "preprocess", "EURUSD-1h", "--op", "dedupe", "--out", "eurusd-4h"])
     #expect(again.status == 73)
-    #expect(again.stderr.contains("already exists; pass --force"))
+    #expect(again.stderr.contains("dataset 'eurusd-4h' already exists; replace it with --force, or choose another --out"))
     let bad = try qtool.run(["data", "preprocess", "EURUSD-1h", "--op", "features indicators=smaa:3", "--out", "x"])
     #expect(bad.status == 64)
     #expect(bad.stderr.contains("did you mean 'sma'?"))

@@ -239,7 +239,7 @@ import Testing
     defer { qtool.cleanUp() }
     let result = try qtool.run(["data", "download", "--source", "binance", "--symbols", "BTCUSDT", "-t", "1d"])
     #expect(result.status == 64)
-    #expect(result.stderr == "qtool: error: BTCUSDT-1d has no bars yet: pass --from DATE to say where its history starts\n")
+    #expect(result.stderr == "qtool: error: BTCUSDT-1d has no bars yet, so the download needs to know where its history starts; give the start date with --from\n")
   }
 
   // MARK: Yahoo and Stooq
@@ -294,17 +294,68 @@ import Testing
     first.standardOutput = FileHandle.nullDevice
     first.standardError = FileHandle.nullDevice
     try first.run()
-    // Wait until the first holds the lock: it writes its pid into the lock file.
-    let lockFile = qtool.databasePath + ".lock"
+    // Wait until the first holds the dataset's lease: it writes its pid into the lease file.
+    let leaseFile = qtool.databasePath + ".leases/dataset%3ABTCUSDT-1d.lease"
     let deadline = Date().addingTimeInterval(20)
-    while Date() < deadline, !((try? String(contentsOfFile: lockFile, encoding: .utf8)) ?? "").hasPrefix("pid \(first.processIdentifier)") {
+    while Date() < deadline, !((try? String(contentsOfFile: leaseFile, encoding: .utf8)) ?? "").contains("\"pid\":\(first.processIdentifier)") {
       Thread.sleep(forTimeInterval: 0.02)
     }
-    let second = try bulk(qtool, server, ["--from", "2024-01-01", "--to", "2024-02-01"])
+    let second = try bulk(qtool, server, ["--from", "2024-01-01", "--to", "2024-02-01", "--json"])
     first.waitUntilExit()
     #expect(second.status == 75)
-    #expect(second.stderr.contains("another download holds the store's lock (pid \(first.processIdentifier), started "))
+    #expect(second.stderr.contains("dataset BTCUSDT-1d is being written by another process (pid \(first.processIdentifier) on "))
+    #expect(second.stderr.contains("retry when it finishes, or wait for it with --wait"))
+    let error = try errorObject(second.stderr)
+    #expect(error["code"] as? String == "lease_held")
+    #expect(error["category"] as? String == "conflict")
+    let holder = (error["details"] as? [String: Any])?["holder"] as? [String: Any]
+    #expect(holder?["pid"] as? Int == Int(first.processIdentifier))
+    #expect((holder?["job_id"] as? String)?.hasPrefix("j") == true)
     #expect(first.terminationStatus == 0)
+  }
+
+  /// Downloads of different datasets run side by side, in two processes.
+  @Test func downloadsOfDifferentDatasetsRunAtOnce() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let server = try LoopbackServer(root: Self.archiveRoot)
+    // Every archive takes a second: two downloads one after the other would take two.
+    server.on(Self.monthly) { request, _ in
+      var reply = server.file(request); reply.delay = 1; return reply
+    }
+    server.on("/data/spot/monthly/klines/ETHUSDT/1d/") { request, _ in
+      var mapped = request
+      mapped.target = request.target.replacingOccurrences(of: "ETHUSDT", with: "BTCUSDT")
+      var reply = server.file(mapped)
+      reply.delay = 1
+      return reply
+    }
+    try qtool.run(["db", "migrate"])
+    func start(_ symbol: String) throws -> Process {
+      let process = Process()
+      process.executableURL = QtoolProcess.binary
+      process.arguments = [
+        "data", "download", "--source", "binance-bulk", "--symbols", symbol, "-t", "1d", "--from", "2024-01-01", "--to", "2024-02-01",
+      ]
+      process.environment = qtool.environment(["QTOOL_SOURCE_BINANCE_BULK_URL": server.baseURL])
+      process.standardOutput = FileHandle.nullDevice
+      process.standardError = FileHandle.nullDevice
+      try process.run()
+      return process
+    }
+    let (btc, eth) = (try start("BTCUSDT"), try start("ETHUSDT"))
+    btc.waitUntilExit()
+    eth.waitUntilExit()
+    #expect(btc.terminationStatus == 0)
+    #expect(eth.terminationStatus == 0)
+    let jobs = try JSONSerialization.jsonObject(with: Data(try qtool.run(["jobs", "list", "--kind", "download", "--json"]).stdout.utf8)) as! [[String: Any]]
+    #expect(jobs.count == 2)
+    #expect(jobs.allSatisfy { $0["status"] as? String == "completed" })
+    // Each started before the other finished.
+    let times = jobs.map { ($0["started_at"] as! String, $0["finished_at"] as! String) }
+    #expect(times[0].0 < times[1].1 && times[1].0 < times[0].1, "\(times)")
+    let list = try qtool.run(["data", "list", "--json"]).stdout
+    #expect(list.contains("BTCUSDT-1d") && list.contains("ETHUSDT-1d"))
   }
 
   @Test func killDashNineMidRunLeavesWholeChunksAndTheNextRunFinishes() throws {
@@ -371,6 +422,6 @@ import Testing
     #expect(try symbols(byPath)[0]["bars_added"] as? Int == 2)
     let noURL = try qtool.run(["data", "download", "--source", "csv", "--symbols", "X", "-t", "1d", "--from", "2024-01-01"])
     #expect(noURL.status == 64)
-    #expect(noURL.stderr.contains("the csv source needs --url"))
+    #expect(noURL.stderr.contains("the csv source needs the location of its file; give a URL or path with --url; {symbol} in it"))
   }
 }

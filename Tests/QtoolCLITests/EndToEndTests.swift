@@ -107,7 +107,7 @@ import Testing
     #expect(copy.stdout.contains("\"002-strategies-and-backtests\""))
     let again = try qtool.run(["db", "backup", target])
     #expect(again.status == 73)
-    #expect(again.stderr == "qtool: error: \(target) exists; pass --force to replace it\n")
+    #expect(again.stderr == "qtool: error: \(target) exists; replace it with --force, or choose another path\n")
     #expect(try qtool.run(["db", "backup", target, "--force"]).status == 0)
     let leftovers = try FileManager.default.contentsOfDirectory(atPath: qtool.home.path).filter { $0.contains(".partial-") }
     #expect(leftovers.isEmpty)
@@ -176,7 +176,7 @@ import Testing
     defer { qtool.cleanUp() }
     let result = try qtool.run(["help", "exit-codes"])
     #expect(result.status == 0)
-    for line in ["  0    success", "  64   the command line was wrong", "  75   a temporary condition", "  130  interrupted"] {
+    for line in ["  0    success", "  64   the command line was wrong", "  75   a temporary condition", "  130  cancelled by Ctrl-C", "  143  cancelled by SIGTERM"] {
       #expect(result.stdout.contains(line), "\(line)")
     }
     let typo = try qtool.run(["help", "exit-code"])
@@ -199,6 +199,6 @@ import Testing
     try String(repeating: "not a database ", count: 400).write(toFile: path, atomically: true, encoding: .utf8)
     let result = try qtool.run(["db", "info", "--db", path])
     #expect(result.status == 65)
-    #expect(result.stderr == "qtool: error: \(path) is not a qtool store (not an SQLite database). Pass --db with another path.\n")
+    #expect(result.stderr == "qtool: error: \(path) is not a qtool store (not an SQLite database); choose another store with --db\n")
   }
 }

@@ -234,7 +234,7 @@ func spec(
     var spec = spec(.init(entry: nil, exit: nil, shortEntry: nil, shortExit: nil), params: ["lookback": 10])
     spec.portfolio = .init(rank: "roc(close, lookback)", top: 1, rebalance: "monthly")
     let strategy = try CompiledStrategy(spec)
-    let result = PortfolioBacktester.run(
+    let result = try PortfolioBacktester.run(
       strategy, rank: strategy.rank!, top: 1, rebalance: "monthly",
       inputs: [.init(symbol: "DOWN", bars: series { 100 - Double($0) * 0.3 }), .init(symbol: "UP", bars: series { 100 + Double($0) })])
     #expect(Set(result.tradeSymbols) == ["UP"], "only the rising symbol is ever held")
@@ -242,6 +242,29 @@ func spec(
     #expect(result.outcome.trades[0].reason == .end)
     #expect(result.outcome.equity.last! > strategy.capital * 1.5)
     #expect(result.outcome.trades[0].entryBar == 12, "decided on bar 11's close (lookback + 1), filled at bar 12's open")
+  }
+
+  /// The order decided on the last bar's close is exposed, not dropped.
+  @Test func pendingOrderAtTheLastBar() throws {
+    var bars = BarSeries()
+    for (i, close) in [5.0, 5, 11].enumerated() {
+      bars.append(timestamp: Int64(i) * 86_400_000, open: close, high: close, low: close, close: close, volume: 1)
+    }
+    let rules = StrategySpec.Rules(entry: "close > 10", exit: nil, shortEntry: nil, shortExit: nil)
+    let open = try CompiledStrategy(spec(rules, execution: .init(fill: "next_open", units: nil, closeAtEnd: false, capital: nil)))
+    let outcome = Backtester.run(open, bars: bars)
+    #expect(outcome.trades.isEmpty)
+    #expect(outcome.pendingOrder == PendingOrder(decidedAt: 2 * 86_400_000, close: false, open: "long"))
+    let none = try CompiledStrategy(spec(.init(entry: "close > 100", exit: nil, shortEntry: nil, shortExit: nil)))
+    #expect(Backtester.run(none, bars: bars).pendingOrder == nil)
+  }
+
+  /// Cancelling a run stops it at its next block of bars.
+  @Test func cancelledRunThrows() throws {
+    let token = CancellationToken()
+    token.cancel(.interrupt)
+    let strategy = try CompiledStrategy(spec(.init(entry: "close > 0", exit: nil, shortEntry: nil, shortExit: nil)))
+    #expect(throws: OperationCancelled(reason: .interrupt)) { try Backtester.run(strategy, bars: try goog(), cancellation: token) }
   }
 
   @Test func positionCaps() throws {

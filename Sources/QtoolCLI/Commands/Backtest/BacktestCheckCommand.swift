@@ -18,9 +18,9 @@ enum BacktestCheckCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
-    let report = try BacktestOperations(database: context.database()).check(
+    let report = try BacktestOperations(try context.operations()).check(
       BacktestRequest(
-        strategy: arguments.string("strategy")!, dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
+        strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
         to: DataOptions.milliseconds(arguments, "to")))
     if context.json {
       try context.printJSON(report)

@@ -19,7 +19,7 @@ enum BacktestCompareCommand: LeafCommand {
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let ids = context.arguments.strings("id")
     guard ids.count >= 2 else { throw UsageError("compare needs at least two run ids", commandPath: context.arguments.commandPath) }
-    let operations = try BacktestOperations(database: context.database())
+    let operations = try BacktestOperations(try context.operations())
     let report = try operations.compare(ids: ids)
     if let path = context.arguments.string("report") {
       let curves = try report.runs.map { run -> (timestamps: [Int64], equity: [Double]) in

@@ -8,7 +8,7 @@ enum BacktestDeleteCommand: LeafCommand {
     positionals: [PositionalSpec("id", help: "A run id (a unique prefix is enough).")])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let run = try BacktestOperations(database: context.database()).delete(id: context.arguments.string("id")!)
+    let run = try BacktestOperations(try context.operations()).delete(id: context.arguments.string("id")!)
     if context.json {
       try context.printJSON(["deleted": run.id])
     } else {

@@ -15,9 +15,9 @@ enum BacktestExportCommand: LeafCommand {
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let path = context.arguments.string("file")!
     if FileManager.default.fileExists(atPath: path), !context.arguments.flag("force") {
-      throw OperationError.alreadyExists("\(path) exists; pass --force to replace it")
+      throw OperationError.alreadyExists(path: path)
     }
-    let run = try BacktestOperations(database: context.database()).export(id: context.arguments.string("id")!, to: path)
+    let run = try BacktestOperations(try context.operations()).export(id: context.arguments.string("id")!, to: path)
     context.stdout.line("exported run \(run.id) to \(path)")
     return .success
   }

@@ -32,10 +32,10 @@ enum BacktestGridCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
-    let axes = try arguments.strings("grid").map { try GridRequest.parseAxis($0) }
+    let axes = try arguments.strings("grid").map { try BacktestOptions.axis($0, arguments) }
     guard !axes.isEmpty else { throw UsageError("give at least one --grid name=values", commandPath: arguments.commandPath) }
     let request = GridRequest(
-      strategy: arguments.string("strategy")!, dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
+      strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
       to: DataOptions.milliseconds(arguments, "to"), capital: try DataOptions.capital(arguments), axes: axes, condition: arguments.string("where"),
       rank: arguments.string("rank")!, top: max(1, arguments.int("top")!),
       jobs: arguments.int("jobs") ?? ProcessInfo.processInfo.activeProcessorCount,
@@ -45,7 +45,7 @@ enum BacktestGridCommand: LeafCommand {
       guard parts.count == 2, let train = PeriodLength(parts[0]), let test = PeriodLength(parts[1]) else {
         throw UsageError("--walk-forward: expected TRAIN/TEST like 2y/6m or 180d/30d, got '\(text)'", commandPath: arguments.commandPath)
       }
-      let report = try BacktestOperations(database: context.database()).walkForward(request, train: train, test: test)
+      let report = try BacktestOperations(try context.operations()).walkForward(request, train: train, test: test)
       if context.json {
         try context.printJSON(report)
         return .success
@@ -66,7 +66,7 @@ enum BacktestGridCommand: LeafCommand {
       context.stdout.line("out-of-sample return over \(report.windows.count) windows: \(Format.decimal(report.outOfSampleReturn * 100, places: 2))%")
       return .success
     }
-    let report = try BacktestOperations(database: context.database()).grid(request)
+    let report = try BacktestOperations(try context.operations()).grid(request)
     if context.json {
       try context.printJSON(report)
       return .success

@@ -7,7 +7,7 @@ enum BacktestListCommand: LeafCommand {
   static let spec = CommandSpec(name: "list", abstract: "List recorded backtest runs, newest first", aliases: ["ls"], options: [CommonOptions.json])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let runs = try BacktestOperations(database: context.database()).list()
+    let runs = try BacktestOperations(try context.operations()).list()
     struct Row: Encodable {
       var id: String
       var strategy: String

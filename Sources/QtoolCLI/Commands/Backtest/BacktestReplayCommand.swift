@@ -11,7 +11,7 @@ enum BacktestReplayCommand: LeafCommand {
     positionals: [PositionalSpec("id", help: "A run id (a unique prefix is enough).")])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let report = try BacktestOperations(database: context.database()).replay(id: context.arguments.string("id")!)
+    let report = try BacktestOperations(try context.operations()).replay(id: context.arguments.string("id")!)
     if context.json {
       try context.printJSON(report)
     } else if report.identical {

@@ -40,12 +40,12 @@ enum BacktestRunCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
-    let parameters = try BacktestRequest.parseParameters(arguments.strings("param"))
+    let parameters = try BacktestOptions.parameters(arguments)
     let request = BacktestRequest(
-      strategy: arguments.string("strategy")!, dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
-      to: DataOptions.milliseconds(arguments, "to"), capital: try DataOptions.capital(arguments), parameters: parameters,
-      allowGaps: arguments.flag("allow-gaps"), assertions: arguments.strings("assert"))
-    let operations = try BacktestOperations(database: context.database())
+      strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"),
+      from: DataOptions.milliseconds(arguments, "from"), to: DataOptions.milliseconds(arguments, "to"), capital: try DataOptions.capital(arguments),
+      params: parameters, allowGaps: arguments.flag("allow-gaps"), assertions: arguments.strings("assert"))
+    let operations = try BacktestOperations(try context.operations())
     let report = try operations.run(request)
     if let directory = arguments.string("export") {
       try operations.export(id: report.id, directory: directory)
@@ -74,12 +74,12 @@ enum ReportWriter {
     let temporary = path + ".partial-\(getpid())"
     do {
       try text.write(toFile: temporary, atomically: false, encoding: .utf8)
-      guard rename(temporary, path) == 0 else { throw OperationError.cannotWrite("cannot write \(path)") }
+      guard rename(temporary, path) == 0 else { throw OperationError.cannotWrite("cannot write \(path)", path: path) }
     } catch let error as OperationError {
       throw error
     } catch {
       try? FileManager.default.removeItem(atPath: temporary)
-      throw OperationError.cannotWrite("cannot write \(path): the directory does not exist or is not writable")
+      throw OperationError.cannotWrite("cannot write \(path): the directory does not exist or is not writable", path: path)
     }
   }
 }

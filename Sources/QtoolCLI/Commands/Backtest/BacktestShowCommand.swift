@@ -10,7 +10,7 @@ enum BacktestShowCommand: LeafCommand {
     positionals: [PositionalSpec("id", help: "A run id (a unique prefix is enough).")])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let detail = try BacktestOperations(database: context.database()).show(id: context.arguments.string("id")!)
+    let detail = try BacktestOperations(try context.operations()).show(id: context.arguments.string("id")!)
     if context.json {
       try context.printJSON(detail)
       return .success

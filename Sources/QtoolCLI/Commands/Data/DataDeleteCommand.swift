@@ -5,11 +5,11 @@ import QtoolEngine
 enum DataDeleteCommand: LeafCommand {
   static let spec = CommandSpec(
     name: "delete", abstract: "Delete a dataset and its bars", aliases: ["rm"],
-    options: [CommonOptions.json],
+    options: [DataOptions.wait, CommonOptions.json],
     positionals: [DataOptions.dataset])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let deleted = try DataOperations(database: context.database()).delete(name: context.arguments.string("dataset")!)
+    let deleted = try DataOperations(try context.operations()).delete(name: context.arguments.string("dataset")!, wait: context.arguments.flag("wait"))
     if context.json {
       try context.printJSON(deleted)
     } else {

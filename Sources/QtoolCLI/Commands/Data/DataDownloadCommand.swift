@@ -17,9 +17,11 @@ enum DataDownloadCommand: LeafCommand {
       yahoo (v8 chart), stooq (daily/weekly/monthly CSV), csv (--url with {symbol}). Base URLs \
       come from config sources.<name>.base_url or QTOOL_SOURCE_<NAME>_URL.
 
-      One lock per store: a second download while one runs exits 75 naming the holder, or waits \
+      Each dataset being written is leased: downloads of other datasets run side by side, and a \
+      second writer of the same dataset exits 75 naming the holder (pid, host, job), or waits \
       with --wait. If some symbols fail, the others still finish; the exit code is then 75 when \
-      every failure is temporary (rate limit, server error, network) and 69 otherwise.
+      every failure is temporary (rate limit, server error, network) and 69 otherwise. Every \
+      download is a job (qtool jobs list).
       """,
     options: [
       .value("source", .choice(SourceFactory.names), valueName: "source", help: "Where to fetch from.", required: true),
@@ -29,7 +31,7 @@ enum DataDownloadCommand: LeafCommand {
       .value("to", .date, valueName: "date", help: "End (exclusive; default: now)."),
       .flag("full", help: "Refetch the whole range, not only what is missing."),
       .value("jobs", short: "j", .int, valueName: "n", help: "Transfers at once.", defaultValue: "4"),
-      .flag("wait", help: "Wait for another download's lock instead of exiting 75."),
+      DataOptions.wait,
       .value("proxy", valueName: "url", help: "Proxy for this run, e.g. socks5://127.0.0.1:1080 (config: proxy)."),
       .flag("adjusted", help: "yahoo: store split- and dividend-adjusted prices."),
       .value("url", valueName: "location", help: "csv: URL or path of the file; {symbol} is replaced by each symbol."),
@@ -54,7 +56,7 @@ enum DataDownloadCommand: LeafCommand {
       csv: try DataOptions.csvOptions(arguments), retry: RetryPolicy(maxAttempts: max(1, arguments.int("retries")!)))
     var settings = try context.settings()
     if let proxy = arguments.string("proxy") { settings = settings.overriding("proxy", with: proxy) }
-    let report = try DataOperations(database: context.database()).download(request, settings: settings, progress: context.progressBar())
+    let report = try DataOperations(try context.operations()).download(request, settings: settings)
     if context.json {
       try context.printJSON(report)
     } else {
@@ -73,8 +75,7 @@ enum DataDownloadCommand: LeafCommand {
       }
       context.note("downloaded \(report.barsAdded) bars for \(report.symbols.count) symbols in \(Format.duration(report.seconds))")
     }
-    let failed = report.failed
-    guard !failed.isEmpty else { return .success }
-    return failed.allSatisfy { $0.retryable == true } ? .temporaryFailure : .unavailable
+    guard let failure = report.failure else { return .success }
+    return failure.exitStatus
   }
 }

@@ -21,7 +21,7 @@ enum DataExportCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
-    let operations = try DataOperations(database: context.database())
+    let operations = try DataOperations(try context.operations())
     let format = ExportFormat(rawValue: arguments.string("format")!)!
     let name = arguments.string("dataset")!
     let from = DataOptions.milliseconds(arguments, "from")
@@ -31,7 +31,7 @@ enum DataExportCommand: LeafCommand {
       return .success
     }
     if FileManager.default.fileExists(atPath: output), !arguments.flag("force") {
-      throw OperationError.alreadyExists("\(output) exists; pass --force to replace it")
+      throw OperationError.alreadyExists(path: output)
     }
     let temporary = output + ".partial-\(getpid())"
     guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {

@@ -20,7 +20,7 @@ enum DataImportCommand: LeafCommand {
       .value("timeframe", short: "t", .timeframe, valueName: "timeframe", help: "Bar timeframe, e.g. 1m, 1h, 1d.", required: true),
       .value("name", valueName: "dataset", help: "Dataset name (default: SYMBOL-TIMEFRAME)."),
       .value("source-name", valueName: "source", help: "Where the data came from, recorded in the catalog.", defaultValue: "csv"),
-      DataOptions.calendar,
+      DataOptions.calendar, DataOptions.wait,
     ] + DataOptions.csv + [CommonOptions.json],
     positionals: [
       PositionalSpec("file", .path(.file(extensions: ["csv", "gz", "zip", "tgz", "bz2", "xz"])), arity: .variadic, help: "Files to import.")
@@ -38,8 +38,8 @@ enum DataImportCommand: LeafCommand {
       timeframe: Timeframe(arguments.string("timeframe")!)!, name: arguments.string("name"),
       sourceName: arguments.string("source-name")!,
       calendar: arguments.string("calendar").flatMap(TradingCalendar.init(rawValue:)),
-      csv: try DataOptions.csvOptions(arguments))
-    let report = try DataOperations(database: context.database()).importFiles(request, progress: context.progressBar())
+      csv: try DataOptions.csvOptions(arguments), wait: arguments.flag("wait"))
+    let report = try DataOperations(try context.operations()).importFiles(request)
     if context.json {
       try context.printJSON(report)
       return .success

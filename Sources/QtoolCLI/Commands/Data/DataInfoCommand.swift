@@ -12,7 +12,7 @@ enum DataInfoCommand: LeafCommand {
     positionals: [DataOptions.dataset])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let info = try DataOperations(database: context.database())
+    let info = try DataOperations(try context.operations())
       .info(name: context.arguments.string("dataset")!, sampleRows: max(0, context.arguments.int("rows")!))
     if context.json {
       try context.printJSON(info)

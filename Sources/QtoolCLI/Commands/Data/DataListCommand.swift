@@ -10,7 +10,7 @@ enum DataListCommand: LeafCommand {
     examples: [Example("qtool data list --json | jq -r '.[].name'", "Dataset names for a script")])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let datasets = try DataOperations(database: context.database()).list()
+    let datasets = try DataOperations(try context.operations()).list()
     if context.json {
       try context.printJSON(datasets)
       return .success

@@ -7,6 +7,7 @@ enum DataOptions {
   static let dataset = PositionalSpec("dataset", help: "A stored dataset, e.g. GOOG-1d.", completion: .dynamic("datasets"))
   static let from = OptionSpec.value("from", .date, valueName: "date", help: "First bar to include (UTC).")
   static let to = OptionSpec.value("to", .date, valueName: "date", help: "Include bars before this time (UTC).")
+  static let wait = OptionSpec.flag("wait", help: "Wait while another process writes the dataset, instead of exiting 75.")
   static let calendar = OptionSpec.value(
     "calendar", .choice(TradingCalendar.allCases.map(\.rawValue)), valueName: "calendar",
     help: "Trading calendar gaps are judged against (default: 24x7 for crypto, weekdays otherwise).")

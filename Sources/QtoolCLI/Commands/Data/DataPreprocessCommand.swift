@@ -23,7 +23,7 @@ enum DataPreprocessCommand: LeafCommand {
       .repeatable("op", valueName: "operation", help: "An operation, e.g. 'resample timeframe=4h'."),
       .value("pipeline", .path(.file(extensions: ["json"])), valueName: "file", help: "A JSON pipeline file."),
       .value("out", valueName: "dataset", help: "Name of the derived dataset.", required: true),
-      CommonOptions.force, CommonOptions.json,
+      CommonOptions.force, DataOptions.wait, CommonOptions.json,
     ],
     positionals: [DataOptions.dataset],
     examples: [
@@ -37,8 +37,10 @@ enum DataPreprocessCommand: LeafCommand {
     let arguments = context.arguments
     var operations = try arguments.string("pipeline").map { try DataOperations.readPipeline(path: $0) } ?? []
     operations += try arguments.strings("op").map { try PreprocessOperation.parse($0) }
-    let report = try DataOperations(database: context.database()).preprocess(
-      name: arguments.string("dataset")!, operations: operations, output: arguments.string("out")!, replace: arguments.flag("force"))
+    let report = try DataOperations(try context.operations()).preprocess(
+      PreprocessRequest(
+        dataset: arguments.string("dataset")!, operations: operations, output: arguments.string("out")!, replace: arguments.flag("force"),
+        wait: arguments.flag("wait")))
     if context.json {
       try context.printJSON(report)
       return .success

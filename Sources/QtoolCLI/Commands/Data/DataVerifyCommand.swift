@@ -21,7 +21,7 @@ enum DataVerifyCommand: LeafCommand {
     examples: [Example("qtool data verify BTCUSDT-1d || echo 'fix the data first'", "Fail a cron job on bad data")])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let results = try DataOperations(database: context.database()).verify(name: context.arguments.string("dataset"))
+    let results = try DataOperations(try context.operations()).verify(name: context.arguments.string("dataset"))
     let failed = results.contains { !$0.report.ok }
     if context.json {
       try context.printJSON(results)

@@ -16,9 +16,7 @@ enum DbBackupCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let destination = context.arguments.string("file")!
-    let progress = context.progressBar()
-    let report = try StoreOperations(database: context.database())
-      .backup(to: destination, overwrite: context.arguments.flag("force"), progress: progress)
+    let report = try StoreOperations(try context.operations()).backup(to: destination, overwrite: context.arguments.flag("force"))
     if context.json {
       try context.printJSON(report)
     } else {

@@ -9,7 +9,7 @@ enum DbInfoCommand: LeafCommand {
     examples: [Example("qtool db info --json", "Machine-readable facts about the store")])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let info = try StoreOperations(database: context.database()).info()
+    let info = try StoreOperations(try context.operations()).info()
     if context.json {
       try context.printJSON(info)
       return .success

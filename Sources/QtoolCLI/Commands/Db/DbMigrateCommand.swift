@@ -9,7 +9,7 @@ enum DbMigrateCommand: LeafCommand {
     options: [CommonOptions.json])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let report = try StoreOperations(database: context.database(migrate: false)).migrate()
+    let report = try StoreOperations(try context.operations(migrate: false)).migrate()
     if context.json {
       try context.printJSON(report)
     } else if report.appliedNow.isEmpty {

@@ -9,7 +9,7 @@ enum DbVacuumCommand: LeafCommand {
     options: [CommonOptions.json])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let report = try StoreOperations(database: context.database()).vacuum()
+    let report = try StoreOperations(try context.operations()).vacuum()
     if context.json {
       try context.printJSON(report)
     } else {

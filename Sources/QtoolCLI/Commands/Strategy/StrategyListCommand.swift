@@ -6,7 +6,7 @@ enum StrategyListCommand: LeafCommand {
   static let spec = CommandSpec(name: "list", abstract: "List registered strategies", aliases: ["ls"], options: [CommonOptions.json])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let strategies = try StrategyOperations(database: context.database()).list()
+    let strategies = try StrategyOperations(try context.operations()).list()
     if context.json {
       try context.printJSON(strategies)
     } else if strategies.isEmpty {

@@ -18,7 +18,7 @@ enum StrategyNewCommand: LeafCommand {
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
     let name = arguments.string("name")!
-    let created = try StrategyOperations(database: context.database()).create(
+    let created = try StrategyOperations(try context.operations()).create(
       name: name, template: arguments.string("template")!, symbol: arguments.string("symbol")!, timeframe: arguments.string("timeframe")!,
       path: arguments.string("output") ?? "\(name).yaml", overwrite: arguments.flag("force"))
     if context.json {

@@ -10,7 +10,7 @@ enum StrategyShowCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let name = context.arguments.string("name")!
-    let loaded = try StrategyOperations(database: context.database()).validate(name)
+    let loaded = try StrategyOperations(try context.operations()).validate(try StrategyArgument.reference(name, context: context))
     if context.json {
       try context.printJSON(loaded.spec)
     } else {

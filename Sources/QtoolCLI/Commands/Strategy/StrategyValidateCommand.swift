@@ -10,7 +10,8 @@ enum StrategyValidateCommand: LeafCommand {
     positionals: [PositionalSpec("spec", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file or a registered strategy's name.")])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let loaded = try StrategyOperations(database: context.database()).validate(context.arguments.string("spec")!)
+    let reference = try StrategyArgument.reference(context.arguments.string("spec")!, context: context)
+    let loaded = try StrategyOperations(try context.operations()).validate(reference)
     if context.json {
       struct Valid: Encodable {
         var valid = true

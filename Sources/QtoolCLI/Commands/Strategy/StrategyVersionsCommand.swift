@@ -10,7 +10,7 @@ enum StrategyVersionsCommand: LeafCommand {
     positionals: [PositionalSpec("name", help: "A registered strategy.", completion: .dynamic("strategies"))])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let versions = try StrategyOperations(database: context.database()).versions(name: context.arguments.string("name")!)
+    let versions = try StrategyOperations(try context.operations()).versions(name: context.arguments.string("name")!)
     if context.json {
       try context.printJSON(versions)
     } else {

@@ -1,0 +1,41 @@
+import QtoolArgs
+import QtoolEngine
+
+/// The command-line forms of a backtest's params and a grid's axes.
+enum BacktestOptions {
+  /// `--param fast=20`, repeated.
+  static func parameters(_ arguments: ParsedArguments) throws -> [String: Double] {
+    var parameters: [String: Double] = [:]
+    for pair in arguments.strings("param") {
+      let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+      guard parts.count == 2, !parts[0].isEmpty, let value = Double(parts[1]) else {
+        throw UsageError("--param: expected name=number, got '\(pair)'", commandPath: arguments.commandPath)
+      }
+      parameters[parts[0]] = value
+    }
+    return parameters
+  }
+
+  /// `--grid fast=5..50:1` (from, to inclusive, step) or `--grid fast=5,10,20`.
+  static func axis(_ text: String, _ arguments: ParsedArguments) throws -> GridAxis {
+    func usage(_ message: String) -> UsageError { UsageError(message, commandPath: arguments.commandPath) }
+    let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+    guard parts.count == 2, !parts[0].isEmpty else { throw usage("--grid: expected name=FROM..TO:STEP or name=a,b,c, got '\(text)'") }
+    let body = parts[1]
+    if let range = body.range(of: "..") {
+      let lower = Double(body[..<range.lowerBound])
+      let rest = body[range.upperBound...].split(separator: ":", maxSplits: 1)
+      let upper = rest.first.flatMap { Double($0) }
+      let step = rest.count > 1 ? Double(rest[1]) : 1
+      guard let lower, let upper, let step, step > 0, upper >= lower else {
+        throw usage("--grid \(parts[0]): expected FROM..TO:STEP with FROM ≤ TO and STEP > 0, got '\(body)'")
+      }
+      let count = Int(((upper - lower) / step + 1e-9).rounded(.down)) + 1
+      guard count <= 100_000 else { throw usage("--grid \(parts[0]): \(count) values is too many") }
+      return GridAxis(name: parts[0], values: (0..<count).map { lower + Double($0) * step })
+    }
+    let values = body.split(separator: ",").map { Double($0) }
+    guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw usage("--grid \(parts[0]): '\(body)' is not a list of numbers") }
+    return GridAxis(name: parts[0], values: values.map { $0! })
+  }
+}
