@@ -7,8 +7,24 @@ import QtoolCore
 ///
 /// ```swift
 /// let db = try QtoolDatabase.open(path: "/tmp/qtool.db")
-/// try db.upsertBars(datasetID: 1, series)
+/// let stored = try db.write { try QtoolDatabase.storeBars($0, into: definition, series, at: now) }
 /// ```
+///
+/// ## Concurrency rules
+/// - **WAL mode, one writer at a time per file.** Readers never block and never block the
+///   writer; they see the last committed state. Within a process, writes go through one
+///   connection in turn (GRDB's `DatabasePool`), reads through a pool of connections.
+/// - **Writers of other processes wait** up to the busy timeout (10 s) for the write lock, then
+///   fail with `StoreError.busy` (exit 75). Nothing retries a failed transaction on its own:
+///   the operation fails and the caller (a cron job, a client) runs it again.
+/// - **Transactions are short and whole.** Bars are stored by `storeBars` inside the
+///   caller's transaction (an import: one; a download: one per file, with the record of its
+///   request), so an interrupted write leaves nothing of itself. Cancellation is checked
+///   between chunks; throwing rolls back.
+/// - **Which process may write which dataset** is not the store's business: the engine takes a
+///   lease per dataset (`LeaseManager`) before writing one, so two writers of one dataset
+///   never interleave while writers of different datasets proceed side by side.
+/// - **Migrations** run when a process opens the store, inside one exclusive transaction each.
 public final class QtoolDatabase: Sendable {
   public let path: String
   let writer: any DatabaseWriter

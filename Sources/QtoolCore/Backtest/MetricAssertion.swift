@@ -12,9 +12,9 @@ public enum MetricAssertion {
   public static func failures(_ text: String, metrics: [String: Double]) throws -> [Failure] {
     var failures: [Failure] = []
     for clause in clauses(text) {
-      let expression = try RuleParser.parse(clause, origin: "--assert", parameters: metrics, allowColumns: false)
+      let expression = try RuleParser.parse(clause, origin: "assert", parameters: metrics, allowColumns: false)
       guard expression.type == .boolean else {
-        throw SpecError.invalid("--assert: '\(clause)' is not a condition; write e.g. sharpe > 1")
+        throw SpecError.invalid("assertion '\(clause)' is not a condition; write e.g. sharpe > 1")
       }
       if !RuleEvaluator.holds(expression) {
         let mentioned = metrics.filter { name, _ in clause.range(of: "\\b\(name)\\b", options: .regularExpression) != nil }

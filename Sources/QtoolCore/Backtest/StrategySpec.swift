@@ -112,10 +112,7 @@ public struct CompiledStrategy: Sendable {
     var parameters = spec.params ?? [:]
     for (key, value) in overrides {
       guard parameters[key] != nil else {
-        throw SpecError.invalid(
-          "--param \(key): the strategy has no param '\(key)'"
-            + (Similarity.closest(to: key, among: Array(parameters.keys)).map { " — did you mean '\($0)'?" } ?? "")
-            + "; params: \(parameters.keys.sorted().joined(separator: ", "))")
+        throw UnknownParameter(name: key, known: parameters.keys.sorted())
       }
       parameters[key] = value
     }
@@ -181,6 +178,19 @@ public struct CompiledStrategy: Sendable {
     }
     return 1 + ([entry, exit, shortEntry, shortExit].compactMap { $0 }.map(warmup).max() ?? 0)
   }
+}
+
+/// A param override names no param of the spec.
+public struct UnknownParameter: QtoolError, Equatable {
+  public var name: String
+  public var known: [String]
+  public var category: ErrorCategory { .usage }
+  public var code: String { "unknown_param" }
+  public var message: String {
+    "the strategy has no param '\(name)'" + (Similarity.closest(to: name, among: known).map { " — did you mean '\($0)'?" } ?? "")
+      + "; its params: \(known.isEmpty ? "none" : known.joined(separator: ", "))"
+  }
+  public var details: [String: JSONValue] { ["field": .string("params.\(name)"), "params": .array(known.map { .string($0) })] }
 }
 
 public enum SpecError: QtoolError, Equatable {

@@ -40,7 +40,7 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
   /// `fill_missing method=forward_fill columns=close,volume`.
   public static func parse(_ text: String) throws -> PreprocessOperation {
     let words = text.split(separator: " ").map(String.init)
-    guard let type = words.first else { throw PreprocessError.invalid("empty --op") }
+    guard let type = words.first else { throw PreprocessError.invalid("an operation is empty; write e.g. 'resample timeframe=4h'") }
     guard types.contains(type) else {
       throw PreprocessError.invalid(
         "unknown operation '\(type)'" + (Similarity.closest(to: type, among: types).map { " — did you mean '\($0)'?" } ?? "")
