@@ -115,36 +115,6 @@ let sharedData = QtoolProcess.packageRoot.deletingLastPathComponent().appendingP
     #expect(noSymbol.status == 64)
     #expect(noSymbol.stderr.hasPrefix("qtool: error: missing required option --symbol <symbol>\n"))
   }
-
-  /// Ctrl-C in the middle of a large import: exit 130 and no trace of the import in the store.
-  @Test func interruptedImportLeavesNothing() throws {
-    let qtool = try QtoolProcess()
-    defer { qtool.cleanUp() }
-    try qtool.run(["db", "migrate"])
-    let file = qtool.home.appendingPathComponent("big.csv")
-    var text = "timestamp,open,high,low,close,volume\n"
-    text.reserveCapacity(3_000_000 * 40)
-    let start = 1_577_836_800
-    for i in 0..<3_000_000 { text += "\(start + i * 60),100.5,101.25,99.75,100.125,\(i % 1000)\n" }
-    try text.write(to: file, atomically: false, encoding: .utf8)
-
-    let process = Process()
-    process.executableURL = QtoolProcess.binary
-    process.arguments = ["data", "import", file.path, "-s", "RW", "-t", "1m"]
-    process.environment = qtool.environment()
-    let err = Pipe()
-    process.standardError = err
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    Thread.sleep(forTimeInterval: 0.8)
-    kill(process.processIdentifier, SIGINT)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 130)
-    #expect(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("interrupted"))
-    let list = try qtool.run(["data", "list", "--json"])
-    #expect(list.stdout == "[\n\n]\n")
-    #expect(try qtool.run(["db", "info", "--json"]).stdout.contains("\"bars\" : 0"))
-  }
 }
 
 @Suite struct PreprocessCommandTests {

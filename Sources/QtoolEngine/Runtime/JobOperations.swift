@@ -109,6 +109,8 @@ public struct JobOperations: Sendable {
         details: ["pid": job.pid.map { JSONValue($0) } ?? .null, "host": JSONValue(job.host)])
       let json = String(decoding: try JSONCoding.encoder.encode(report), as: UTF8.self)
       try database.markJobInterrupted(id: job.id, error: json, at: context.clock.now())
+      context.leases.removeFile(of: LeaseManager.jobKey(job.id))
+      unlink(JobRunner.cancelFile(job.id, leases: context.leases))
     }
   }
 }

@@ -29,8 +29,10 @@ enum JobRunner {
     let jobLease = try context.leases.acquire(
       LeaseManager.jobKey(id), holder: LeaseHolder.current(jobID: id, purpose: kind.rawValue, at: context.clock.now()), wait: false)
     defer {
+      // The row says the job ended before its lease goes, so no reader takes it for dead.
+      context.leases.removeFile(of: LeaseManager.jobKey(id))
       jobLease.release()
-      try? FileManager.default.removeItem(atPath: cancelFile(id, leases: context.leases))
+      unlink(cancelFile(id, leases: context.leases))
     }
     let requestJSON = String(decoding: try JSONCoding.encoder.encode(request), as: UTF8.self)
     try database.insertJob(id: id, kind: kind.rawValue, request: requestJSON, pid: Int(getpid()), host: ProcessIdentity.host, at: context.clock.now())

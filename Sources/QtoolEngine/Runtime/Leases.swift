@@ -1,5 +1,6 @@
 import Foundation
 import QtoolCore
+import QtoolData
 import QtoolStore
 
 #if canImport(Glibc)
@@ -76,6 +77,8 @@ public struct LeaseManager: Sendable {
         name += String(format: "%%%02X", byte)
       }
     }
+    // File names stop at 255 bytes: a long key keeps its start and gets its hash.
+    if name.utf8.count > 180 { name = String(name.utf8.prefix(100))! + "~" + ContentHash.sha256Hex(Data(key.utf8)).prefix(32) }
     return directory + "/" + name + ".lease"
   }
 
@@ -84,7 +87,11 @@ public struct LeaseManager: Sendable {
   public func acquire(
     _ key: String, holder: LeaseHolder, wait: Bool, cancellation: CancellationToken = .never, clock: any WallClock = SystemClock()
   ) throws -> Lease {
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    do {
+      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    } catch {
+      throw LeaseError.cannotOpen(path: directory, reason: "cannot create the lease directory")
+    }
     let file = path(key)
     let descriptor = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else { throw LeaseError.cannotOpen(path: file, reason: String(cString: strerror(errno))) }
@@ -144,6 +151,10 @@ public struct LeaseManager: Sendable {
     guard count > 0 else { return nil }
     return try? JSONDecoder().decode(LeaseHolder.self, from: Data(buffer[0..<count]))
   }
+
+  /// Deletes the file of a lease nobody will take again (a finished job's). Only for keys that
+  /// are never contended: a waiter on the deleted file and a newcomer on a new one would both win.
+  func removeFile(of key: String) { unlink(path(key)) }
 
   public static func datasetKey(_ name: String) -> String { "dataset:" + name }
   public static func jobKey(_ id: String) -> String { "job:" + id }
