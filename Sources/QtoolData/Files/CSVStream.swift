@@ -15,6 +15,8 @@ public final class CSVStream {
   private var pieces: [Piece] = []
   private let group = DispatchGroup()
   private let queue = DispatchQueue(label: "qtool.csv-stream", attributes: .concurrent)
+  /// Once cancelled, pieces not yet parsed are skipped and `finish()` stops waiting and throws.
+  public var cancellation: CancellationToken = .never
 
   private final class Piece: @unchecked Sendable {
     // Written by its parser, read after the group is waited for.
@@ -50,7 +52,10 @@ public final class CSVStream {
   public func finish() throws -> CSVBarReader.Result {
     if !pending.isEmpty || pieces.isEmpty { try dispatch(pending.indices) }
     pending = []
-    group.wait()
+    // Parsing the pieces still in flight can take most of a second for a large file: wait in
+    // slices, so a cancelled import stops within one.
+    while group.wait(timeout: .now() + .milliseconds(20)) == .timedOut { try cancellation.check() }
+    try cancellation.check()
     var combined = CSVBarReader.Result(series: BarSeries(), skippedRows: 0)
     var linesBefore = 0
     for piece in pieces {
@@ -80,11 +85,12 @@ public final class CSVStream {
     bytes.append(0)  // strtod stops at the NUL after the last field
     let text = bytes
     let piece = Piece()
-    let (layout, file, startsFile) = (layout!, file, pieces.isEmpty)
+    let (layout, file, startsFile, cancellation) = (layout!, file, pieces.isEmpty, cancellation)
     pieces.append(piece)
     queue.async(group: group) {
       piece.outcome = Result {
-        try text.withUnsafeBufferPointer { buffer in
+        try cancellation.check()
+        return try text.withUnsafeBufferPointer { buffer in
           try CSVBarReader.parse(buffer, range: 0..<(buffer.count - 1), startsFile: startsFile, layout: layout, file: file)
         }
       }

@@ -94,6 +94,7 @@ extension DataOperations {
         path: path,
         entry: { name in
           current = CSVStream(options: request.csv, file: name == URL(fileURLWithPath: path).lastPathComponent ? path : "\(path):\(name)")
+          current!.cancellation = cancellation
         },
         chunk: { piece in
           try cancellation.check()
