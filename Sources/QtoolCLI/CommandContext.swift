@@ -19,8 +19,12 @@ final class CommandContext {
   private var resolvedSettings: Settings?
   private lazy var bar = ProgressBar(stream: stderr, enabled: terminal.animateStderr)
 
-  init(arguments: ParsedArguments, environment: [String: String]) {
+  /// The command only reads the store.
+  let readsOnly: Bool
+
+  init(arguments: ParsedArguments, environment: [String: String], readsOnly: Bool = false) {
     self.arguments = arguments
+    self.readsOnly = readsOnly
     self.environment = environment
     quiet = arguments.flag("quiet")
     terminal = Terminal(color: arguments.string("color") ?? "auto", quiet: quiet, environment: environment)
@@ -52,7 +56,7 @@ final class CommandContext {
     if let openedDatabase { return openedDatabase }
     let path = try settings().databasePath
     logger.debug("opening store", metadata: ["path": "\(path)"])
-    let database = try QtoolDatabase.open(path: path, migrate: migrate)
+    let database = try QtoolDatabase.open(path: path, migrate: migrate, readOnly: readsOnly)
     openedDatabase = database
     return database
   }

@@ -5,7 +5,14 @@ import QtoolCore
 /// arguments out of the context, calls one engine operation and renders the result.
 protocol LeafCommand: Sendable {
   static var spec: CommandSpec { get }
+  /// True for commands that only read the store: they open it read-only, never create it (a
+  /// missing store reads as empty), and work on a store they cannot write.
+  static var readsOnly: Bool { get }
   static func run(_ context: CommandContext) throws -> ExitStatus
+}
+
+extension LeafCommand {
+  static var readsOnly: Bool { false }
 }
 
 /// A group of commands in the tree.

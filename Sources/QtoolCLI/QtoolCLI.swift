@@ -33,7 +33,7 @@ public enum QtoolCLI {
           stderr.line("qtool: internal error: no handler for '\(parsed.commandPath.joined(separator: " "))'")
           return ExitStatus.software.rawValue
         }
-        let context = CommandContext(arguments: parsed, environment: environment)
+        let context = CommandContext(arguments: parsed, environment: environment, readsOnly: command.readsOnly)
         do {
           return try command.run(context).rawValue
         } catch let error as UsageError {

@@ -29,7 +29,7 @@ enum StrategyArgument {
       }
       version = number
     }
-    if version == nil { try registerIfChanged(name, context: context) }
+    if version == nil, !context.readsOnly { try registerIfChanged(name, context: context) }
     return .registered(name: name, version: version)
   }
 

@@ -2,6 +2,10 @@ import Foundation
 import GRDB
 import QtoolCore
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The one owner of qtool's SQLite store. Open it once per process; every write is a named
 /// transaction method on it (or on one of its extensions by concern).
 ///
@@ -24,45 +28,93 @@ import QtoolCore
 /// - **Which process may write which dataset** is not the store's business: the engine takes a
 ///   lease per dataset (`LeaseManager`) before writing one, so two writers of one dataset
 ///   never interleave while writers of different datasets proceed side by side.
-/// - **Migrations** run when a process opens the store, inside one exclusive transaction each.
+/// - **Migrations** run when a process opens the store, one process at a time: opening takes an
+///   exclusive lock (`qtool.db.leases/open.lock`) while it migrates, and re-reads what is
+///   applied once it holds it, so processes started together on a new store (two cron jobs at
+///   midnight) wait for each other instead of failing.
+/// - **Read-only** opens (commands that only read) never create a store or write to one: a
+///   missing store reads as an empty one, and a store in a read-only place can still be read.
 public final class QtoolDatabase: Sendable {
   public let path: String
   let writer: any DatabaseWriter
+  /// False for the empty stand-in a read-only open returns when no store exists yet.
+  public let exists: Bool
+  /// True for an in-memory store (tests, the stand-in for a missing store).
+  public let isInMemory: Bool
+  /// Opened read-only: writes would fail.
+  public var isReadOnly: Bool { writer.configuration.readonly || !exists }
 
-  private init(path: String, writer: any DatabaseWriter) {
+  private init(path: String, writer: any DatabaseWriter, exists: Bool = true, isInMemory: Bool = false) {
     self.path = path
     self.writer = writer
+    self.exists = exists
+    self.isInMemory = isInMemory
   }
 
   /// Opens (creating if needed) the store at `path` in WAL mode with a busy timeout, and
-  /// applies pending migrations unless `migrate` is false.
-  public static func open(path: String, migrate: Bool = true, busyTimeout: TimeInterval = 10) throws -> QtoolDatabase {
+  /// applies pending migrations unless `migrate` is false. With `readOnly`, creates and writes
+  /// nothing (see the concurrency rules).
+  public static func open(path: String, migrate: Bool = true, readOnly: Bool = false, busyTimeout: TimeInterval = 10) throws -> QtoolDatabase {
+    if readOnly { return try openReadOnly(path: path, busyTimeout: busyTimeout) }
     let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
     do {
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     } catch {
       throw StoreError.cannotOpen(path: path, reason: "cannot create \(directory)")
     }
+    // Creating the file and switching it to WAL, one process at a time.
+    let lock = OpenLock(path: path)
+    let database = try StoreError.wrap(path: path) {
+      QtoolDatabase(path: path, writer: try DatabasePool(path: path, configuration: configuration(busyTimeout: busyTimeout, readOnly: false)))
+    }
+    lock.release()
+    try database.checkNotNewer()
+    if migrate { _ = try database.migrate() }
+    return database
+  }
+
+  private static func openReadOnly(path: String, busyTimeout: TimeInterval) throws -> QtoolDatabase {
+    guard FileManager.default.fileExists(atPath: path) else {
+      let stand = try inMemory()
+      return QtoolDatabase(path: path, writer: stand.writer, exists: false, isInMemory: true)
+    }
+    let database = try StoreError.wrap(path: path) { () throws -> QtoolDatabase in
+      do {
+        return QtoolDatabase(path: path, writer: try DatabasePool(path: path, configuration: configuration(busyTimeout: busyTimeout, readOnly: true)))
+      } catch {
+        // A store whose directory cannot be written has no -shm to share: read it as an
+        // immutable file, as SQLite allows when nobody can be writing it.
+        var configuration = configuration(busyTimeout: busyTimeout, readOnly: true)
+        configuration.prepareDatabase { _ in }
+        return QtoolDatabase(path: path, writer: try DatabaseQueue(path: "file:\(path)?immutable=1", configuration: configuration))
+      }
+    }
+    try database.checkNotNewer()
+    if let pending = try? database.pendingMigrations(), !pending.isEmpty {
+      // Readers need the current schema: migrate through a writable open when allowed.
+      guard FileManager.default.isWritableFile(atPath: path) else { throw StoreError.needsMigration(path: path, pending: pending) }
+      return try open(path: path, migrate: true, readOnly: false, busyTimeout: busyTimeout)
+    }
+    return database
+  }
+
+  private static func configuration(busyTimeout: TimeInterval, readOnly: Bool) -> Configuration {
     var configuration = Configuration()
+    configuration.readonly = readOnly
     configuration.busyMode = .timeout(busyTimeout)
     configuration.foreignKeysEnabled = true
     configuration.label = "qtool"
     // Reads through a memory map rather than a pread per page: bar chunks are megabytes
     // of overflow pages, and 1M bars read in half the time.
     configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = 4294967296") }
-    let database = try StoreError.wrap(path: path) {
-      QtoolDatabase(path: path, writer: try DatabasePool(path: path, configuration: configuration))
-    }
-    try database.checkNotNewer()
-    if migrate { _ = try database.migrate() }
-    return database
+    return configuration
   }
 
   /// An in-memory store for tests that need no file.
   public static func inMemory() throws -> QtoolDatabase {
     var configuration = Configuration()
     configuration.foreignKeysEnabled = true
-    let database = QtoolDatabase(path: ":memory:", writer: try DatabaseQueue(configuration: configuration))
+    let database = QtoolDatabase(path: ":memory:", writer: try DatabaseQueue(configuration: configuration), isInMemory: true)
     _ = try database.migrate()
     return database
   }
@@ -72,7 +124,11 @@ public final class QtoolDatabase: Sendable {
   /// Applies pending migrations; returns the names applied now (empty when up to date).
   @discardableResult
   public func migrate() throws -> [String] {
-    try StoreError.wrap(path: path) {
+    // Under the open lock: another process migrating the same store finishes first, and what
+    // it applied is read again here.
+    let lock = isInMemory ? nil : OpenLock(path: path)
+    defer { lock?.release() }
+    return try StoreError.wrap(path: path) {
       let before = try writer.read { try Migrations.migrator.appliedIdentifiers($0) }
       try Migrations.migrator.migrate(writer)
       let after = try writer.read { try Migrations.migrator.appliedIdentifiers($0) }
@@ -129,7 +185,7 @@ public final class QtoolDatabase: Sendable {
         let fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
         let walSize = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? nil
         return StoreInfo(
-          path: path, sqliteVersion: QtoolDatabase.sqliteVersion, journalMode: journal,
+          path: path, exists: exists, sqliteVersion: QtoolDatabase.sqliteVersion, journalMode: journal,
           pageSize: pageSize, pageCount: pageCount, freePages: freePages,
           fileBytes: fileSize ?? pageSize * pageCount, walBytes: walSize ?? 0,
           appliedMigrations: Migrations.migrator.migrations.filter { applied.contains($0) },
@@ -189,9 +245,35 @@ public final class QtoolDatabase: Sendable {
   }
 }
 
+/// An exclusive lock held while a process opens (and migrates) the store. flock is released by
+/// the kernel if the process dies. Where the lock cannot be made (a read-only directory), the
+/// open goes ahead without it.
+final class OpenLock {
+  private var descriptor: Int32
+
+  init(path: String) {
+    let directory = path + ".leases"
+    try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    descriptor = Glibc.open(directory + "/open.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else { return }
+    while flock(descriptor, LOCK_EX) != 0 && errno == EINTR {}
+  }
+
+  func release() {
+    guard descriptor >= 0 else { return }
+    flock(descriptor, LOCK_UN)
+    close(descriptor)
+    descriptor = -1
+  }
+
+  deinit { release() }
+}
+
 /// `qtool db info`'s facts.
 public struct StoreInfo: Codable, Sendable, Equatable {
   public var path: String
+  /// False when no store exists there yet (nothing was created to answer).
+  public var exists: Bool
   public var sqliteVersion: String
   public var journalMode: String
   public var pageSize: Int
@@ -204,7 +286,7 @@ public struct StoreInfo: Codable, Sendable, Equatable {
   public var rowCounts: [String: Int]
 
   enum CodingKeys: String, CodingKey {
-    case path, sqliteVersion = "sqlite_version", journalMode = "journal_mode", pageSize = "page_size"
+    case path, exists, sqliteVersion = "sqlite_version", journalMode = "journal_mode", pageSize = "page_size"
     case pageCount = "page_count", freePages = "free_pages", fileBytes = "file_bytes", walBytes = "wal_bytes"
     case appliedMigrations = "applied_migrations", pendingMigrations = "pending_migrations", rowCounts = "row_counts"
   }

@@ -9,12 +9,14 @@ public enum StoreError: QtoolError, Equatable {
   case readOnly(path: String)
   case cannotWrite(path: String, reason: String)
   case newerSchema(path: String, unknown: [String])
+  case needsMigration(path: String, pending: [String])
   case sqlite(String)
 
   public var category: ErrorCategory {
     switch self {
     case .cannotOpen, .readOnly, .cannotWrite: return .cannotWrite
     case .notADatabase, .newerSchema: return .invalidInput
+    case .needsMigration: return .cannotWrite
     case .busy: return .conflict
     case .sqlite: return .failure
     }
@@ -28,6 +30,7 @@ public enum StoreError: QtoolError, Equatable {
     case .readOnly: return "store_read_only"
     case .cannotWrite: return "cannot_write"
     case .newerSchema: return "store_newer_schema"
+    case .needsMigration: return "store_needs_migration"
     case .sqlite: return "store_error"
     }
   }
@@ -41,6 +44,8 @@ public enum StoreError: QtoolError, Equatable {
     case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason)"
     case .newerSchema(let path, let unknown):
       return "the store at \(path) was written by a newer qtool (migrations \(unknown.joined(separator: ", ")))"
+    case .needsMigration(let path, let pending):
+      return "the store at \(path) needs migrations (\(pending.joined(separator: ", "))) and cannot be written"
     case .sqlite(let message): return "store error: \(message)"
     }
   }
@@ -48,7 +53,7 @@ public enum StoreError: QtoolError, Equatable {
   public var details: [String: JSONValue] {
     switch self {
     case .cannotOpen(let path, _), .notADatabase(let path), .busy(let path), .readOnly(let path), .cannotWrite(let path, _),
-      .newerSchema(let path, _):
+      .newerSchema(let path, _), .needsMigration(let path, _):
       return ["path": .string(path)]
     case .sqlite: return [:]
     }
@@ -61,6 +66,7 @@ public enum StoreError: QtoolError, Equatable {
     case .busy: return "retry when the other process finishes"
     case .readOnly: return "check its permissions, or choose another store with {db}"
     case .newerSchema: return "upgrade qtool"
+    case .needsMigration: return "run `qtool db migrate` as a user who can write it"
     case .cannotWrite, .sqlite: return nil
     }
   }

@@ -63,6 +63,7 @@ import Testing
   @Test func dbInfoJSONOnAFreshStore() throws {
     let qtool = try QtoolProcess()
     defer { qtool.cleanUp() }
+    #expect(try qtool.run(["db", "migrate"]).status == 0)
     let result = try qtool.run(["db", "info", "--json"])
     #expect(result.status == 0, "\(result.stderr)")
     let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
@@ -78,11 +79,12 @@ import Testing
     defer { qtool.cleanUp() }
     let viaFlag = qtool.home.appendingPathComponent("flag.db").path
     let viaEnv = qtool.home.appendingPathComponent("env.db").path
-    try qtool.run(["db", "info", "--db", viaFlag], environment: ["QTOOL_DB": viaEnv])
+    try qtool.run(["db", "migrate", "--db", viaFlag], environment: ["QTOOL_DB": viaEnv])
     #expect(FileManager.default.fileExists(atPath: viaFlag))
     #expect(!FileManager.default.fileExists(atPath: viaEnv))
-    try qtool.run(["db", "info"], environment: ["QTOOL_DB": viaEnv])
+    try qtool.run(["db", "migrate"], environment: ["QTOOL_DB": viaEnv])
     #expect(FileManager.default.fileExists(atPath: viaEnv))
+    #expect(try jsonObject(try qtool.run(["db", "info", "--json"], environment: ["QTOOL_DB": viaEnv]).stdout)["path"] as? String == viaEnv)
   }
 
   @Test func migrateReportsWhatItApplied() throws {

@@ -273,7 +273,7 @@ public struct BacktestOperations: Sendable {
     let whole = bars.count == dataset.rowCount && dataset.parentName == nil && dataset.origin != "derived"
     if whole, let cached = dataset.contentHash { return cached }
     let hash = ContentHash.of(bars)
-    if whole { try database.setContentHash(datasetID: dataset.id, hash) }
+    if whole { try? database.setContentHash(datasetID: dataset.id, hash) }  // a cache: a read-only store goes without
     return hash
   }
 
@@ -447,7 +447,7 @@ public struct BacktestOperations: Sendable {
   }
 
   public func list() throws -> [RunRecord] {
-    try JobOperations(context).reconcile()
+    JobOperations(context).reconcileQuietly()
     return try database.runs()
   }
 

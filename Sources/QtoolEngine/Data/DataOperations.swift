@@ -40,7 +40,7 @@ public struct DataOperations: Sendable {
     let bars = try database.bars(datasetID: dataset.id)
     if dataset.contentHash == nil {
       let hash = ContentHash.of(bars)
-      try database.setContentHash(datasetID: dataset.id, hash)
+      try? database.setContentHash(datasetID: dataset.id, hash)  // a cache: a read-only store goes without
       dataset.contentHash = hash
     }
     let columns: [(String, [Double])] = [

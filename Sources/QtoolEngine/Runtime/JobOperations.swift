@@ -56,14 +56,15 @@ public struct JobOperations: Sendable {
 
   /// Jobs newest first. Active jobs of this host whose process is gone are marked interrupted first.
   public func list(_ filter: JobFilter) throws -> [JobInfo] {
-    try reconcile()
+    let gone = reconcileQuietly()
     let now = context.clock.now()
-    return try database.jobs(filter).map { JobInfo($0, now: now) }
+    return try database.jobs(filter).map { gone[$0.id] ?? JobInfo($0, now: now) }
   }
 
   public func show(id: String) throws -> JobInfo {
-    try reconcile()
-    return JobInfo(try database.job(id: id), now: context.clock.now())
+    let gone = reconcileQuietly()
+    let record = try database.job(id: id)
+    return gone[record.id] ?? JobInfo(record, now: context.clock.now())
   }
 
   /// Asks a running job to stop: at once through the file its process watches, and in its row.
@@ -96,9 +97,24 @@ public struct JobOperations: Sendable {
     return try database.pruneJobs(finishedBefore: context.clock.now() - age)
   }
 
+  /// `reconcile` for readers: the jobs found gone are reported as interrupted even when the
+  /// store cannot be written (a read-only open); writing the mark is left to a writer then.
+  @discardableResult
+  func reconcileQuietly() -> [String: JobInfo] {
+    var gone: [String: JobInfo] = [:]
+    do {
+      try reconcile { record in gone[record.id] = JobInfo(record, now: context.clock.now()) }
+    } catch {
+      context.logger.info("jobs not reconciled: \(error)")
+    }
+    return gone
+  }
+
   /// Marks interrupted the active jobs of this host whose lease is free: the kernel freed it,
   /// so the process that ran them is gone. Jobs of other hosts are left as their rows say.
-  func reconcile() throws {
+  /// `found` gets each such job as marked, before the mark is written (a read-only store keeps
+  /// its rows as they are).
+  func reconcile(found: (JobRecord) -> Void = { _ in }) throws {
     for job in try database.activeJobs() where job.host == ProcessIdentity.host {
       guard context.leases.state(of: LeaseManager.jobKey(job.id)) == .free else { continue }
       // The lease may have been released by a job that finished a moment ago: read it again.
@@ -108,6 +124,12 @@ public struct JobOperations: Sendable {
         message: "the process running it (pid \(job.pid.map(String.init) ?? "?") on \(job.host ?? "?")) ended without finishing it",
         details: ["pid": job.pid.map { JSONValue($0) } ?? .null, "host": JSONValue(job.host)])
       let json = String(decoding: try JSONCoding.encoder.encode(report), as: UTF8.self)
+      var marked = job
+      marked.status = JobStatus.interrupted.rawValue
+      marked.error = json
+      marked.finishedAt = marked.finishedAt ?? context.clock.now()
+      found(marked)
+      guard !database.isReadOnly else { continue }
       try database.markJobInterrupted(id: job.id, error: json, at: context.clock.now())
       context.leases.removeFile(of: LeaseManager.jobKey(job.id))
       unlink(JobRunner.cancelFile(job.id, leases: context.leases))

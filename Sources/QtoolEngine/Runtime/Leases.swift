@@ -57,7 +57,7 @@ public struct LeaseManager: Sendable {
   /// The lease directory of `database`: beside its file, or a directory of this process for an
   /// in-memory store.
   public init(for database: QtoolDatabase) {
-    if database.path == ":memory:" {
+    if database.isInMemory {
       directory = NSTemporaryDirectory() + "qtool-leases-\(getpid())"
     } else {
       directory = database.path + ".leases"

@@ -3,6 +3,7 @@ import QtoolCore
 import QtoolEngine
 
 enum BacktestCheckCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "check", abstract: "Look-ahead and warm-up check: rerun on truncated data",
     discussion:

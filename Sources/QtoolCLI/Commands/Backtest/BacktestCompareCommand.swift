@@ -3,6 +3,7 @@ import QtoolCore
 import QtoolEngine
 
 enum BacktestCompareCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "compare", abstract: "Compare recorded runs: metrics side by side, correlation of returns",
     options: [

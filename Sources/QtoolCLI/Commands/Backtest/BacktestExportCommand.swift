@@ -4,6 +4,7 @@ import QtoolCore
 import QtoolEngine
 
 enum BacktestExportCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "export", abstract: "Write a run as a .tar.gz bundle: spec, settings, data fingerprints, metrics, trades, equity",
     options: [CommonOptions.force],

@@ -4,6 +4,7 @@ import QtoolCore
 import QtoolEngine
 
 enum BacktestListCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(name: "list", abstract: "List recorded backtest runs, newest first", aliases: ["ls"], options: [CommonOptions.json])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {

@@ -3,6 +3,7 @@ import QtoolCore
 import QtoolEngine
 
 enum BacktestReplayCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "replay", abstract: "Rerun a recorded run and verify identical results",
     discussion:

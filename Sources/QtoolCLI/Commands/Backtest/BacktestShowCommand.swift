@@ -4,6 +4,7 @@ import QtoolCore
 import QtoolEngine
 
 enum BacktestShowCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "show", abstract: "Show a recorded run: metrics and trades",
     options: [CommonOptions.json],

@@ -5,6 +5,7 @@ import QtoolEngine
 import QtoolStore
 
 enum DataExportCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "export", abstract: "Write a dataset's bars as CSV or JSON lines",
     discussion: "Timestamps are written as ISO-8601 UTC; numbers round-trip exactly. Without --output the bars go to stdout.",

@@ -3,6 +3,7 @@ import QtoolCore
 import QtoolEngine
 
 enum DataInfoCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "info", abstract: "Show a dataset's statistics, sample rows and lineage",
     options: [

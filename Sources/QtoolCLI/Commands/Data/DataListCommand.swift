@@ -4,6 +4,7 @@ import QtoolEngine
 import QtoolStore
 
 enum DataListCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "list", abstract: "List stored datasets", aliases: ["ls"],
     options: [CommonOptions.json],

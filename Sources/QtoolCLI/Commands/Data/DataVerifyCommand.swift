@@ -3,6 +3,7 @@ import QtoolCore
 import QtoolEngine
 
 enum DataVerifyCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "verify", abstract: "Check datasets for gaps, duplicates and impossible bars",
     discussion: """

@@ -3,6 +3,7 @@ import QtoolCore
 import QtoolEngine
 
 enum DbInfoCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "info", abstract: "Show the store's path, size, schema version and row counts",
     options: [CommonOptions.json],
@@ -12,6 +13,10 @@ enum DbInfoCommand: LeafCommand {
     let info = try StoreOperations(try context.operations()).info()
     if context.json {
       try context.printJSON(info)
+      return .success
+    }
+    guard info.exists else {
+      context.stdout.write(KeyValueList(pairs: [("path", info.path), ("store", "none yet: the first command that writes creates it")]).render())
       return .success
     }
     var pairs: [(String, String)] = [

@@ -4,6 +4,7 @@ import QtoolEngine
 import QtoolStore
 
 enum JobsListCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "list", abstract: "List jobs, newest first",
     discussion: """

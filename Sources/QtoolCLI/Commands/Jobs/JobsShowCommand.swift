@@ -3,6 +3,7 @@ import QtoolCore
 import QtoolEngine
 
 enum JobsShowCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "show", abstract: "Show one job: request, status, progress, result or error",
     options: [CommonOptions.json],

@@ -3,6 +3,7 @@ import QtoolCore
 import QtoolEngine
 
 enum JobsWaitCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "wait", abstract: "Wait for a job to finish; exit with its outcome",
     discussion: """

@@ -5,6 +5,7 @@ import QtoolStore
 
 /// Called by the completion scripts: prints stored names, one a line. Never creates a store.
 enum CompleteCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "__complete", abstract: "Print names for shell completion",
     positionals: [PositionalSpec("topic", .choice(["datasets", "strategies"]), help: "What to list.")],

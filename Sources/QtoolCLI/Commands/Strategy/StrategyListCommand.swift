@@ -3,6 +3,7 @@ import QtoolCore
 import QtoolEngine
 
 enum StrategyListCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(name: "list", abstract: "List registered strategies", aliases: ["ls"], options: [CommonOptions.json])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {

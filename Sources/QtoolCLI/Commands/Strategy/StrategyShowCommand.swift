@@ -3,6 +3,7 @@ import QtoolCore
 import QtoolEngine
 
 enum StrategyShowCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "show", abstract: "Print a registered strategy's latest spec",
     options: [CommonOptions.json],

@@ -3,6 +3,7 @@ import QtoolCore
 import QtoolEngine
 
 enum StrategyVersionsCommand: LeafCommand {
+  static let readsOnly = true
   static let spec = CommandSpec(
     name: "versions", abstract: "List every version of a registered strategy's spec",
     discussion: "Every change of a registered spec's text is a new version, identified by its SHA-256.",
