@@ -186,7 +186,7 @@ extension DataOperations {
       do {
         if let expected = expectedHash[task.request.url] {
           let actual = ContentHash.sha256Hex(body)
-          guard actual == expected else { throw FetchError.checksumMismatch(url: task.request.url, expected: expected, actual: actual) }
+          guard actual == expected else { throw FetchError.checksumMismatch(url: task.request.url, expected: expected, actual: actual, arrived: "\(body.count) bytes") }
         }
         let batch = try source.batch(from: body, task: task, timeframe: request.timeframe, now: now)
         let added = try store(batch, for: index)
