@@ -29,7 +29,7 @@ _qtool_options() {
   case "$1" in
     '') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'data') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
-    'data download') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --source --symbols --timeframe -t --from --to --full --jobs -j --wait --proxy --adjusted --url --retries --map --no-header --delimiter --timestamp-unit --timestamp-format --json' ;;
+    'data download') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --source --symbols --timeframe -t --from --to --full --jobs -j --wait --proxy --adjusted --url --retries --no-verify --accept-missing --map --no-header --delimiter --timestamp-unit --timestamp-format --json' ;;
     'data import') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --symbol -s --timeframe -t --name --source-name --calendar --wait --map --no-header --delimiter --timestamp-unit --timestamp-format --json' ;;
     'data list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'data info') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --rows --json' ;;
@@ -98,6 +98,7 @@ _qtool_value() {
     'data download|--proxy') COMPREPLY=() ;;
     'data download|--url') COMPREPLY=() ;;
     'data download|--retries') COMPREPLY=() ;;
+    'data download|--accept-missing') COMPREPLY=() ;;
     'data download|--map') COMPREPLY=() ;;
     'data download|--delimiter') COMPREPLY=() ;;
     'data download|--timestamp-unit') COMPREPLY=($(compgen -W 's ms us ns' -- "$cur")) ;;

@@ -2,7 +2,7 @@
 # Install: qtool completions fish > ~/.config/fish/completions/qtool.fish
 
 function __qtool_path
-    set -l value_options --assert --calendar --capital --color --config --dataset --db --delimiter --export --format --from --grid --home --jobs --kind --limit --map --name --older-than --op --out --output --param --pipeline --proxy --rank --report --retries --rows --since --source --source-name --status --symbol --symbols --template --timeframe --timeout --timestamp-format --timestamp-unit --to --top --url --walk-forward --where -j -o -s -t
+    set -l value_options --accept-missing --assert --calendar --capital --color --config --dataset --db --delimiter --export --format --from --grid --home --jobs --kind --limit --map --name --older-than --op --out --output --param --pipeline --proxy --rank --report --retries --rows --since --source --source-name --status --symbol --symbols --template --timeframe --timeout --timestamp-format --timestamp-unit --to --top --url --walk-forward --where -j -o -s -t
     set -l tokens (commandline -opc)
     set -l path ''
     set -l skip 0
@@ -161,13 +161,15 @@ complete -c qtool -n '__qtool_at '\''data download'\''' -l symbols -r -f -d 'Sym
 complete -c qtool -n '__qtool_at '\''data download'\''' -l timeframe -s t -r -f -a '1m 5m 15m 30m 1h 4h 1d 1w 1M' -d 'Bar timeframe, e.g. 1m, 1h, 1d.'
 complete -c qtool -n '__qtool_at '\''data download'\''' -l from -r -f -d 'Start of history (required for a new dataset).'
 complete -c qtool -n '__qtool_at '\''data download'\''' -l to -r -f -d 'End (exclusive; default: now).'
-complete -c qtool -n '__qtool_at '\''data download'\''' -l full -d 'Refetch the whole range, not only what is missing.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l full -d 'Refetch the whole range, not only what is missing; reports bars replaced and removed.'
 complete -c qtool -n '__qtool_at '\''data download'\''' -l jobs -s j -r -f -d 'Transfers at once.'
 complete -c qtool -n '__qtool_at '\''data download'\''' -l wait -d 'Wait while another process writes the dataset, instead of exiting 75.'
 complete -c qtool -n '__qtool_at '\''data download'\''' -l proxy -r -f -d 'Proxy for this run, e.g. socks5://127.0.0.1:1080 (config: proxy).'
 complete -c qtool -n '__qtool_at '\''data download'\''' -l adjusted -d 'yahoo: store split- and dividend-adjusted prices.'
 complete -c qtool -n '__qtool_at '\''data download'\''' -l url -r -f -d 'csv: URL or path of the file; {symbol} is replaced by each symbol.'
 complete -c qtool -n '__qtool_at '\''data download'\''' -l retries -r -f -d 'Attempts per request before giving up.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l no-verify -d 'binance-bulk: store an archive whose .CHECKSUM cannot be fetched, recorded as unverified.'
+complete -c qtool -n '__qtool_at '\''data download'\''' -l accept-missing -r -f -d 'Accept a hole the source will not fill: 2024-03, 2024-03-05 or FROM..TO (recorded in the dataset).'
 complete -c qtool -n '__qtool_at '\''data download'\''' -l map -r -f -d 'Take a field (timestamp, open, high, low, close, volume) from a named or numbered column.'
 complete -c qtool -n '__qtool_at '\''data download'\''' -l no-header -d 'The first line is data, not a header.'
 complete -c qtool -n '__qtool_at '\''data download'\''' -l delimiter -r -f -d 'Field separator (default: guessed from , ; tab |).'

@@ -93,6 +93,29 @@ extension QtoolDatabase {
     return (result, counts)
   }
 
+  /// Removes the bars of `datasetID` at `timestamps` inside the caller's transaction: the
+  /// chunks holding them are written again without them. Returns how many were removed.
+  public static func removeBars(_ db: Database, datasetID: Int64, timestamps: [Int64]) throws -> Int {
+    guard let handle = db.sqliteConnection else { throw StoreError.sqlite("closed connection") }
+    guard let first = timestamps.min(), let last = timestamps.max() else { return 0 }
+    try db.execute(sql: "UPDATE datasets SET content_hash = NULL WHERE id = ?", arguments: [datasetID])
+    let chunks = try Row.fetchAll(
+      db, sql: "SELECT id, row_count FROM bar_chunks WHERE dataset_id = ? AND last_ts >= ? AND first_ts <= ? ORDER BY first_ts",
+      arguments: [datasetID, first, last])
+    guard !chunks.isEmpty else { return 0 }
+    let stored = try readChunks(handle, sql: "SELECT ts, open, high, low, close, volume FROM bar_chunks WHERE id = ?", rows: chunks)
+    let removing = Set(timestamps)
+    var kept = BarSeries(reservingCapacity: stored.count)
+    for i in 0..<stored.count where !removing.contains(stored.timestamps[i]) {
+      kept.append(
+        timestamp: stored.timestamps[i], open: stored.open[i], high: stored.high[i], low: stored.low[i], close: stored.close[i],
+        volume: stored.volume[i])
+    }
+    try db.execute(sql: "DELETE FROM bar_chunks WHERE id IN (\(chunks.map { String($0["id"] as Int64) }.joined(separator: ",")))")
+    if !kept.isEmpty { try writeChunks(handle, datasetID: datasetID, kept) }
+    return stored.count - kept.count
+  }
+
   /// Writes `series` (sorted, unique timestamps, none stored yet) as full chunks and a last partial one.
   static func writeChunks(_ handle: OpaquePointer, datasetID: Int64, _ series: BarSeries, cancellation: CancellationToken = .never) throws {
     let sql = """

@@ -52,17 +52,43 @@ extension QtoolDatabase {
   }
 
   /// Adds splits and dividends to a dataset's metadata (`{"events": […]}`), without duplicates.
+  /// Other keys of the metadata are kept.
   public static func mergeEvents(_ db: Database, datasetID: Int64, _ events: [MarketEvent]) throws {
-    var metadata: [String: [MarketEvent]] = [:]
-    if let text = try String.fetchOne(db, sql: "SELECT metadata FROM datasets WHERE id = ?", arguments: [datasetID]),
-      let decoded = try? JSONDecoder().decode([String: [MarketEvent]].self, from: Data(text.utf8))
-    {
-      metadata = decoded
+    var existing: [MarketEvent] = []
+    try updateMetadata(db, datasetID: datasetID) { object in
+      if let value = object["events"], let data = try? JSONSerialization.data(withJSONObject: value),
+        let decoded = try? JSONDecoder().decode([MarketEvent].self, from: data)
+      {
+        existing = decoded
+      }
+      let merged = Array(Set(existing + events)).sorted { ($0.date, $0.type) < ($1.date, $1.type) }
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = .sortedKeys
+      object["events"] = try JSONSerialization.jsonObject(with: try encoder.encode(merged))
     }
-    metadata["events"] = Array(Set((metadata["events"] ?? []) + events)).sorted { ($0.date, $0.type) < ($1.date, $1.type) }
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = .sortedKeys
-    let json = String(decoding: try encoder.encode(metadata), as: UTF8.self)
+  }
+
+  /// Sets `key` of a dataset's metadata JSON object to `json` (any JSON text), or removes it
+  /// when nil, keeping the other keys. Inside the caller's write transaction.
+  public static func setMetadata(_ db: Database, datasetID: Int64, key: String, json: Data?) throws {
+    try updateMetadata(db, datasetID: datasetID) { object in
+      object[key] = try json.map { try JSONSerialization.jsonObject(with: $0, options: .fragmentsAllowed) }
+    }
+  }
+
+  /// Reads a dataset's metadata as a JSON object, lets `body` change it, writes it back
+  /// (sorted keys; NULL when it ends up empty).
+  static func updateMetadata(_ db: Database, datasetID: Int64, _ body: (inout [String: Any]) throws -> Void) throws {
+    var object: [String: Any] = [:]
+    if let text = try String.fetchOne(db, sql: "SELECT metadata FROM datasets WHERE id = ?", arguments: [datasetID]),
+      let decoded = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+    {
+      object = decoded
+    }
+    try body(&object)
+    let json =
+      object.isEmpty
+      ? nil : String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
     try db.execute(sql: "UPDATE datasets SET metadata = ? WHERE id = ?", arguments: [json, datasetID])
   }
 

@@ -1,5 +1,6 @@
 import Foundation
 import QtoolCore
+import QtoolTestSupport
 import Testing
 
 @testable import QtoolData
@@ -93,9 +94,14 @@ let farFuture: Int64 = 4_000_000_000_000
     let task = SourceTask(request: HTTPRequest(url: "u"), window: 0..<farFuture)
     let csv = try recorded("stooq/aapl_us_d.csv")
     #expect(try StooqSource(baseURL: "x").batch(from: csv, task: task, timeframe: Timeframe("1d")!, now: farFuture).series.count == 10432)
-    #expect(throws: FetchError.invalidResponse(url: "u", reason: "Stooq answered 'No data' instead of CSV")) {
-      try StooqSource(baseURL: "x").batch(from: Data("No data".utf8), task: task, timeframe: Timeframe("1d")!, now: farFuture)
+    // 'No data' is an answer without bars (a holiday, or an unknown symbol): judged by the download.
+    let none = try StooqSource(baseURL: "x").batch(from: Data("No data".utf8), task: task, timeframe: Timeframe("1d")!, now: farFuture)
+    #expect(none.series.isEmpty)
+    #expect(none.emptyReason == "Stooq answered 'No data'")
+    #expect(throws: FetchError.temporarilyRefused(url: "u", reason: "Stooq answered 'Exceeded the daily hits limit': its daily limit of requests is used up")) {
+      try StooqSource(baseURL: "x").batch(from: Data("Exceeded the daily hits limit".utf8), task: task, timeframe: Timeframe("1d")!, now: farFuture)
     }
+    #expect(FetchError.temporarilyRefused(url: "u", reason: "r").exitStatus == .temporaryFailure)
     #expect(throws: FetchError.invalidResponse(url: "u", reason: "Stooq answered an HTML page instead of CSV")) {
       try StooqSource(baseURL: "x").batch(
         from: Data("<!DOCTYPE html><html>Get an API key</html>".utf8), task: task, timeframe: Timeframe("1d")!, now: farFuture)
@@ -109,5 +115,161 @@ let farFuture: Int64 = 4_000_000_000_000
     let pause = source.pacing(busy)
     #expect(pause != nil && pause! > 0 && pause! <= 61, "waits for the next minute's weight")
     #expect(source.pacing(quiet) == nil)
+  }
+
+  // MARK: Only what the source sent (download-trust 1, 3–5, 9, 15)
+
+  let task = SourceTask(request: HTTPRequest(url: "u"), window: 0..<farFuture)
+
+  func yahoo(_ mutate: (inout [String: Any]) -> Void) throws -> Data {
+    var root = try JSONSerialization.jsonObject(with: try recorded("yahoo/chart-AAPL-2020-08-31-to-2020-11-07.body.json")) as! [String: Any]
+    var chart = root["chart"] as! [String: Any]
+    var result = (chart["result"] as! [[String: Any]])[0]
+    var indicators = result["indicators"] as! [String: Any]
+    var quote = (indicators["quote"] as! [[String: Any]])[0]
+    mutate(&quote)
+    indicators["quote"] = [quote]
+    result["indicators"] = indicators
+    chart["result"] = [result]
+    root["chart"] = chart
+    return try JSONSerialization.data(withJSONObject: root)
+  }
+
+  @Test func yahooNullVolumeIsNeverZero() throws {
+    let body = try yahoo { quote in
+      var volume = quote["volume"] as! [Any]
+      volume[2] = NSNull()
+      quote["volume"] = volume
+    }
+    let batch = try YahooSource(baseURL: "x").batch(from: body, task: task, timeframe: Timeframe("1d")!, now: farFuture)
+    #expect(batch.series.count == 48, "the bar without a volume is left out, not stored with 0")
+    #expect(!batch.series.volume.contains(0))
+    #expect(batch.dropped.count == 1)
+    #expect(batch.dropped[0].timestamp == UTCCalendar.timestamp(year: 2020, month: 9, day: 2))
+    #expect(batch.dropped[0].description == "u, row 3 (2020-09-02): volume is null; the bar was left out")
+  }
+
+  @Test func yahooStringCloseIsLeftOutAndCounted() throws {
+    let body = try yahoo { quote in
+      var close = quote["close"] as! [Any]
+      close[5] = "129.04"
+      quote["close"] = close
+    }
+    let batch = try YahooSource(baseURL: "x").batch(from: body, task: task, timeframe: Timeframe("1d")!, now: farFuture)
+    #expect(batch.series.count == 48)
+    #expect(batch.dropped.map(\.reason) == ["close is the string '129.04', not a number; the bar was left out"])
+  }
+
+  @Test func yahooArraysOfUnequalLengthAreAnErrorNotACrash() throws {
+    let body = try yahoo { quote in quote["close"] = Array((quote["close"] as! [Any]).dropLast(3)) }
+    #expect(throws: FetchError.self) { try YahooSource(baseURL: "x").batch(from: body, task: task, timeframe: Timeframe("1d")!, now: farFuture) }
+    do {
+      _ = try YahooSource(baseURL: "x").batch(from: body, task: task, timeframe: Timeframe("1d")!, now: farFuture)
+    } catch {
+      #expect("\(error)".contains("Yahoo's arrays differ in length (timestamp 49, open 49, high 49, low 49, close 46, volume 49)"))
+    }
+  }
+
+  @Test func yahooResultNullIsNoBars() throws {
+    let body = Data(#"{"chart":{"result":null,"error":null}}"#.utf8)
+    let batch = try YahooSource(baseURL: "x").batch(from: body, task: task, timeframe: Timeframe("1d")!, now: farFuture)
+    #expect(batch.series.isEmpty)
+    #expect(batch.emptyReason == "Yahoo answered result: null")
+  }
+
+  @Test func binanceNaNAndInfinitePricesRefuseTheResponse() throws {
+    let body = try recorded("binance_rest/ccxt_binance_spot_BTCUSDT_1h_since1706628191000_limit3.json")
+    for bad in ["\"NaN\"", "\"inf\"", "\"0\"", "\"-1\""] {
+      var text = String(decoding: body, as: UTF8.self)
+      text = text.replacingOccurrences(of: "\"43374.80000000\"", with: bad)
+      #expect(throws: IngestError.self, "\(bad)") {
+        try BinanceSource(baseURL: "x").batch(from: Data(text.utf8), task: task, timeframe: Timeframe("1h")!, now: farFuture)
+      }
+    }
+  }
+
+  @Test func binanceDuplicatesIdenticalDroppedConflictingRefused() throws {
+    let row = #"[1706630400000,"43519.34","43936.00","43171.00","43488.71","20.5",1706633999999,"891428.4",3743,"10.9","473782.9","0"]"#
+    let other = #"[1706630400000,"43519.34","43936.00","43171.00","43500.00","20.5",1706633999999,"891428.4",3743,"10.9","473782.9","0"]"#
+    let same = try BinanceSource(baseURL: "x").batch(from: Data("[\(row),\(row)]".utf8), task: task, timeframe: Timeframe("1h")!, now: farFuture)
+    #expect(same.series.count == 1)
+    #expect(same.duplicates == 1)
+    do {
+      _ = try BinanceSource(baseURL: "x").batch(from: Data("[\(row),\(other)]".utf8), task: task, timeframe: Timeframe("1h")!, now: farFuture)
+      Issue.record("conflicting rows must be refused")
+    } catch let error as IngestError {
+      #expect(error.description == "u, row 2 (2024-01-30T16:00:00Z): row 1 and row 2 both open at 2024-01-30T16:00:00Z with different values (close 43488.71 vs 43500); nothing from that file was stored")
+      #expect(error.exitStatus == .dataError)
+    }
+  }
+
+  @Test func bulkArchiveRowsAreNamedByLine() throws {
+    let zip = try recorded("binance_vision/data/spot/monthly/klines/BTCUSDT/1d/BTCUSDT-1d-2024-03.zip")
+    let entry = try ArchiveReader.entries(data: zip, label: "x")[0]
+    var lines = String(decoding: entry.data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    var fields = lines[4].split(separator: ",").map(String.init)
+    fields[2] = "1"  // high below low on line 5
+    lines[4] = fields.joined(separator: ",")
+    let bulkTask = SourceTask(request: HTTPRequest(url: "http://v/x/BTCUSDT-1d-2024-03.zip"), window: 0..<farFuture)
+    do {
+      _ = try BinanceBulkSource(baseURL: "x").batch(
+        from: StoredZip.make(name: entry.name, data: Data(lines.joined(separator: "\n").utf8)), task: bulkTask, timeframe: Timeframe("1d")!,
+        now: farFuture)
+      Issue.record("a bad row refuses the archive")
+    } catch let error as IngestError {
+      #expect("\(error)".hasPrefix("BTCUSDT-1d-2024-03.zip: BTCUSDT-1d-2024-03.csv:5 (2024-03-05): high 1 is below low"), "\(error)")
+    }
+    // A NaN close on line 7: the row is left out and reported by its line.
+    var nan = String(decoding: entry.data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    var row = nan[6].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    row[4] = "NaN"
+    nan[6] = row.joined(separator: ",")
+    let batch = try BinanceBulkSource(baseURL: "x").batch(
+      from: StoredZip.make(name: entry.name, data: Data(nan.joined(separator: "\n").utf8)), task: bulkTask, timeframe: Timeframe("1d")!, now: farFuture)
+    #expect(batch.series.count == 30)
+    #expect(batch.dropped.map(\.description) == ["BTCUSDT-1d-2024-03.zip: BTCUSDT-1d-2024-03.csv:7: close is 'NaN'; the row was left out"])
+  }
+
+  @Test func bulkEmptyArchiveDoesNotSuggestMap() throws {
+    let bulkTask = SourceTask(request: HTTPRequest(url: "http://v/x/BTCUSDT-1d-2024-03.zip"), window: 0..<farFuture)
+    do {
+      _ = try BinanceBulkSource(baseURL: "x").batch(
+        from: StoredZip.make(name: "BTCUSDT-1d-2024-03.csv", data: Data()), task: bulkTask, timeframe: Timeframe("1d")!, now: farFuture)
+      Issue.record("an empty archive is an error")
+    } catch {
+      #expect("\(error)".contains("BTCUSDT-1d-2024-03.csv is empty"), "\(error)")
+      #expect(!"\(error)".contains("--map"))
+    }
+  }
+
+  @Test func bodiesThatDoNotEndWhereTheirFormatEnds() throws {
+    func response(_ text: String) -> HTTPResponse { HTTPResponse(status: 200, headers: [:], body: Data(text.utf8)) }
+    let stooq = StooqSource(baseURL: "x")
+    #expect(stooq.incompleteness(of: response("Date,Open,High,Low,Close,Volume\n2024-01-02,1,2,0.5,1.5,83103341\n"), task: task) == nil)
+    #expect(
+      stooq.incompleteness(of: response("Date,Open,High,Low,Close,Volume\n2024-01-02,1,2,0.5,1.5,83103"), task: task)
+        == "its last line has no line break (60 bytes arrived, the last line reads '2024-01-02,1,2,0.5,1.5,83103')")
+    #expect(stooq.incompleteness(of: response("No data"), task: task) == nil, "an error text is judged by batch")
+    let binance = BinanceSource(baseURL: "x")
+    #expect(binance.incompleteness(of: response("[[1,\"2\"],[3,\"4\"]]\n"), task: task) == nil)
+    #expect(binance.incompleteness(of: response("[[1,\"2\"],[3,\"4\""), task: task)?.hasPrefix("the JSON does not end with its closing ']'") == true)
+    #expect(YahooSource(baseURL: "x").incompleteness(of: response("{\"chart\":{"), task: task) != nil)
+    let zip = try recorded("binance_vision/data/spot/monthly/klines/BTCUSDT/1d/BTCUSDT-1d-2024-03.zip")
+    let bulk = BinanceBulkSource(baseURL: "x")
+    #expect(bulk.incompleteness(of: HTTPResponse(status: 200, headers: [:], body: zip), task: task) == nil)
+    #expect(bulk.incompleteness(of: HTTPResponse(status: 200, headers: [:], body: zip.dropLast(30)), task: task) != nil)
+  }
+
+  @Test func binanceFollowsTheLastTimestampPastACappedPage() throws {
+    let source = BinanceSource(baseURL: "http://b")
+    let hour: Int64 = 3_600_000
+    var page = try source.tasks(symbol: "BTCUSDT", timeframe: Timeframe("1h")!, windows: [0..<(1000 * hour)], now: farFuture)[0]
+    let rows = (0..<500).map { "[\($0 * Int(hour)),\"1\",\"2\",\"0.5\",\"1.5\",\"1\"]" }.joined(separator: ",")
+    let next = source.nextPage(
+      after: HTTPResponse(status: 200, headers: [:], body: Data("[\(rows)]".utf8)), task: page, timeframe: Timeframe("1h")!, now: farFuture)
+    #expect(next?.window == (500 * hour)..<(1000 * hour))
+    #expect(next?.request.url == "http://b/api/v3/klines?symbol=BTCUSDT&interval=1h&startTime=1800000000&endTime=3599999999&limit=1000")
+    page.window = (500 * hour)..<(1000 * hour)
+    #expect(source.nextPage(after: HTTPResponse(status: 200, headers: [:], body: Data("[]".utf8)), task: page, timeframe: Timeframe("1h")!, now: farFuture) == nil)
   }
 }

@@ -15,6 +15,11 @@ public final class LoopbackServer: @unchecked Sendable {
     /// Path and query, e.g. `/api/v3/klines?symbol=BTCUSDT`.
     public var target: String
     public var headers: [String: String]
+    public init(method: String, target: String, headers: [String: String]) {
+      self.method = method
+      self.target = target
+      self.headers = headers
+    }
     public var path: String { String(target.prefix { $0 != "?" }) }
     public var query: [String: String] {
       guard let index = target.firstIndex(of: "?") else { return [:] }
@@ -35,13 +40,31 @@ public final class LoopbackServer: @unchecked Sendable {
     public var cutAfter: Int?
     /// Wait this long before answering.
     public var delay: Double
+    /// No Content-Length: the body ends when the connection closes (as Stooq answers).
+    public var closeDelimited: Bool
+    /// Send the body `bytes` at a time, `interval` seconds apart (a trickle).
+    public var trickle: Trickle?
 
-    public init(status: Int = 200, headers: [String: String] = [:], body: Data = Data(), cutAfter: Int? = nil, delay: Double = 0) {
+    public struct Trickle: Sendable {
+      public var bytes: Int
+      public var interval: Double
+      public init(bytes: Int, interval: Double) {
+        self.bytes = bytes
+        self.interval = interval
+      }
+    }
+
+    public init(
+      status: Int = 200, headers: [String: String] = [:], body: Data = Data(), cutAfter: Int? = nil, delay: Double = 0,
+      closeDelimited: Bool = false, trickle: Trickle? = nil
+    ) {
       self.status = status
       self.headers = headers
       self.body = body
       self.cutAfter = cutAfter
       self.delay = delay
+      self.closeDelimited = closeDelimited
+      self.trickle = trickle
     }
 
     public static func text(_ text: String, status: Int = 200, headers: [String: String] = [:]) -> Reply {
@@ -55,7 +78,7 @@ public final class LoopbackServer: @unchecked Sendable {
   public let port: UInt16
   public var baseURL: String { "http://127.0.0.1:\(port)" }
   private let listener: Int32
-  private let root: URL?
+  public let root: URL?
   private let state = Mutex(State())
 
   private struct State {
@@ -145,18 +168,34 @@ public final class LoopbackServer: @unchecked Sendable {
     if reply.delay > 0 { Thread.sleep(forTimeInterval: reply.delay) }
     var text = "HTTP/1.1 \(reply.status) \(Self.reason(reply.status))\r\nConnection: close\r\n"
     var replyHeaders = reply.headers
-    replyHeaders["Content-Length"] = replyHeaders["Content-Length"] ?? "\(reply.body.count)"
+    if !reply.closeDelimited { replyHeaders["Content-Length"] = replyHeaders["Content-Length"] ?? "\(reply.body.count)" }
     for (name, value) in replyHeaders.sorted(by: { $0.key < $1.key }) { text += "\(name): \(value)\r\n" }
     text += "\r\n"
-    var output = Data(text.utf8)
-    output.append(reply.cutAfter.map { reply.body.prefix($0) } ?? reply.body)
-    output.withUnsafeBytes { raw in
+    guard Self.send(client, Data(text.utf8)) else { return }
+    let body = reply.cutAfter.map { reply.body.prefix($0) } ?? reply.body
+    if let trickle = reply.trickle {
+      var offset = body.startIndex
+      while offset < body.endIndex {
+        let end = min(body.endIndex, offset + trickle.bytes)
+        guard Self.send(client, body[offset..<end]) else { return }
+        offset = end
+        Thread.sleep(forTimeInterval: trickle.interval)
+      }
+    } else {
+      _ = Self.send(client, body)
+    }
+  }
+
+  /// Sends all of `data`; false when the peer has gone.
+  private static func send(_ client: Int32, _ data: Data) -> Bool {
+    data.withUnsafeBytes { raw in
       var offset = 0
       while offset < raw.count {
-        let sent = send(client, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-        if sent <= 0 { return }
+        let sent = Glibc.send(client, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+        if sent <= 0 { return false }
         offset += sent
       }
+      return true
     }
   }
 
@@ -195,6 +234,9 @@ public final class LoopbackServer: @unchecked Sendable {
     switch status {
     case 200: return "OK"
     case 206: return "Partial Content"
+    case 301: return "Moved Permanently"
+    case 302: return "Found"
+    case 503: return "Service Unavailable"
     case 404: return "Not Found"
     case 418: return "I'm a teapot"
     case 429: return "Too Many Requests"

@@ -6,6 +6,15 @@ final class TransferState {
   var body = Data()
   var headers: [String: String] = [:]
   var statusLine = ""
+  /// Every `Location` header seen, in order (the redirect chain).
+  var locations: [String] = []
+  /// The most body bytes to accept; the transfer is aborted past it.
+  var limit: Int?
+  /// Set when the body went past `limit`.
+  var exceeded = false
+  let started = Date()
+
+  init(limit: Int? = nil) { self.limit = limit }
 
   func reset() {
     body = Data()
@@ -19,6 +28,11 @@ let curlWriteCallback: curl_write_callback = { pointer, size, count, userData in
   guard let pointer, let userData else { return 0 }
   let state = Unmanaged<TransferState>.fromOpaque(userData).takeUnretainedValue()
   let length = size * count
+  if let limit = state.limit, state.body.count + length > limit {
+    // Returning less than given makes curl stop with CURLE_WRITE_ERROR: memory stays bounded.
+    state.exceeded = true
+    return 0
+  }
   pointer.withMemoryRebound(to: UInt8.self, capacity: length) { state.body.append($0, count: length) }
   return length
 }
@@ -43,7 +57,10 @@ let curlHeaderCallback: curl_write_callback = { pointer, size, count, userData i
       state.headers = [:]
       state.statusLine = line
     } else if let colon = bytes.firstIndex(of: UInt8(ascii: ":")) {
-      state.headers[trimmed(0..<colon).lowercased()] = trimmed((colon + 1)..<length)
+      let name = trimmed(0..<colon).lowercased()
+      let value = trimmed((colon + 1)..<length)
+      state.headers[name] = value
+      if name == "location" { state.locations.append(value) }
     }
   }
   return length

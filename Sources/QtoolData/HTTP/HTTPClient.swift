@@ -8,11 +8,15 @@ public struct HTTPRequest: Sendable, Equatable {
   public var headers: [String: String]
   /// Resume: ask for the bytes from this offset on (`Range: bytes=N-`).
   public var rangeStart: Int64?
+  /// The most body bytes to accept (nil: the client's `maxBodyBytes`); a larger answer is
+  /// abandoned as it arrives, so memory stays bounded.
+  public var maxBytes: Int?
 
-  public init(url: String, headers: [String: String] = [:], rangeStart: Int64? = nil) {
+  public init(url: String, headers: [String: String] = [:], rangeStart: Int64? = nil, maxBytes: Int? = nil) {
     self.url = url
     self.headers = headers
     self.rangeStart = rangeStart
+    self.maxBytes = maxBytes
   }
 }
 
@@ -25,11 +29,38 @@ public struct HTTPResponse: Sendable {
 
 /// A transfer that did not produce a response: no connection, timeout, cut mid-body.
 public struct TransportError: Error, Sendable, Equatable, CustomStringConvertible {
+  /// What went wrong, as far as a retry decision goes.
+  public enum Kind: Sendable, Equatable {
+    /// No connection, reset, DNS: worth retrying.
+    case network
+    /// Slower than the minimum rate for the stall time, or past the per-file deadline.
+    case tooSlow
+    /// The connection closed before the announced length.
+    case cutShort
+    /// The compressed content (Content-Encoding) cannot be decoded.
+    case damagedEncoding
+    /// More bytes than allowed: the same request would do it again.
+    case tooLarge
+    /// A redirect to a scheme other than http(s), or too many redirects: permanent.
+    case redirect
+  }
+
   public var code: Int
   public var message: String
   /// Bytes received before the failure (for a Range resume).
   public var partialBody: Data
+  public var kind: Kind = .network
   public var description: String { message }
+
+  public init(code: Int, message: String, partialBody: Data, kind: Kind = .network) {
+    self.code = code
+    self.message = message
+    self.partialBody = partialBody
+    self.kind = kind
+  }
+
+  /// True when asking again cannot help.
+  public var isPermanent: Bool { kind == .tooLarge || kind == .redirect }
 }
 
 /// Settings for every transfer of a client.
@@ -37,16 +68,30 @@ public struct HTTPSettings: Sendable {
   public var userAgent: String
   public var proxy: String?
   public var connectTimeout: Int
-  /// A transfer slower than 1 byte/s for this long is abandoned (and retried by the caller).
+  /// A transfer slower than `minimumSpeed` bytes/s for this many seconds is abandoned (and
+  /// retried by the caller): a trickle is a stall.
   public var stallTimeout: Int
+  /// Bytes per second a transfer must keep up, averaged over `stallTimeout`.
+  public var minimumSpeed: Int
+  /// The most seconds one transfer (one file) may take, however fast it goes.
   public var totalTimeout: Int
+  /// The most body bytes of one response, unless a request says otherwise.
+  public var maxBodyBytes: Int?
+  /// Redirects followed at most; only to http and https.
+  public var maxRedirects: Int
 
-  public init(userAgent: String, proxy: String? = nil, connectTimeout: Int = 10, stallTimeout: Int = 30, totalTimeout: Int = 600) {
+  public init(
+    userAgent: String, proxy: String? = nil, connectTimeout: Int = 10, stallTimeout: Int = 30, minimumSpeed: Int = 1024,
+    totalTimeout: Int = 600, maxBodyBytes: Int? = nil, maxRedirects: Int = 5
+  ) {
     self.userAgent = userAgent
     self.proxy = proxy
     self.connectTimeout = connectTimeout
     self.stallTimeout = stallTimeout
+    self.minimumSpeed = minimumSpeed
     self.totalTimeout = totalTimeout
+    self.maxBodyBytes = maxBodyBytes
+    self.maxRedirects = maxRedirects
   }
 }
 
@@ -93,7 +138,7 @@ public final class HTTPClient {
 
   /// Runs requests from `feed`, at most `concurrency` at once, calling `completion` for each.
   public func run(feed: Feed, concurrency: Int, completion: (Int, Result<HTTPResponse, TransportError>) -> Void) {
-    var active: [UnsafeMutableRawPointer: (tag: Int, state: Unmanaged<TransferState>, headers: OpaquePointer?)] = [:]
+    var active: [UnsafeMutableRawPointer: (tag: Int, state: Unmanaged<TransferState>, headers: OpaquePointer?, request: HTTPRequest)] = [:]
     while true {
       if feed.shouldAbort() {
         for (easy, entry) in active {
@@ -106,7 +151,7 @@ public final class HTTPClient {
       }
       while active.count < max(1, concurrency), let (tag, request) = feed.next() {
         let (easy, state, headers) = makeHandle(request)
-        active[easy] = (tag, state, headers)
+        active[easy] = (tag, state, headers, request)
         curl_multi_add_handle(multi, easy)
       }
       if active.isEmpty {
@@ -129,9 +174,7 @@ public final class HTTPClient {
           qtool_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
           result = .success(HTTPResponse(status: status, headers: state.headers, body: state.body))
         } else {
-          var text = String(cString: curl_easy_strerror(code))
-          if let proxy = settings.proxy, !proxy.isEmpty { text += " via proxy \(proxy)" }
-          result = .failure(TransportError(code: Int(code.rawValue), message: "\(text) (curl \(code.rawValue))", partialBody: state.body))
+          result = .failure(transportError(code, state: state, request: entry.request))
         }
         curl_multi_remove_handle(multi, easy)
         curl_easy_cleanup(easy)
@@ -161,23 +204,83 @@ public final class HTTPClient {
     return results.map { $0! }
   }
 
+  /// Says what a failed transfer means for a person, and whether asking again can help.
+  private func transportError(_ code: CURLcode, state: TransferState, request: HTTPRequest) -> TransportError {
+    let raw = Int(code.rawValue)
+    let received = state.body.count
+    let seconds = Date().timeIntervalSince(state.started)
+    let expected = state.headers["content-length"].flatMap(Int.init).map { $0 + Int(request.rangeStart ?? 0) }
+    let kind: TransportError.Kind
+    var text: String
+    switch raw {
+    case _ where raw == 63 || (raw == 23 && state.exceeded):  // CURLE_FILESIZE_EXCEEDED, or CURLE_WRITE_ERROR from our limit
+      let limit = request.maxBytes ?? settings.maxBodyBytes ?? 0
+      kind = .tooLarge
+      text = "the response is larger than the \(Self.mebibytes(limit)) allowed for one response; abandoned after \(received) bytes"
+    case _ where (raw == 1 || raw == 3) && !state.locations.isEmpty:  // UNSUPPORTED_PROTOCOL / URL_MALFORMAT after a redirect
+      kind = .redirect
+      text = "redirected to \(state.locations.last!), which is not an http or https URL; not followed"
+    case 47:  // CURLE_TOO_MANY_REDIRECTS
+      kind = .redirect
+      text = "more than \(settings.maxRedirects) redirects (the last to \(state.locations.last ?? "?")); a redirect loop"
+    case 28:  // CURLE_OPERATION_TIMEDOUT: the stall rule or the per-file deadline
+      kind = .tooSlow
+      if seconds + 0.5 >= Double(settings.totalTimeout) {
+        text = "the transfer took longer than the \(settings.totalTimeout) s allowed per file (\(received) bytes arrived)"
+      } else if received == 0 && state.statusLine.isEmpty {
+        text = "no answer within \(settings.stallTimeout) s"
+      } else {
+        text =
+          "the transfer was slower than \(settings.minimumSpeed) bytes/s for \(settings.stallTimeout) s (\(received) bytes in \(Int(seconds.rounded())) s)"
+      }
+    case 61:  // CURLE_BAD_CONTENT_ENCODING
+      kind = .damagedEncoding
+      text = Self.damagedEncoding(state.headers["content-encoding"])
+    case 18:  // CURLE_PARTIAL_FILE
+      kind = .cutShort
+      text = "the connection closed after \(received) of \(expected.map(String.init) ?? "?") bytes"
+    default:
+      kind = .network
+      text = String(cString: curl_easy_strerror(code))
+    }
+    if kind == .network || kind == .tooSlow, let proxy = settings.proxy, !proxy.isEmpty { text += " via proxy \(proxy)" }
+    return TransportError(code: raw, message: "\(text) (curl \(raw))", partialBody: state.body, kind: kind)
+  }
+
+  /// The one sentence for compressed content that cannot be decoded, whichever source sent it.
+  public static func damagedEncoding(_ encoding: String?) -> String {
+    "the response is damaged: its \(encoding ?? "compressed") content cannot be decompressed"
+  }
+
+  static func mebibytes(_ bytes: Int) -> String {
+    bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes) bytes"
+  }
+
   private func makeHandle(_ request: HTTPRequest) -> (UnsafeMutableRawPointer, Unmanaged<TransferState>, OpaquePointer?) {
     let easy = curl_easy_init()!
-    let state = Unmanaged.passRetained(TransferState())
+    let limit = request.maxBytes ?? settings.maxBodyBytes
+    let state = Unmanaged.passRetained(TransferState(limit: limit))
     qtool_curl_setopt_str(easy, CURLOPT_URL, request.url)
     qtool_curl_setopt_write(easy, CURLOPT_WRITEFUNCTION, curlWriteCallback)
     qtool_curl_setopt_ptr(easy, CURLOPT_WRITEDATA, state.toOpaque())
     qtool_curl_setopt_write(easy, CURLOPT_HEADERFUNCTION, curlHeaderCallback)
     qtool_curl_setopt_ptr(easy, CURLOPT_HEADERDATA, state.toOpaque())
     qtool_curl_setopt_str(easy, CURLOPT_USERAGENT, settings.userAgent)
-    qtool_curl_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, "")  // gzip, deflate, br: whatever curl has
+    // gzip only, decoded by qtool (ContentDecoding): curl passes a gzip stream cut short as a
+    // shorter body without an error.
+    qtool_curl_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, "gzip")
+    qtool_curl_setopt_long(easy, CURLOPT_HTTP_CONTENT_DECODING, 0)
     qtool_curl_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1)
-    qtool_curl_setopt_long(easy, CURLOPT_MAXREDIRS, 5)
+    qtool_curl_setopt_long(easy, CURLOPT_MAXREDIRS, settings.maxRedirects)
+    // Never file://, gopher:// or anything else, whatever a server redirects to.
+    qtool_curl_setopt_str(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+    qtool_curl_setopt_str(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
     qtool_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
     qtool_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT, settings.connectTimeout)
     qtool_curl_setopt_long(easy, CURLOPT_TIMEOUT, settings.totalTimeout)
-    qtool_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
+    qtool_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, max(1, settings.minimumSpeed))
     qtool_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, settings.stallTimeout)
+    if let limit { qtool_curl_setopt_off(easy, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limit)) }
     if let proxy = settings.proxy, !proxy.isEmpty { qtool_curl_setopt_str(easy, CURLOPT_PROXY, proxy) }
     if let start = request.rangeStart { qtool_curl_setopt_str(easy, CURLOPT_RANGE, "\(start)-") }
     var list: UnsafeMutablePointer<curl_slist>?

@@ -32,7 +32,7 @@ public struct BinanceBulkSource: MarketSource {
             tasks.append(
               SourceTask(
                 request: HTTPRequest(url: url), window: max(monthStart, window.lowerBound)..<min(nextMonth, window.upperBound),
-                checksumURL: url + ".CHECKSUM"))
+                checksumURL: url + ".CHECKSUM", symbol: symbol))
           }
         } else {
           var day = max(monthStart, window.lowerBound / UTCCalendar.dayMilliseconds * UTCCalendar.dayMilliseconds)
@@ -43,7 +43,8 @@ public struct BinanceBulkSource: MarketSource {
               let end = day + UTCCalendar.dayMilliseconds
               tasks.append(
                 SourceTask(
-                  request: HTTPRequest(url: url), window: max(day, window.lowerBound)..<min(end, window.upperBound), checksumURL: url + ".CHECKSUM"))
+                  request: HTTPRequest(url: url), window: max(day, window.lowerBound)..<min(end, window.upperBound), checksumURL: url + ".CHECKSUM",
+                  symbol: symbol))
             }
             day += UTCCalendar.dayMilliseconds
           }
@@ -55,20 +56,36 @@ public struct BinanceBulkSource: MarketSource {
   }
 
   public func batch(from body: Data, task: SourceTask, timeframe: Timeframe, now: Int64) throws -> SourceBatch {
+    guard ArchiveReader.isCompressedOrArchive(body.prefix(6)) else {
+      throw FetchError.invalidResponse(url: task.request.url, reason: "expected a zip archive, got \(BodyFraming.describe(body))")
+    }
     let entries: [ArchiveReader.Entry]
     do {
       entries = try ArchiveReader.entries(data: body, label: task.request.url)
     } catch let error as ArchiveError {
-      throw FetchError.invalidResponse(url: task.request.url, reason: "not a readable zip archive (\(error))")
+      throw FetchError.invalidResponse(url: task.request.url, reason: "not a readable zip archive (\(error)); what arrived was \(BodyFraming.describe(body))")
+    }
+    let files = entries.filter { $0.name.lowercased().hasSuffix(".csv") }
+    guard !files.isEmpty else {
+      let held = entries.isEmpty ? "nothing" : entries.map(\.name).joined(separator: ", ")
+      throw FetchError.invalidResponse(url: task.request.url, reason: "the archive holds no CSV file (it holds \(held))")
     }
     var series = BarSeries()
-    for entry in entries where entry.name.lowercased().hasSuffix(".csv") {
-      let firstLine = String(decoding: entry.data.prefix { $0 != 10 }, as: UTF8.self)
+    var lines: [Int]? = []
+    var dropped: [DroppedRow] = []
+    var label = task.fileName
+    for entry in files {
       // Spot archives have no header; futures archives do (open_time,open,…): detect handles both.
-      let layout = try CSVBarReader.detect(firstLine: firstLine, options: CSVOptions(), file: task.request.url)
-      series.append(contentsOf: try CSVBarReader.read(entry.data, layout: layout, file: task.request.url).series)
+      label = "\(task.fileName): \(entry.name)"
+      let csv = try CSVBody.read(entry.data, options: CSVOptions(), file: label, url: task.request.url, mapApplies: false)
+      series.append(contentsOf: csv.series)
+      if let rows = csv.origin.lines, files.count == 1 { lines = rows } else { lines = nil }
+      dropped += csv.dropped
     }
-    guard !entries.isEmpty else { throw FetchError.invalidResponse(url: task.request.url, reason: "the archive holds no CSV file") }
-    return SourceBatch(series: series.finalBars(in: task.window, timeframe: timeframe, now: now))
+    return try SourceBatch.checked(
+      series, origin: BarOrigin(file: label, lines: lines), task: task, timeframe: timeframe, now: now, dropped: dropped)
   }
+
+  /// A zip is whole when it ends with its end record.
+  public func incompleteness(of response: HTTPResponse, task: SourceTask) -> String? { BodyFraming.zip(response.body) }
 }

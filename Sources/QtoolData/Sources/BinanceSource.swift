@@ -17,10 +17,12 @@ public struct BinanceSource: MarketSource {
       throw SourceError.unsupportedTimeframe(source: name, timeframe: timeframe.description, supported: Self.intervals)
     }
     return windows.flatMap { pages($0, timeframe: timeframe, bars: 1000) }.map { page in
-      let url =
-        "\(baseURL)/api/v3/klines?symbol=\(symbol)&interval=\(timeframe)&startTime=\(page.lowerBound)&endTime=\(page.upperBound - 1)&limit=1000"
-      return SourceTask(request: HTTPRequest(url: url), window: page)
+      SourceTask(request: HTTPRequest(url: url(symbol: symbol, timeframe: timeframe, window: page)), window: page, symbol: symbol)
     }
+  }
+
+  func url(symbol: String, timeframe: Timeframe, window: Range<Int64>) -> String {
+    "\(baseURL)/api/v3/klines?symbol=\(symbol)&interval=\(timeframe)&startTime=\(window.lowerBound)&endTime=\(window.upperBound - 1)&limit=1000"
   }
 
   public func batch(from body: Data, task: SourceTask, timeframe: Timeframe, now: Int64) throws -> SourceBatch {
@@ -28,21 +30,39 @@ public struct BinanceSource: MarketSource {
     if let error = json as? [String: Any] {
       throw FetchError.invalidResponse(url: task.request.url, reason: "Binance error \(error["code"] ?? "?"): \(error["msg"] ?? "")")
     }
-    guard let rows = json as? [[Any]] else {
-      throw FetchError.invalidResponse(url: task.request.url, reason: "expected a JSON array of klines, got \(Fetcher.text(body).prefix(80))")
+    guard let rows = json as? [Any] else {
+      throw FetchError.invalidResponse(url: task.request.url, reason: "expected a JSON array of klines, got \(BodyFraming.describe(body))")
     }
     var series = BarSeries(reservingCapacity: rows.count)
-    for row in rows {
-      guard row.count >= 6, let openTime = (row[0] as? NSNumber)?.int64Value,
+    for (index, item) in rows.enumerated() {
+      guard let row = item as? [Any], row.count >= 6, let openTime = Self.integer(row[0]),
         let open = Self.number(row[1]), let high = Self.number(row[2]), let low = Self.number(row[3]),
         let close = Self.number(row[4]), let volume = Self.number(row[5])
       else {
-        throw FetchError.invalidResponse(url: task.request.url, reason: "malformed kline \(row.prefix(6))")
+        let text = (item as? [Any]).map { "\($0.prefix(6))" } ?? "\(item)"
+        throw FetchError.invalidResponse(url: task.request.url, reason: "kline \(index + 1) is malformed: \(text.prefix(160))")
       }
       series.append(timestamp: openTime, open: open, high: high, low: low, close: close, volume: volume)
     }
-    // The last kline may still be open: finalBars drops it until its close time has passed.
-    return SourceBatch(series: series.finalBars(in: task.window, timeframe: timeframe, now: now))
+    // The last kline may still be open: `checked` drops it until its close time has passed.
+    return try SourceBatch.checked(series, origin: BarOrigin(file: task.request.url), task: task, timeframe: timeframe, now: now)
+  }
+
+  public func incompleteness(of response: HTTPResponse, task: SourceTask) -> String? { BodyFraming.json(response.body) }
+
+  /// Binance answers at most `limit` klines from `startTime`; a server may send fewer (a
+  /// cap below 1,000). Whatever the page size, the next page starts after the last open time
+  /// received, until the window's end.
+  public func nextPage(after response: HTTPResponse, task: SourceTask, timeframe: Timeframe, now: Int64) -> SourceTask? {
+    guard let rows = (try? JSONSerialization.jsonObject(with: response.body)) as? [Any],
+      let last = rows.last as? [Any], let lastOpen = last.first.flatMap(Self.integer)
+    else { return nil }
+    let next = timeframe.next(after: lastOpen)
+    guard lastOpen >= task.window.lowerBound, next < task.window.upperBound, timeframe.next(after: next) <= now else { return nil }
+    var page = task
+    page.window = next..<task.window.upperBound
+    page.request = HTTPRequest(url: url(symbol: task.symbol, timeframe: timeframe, window: page.window), maxBytes: task.request.maxBytes)
+    return page
   }
 
   public func pacing(_ response: HTTPResponse) -> Double? {
@@ -51,8 +71,16 @@ public struct BinanceSource: MarketSource {
     return 60 - second.truncatingRemainder(dividingBy: 60) + 0.5
   }
 
+  /// A price as Binance sends it (a string) or a plain number. `"NaN"` and `"inf"` read as
+  /// such, for `BarValidation` to refuse; `null` and junk are nil.
   static func number(_ value: Any) -> Double? {
-    if let text = value as? String { return Double(text) }
-    return (value as? NSNumber)?.doubleValue
+    if let text = value as? String { return Double(text.trimmingCharacters(in: .whitespaces)) }
+    guard let number = value as? NSNumber, !(value is NSNull) else { return nil }
+    return number.doubleValue
+  }
+
+  static func integer(_ value: Any) -> Int64? {
+    guard let number = value as? NSNumber, let exact = Int64(exactly: number.doubleValue) else { return nil }
+    return exact
   }
 }

@@ -18,17 +18,34 @@ public struct CSVSource: MarketSource {
     let resolved = location.replacingOccurrences(of: "{symbol}", with: symbol)
     let isURL = resolved.hasPrefix("http://") || resolved.hasPrefix("https://")
     return [
-      SourceTask(request: HTTPRequest(url: isURL ? resolved : "file://" + resolved), window: lower..<upper, localPath: isURL ? nil : resolved)
+      SourceTask(
+        request: HTTPRequest(url: isURL ? resolved : "file://" + resolved), window: lower..<upper, localPath: isURL ? nil : resolved, symbol: symbol)
     ]
   }
 
   public func batch(from body: Data, task: SourceTask, timeframe: Timeframe, now: Int64) throws -> SourceBatch {
+    let label = task.localPath ?? task.request.url
     var series = BarSeries()
-    for entry in try ArchiveReader.entries(data: body, label: task.localPath ?? task.request.url) {
-      let firstLine = String(decoding: entry.data.prefix { $0 != 10 }, as: UTF8.self)
-      let layout = try CSVBarReader.detect(firstLine: firstLine, options: options, file: task.request.url)
-      series.append(contentsOf: try CSVBarReader.read(entry.data, layout: layout, file: task.request.url).series)
+    var dropped: [DroppedRow] = []
+    var lines: [Int]? = []
+    let entries = try ArchiveReader.entries(data: body, label: label)
+    for entry in entries {
+      let file = entries.count == 1 && entry.name == label ? label : "\(label): \(entry.name)"
+      let csv = try CSVBody.read(entry.data, options: options, file: file, url: task.request.url, mapApplies: true)
+      series.append(contentsOf: csv.series)
+      dropped += csv.dropped
+      lines = entries.count == 1 ? csv.origin.lines : nil
     }
-    return SourceBatch(series: series.sortedAndDeduplicated().finalBars(in: task.window, timeframe: timeframe, now: now))
+    return try SourceBatch.checked(
+      series, origin: BarOrigin(file: entries.count == 1 ? (entries[0].name == label ? label : "\(label): \(entries[0].name)") : label, lines: lines),
+      task: task, timeframe: timeframe, now: now, dropped: dropped)
+  }
+
+  /// A plain CSV fetched without a Content-Length (close-delimited) must end with a line
+  /// break; with one, curl has checked the length already.
+  public func incompleteness(of response: HTTPResponse, task: SourceTask) -> String? {
+    guard response.headers["content-length"] == nil || response.headers["content-encoding"] != nil else { return nil }
+    guard !ArchiveReader.isCompressedOrArchive(response.body.prefix(6)) else { return nil }
+    return BodyFraming.lines(response.body)
   }
 }

@@ -19,23 +19,37 @@ public struct StooqSource: MarketSource {
     }
     return windows.map { window in
       let url = "\(baseURL)/q/d/l/?s=\(symbol.lowercased())&i=\(interval)&d1=\(day(window.lowerBound))&d2=\(day(window.upperBound - 1))"
-      return SourceTask(request: HTTPRequest(url: url), window: window)
+      return SourceTask(request: HTTPRequest(url: url), window: window, symbol: symbol)
     }
   }
 
   public func batch(from body: Data, task: SourceTask, timeframe: Timeframe, now: Int64) throws -> SourceBatch {
-    let firstLine = String(decoding: body.prefix { $0 != 10 }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    guard firstLine.lowercased().hasPrefix("date,") || firstLine.lowercased().hasPrefix("data,") else {
+    guard Self.isCSV(body) else {
       let text = Fetcher.text(body)
-      let reason =
-        text.isEmpty
-        ? "an empty body"
-        : text.lowercased().contains("<html") || text.lowercased().contains("<!doctype")
-          ? "an HTML page instead of CSV" : "'\(text.prefix(100))' instead of CSV"
-      throw FetchError.invalidResponse(url: task.request.url, reason: "Stooq answered \(reason)")
+      let lower = text.lowercased()
+      if lower.contains("exceeded the daily hits limit") {
+        throw FetchError.temporarilyRefused(url: task.request.url, reason: "Stooq answered '\(text.prefix(100))': its daily limit of requests is used up")
+      }
+      if lower == "no data" {
+        // Nothing in that range (a holiday, or an unknown symbol): no bars, which the
+        // download judges against what it expected.
+        return SourceBatch(series: BarSeries(), emptyReason: "Stooq answered 'No data'")
+      }
+      let what = lower.contains("<html") || lower.contains("<!doctype") ? "an HTML page" : "'\(text.prefix(100))'"
+      throw FetchError.invalidResponse(url: task.request.url, reason: "Stooq answered \(what) instead of CSV")
     }
-    let layout = try CSVBarReader.detect(firstLine: firstLine, options: CSVOptions(), file: task.request.url)
-    let series = try CSVBarReader.read(body, layout: layout, file: task.request.url).series
-    return SourceBatch(series: series.sortedAndDeduplicated().finalBars(in: task.window, timeframe: timeframe, now: now))
+    let csv = try CSVBody.read(body, options: CSVOptions(), file: task.request.url, url: task.request.url, mapApplies: false)
+    return try SourceBatch.checked(csv.series, origin: csv.origin, task: task, timeframe: timeframe, now: now, dropped: csv.dropped)
+  }
+
+  static func isCSV(_ body: Data) -> Bool {
+    let firstLine = String(decoding: body.prefix(200).prefix { $0 != 10 }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    return firstLine.hasPrefix("date,") || firstLine.hasPrefix("data,")
+  }
+
+  /// Stooq closes the connection to end a CSV (no Content-Length): a body cut short looks
+  /// whole to HTTP, so it must end with a line break.
+  public func incompleteness(of response: HTTPResponse, task: SourceTask) -> String? {
+    Self.isCSV(response.body) ? BodyFraming.lines(response.body) : nil
   }
 }

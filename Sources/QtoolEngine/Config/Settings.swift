@@ -100,6 +100,9 @@ public struct Settings: Sendable {
         "sources.\(source).base_url", env: SourceCatalog.environmentVariable(for: source),
         defaultValue: url, help: "base URL of the \(source) source")
     }
+    for (key, value, help) in downloadLimits {
+      add("download.\(key)", env: "QTOOL_DOWNLOAD_\(key.uppercased())", defaultValue: value, help: help)
+    }
     let known = Set(entries.map(\.key))
     let unknown = fileValues.keys.filter { !known.contains($0) }.sorted()
     if let first = unknown.first {
@@ -107,6 +110,16 @@ public struct Settings: Sendable {
     }
     return Settings(configFile: path, configFileExists: exists, entries: entries)
   }
+
+  /// `download.*`: how long and how much a download may take (read by `DownloadLimits`).
+  static let downloadLimits: [(key: String, value: String, help: String)] = [
+    ("retry_after_cap", "120", "longest Retry-After (s) a download waits; a longer one fails the run with 75"),
+    ("min_speed", "1024", "bytes/s a transfer must keep up over stall_timeout, or it is abandoned and retried"),
+    ("stall_timeout", "30", "seconds a transfer may stay below min_speed"),
+    ("file_timeout", "600", "seconds one file's transfer may take in all"),
+    ("max_response_mib", "64", "largest REST response (MiB) a download accepts"),
+    ("max_archive_mib", "1024", "largest archive (MiB) a download accepts"),
+  ]
 
   /// Flattens nested YAML mappings to dotted keys: `sources: {binance: {base_url: …}}` →
   /// `sources.binance.base_url`.

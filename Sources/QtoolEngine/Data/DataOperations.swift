@@ -19,7 +19,32 @@ public struct DataOperations: Sendable {
     return try targets.map { dataset in
       let bars = try database.bars(datasetID: dataset.id)
       let report = DatasetVerifier.verify(bars, timeframe: dataset.parsedTimeframe, calendar: dataset.parsedCalendar)
-      return DatasetVerification(dataset: dataset.name, calendar: dataset.calendar, timeframe: dataset.timeframe, report: report)
+      var verification = DatasetVerification(dataset: dataset.name, calendar: dataset.calendar, timeframe: dataset.timeframe, report: report)
+      verification.refetch = Self.refetchHints(dataset, months: report.refetchMonths(timeframe: dataset.parsedTimeframe))
+      return verification
+    }
+  }
+
+  /// One hint per run of consecutive months with problems: the download that fetches them
+  /// again and reports what it replaced (for datasets from a source qtool downloads from).
+  static func refetchHints(_ dataset: DatasetSummary, months: [String]) -> [DatasetVerification.Refetch] {
+    func start(_ month: String) -> Int64? { AcceptedPeriod.parse(month)?.lowerBound }
+    var runs: [(first: String, last: String)] = []
+    for month in months {
+      if let last = runs.last, let end = AcceptedPeriod.parse(last.last)?.upperBound, start(month) == end {
+        runs[runs.count - 1].last = month
+      } else {
+        runs.append((month, month))
+      }
+    }
+    let downloadable = SourceFactory.names.contains(dataset.source) && dataset.source != "csv"
+    return runs.compactMap { run in
+      guard let from = start(run.first), let to = AcceptedPeriod.parse(run.last)?.upperBound else { return nil }
+      let command =
+        downloadable
+        ? "qtool data download --source \(dataset.source) --symbols \(dataset.symbol) -t \(dataset.timeframe) --from \(UTCCalendar.format(from)) --to \(UTCCalendar.format(to)) --full"
+        : nil
+      return DatasetVerification.Refetch(months: run.first == run.last ? run.first : "\(run.first)..\(run.last)", command: command)
     }
   }
 
@@ -87,8 +112,17 @@ public struct DatasetVerification: Codable, Sendable {
   public var calendar: String
   public var timeframe: String
   public var report: VerifyReport
+  /// The months holding problems, with the download that fetches them again.
+  public var refetch: [Refetch] = []
 
-  enum CodingKeys: String, CodingKey { case dataset, calendar, timeframe, ok, bars, problems, warnings }
+  public struct Refetch: Codable, Sendable, Equatable {
+    /// `2024-03` or `2024-03..2024-05`.
+    public var months: String
+    /// nil for datasets not from a download source.
+    public var command: String?
+  }
+
+  enum CodingKeys: String, CodingKey { case dataset, calendar, timeframe, ok, bars, problems, warnings, refetch }
 
   public func encode(to encoder: any Encoder) throws {
     var container = encoder.container(keyedBy: CodingKeys.self)
@@ -99,6 +133,7 @@ public struct DatasetVerification: Codable, Sendable {
     try container.encode(report.bars, forKey: .bars)
     try container.encode(report.problems, forKey: .problems)
     try container.encode(report.warnings, forKey: .warnings)
+    try container.encode(refetch, forKey: .refetch)
   }
 
   public init(from decoder: any Decoder) throws {
@@ -109,6 +144,7 @@ public struct DatasetVerification: Codable, Sendable {
     report = VerifyReport(
       bars: try container.decode(Int.self, forKey: .bars), problems: try container.decode([VerifyFinding].self, forKey: .problems),
       warnings: try container.decode([VerifyFinding].self, forKey: .warnings))
+    refetch = try container.decodeIfPresent([Refetch].self, forKey: .refetch) ?? []
   }
 
   public init(dataset: String, calendar: String, timeframe: String, report: VerifyReport) {

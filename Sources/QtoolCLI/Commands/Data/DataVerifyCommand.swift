@@ -12,7 +12,8 @@ enum DataVerifyCommand: LeafCommand {
       missing weekday is reported as a possible holiday (a warning), while two or more missing \
       weekdays in a row are a gap. Also checked: OHLC order (low ≤ open, close ≤ high), \
       non-negative volume, finite numbers, and timestamps on the timeframe's grid. Exits 65 when \
-      any dataset has a problem.
+      any dataset has a problem, and names the months to fetch again (`refetch 2024-03: qtool data \
+      download … --full`); that download reports the bars it added, replaced and removed.
       """,
     options: [
       .value("limit", .int, valueName: "n", help: "Findings to print per dataset (all with --json).", defaultValue: "20"),
@@ -39,6 +40,9 @@ enum DataVerifyCommand: LeafCommand {
       context.stdout.line(line)
       for finding in report.problems.prefix(limit) { context.stdout.line("  \(finding.kind.rawValue): \(finding.message)") }
       if report.problems.count > limit { context.stdout.line("  … \(report.problems.count - limit) more problems (--json lists all)") }
+      for hint in result.refetch {
+        context.stdout.line("  refetch \(hint.months)" + (hint.command.map { ": \($0)" } ?? " from its source"))
+      }
       for finding in report.warnings.prefix(limit) { context.stdout.line("  warning: \(finding.message)") }
       if report.warnings.count > limit { context.stdout.line("  … \(report.warnings.count - limit) more warnings") }
     }
