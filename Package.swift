@@ -86,6 +86,6 @@ let package = Package(
     .testTarget(name: "QtoolDataTests", dependencies: ["QtoolData", "QtoolStore", "QtoolCore", "QtoolTestSupport"]),
     .testTarget(name: "QtoolEngineTests", dependencies: ["QtoolEngine", "QtoolStore", "QtoolCore"]),
     .testTarget(
-      name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs", "QtoolCore", "QtoolData", "QtoolTestSupport"], exclude: ["Snapshots"]),
+      name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs", "QtoolCore", "QtoolData", "QtoolStore", "QtoolTestSupport"], exclude: ["Snapshots"]),
   ]
 )

@@ -30,7 +30,7 @@ _qtool_options() {
     '') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'data') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'data download') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --source --symbols --timeframe -t --from --to --full --jobs -j --wait --proxy --adjusted --url --retries --no-verify --accept-missing --map --no-header --delimiter --timestamp-unit --timestamp-format --json' ;;
-    'data import') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --symbol -s --timeframe -t --name --source-name --calendar --wait --map --no-header --delimiter --timestamp-unit --timestamp-format --json' ;;
+    'data import') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --symbol -s --timeframe -t --name --source-name --calendar --wait --force-timeframe --allow-nonpositive --map --no-header --delimiter --timestamp-unit --timestamp-format --json' ;;
     'data list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'data info') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --rows --json' ;;
     'data verify') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --limit --json' ;;

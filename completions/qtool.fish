@@ -190,6 +190,8 @@ complete -c qtool -n '__qtool_at '\''data import'\''' -l name -r -f -d 'Dataset 
 complete -c qtool -n '__qtool_at '\''data import'\''' -l source-name -r -f -d 'Where the data came from, recorded in the catalog.'
 complete -c qtool -n '__qtool_at '\''data import'\''' -l calendar -r -f -a '24x7 weekdays' -d 'Trading calendar gaps are judged against (default: 24x7 for crypto, weekdays otherwise).'
 complete -c qtool -n '__qtool_at '\''data import'\''' -l wait -d 'Wait while another process writes the dataset, instead of exiting 75.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l force-timeframe -d 'Store the bars although their spacing does not fit --timeframe.'
+complete -c qtool -n '__qtool_at '\''data import'\''' -l allow-nonpositive -d 'Accept zero and negative prices (spreads, some futures); recorded in the dataset.'
 complete -c qtool -n '__qtool_at '\''data import'\''' -l map -r -f -d 'Take a field (timestamp, open, high, low, close, volume) from a named or numbered column.'
 complete -c qtool -n '__qtool_at '\''data import'\''' -l no-header -d 'The first line is data, not a header.'
 complete -c qtool -n '__qtool_at '\''data import'\''' -l delimiter -r -f -d 'Field separator (default: guessed from , ; tab |).'

@@ -30,6 +30,12 @@ public struct DatasetSummary: Codable, Sendable, Equatable, FetchableRecord {
   }
 
   public var parsedTimeframe: Timeframe { Timeframe(timeframe) ?? Timeframe(count: 1, unit: .day) }
+
+  /// Imported with zero and negative prices allowed (metadata `allow_nonpositive`).
+  public var allowsNonPositive: Bool {
+    guard let metadata, let object = try? JSONSerialization.jsonObject(with: Data(metadata.utf8)) as? [String: Any] else { return false }
+    return object["allow_nonpositive"] as? Bool == true
+  }
   public var parsedCalendar: TradingCalendar { TradingCalendar(rawValue: calendar) ?? .allDays }
 
   static let selectSQL = """

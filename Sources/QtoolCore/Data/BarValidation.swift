@@ -73,7 +73,11 @@ public enum BarValidation {
   /// (Binance weeks and Stooq's end-of-period weeks and months are not held to one). Intraday
   /// bars on a weekdays calendar (equities open at 13:30Z) may sit off the grid by a fixed
   /// offset, the same for every row.
-  public static func check(_ series: BarSeries, timeframe: Timeframe, calendar: TradingCalendar, origin: BarOrigin) -> BarProblem? {
+  ///
+  /// `allowNonPositive` lets zero and negative prices through (spreads, some futures).
+  public static func check(
+    _ series: BarSeries, timeframe: Timeframe, calendar: TradingCalendar, origin: BarOrigin, allowNonPositive: Bool = false
+  ) -> BarProblem? {
     let checksGrid = timeframe.milliseconds < Timeframe(count: 1, unit: .week).milliseconds
     let sessionOffset = calendar == .weekdays && timeframe.milliseconds < UTCCalendar.dayMilliseconds
     let step = timeframe.milliseconds
@@ -84,11 +88,15 @@ public enum BarValidation {
       func problem(_ kind: BarProblem.Kind, _ reason: String) -> BarProblem {
         BarProblem(kind: kind, row: i, timestamp: ts, location: origin.locate(row: i, timestamp: ts), reason: reason)
       }
-      for (name, value) in [("open", o), ("high", h), ("low", l), ("close", c), ("volume", v)] where !value.isFinite {
-        return problem(.nonFinite, "\(name) is \(value), not a number a market trades at")
-      }
-      for (name, value) in [("open", o), ("high", h), ("low", l), ("close", c)] where value <= 0 {
-        return problem(.nonPositive, "\(name) is \(format(value)); prices must be above zero")
+      // The common case in one test, without building anything: a million rows an import.
+      let plain = o.isFinite && h.isFinite && l.isFinite && c.isFinite && v.isFinite && (allowNonPositive || (o > 0 && h > 0 && l > 0 && c > 0))
+      if !plain {
+        for (name, value) in [("open", o), ("high", h), ("low", l), ("close", c), ("volume", v)] where !value.isFinite {
+          return problem(.nonFinite, "\(name) is \(value), not a number a market trades at")
+        }
+        for (name, value) in [("open", o), ("high", h), ("low", l), ("close", c)] where value <= 0 {
+          return problem(.nonPositive, "\(name) is \(format(value)); prices must be above zero")
+        }
       }
       if h < l { return problem(.highBelowLow, "high \(format(h)) is below low \(format(l))") }
       if o < l || o > h || c < l || c > h {
@@ -110,6 +118,34 @@ public enum BarValidation {
       }
     }
     return nil
+  }
+
+  /// Why bars at these (sorted) open times cannot be of `timeframe`, or nil: the usual step
+  /// between bars is less than half the timeframe's (hourly bars called 1d, daily called 1w or
+  /// 1M) or more than three times it (weekly bars called 1d). Gaps and weekends are allowed:
+  /// the most common step decides. Needs at least three bars to judge.
+  public static func spacingProblem(_ timestamps: [Int64], timeframe: Timeframe) -> String? {
+    guard timestamps.count >= 3 else { return nil }
+    var counts: [Int64: Int] = [:]
+    // Ten thousand steps spread over the series judge a million bars as well as all of them.
+    let stride = max(1, (timestamps.count - 1) / 10_000)
+    for i in Swift.stride(from: 1, to: timestamps.count, by: stride) where timestamps[i] > timestamps[i - 1] {
+      counts[timestamps[i] - timestamps[i - 1], default: 0] += 1
+    }
+    guard let usual = counts.max(by: { $0.value != $1.value ? $0.value < $1.value : $0.key > $1.key })?.key else { return nil }
+    let nominal = timeframe.unit == .month ? Int64(timeframe.count) * 30 * UTCCalendar.dayMilliseconds : timeframe.milliseconds
+    guard usual * 2 < nominal || usual > nominal * 3 else { return nil }
+    return "the bars are \(describe(usual)) apart, not \(timeframe) bars"
+  }
+
+  /// `1 hour`, `1 day`, `7 days`, `90 seconds`.
+  static func describe(_ milliseconds: Int64) -> String {
+    let units: [(Int64, String)] = [(86_400_000, "day"), (3_600_000, "hour"), (60_000, "minute"), (1000, "second")]
+    for (size, name) in units where milliseconds % size == 0 {
+      let count = milliseconds / size
+      return "\(count) \(name)\(count == 1 ? "" : "s")"
+    }
+    return "\(milliseconds) ms"
   }
 
   /// The rows sorted by time with identical repeats dropped (`identical` counts them); rows

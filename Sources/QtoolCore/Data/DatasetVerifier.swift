@@ -2,7 +2,7 @@
 public struct VerifyFinding: Codable, Sendable, Equatable {
   public enum Kind: String, Codable, Sendable {
     case gap, possibleHoliday = "possible_holiday", duplicate, ohlc, negativeVolume = "negative_volume"
-    case offGrid = "off_grid", nonFinite = "non_finite", outOfOrder = "out_of_order"
+    case offGrid = "off_grid", nonFinite = "non_finite", outOfOrder = "out_of_order", nonPositive = "non_positive", spacing
   }
 
   public var kind: Kind
@@ -37,14 +37,21 @@ public struct VerifyReport: Codable, Sendable, Equatable {
 /// Checks bars against their timeframe and trading calendar: gaps, duplicates, OHLC sanity,
 /// negative volume, off-grid timestamps. Runs on columns; ~1M bars in a few milliseconds.
 public enum DatasetVerifier {
-  public static func verify(_ series: BarSeries, timeframe: Timeframe, calendar: TradingCalendar) -> VerifyReport {
+  /// - parameter allowNonPositive: zero and negative prices are not problems (a dataset of
+  ///   spreads, or futures that trade below zero).
+  public static func verify(_ series: BarSeries, timeframe: Timeframe, calendar: TradingCalendar, allowNonPositive: Bool = false) -> VerifyReport {
     var problems: [VerifyFinding] = []
     var warnings: [VerifyFinding] = []
     let ts = series.timestamps
+    if let spacing = BarValidation.spacingProblem(ts, timeframe: timeframe) {
+      problems.append(finding(.spacing, ts[0], spacing + " (imported with the wrong timeframe?)"))
+    }
     for i in 0..<series.count {
       let (o, h, l, c, v) = (series.open[i], series.high[i], series.low[i], series.close[i], series.volume[i])
       if !(o.isFinite && h.isFinite && l.isFinite && c.isFinite && v.isFinite) {
         problems.append(finding(.nonFinite, ts[i], "a price or the volume is not a finite number"))
+      } else if !allowNonPositive, !(o > 0 && h > 0 && l > 0 && c > 0) {
+        problems.append(finding(.nonPositive, ts[i], "a price at or below zero: open \(o) high \(h) low \(l) close \(c)"))
       } else if !(l <= o && l <= c && o <= h && c <= h && l <= h) {
         problems.append(finding(.ohlc, ts[i], "OHLC out of order: open \(o) high \(h) low \(l) close \(c)"))
       }

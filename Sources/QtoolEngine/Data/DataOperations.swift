@@ -18,7 +18,8 @@ public struct DataOperations: Sendable {
     let targets = try name.map { [try database.dataset(named: $0)] } ?? database.datasets()
     return try targets.map { dataset in
       let bars = try database.bars(datasetID: dataset.id)
-      let report = DatasetVerifier.verify(bars, timeframe: dataset.parsedTimeframe, calendar: dataset.parsedCalendar)
+      let report = DatasetVerifier.verify(
+        bars, timeframe: dataset.parsedTimeframe, calendar: dataset.parsedCalendar, allowNonPositive: dataset.allowsNonPositive)
       var verification = DatasetVerification(dataset: dataset.name, calendar: dataset.calendar, timeframe: dataset.timeframe, report: report)
       verification.refetch = Self.refetchHints(dataset, months: report.refetchMonths(timeframe: dataset.parsedTimeframe))
       return verification

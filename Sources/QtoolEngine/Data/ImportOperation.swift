@@ -15,11 +15,18 @@ public struct ImportRequest: Codable, Sendable, Equatable {
   public var csv: CSVOptions
   /// Wait for another writer of the dataset instead of failing.
   public var wait: Bool
+  /// Store the bars although their spacing does not fit `timeframe`.
+  public var forceTimeframe: Bool
+  /// Accept zero and negative prices (spreads, some futures); recorded in the dataset.
+  public var allowNonPositive: Bool
 
   public init(
     files: [String], symbol: String, timeframe: Timeframe, name: String? = nil, sourceName: String = "csv",
-    calendar: TradingCalendar? = nil, csv: CSVOptions = CSVOptions(), wait: Bool = false
+    calendar: TradingCalendar? = nil, csv: CSVOptions = CSVOptions(), wait: Bool = false, forceTimeframe: Bool = false,
+    allowNonPositive: Bool = false
   ) {
+    self.forceTimeframe = forceTimeframe
+    self.allowNonPositive = allowNonPositive
     self.files = files
     self.symbol = symbol
     self.timeframe = timeframe
@@ -30,7 +37,10 @@ public struct ImportRequest: Codable, Sendable, Equatable {
     self.wait = wait
   }
 
-  enum CodingKeys: String, CodingKey { case files, symbol, timeframe, name, sourceName = "source", calendar, csv, wait }
+  enum CodingKeys: String, CodingKey {
+    case files, symbol, timeframe, name, sourceName = "source", calendar, csv, wait, forceTimeframe = "force_timeframe"
+    case allowNonPositive = "allow_nonpositive"
+  }
 
   /// `SYMBOL-timeframe`, e.g. `GOOG-1d`.
   public var datasetName: String { name ?? "\(symbol)-\(timeframe)" }
@@ -103,7 +113,19 @@ extension DataOperations {
           try current!.append(piece)
         }, end: { results.append(try current!.finish()) })
       try cancellation.check()
-      for result in results { combined.append(contentsOf: result.series) }
+      let calendar = request.calendar ?? TradingCalendar.guess(source: request.sourceName, symbol: request.symbol)
+      for (entry, result) in results.enumerated() {
+        // The rules every way of bringing bars in follows (downloads too): nothing impossible is stored.
+        let label = results.count == 1 ? path : "\(path) (file \(entry + 1))"
+        if let problem = BarValidation.check(
+          result.series, timeframe: request.timeframe, calendar: calendar, origin: BarOrigin(file: label),
+          allowNonPositive: request.allowNonPositive)
+        {
+          if problem.kind == .offGrid, request.forceTimeframe { continue }
+          throw ImportError.badBar(problem)
+        }
+        combined.append(contentsOf: result.series)
+      }
       fileReports.append(
         ImportReport.File(
           path: path, entries: results.count, bars: results.reduce(0) { $0 + $1.series.count }, skippedRows: results.reduce(0) { $0 + $1.skippedRows }
@@ -114,6 +136,9 @@ extension DataOperations {
     let barsRead = combined.count
     guard barsRead > 0 else { throw CSVError.empty(file: request.files.joined(separator: ", ")) }
     let clean = combined.sortedAndDeduplicated()
+    if !request.forceTimeframe, let spacing = BarValidation.spacingProblem(clean.timestamps, timeframe: request.timeframe) {
+      throw ImportError.wrongTimeframe(files: request.files, timeframe: request.timeframe.description, reason: spacing)
+    }
     let calendar = request.calendar ?? TradingCalendar.guess(source: request.sourceName, symbol: request.symbol)
     let definition = DatasetDefinition(
       name: request.datasetName, source: request.sourceName, symbol: request.symbol, timeframe: request.timeframe,
@@ -121,6 +146,7 @@ extension DataOperations {
     progress.begin("storing", total: clean.count, unit: .bars)
     let stored = try database.write { db -> StoredBars in
       let stored = try QtoolDatabase.storeBars(db, into: definition, clean, at: context.clock.now(), cancellation: cancellation)
+      if request.allowNonPositive { try QtoolDatabase.setMetadata(db, datasetID: stored.datasetID, key: "allow_nonpositive", json: Data("true".utf8)) }
       // The last moment to stop: everything above rolls back.
       try hooks.checkpoint("import.store", 0, cancellation: cancellation)
       try cancellation.check()
@@ -134,6 +160,41 @@ extension DataOperations {
       duplicatesInInput: barsRead - clean.count, barsAdded: stored.counts.added, barsReplaced: stored.counts.replaced, datasetBars: summary.rowCount,
       gaps: summary.gapCount, first: summary.firstTs.map { UTCCalendar.format($0) }, last: summary.lastTs.map { UTCCalendar.format($0) },
       seconds: context.clock.seconds(since: started))
+  }
+}
+
+public enum ImportError: QtoolError {
+  case badBar(BarProblem)
+  case wrongTimeframe(files: [String], timeframe: String, reason: String)
+
+  public var category: ErrorCategory { .invalidInput }
+  public var code: String {
+    switch self {
+    case .badBar(let problem): return "bad_bar_" + problem.kind.rawValue
+    case .wrongTimeframe: return "wrong_timeframe"
+    }
+  }
+  public var message: String {
+    switch self {
+    case .badBar(let problem): return "\(problem); nothing was imported"
+    case .wrongTimeframe(let files, let timeframe, let reason):
+      return "\(files.joined(separator: ", ")): \(reason) (as \(timeframe) was given); nothing was imported"
+    }
+  }
+  public var details: [String: JSONValue] {
+    switch self {
+    case .badBar(let problem):
+      return ["kind": .string(problem.kind.rawValue), "row": JSONValue(problem.row + 1), "time": .string(UTCCalendar.format(problem.timestamp, alwaysTime: true))]
+    case .wrongTimeframe(_, let timeframe, _): return ["timeframe": .string(timeframe)]
+    }
+  }
+  public var hint: ErrorHint? {
+    switch self {
+    case .badBar(let problem) where problem.kind == .nonPositive: return "for spreads or futures that trade below zero, allow it with {allow_nonpositive}"
+    case .badBar(let problem) where problem.kind == .offGrid: return "check {timeframe}, or store it anyway with {force_timeframe}"
+    case .badBar: return nil
+    case .wrongTimeframe: return "give the bars' own timeframe with {timeframe}, or store them anyway with {force_timeframe}"
+    }
   }
 }
 

@@ -14,6 +14,11 @@ enum DataImportCommand: LeafCommand {
 
       All files go into one dataset (default name SYMBOL-TIMEFRAME) in one transaction: the \
       import is stored whole or not at all. Bars already stored at the same time are replaced.
+
+      Bars follow the same rules as downloads: every price finite and above zero (unless \
+      --allow-nonpositive), high not below low, open and close inside them, volume not negative, \
+      and open times on the timeframe's grid and spaced like it — hourly bars given as -t 1d are \
+      refused (65) unless --force-timeframe. Nothing of a refused import is stored.
       """,
     options: [
       .value("symbol", short: "s", valueName: "symbol", help: "Instrument symbol, e.g. GOOG or BTCUSDT.", required: true),
@@ -21,6 +26,8 @@ enum DataImportCommand: LeafCommand {
       .value("name", valueName: "dataset", help: "Dataset name (default: SYMBOL-TIMEFRAME)."),
       .value("source-name", valueName: "source", help: "Where the data came from, recorded in the catalog.", defaultValue: "csv"),
       DataOptions.calendar, DataOptions.wait,
+      .flag("force-timeframe", help: "Store the bars although their spacing does not fit --timeframe."),
+      .flag("allow-nonpositive", help: "Accept zero and negative prices (spreads, some futures); recorded in the dataset."),
     ] + DataOptions.csv + [CommonOptions.json],
     positionals: [
       PositionalSpec("file", .path(.file(extensions: ["csv", "gz", "zip", "tgz", "bz2", "xz"])), arity: .variadic, help: "Files to import.")
@@ -38,7 +45,8 @@ enum DataImportCommand: LeafCommand {
       timeframe: Timeframe(arguments.string("timeframe")!)!, name: arguments.string("name"),
       sourceName: arguments.string("source-name")!,
       calendar: arguments.string("calendar").flatMap(TradingCalendar.init(rawValue:)),
-      csv: try DataOptions.csvOptions(arguments), wait: arguments.flag("wait"))
+      csv: try DataOptions.csvOptions(arguments), wait: arguments.flag("wait"), forceTimeframe: arguments.flag("force-timeframe"),
+      allowNonPositive: arguments.flag("allow-nonpositive"))
     let report = try DataOperations(try context.operations()).importFiles(request)
     if context.json {
       try context.printJSON(report)
