@@ -36,7 +36,7 @@ _qtool_options() {
     'data verify') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --limit --json' ;;
     'data export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --format --from --to --output -o --force -f' ;;
     'data delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --wait --json' ;;
-    'data preprocess') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --op --pipeline --out --force -f --wait --json' ;;
+    'data preprocess') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --op --pipeline --out --force -f --replace-original --wait --json' ;;
     'strategy') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'strategy new') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --template --symbol -s --timeframe -t --output -o --force -f --json' ;;
     'strategy list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
@@ -48,7 +48,7 @@ _qtool_options() {
     'backtest list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest compare') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --report --json' ;;
-    'backtest grid') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --grid --where --rank --top --jobs -j --walk-forward --dataset --from --to --capital --allow-gaps --json' ;;
+    'backtest grid') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --grid --where --rank --top --jobs -j --walk-forward --dataset --from --to --capital --allow-gaps --max-combinations --json' ;;
     'backtest replay') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest check') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --json' ;;
     'backtest export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --force -f' ;;
@@ -220,6 +220,7 @@ _qtool_value() {
     'backtest grid|--from') COMPREPLY=() ;;
     'backtest grid|--to') COMPREPLY=() ;;
     'backtest grid|--capital') COMPREPLY=() ;;
+    'backtest grid|--max-combinations') COMPREPLY=() ;;
     'backtest replay|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest replay|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest replay|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;

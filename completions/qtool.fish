@@ -2,7 +2,7 @@
 # Install: qtool completions fish > ~/.config/fish/completions/qtool.fish
 
 function __qtool_path
-    set -l value_options --accept-missing --assert --calendar --capital --color --config --dataset --db --delimiter --export --format --from --grid --home --jobs --kind --limit --map --name --older-than --op --out --output --param --pipeline --proxy --rank --report --retries --rows --since --source --source-name --status --symbol --symbols --template --timeframe --timeout --timestamp-format --timestamp-unit --to --top --url --walk-forward --where -j -o -s -t
+    set -l value_options --accept-missing --assert --calendar --capital --color --config --dataset --db --delimiter --export --format --from --grid --home --jobs --kind --limit --map --max-combinations --name --older-than --op --out --output --param --pipeline --proxy --rank --report --retries --rows --since --source --source-name --status --symbol --symbols --template --timeframe --timeout --timestamp-format --timestamp-unit --to --top --url --walk-forward --where -j -o -s -t
     set -l tokens (commandline -opc)
     set -l path ''
     set -l skip 0
@@ -267,6 +267,7 @@ complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l op -r -f -d 'An ope
 complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l pipeline -r -F -d 'A JSON pipeline file.'
 complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l out -r -f -d 'Name of the derived dataset.'
 complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l force -s f -d 'Replace an existing file.'
+complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l replace-original -d 'Replace --out even when it holds downloaded or imported bars (they cannot be derived again).'
 complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l wait -d 'Wait while another process writes the dataset, instead of exiting 75.'
 complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''data preprocess'\''' -f -a '(qtool __complete datasets 2>/dev/null)'
@@ -419,6 +420,7 @@ complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l from -r -f -d 'First 
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l to -r -f -d 'Include bars before this time (UTC).'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l capital -r -f -d 'Starting capital.'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l allow-gaps -d 'Run even when the data has gaps.'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l max-combinations -r -f -d 'Refuse grids larger than this (counted before --where).'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -F
 complete -c qtool -n '__qtool_at '\''backtest replay'\''' -l db -r -F -d 'The SQLite store to use.'

@@ -25,13 +25,19 @@ extension QtoolDatabase {
     }
   }
 
-  /// Replaces the whole content of a derived dataset: bars, extra columns, lineage.
+  /// Replaces the whole content of a derived dataset: bars, extra columns, lineage. A dataset
+  /// that was downloaded or imported is replaced only with `replaceOriginal`: its bars cannot
+  /// be derived again.
   public func storeDerived(
-    _ definition: DatasetDefinition, bars: BarSeries, columns: [(name: String, values: [Double])], contentHash: String, replace: Bool
+    _ definition: DatasetDefinition, bars: BarSeries, columns: [(name: String, values: [Double])], contentHash: String, replace: Bool,
+    replaceOriginal: Bool = false
   ) throws {
     try write { db in
-      if let existing = try Int64.fetchOne(db, sql: "SELECT id FROM datasets WHERE name = ?", arguments: [definition.name]) {
+      if let row = try Row.fetchOne(db, sql: "SELECT id, origin FROM datasets WHERE name = ?", arguments: [definition.name]) {
+        let existing: Int64 = row["id"]
+        let origin: String = row["origin"]
         guard replace else { throw OperationConflict(name: definition.name) }
+        guard origin == "derived" || replaceOriginal else { throw OperationConflict(name: definition.name, origin: origin) }
         try db.execute(sql: "DELETE FROM bar_chunks WHERE dataset_id = ?", arguments: [existing])
         try db.execute(sql: "DELETE FROM datasets WHERE id = ?", arguments: [existing])
       }
@@ -47,9 +53,20 @@ extension QtoolDatabase {
 /// A derived dataset's name is taken and replacing was not asked for.
 public struct OperationConflict: QtoolError, Equatable {
   public var name: String
+  /// Set when the dataset is not a derived one (`downloaded`, `imported`).
+  public var origin: String?
+  public init(name: String, origin: String? = nil) {
+    self.name = name
+    self.origin = origin
+  }
   public var category: ErrorCategory { .alreadyExists }
-  public var code: String { "dataset_exists" }
-  public var message: String { "dataset '\(name)' already exists" }
-  public var details: [String: JSONValue] { ["dataset": .string(name)] }
-  public var hint: ErrorHint? { "replace it with {force}, or choose another {out}" }
+  public var code: String { origin == nil ? "dataset_exists" : "dataset_is_original" }
+  public var message: String {
+    guard let origin else { return "dataset '\(name)' already exists" }
+    return "dataset '\(name)' holds \(origin) bars, which preprocessing cannot make again"
+  }
+  public var details: [String: JSONValue] { ["dataset": .string(name), "origin": JSONValue(origin)] }
+  public var hint: ErrorHint? {
+    origin == nil ? "replace it with {force}, or choose another {out}" : "choose another {out}, or replace it anyway with {replace_original}"
+  }
 }

@@ -12,7 +12,31 @@ public enum LookaheadCheck {
   public struct Report: Codable, Sendable, Equatable {
     public var cuts: [Int]
     public var changes: [Change]
-    public var clean: Bool { changes.isEmpty }
+    /// Look-ahead in the data itself: preprocessing steps of the datasets (or their parents)
+    /// that used later bars for earlier ones.
+    public var data: [String] = []
+    public var clean: Bool { changes.isEmpty && data.isEmpty }
+
+    public init(cuts: [Int], changes: [Change], data: [String] = []) {
+      self.cuts = cuts
+      self.changes = changes
+      self.data = data
+    }
+
+    enum CodingKeys: String, CodingKey { case cuts, changes, data, clean }
+    public func encode(to encoder: any Encoder) throws {
+      var container = encoder.container(keyedBy: CodingKeys.self)
+      try container.encode(cuts, forKey: .cuts)
+      try container.encode(changes, forKey: .changes)
+      try container.encode(data, forKey: .data)
+      try container.encode(clean, forKey: .clean)
+    }
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      cuts = try container.decode([Int].self, forKey: .cuts)
+      changes = try container.decode([Change].self, forKey: .changes)
+      data = try container.decodeIfPresent([String].self, forKey: .data) ?? []
+    }
   }
 
   public static func run(_ strategy: CompiledStrategy, bars: BarSeries, cuts count: Int = 10) -> Report {

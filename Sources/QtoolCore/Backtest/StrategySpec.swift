@@ -109,15 +109,25 @@ public struct CompiledStrategy: Sendable {
   /// Parses the rules with `overrides` applied to the params; errors name the spec's file.
   public init(_ spec: StrategySpec, overrides: [String: Double] = [:], capital: Double? = nil, origin: String = "") throws {
     self.spec = spec
+    let prefix = origin.isEmpty ? "" : origin + ":"
     var parameters = spec.params ?? [:]
+    // A param named like a column or a function is shadowed by it in the rules: `low` would
+    // read the bar's low price, never the param.
+    for name in parameters.keys.sorted() where RuleParser.columns.contains(name) || Functions.signature(name) != nil || ["true", "false"].contains(name) {
+      let what = RuleParser.columns.contains(name) ? "the price column '\(name)'" : Functions.signature(name) != nil ? "the function '\(name)'" : "'\(name)'"
+      throw SpecError.invalid("\(prefix)params.\(name): a param cannot be named like \(what), which the rules would read instead; rename it (e.g. \(name)_level)")
+    }
+    for (name, value) in parameters where !value.isFinite {
+      throw SpecError.invalid("\(prefix)params.\(name): \(value) is not a finite number")
+    }
     for (key, value) in overrides {
       guard parameters[key] != nil else {
         throw UnknownParameter(name: key, known: parameters.keys.sorted())
       }
+      guard value.isFinite else { throw InvalidParameterValue(name: key, value: value) }
       parameters[key] = value
     }
     self.parameters = parameters
-    let prefix = origin.isEmpty ? "" : origin + ":"
     func rule(_ text: String?, _ name: String) throws -> Expression? {
       guard let text, !text.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
       let expression = try RuleParser.parse(text, origin: "\(prefix)rules.\(name)", parameters: parameters)
@@ -147,6 +157,11 @@ public struct CompiledStrategy: Sendable {
     commissionFixed = spec.costs?.commissionFixed ?? 0
     slippage = (spec.costs?.slippageBps ?? 0) / 10_000
     guard commission >= 0, commission < 0.1 else { throw SpecError.invalid("costs.commission must be a fraction from 0 to 0.1, e.g. 0.001") }
+    guard commissionFixed >= 0, commissionFixed.isFinite else { throw SpecError.invalid("costs.commission_fixed must be 0 or more, in the account's currency") }
+    // Negative slippage fills better than the market; 1,000 bps (10%) is already absurd.
+    guard let bps = Optional(spec.costs?.slippageBps ?? 0), bps >= 0, bps <= 1_000 else {
+      throw SpecError.invalid("costs.slippage_bps must be from 0 to 1000 (basis points against each fill), got \(spec.costs?.slippageBps ?? 0)")
+    }
     let fill = spec.execution?.fill ?? "next_open"
     guard fill == "next_open" || fill == "close" else { throw SpecError.invalid("execution.fill must be next_open or close, got \(fill)") }
     fillAtClose = fill == "close"
@@ -191,6 +206,16 @@ public struct UnknownParameter: QtoolError, Equatable {
       + "; its params: \(known.isEmpty ? "none" : known.joined(separator: ", "))"
   }
   public var details: [String: JSONValue] { ["field": .string("params.\(name)"), "params": .array(known.map { .string($0) })] }
+}
+
+/// A param override that is not a finite number.
+public struct InvalidParameterValue: QtoolError, Equatable {
+  public var name: String
+  public var value: Double
+  public var category: ErrorCategory { .usage }
+  public var code: String { "invalid_param_value" }
+  public var message: String { "param \(name): \(value) is not a finite number" }
+  public var details: [String: JSONValue] { ["field": .string("params.\(name)")] }
 }
 
 public enum SpecError: QtoolError, Equatable {

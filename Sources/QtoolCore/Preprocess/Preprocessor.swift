@@ -6,6 +6,17 @@ public enum Preprocessor {
   public struct Step: Codable, Sendable, Equatable {
     public var type: String
     public var summary: String
+    /// How this step lets a bar see later bars (statistics of the whole range, values filled
+    /// from later bars), or nil: a backtest on the result is not out of sample.
+    public var lookAhead: String?
+
+    public init(type: String, summary: String, lookAhead: String? = nil) {
+      self.type = type
+      self.summary = summary
+      self.lookAhead = lookAhead
+    }
+
+    enum CodingKeys: String, CodingKey { case type, summary, lookAhead = "look_ahead" }
   }
 
   /// Returns the result and the operations as applied (normalize parameters filled in).
@@ -16,6 +27,7 @@ public enum Preprocessor {
     for operation in operations {
       var operation = operation
       let before = frame.count
+      let fittedHere = operation.parameters == nil
       let summary: String
       switch operation.type {
       case "fill_missing": summary = try fillMissing(&frame, operation)
@@ -31,9 +43,23 @@ public enum Preprocessor {
         throw PreprocessError.invalid("unknown operation '\(operation.type)'; operations: \(PreprocessOperation.types.joined(separator: ", "))")
       }
       applied.append(operation)
-      steps.append(Step(type: operation.type, summary: summary))
+      steps.append(Step(type: operation.type, summary: summary, lookAhead: lookAhead(operation, fittedHere: fittedHere)))
     }
     return (frame, applied, steps)
+  }
+
+  /// Why `operation` as applied uses later bars for earlier ones, or nil.
+  static func lookAhead(_ operation: PreprocessOperation, fittedHere: Bool) -> String? {
+    switch operation.type {
+    case "normalize" where fittedHere:
+      return "normalize (\(operation.method ?? "zscore")) scaled every bar with statistics of the whole range, later bars included"
+    case "clip_outliers":
+      return "clip_outliers (\(operation.method ?? "zscore")) clipped every bar at limits computed over the whole range, later bars included"
+    case "fill_missing" where operation.method == "backward_fill" || operation.method == "interpolate":
+      return "fill_missing (\(operation.method!)) filled missing bars from the bars after them"
+    default:
+      return nil
+    }
   }
 
   static func columns(_ operation: PreprocessOperation, _ frame: Frame, default fallback: [String]) throws -> [String] {

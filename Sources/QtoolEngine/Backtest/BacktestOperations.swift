@@ -518,11 +518,17 @@ extension BacktestOperations {
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let strategy = try CompiledStrategy(loaded.spec, overrides: request.params, capital: request.capital, origin: loaded.origin)
     let data = try loadData(loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: true)
-    if let bars = data.single { return LookaheadCheck.run(strategy, bars: bars) }
+    let names = data.dataset.map { [$0.name] } ?? data.portfolio.map { "\($0.symbol)-\(loaded.spec.universe.timeframe)" }
+    let lineage = try names.flatMap { try lookAheadInLineage(of: $0) }
+    if let bars = data.single {
+      var report = LookaheadCheck.run(strategy, bars: bars)
+      report.data = lineage
+      return report
+    }
     let (timestamps, _) = PortfolioBacktester.align(data.portfolio)
     let cancellation = context.cancellation
     let start = (strategy.rank?.lookback ?? 0) + 1
-    return try LookaheadCheck.run(timestamps: timestamps, firstDecisionBar: start) { cut in
+    var report = try LookaheadCheck.run(timestamps: timestamps, firstDecisionBar: start) { cut in
       var cutData = data
       cutData.portfolio = data.portfolio.map { input in
         PortfolioBacktester.Input(symbol: input.symbol, bars: input.bars.between(from: .min, to: cut.map { timestamps[$0] } ?? .max))
@@ -530,6 +536,26 @@ extension BacktestOperations {
       let simulated = try Self.simulate(strategy, on: cutData, cancellation: cancellation)
       return (simulated.outcome.trades, simulated.tradeSymbols)
     }
+    report.data = lineage
+    return report
+  }
+
+  /// The preprocessing steps of `name` and its parents that let bars see later ones.
+  func lookAheadInLineage(of name: String) throws -> [String] {
+    var findings: [String] = []
+    var next: String? = name
+    var seen = Set<String>()
+    while let current = next, seen.insert(current).inserted {
+      let dataset = try database.dataset(named: current)
+      if let pipeline = dataset.pipeline,
+        let object = try? JSONSerialization.jsonObject(with: Data(pipeline.utf8)) as? [String: Any],
+        let steps = object["look_ahead"] as? [String]
+      {
+        findings += steps.map { "\(current): \($0)" }
+      }
+      next = dataset.parentName
+    }
+    return findings
   }
 
   /// The files of a run's bundle: spec, settings, data fingerprints, metrics, trades, equity.

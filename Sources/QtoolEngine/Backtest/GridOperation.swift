@@ -29,11 +29,17 @@ public struct GridRequest: Codable, Sendable, Equatable {
   /// Worker threads; they share the machine's compute slots with every other operation.
   public var jobs: Int
   public var allowGaps: Bool
+  /// The most combinations a grid may have; its size is checked before anything is allocated.
+  public var maxCombinations: Int
+
+  public static let defaultMaxCombinations = 1_000_000
 
   public init(
     strategy: StrategyReference, dataset: String? = nil, from: Int64? = nil, to: Int64? = nil, capital: Double? = nil, axes: [GridAxis],
-    condition: String? = nil, rank: String = "sharpe", top: Int = 10, jobs: Int = ComputePool.cores, allowGaps: Bool = false
+    condition: String? = nil, rank: String = "sharpe", top: Int = 10, jobs: Int = ComputePool.cores, allowGaps: Bool = false,
+    maxCombinations: Int = GridRequest.defaultMaxCombinations
   ) {
+    self.maxCombinations = maxCombinations
     self.strategy = strategy
     self.dataset = dataset
     self.from = from
@@ -49,6 +55,7 @@ public struct GridRequest: Codable, Sendable, Equatable {
 
   enum CodingKeys: String, CodingKey {
     case strategy, dataset, from, to, capital, axes, condition = "where", rank, top, jobs, allowGaps = "allow_gaps"
+    case maxCombinations = "max_combinations"
   }
 
   public init(from decoder: any Decoder) throws {
@@ -64,6 +71,7 @@ public struct GridRequest: Codable, Sendable, Equatable {
     top = try container.decodeIfPresent(Int.self, forKey: .top) ?? 10
     jobs = try container.decodeIfPresent(Int.self, forKey: .jobs) ?? ComputePool.cores
     allowGaps = try container.decodeIfPresent(Bool.self, forKey: .allowGaps) ?? false
+    maxCombinations = try container.decodeIfPresent(Int.self, forKey: .maxCombinations) ?? Self.defaultMaxCombinations
   }
 }
 
@@ -134,7 +142,26 @@ extension BacktestOperations {
 
   /// The cartesian product of the axes, less those failing `--where`.
   static func combinations(_ request: GridRequest, known: [String: Double]) throws -> [[String: Double]] {
+    var seen = Set<String>()
+    var size = 1
+    for axis in request.axes {
+      guard seen.insert(axis.name).inserted else {
+        throw OperationError.invalidArgument("the param '\(axis.name)' is given two ranges of values", field: "axes", hint: "give each param once")
+      }
+      guard !axis.values.isEmpty, axis.values.allSatisfy(\.isFinite) else {
+        throw OperationError.invalidArgument("the values of '\(axis.name)' must be finite numbers, at least one", field: "axes")
+      }
+      let (product, overflow) = size.multipliedReportingOverflow(by: axis.values.count)
+      guard !overflow, product <= request.maxCombinations else {
+        let count = overflow ? "more than \(Int.max)" : "\(product)"
+        throw OperationError.invalidArgument(
+          "the grid has \(count) combinations (before any condition), more than the limit of \(request.maxCombinations)", field: "axes",
+          hint: "narrow the ranges, or raise the limit with {max_combinations}")
+      }
+      size = product
+    }
     var combinations: [[String: Double]] = [[:]]
+    combinations.reserveCapacity(size)
     for axis in request.axes {
       guard known[axis.name] != nil else {
         throw OperationError.invalidArgument(

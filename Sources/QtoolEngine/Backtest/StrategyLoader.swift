@@ -111,6 +111,12 @@ public enum StrategyLoader {
       throw SpecError.invalid("\(origin): \(describe(error))")
     }
     // Rules are parsed here too, so every error is found before a run starts.
+    do {
+      try Identifier.check(spec.name, as: .strategy)
+      for symbol in spec.universe.symbols { try Identifier.check(symbol, as: .symbol) }
+    } catch let error as InvalidName {
+      throw SpecError.invalid("\(origin): \(error.message)")
+    }
     _ = try CompiledStrategy(spec, origin: origin)
     return LoadedSpec(spec: spec, text: text, hash: ContentHash.sha256Hex(Data(text.utf8)), origin: origin)
   }
@@ -121,6 +127,11 @@ public enum StrategyLoader {
       guard let name = key.string else { continue }
       guard known.contains(name) else {
         let place = section.isEmpty ? name : "\(section).\(name)"
+        if name.contains(")") || name.contains("(") {
+          // `rules: { entry: rsi(close, 14) < 30 }`: YAML splits a { } mapping at every comma.
+          throw SpecError.invalid(
+            "\(origin): '\(section)' is written as { … } and a rule inside it has a comma, which YAML reads as the next key; quote the rule (entry: \"rsi(close, 14) < 30\") or write one rule per line")
+        }
         throw SpecError.invalid(
           "\(origin): unknown key '\(place)'" + (Similarity.closest(to: name, among: known).map { " — did you mean '\($0)'?" } ?? "")
             + "; \(section.isEmpty ? "top-level keys" : section) are \(known.joined(separator: ", "))")

@@ -18,6 +18,8 @@ public struct StrategyOperations: Sendable {
 
   /// Writes a spec from `template` to `path` (refusing to overwrite) and registers it.
   public func create(name: String, template: String, symbol: String, timeframe: String, path: String, overwrite: Bool) throws -> Created {
+    try Identifier.check(name, as: .strategy)
+    for symbol in symbol.split(separator: ",") { try Identifier.check(String(symbol), as: .symbol) }
     guard let text = StrategyTemplates.render(template, name: name, symbol: symbol, timeframe: timeframe) else {
       throw OperationError.invalidArgument(
         "unknown template '\(template)'", field: "template", hint: ErrorHint("templates: \(StrategyTemplates.names.joined(separator: ", "))"))
@@ -37,6 +39,7 @@ public struct StrategyOperations: Sendable {
 
   /// Registers `text` as the latest version of `name` (a new version when it changed).
   public func register(name: String, path: String?, text: String) throws -> Created {
+    try Identifier.check(name, as: .strategy)
     let loaded = try StrategyLoader.parse(text, origin: path ?? name)
     let type = (try? database.strategy(named: name).type) ?? "rules"
     let version = try database.registerStrategy(name: name, type: type, path: path, specText: text, hash: loaded.hash, at: context.clock.now())

@@ -24,8 +24,8 @@ public enum StrategyTemplates {
       risk: "{ stop_loss: 0.05, take_profit: null, trailing_stop: null, max_drawdown_halt: null }"),
     "rsi_reversion": Template(
       description: "Buy oversold (RSI below the low band), sell when overbought",
-      params: [("period", "14"), ("low", "30"), ("high", "70")],
-      rules: [("entry", "rsi(close, period) < low"), ("exit", "rsi(close, period) > high")],
+      params: [("period", "14"), ("oversold", "30"), ("overbought", "70")],
+      rules: [("entry", "rsi(close, period) < oversold"), ("exit", "rsi(close, period) > overbought")],
       risk: "{ stop_loss: 0.08, take_profit: null, trailing_stop: null, max_drawdown_halt: null }"),
     "bollinger_reversion": Template(
       description: "Buy a close below the lower Bollinger band, sell at the middle band",

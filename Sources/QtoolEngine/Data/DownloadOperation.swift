@@ -346,6 +346,7 @@ extension DataOperations {
   public func download(_ request: DownloadRequest, settings: Settings, notice: @escaping @Sendable (String) -> Void = { _ in }) throws
     -> DownloadReport
   {
+    for symbol in request.symbols { try Identifier.check(symbol, as: .symbol) }
     let names = request.symbols.map { "\($0)-\(request.timeframe)" }
     return try JobRunner.run(
       .download, request: request, context: context, link: { _ in ["datasets": .array(names.map { .string($0) })] }, failure: { $0.failure }

@@ -86,6 +86,8 @@ extension DataOperations {
   }
 
   func importNow(_ request: ImportRequest) throws -> ImportReport {
+    try Identifier.check(request.symbol, as: .symbol)
+    try Identifier.check(request.datasetName, as: .dataset)
     let started = context.clock.now()
     let (cancellation, progress, hooks) = (context.cancellation, context.progress, context.hooks)
     let lease = try context.leases.acquire(

@@ -10,9 +10,14 @@ public struct PreprocessRequest: Codable, Sendable, Equatable {
   public var output: String
   /// Replace `output` when it exists (a derived dataset only).
   public var replace: Bool
+  /// Replace `output` even when it holds downloaded or imported bars.
+  public var replaceOriginal: Bool
   public var wait: Bool
 
-  public init(dataset: String, operations: [PreprocessOperation], output: String, replace: Bool = false, wait: Bool = false) {
+  public init(
+    dataset: String, operations: [PreprocessOperation], output: String, replace: Bool = false, replaceOriginal: Bool = false, wait: Bool = false
+  ) {
+    self.replaceOriginal = replaceOriginal
     self.dataset = dataset
     self.operations = operations
     self.output = output
@@ -20,7 +25,7 @@ public struct PreprocessRequest: Codable, Sendable, Equatable {
     self.wait = wait
   }
 
-  enum CodingKeys: String, CodingKey { case dataset, operations, output = "out", replace, wait }
+  enum CodingKeys: String, CodingKey { case dataset, operations, output = "out", replace, replaceOriginal = "replace_original", wait }
 }
 
 public struct PreprocessReport: Codable, Sendable {
@@ -46,6 +51,7 @@ extension DataOperations {
     guard !request.operations.isEmpty else {
       throw OperationError.invalidArgument("no operations to apply", field: "operations", hint: "give operations with {op} or {pipeline}")
     }
+    try Identifier.check(request.output, as: .dataset)
     guard request.output != request.dataset else {
       throw OperationError.invalidArgument("the output must be a new dataset, not the input '\(request.dataset)'", field: "out")
     }
@@ -55,11 +61,12 @@ extension DataOperations {
         clock: context.clock)
       defer { lease.release() }
       return try DataOperations(context).preprocessNow(
-        name: request.dataset, operations: request.operations, output: request.output, replace: request.replace)
+        name: request.dataset, operations: request.operations, output: request.output, replace: request.replace || request.replaceOriginal,
+        replaceOriginal: request.replaceOriginal)
     }
   }
 
-  func preprocessNow(name: String, operations: [PreprocessOperation], output: String, replace: Bool) throws -> PreprocessReport {
+  func preprocessNow(name: String, operations: [PreprocessOperation], output: String, replace: Bool, replaceOriginal: Bool) throws -> PreprocessReport {
     let parent = try database.dataset(named: name)
     let input = Frame(
       bars: try database.bars(datasetID: parent.id), timeframe: parent.parsedTimeframe, calendar: parent.parsedCalendar,
@@ -67,7 +74,15 @@ extension DataOperations {
     let (result, applied, steps) = try Preprocessor.apply(operations, to: input)
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
-    let pipeline = String(decoding: try encoder.encode(["operations": applied]), as: UTF8.self)
+    struct Pipeline: Encodable {
+      var operations: [PreprocessOperation]
+      /// What lets earlier bars see later ones: `backtest check` reports it.
+      var lookAhead: [String]?
+      enum CodingKeys: String, CodingKey { case operations, lookAhead = "look_ahead" }
+    }
+    let lookAhead = steps.compactMap(\.lookAhead)
+    let pipeline = String(
+      decoding: try encoder.encode(Pipeline(operations: applied, lookAhead: lookAhead.isEmpty ? nil : lookAhead)), as: UTF8.self)
     let columns = result.extraNames.map { (name: $0, values: result.extra[$0]!) }
     var hash = ContentHash.of(result.bars)
     if !columns.isEmpty {
@@ -86,7 +101,7 @@ extension DataOperations {
       name: output, source: parent.source, symbol: parent.symbol, timeframe: result.timeframe, calendar: result.calendar,
       origin: "derived", parentID: parent.id, pipeline: pipeline)
     try context.cancellation.check()
-    try database.storeDerived(definition, bars: result.bars, columns: columns, contentHash: hash, replace: replace)
+    try database.storeDerived(definition, bars: result.bars, columns: columns, contentHash: hash, replace: replace, replaceOriginal: replaceOriginal)
     return PreprocessReport(
       dataset: output, parent: parent.name, barsIn: input.count, barsOut: result.count, timeframe: result.timeframe.description,
       columns: ["open", "high", "low", "close", "volume"] + result.extraNames, steps: steps, contentHash: hash)

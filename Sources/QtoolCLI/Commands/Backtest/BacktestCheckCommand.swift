@@ -7,7 +7,7 @@ enum BacktestCheckCommand: LeafCommand {
   static let spec = CommandSpec(
     name: "check", abstract: "Look-ahead and warm-up check: rerun on truncated data",
     discussion:
-      "Reruns the strategy on the data cut after ten points in time and reports any entry, exit or position up to the cut that differs from the full run. A clean strategy never changes its past when the future is removed. Exits 1 when something changed.",
+      "Reruns the strategy on the data cut after ten points in time and reports any entry, exit or position up to the cut that differs from the full run. A clean strategy never changes its past when the future is removed. Also reports preprocessing of the data (or its parent datasets) that used later bars for earlier ones: normalize or clip_outliers fitted on the whole range, backward fills. Exits 1 when something was found.",
     options: [
       .value("dataset", valueName: "dataset", help: "Run on this dataset instead of SYMBOL-TIMEFRAME.", completion: .dynamic("datasets")),
       DataOptions.from, DataOptions.to,
@@ -28,8 +28,14 @@ enum BacktestCheckCommand: LeafCommand {
     } else if report.clean {
       context.stdout.line("clean: no decision changed at \(report.cuts.count) cut points")
     } else {
-      context.stdout.line("LOOK-AHEAD: decisions change when later data is removed")
-      for change in report.changes { context.stdout.line("  \(UTCCalendar.format(change.timestamp)): \(change.what)") }
+      if !report.changes.isEmpty {
+        context.stdout.line("LOOK-AHEAD: decisions change when later data is removed")
+        for change in report.changes { context.stdout.line("  \(UTCCalendar.format(change.timestamp)): \(change.what)") }
+      }
+      if !report.data.isEmpty {
+        context.stdout.line("LOOK-AHEAD IN THE DATA: its preprocessing used later bars for earlier ones")
+        for finding in report.data { context.stdout.line("  \(finding)") }
+      }
     }
     return report.clean ? .success : .failure
   }

@@ -19,6 +19,9 @@ enum BacktestGridCommand: LeafCommand {
       DataOptions.from, DataOptions.to,
       .value("capital", .double, valueName: "amount", help: "Starting capital."),
       .flag("allow-gaps", help: "Run even when the data has gaps."),
+      .value(
+        "max-combinations", .int, valueName: "n", help: "Refuse grids larger than this (counted before --where).",
+        defaultValue: "\(GridRequest.defaultMaxCombinations)"),
       CommonOptions.json,
     ],
     positionals: [
@@ -39,7 +42,7 @@ enum BacktestGridCommand: LeafCommand {
       to: DataOptions.milliseconds(arguments, "to"), capital: try DataOptions.capital(arguments), axes: axes, condition: arguments.string("where"),
       rank: arguments.string("rank")!, top: max(1, arguments.int("top")!),
       jobs: arguments.int("jobs") ?? ProcessInfo.processInfo.activeProcessorCount,
-      allowGaps: arguments.flag("allow-gaps"))
+      allowGaps: arguments.flag("allow-gaps"), maxCombinations: max(1, arguments.int("max-combinations")!))
     if let text = arguments.string("walk-forward") {
       let parts = text.split(separator: "/").map(String.init)
       guard parts.count == 2, let train = PeriodLength(parts[0]), let test = PeriodLength(parts[1]) else {

@@ -23,7 +23,9 @@ enum DataPreprocessCommand: LeafCommand {
       .repeatable("op", valueName: "operation", help: "An operation, e.g. 'resample timeframe=4h'."),
       .value("pipeline", .path(.file(extensions: ["json"])), valueName: "file", help: "A JSON pipeline file."),
       .value("out", valueName: "dataset", help: "Name of the derived dataset.", required: true),
-      CommonOptions.force, DataOptions.wait, CommonOptions.json,
+      CommonOptions.force,
+      .flag("replace-original", help: "Replace --out even when it holds downloaded or imported bars (they cannot be derived again)."),
+      DataOptions.wait, CommonOptions.json,
     ],
     positionals: [DataOptions.dataset],
     examples: [
@@ -40,7 +42,7 @@ enum DataPreprocessCommand: LeafCommand {
     let report = try DataOperations(try context.operations()).preprocess(
       PreprocessRequest(
         dataset: arguments.string("dataset")!, operations: operations, output: arguments.string("out")!, replace: arguments.flag("force"),
-        wait: arguments.flag("wait")))
+        replaceOriginal: arguments.flag("replace-original"), wait: arguments.flag("wait")))
     if context.json {
       try context.printJSON(report)
       return .success
