@@ -371,6 +371,7 @@ complete -c qtool -n '__qtool_at '\''backtest run'\''' -l assert -r -f -d 'Fail 
 complete -c qtool -n '__qtool_at '\''backtest run'\''' -l allow-gaps -d 'Run even when the data has gaps.'
 complete -c qtool -n '__qtool_at '\''backtest run'\''' -l report -r -F -d 'Write a self-contained HTML report.'
 complete -c qtool -n '__qtool_at '\''backtest run'\''' -l export -r -f -a '(__fish_complete_directories)' -d 'Write spec, settings, metrics, trades.csv and equity.csv to this directory.'
+complete -c qtool -n '__qtool_at '\''backtest run'\''' -l force -s f -d 'Replace the files of --report and --export when they exist.'
 complete -c qtool -n '__qtool_at '\''backtest run'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''backtest run'\''' -F
 complete -c qtool -n '__qtool_at '\''backtest list'\''' -l db -r -F -d 'The SQLite store to use.'
@@ -400,6 +401,7 @@ complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l color -r -f -a 'au
 complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l help -s h -d 'Show help for the command and exit.'
 complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l version -d 'Print the version and exit.'
 complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l report -r -F -d 'Write an HTML page with the equity curves overlaid.'
+complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l force -s f -d 'Replace an existing file.'
 complete -c qtool -n '__qtool_at '\''backtest compare'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'

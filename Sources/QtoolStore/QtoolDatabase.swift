@@ -209,7 +209,7 @@ public final class QtoolDatabase: Sendable {
   /// consistent snapshot even while another process writes. The copy is written beside the
   /// destination and renamed into place, so a half-written backup never appears under its name.
   public func backup(to destination: String, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
-    let temporary = destination + ".partial-\(getpid())"
+    let temporary = AtomicFile.temporaryPath(for: destination)
     try? FileManager.default.removeItem(atPath: temporary)
     TemporaryFiles.register(temporary)
     defer { TemporaryFiles.unregister(temporary) }

@@ -8,6 +8,7 @@ public enum TemporaryFiles {
 
   public static func register(_ path: String) { paths.withLock { _ = $0.insert(path) } }
   public static func unregister(_ path: String) { paths.withLock { _ = $0.remove(path) } }
+  public static func isRegistered(_ path: String) -> Bool { paths.withLock { $0.contains(path) } }
 
   /// Removes every registered file; safe to call from a signal-handling thread.
   public static func removeAll() {

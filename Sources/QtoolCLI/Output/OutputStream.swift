@@ -1,3 +1,6 @@
+import QtoolCore
+import QtoolStore
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -24,7 +27,14 @@ final class OutputStream: @unchecked Sendable {
         if written < 0 {
           if errno == EINTR { continue }
           if errno == EPIPE { _exit(0) }
-          return
+          // A result that cannot be written is a failure, not a success with nothing shown.
+          let reason = String(cString: strerror(errno))
+          if fd != 2 {
+            let message = "qtool: error: cannot write to \(fd == 1 ? "standard output" : "descriptor \(fd)"): \(reason)\n"
+            _ = message.withCString { Glibc.write(2, $0, strlen($0)) }
+          }
+          TemporaryFiles.removeAll()
+          _exit(ExitStatus.ioError.rawValue)
         }
         offset += written
       }

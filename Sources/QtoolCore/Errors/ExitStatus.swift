@@ -9,6 +9,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
   case unavailable = 69
   case software = 70
   case cannotCreate = 73
+  case ioError = 74
   case temporaryFailure = 75
   case interrupted = 130
   case terminated = 143
@@ -24,6 +25,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case .unavailable: return "a data source or service is unavailable, or refused the request for good"
     case .software: return "an internal error in qtool (please report it)"
     case .cannotCreate: return "an output file or the store cannot be written, or it exists already"
+    case .ioError: return "standard output could not be written (disk full, device error)"
     case .temporaryFailure: return "a temporary condition (dataset in use, rate limited, server error): retry later"
     case .interrupted: return "cancelled by Ctrl-C (SIGINT) or `qtool jobs cancel`; nothing half-written is left"
     case .terminated: return "cancelled by SIGTERM; nothing half-written is left"

@@ -1,13 +1,16 @@
 import CArchive
 import Foundation
 import QtoolCore
+import QtoolStore
 
 /// Writes a `.tar.gz` through libarchive: the bundle a run is exported as.
 public enum ArchiveWriter {
   /// Writes `files` (name → content) to `path` as gzip-compressed tar, under a temporary name
   /// first so a half-written bundle never appears.
   public static func writeTarGz(_ files: [(name: String, data: Data)], to path: String) throws {
-    let temporary = path + ".partial-\(getpid())"
+    let temporary = AtomicFile.temporaryPath(for: path)
+    TemporaryFiles.register(temporary)
+    defer { TemporaryFiles.unregister(temporary) }
     guard let archive = archive_write_new() else { throw ArchiveError.cannotOpen(path: path, reason: "out of memory") }
     defer { archive_write_free(archive) }
     archive_write_add_filter_gzip(archive)

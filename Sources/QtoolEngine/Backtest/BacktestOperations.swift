@@ -588,20 +588,26 @@ extension BacktestOperations {
   }
 
   /// `backtest export`: the bundle as one .tar.gz, under a folder named after the run.
-  public func export(id: String, to path: String) throws -> RunRecord {
+  public func export(id: String, to path: String, overwrite: Bool = false) throws -> RunRecord {
+    if !overwrite, FileManager.default.fileExists(atPath: path) { throw AtomicFileError.exists(path: path) }
     let (run, files) = try bundleFiles(id: id)
     try ArchiveWriter.writeTarGz(files.map { ("\(run.id)/\($0.name)", $0.data) }, to: path)
     return run
   }
 
   /// `backtest run --export DIR`: the bundle's files in a directory.
-  public func export(id: String, directory: String) throws {
+  /// Refuses to replace files already there unless `overwrite`; checks them all before writing any.
+  public func export(id: String, directory: String, overwrite: Bool = false) throws {
     let (_, files) = try bundleFiles(id: id)
     do {
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-      for file in files { try file.data.write(to: URL(fileURLWithPath: directory).appendingPathComponent(file.name), options: .atomic) }
     } catch {
-      throw OperationError.cannotWrite("cannot write to \(directory): \(error.localizedDescription)")
+      throw OperationError.cannotWrite("cannot create the directory \(directory)", path: directory)
     }
+    let paths = files.map { URL(fileURLWithPath: directory).appendingPathComponent($0.name).path }
+    if !overwrite, let existing = paths.first(where: { FileManager.default.fileExists(atPath: $0) }) {
+      throw AtomicFileError.exists(path: existing)
+    }
+    for (file, path) in zip(files, paths) { try AtomicFile.write(file.data, to: path, overwrite: true) }
   }
 }

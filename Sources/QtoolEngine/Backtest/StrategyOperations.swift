@@ -24,13 +24,8 @@ public struct StrategyOperations: Sendable {
       throw OperationError.invalidArgument(
         "unknown template '\(template)'", field: "template", hint: ErrorHint("templates: \(StrategyTemplates.names.joined(separator: ", "))"))
     }
-    if FileManager.default.fileExists(atPath: path), !overwrite { throw OperationError.alreadyExists(path: path) }
     let loaded = try StrategyLoader.parse(text, origin: path)
-    do {
-      try text.write(toFile: path, atomically: true, encoding: .utf8)
-    } catch {
-      throw OperationError.cannotWrite("cannot write \(path): \(error.localizedDescription)", path: path)
-    }
+    try AtomicFile.write(Data(text.utf8), to: path, overwrite: overwrite)
     let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
     let version = try database.registerStrategy(
       name: name, type: template, path: absolute, specText: text, hash: loaded.hash, at: context.clock.now())

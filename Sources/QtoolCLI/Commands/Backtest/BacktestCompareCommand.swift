@@ -1,6 +1,7 @@
 import QtoolArgs
 import QtoolCore
 import QtoolEngine
+import QtoolStore
 
 enum BacktestCompareCommand: LeafCommand {
   static let readsOnly = true
@@ -8,7 +9,7 @@ enum BacktestCompareCommand: LeafCommand {
     name: "compare", abstract: "Compare recorded runs: metrics side by side, correlation of returns",
     options: [
       .value("report", .path(.file(extensions: ["html"])), valueName: "file", help: "Write an HTML page with the equity curves overlaid."),
-      CommonOptions.json,
+      CommonOptions.force, CommonOptions.json,
     ],
     positionals: [PositionalSpec("id", arity: .variadic, help: "Two or more run ids.")],
     examples: [Example("qtool backtest compare r1a2b3 r4c5d6", "Two runs side by side")])
@@ -27,7 +28,7 @@ enum BacktestCompareCommand: LeafCommand {
         let detail = try operations.show(id: run.id)
         return (detail.timestamps, detail.equity)
       }
-      try ReportWriter.write(HTMLReport.renderComparison(report, curves: curves), to: path)
+      try ReportWriter.write(HTMLReport.renderComparison(report, curves: curves), to: path, overwrite: context.arguments.flag("force"))
       context.note("wrote report \(path)")
     }
     if context.json {

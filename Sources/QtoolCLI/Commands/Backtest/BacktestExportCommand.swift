@@ -15,10 +15,8 @@ enum BacktestExportCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let path = context.arguments.string("file")!
-    if FileManager.default.fileExists(atPath: path), !context.arguments.flag("force") {
-      throw OperationError.alreadyExists(path: path)
-    }
-    let run = try BacktestOperations(try context.operations()).export(id: context.arguments.string("id")!, to: path)
+    let run = try BacktestOperations(try context.operations()).export(
+      id: context.arguments.string("id")!, to: path, overwrite: context.arguments.flag("force"))
     context.stdout.line("exported run \(run.id) to \(path)")
     return .success
   }

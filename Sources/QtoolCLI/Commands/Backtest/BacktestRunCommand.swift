@@ -2,6 +2,7 @@ import Foundation
 import QtoolArgs
 import QtoolCore
 import QtoolEngine
+import QtoolStore
 
 enum BacktestRunCommand: LeafCommand {
   static let spec = CommandSpec(
@@ -27,6 +28,7 @@ enum BacktestRunCommand: LeafCommand {
       .flag("allow-gaps", help: "Run even when the data has gaps."),
       .value("report", .path(.file(extensions: ["html"])), valueName: "file", help: "Write a self-contained HTML report."),
       .value("export", .path(.directory), valueName: "dir", help: "Write spec, settings, metrics, trades.csv and equity.csv to this directory."),
+      .flag("force", short: "f", help: "Replace the files of --report and --export when they exist."),
       CommonOptions.json,
     ],
     positionals: [
@@ -48,11 +50,11 @@ enum BacktestRunCommand: LeafCommand {
     let operations = try BacktestOperations(try context.operations())
     let report = try operations.run(request)
     if let directory = arguments.string("export") {
-      try operations.export(id: report.id, directory: directory)
+      try operations.export(id: report.id, directory: directory, overwrite: arguments.flag("force"))
       context.note("wrote \(directory)/{spec.yaml,settings.json,metrics.json,trades.csv,equity.csv,…}")
     }
     if let path = arguments.string("report") {
-      try ReportWriter.write(HTMLReport.render(report), to: path)
+      try ReportWriter.write(HTMLReport.render(report), to: path, overwrite: arguments.flag("force"))
       context.note("wrote report \(path)")
     }
     if context.json {
@@ -68,18 +70,9 @@ enum BacktestRunCommand: LeafCommand {
   }
 }
 
-/// Writes a file atomically (temporary name, then rename).
+/// Writes a file atomically (temporary name, then rename), refusing to replace one unless asked.
 enum ReportWriter {
-  static func write(_ text: String, to path: String) throws {
-    let temporary = path + ".partial-\(getpid())"
-    do {
-      try text.write(toFile: temporary, atomically: false, encoding: .utf8)
-      guard rename(temporary, path) == 0 else { throw OperationError.cannotWrite("cannot write \(path)", path: path) }
-    } catch let error as OperationError {
-      throw error
-    } catch {
-      try? FileManager.default.removeItem(atPath: temporary)
-      throw OperationError.cannotWrite("cannot write \(path): the directory does not exist or is not writable", path: path)
-    }
+  static func write(_ text: String, to path: String, overwrite: Bool) throws {
+    try AtomicFile.write(Data(text.utf8), to: path, overwrite: overwrite)
   }
 }

@@ -31,24 +31,14 @@ enum DataExportCommand: LeafCommand {
       _ = try operations.export(name: name, format: format, from: from, to: to) { context.stdout.write($0) }
       return .success
     }
-    if FileManager.default.fileExists(atPath: output), !arguments.flag("force") {
-      throw OperationError.alreadyExists(path: output)
+    if output == "-" {
+      _ = try operations.export(name: name, format: format, from: from, to: to) { context.stdout.write($0) }
+      return .success
     }
-    let temporary = output + ".partial-\(getpid())"
-    guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
-      throw OperationError.cannotWrite("cannot write \(output): the directory does not exist or is not writable")
-    }
-    TemporaryFiles.register(temporary)
-    defer { TemporaryFiles.unregister(temporary) }
-    do {
-      let count = try operations.export(name: name, format: format, from: from, to: to) { try handle.write(contentsOf: Data($0.utf8)) }
-      try handle.close()
-      guard rename(temporary, output) == 0 else { throw OperationError.cannotWrite("cannot write \(output)") }
-      context.note("wrote \(count) bars to \(output)")
-    } catch {
-      try? FileManager.default.removeItem(atPath: temporary)
-      throw error
-    }
+    let file = try AtomicFile(path: output, overwrite: arguments.flag("force"))
+    let count = try operations.export(name: name, format: format, from: from, to: to) { try file.write($0) }
+    try file.commit()
+    context.note("wrote \(count) bars to \(output)")
     return .success
   }
 }
