@@ -112,6 +112,10 @@ extension DataOperations {
     progress.finish()
     let barsRead = combined.count
     guard barsRead > 0 else { throw CSVError.empty(file: request.files.joined(separator: ", ")) }
+    if LocalDates.needed(combined, timeframe: request.timeframe, options: request.csv) {
+      // Daily bars written with an offset: each on the date it is written with.
+      combined = try LocalDates.apply(combined, files: request.files, options: request.csv)
+    }
     let clean = combined.sortedAndDeduplicated()
     let calendar = request.calendar ?? TradingCalendar.guess(source: request.sourceName, symbol: request.symbol)
     let definition = DatasetDefinition(
