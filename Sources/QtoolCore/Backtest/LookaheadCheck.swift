@@ -12,19 +12,33 @@ public enum LookaheadCheck {
   public struct Report: Codable, Sendable, Equatable {
     public var cuts: [Int]
     public var changes: [Change]
+    /// The bars of history the rules need before a decision, and what needs them.
+    public var warmupBars: Int?
+    public var warmupExpression: String?
     public var clean: Bool { changes.isEmpty }
+
+    public init(cuts: [Int], changes: [Change], warmupBars: Int? = nil, warmupExpression: String? = nil) {
+      self.cuts = cuts
+      self.changes = changes
+      self.warmupBars = warmupBars
+      self.warmupExpression = warmupExpression
+    }
+
+    enum CodingKeys: String, CodingKey { case cuts, changes, warmupBars = "warmup_bars", warmupExpression = "warmup_expression" }
   }
 
-  public static func run(_ strategy: CompiledStrategy, bars: BarSeries, cuts count: Int = 10) -> Report {
-    let full = Backtester.run(strategy, bars: bars, recordPositions: true)
-    let start = strategy.firstDecisionBar + 1
+  /// - parameter tradingStart: as in `Backtester.run`: the bars before it only warm up.
+  public static func run(_ strategy: CompiledStrategy, bars: BarSeries, from tradingStart: Int = 0, cuts count: Int = 10) -> Report {
+    let full = Backtester.run(strategy, bars: bars, from: tradingStart, recordPositions: true)
+    let start = max(strategy.firstDecisionBar, tradingStart) + 1
     guard bars.count > start + 2 else { return Report(cuts: [], changes: []) }
     let cuts = Set((1...count).map { start + ($0 * (bars.count - 1 - start)) / (count + 1) }).sorted()
     var changes: [Change] = []
     for cut in cuts {
-      let partial = Backtester.run(strategy, bars: bars.slice(0..<cut), recordPositions: true)
+      let partial = Backtester.run(strategy, bars: bars.slice(0..<cut), from: tradingStart, recordPositions: true)
       // Compare what both runs knew by bar cut-2: the last bar's decisions fill after the cut.
-      let horizon = cut - 2
+      // The outcomes count bars from the first traded one.
+      let horizon = cut - 2 - tradingStart
       let fullEvents = events(full.trades, upTo: horizon)
       let partialEvents = events(partial.trades, upTo: horizon)
       if fullEvents != partialEvents {
@@ -33,13 +47,15 @@ public enum LookaheadCheck {
             fullEvents.count > partialEvents.count ? fullEvents[partialEvents.count] : partialEvents[fullEvents.count], (0, "")
           )
         changes.append(
-          Change(cut: cut, bar: first.0.0, timestamp: bars.timestamps[first.0.0], what: "with data up to bar \(cut) only: \(first.0.1) differs"))
+          Change(
+            cut: cut, bar: first.0.0 + tradingStart, timestamp: bars.timestamps[first.0.0 + tradingStart],
+            what: "with data up to bar \(cut) only: \(first.0.1) differs"))
       }
-      for i in 0..<horizon where full.position[i] != partial.position[i] {
+      for i in 0..<max(0, horizon) where full.position[i] != partial.position[i] {
         changes.append(
           Change(
-            cut: cut, bar: i, timestamp: bars.timestamps[i],
-            what: "position at bar \(i) is \(partial.position[i]) with data up to bar \(cut), \(full.position[i]) with all data"))
+            cut: cut, bar: i + tradingStart, timestamp: bars.timestamps[i + tradingStart],
+            what: "position at bar \(i + tradingStart) is \(partial.position[i]) with data up to bar \(cut), \(full.position[i]) with all data"))
         break
       }
     }

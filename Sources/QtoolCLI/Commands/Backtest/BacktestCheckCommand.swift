@@ -6,10 +6,10 @@ enum BacktestCheckCommand: LeafCommand {
   static let spec = CommandSpec(
     name: "check", abstract: "Look-ahead and warm-up check: rerun on truncated data",
     discussion:
-      "Reruns the strategy on the data cut after ten points in time and reports any entry, exit or position up to the cut that differs from the full run. A clean strategy never changes its past when the future is removed. Exits 1 when something changed.",
+      "Reruns the strategy on the data cut after ten points in time and reports any entry, exit or position up to the cut that differs from the full run. A clean strategy never changes its past when the future is removed. Exits 1 when something changed. Also reports the warm-up the rules need (their longest look-back); rules that look back further than the data reaches are an error (exit 65), as in backtest run.",
     options: [
       .value("dataset", valueName: "dataset", help: "Run on this dataset instead of SYMBOL-TIMEFRAME.", completion: .dynamic("datasets")),
-      DataOptions.from, DataOptions.to,
+      BacktestOptions.from, DataOptions.to, BacktestOptions.noWarmup,
       CommonOptions.json,
     ],
     positionals: [
@@ -21,14 +21,19 @@ enum BacktestCheckCommand: LeafCommand {
     let report = try BacktestOperations(try context.operations()).check(
       BacktestRequest(
         strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
-        to: DataOptions.milliseconds(arguments, "to")))
+        to: DataOptions.milliseconds(arguments, "to"), noWarmup: arguments.flag("no-warmup")))
     if context.json {
       try context.printJSON(report)
-    } else if report.clean {
-      context.stdout.line("clean: no decision changed at \(report.cuts.count) cut points")
     } else {
-      context.stdout.line("LOOK-AHEAD: decisions change when later data is removed")
-      for change in report.changes { context.stdout.line("  \(UTCCalendar.format(change.timestamp)): \(change.what)") }
+      if report.clean {
+        context.stdout.line("clean: no decision changed at \(report.cuts.count) cut points")
+      } else {
+        context.stdout.line("LOOK-AHEAD: decisions change when later data is removed")
+        for change in report.changes { context.stdout.line("  \(UTCCalendar.format(change.timestamp)): \(change.what)") }
+      }
+      if let bars = report.warmupBars {
+        context.stdout.line("warm-up: the rules need \(bars) bar\(bars == 1 ? "" : "s") before a decision" + (report.warmupExpression.map { " (\($0))" } ?? ""))
+      }
     }
     return report.clean ? .success : .failure
   }
