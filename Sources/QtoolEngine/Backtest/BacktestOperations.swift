@@ -321,8 +321,7 @@ public struct BacktestOperations: Sendable {
     }
     if !allowGaps { try refuseGaps(bars, of: dataset, warmup: noWarmup ? 0 : warmup) }
     let barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
-    let traded = Array(bars.timestamps[before...])
-    let closes = try spec.benchmark.map { try self.benchmarkCloses($0, timeframe: spec.universe.timeframe, on: traded) }
+    let closes = try spec.benchmark.map { try self.benchmarkCloses($0, timeframe: spec.universe.timeframe, on: Array(bars.timestamps[before...])) }
     return MarketData(
       datasetName: datasetName, symbol: dataset.symbol, timeframe: dataset.timeframe, barsPerYear: barsPerYear,
       sliceHash: try sliceHash(bars, of: dataset), single: bars, portfolio: [], dataset: dataset, benchmarkCloses: closes,
