@@ -65,6 +65,9 @@ enum BacktestGridCommand: LeafCommand {
           }
         ).render(bold: context.terminal.colorOnStdout))
       context.stdout.line("out-of-sample return over \(report.windows.count) windows: \(Format.decimal(report.outOfSampleReturn * 100, places: 2))%")
+      if report.warmupBars > 0 {
+        context.stdout.line("each window's indicators warmed up on the \(report.warmupBars) bars before it (a test window: its combination's own)")
+      }
       return .success
     }
     let report = try BacktestOperations(try context.operations()).grid(request)
@@ -86,6 +89,7 @@ enum BacktestGridCommand: LeafCommand {
     context.stdout.write(Table(columns: columns, rows: rows).render(bold: context.terminal.colorOnStdout))
     context.stdout.line(
       "grid \(report.id): \(report.combinations) combinations on \(report.bars) bars of \(report.dataset) in \(Format.duration(report.seconds)), ranked by \(report.rank)"
+        + (report.warmupBars > 0 ? "; indicators warmed up on the \(report.warmupBars) bars before them" : "")
     )
     return .success
   }
