@@ -392,7 +392,7 @@ public struct BacktestOperations: Sendable {
     // Calendars differ (a 24x7 symbol has more bars a week than a weekdays one), so the warm-up
     // is counted on the common timeline: load twice as many, and everything before `from`
     // if that is not enough.
-    var more = try load(margin: 2 * warmup + 8)
+    let more = try load(margin: 2 * warmup + 8)
     for (input, name) in zip(inputs, names) where input.bars.count - (from.map { input.bars.index(atOrAfter: $0) } ?? 0) < 2 {
       throw BacktestError.noBars(dataset: name)
     }
@@ -406,7 +406,7 @@ public struct BacktestOperations: Sendable {
     }
     var (timestamps, tradingStart) = try clipToCommonRange()
     if warmup > 0, tradingStart < warmup, more {
-      more = try load(margin: .max / 4)
+      _ = try load(margin: .max / 4)
       (timestamps, tradingStart) = try clipToCommonRange()
     }
     guard timestamps.count - tradingStart >= 2 else {
