@@ -162,8 +162,10 @@ import Testing
   @Test func aStrategyThatNeverTradesFailsItsGateSayingWhy() throws {
     let qtool = try prepared()
     defer { qtool.cleanUp() }
-    let spec = try write(qtool, "never", Self.sma.replacingOccurrences(of: "name: sma", with: "name: never")
-      .replacingOccurrences(of: "entry: cross_above(sma(close, fast), sma(close, slow))", with: "entry: close < 0"))
+    let spec = try write(
+      qtool, "never",
+      Self.sma.replacingOccurrences(of: "name: sma", with: "name: never")
+        .replacingOccurrences(of: "entry: cross_above(sma(close, fast), sma(close, slow))", with: "entry: close < 0"))
     let run = try qtool.run(["backtest", "run", spec, "--json"])
     #expect(run.status == 0, "\(run.stderr)")
     let metrics = try json(run.stdout)["metrics"] as! [String: Any]
@@ -184,9 +186,11 @@ import Testing
     let qtool = try prepared()
     defer { qtool.cleanUp() }
     // Bought on the second bar and held: one winning trade, no losing one.
-    let spec = try write(qtool, "hold", Self.sma.replacingOccurrences(of: "name: sma", with: "name: hold")
-      .replacingOccurrences(of: "entry: cross_above(sma(close, fast), sma(close, slow))", with: "entry: close > 0")
-      .replacingOccurrences(of: "  exit: cross_below(sma(close, fast), sma(close, slow))\n", with: ""))
+    let spec = try write(
+      qtool, "hold",
+      Self.sma.replacingOccurrences(of: "name: sma", with: "name: hold")
+        .replacingOccurrences(of: "entry: cross_above(sma(close, fast), sma(close, slow))", with: "entry: close > 0")
+        .replacingOccurrences(of: "  exit: cross_below(sma(close, fast), sma(close, slow))\n", with: ""))
     let run = try qtool.run(["backtest", "run", spec, "--assert", "profit_factor > 2", "--json"])
     #expect(run.status == 0, "\(run.stderr)")
     #expect((try json(run.stdout)["metrics"] as! [String: Any])["profit_factor"] is NSNull, "JSON has no infinity")
@@ -211,7 +215,8 @@ import Testing
       #expect(error["code"] as? String == "lookback_exceeds_data")
       #expect(
         error["message"] as? String
-          == "the rules need 5000 bars of history before their first decision (sma(close, 5000)), but GOOG-1d has 2148 bars in that range, so they would never decide")
+          == "the rules need 5000 bars of history before their first decision (sma(close, 5000)), but GOOG-1d has 2148 bars in that range, so they would never decide"
+      )
     }
     let check = try qtool.run(["backtest", "check", spec])
     #expect(check.stdout.hasSuffix("warm-up: the rules need 60 bars before a decision (sma(close, 60))\n"))
@@ -223,7 +228,9 @@ import Testing
     let qtool = try prepared()
     defer { qtool.cleanUp() }
     for (file, symbol) in [("stooq/aapl_us_d.csv", "AAPL"), ("extra/stooq_csv/msft_us_d.csv", "MSFT")] {
-      #expect(try qtool.run(["data", "import", sharedData.appendingPathComponent(file).path, "-s", symbol, "-t", "1d", "--source-name", "stooq"]).status == 0)
+      #expect(
+        try qtool.run(["data", "import", sharedData.appendingPathComponent(file).path, "-s", symbol, "-t", "1d", "--source-name", "stooq"]).status
+          == 0)
     }
     let spec = qtool.home.appendingPathComponent("m.yaml").path
     #expect(try qtool.run(["strategy", "new", "m", "--template", "momentum", "--symbol", "AAPL,MSFT,GOOG", "-o", spec]).status == 0)
@@ -272,9 +279,11 @@ import Testing
   @Test func aDrawdownHaltSaysWhenAndWhy() throws {
     let qtool = try prepared()
     defer { qtool.cleanUp() }
-    let spec = try write(qtool, "halt", Self.sma.replacingOccurrences(of: "name: sma", with: "name: halt")
-      .replacingOccurrences(of: "sizing: { units: 10 }", with: "sizing: { fraction: 1 }\nrisk: { max_drawdown_halt: 0.2 }")
-      .replacingOccurrences(of: "slow: 60", with: "slow: 30"))
+    let spec = try write(
+      qtool, "halt",
+      Self.sma.replacingOccurrences(of: "name: sma", with: "name: halt")
+        .replacingOccurrences(of: "sizing: { units: 10 }", with: "sizing: { fraction: 1 }\nrisk: { max_drawdown_halt: 0.2 }")
+        .replacingOccurrences(of: "slow: 60", with: "slow: 30"))
     let report = try json(try qtool.run(["backtest", "run", spec, "--json"]).stdout)
     let at = try #require(report["halted_at"] as? String)
     let reason = try #require(report["halt_reason"] as? String)
@@ -297,13 +306,13 @@ import Testing
     defer { qtool.cleanUp() }
     let file = qtool.home.appendingPathComponent("offset.csv")
     try """
-      date,open,high,low,close,volume
-      2020-01-02T00:00:00+01:00,1,2,0.5,1.5,10
-      2020-01-03T00:00:00+01:00,1,2,0.5,1.5,10
-      2020-01-06T00:00:00+01:00,1,2,0.5,1.5,10
-      2020-01-07 00:00:00-05:00,1,2,0.5,1.5,10
+    date,open,high,low,close,volume
+    2020-01-02T00:00:00+01:00,1,2,0.5,1.5,10
+    2020-01-03T00:00:00+01:00,1,2,0.5,1.5,10
+    2020-01-06T00:00:00+01:00,1,2,0.5,1.5,10
+    2020-01-07 00:00:00-05:00,1,2,0.5,1.5,10
 
-      """.write(to: file, atomically: true, encoding: .utf8)
+    """.write(to: file, atomically: true, encoding: .utf8)
     #expect(try qtool.run(["data", "import", file.path, "-s", "X", "-t", "1d"]).status == 0)
     let daily = try qtool.run(["data", "export", "X-1d"]).stdout.split(separator: "\n").dropFirst().map { String($0.prefix(20)) }
     #expect(daily == ["2020-01-02T00:00:00Z", "2020-01-03T00:00:00Z", "2020-01-06T00:00:00Z", "2020-01-07T00:00:00Z"])
@@ -328,7 +337,8 @@ import Testing
     #expect(plain["bars_out"] as? Int == 2148, "GOOG has no gap, only its 79 market holidays")
     #expect(
       ((plain["steps"] as! [[String: Any]])[0]["summary"] as? String)
-        == "0 missing bars inserted, 0 values filled (forward_fill); 79 weekdays without bars left alone as market holidays (holidays=true fills them)")
+        == "0 missing bars inserted, 0 values filled (forward_fill); 79 weekdays without bars left alone as market holidays (holidays=true fills them)"
+    )
     #expect(try fill("fill_missing holidays=true", into: "H")["bars_out"] as? Int == 2227)
     let help = try qtool.run(["data", "preprocess", "--help"]).stdout.replacingOccurrences(of: "\n", with: " ")
     #expect(help.contains("a run of 1 or 2 weekdays without bars is a market holiday, left alone unless holidays=true"))
@@ -344,7 +354,8 @@ import Testing
     #expect(refused.status == 65)
     #expect(
       try errorObject(refused.stderr)["hint"] as? String
-        == "fill them by the dataset's calendar with `qtool data preprocess GAPPY-1d --op fill_missing --out GAPPY-1d-filled` and run on it with --dataset GAPPY-1d-filled; start after the last one with --from 2006-06-26; or run anyway with --allow-gaps")
+        == "fill them by the dataset's calendar with `qtool data preprocess GAPPY-1d --op fill_missing --out GAPPY-1d-filled` and run on it with --dataset GAPPY-1d-filled; start after the last one with --from 2006-06-26; or run anyway with --allow-gaps"
+    )
     #expect(try qtool.run(["data", "preprocess", "GAPPY-1d", "--op", "fill_missing", "--out", "GAPPY-1d-filled"]).status == 0)
     #expect(try qtool.run(["backtest", "run", spec, "--dataset", "GAPPY-1d-filled"]).status == 0, "the suggestion works")
   }

@@ -157,7 +157,9 @@ import Testing
   @Test func aRunWithoutTradesHasUndefinedRatiosNotZeros() throws {
     let (outcome, bars) = flat()
     let metrics = Metrics.compute(outcome, bars: bars, barsPerYear: 252)
-    for name in ["sharpe", "sortino", "calmar", "win_rate", "profit_factor", "sqn", "avg_win", "avg_loss", "best", "worst", "expectancy", "avg_holding_time"] {
+    for name in [
+      "sharpe", "sortino", "calmar", "win_rate", "profit_factor", "sqn", "avg_win", "avg_loss", "best", "worst", "expectancy", "avg_holding_time",
+    ] {
       #expect(Metrics.reader(name)!(metrics).isNaN, "\(name)")
       #expect(metrics.undefinedReason(name) == (name == "sqn" ? "0 trades; it needs at least 2" : "0 trades"), "\(name)")
     }
@@ -177,7 +179,8 @@ import Testing
     let trade = Trade(
       side: "long", size: 1, entryBar: 0, entryTime: 0, entryPrice: 10, exitBar: 29, exitTime: timestamps[29], exitPrice: 11, pnl: 1,
       returnPct: 0.1, commission: 0, reason: .end)
-    let outcome = BacktestOutcome(trades: [trade], equity: equity, position: [], timestamps: timestamps, commissions: 0, halted: false, exposedBars: 30)
+    let outcome = BacktestOutcome(
+      trades: [trade], equity: equity, position: [], timestamps: timestamps, commissions: 0, halted: false, exposedBars: 30)
     let metrics = Metrics.compute(outcome, bars: bars, barsPerYear: 252)
     #expect(metrics.sortino == .infinity && metrics.profitFactor == .infinity && metrics.calmar == .infinity)
     #expect(metrics.sqn.isNaN && metrics.undefinedReason("sqn") == "1 trade; it needs at least 2")
@@ -193,7 +196,8 @@ import Testing
     #expect(failed.count == 1)
     #expect(failed.first?.clause == "sharpe >= 0")
     #expect(failed.first?.reason == "sharpe is undefined: 0 trades")
-    #expect(try MetricAssertion.failures("sharpe < 0", metrics: none).first?.reason == "sharpe is undefined: 0 trades", "NaN compares false both ways")
+    #expect(
+      try MetricAssertion.failures("sharpe < 0", metrics: none).first?.reason == "sharpe is undefined: 0 trades", "NaN compares false both ways")
     #expect(try MetricAssertion.failures("win_rate != 0.5", metrics: none).count == 1)
     let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(failed[0])) as! [String: Any]
     #expect((encoded["values"] as! [String: Any])["sharpe"] is NSNull)

@@ -124,7 +124,8 @@ import Testing
     var input = frame(stamps, close: [1, 2, 3, 4, 5])
     input.calendar = .weekdays
     let out = try run("fill_missing", on: input)
-    let expected = [at(9, 14), at(9, 15), at(9, 16), at(9, 17)] + [10, 13, 14].flatMap { [at($0, 14), at($0, 15), at($0, 17)] } + [at(15, 14), at(15, 15)]
+    let expected =
+      [at(9, 14), at(9, 15), at(9, 16), at(9, 17)] + [10, 13, 14].flatMap { [at($0, 14), at($0, 15), at($0, 17)] } + [at(15, 14), at(15, 15)]
     #expect(out.bars.timestamps == expected)
   }
 }

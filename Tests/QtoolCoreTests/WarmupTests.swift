@@ -10,16 +10,17 @@ import Testing
     try CompiledStrategy(spec(.init(entry: entry, exit: exit, shortEntry: nil, shortExit: nil), sizing: sizing))
   }
 
-  @Test(arguments: [
-    ("cross_above(sma(close, 10), sma(close, 60))", 60, "sma(close, 60)"),
-    // Nested calls add up: ema(close, 10) has values from bar 9, their 20-bar mean from bar 28.
-    ("sma(ema(close, 10), 20) > close", 29, "sma(ema(close, 10), 20)"),
-    // Offsets count: close[25] has a value from bar 25.
-    ("close > close[25]", 25, "close[25]"),
-    ("close > highest(close, 20)[1]", 20, "highest(close, 20)"),
-    ("rsi(close, 14) < 30 and close > sma(close, 5)[10]", 15, "rsi(close, 14)"),
-    ("close > 0", 1, nil),
-  ] as [(String, Int, String?)])
+  @Test(
+    arguments: [
+      ("cross_above(sma(close, 10), sma(close, 60))", 60, "sma(close, 60)"),
+      // Nested calls add up: ema(close, 10) has values from bar 9, their 20-bar mean from bar 28.
+      ("sma(ema(close, 10), 20) > close", 29, "sma(ema(close, 10), 20)"),
+      // Offsets count: close[25] has a value from bar 25.
+      ("close > close[25]", 25, "close[25]"),
+      ("close > highest(close, 20)[1]", 20, "highest(close, 20)"),
+      ("rsi(close, 14) < 30 and close > sma(close, 5)[10]", 15, "rsi(close, 14)"),
+      ("close > 0", 1, nil),
+    ] as [(String, Int, String?)])
   func warmupCountsLongestWindowsNestedCallsAndOffsets(_ entry: String, _ bars: Int, _ expression: String?) throws {
     let warmup = try strategy(entry).warmup
     #expect(warmup.bars == bars)

@@ -71,7 +71,8 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
         guard let value = Bool(parts[1]) else { throw PreprocessError.invalid("\(type): holidays must be true or false, got '\(parts[1])'") }
         operation.holidays = value
       default:
-        throw PreprocessError.invalid("\(type): unknown key '\(parts[0])' (method, columns, timeframe, threshold, lower, upper, indicators, holidays)")
+        throw PreprocessError.invalid(
+          "\(type): unknown key '\(parts[0])' (method, columns, timeframe, threshold, lower, upper, indicators, holidays)")
       }
     }
     return operation

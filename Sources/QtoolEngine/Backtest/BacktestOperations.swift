@@ -173,9 +173,11 @@ public enum BacktestError: QtoolError, Equatable {
     case .noBars(let dataset): return "\(dataset) has no bars in that range"
     case .gaps(let dataset, let count, let first, _): return "\(dataset) has \(count) gaps in that range (the first: \(first))"
     case .lookbackExceedsData(let dataset, let needed, let bars, let expression):
-      return "the rules need \(needed) bars of history before their first decision\(expression.map { " (\($0))" } ?? ""), but \(dataset) has \(bars) bars in that range, so they would never decide"
+      return
+        "the rules need \(needed) bars of history before their first decision\(expression.map { " (\($0))" } ?? ""), but \(dataset) has \(bars) bars in that range, so they would never decide"
     case .warmupTooShort(let dataset, let needed, let available, let from, let expression):
-      return "the rules need \(needed) bars before \(from) to warm up\(expression.map { " (\($0))" } ?? ""), but \(dataset) has \(available): \(needed - available) bars missing"
+      return
+        "the rules need \(needed) bars before \(from) to warm up\(expression.map { " (\($0))" } ?? ""), but \(dataset) has \(available): \(needed - available) bars missing"
     }
   }
 
@@ -346,12 +348,14 @@ public struct BacktestOperations: Sendable {
   static func gapRemedy(for dataset: DatasetSummary, portfolio: Bool, resume: String?) -> String {
     var remedies: [String] = []
     if dataset.origin == "downloaded" {
-      remedies.append("download the range again (`qtool data download --source \(dataset.source) --symbols \(dataset.symbol) -t \(dataset.timeframe)`)")
+      remedies.append(
+        "download the range again (`qtool data download --source \(dataset.source) --symbols \(dataset.symbol) -t \(dataset.timeframe)`)")
     }
     if !portfolio {
       let filled = "\(dataset.name)-filled"
       remedies.append(
-        "fill them by the dataset's calendar with `qtool data preprocess \(dataset.name) --op fill_missing --out \(filled)` and run on it with {dataset} \(filled)")
+        "fill them by the dataset's calendar with `qtool data preprocess \(dataset.name) --op fill_missing --out \(filled)` and run on it with {dataset} \(filled)"
+      )
     }
     if let resume { remedies.append("start after the last one with {from} \(resume)") }
     return remedies.joined(separator: "; ")
@@ -586,7 +590,8 @@ public struct BacktestOperations: Sendable {
       tradeSymbols: run.simulated.tradeSymbols, timestamps: bars.timestamps, equity: run.outcome.equity, benchmark: run.simulated.benchmark,
       failedAssertions: failures, haltedAt: run.outcome.haltedAt.map { UTCCalendar.format($0) },
       haltReason: Self.haltReason(run.outcome, strategy: strategy), warmup: run.data.warmup(strategy),
-      contributions: Self.contributions(run.outcome.trades, symbols: run.data.portfolio.isEmpty ? [run.data.symbol] : run.data.portfolio.map(\.symbol),
+      contributions: Self.contributions(
+        run.outcome.trades, symbols: run.data.portfolio.isEmpty ? [run.data.symbol] : run.data.portfolio.map(\.symbol),
         capital: strategy.capital),
       pendingOrder: run.outcome.pendingOrder,
       drawdownPeriods: Array(ResultSeries.drawdownPeriods(bars.timestamps, run.outcome.equity).prefix(10)),
@@ -604,7 +609,8 @@ public struct BacktestOperations: Sendable {
       let peak = max(strategy.capital, outcome.equity[...index].max() ?? strategy.capital)
       let fall = 1 - outcome.equity[index] / peak
       return String(
-        format: "equity fell %.1f%% from its peak of %.2f, past risk.max_drawdown_halt (%g%%): positions were closed at that close and no trade was made after",
+        format:
+          "equity fell %.1f%% from its peak of %.2f, past risk.max_drawdown_halt (%g%%): positions were closed at that close and no trade was made after",
         fall * 100, peak, limit * 100)
     }
   }

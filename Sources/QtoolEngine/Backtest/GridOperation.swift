@@ -307,7 +307,8 @@ extension BacktestOperations {
         WalkForwardReport.Window(
           train: "\(UTCCalendar.format(timestamps[trainRange.lowerBound])) … \(UTCCalendar.format(timestamps[trainRange.upperBound - 1]))",
           test: "\(UTCCalendar.format(timestamps[testRange.lowerBound])) … \(UTCCalendar.format(timestamps[testRange.upperBound - 1]))",
-          parameters: known.merging(combinations[best]) { $1 }, inSample: Metrics.reader(request.rank).map { $0(inSample[best]) } ?? .nan, outOfSample: outOfSample))
+          parameters: known.merging(combinations[best]) { $1 }, inSample: Metrics.reader(request.rank).map { $0(inSample[best]) } ?? .nan,
+          outOfSample: outOfSample))
       start = test.after(start)
     }
     guard !windows.isEmpty else {

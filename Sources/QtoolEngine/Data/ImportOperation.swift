@@ -141,7 +141,9 @@ extension DataOperations {
 }
 
 extension CSVOptions: Codable {
-  enum CodingKeys: String, CodingKey { case columns, hasHeader = "has_header", delimiter, epochUnit = "epoch_unit", timestampFormat = "timestamp_format" }
+  enum CodingKeys: String, CodingKey {
+    case columns, hasHeader = "has_header", delimiter, epochUnit = "epoch_unit", timestampFormat = "timestamp_format"
+  }
 
   public init(from decoder: any Decoder) throws {
     self.init()

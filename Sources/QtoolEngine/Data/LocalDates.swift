@@ -38,7 +38,8 @@ enum LocalDates {
       var text: [UInt8] = []
       var name = path
       try ArchiveReader.stream(
-        path: path, entry: { entry in
+        path: path,
+        entry: { entry in
           text = []
           name = entry
         }, chunk: { text.append(contentsOf: $0) },

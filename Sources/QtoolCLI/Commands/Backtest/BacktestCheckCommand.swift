@@ -20,7 +20,8 @@ enum BacktestCheckCommand: LeafCommand {
     let arguments = context.arguments
     let report = try BacktestOperations(try context.operations()).check(
       BacktestRequest(
-        strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
+        strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"),
+        from: DataOptions.milliseconds(arguments, "from"),
         to: DataOptions.milliseconds(arguments, "to"), noWarmup: arguments.flag("no-warmup")))
     if context.json {
       try context.printJSON(report)
@@ -32,7 +33,8 @@ enum BacktestCheckCommand: LeafCommand {
         for change in report.changes { context.stdout.line("  \(UTCCalendar.format(change.timestamp)): \(change.what)") }
       }
       if let bars = report.warmupBars {
-        context.stdout.line("warm-up: the rules need \(bars) bar\(bars == 1 ? "" : "s") before a decision" + (report.warmupExpression.map { " (\($0))" } ?? ""))
+        context.stdout.line(
+          "warm-up: the rules need \(bars) bar\(bars == 1 ? "" : "s") before a decision" + (report.warmupExpression.map { " (\($0))" } ?? ""))
       }
     }
     return report.clean ? .success : .failure

@@ -35,7 +35,8 @@ enum BacktestGridCommand: LeafCommand {
     let axes = try arguments.strings("grid").map { try BacktestOptions.axis($0, arguments) }
     guard !axes.isEmpty else { throw UsageError("give at least one --grid name=values", commandPath: arguments.commandPath) }
     let request = GridRequest(
-      strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
+      strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"),
+      from: DataOptions.milliseconds(arguments, "from"),
       to: DataOptions.milliseconds(arguments, "to"), capital: try DataOptions.capital(arguments), axes: axes, condition: arguments.string("where"),
       rank: arguments.string("rank")!, top: max(1, arguments.int("top")!),
       jobs: arguments.int("jobs") ?? ProcessInfo.processInfo.activeProcessorCount,

@@ -30,7 +30,8 @@ enum BacktestShowCommand: LeafCommand {
     context.stdout.write(
       Table(
         columns: [
-          .init("SYMBOL"), .init("SIDE"), .init("SIZE", .right), .init("ENTRY"), .init("PRICE", .right), .init("EXIT"), .init("PRICE", .right), .init("PNL", .right),
+          .init("SYMBOL"), .init("SIDE"), .init("SIZE", .right), .init("ENTRY"), .init("PRICE", .right), .init("EXIT"), .init("PRICE", .right),
+          .init("PNL", .right),
           .init("RETURN", .right), .init("REASON"),
         ],
         rows: detail.trades.map {
