@@ -24,7 +24,9 @@ enum BacktestRunCommand: LeafCommand {
       date decides as a run over all the data would. Too little history before it is an error \
       (exit 65) naming the bars missing; --no-warmup starts the indicators cold at --from instead. \
       Metrics, equity and trades cover the traded bars only. Rules that look back further than \
-      the data reaches are an error too.
+      the data reaches are an error too. Window indicators (sma, highest, …) then equal the \
+      full-history run's; recursive ones (ema, rsi, macd, atr) depend on every earlier bar and \
+      come close to them, not to the last digit.
 
       Undefined metrics (sharpe of a run that never trades, win_rate with 0 trades) are n/a, \
       null in JSON, and a --assert clause on one fails saying why (qtool help metrics).
