@@ -44,13 +44,13 @@ _qtool_options() {
     'strategy validate') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'strategy versions') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
-    'backtest run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --capital --param --assert --allow-gaps --report --export --force -f --json' ;;
+    'backtest run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --no-warmup --capital --param --assert --allow-gaps --report --export --force -f --json' ;;
     'backtest list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest compare') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --report --force -f --json' ;;
-    'backtest grid') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --grid --where --rank --top --jobs -j --walk-forward --dataset --from --to --capital --allow-gaps --max-combinations --json' ;;
+    'backtest grid') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --grid --where --rank --top --jobs -j --walk-forward --dataset --from --to --no-warmup --capital --allow-gaps --max-combinations --json' ;;
     'backtest replay') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
-    'backtest check') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --json' ;;
+    'backtest check') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --no-warmup --json' ;;
     'backtest export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --force -f' ;;
     'backtest delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'jobs') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;

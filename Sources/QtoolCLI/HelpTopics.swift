@@ -21,10 +21,11 @@ enum HelpTopics {
       + Metrics.definitions.map { name, meaning in
         "  " + name.padding(toLength: 24, withPad: " ", startingAt: 0) + meaning
       }.joined(separator: "\n")
-      + "\n\nPer-bar returns come from the equity marked at each close; bars per year are 252 on the weekdays calendar and 365 on 24x7 for daily bars, scaled for other timeframes.\n"
+      + "\n\nPer-bar returns come from the equity marked at each close; bars per year are 252 on the weekdays calendar and 365 on 24x7 for daily bars, scaled for other timeframes. A run with --from is measured on the bars it trades, not on those that warmed its indicators up.\n\n"
+      + Metrics.undefinedRule + "\n"
     return Topic(
       name: "metrics", abstract: "what each backtest metric means", manSection: "METRICS", text: text,
-      manBody: [Metrics.definitions.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n")])
+      manBody: [Metrics.definitions.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"), Metrics.undefinedRule])
   }()
 
   static let rules: Topic = {

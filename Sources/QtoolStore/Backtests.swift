@@ -173,7 +173,7 @@ extension QtoolDatabase {
         Trade(
           side: row["side"], size: row["size"], entryBar: 0, entryTime: row["entry_ts"], entryPrice: row["entry_price"], exitBar: 0,
           exitTime: row["exit_ts"], exitPrice: row["exit_price"], pnl: row["pnl"], returnPct: row["return"], commission: row["commission"],
-          reason: Trade.Reason(rawValue: row["reason"]) ?? .signal)
+          reason: Trade.Reason(rawValue: row["reason"]) ?? .signal, symbol: row["symbol"])
       }
     }
   }

@@ -252,4 +252,34 @@ extension QtoolDatabase {
   public func bars(datasetID: Int64, from: Int64 = .min, to: Int64 = .max) throws -> BarSeries {
     try read { try Self.readBars($0, datasetID: datasetID, from: from, to: to) }
   }
+
+  /// The bars of a dataset in `[from, to)` and up to `count` stored bars before `from` (a
+  /// backtest's warm-up), and how many of those there are. Reads the chunks that hold them
+  /// rather than everything before `from`.
+  public func bars(datasetID: Int64, from: Int64, to: Int64 = .max, withBarsBefore count: Int) throws -> (bars: BarSeries, before: Int) {
+    try read { db in
+      var start = Int64.min
+      if count > 0 {
+        // Whole chunks before `from`, latest first, until they hold `count` bars; the chunk
+        // holding `from` adds its own earlier bars on top.
+        let rows = try Row.fetchCursor(
+          db, sql: "SELECT first_ts, row_count FROM bar_chunks WHERE dataset_id = ? AND last_ts < ? ORDER BY first_ts DESC",
+          arguments: [datasetID, from])
+        var held = 0
+        while let row = try rows.next() {
+          held += row["row_count"] as Int
+          if held >= count {
+            start = row["first_ts"]
+            break
+          }
+        }
+      } else {
+        start = from
+      }
+      let series = try Self.readBars(db, datasetID: datasetID, from: start, to: to)
+      let firstTraded = series.index(atOrAfter: from)
+      let kept = max(0, firstTraded - count)
+      return (kept == 0 ? series : series.slice(kept..<series.count), firstTraded - kept)
+    }
+  }
 }

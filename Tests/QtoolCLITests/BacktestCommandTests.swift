@@ -194,7 +194,7 @@ import Testing
     try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "--template", "breakout", "-o", spec])
     let result = try qtool.run(["backtest", "check", spec])
     #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-    #expect(result.stdout == "clean: no decision changed at 10 cut points\n")
+    #expect(result.stdout == "clean: no decision changed at 10 cut points\nwarm-up: the rules need 20 bars before a decision (highest(close, 20))\n")
   }
 
   @Test func exportWritesABundle() throws {

@@ -59,7 +59,7 @@ import Testing
     let hourly = try write(qtool, "h.csv", (0..<24).map { String(format: "2024-01-10T%02d:00:00Z,10,11,9,10.5,100", $0) })
     let result = try qtool.run(["data", "import", hourly, "-s", "G", "-t", "1d"])
     #expect(result.status == 65)
-    #expect(result.stderr.contains("not on the 1d grid"), "\(result.stderr)")
+    #expect(result.stderr.contains("the bars are 1 hour apart, not 1d bars"), "\(result.stderr)")
     #expect(result.stderr.contains("--force-timeframe"))
     #expect(try jsonArray(try qtool.run(["data", "list", "--json"]).stdout)[0]["row_count"] as? Int == 5, "the dataset is as it was")
   }

@@ -76,10 +76,15 @@ import Testing
     func close(_ a: Double, _ b: Double) -> Bool { a == b || abs(a - b) <= 1e-12 * max(abs(a), abs(b)) }
     #expect(metrics.var95 == var95)
     #expect(close(metrics.cvar95, tail.reduce(0, +) / Double(tail.count)))
-    #expect(close(metrics.volatility, deviation * 252.0.squareRoot()))
-    #expect(close(metrics.sharpe, deviation > 0 ? mean / deviation * 252.0.squareRoot() : 0))
-    #expect(close(metrics.sortino, downside > 0 ? mean / downside * 252.0.squareRoot() : 0))
-    #expect(close(metrics.beta, returns.count > 1 ? covariance / variance : 0))
+    #expect(close(metrics.sortino, mean / downside * 252.0.squareRoot()))
+    if returns.count > 1 {
+      #expect(close(metrics.volatility, deviation * 252.0.squareRoot()))
+      #expect(close(metrics.sharpe, mean / deviation * 252.0.squareRoot()))
+      #expect(close(metrics.beta, covariance / variance))
+    } else {
+      // One return has no deviation: undefined, not 0.
+      #expect(metrics.volatility.isNaN && metrics.sharpe.isNaN && metrics.beta.isNaN && metrics.alpha.isNaN)
+    }
     #expect(metrics.maxDrawdown == -drawdown)
   }
 
@@ -135,5 +140,74 @@ import Testing
     #expect(direct == encoded)
     #expect(direct.count == Metrics.names.count)
     #expect(metrics.values["trades"] == 1 && metrics.values["profit_factor"] == nil)
+  }
+}
+
+/// One rule for what a run cannot measure: NaN (null in JSON, n/a in tables), never 0; ratios
+/// over zero as IEEE says. And `--assert` on such metrics.
+@Suite struct UndefinedMetricsTests {
+  func flat(_ count: Int = 50) -> (BacktestOutcome, BarSeries) {
+    let timestamps = (0..<count).map { Int64($0) * 86_400_000 }
+    let closes = (0..<count).map { 100 + Double($0 % 7) }
+    let equity = [Double](repeating: 10_000, count: count)
+    let bars = BarSeries(timestamps: timestamps, open: closes, high: closes, low: closes, close: closes, volume: closes)
+    return (BacktestOutcome(trades: [], equity: equity, position: [], timestamps: timestamps, commissions: 0, halted: false, exposedBars: 0), bars)
+  }
+
+  @Test func aRunWithoutTradesHasUndefinedRatiosNotZeros() throws {
+    let (outcome, bars) = flat()
+    let metrics = Metrics.compute(outcome, bars: bars, barsPerYear: 252)
+    for name in [
+      "sharpe", "sortino", "calmar", "win_rate", "profit_factor", "sqn", "avg_win", "avg_loss", "best", "worst", "expectancy", "avg_holding_time",
+    ] {
+      #expect(Metrics.reader(name)!(metrics).isNaN, "\(name)")
+      #expect(metrics.undefinedReason(name) == (name == "sqn" ? "0 trades; it needs at least 2" : "0 trades"), "\(name)")
+    }
+    #expect(metrics.trades == 0 && metrics.totalReturn == 0 && metrics.volatility == 0 && metrics.maxDrawdown == 0)
+    #expect(metrics.undefinedReason("total_return") == nil)
+    #expect(metrics == metrics, "undefined equals undefined")
+    let json = try JSONSerialization.jsonObject(with: Data(metrics.sortedJSON.utf8)) as! [String: Any]
+    #expect(json["sharpe"] is NSNull && json["win_rate"] is NSNull && json["trades"] as? Int == 0)
+  }
+
+  @Test func ratiosOverZeroAreInfinite() throws {
+    // Equity only rises: no losing bar, no drawdown, one winning trade.
+    let count = 30
+    let timestamps = (0..<count).map { Int64($0) * 86_400_000 }
+    let equity = (0..<count).map { 10_000 * (1 + 0.001 * Double($0)) }
+    let bars = BarSeries(timestamps: timestamps, open: equity, high: equity, low: equity, close: equity, volume: equity)
+    let trade = Trade(
+      side: "long", size: 1, entryBar: 0, entryTime: 0, entryPrice: 10, exitBar: 29, exitTime: timestamps[29], exitPrice: 11, pnl: 1,
+      returnPct: 0.1, commission: 0, reason: .end)
+    let outcome = BacktestOutcome(
+      trades: [trade], equity: equity, position: [], timestamps: timestamps, commissions: 0, halted: false, exposedBars: 30)
+    let metrics = Metrics.compute(outcome, bars: bars, barsPerYear: 252)
+    #expect(metrics.sortino == .infinity && metrics.profitFactor == .infinity && metrics.calmar == .infinity)
+    #expect(metrics.sqn.isNaN && metrics.undefinedReason("sqn") == "1 trade; it needs at least 2")
+    #expect(metrics.avgLoss.isNaN && metrics.undefinedReason("avg_loss") == "no losing trade among 1 trade")
+    let json = try JSONSerialization.jsonObject(with: Data(metrics.sortedJSON.utf8)) as! [String: Any]
+    #expect(json["profit_factor"] is NSNull && json["sortino"] is NSNull, "JSON has no infinity")
+  }
+
+  @Test func assertionsCompareInfinityAsIEEEAndFailOnUndefined() throws {
+    let (outcome, bars) = flat()
+    let none = Metrics.compute(outcome, bars: bars, barsPerYear: 252)
+    let failed = try MetricAssertion.failures("sharpe >= 0 and trades >= 0", metrics: none)
+    #expect(failed.count == 1)
+    #expect(failed.first?.clause == "sharpe >= 0")
+    #expect(failed.first?.reason == "sharpe is undefined: 0 trades")
+    #expect(
+      try MetricAssertion.failures("sharpe < 0", metrics: none).first?.reason == "sharpe is undefined: 0 trades", "NaN compares false both ways")
+    #expect(try MetricAssertion.failures("win_rate != 0.5", metrics: none).count == 1)
+    let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(failed[0])) as! [String: Any]
+    #expect((encoded["values"] as! [String: Any])["sharpe"] is NSNull)
+
+    var winning = none
+    winning.profitFactor = .infinity
+    winning.sortino = .infinity
+    #expect(try MetricAssertion.failures("profit_factor > 2 and sortino >= 1e300", metrics: winning).isEmpty)
+    let infinite = try MetricAssertion.failures("profit_factor < 1000", metrics: winning)
+    #expect(infinite.first?.values == ["profit_factor": .infinity] && infinite.first?.reason == nil)
+    #expect(throws: RuleError.self) { try MetricAssertion.failures("sharp > 1", metrics: none) }
   }
 }

@@ -97,4 +97,35 @@ import Testing
       try Preprocessor.apply([PreprocessOperation(type: "features", indicators: ["smaa:5"])], to: frame([0], close: [1]))
     }
   }
+  /// On weekdays, fill_missing fills what `data verify` calls a gap — never a weekend, and a run
+  /// of 1 or 2 weekdays without bars is a market holiday unless holidays=true.
+  @Test func fillMissingFollowsTheWeekdaysCalendar() throws {
+    func day(_ d: Int) -> Int64 { UTCCalendar.timestamp(year: 2020, month: 1, day: d) }
+    // Mon 6, Wed 8 (Tue 7: a holiday), Thu 9, then Wed 15 (Fri 10, Mon 13, Tue 14: a gap).
+    let days = [6, 8, 9, 15]
+    var input = frame(days.map(day), close: [1, 2, 3, 4], timeframe: "1d")
+    input.calendar = .weekdays
+    let (out, _, steps) = try Preprocessor.apply([try PreprocessOperation.parse("fill_missing")], to: input)
+    #expect(out.bars.timestamps == [6, 8, 9, 10, 13, 14, 15].map(day), "the gap filled, the holiday and the weekend not")
+    #expect(out.bars.close == [1, 2, 3, 3, 3, 3, 4])
+    #expect(steps[0].summary.hasSuffix("1 weekdays without bars left alone as market holidays (holidays=true fills them)"))
+    let all = try run("fill_missing holidays=true", on: input)
+    #expect(all.bars.timestamps == [6, 7, 8, 9, 10, 13, 14, 15].map(day))
+    #expect(DatasetVerifier.verify(out.bars, timeframe: Timeframe("1d")!, calendar: .weekdays).gapCount == 0, "verify finds no gap left")
+    #expect(throws: PreprocessError.self) { try PreprocessOperation.parse("fill_missing holidays=maybe") }
+  }
+
+  /// Intraday bars on weekdays: filled inside a session, and a missing weekday at the times of
+  /// the day before; never overnight.
+  @Test func fillMissingIntradayOnWeekdaysStaysInsideSessions() throws {
+    func at(_ d: Int, _ h: Int64) -> Int64 { UTCCalendar.timestamp(year: 2020, month: 1, day: d) + h * hour }
+    // Thu 9: 14, 15, 17 (16 missing); then Wed 15 (Fri 10, Mon 13, Tue 14 missing): 14, 15.
+    let stamps = [at(9, 14), at(9, 15), at(9, 17), at(15, 14), at(15, 15)]
+    var input = frame(stamps, close: [1, 2, 3, 4, 5])
+    input.calendar = .weekdays
+    let out = try run("fill_missing", on: input)
+    let expected =
+      [at(9, 14), at(9, 15), at(9, 16), at(9, 17)] + [10, 13, 14].flatMap { [at($0, 14), at($0, 15), at($0, 17)] } + [at(15, 14), at(15, 15)]
+    #expect(out.bars.timestamps == expected)
+  }
 }

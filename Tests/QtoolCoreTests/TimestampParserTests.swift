@@ -32,3 +32,18 @@ import Testing
     }
   }
 }
+
+@Suite struct LocalDateTests {
+  @Test func theDateIsTheOneWrittenInItsOwnOffset() {
+    let day = UTCCalendar.timestamp(year: 2020, month: 1, day: 2)
+    #expect(TimestampParser.parse("2020-01-02T00:00:00+01:00") == day - 3_600_000, "the instant is the day before in UTC")
+    #expect(TimestampParser.localDate("2020-01-02T00:00:00+01:00") == day)
+    #expect(TimestampParser.localDate("2020-01-02 23:30:00-05:00") == day)
+    #expect(TimestampParser.localDate("\"2020-01-02T00:00:00+0900\"") == day)
+    #expect(TimestampParser.localDate("2020-01-02") == day)
+    #expect(TimestampParser.localDate("2020-01-02T00:00:00Z") == day)
+    #expect(TimestampParser.localDate("1577923200") == nil, "an epoch number is an instant")
+    #expect(TimestampParser.localDate("2020-13-02T00:00:00+01:00") == nil)
+    #expect(TimestampParser.localDate("Date") == nil)
+  }
+}

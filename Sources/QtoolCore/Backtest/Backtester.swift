@@ -15,11 +15,14 @@ public struct Trade: Codable, Sendable, Equatable {
   public var returnPct: Double
   public var commission: Double
   public var reason: Reason
+  /// The symbol traded: set on every trade a run reports (a portfolio trades several).
+  public var symbol: String?
 
   public init(
     side: String, size: Double, entryBar: Int, entryTime: Int64, entryPrice: Double, exitBar: Int, exitTime: Int64, exitPrice: Double,
-    pnl: Double, returnPct: Double, commission: Double, reason: Reason
+    pnl: Double, returnPct: Double, commission: Double, reason: Reason, symbol: String? = nil
   ) {
+    self.symbol = symbol
     self.side = side
     self.size = size
     self.entryBar = entryBar
@@ -36,7 +39,7 @@ public struct Trade: Codable, Sendable, Equatable {
 
   enum CodingKeys: String, CodingKey {
     case side, size, entryBar = "entry_bar", entryTime = "entry_time", entryPrice = "entry_price", exitBar = "exit_bar"
-    case exitTime = "exit_time", exitPrice = "exit_price", pnl, returnPct = "return", commission, reason
+    case exitTime = "exit_time", exitPrice = "exit_price", pnl, returnPct = "return", commission, reason, symbol
   }
 }
 
@@ -54,14 +57,17 @@ public struct BacktestOutcome: Sendable, Equatable {
   public var exposedBars: Int
   /// When the drawdown halt (or ruin) stopped trading, the bar's time.
   public var haltedAt: Int64?
+  /// Why trading stopped at `haltedAt`.
+  public var haltReason: HaltReason?
   /// The order decided at the last bar, still waiting for the next bar's open.
   public var pendingOrder: PendingOrder?
 
   public init(
     trades: [Trade], equity: [Double], position: [Double], timestamps: [Int64], commissions: Double, halted: Bool, exposedBars: Int,
-    haltedAt: Int64? = nil, pendingOrder: PendingOrder? = nil
+    haltedAt: Int64? = nil, haltReason: HaltReason? = nil, pendingOrder: PendingOrder? = nil
   ) {
     self.haltedAt = haltedAt
+    self.haltReason = haltReason
     self.pendingOrder = pendingOrder
     self.trades = trades
     self.equity = equity
@@ -73,6 +79,33 @@ public struct BacktestOutcome: Sendable, Equatable {
   }
 }
 
+/// Why a run stopped trading before its last bar.
+public enum HaltReason: String, Codable, Sendable, Equatable {
+  /// Equity fell from its peak by `risk.max_drawdown_halt` or more: positions were closed at
+  /// that bar's close and no trade was made after.
+  case drawdown
+  /// Equity reached zero.
+  case ruin
+}
+
+extension BacktestOutcome {
+  /// The outcome from bar `start` on: what a run that trades from `start` reports, the bars
+  /// before it having only warmed its indicators up (no trade, no position, equity = capital).
+  /// Trades' bar numbers count from `start`.
+  public func dropping(first start: Int) -> BacktestOutcome {
+    guard start > 0 else { return self }
+    var result = self
+    result.equity = Array(equity[start...])
+    result.position = position.isEmpty ? [] : Array(position[start...])
+    result.timestamps = Array(timestamps[start...])
+    for k in result.trades.indices {
+      result.trades[k].entryBar -= start
+      result.trades[k].exitBar -= start
+    }
+    return result
+  }
+}
+
 /// The backtest engine: decide on bar t's close, fill at bar t+1's open (or at t's close with
 /// `fill: close`); stops and targets inside each bar from its OHLC; equity marked at each close.
 /// Cash is kept as backtesting.py keeps it (positions on margin, commission on both legs), and
@@ -81,21 +114,25 @@ public enum Backtester {
   /// - parameter evaluator: one to reuse across runs on the same bars (a grid), so indicators
   ///   shared between combinations are computed once.
   /// - parameter recordPositions: fill `BacktestOutcome.position`.
+  /// - parameter tradingStart: the first bar on which a decision may be made; the bars before
+  ///   it only warm the indicators up, and the outcome covers the bars from it on.
   public static func run(
-    _ strategy: CompiledStrategy, bars: BarSeries, evaluator shared: RuleEvaluator? = nil, recordPositions: Bool = false
+    _ strategy: CompiledStrategy, bars: BarSeries, from tradingStart: Int = 0, evaluator shared: RuleEvaluator? = nil,
+    recordPositions: Bool = false
   ) -> BacktestOutcome {
     // A token nothing cancels: this cannot throw.
-    try! run(strategy, bars: bars, evaluator: shared, recordPositions: recordPositions, cancellation: .never)
+    try! run(strategy, bars: bars, from: tradingStart, evaluator: shared, recordPositions: recordPositions, cancellation: .never)
   }
 
   /// `run`, checking `cancellation` every 65,536 bars.
   public static func run(
-    _ strategy: CompiledStrategy, bars: BarSeries, evaluator shared: RuleEvaluator? = nil, recordPositions: Bool = false,
-    cancellation: CancellationToken
+    _ strategy: CompiledStrategy, bars: BarSeries, from tradingStart: Int = 0, evaluator shared: RuleEvaluator? = nil,
+    recordPositions: Bool = false, cancellation: CancellationToken
   ) throws -> BacktestOutcome {
+    precondition(tradingStart >= 0 && (tradingStart < bars.count || bars.count == 0), "trading starts inside the bars")
     let count = bars.count
     let evaluator = shared ?? RuleEvaluator(bars: bars)
-    var simulation = Simulation(strategy: strategy, bars: bars, evaluator: evaluator)
+    var simulation = Simulation(strategy: strategy, bars: bars, evaluator: evaluator, tradingStart: tradingStart)
     var position = [Double](repeating: 0, count: recordPositions ? count : 0)
     let equity = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
       guard let base = buffer.baseAddress else { return }
@@ -118,7 +155,8 @@ public enum Backtester {
     return BacktestOutcome(
       trades: simulation.timedTrades(), equity: equity, position: position, timestamps: bars.timestamps,
       commissions: simulation.commissions, halted: simulation.halted, exposedBars: simulation.exposedBars,
-      haltedAt: simulation.haltedBar.map { bars.timestamps[$0] }, pendingOrder: simulation.pendingOrder)
+      haltedAt: simulation.haltedBar.map { bars.timestamps[$0] }, haltReason: simulation.haltReason, pendingOrder: simulation.pendingOrder
+    ).dropping(first: tradingStart)
   }
 
   /// The metrics of several strategies on the same bars, without their equity curves: each is
@@ -126,19 +164,27 @@ public enum Backtester {
   /// the block from there. The strategies run side by side, so a block's prices and benchmark
   /// are read from memory once for all of them: what a grid runs, a batch per thread. The same
   /// numbers as `Metrics.compute` over each one's `run`.
+  ///
+  /// - parameter tradingStart: as in `run`: the metrics cover the bars from it on, and
+  ///   `benchmark` holds their returns.
   public static func metrics(
-    of strategies: [CompiledStrategy], bars: BarSeries, evaluator: RuleEvaluator, barsPerYear: Double, benchmark: BenchmarkReturns
+    of strategies: [CompiledStrategy], bars: BarSeries, from tradingStart: Int = 0, evaluator: RuleEvaluator, barsPerYear: Double,
+    benchmark: BenchmarkReturns
   ) -> [Metrics] {
     let count = bars.count
+    let first = tradingStart
     let blockSize = 4096
     let prices = evaluator.openAndClose
-    var simulations = strategies.map { Simulation(strategy: $0, bars: bars, evaluator: evaluator) }
-    var accumulators = strategies.map { _ in Metrics.ReturnStatistics.Accumulator(benchmark: benchmark, bars: count) }
+    var simulations = strategies.map { Simulation(strategy: $0, bars: bars, evaluator: evaluator, tradingStart: first) }
+    var accumulators = strategies.map { _ in Metrics.ReturnStatistics.Accumulator(benchmark: benchmark, bars: count - first) }
     withUnsafeTemporaryAllocation(of: Double.self, capacity: blockSize) { block in
-      bars.timestamps.withUnsafeBufferPointer { timestamps in
+      bars.timestamps.withUnsafeBufferPointer { all in
+        // The accumulators count bars from the first traded one.
+        let timestamps = UnsafeBufferPointer(rebasing: all[first...])
         var start = 0
         while start < count {
           let end = min(start + blockSize, count)
+          let taken = max(start, first)
           for k in simulations.indices {
             simulations[k].withColumns(interleaved: prices) { simulation in
               // Bar i is marked at block[i - start].
@@ -146,23 +192,25 @@ public enum Backtester {
               simulation.run(until: end)
               if end == count { simulation.finish() }
             }
-            accumulators[k].add(UnsafeBufferPointer(rebasing: block[..<(end - start)]), timestamps: timestamps)
+            if taken < end { accumulators[k].add(UnsafeBufferPointer(rebasing: block[(taken - start)..<(end - start)]), timestamps: timestamps) }
           }
           start = end
         }
       }
     }
+    let traded = first == 0 ? bars : bars.slice(first..<count)
     return strategies.indices.map { k in
-      guard let curve = accumulators[k].finish(timestamps: bars.timestamps) else {
+      guard let curve = accumulators[k].finish(timestamps: traded.timestamps) else {
         // Fewer than 5% of bars lost, so var_95 needs returns that were not kept: run again
         // with the whole curve. Such runs are mostly flat, and quick.
-        return Metrics.compute(run(strategies[k], bars: bars, evaluator: evaluator), bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)
+        let outcome = run(strategies[k], bars: bars, from: first, evaluator: evaluator)
+        return Metrics.compute(outcome, bars: traded, barsPerYear: barsPerYear, benchmark: benchmark)
       }
       let simulation = simulations[k]
       let outcome = BacktestOutcome(
-        trades: simulation.timedTrades(), equity: [], position: [], timestamps: bars.timestamps, commissions: simulation.commissions,
+        trades: simulation.timedTrades(), equity: [], position: [], timestamps: traded.timestamps, commissions: simulation.commissions,
         halted: simulation.halted, exposedBars: simulation.exposedBars)
-      return Metrics.compute(outcome, curve: curve, bars: bars, barsPerYear: barsPerYear, benchmark: benchmark)
+      return Metrics.compute(outcome, curve: curve, bars: traded, barsPerYear: barsPerYear, benchmark: benchmark)
     }
   }
 
@@ -230,14 +278,14 @@ struct Simulation {
   var halted = false
   var equityPeak: Double
 
-  init(strategy: CompiledStrategy, bars: BarSeries, evaluator: RuleEvaluator) {
+  init(strategy: CompiledStrategy, bars: BarSeries, evaluator: RuleEvaluator, tradingStart: Int = 0) {
     let never = [Bool](repeating: false, count: bars.count)
     self.bars = bars
     entry = strategy.entry.map(evaluator.condition) ?? never
     exit = strategy.exit.map(evaluator.condition) ?? never
     shortEntry = strategy.shortEntry.map(evaluator.condition) ?? never
     shortExit = strategy.shortExit.map(evaluator.condition) ?? never
-    start = strategy.firstDecisionBar
+    start = max(strategy.firstDecisionBar, tradingStart)
     rules = TradingRules(strategy)
     checksRisk = strategy.spec.risk != nil
     hasEntry = strategy.entry != nil
@@ -388,8 +436,9 @@ struct Simulation {
   var pending: (close: Bool, open: Double)? = nil
   /// Equity reached zero: every later bar is marked 0.
   var ruined = false
-  /// The bar at which trading stopped (drawdown halt or ruin).
+  /// The bar at which trading stopped (drawdown halt or ruin), and why.
   var haltedBar: Int?
+  var haltReason: HaltReason?
 
   /// The order decided at the last bar's close, not filled (a run that closes at the end has none).
   var pendingOrder: PendingOrder? {
@@ -432,6 +481,7 @@ struct Simulation {
         for j in i..<end { c.equity[j] = 0 }
         halted = true
         haltedBar = i
+        haltReason = .ruin
         ruined = true
         next = end
         return
@@ -443,6 +493,7 @@ struct Simulation {
           mark(i)
           halted = true
           haltedBar = i
+          haltReason = .drawdown
         }
       }
       if let order = decide(i) {

@@ -15,40 +15,53 @@ public enum LookaheadCheck {
     /// Look-ahead in the data itself: preprocessing steps of the datasets (or their parents)
     /// that used later bars for earlier ones.
     public var data: [String] = []
+    /// The bars of history the rules need before a decision, and what needs them.
+    public var warmupBars: Int?
+    public var warmupExpression: String?
     public var clean: Bool { changes.isEmpty && data.isEmpty }
 
-    public init(cuts: [Int], changes: [Change], data: [String] = []) {
+    public init(cuts: [Int], changes: [Change], data: [String] = [], warmupBars: Int? = nil, warmupExpression: String? = nil) {
       self.cuts = cuts
       self.changes = changes
       self.data = data
+      self.warmupBars = warmupBars
+      self.warmupExpression = warmupExpression
     }
 
-    enum CodingKeys: String, CodingKey { case cuts, changes, data, clean }
+    enum CodingKeys: String, CodingKey {
+      case cuts, changes, data, clean, warmupBars = "warmup_bars", warmupExpression = "warmup_expression"
+    }
     public func encode(to encoder: any Encoder) throws {
       var container = encoder.container(keyedBy: CodingKeys.self)
       try container.encode(cuts, forKey: .cuts)
       try container.encode(changes, forKey: .changes)
       try container.encode(data, forKey: .data)
       try container.encode(clean, forKey: .clean)
+      try container.encode(warmupBars, forKey: .warmupBars)
+      try container.encode(warmupExpression, forKey: .warmupExpression)
     }
     public init(from decoder: any Decoder) throws {
       let container = try decoder.container(keyedBy: CodingKeys.self)
       cuts = try container.decode([Int].self, forKey: .cuts)
       changes = try container.decode([Change].self, forKey: .changes)
       data = try container.decodeIfPresent([String].self, forKey: .data) ?? []
+      warmupBars = try container.decodeIfPresent(Int.self, forKey: .warmupBars)
+      warmupExpression = try container.decodeIfPresent(String.self, forKey: .warmupExpression)
     }
   }
 
-  public static func run(_ strategy: CompiledStrategy, bars: BarSeries, cuts count: Int = 10) -> Report {
-    let full = Backtester.run(strategy, bars: bars, recordPositions: true)
-    let start = strategy.firstDecisionBar + 1
+  /// - parameter tradingStart: as in `Backtester.run`: the bars before it only warm up.
+  public static func run(_ strategy: CompiledStrategy, bars: BarSeries, from tradingStart: Int = 0, cuts count: Int = 10) -> Report {
+    let full = Backtester.run(strategy, bars: bars, from: tradingStart, recordPositions: true)
+    let start = max(strategy.firstDecisionBar, tradingStart) + 1
     guard bars.count > start + 2 else { return Report(cuts: [], changes: []) }
     let cuts = Set((1...count).map { start + ($0 * (bars.count - 1 - start)) / (count + 1) }).sorted()
     var changes: [Change] = []
     for cut in cuts {
-      let partial = Backtester.run(strategy, bars: bars.slice(0..<cut), recordPositions: true)
+      let partial = Backtester.run(strategy, bars: bars.slice(0..<cut), from: tradingStart, recordPositions: true)
       // Compare what both runs knew by bar cut-2: the last bar's decisions fill after the cut.
-      let horizon = cut - 2
+      // The outcomes count bars from the first traded one.
+      let horizon = cut - 2 - tradingStart
       let fullEvents = events(full.trades, upTo: horizon)
       let partialEvents = events(partial.trades, upTo: horizon)
       if fullEvents != partialEvents {
@@ -57,13 +70,15 @@ public enum LookaheadCheck {
             fullEvents.count > partialEvents.count ? fullEvents[partialEvents.count] : partialEvents[fullEvents.count], (0, "")
           )
         changes.append(
-          Change(cut: cut, bar: first.0.0, timestamp: bars.timestamps[first.0.0], what: "with data up to bar \(cut) only: \(first.0.1) differs"))
+          Change(
+            cut: cut, bar: first.0.0 + tradingStart, timestamp: bars.timestamps[first.0.0 + tradingStart],
+            what: "with data up to bar \(cut) only: \(first.0.1) differs"))
       }
-      for i in 0..<horizon where full.position[i] != partial.position[i] {
+      for i in 0..<max(0, horizon) where full.position[i] != partial.position[i] {
         changes.append(
           Change(
-            cut: cut, bar: i, timestamp: bars.timestamps[i],
-            what: "position at bar \(i) is \(partial.position[i]) with data up to bar \(cut), \(full.position[i]) with all data"))
+            cut: cut, bar: i + tradingStart, timestamp: bars.timestamps[i + tradingStart],
+            what: "position at bar \(i + tradingStart) is \(partial.position[i]) with data up to bar \(cut), \(full.position[i]) with all data"))
         break
       }
     }

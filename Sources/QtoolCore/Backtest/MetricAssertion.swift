@@ -2,23 +2,53 @@ import Foundation
 
 /// `--assert 'sharpe > 1 and max_drawdown > -0.25'`: conditions on a run's metrics. Each
 /// top-level `and` clause is judged on its own, so a failure names the clause that failed.
+/// Infinite metrics compare as IEEE says (`profit_factor > 2` holds with no losing trade); a
+/// comparison with an undefined (NaN) metric is false, and the failure says why it is undefined.
 public enum MetricAssertion {
   public struct Failure: Sendable, Equatable, Codable {
     public var clause: String
-    /// The metrics the clause mentions, with their values.
+    /// The metrics the clause mentions, with their values (NaN when undefined, null in JSON).
     public var values: [String: Double]
+    /// Why the clause could not hold, when it mentions an undefined metric, e.g.
+    /// `sharpe is undefined: 0 trades`.
+    public var reason: String?
+
+    public init(clause: String, values: [String: Double], reason: String? = nil) {
+      self.clause = clause
+      self.values = values
+      self.reason = reason
+    }
+
+    enum CodingKeys: String, CodingKey { case clause, values, reason }
+
+    public func encode(to encoder: any Encoder) throws {
+      var container = encoder.container(keyedBy: CodingKeys.self)
+      try container.encode(clause, forKey: .clause)
+      try container.encode(values.mapValues { $0.isFinite ? Optional($0) : nil }, forKey: .values)
+      try container.encode(reason, forKey: .reason)
+    }
+
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      clause = try container.decode(String.self, forKey: .clause)
+      values = try container.decode([String: Double?].self, forKey: .values).mapValues { $0 ?? .nan }
+      reason = try container.decodeIfPresent(String.self, forKey: .reason)
+    }
   }
 
-  public static func failures(_ text: String, metrics: [String: Double]) throws -> [Failure] {
+  /// The clauses of `text` that `metrics` do not satisfy.
+  public static func failures(_ text: String, metrics: Metrics) throws -> [Failure] {
+    let values = metrics.allValues
     var failures: [Failure] = []
     for clause in clauses(text) {
-      let expression = try RuleParser.parse(clause, origin: "assert", parameters: metrics, allowColumns: false)
+      let expression = try RuleParser.parse(clause, origin: "assert", parameters: values, allowColumns: false)
       guard expression.type == .boolean else {
         throw SpecError.invalid("assertion '\(clause)' is not a condition; write e.g. sharpe > 1")
       }
       if !RuleEvaluator.holds(expression) {
-        let mentioned = metrics.filter { name, _ in clause.range(of: "\\b\(name)\\b", options: .regularExpression) != nil }
-        failures.append(Failure(clause: clause, values: mentioned))
+        let mentioned = values.filter { name, _ in clause.range(of: "\\b\(name)\\b", options: .regularExpression) != nil }
+        let undefined = mentioned.keys.sorted().compactMap { name in metrics.undefinedReason(name).map { "\(name) is undefined: \($0)" } }
+        failures.append(Failure(clause: clause, values: mentioned, reason: undefined.isEmpty ? nil : undefined.joined(separator: "; ")))
       }
     }
     return failures

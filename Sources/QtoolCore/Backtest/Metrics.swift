@@ -48,6 +48,10 @@ public struct Metrics: Codable, Sendable, Equatable {
   /// The names `--assert` and `--rank` accept.
   public static var names: [String] { CodingKeys.allCases.map(\.rawValue) }
 
+  /// What a metric is when a run cannot measure it, for `qtool help metrics` and the man page.
+  public static let undefinedRule =
+    "A metric a run cannot measure (sharpe when the equity never moves, win_rate with 0 trades, sqn with fewer than 2 trades) is undefined: null in JSON and n/a in tables, never 0. A ratio over zero follows IEEE: profit_factor with no losing trade, sortino with no losing bar and calmar with no drawdown are infinite (inf in tables; null in JSON, which has no infinity). --assert compares infinity as IEEE does (profit_factor > 2 holds); a comparison with an undefined metric is false, so the clause fails and says why, e.g. 'sharpe is undefined: 0 trades'."
+
   /// Definitions, for `qtool help metrics` and the man page.
   public static let definitions: [(String, String)] = [
     ("start_equity", "capital at the start"),
@@ -56,26 +60,26 @@ public struct Metrics: Codable, Sendable, Equatable {
     ("annualized_return", "mean per-bar return x bars per year"),
     ("cagr", "(final_equity / start_equity)^(365.25 / days) - 1, over calendar time"),
     ("volatility", "standard deviation of per-bar returns (n-1) x sqrt(bars per year)"),
-    ("sharpe", "mean / standard deviation of per-bar returns x sqrt(bars per year); risk-free rate 0"),
-    ("sortino", "mean per-bar return / downside deviation (root mean square of negative returns) x sqrt(bars per year)"),
-    ("calmar", "cagr / |max_drawdown|"),
+    ("sharpe", "mean / standard deviation of per-bar returns x sqrt(bars per year); risk-free rate 0; n/a when the equity never moves (0 trades)"),
+    ("sortino", "mean per-bar return / downside deviation (root mean square of negative returns) x sqrt(bars per year); infinite with no losing bar"),
+    ("calmar", "cagr / |max_drawdown|; infinite with no drawdown"),
     ("max_drawdown", "the largest fall from a running equity peak, negative: min(equity / running max - 1)"),
     ("max_drawdown_duration", "the longest time in days from an equity peak until equity exceeds it again (or the end)"),
-    ("beta", "covariance of per-bar returns with the benchmark's / the benchmark's variance"),
+    ("beta", "covariance of per-bar returns with the benchmark's / the benchmark's variance; n/a when the benchmark never moves"),
     ("alpha", "(mean return - beta x mean benchmark return) x bars per year"),
     ("var_95", "historical 95% value at risk: the 5th percentile of per-bar returns"),
     ("cvar_95", "mean of the per-bar returns at or below var_95"),
     ("trades", "closed trades"),
     ("winning", "trades with pnl > 0"),
     ("losing", "trades with pnl <= 0"),
-    ("win_rate", "winning / trades"),
-    ("avg_win", "mean return of winning trades"),
-    ("avg_loss", "mean return of losing trades"),
+    ("win_rate", "winning / trades; n/a with 0 trades"),
+    ("avg_win", "mean return of winning trades; n/a without one"),
+    ("avg_loss", "mean return of losing trades; n/a without one"),
     ("best", "best trade return"),
     ("worst", "worst trade return"),
-    ("profit_factor", "gross profit / gross loss of trades"),
+    ("profit_factor", "gross profit / gross loss of trades; infinite with no losing trade, n/a with 0 trades"),
     ("expectancy", "mean trade pnl in cash"),
-    ("sqn", "system quality number: sqrt(trades) x mean pnl / standard deviation of pnl"),
+    ("sqn", "system quality number: sqrt(trades) x mean pnl / standard deviation of pnl; n/a with fewer than 2 trades"),
     ("max_consecutive_wins", "longest run of winning trades"),
     ("max_consecutive_losses", "longest run of losing trades"),
     ("avg_holding_time", "mean trade duration in days"),
@@ -121,6 +125,32 @@ public struct Metrics: Codable, Sendable, Equatable {
     (.commissions, { $0.commissions }, false),
   ]
 
+  /// Every metric by name (counts as numbers), undefined (NaN) and infinite ones included:
+  /// what `--assert` reads.
+  public var allValues: [String: Double] {
+    var result: [String: Double] = [:]
+    for field in Self.fields { result[field.key.rawValue] = field.read(self) }
+    return result
+  }
+
+  /// Why the metric `name` is undefined (NaN) in this run, or nil when it has a value: the
+  /// message an assertion on it fails with, e.g. `0 trades`.
+  public func undefinedReason(_ name: String) -> String? {
+    guard let read = Self.reader(name), read(self).isNaN else { return nil }
+    let tradeCount = trades == 1 ? "1 trade" : "\(trades) trades"
+    switch name {
+    case "win_rate", "best", "worst", "expectancy", "avg_holding_time", "profit_factor":
+      return trades == 0 ? "0 trades" : "every trade broke even"
+    case "avg_win": return trades == 0 ? "0 trades" : "no winning trade among \(tradeCount)"
+    case "avg_loss": return trades == 0 ? "0 trades" : "no losing trade among \(tradeCount)"
+    case "sqn": return trades < 2 ? "\(tradeCount); it needs at least 2" : "every trade had the same pnl"
+    case "sharpe", "sortino", "calmar":
+      return trades == 0 ? "0 trades" : "the equity never changed"
+    case "beta", "alpha": return "the benchmark never moved"
+    default: return trades == 0 ? "0 trades" : "too few bars"
+    }
+  }
+
   /// Every finite metric by name (counts as numbers); a profit factor with no losses is left
   /// out, as it is null in JSON.
   public var values: [String: Double] {
@@ -152,6 +182,15 @@ public struct Metrics: Codable, Sendable, Equatable {
 
   private static let sortedFields = fields.sorted { $0.key.rawValue < $1.key.rawValue }
 
+  /// Equal when every metric is, an undefined (NaN) one equal to an undefined one: two runs
+  /// with no trades have the same metrics.
+  public static func == (lhs: Metrics, rhs: Metrics) -> Bool {
+    fields.allSatisfy { field in
+      let (a, b) = (field.read(lhs), field.read(rhs))
+      return a == b || a.isNaN && b.isNaN
+    }
+  }
+
   public static func compute(_ outcome: BacktestOutcome, bars: BarSeries, barsPerYear: Double, benchmark: [Double]? = nil) -> Metrics {
     compute(outcome, bars: bars, barsPerYear: barsPerYear, benchmark: BenchmarkReturns(benchmark ?? bars.close))
   }
@@ -168,27 +207,32 @@ public struct Metrics: Codable, Sendable, Equatable {
   public static func compute(
     _ outcome: BacktestOutcome, curve: ReturnStatistics, bars: BarSeries, barsPerYear: Double, benchmark: BenchmarkReturns
   ) -> Metrics {
+    // One rule for what cannot be measured: NaN (null in JSON, n/a in tables), never 0. A
+    // ratio over zero follows IEEE: x/0 is ±infinity, 0/0 is NaN. `qtool help metrics` says so.
+    let nan = Double.nan
     let start = curve.bars > 0 ? curve.firstEquity : 0
     let final = curve.bars > 0 ? curve.lastEquity : 0
     let (mean, deviation, downside) = (curve.mean, curve.deviation, curve.downside)
+    let hasReturns = curve.count > 0
+    let hasDeviation = curve.count > 1
     let days = Double((bars.timestamps.last ?? 0) - (bars.timestamps.first ?? 0)) / 86_400_000
-    let cagr = days > 0 && start > 0 && final > 0 ? pow(final / start, 365.25 / days) - 1 : 0
+    let cagr = days > 0 && start > 0 ? (final > 0 ? pow(final / start, 365.25 / days) - 1 : -1) : nan
     let (maxDrawdown, longest) = (curve.maxDrawdown, curve.longestDrawdownDays)
-    var beta = 0.0
-    var alpha = 0.0
-    if benchmark.returns.count == curve.count, curve.count > 1 {
-      beta = benchmark.variance > 0 ? curve.covariance / benchmark.variance : 0
+    var beta = nan
+    var alpha = nan
+    if benchmark.returns.count == curve.count, curve.count > 1, benchmark.variance > 0 {
+      beta = curve.covariance / benchmark.variance
       alpha = (mean - beta * benchmark.mean) * barsPerYear
     }
-    let (var95, cvar95) = (curve.var95, curve.cvar95)
+    let (var95, cvar95) = hasReturns ? (curve.var95, curve.cvar95) : (nan, nan)
 
     let trades = outcome.trades
     let wins = trades.filter { $0.pnl > 0 }
     let losses = trades.filter { $0.pnl <= 0 }
     let grossProfit = wins.reduce(0) { $0 + $1.pnl }
-    let grossLoss = -losses.reduce(0) { $0 + $1.pnl }
+    let grossLoss = losses.reduce(0) { $0 - $1.pnl }  // +0 without losses, so a profit over it is +infinity
     let pnls = trades.map(\.pnl)
-    let meanPnl = pnls.isEmpty ? 0 : pnls.reduce(0, +) / Double(pnls.count)
+    let meanPnl = pnls.isEmpty ? nan : pnls.reduce(0, +) / Double(pnls.count)
     let pnlDeviation = standardDeviation(pnls)
     var run = (wins: 0, losses: 0, maxWins: 0, maxLosses: 0)
     for trade in trades {
@@ -203,21 +247,22 @@ public struct Metrics: Codable, Sendable, Equatable {
       run.maxLosses = max(run.maxLosses, run.losses)
     }
     let holding = trades.map { Double($0.exitTime - $0.entryTime) / 86_400_000 }
-    func average(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
+    func average(_ values: [Double]) -> Double { values.isEmpty ? nan : values.reduce(0, +) / Double(values.count) }
+    let returns = trades.map(\.returnPct)
     return Metrics(
-      startEquity: start, finalEquity: final, totalReturn: start > 0 ? final / start - 1 : 0, annualizedReturn: mean * barsPerYear,
-      cagr: cagr, volatility: deviation * barsPerYear.squareRoot(),
-      sharpe: deviation > 0 ? mean / deviation * barsPerYear.squareRoot() : 0,
-      sortino: downside > 0 ? mean / downside * barsPerYear.squareRoot() : 0,
-      calmar: maxDrawdown > 0 ? cagr / maxDrawdown : 0, maxDrawdown: -maxDrawdown, maxDrawdownDuration: longest, beta: beta, alpha: alpha,
+      startEquity: start, finalEquity: final, totalReturn: start > 0 ? final / start - 1 : nan,
+      annualizedReturn: hasReturns ? mean * barsPerYear : nan, cagr: cagr, volatility: hasDeviation ? deviation * barsPerYear.squareRoot() : nan,
+      sharpe: hasDeviation ? mean / deviation * barsPerYear.squareRoot() : nan,
+      sortino: hasReturns ? mean / downside * barsPerYear.squareRoot() : nan,
+      calmar: cagr / maxDrawdown, maxDrawdown: -maxDrawdown, maxDrawdownDuration: longest, beta: beta, alpha: alpha,
       var95: var95, cvar95: cvar95, trades: trades.count, winning: wins.count, losing: losses.count,
-      winRate: trades.isEmpty ? 0 : Double(wins.count) / Double(trades.count), avgWin: average(wins.map(\.returnPct)),
-      avgLoss: average(losses.map(\.returnPct)), best: trades.map(\.returnPct).max() ?? 0, worst: trades.map(\.returnPct).min() ?? 0,
-      profitFactor: grossLoss > 0 ? grossProfit / grossLoss : (grossProfit > 0 ? .infinity : 0), expectancy: meanPnl,
-      sqn: pnlDeviation > 0 ? Double(pnls.count).squareRoot() * meanPnl / pnlDeviation : 0, maxConsecutiveWins: run.maxWins,
+      winRate: trades.isEmpty ? nan : Double(wins.count) / Double(trades.count), avgWin: average(wins.map(\.returnPct)),
+      avgLoss: average(losses.map(\.returnPct)), best: returns.max() ?? nan, worst: returns.min() ?? nan,
+      profitFactor: grossProfit / grossLoss, expectancy: meanPnl,
+      sqn: pnls.count > 1 ? Double(pnls.count).squareRoot() * meanPnl / pnlDeviation : nan, maxConsecutiveWins: run.maxWins,
       maxConsecutiveLosses: run.maxLosses, avgHoldingDays: average(holding),
-      exposure: curve.bars == 0 ? 0 : Double(outcome.exposedBars) / Double(curve.bars),
-      buyAndHoldReturn: (bars.close.first ?? 0) > 0 ? bars.close.last! / bars.close.first! - 1 : 0, commissions: outcome.commissions)
+      exposure: curve.bars == 0 ? nan : Double(outcome.exposedBars) / Double(curve.bars),
+      buyAndHoldReturn: (bars.close.first ?? 0) > 0 ? bars.close.last! / bars.close.first! - 1 : nan, commissions: outcome.commissions)
   }
 
   /// Everything the metrics need from an equity curve and its per-bar returns. A grid

@@ -43,13 +43,18 @@ public enum PortfolioBacktester {
   /// slippage and commission; each entering name gets an equal share of the cash, sized by the
   /// spec's sizing; stops, targets and the trailing stop close a name inside a bar (it may come
   /// back at the next rebalance); the drawdown halt sells everything at the close and ends trading.
+  ///
+  /// - parameter tradingStart: the first bar of the aligned timeline on which the portfolio
+  ///   may rebalance; the bars before it only warm the ranking up, and the outcome (equity,
+  ///   trades' bar numbers, the timeline) covers the bars from it on.
   public static func run(
-    _ strategy: CompiledStrategy, rank: Expression, top: Int, rebalance: String, inputs: [Input], cancellation: CancellationToken = .never
+    _ strategy: CompiledStrategy, rank: Expression, top: Int, rebalance: String, inputs: [Input], from tradingStart: Int = 0,
+    cancellation: CancellationToken = .never
   ) throws -> Outcome {
     let (timestamps, aligned) = align(inputs)
     let scores = aligned.map { RuleEvaluator(bars: $0).evaluate(rank) }
     let count = timestamps.count
-    let start = max(1, rank.lookback + 1)
+    let start = max(1, rank.lookback + 1, tradingStart)
     let rules = TradingRules(strategy)
     var cash = strategy.capital
     var units = [Double](repeating: 0, count: inputs.count)
@@ -78,7 +83,7 @@ public enum PortfolioBacktester {
         Trade(
           side: "long", size: units[s], entryBar: entryBar[s], entryTime: timestamps[entryBar[s]], entryPrice: entryPrice[s], exitBar: bar,
           exitTime: timestamps[bar], exitPrice: fill, pnl: pnl, returnPct: pnl / (units[s] * entryPrice[s]),
-          commission: entryCommission + commission, reason: reason))
+          commission: entryCommission + commission, reason: reason, symbol: inputs[s].symbol))
       tradeSymbols.append(inputs[s].symbol)
       units[s] = 0
     }
@@ -158,21 +163,25 @@ public enum PortfolioBacktester {
       for s in inputs.indices where units[s] > 0 { sell(s, at: aligned[s].close[count - 1], bar: count - 1, reason: .end) }
       equity[count - 1] = cash
     }
+    // The outcome from the first traded bar on; the benchmark index starts there at 1.
+    let first = min(tradingStart, max(0, count - 1))
+    let traded = first..<count
     let timeline = BarSeries(
-      timestamps: timestamps, open: [Double](repeating: 0, count: count), high: [Double](repeating: 0, count: count),
-      low: [Double](repeating: 0, count: count),
-      close: timestamps.indices.map { i in aligned.map { $0.close[i] / $0.close[0] }.reduce(0, +) / Double(aligned.count) },
-      volume: [Double](repeating: 0, count: count))
+      timestamps: Array(timestamps[traded]), open: [Double](repeating: 0, count: traded.count), high: [Double](repeating: 0, count: traded.count),
+      low: [Double](repeating: 0, count: traded.count),
+      close: traded.map { i in aligned.map { $0.close[i] / $0.close[first] }.reduce(0, +) / Double(aligned.count) },
+      volume: [Double](repeating: 0, count: traded.count))
     let pending = target.map { chosen -> PendingOrder in
       let held = Set(inputs.indices.filter { units[$0] > 0 })
       return PendingOrder(
         decidedAt: timestamps[count - 1], close: !held.subtracting(chosen).isEmpty, open: chosen.subtracting(held).isEmpty ? nil : "long",
         targets: chosen.sorted().map { inputs[$0].symbol })
     }
-    return Outcome(
-      outcome: BacktestOutcome(
-        trades: trades, equity: equity, position: exposure, timestamps: timestamps, commissions: commissions, halted: halted,
-        exposedBars: exposure.filter { $0 != 0 }.count, haltedAt: haltedBar.map { timestamps[$0] }, pendingOrder: pending),
-      tradeSymbols: tradeSymbols, timeline: timeline)
+    let exposed = Array(exposure[traded])
+    let outcome = BacktestOutcome(
+      trades: trades, equity: equity, position: exposure, timestamps: timestamps, commissions: commissions, halted: halted,
+      exposedBars: exposed.filter { $0 != 0 }.count, haltedAt: haltedBar.map { timestamps[$0] }, haltReason: halted ? .drawdown : nil,
+      pendingOrder: pending)
+    return Outcome(outcome: outcome.dropping(first: first), tradeSymbols: tradeSymbols, timeline: timeline)
   }
 }

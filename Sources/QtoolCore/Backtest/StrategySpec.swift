@@ -180,18 +180,39 @@ public struct CompiledStrategy: Sendable {
 
   /// The first bar on which decisions are made: one past the longest indicator warm-up (as
   /// backtesting.py does), so no rule ever sees an indicator before it has a value.
-  public var firstDecisionBar: Int {
+  public var firstDecisionBar: Int { warmup.bars }
+
+  /// The bars of history the rules need before a bar on which they decide — one past the
+  /// longest look-back of any indicator, nested calls and `x[n]` offsets added up — and the
+  /// sub-expression that needs the most (nil when none needs history). A portfolio's come
+  /// from its ranking expression. `backtest run --from` loads this many stored bars before
+  /// trading starts.
+  public var warmup: (bars: Int, expression: String?) {
+    var longest = (bars: 0, expression: String?.none)
+    func consider(_ bars: Int, _ expression: Expression) {
+      if bars > longest.bars { longest = (bars, expression.description) }
+    }
     func warmup(_ expression: Expression) -> Int {
       switch expression {
       case .constant, .column: return 0
-      case .lag(let inner, _), .negate(let inner), .not(let inner): return warmup(inner)
+      case .lag(let inner, let offset):
+        // The one bar past the look-back already covers an offset of 1.
+        let bars = warmup(inner) + max(0, offset - 1)
+        consider(bars, expression)
+        return bars
+      case .negate(let inner), .not(let inner): return warmup(inner)
       case .binary(_, let lhs, let rhs): return max(warmup(lhs), warmup(rhs))
       case .call(let name, let arguments):
         let inner = arguments.map(warmup).max() ?? 0
-        return ["cross_above", "cross_below", "abs", "min", "max"].contains(name) ? inner : max(inner, expression.lookback)
+        if ["cross_above", "cross_below", "abs", "min", "max"].contains(name) { return inner }
+        let bars = max(inner, expression.lookback)
+        consider(bars, expression)
+        return bars
       }
     }
-    return 1 + ([entry, exit, shortEntry, shortExit].compactMap { $0 }.map(warmup).max() ?? 0)
+    let rules = rank.map { [$0] } ?? [entry, exit, shortEntry, shortExit].compactMap { $0 }
+    let needed = rules.map(warmup).max() ?? 0
+    return (1 + needed, longest.expression)
   }
 }
 

@@ -74,11 +74,12 @@ public enum BarValidation {
   /// bars on a weekdays calendar (equities open at 13:30Z) may sit off the grid by a fixed
   /// offset, the same for every row.
   ///
-  /// `allowNonPositive` lets zero and negative prices through (spreads, some futures).
+  /// `allowNonPositive` lets zero and negative prices through (spreads, some futures);
+  /// `grid: false` leaves the open times to a later check (an import that moves dated bars first).
   public static func check(
-    _ series: BarSeries, timeframe: Timeframe, calendar: TradingCalendar, origin: BarOrigin, allowNonPositive: Bool = false
+    _ series: BarSeries, timeframe: Timeframe, calendar: TradingCalendar, origin: BarOrigin, allowNonPositive: Bool = false, grid: Bool = true
   ) -> BarProblem? {
-    let checksGrid = timeframe.milliseconds < Timeframe(count: 1, unit: .week).milliseconds
+    let checksGrid = grid && timeframe.milliseconds < Timeframe(count: 1, unit: .week).milliseconds
     let sessionOffset = calendar == .weekdays && timeframe.milliseconds < UTCCalendar.dayMilliseconds
     let step = timeframe.milliseconds
     var phase: Int64?

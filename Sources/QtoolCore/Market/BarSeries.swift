@@ -73,19 +73,22 @@ public struct BarSeries: Sendable, Equatable {
       low: Array(low[range]), close: Array(close[range]), volume: Array(volume[range]))
   }
 
+  /// The position of the first bar at or after `timestamp` (`count` if none), for sorted
+  /// timestamps (binary search).
+  public func index(atOrAfter timestamp: Int64) -> Int {
+    var low = 0
+    var high = timestamps.count
+    while low < high {
+      let middle = (low + high) / 2
+      if timestamps[middle] < timestamp { low = middle + 1 } else { high = middle }
+    }
+    return low
+  }
+
   /// The bars with `from <= timestamp < to`, for sorted timestamps (binary search).
   public func between(from: Int64, to: Int64) -> BarSeries {
-    func lowerBound(_ bound: Int64) -> Int {
-      var low = 0
-      var high = timestamps.count
-      while low < high {
-        let middle = (low + high) / 2
-        if timestamps[middle] < bound { low = middle + 1 } else { high = middle }
-      }
-      return low
-    }
-    let first = lowerBound(from)
-    let end = max(first, lowerBound(to))
+    let first = index(atOrAfter: from)
+    let end = max(first, index(atOrAfter: to))
     return first == 0 && end == count ? self : slice(first..<end)
   }
 

@@ -110,6 +110,29 @@ public enum TimestampParser {
     return sign == 43 ? ms - offset : ms + offset
   }
 
+  /// The calendar date a timestamp is written with, in its own offset, as UTC midnight of that
+  /// date: `2020-01-02T00:00:00+01:00` (the instant 2020-01-01T23:00Z) is 2020-01-02. What a
+  /// daily (or longer) bar stamped at local midnight means. Nil for an epoch number, which
+  /// is an instant with no date of its own, and for anything `parse` does not read.
+  public static func localDate(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+    var start = 0
+    var end = bytes.count
+    while start < end, bytes[start] == 32 || bytes[start] == 34 { start += 1 }
+    while end > start, bytes[end - 1] == 32 || bytes[end - 1] == 34 || bytes[end - 1] == 13 { end -= 1 }
+    guard end - start >= 10, bytes[start + 4] == 45, bytes[start + 7] == 45,
+      parse(UnsafeBufferPointer(rebasing: bytes[start..<end])) != nil
+    else { return nil }
+    // `parse` read it, so the first ten bytes are a valid date.
+    func digits(_ from: Int, _ count: Int) -> Int { (from..<(from + count)).reduce(0) { $0 * 10 + Int(bytes[$1] - 48) } }
+
+    return UTCCalendar.timestamp(year: digits(start, 4), month: digits(start + 5, 2), day: digits(start + 8, 2))
+  }
+
+  public static func localDate(_ text: String) -> Int64? {
+    var text = text
+    return text.withUTF8 { localDate($0) }
+  }
+
   public static func parse(_ text: String, unit: EpochUnit? = nil) -> Int64? {
     var text = text
     return text.withUTF8 { parse($0, unit: unit) }

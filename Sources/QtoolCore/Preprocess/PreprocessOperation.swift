@@ -15,14 +15,18 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
   public var upper: Double?
   /// features: e.g. `["sma:20", "rsi:14", "macd", "bollinger:20:2"]`.
   public var indicators: [String]?
+  /// fill_missing: also fill the 1- and 2-weekday runs a weekdays calendar takes for market
+  /// holidays (`Preprocessor.fillRule`).
+  public var holidays: Bool?
   /// normalize: the fitted parameters per column (filled in when the pipeline runs), so the
   /// same scaling can be applied again to new data.
   public var parameters: [String: [Double]]?
 
   public init(
     type: String, method: String? = nil, columns: [String]? = nil, timeframe: String? = nil, threshold: Double? = nil,
-    lower: Double? = nil, upper: Double? = nil, indicators: [String]? = nil, parameters: [String: [Double]]? = nil
+    lower: Double? = nil, upper: Double? = nil, indicators: [String]? = nil, parameters: [String: [Double]]? = nil, holidays: Bool? = nil
   ) {
+    self.holidays = holidays
     self.type = type
     self.method = method
     self.columns = columns
@@ -63,7 +67,12 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
       case "lower": operation.lower = try number()
       case "upper": operation.upper = try number()
       case "indicators": operation.indicators = list
-      default: throw PreprocessError.invalid("\(type): unknown key '\(parts[0])' (method, columns, timeframe, threshold, lower, upper, indicators)")
+      case "holidays":
+        guard let value = Bool(parts[1]) else { throw PreprocessError.invalid("\(type): holidays must be true or false, got '\(parts[1])'") }
+        operation.holidays = value
+      default:
+        throw PreprocessError.invalid(
+          "\(type): unknown key '\(parts[0])' (method, columns, timeframe, threshold, lower, upper, indicators, holidays)")
       }
     }
     return operation

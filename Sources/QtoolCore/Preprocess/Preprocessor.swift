@@ -73,6 +73,56 @@ public enum Preprocessor {
 
   // MARK: fill_missing
 
+  /// The timestamps missing between consecutive bars by the frame's calendar (the rule
+  /// `data preprocess --help` states),
+  /// with `holidays` also the 1- and 2-weekday runs; and how many holidays were left out.
+  static func missingBars(_ ts: [Int64], timeframe: Timeframe, calendar: TradingCalendar, holidays: Bool) -> (
+    inserted: [(after: Int, timestamps: [Int64])], holidaysLeft: Int
+  ) {
+    var inserted: [(after: Int, timestamps: [Int64])] = []
+    var holidaysLeft = 0
+    let day = UTCCalendar.dayMilliseconds
+    let byGrid = calendar == .allDays || timeframe.unit == .month || timeframe.unit == .week
+    for i in 1..<max(1, ts.count) {
+      var missing: [Int64] = []
+      if byGrid {
+        var t = timeframe.next(after: ts[i - 1])
+        while t < ts[i] {
+          missing.append(t)
+          t = timeframe.next(after: t)
+        }
+      } else {
+        let (firstDay, lastDay) = (ts[i - 1] / day, ts[i] / day)
+        if firstDay == lastDay {
+          // Inside a day's session.
+          var t = timeframe.next(after: ts[i - 1])
+          while t < ts[i] {
+            missing.append(t)
+            t = timeframe.next(after: t)
+          }
+        } else {
+          // Whole weekdays without bars: a holiday when 1 or 2 in a row, else a gap.
+          let weekdays = ((firstDay + 1)..<lastDay).filter { UTCCalendar.weekday($0 * day) < 5 }
+          if !weekdays.isEmpty, weekdays.count <= 2, !holidays {
+            holidaysLeft += weekdays.count
+          } else if !weekdays.isEmpty {
+            // A day's bars: at midnight for daily bars, else at the times of the day before the gap.
+            var session = [ts[i - 1] - firstDay * day]
+            var k = i - 2
+            while k >= 0, ts[k] / day == firstDay {
+              session.insert(ts[k] - firstDay * day, at: 0)
+              k -= 1
+            }
+            if timeframe.unit == .day { session = [0] }
+            for weekday in weekdays { missing += session.map { weekday * day + $0 } }
+          }
+        }
+      }
+      if !missing.isEmpty { inserted.append((i - 1, missing)) }
+    }
+    return (inserted, holidaysLeft)
+  }
+
   /// Fills bars missing on the calendar's grid, and non-finite values in `columns`.
   static func fillMissing(_ frame: inout Frame, _ operation: PreprocessOperation) throws -> String {
     let method = operation.method ?? "forward_fill"
@@ -87,23 +137,20 @@ public enum Preprocessor {
       frame.select(keep)
       return "\(dropped) bars with missing values dropped"
     }
-    // 1. Insert the bars missing from the grid, as NaN rows.
+    // 1. Insert the bars missing by the calendar, as NaN rows.
     var timestamps: [Int64] = []
     var source: [Int?] = []
     let ts = frame.bars.timestamps
+    let (missing, holidaysLeft) = missingBars(ts, timeframe: frame.timeframe, calendar: frame.calendar, holidays: operation.holidays ?? false)
+    var next = 0
     for i in 0..<ts.count {
-      if i > 0 {
-        var t = frame.timeframe.next(after: ts[i - 1])
-        while t < ts[i] {
-          if frame.calendar.isTradingTime(t) || frame.timeframe.unit == .month || frame.timeframe.unit == .week {
-            timestamps.append(t)
-            source.append(nil)
-          }
-          t = frame.timeframe.next(after: t)
-        }
-      }
       timestamps.append(ts[i])
       source.append(i)
+      if next < missing.count, missing[next].after == i {
+        timestamps += missing[next].timestamps
+        source += missing[next].timestamps.map { _ in nil }
+        next += 1
+      }
     }
     let inserted = source.filter { $0 == nil }.count
     var filled = Frame(bars: BarSeries(), timeframe: frame.timeframe, calendar: frame.calendar)
@@ -154,7 +201,8 @@ public enum Preprocessor {
       filled.setColumn(name, values)
     }
     frame = filled
-    return "\(inserted) missing bars inserted, \(count) values filled (\(method))"
+    let left = holidaysLeft == 0 ? "" : "; \(holidaysLeft) weekdays without bars left alone as market holidays (holidays=true fills them)"
+    return "\(inserted) missing bars inserted, \(count) values filled (\(method))" + left
   }
 
   // MARK: resample

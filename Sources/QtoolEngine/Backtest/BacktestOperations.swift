@@ -17,11 +17,15 @@ public struct BacktestRequest: Codable, Sendable, Equatable {
   public var allowGaps: Bool
   /// Conditions on the metrics, e.g. `sharpe > 1`; the report lists those that fail.
   public var assertions: [String]
+  /// With `from`: compute the indicators from `from` on, cold, instead of on the stored bars
+  /// before it.
+  public var noWarmup: Bool
 
   public init(
     strategy: StrategyReference, dataset: String? = nil, from: Int64? = nil, to: Int64? = nil, capital: Double? = nil,
-    params: [String: Double] = [:], allowGaps: Bool = false, assertions: [String] = []
+    params: [String: Double] = [:], allowGaps: Bool = false, assertions: [String] = [], noWarmup: Bool = false
   ) {
+    self.noWarmup = noWarmup
     self.strategy = strategy
     self.dataset = dataset
     self.from = from
@@ -32,7 +36,9 @@ public struct BacktestRequest: Codable, Sendable, Equatable {
     self.assertions = assertions
   }
 
-  enum CodingKeys: String, CodingKey { case strategy, dataset, from, to, capital, params, allowGaps = "allow_gaps", assertions }
+  enum CodingKeys: String, CodingKey {
+    case strategy, dataset, from, to, capital, params, allowGaps = "allow_gaps", assertions, noWarmup = "no_warmup"
+  }
 
   public init(from decoder: any Decoder) throws {
     let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -44,7 +50,49 @@ public struct BacktestRequest: Codable, Sendable, Equatable {
     params = try container.decodeIfPresent([String: Double].self, forKey: .params) ?? [:]
     allowGaps = try container.decodeIfPresent(Bool.self, forKey: .allowGaps) ?? false
     assertions = try container.decodeIfPresent([String].self, forKey: .assertions) ?? []
+    noWarmup = try container.decodeIfPresent(Bool.self, forKey: .noWarmup) ?? false
   }
+}
+
+/// How a run's indicators were warmed up before its first traded bar.
+public struct WarmupReport: Codable, Sendable, Equatable {
+  /// Bars of history the rules need before a bar they decide on (the longest look-back, nested
+  /// calls and offsets added up, plus one).
+  public var bars: Int
+  /// The sub-expression that needs the most, e.g. `sma(close, 60)`.
+  public var expression: String?
+  /// Stored bars before the first traded bar that the indicators were computed on (0 when the
+  /// run starts with its data, or with `no_warmup`).
+  public var loaded: Int
+  /// The first of them.
+  public var from: String?
+  /// The first bar on which the rules could decide: the first traded bar once warmed up, else
+  /// the bar `bars` into the run.
+  public var decisionsFrom: String?
+  /// False when warm-up was turned off (`no_warmup`).
+  public var enabled: Bool
+
+  enum CodingKeys: String, CodingKey { case bars, expression, loaded, from, decisionsFrom = "decisions_from", enabled }
+
+  /// In words, for the summary and the report; `first` is the first traded bar.
+  public func sentence(first: String) -> String {
+    let what = "\(bars) bar\(bars == 1 ? "" : "s")" + (expression.map { " (\($0))" } ?? "")
+    let decisions = decisionsFrom.map { "; decisions from \($0)" } ?? "; the rules never decide"
+    if loaded > 0 { return "\(what) stored before \(first), from \(from ?? "?"); trading from \(first)" }
+    if !enabled { return "off: the indicators start cold on \(first) and need \(what)" + decisions }
+    return "the run's first \(what)" + decisions
+  }
+}
+
+/// What one symbol of a run contributed.
+public struct SymbolContribution: Codable, Sendable, Equatable {
+  public var symbol: String
+  public var trades: Int
+  public var winning: Int
+  /// Net of commissions, in cash.
+  public var pnl: Double
+  /// `pnl` over the starting capital.
+  public var contribution: Double
 }
 
 /// What a run returns to the CLI and the server.
@@ -68,8 +116,13 @@ public struct BacktestReport: Encodable, Sendable {
   public var equity: [Double]
   public var benchmark: [Double]
   public var failedAssertions: [MetricAssertion.Failure]
-  /// When the drawdown halt (or ruin) stopped trading.
+  /// When the drawdown halt (or ruin) stopped trading, and why.
   public var haltedAt: String?
+  public var haltReason: String?
+  /// How the indicators were warmed up before `first`.
+  public var warmup: WarmupReport
+  /// Each symbol's trades and pnl (one entry unless a portfolio).
+  public var contributions: [SymbolContribution]
   /// The order decided at the last bar, not yet filled.
   public var pendingOrder: PendingOrder?
 
@@ -79,7 +132,8 @@ public struct BacktestReport: Encodable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case id, jobID = "job_id", strategy, dataset, symbol, timeframe, first, last, bars, parameters, fingerprint, metrics, trades
-    case failedAssertions = "failed_assertions", haltedAt = "halted_at", pendingOrder = "pending_order"
+    case failedAssertions = "failed_assertions", haltedAt = "halted_at", haltReason = "halt_reason", warmup, contributions
+    case pendingOrder = "pending_order"
     case drawdownPeriods = "drawdown_periods", monthlyReturns = "monthly_returns"
   }
 }
@@ -87,13 +141,18 @@ public struct BacktestReport: Encodable, Sendable {
 public enum BacktestError: QtoolError, Equatable {
   case severalSymbols(count: Int)
   case noBars(dataset: String)
-  case gaps(dataset: String, count: Int, first: String)
+  /// `suggestion`: what fits this dataset (see `BacktestOperations.gapRemedy`).
+  case gaps(dataset: String, count: Int, first: String, suggestion: String = "")
+  /// The rules look back further than the bars reach, so they never decide.
+  case lookbackExceedsData(dataset: String, needed: Int, bars: Int, expression: String?)
+  /// Fewer stored bars before `from` than the warm-up needs.
+  case warmupTooShort(dataset: String, needed: Int, available: Int, from: String, expression: String?)
 
   public var category: ErrorCategory {
     switch self {
     case .severalSymbols: return .invalidInput
     case .noBars: return .notFound
-    case .gaps: return .invalidInput
+    case .gaps, .lookbackExceedsData, .warmupTooShort: return .invalidInput
     }
   }
 
@@ -102,6 +161,8 @@ public enum BacktestError: QtoolError, Equatable {
     case .severalSymbols: return "several_symbols_without_portfolio"
     case .noBars: return "no_bars_in_range"
     case .gaps: return "dataset_has_gaps"
+    case .lookbackExceedsData: return "lookback_exceeds_data"
+    case .warmupTooShort: return "warmup_too_short"
     }
   }
 
@@ -110,7 +171,13 @@ public enum BacktestError: QtoolError, Equatable {
     case .severalSymbols(let count):
       return "the spec lists \(count) symbols but has no portfolio section, so it does not say how to trade them together"
     case .noBars(let dataset): return "\(dataset) has no bars in that range"
-    case .gaps(let dataset, let count, let first): return "\(dataset) has \(count) gaps in that range (the first: \(first))"
+    case .gaps(let dataset, let count, let first, _): return "\(dataset) has \(count) gaps in that range (the first: \(first))"
+    case .lookbackExceedsData(let dataset, let needed, let bars, let expression):
+      return
+        "the rules need \(needed) bars of history before their first decision\(expression.map { " (\($0))" } ?? ""), but \(dataset) has \(bars) bars in that range, so they would never decide"
+    case .warmupTooShort(let dataset, let needed, let available, let from, let expression):
+      return
+        "the rules need \(needed) bars before \(from) to warm up\(expression.map { " (\($0))" } ?? ""), but \(dataset) has \(available): \(needed - available) bars missing"
     }
   }
 
@@ -118,7 +185,14 @@ public enum BacktestError: QtoolError, Equatable {
     switch self {
     case .severalSymbols(let count): return ["symbols": JSONValue(count)]
     case .noBars(let dataset): return ["dataset": .string(dataset)]
-    case .gaps(let dataset, let count, let first): return ["dataset": .string(dataset), "gaps": JSONValue(count), "first": .string(first)]
+    case .gaps(let dataset, let count, let first, _): return ["dataset": .string(dataset), "gaps": JSONValue(count), "first": .string(first)]
+    case .lookbackExceedsData(let dataset, let needed, let bars, let expression):
+      return ["dataset": .string(dataset), "warmup_bars": JSONValue(needed), "bars": JSONValue(bars), "expression": JSONValue(expression)]
+    case .warmupTooShort(let dataset, let needed, let available, let from, let expression):
+      return [
+        "dataset": .string(dataset), "warmup_bars": JSONValue(needed), "available": JSONValue(available), "missing": JSONValue(needed - available),
+        "from": .string(from), "expression": JSONValue(expression),
+      ]
     }
   }
 
@@ -127,20 +201,24 @@ public enum BacktestError: QtoolError, Equatable {
     case .severalSymbols:
       return "add portfolio: {{rank: roc(close, 20), top: 1}} to trade them as a portfolio, or run one of them with {dataset}"
     case .noBars(let dataset): return "check {from} and {to}, or `qtool data info \(dataset)`"
-    case .gaps: return "fill them (download again, or preprocess with fill_missing), or run anyway with {allow_gaps}"
+    case .gaps(_, _, _, let suggestion): return ErrorHint((suggestion.isEmpty ? "" : suggestion + "; ") + "or run anyway with {allow_gaps}")
+    case .lookbackExceedsData: return "use shorter periods, or run on more data (an earlier {from}, or another {dataset})"
+    case .warmupTooShort: return "start later with {from}, or compute the indicators from {from} on, cold, with {no_warmup}"
     }
   }
 }
 
 /// The backtest operations, shared by the CLI and the server.
 public struct BacktestOperations: Sendable {
-  public static let engineVersion = "qtool-engine/1"
+  /// 2: indicators warm up on the stored bars before `from`; undefined metrics are NaN, not 0.
+  public static let engineVersion = "qtool-engine/2"
   public let context: OperationContext
   public init(_ context: OperationContext) { self.context = context }
 
   var database: QtoolDatabase { context.database }
 
-  /// The bars a spec runs on: one dataset's, or each symbol's for a portfolio.
+  /// The bars a spec runs on: one dataset's, or each symbol's for a portfolio — the bars it
+  /// trades on and, before them, the bars that warm its indicators up.
   struct MarketData {
     /// `GOOG-1d`, or `AAPL-1d+MSFT-1d` for a portfolio.
     var datasetName: String
@@ -152,14 +230,49 @@ public struct BacktestOperations: Sendable {
     var portfolio: [PortfolioBacktester.Input]
     /// The dataset's catalog entry (single-symbol runs).
     var dataset: DatasetSummary?
-    /// The spec's benchmark closes on the single run's bars, when it names one.
+    /// The spec's benchmark closes on the traded bars (from `tradingStart`), when it names one.
     var benchmarkCloses: [Double]?
+    /// The first traded bar: in `single`, or on the portfolio's aligned timeline. The bars
+    /// before it only warm up.
+    var tradingStart = 0
+    /// The timeline: `single`'s timestamps, or those every symbol of the portfolio has.
+    var timestamps: [Int64]
+    /// Warm-up was not turned off (`no_warmup`): a run with `from` and each walk-forward
+    /// window warm up on the bars before them.
+    var warmupEnabled = true
+
+    /// The traded bars of a single-symbol run.
+    var tradedBars: BarSeries? { single.map { tradingStart == 0 ? $0 : $0.slice(tradingStart..<$0.count) } }
+    var tradedCount: Int { timestamps.count - tradingStart }
+
+    /// How `strategy` is warmed up on these bars.
+    func warmup(_ strategy: CompiledStrategy) -> WarmupReport {
+      let (bars, expression) = strategy.warmup
+      let decisions = max(bars, tradingStart)
+      return WarmupReport(
+        bars: bars, expression: expression, loaded: tradingStart, from: tradingStart > 0 ? UTCCalendar.format(timestamps[0]) : nil,
+        decisionsFrom: decisions < timestamps.count ? UTCCalendar.format(timestamps[decisions]) : nil, enabled: warmupEnabled)
+    }
+
+    /// The same data cut to the timeline's bars in `range`, with up to `warmup` bars before it
+    /// to warm up on (a walk-forward window).
+    func window(_ range: Range<Int>, warmup: Int) -> MarketData {
+      var part = self
+      let lower = warmupEnabled ? max(0, range.lowerBound - warmup) : range.lowerBound
+      let (from, to) = (timestamps[lower], timestamps[range.upperBound - 1] + 1)
+      part.single = single.map { $0.slice(lower..<range.upperBound) }
+      part.benchmarkCloses = benchmarkCloses.map { Array($0[(range.lowerBound - tradingStart)..<(range.upperBound - tradingStart)]) }
+      part.portfolio = portfolio.map { PortfolioBacktester.Input(symbol: $0.symbol, bars: $0.bars.between(from: from, to: to)) }
+      part.timestamps = Array(timestamps[lower..<range.upperBound])
+      part.tradingStart = range.lowerBound - lower
+      return part
+    }
   }
 
-  /// What one simulation produced, on the run's timeline.
+  /// What one simulation produced, on the run's traded bars.
   struct Simulated {
     var outcome: BacktestOutcome
-    /// The timeline: the dataset's bars, or a portfolio's equal-weight index.
+    /// The traded bars: the dataset's, or a portfolio's equal-weight index.
     var bars: BarSeries
     var benchmark: [Double]
     var tradeSymbols: [String]
@@ -178,65 +291,180 @@ public struct BacktestOperations: Sendable {
     var outcome: BacktestOutcome { simulated.outcome }
   }
 
-  /// Loads the bars `spec` runs on in `[from, to)`, refusing gaps unless `allowGaps`.
-  func loadData(_ spec: StrategySpec, dataset requested: String?, from: Int64?, to: Int64?, allowGaps: Bool) throws -> MarketData {
-    if spec.portfolio != nil { return try loadPortfolio(spec, from: from, to: to, allowGaps: allowGaps) }
+  /// Loads the bars `spec` runs on in `[from, to)` and, unless `noWarmup`, the `warmup` stored
+  /// bars before `from` that warm its indicators up (none are needed when `from` is at or
+  /// before the data's first bar: the run then starts with its data). Refuses gaps unless
+  /// `allowGaps`, and a warm-up the store cannot supply.
+  func loadData(
+    _ spec: StrategySpec, dataset requested: String?, from: Int64?, to: Int64?, allowGaps: Bool, warmup: Int, noWarmup: Bool,
+    expression: String?
+  ) throws -> MarketData {
+    let warming = from != nil && !noWarmup
+    if spec.portfolio != nil {
+      var data = try loadPortfolio(
+        spec, from: from, to: to, allowGaps: allowGaps, warmup: warming ? warmup : 0, gapWarmup: noWarmup ? 0 : warmup, expression: expression)
+      data.warmupEnabled = !noWarmup
+      return data
+    }
     guard spec.universe.symbols.count <= 1 || requested != nil else { throw BacktestError.severalSymbols(count: spec.universe.symbols.count) }
     let datasetName = requested ?? spec.universe.dataset ?? "\(spec.universe.symbols.first ?? "")-\(spec.universe.timeframe)"
     let dataset = try database.dataset(named: datasetName)
-    let bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
-    guard bars.count >= 2 else { throw BacktestError.noBars(dataset: datasetName) }
-    if !allowGaps { try Self.refuseGaps(bars, of: dataset) }
+    var bars: BarSeries
+    var before = 0
+    if let from, warming {
+      (bars, before) = try database.bars(datasetID: dataset.id, from: from, to: to ?? .max, withBarsBefore: warmup)
+    } else {
+      bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
+    }
+    guard bars.count - before >= 2 else { throw BacktestError.noBars(dataset: datasetName) }
+    if before > 0, before < warmup {
+      throw BacktestError.warmupTooShort(
+        dataset: datasetName, needed: warmup, available: before, from: UTCCalendar.format(bars.timestamps[before]), expression: expression)
+    }
+    if !allowGaps { try refuseGaps(bars, of: dataset, warmup: noWarmup ? 0 : warmup) }
     let barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
-    let closes = try spec.benchmark.map { try self.benchmarkCloses($0, timeframe: spec.universe.timeframe, on: bars.timestamps) }
+    let closes = try spec.benchmark.map { try self.benchmarkCloses($0, timeframe: spec.universe.timeframe, on: Array(bars.timestamps[before...])) }
     return MarketData(
       datasetName: datasetName, symbol: dataset.symbol, timeframe: dataset.timeframe, barsPerYear: barsPerYear,
-      sliceHash: try sliceHash(bars, of: dataset), single: bars, portfolio: [], dataset: dataset, benchmarkCloses: closes)
+      sliceHash: try sliceHash(bars, of: dataset), single: bars, portfolio: [], dataset: dataset, benchmarkCloses: closes,
+      tradingStart: before, timestamps: bars.timestamps, warmupEnabled: !noWarmup)
   }
 
-  static func refuseGaps(_ bars: BarSeries, of dataset: DatasetSummary) throws {
+  /// Refuses `bars` of `dataset` with gaps, suggesting what fits: `warmup` is the bars a
+  /// run starting after the last gap needs before it (0 without warm-up).
+  func refuseGaps(_ bars: BarSeries, of dataset: DatasetSummary, warmup: Int, portfolio: Bool = false) throws {
     let gaps = DatasetVerifier.verify(bars, timeframe: dataset.parsedTimeframe, calendar: dataset.parsedCalendar).problems.filter { $0.kind == .gap }
-    if let first = gaps.first { throw BacktestError.gaps(dataset: dataset.name, count: gaps.count, first: first.message) }
+    if let first = gaps.first {
+      let resume = gaps.last!.until.map { bars.index(atOrAfter: $0) + warmup }.flatMap { $0 < bars.count - 1 ? bars.timestamps[$0] : nil }
+      throw BacktestError.gaps(
+        dataset: dataset.name, count: gaps.count, first: first.message,
+        suggestion: Self.gapRemedy(for: dataset, portfolio: portfolio, resume: resume.map { UTCCalendar.format($0) }))
+    }
   }
 
-  /// A portfolio spec: every symbol's dataset (SYMBOL-TIMEFRAME).
-  func loadPortfolio(_ spec: StrategySpec, from: Int64?, to: Int64?, allowGaps: Bool) throws -> MarketData {
+  /// What to do about gaps in `dataset`: download the range again when a source can; fill
+  /// them by the dataset's calendar into a new dataset to run on (not for a portfolio, which
+  /// runs on SYMBOL-TIMEFRAME); or start after the last one, warm-up included (`resume`).
+  static func gapRemedy(for dataset: DatasetSummary, portfolio: Bool, resume: String?) -> String {
+    var remedies: [String] = []
+    if dataset.origin == "downloaded" {
+      remedies.append(
+        "download the range again (`qtool data download --source \(dataset.source) --symbols \(dataset.symbol) -t \(dataset.timeframe)`)")
+    }
+    if !portfolio {
+      let filled = "\(dataset.name)-filled"
+      remedies.append(
+        "fill them by the dataset's calendar with `qtool data preprocess \(dataset.name) --op fill_missing --out \(filled)` and run on it with {dataset} \(filled)"
+      )
+    }
+    if let resume { remedies.append("start after the last one with {from} \(resume)") }
+    return remedies.joined(separator: "; ")
+  }
+
+  /// A portfolio spec: every symbol's dataset (SYMBOL-TIMEFRAME), over the range they all
+  /// cover (a symbol's gaps outside it do not matter), with `warmup` bars of that range before
+  /// `from` when given.
+  func loadPortfolio(
+    _ spec: StrategySpec, from: Int64?, to: Int64?, allowGaps: Bool, warmup: Int, gapWarmup: Int, expression: String?
+  ) throws -> MarketData {
+    let names = spec.universe.symbols.map { "\($0)-\(spec.universe.timeframe)" }
+    let datasetName = names.joined(separator: "+")
+    var datasets: [DatasetSummary] = []
     var inputs: [PortfolioBacktester.Input] = []
-    var hashes: [String] = []
     var barsPerYear = 252.0
-    for symbol in spec.universe.symbols {
-      let name = "\(symbol)-\(spec.universe.timeframe)"
+    /// Each symbol's bars in range, with up to `margin` bars before `from`; whether some
+    /// symbol has more before them.
+    func load(margin: Int) throws -> Bool {
+      inputs = []
+      var more = false
+      for (symbol, dataset) in zip(spec.universe.symbols, datasets) {
+        if let from, warmup > 0 {
+          let (bars, before) = try database.bars(datasetID: dataset.id, from: from, to: to ?? .max, withBarsBefore: margin)
+          more = more || before == margin
+          inputs.append(PortfolioBacktester.Input(symbol: symbol, bars: bars))
+        } else {
+          inputs.append(PortfolioBacktester.Input(symbol: symbol, bars: try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)))
+        }
+      }
+      return more
+    }
+    for name in names {
       let dataset = try database.dataset(named: name)
-      let bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
-      guard bars.count >= 2 else { throw BacktestError.noBars(dataset: name) }
-      if !allowGaps { try Self.refuseGaps(bars, of: dataset) }
+      datasets.append(dataset)
       barsPerYear = dataset.parsedTimeframe.barsPerYear(tradingDays: dataset.parsedCalendar.tradingDaysPerYear)
-      inputs.append(PortfolioBacktester.Input(symbol: symbol, bars: bars))
-      hashes.append(ContentHash.of(bars))
+    }
+    // Calendars differ (a 24x7 symbol has more bars a week than a weekdays one), so the warm-up
+    // is counted on the common timeline: load twice as many, and everything before `from`
+    // if that is not enough.
+    let more = try load(margin: 2 * warmup + 8)
+    for (input, name) in zip(inputs, names) where input.bars.count - (from.map { input.bars.index(atOrAfter: $0) } ?? 0) < 2 {
+      throw BacktestError.noBars(dataset: name)
+    }
+    func clipToCommonRange() throws -> (timestamps: [Int64], tradingStart: Int) {
+      let start = inputs.map { $0.bars.timestamps[0] }.max()!
+      let end = inputs.map { $0.bars.timestamps[$0.bars.count - 1] }.min()!
+      guard start < end else { return ([], 0) }
+      inputs = inputs.map { PortfolioBacktester.Input(symbol: $0.symbol, bars: $0.bars.between(from: start, to: end + 1)) }
+      let timestamps = PortfolioBacktester.align(inputs).timestamps
+      return (timestamps, from.map { from in timestamps.firstIndex { $0 >= from } ?? timestamps.count } ?? 0)
+    }
+    var (timestamps, tradingStart) = try clipToCommonRange()
+    if warmup > 0, tradingStart < warmup, more {
+      _ = try load(margin: .max / 4)
+      (timestamps, tradingStart) = try clipToCommonRange()
+    }
+    guard timestamps.count - tradingStart >= 2 else {
+      throw OperationError.notFound(
+        "\(names.joined(separator: ", ")) share fewer than 2 bars; a portfolio runs on the bars all its symbols have",
+        code: "no_common_bars", details: ["datasets": .string(datasetName)])
+    }
+    if warmup > 0, tradingStart > 0 {
+      guard tradingStart >= warmup else {
+        throw BacktestError.warmupTooShort(
+          dataset: datasetName, needed: warmup, available: tradingStart, from: UTCCalendar.format(timestamps[tradingStart]), expression: expression)
+      }
+      // Exactly `warmup` bars before `from`, whatever else is stored: the run is reproducible.
+      let first = timestamps[tradingStart - warmup]
+      inputs = inputs.map { PortfolioBacktester.Input(symbol: $0.symbol, bars: $0.bars.between(from: first, to: .max)) }
+      timestamps.removeFirst(tradingStart - warmup)
+      tradingStart = warmup
+    }
+    if !allowGaps {
+      for (input, dataset) in zip(inputs, datasets) { try refuseGaps(input.bars, of: dataset, warmup: gapWarmup, portfolio: true) }
     }
     return MarketData(
-      datasetName: spec.universe.symbols.map { "\($0)-\(spec.universe.timeframe)" }.joined(separator: "+"), symbol: "portfolio",
-      timeframe: spec.universe.timeframe, barsPerYear: barsPerYear, sliceHash: ContentHash.sha256Hex(Data(hashes.joined(separator: "\n").utf8)),
-      single: nil, portfolio: inputs, dataset: nil, benchmarkCloses: nil)
+      datasetName: datasetName, symbol: "portfolio", timeframe: spec.universe.timeframe, barsPerYear: barsPerYear,
+      sliceHash: ContentHash.sha256Hex(Data(inputs.map { ContentHash.of($0.bars) }.joined(separator: "\n").utf8)), single: nil,
+      portfolio: inputs, dataset: nil, benchmarkCloses: nil, tradingStart: tradingStart, timestamps: timestamps)
+  }
+
+  /// Refuses rules that look back further than the bars reach: they would never decide.
+  static func checkLookback(_ strategy: CompiledStrategy, on data: MarketData) throws {
+    let (needed, expression) = strategy.warmup
+    guard max(needed, data.tradingStart) < data.timestamps.count else {
+      throw BacktestError.lookbackExceedsData(dataset: data.datasetName, needed: needed, bars: data.tradedCount, expression: expression)
+    }
   }
 
   /// Runs `strategy` on `data` under the trading rules; for a single symbol, `evaluator` (shared
-  /// by a grid's runs) may be given.
+  /// by a grid's runs) may be given. Trades carry their symbol.
   static func simulate(
     _ strategy: CompiledStrategy, on data: MarketData, evaluator: RuleEvaluator? = nil, cancellation: CancellationToken
   ) throws -> Simulated {
-    if let bars = data.single {
-      let outcome = try Backtester.run(strategy, bars: bars, evaluator: evaluator, cancellation: cancellation)
-      let closes = data.benchmarkCloses ?? bars.close
+    if let bars = data.single, let traded = data.tradedBars {
+      var outcome = try Backtester.run(strategy, bars: bars, from: data.tradingStart, evaluator: evaluator, cancellation: cancellation)
+      for k in outcome.trades.indices { outcome.trades[k].symbol = data.symbol }
+      let closes = data.benchmarkCloses ?? traded.close
       // The benchmark (buy-and-hold of the same bars unless the spec names one), scaled to the capital.
       let benchmark = closes.map { $0 / closes[0] * strategy.capital }
-      return Simulated(outcome: outcome, bars: bars, benchmark: benchmark, tradeSymbols: outcome.trades.map { _ in data.symbol })
+      return Simulated(outcome: outcome, bars: traded, benchmark: benchmark, tradeSymbols: outcome.trades.map { _ in data.symbol })
     }
     guard let portfolio = strategy.spec.portfolio, let rank = strategy.rank else {
       throw OperationError.invalidInput("the spec has no portfolio section", code: "not_a_portfolio")
     }
     let result = try PortfolioBacktester.run(
-      strategy, rank: rank, top: portfolio.top, rebalance: portfolio.rebalance ?? "monthly", inputs: data.portfolio, cancellation: cancellation)
+      strategy, rank: rank, top: portfolio.top, rebalance: portfolio.rebalance ?? "monthly", inputs: data.portfolio, from: data.tradingStart,
+      cancellation: cancellation)
     guard result.timeline.count >= 2 else {
       throw OperationError.notFound(
         "\(data.datasetName.replacingOccurrences(of: "+", with: ", ")) share fewer than 2 bars; a portfolio runs on the bars all its symbols have",
@@ -248,10 +476,14 @@ public struct BacktestOperations: Sendable {
   }
 
   func execute(
-    _ loaded: LoadedSpec, parameters: [String: Double], capital: Double?, dataset requested: String?, from: Int64?, to: Int64?, allowGaps: Bool
+    _ loaded: LoadedSpec, parameters: [String: Double], capital: Double?, dataset requested: String?, from: Int64?, to: Int64?, allowGaps: Bool,
+    noWarmup: Bool
   ) throws -> Execution {
     let strategy = try CompiledStrategy(loaded.spec, overrides: parameters, capital: capital, origin: loaded.origin)
-    let data = try loadData(loaded.spec, dataset: requested, from: from, to: to, allowGaps: allowGaps)
+    let (warmup, expression) = strategy.warmup
+    let data = try loadData(
+      loaded.spec, dataset: requested, from: from, to: to, allowGaps: allowGaps, warmup: warmup, noWarmup: noWarmup, expression: expression)
+    try Self.checkLookback(strategy, on: data)
     let simulated = try Self.simulate(strategy, on: data, cancellation: context.cancellation)
     let metrics = Metrics.compute(simulated.outcome, bars: simulated.bars, barsPerYear: data.barsPerYear, benchmark: simulated.benchmark)
     return Execution(
@@ -323,12 +555,11 @@ public struct BacktestOperations: Sendable {
     context.progress.begin("backtest", total: nil, unit: .bars)
     let run = try execute(
       loaded, parameters: request.params, capital: request.capital, dataset: request.dataset, from: request.from, to: request.to,
-      allowGaps: request.allowGaps)
+      allowGaps: request.allowGaps, noWarmup: request.noWarmup)
     let (strategy, bars, metrics) = (run.strategy, run.bars, run.metrics)
     context.progress.update(done: bars.count)
     var failures: [MetricAssertion.Failure] = []
-    let metricValues = metrics.values
-    for assertion in request.assertions { failures += try MetricAssertion.failures(assertion, metrics: metricValues) }
+    for assertion in request.assertions { failures += try MetricAssertion.failures(assertion, metrics: metrics) }
 
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
@@ -341,7 +572,7 @@ public struct BacktestOperations: Sendable {
       ]), as: UTF8.self)
     let parameters = RunParameters(
       parameters: strategy.parameters, capital: strategy.capital, from: request.from, to: request.to, dataset: run.datasetName,
-      allowGaps: request.allowGaps)
+      allowGaps: request.allowGaps, noWarmup: request.noWarmup)
     let record = RunRecord(
       id: id, strategyName: loaded.spec.name, specText: loaded.text, datasets: datasetsJSON,
       params: String(decoding: try encoder.encode(parameters), as: UTF8.self), engineVersion: Self.engineVersion, fingerprint: run.fingerprint,
@@ -357,9 +588,41 @@ public struct BacktestOperations: Sendable {
       first: UTCCalendar.format(bars.timestamps[0]), last: UTCCalendar.format(bars.timestamps[bars.count - 1]), bars: bars.count,
       parameters: strategy.parameters, fingerprint: run.fingerprint, metrics: metrics, trades: run.outcome.trades,
       tradeSymbols: run.simulated.tradeSymbols, timestamps: bars.timestamps, equity: run.outcome.equity, benchmark: run.simulated.benchmark,
-      failedAssertions: failures, haltedAt: run.outcome.haltedAt.map { UTCCalendar.format($0) }, pendingOrder: run.outcome.pendingOrder,
+      failedAssertions: failures, haltedAt: run.outcome.haltedAt.map { UTCCalendar.format($0) },
+      haltReason: Self.haltReason(run.outcome, strategy: strategy), warmup: run.data.warmup(strategy),
+      contributions: Self.contributions(
+        run.outcome.trades, symbols: run.data.portfolio.isEmpty ? [run.data.symbol] : run.data.portfolio.map(\.symbol),
+        capital: strategy.capital),
+      pendingOrder: run.outcome.pendingOrder,
       drawdownPeriods: Array(ResultSeries.drawdownPeriods(bars.timestamps, run.outcome.equity).prefix(10)),
       monthlyReturns: ResultSeries.monthlyReturns(bars.timestamps, run.outcome.equity))
+  }
+
+  /// Why a run stopped trading, in words: the drawdown at the halt and the limit it passed.
+  static func haltReason(_ outcome: BacktestOutcome, strategy: CompiledStrategy) -> String? {
+    guard let at = outcome.haltedAt, let reason = outcome.haltReason else { return nil }
+    switch reason {
+    case .ruin: return "equity reached zero; trading stopped"
+    case .drawdown:
+      let limit = strategy.spec.risk?.maxDrawdownHalt ?? 0
+      let index = outcome.timestamps.firstIndex(of: at) ?? 0
+      let peak = max(strategy.capital, outcome.equity[...index].max() ?? strategy.capital)
+      let fall = 1 - outcome.equity[index] / peak
+      return String(
+        format:
+          "equity fell %.1f%% from its peak of %.2f, past risk.max_drawdown_halt (%g%%): positions were closed at that close and no trade was made after",
+        fall * 100, peak, limit * 100)
+    }
+  }
+
+  /// Each symbol's trades and pnl, in the order of `symbols`.
+  static func contributions(_ trades: [Trade], symbols: [String], capital: Double) -> [SymbolContribution] {
+    symbols.map { symbol in
+      let own = trades.filter { $0.symbol == symbol }
+      let pnl = own.reduce(0) { $0 + $1.pnl }
+      return SymbolContribution(
+        symbol: symbol, trades: own.count, winning: own.filter { $0.pnl > 0 }.count, pnl: pnl, contribution: pnl / capital)
+    }
   }
 
   /// Reruns a recorded run from its stored spec text and settings and checks that every trade
@@ -369,9 +632,10 @@ public struct BacktestOperations: Sendable {
     let settings = try JSONDecoder().decode(RunParameters.self, from: Data(record.params.utf8))
     let loaded = try StrategyLoader.parse(record.specText, origin: "run \(record.id)")
     let isPortfolio = loaded.spec.portfolio != nil
+    // Runs recorded before warm-up existed computed their indicators from `from` on.
     let run = try execute(
       loaded, parameters: settings.parameters, capital: settings.capital, dataset: isPortfolio ? nil : settings.dataset, from: settings.from,
-      to: settings.to, allowGaps: settings.allowGaps)
+      to: settings.to, allowGaps: settings.allowGaps, noWarmup: settings.noWarmup ?? true)
     var differences: [String] = []
     if run.fingerprint != record.fingerprint {
       let stored = (try? JSONDecoder().decode([[String: String]].self, from: Data(record.datasets.utf8)))?.first?["content_hash"]
@@ -474,7 +738,9 @@ public struct RunParameters: Codable, Sendable, Equatable {
   public var to: Int64?
   public var dataset: String
   public var allowGaps: Bool
-  enum CodingKeys: String, CodingKey { case parameters, capital, from, to, dataset, allowGaps = "allow_gaps" }
+  /// Nil in runs recorded before warm-up existed, which started cold at `from`.
+  public var noWarmup: Bool?
+  enum CodingKeys: String, CodingKey { case parameters, capital, from, to, dataset, allowGaps = "allow_gaps", noWarmup = "no_warmup" }
 }
 
 public struct RunDetail: Encodable, Sendable {
@@ -517,26 +783,31 @@ extension BacktestOperations {
   public func check(_ request: BacktestRequest) throws -> LookaheadCheck.Report {
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let strategy = try CompiledStrategy(loaded.spec, overrides: request.params, capital: request.capital, origin: loaded.origin)
-    let data = try loadData(loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: true)
+    let (warmup, expression) = strategy.warmup
+    let data = try loadData(
+      loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: true, warmup: warmup, noWarmup: request.noWarmup,
+      expression: expression)
+    try Self.checkLookback(strategy, on: data)
     let names = data.dataset.map { [$0.name] } ?? data.portfolio.map { "\($0.symbol)-\(loaded.spec.universe.timeframe)" }
     let lineage = try names.flatMap { try lookAheadInLineage(of: $0) }
+    var report: LookaheadCheck.Report
     if let bars = data.single {
-      var report = LookaheadCheck.run(strategy, bars: bars)
-      report.data = lineage
-      return report
-    }
-    let (timestamps, _) = PortfolioBacktester.align(data.portfolio)
-    let cancellation = context.cancellation
-    let start = (strategy.rank?.lookback ?? 0) + 1
-    var report = try LookaheadCheck.run(timestamps: timestamps, firstDecisionBar: start) { cut in
-      var cutData = data
-      cutData.portfolio = data.portfolio.map { input in
-        PortfolioBacktester.Input(symbol: input.symbol, bars: input.bars.between(from: .min, to: cut.map { timestamps[$0] } ?? .max))
+      report = LookaheadCheck.run(strategy, bars: bars, from: data.tradingStart)
+    } else {
+      let timestamps = data.timestamps
+      let cancellation = context.cancellation
+      report = try LookaheadCheck.run(timestamps: timestamps, firstDecisionBar: max(warmup, data.tradingStart)) { cut in
+        var cutData = data
+        cutData.portfolio = data.portfolio.map { input in
+          PortfolioBacktester.Input(symbol: input.symbol, bars: input.bars.between(from: .min, to: cut.map { timestamps[$0] } ?? .max))
+        }
+        let simulated = try Self.simulate(strategy, on: cutData, cancellation: cancellation)
+        return (simulated.outcome.trades, simulated.tradeSymbols)
       }
-      let simulated = try Self.simulate(strategy, on: cutData, cancellation: cancellation)
-      return (simulated.outcome.trades, simulated.tradeSymbols)
     }
     report.data = lineage
+    report.warmupBars = warmup
+    report.warmupExpression = expression
     return report
   }
 
@@ -569,10 +840,10 @@ extension BacktestOperations {
       equity +=
         "\(UTCCalendar.format(detail.timestamps[i], alwaysTime: true)),\(detail.equity[i]),\(detail.benchmark[i].isFinite ? "\(detail.benchmark[i])" : "")\n"
     }
-    var trades = "side,size,entry_time,entry_price,exit_time,exit_price,pnl,return,commission,reason\n"
+    var trades = "symbol,side,size,entry_time,entry_price,exit_time,exit_price,pnl,return,commission,reason\n"
     for t in detail.trades {
       trades +=
-        "\(t.side),\(t.size),\(UTCCalendar.format(t.entryTime, alwaysTime: true)),\(t.entryPrice),\(UTCCalendar.format(t.exitTime, alwaysTime: true)),\(t.exitPrice),\(t.pnl),\(t.returnPct),\(t.commission),\(t.reason.rawValue)\n"
+        "\(t.symbol ?? ""),\(t.side),\(t.size),\(UTCCalendar.format(t.entryTime, alwaysTime: true)),\(t.entryPrice),\(UTCCalendar.format(t.exitTime, alwaysTime: true)),\(t.exitPrice),\(t.pnl),\(t.returnPct),\(t.commission),\(t.reason.rawValue)\n"
     }
     let manifest: [String: String] = [
       "id": run.id, "strategy": run.strategyName, "engine_version": run.engineVersion, "fingerprint": run.fingerprint, "qtool": VersionInfo.version,

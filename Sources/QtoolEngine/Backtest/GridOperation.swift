@@ -29,6 +29,8 @@ public struct GridRequest: Codable, Sendable, Equatable {
   /// Worker threads; they share the machine's compute slots with every other operation.
   public var jobs: Int
   public var allowGaps: Bool
+  /// With `from`: compute the indicators from `from` on, cold (see `BacktestRequest`).
+  public var noWarmup: Bool
   /// The most combinations a grid may have; its size is checked before anything is allocated.
   public var maxCombinations: Int
 
@@ -37,8 +39,9 @@ public struct GridRequest: Codable, Sendable, Equatable {
   public init(
     strategy: StrategyReference, dataset: String? = nil, from: Int64? = nil, to: Int64? = nil, capital: Double? = nil, axes: [GridAxis],
     condition: String? = nil, rank: String = "sharpe", top: Int = 10, jobs: Int = ComputePool.cores, allowGaps: Bool = false,
-    maxCombinations: Int = GridRequest.defaultMaxCombinations
+    noWarmup: Bool = false, maxCombinations: Int = GridRequest.defaultMaxCombinations
   ) {
+    self.noWarmup = noWarmup
     self.maxCombinations = maxCombinations
     self.strategy = strategy
     self.dataset = dataset
@@ -54,7 +57,7 @@ public struct GridRequest: Codable, Sendable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case strategy, dataset, from, to, capital, axes, condition = "where", rank, top, jobs, allowGaps = "allow_gaps"
+    case strategy, dataset, from, to, capital, axes, condition = "where", rank, top, jobs, allowGaps = "allow_gaps", noWarmup = "no_warmup"
     case maxCombinations = "max_combinations"
   }
 
@@ -71,6 +74,7 @@ public struct GridRequest: Codable, Sendable, Equatable {
     top = try container.decodeIfPresent(Int.self, forKey: .top) ?? 10
     jobs = try container.decodeIfPresent(Int.self, forKey: .jobs) ?? ComputePool.cores
     allowGaps = try container.decodeIfPresent(Bool.self, forKey: .allowGaps) ?? false
+    noWarmup = try container.decodeIfPresent(Bool.self, forKey: .noWarmup) ?? false
     maxCombinations = try container.decodeIfPresent(Int.self, forKey: .maxCombinations) ?? Self.defaultMaxCombinations
   }
 }
@@ -85,12 +89,17 @@ public struct GridReport: Encodable, Sendable {
   public var strategy: String
   public var dataset: String
   public var bars: Int
+  /// Stored bars before the first traded bar that warmed every combination up (the longest
+  /// warm-up among them).
+  public var warmupBars: Int
   public var combinations: Int
   public var rank: String
   public var seconds: Double
   public var results: [Result]
 
-  enum CodingKeys: String, CodingKey { case id, jobID = "job_id", strategy, dataset, bars, combinations, rank, seconds, results }
+  enum CodingKeys: String, CodingKey {
+    case id, jobID = "job_id", strategy, dataset, bars, warmupBars = "warmup_bars", combinations, rank, seconds, results
+  }
 }
 
 extension BacktestOperations {
@@ -116,7 +125,10 @@ extension BacktestOperations {
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let known = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin).parameters
     let combinations = try Self.combinations(request, known: known)
-    let data = try loadData(loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps)
+    // Only a grid that starts at `from` needs its warm-up before it runs: otherwise each
+    // combination's look-back is checked as it is compiled, and a grid pays nothing more.
+    let warms = request.from != nil && !request.noWarmup
+    let data = try loadGridData(loaded, request: request, combinations: warms ? combinations : [])
     let capital = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin).capital
     let metrics = try evaluate(combinations, loaded: loaded, capital: capital, data: data, jobs: request.jobs)
     let order = Self.ranking(metrics, by: request.rank)
@@ -131,13 +143,28 @@ extension BacktestOperations {
         (String(decoding: try encoder.encode(combinations[index]), as: UTF8.self), metrics[index].sortedJSON)
       }, jobID: context.jobID, at: context.clock.now())
     return GridReport(
-      id: id, jobID: context.jobID, strategy: loaded.spec.name, dataset: data.datasetName, bars: data.single?.count ?? barsOnTimeline(data),
+      id: id, jobID: context.jobID, strategy: loaded.spec.name, dataset: data.datasetName, bars: data.tradedCount, warmupBars: data.tradingStart,
       combinations: combinations.count, rank: request.rank, seconds: context.clock.seconds(since: started),
       results: order.prefix(max(1, request.top)).map { GridReport.Result(parameters: known.merging(combinations[$0]) { $1 }, metrics: metrics[$0]) })
   }
 
-  func barsOnTimeline(_ data: MarketData) -> Int {
-    data.portfolio.isEmpty ? 0 : PortfolioBacktester.align(data.portfolio).timestamps.count
+  /// The longest warm-up among `combinations` and the expression that needs it: a grid warms
+  /// every combination up on the same bars.
+  func longestWarmup(_ loaded: LoadedSpec, capital: Double?, combinations: [[String: Double]]) throws -> (bars: Int, expression: String?) {
+    var longest = (bars: 0, expression: String?.none)
+    for combination in combinations {
+      let warmup = try CompiledStrategy(loaded.spec, overrides: combination, capital: capital, origin: loaded.origin).warmup
+      if warmup.bars > longest.bars { longest = warmup }
+    }
+    return longest
+  }
+
+  /// A grid's data, warmed up for the longest warm-up among `combinations`.
+  func loadGridData(_ loaded: LoadedSpec, request: GridRequest, combinations: [[String: Double]]) throws -> MarketData {
+    let (warmup, expression) = try longestWarmup(loaded, capital: request.capital, combinations: combinations)
+    return try loadData(
+      loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps, warmup: warmup,
+      noWarmup: request.noWarmup, expression: expression)
   }
 
   /// The cartesian product of the axes, less those failing `--where`.
@@ -194,7 +221,11 @@ extension BacktestOperations {
     let (spec, origin) = (loaded.spec, loaded.origin)
     let (cancellation, progress, hooks) = (context.cancellation, context.progress, context.hooks)
     progress.begin("grid", total: total, unit: .combinations)
-    let benchmark = data.single.map { bars in BenchmarkReturns(bars.close.map { $0 / bars.close[0] * capital }) }
+    let benchmark = data.tradedBars.map { traded in
+      let closes = data.benchmarkCloses ?? traded.close
+      return BenchmarkReturns(closes.map { $0 / closes[0] * capital })
+    }
+    let tradingStart = data.tradingStart
     DispatchQueue.concurrentPerform(iterations: workers) { worker in
       let evaluator = data.single.map { RuleEvaluator(bars: $0) }
       var local: [(Int, Metrics)] = []
@@ -206,10 +237,15 @@ extension BacktestOperations {
           try cancellation.check()
           if worker == 0 { try hooks.checkpoint("grid.batch", batch / batchSize, cancellation: cancellation) }
           if failure.withLock({ $0 != nil }) { return }
-          let strategies = try indices.map { try CompiledStrategy(spec, overrides: combinations[$0], capital: capital, origin: origin) }
+          let strategies = try indices.map { index in
+            let strategy = try CompiledStrategy(spec, overrides: combinations[index], capital: capital, origin: origin)
+            try Self.checkLookback(strategy, on: data)
+            return strategy
+          }
           let metrics = try ComputePool.withSlot { () throws -> [Metrics] in
             if let bars = data.single, let evaluator, let benchmark {
-              return Backtester.metrics(of: strategies, bars: bars, evaluator: evaluator, barsPerYear: data.barsPerYear, benchmark: benchmark)
+              return Backtester.metrics(
+                of: strategies, bars: bars, from: tradingStart, evaluator: evaluator, barsPerYear: data.barsPerYear, benchmark: benchmark)
             }
             return try strategies.map { strategy in
               let simulated = try Self.simulate(strategy, on: data, cancellation: cancellation)
@@ -234,11 +270,17 @@ extension BacktestOperations {
   static func ranking(_ metrics: [Metrics], by metric: String) -> [Int] {
     let descending = !["max_drawdown_duration", "volatility", "losing", "max_consecutive_losses", "commissions"].contains(metric)
     let read = Metrics.reader(metric) ?? { _ in .nan }
+    // Infinity ranks as IEEE orders it (a profit factor with no losing trade first); an
+    // undefined metric (a combination that never traded) last.
     let score = metrics.map { value -> Double in
       let raw = read(value)
-      return raw.isFinite ? (descending ? raw : -raw) : -.infinity
+      return descending ? raw : -raw
     }
-    return metrics.indices.sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }
+    return metrics.indices.sorted { a, b in
+      let (x, y) = (score[a], score[b])
+      if x.isNaN != y.isNaN { return y.isNaN }
+      return x != y && !x.isNaN ? x > y : a < b
+    }
   }
 
   /// Rolling walk-forward, as a job: in each window, pick the best combination on `train` bars,
@@ -262,19 +304,16 @@ extension BacktestOperations {
     let base = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
     let known = base.parameters
     let combinations = try Self.combinations(request, known: known)
-    let data = try loadData(loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps)
-    let timestamps = data.single?.timestamps ?? PortfolioBacktester.align(data.portfolio).timestamps
-    guard timestamps.count >= 2 else { throw BacktestError.noBars(dataset: data.datasetName) }
-    func slice(_ range: Range<Int>) -> MarketData {
-      var part = data
-      let (from, to) = (timestamps[range.lowerBound], timestamps[range.upperBound - 1] + 1)
-      part.single = data.single.map { $0.slice(range) }
-      part.benchmarkCloses = data.benchmarkCloses.map { Array($0[range]) }
-      part.portfolio = data.portfolio.map { PortfolioBacktester.Input(symbol: $0.symbol, bars: $0.bars.between(from: from, to: to)) }
-      return part
-    }
+    // Every window warms up on the bars before it, as a run with `from` does: the train
+    // windows for the longest warm-up of the grid, each test window for its combination's.
+    let (warmup, expression) = try longestWarmup(loaded, capital: request.capital, combinations: combinations)
+    let data = try loadData(
+      loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps, warmup: warmup,
+      noWarmup: request.noWarmup, expression: expression)
+    let timestamps = data.timestamps
+    guard data.tradedCount >= 2 else { throw BacktestError.noBars(dataset: data.datasetName) }
     var windows: [WalkForwardReport.Window] = []
-    var start = timestamps[0]
+    var start = timestamps[data.tradingStart]
     var compounded = 1.0
     while true {
       let trainEnd = train.after(start)
@@ -283,15 +322,19 @@ extension BacktestOperations {
       let trainRange = timestamps.firstIndex { $0 >= start }!..<(timestamps.firstIndex { $0 >= trainEnd } ?? timestamps.count)
       let testRange = trainRange.upperBound..<(timestamps.firstIndex { $0 >= testEnd } ?? timestamps.count)
       guard trainRange.count > 2, testRange.count > 2 else { break }
-      let inSample = try evaluate(combinations, loaded: loaded, capital: base.capital, data: slice(trainRange), jobs: request.jobs)
+      let inSample = try evaluate(
+        combinations, loaded: loaded, capital: base.capital, data: data.window(trainRange, warmup: warmup), jobs: request.jobs)
       let best = Self.ranking(inSample, by: request.rank)[0]
-      let outOfSample = try evaluate([combinations[best]], loaded: loaded, capital: base.capital, data: slice(testRange), jobs: 1)[0]
+      let bestWarmup = try CompiledStrategy(loaded.spec, overrides: combinations[best], capital: request.capital, origin: loaded.origin).warmup.bars
+      let outOfSample = try evaluate(
+        [combinations[best]], loaded: loaded, capital: base.capital, data: data.window(testRange, warmup: bestWarmup), jobs: 1)[0]
       compounded *= 1 + outOfSample.totalReturn
       windows.append(
         WalkForwardReport.Window(
           train: "\(UTCCalendar.format(timestamps[trainRange.lowerBound])) … \(UTCCalendar.format(timestamps[trainRange.upperBound - 1]))",
           test: "\(UTCCalendar.format(timestamps[testRange.lowerBound])) … \(UTCCalendar.format(timestamps[testRange.upperBound - 1]))",
-          parameters: known.merging(combinations[best]) { $1 }, inSample: inSample[best].value(request.rank) ?? .nan, outOfSample: outOfSample))
+          parameters: known.merging(combinations[best]) { $1 }, inSample: Metrics.reader(request.rank).map { $0(inSample[best]) } ?? .nan,
+          outOfSample: outOfSample))
       start = test.after(start)
     }
     guard !windows.isEmpty else {
@@ -301,8 +344,8 @@ extension BacktestOperations {
         hint: "choose shorter train and test windows")
     }
     return WalkForwardReport(
-      strategy: loaded.spec.name, dataset: data.datasetName, rank: request.rank, combinations: combinations.count, windows: windows,
-      outOfSampleReturn: compounded - 1)
+      strategy: loaded.spec.name, dataset: data.datasetName, rank: request.rank, combinations: combinations.count,
+      warmupBars: data.warmupEnabled ? warmup : 0, windows: windows, outOfSampleReturn: compounded - 1)
   }
 }
 
@@ -339,13 +382,27 @@ public struct WalkForwardReport: Encodable, Sendable {
     public var inSample: Double
     public var outOfSample: Metrics
     enum CodingKeys: String, CodingKey { case train, test, parameters, inSample = "in_sample", outOfSample = "out_of_sample" }
+
+    public func encode(to encoder: any Encoder) throws {
+      var container = encoder.container(keyedBy: CodingKeys.self)
+      try container.encode(train, forKey: .train)
+      try container.encode(test, forKey: .test)
+      try container.encode(parameters, forKey: .parameters)
+      try container.encode(inSample.isFinite ? inSample : nil, forKey: .inSample)  // undefined or infinite: null
+      try container.encode(outOfSample, forKey: .outOfSample)
+    }
   }
   public var strategy: String
   public var dataset: String
   public var rank: String
   public var combinations: Int
+  /// Bars before each window that warm its indicators up (the grid's longest warm-up; a test
+  /// window takes its combination's own); 0 with `no_warmup`.
+  public var warmupBars: Int
   public var windows: [Window]
   /// The test windows' returns compounded.
   public var outOfSampleReturn: Double
-  enum CodingKeys: String, CodingKey { case strategy, dataset, rank, combinations, windows, outOfSampleReturn = "out_of_sample_return" }
+  enum CodingKeys: String, CodingKey {
+    case strategy, dataset, rank, combinations, warmupBars = "warmup_bars", windows, outOfSampleReturn = "out_of_sample_return"
+  }
 }

@@ -119,11 +119,11 @@ extension DataOperations {
       for (entry, result) in results.enumerated() {
         // The rules every way of bringing bars in follows (downloads too): nothing impossible is stored.
         let label = results.count == 1 ? path : "\(path) (file \(entry + 1))"
+        // (Open times are checked once dated bars have been moved to their dates, below.)
         if let problem = BarValidation.check(
           result.series, timeframe: request.timeframe, calendar: calendar, origin: BarOrigin(file: label),
-          allowNonPositive: request.allowNonPositive)
+          allowNonPositive: request.allowNonPositive, grid: false)
         {
-          if problem.kind == .offGrid, request.forceTimeframe { continue }
           throw ImportError.badBar(problem)
         }
         combined.append(contentsOf: result.series)
@@ -137,9 +137,23 @@ extension DataOperations {
     progress.finish()
     let barsRead = combined.count
     guard barsRead > 0 else { throw CSVError.empty(file: request.files.joined(separator: ", ")) }
-    let clean = combined.sortedAndDeduplicated()
-    if !request.forceTimeframe, let spacing = BarValidation.spacingProblem(clean.timestamps, timeframe: request.timeframe) {
+    // The spacing first: hourly rows called 1d must be refused, not moved onto one date each.
+    if !request.forceTimeframe, let spacing = BarValidation.spacingProblem(combined.sortedAndDeduplicated().timestamps, timeframe: request.timeframe) {
       throw ImportError.wrongTimeframe(files: request.files, timeframe: request.timeframe.description, reason: spacing)
+    }
+    if LocalDates.needed(combined, timeframe: request.timeframe, options: request.csv) {
+      // Daily bars written with an offset: each on the date it is written with.
+      combined = try LocalDates.apply(combined, files: request.files, options: request.csv)
+    }
+    let clean = combined.sortedAndDeduplicated()
+    if !request.forceTimeframe {
+      let origin = BarOrigin(file: request.files.joined(separator: ", "))
+      let calendar = request.calendar ?? TradingCalendar.guess(source: request.sourceName, symbol: request.symbol)
+      if let problem = BarValidation.check(clean, timeframe: request.timeframe, calendar: calendar, origin: origin, allowNonPositive: true),
+        problem.kind == .offGrid
+      {
+        throw ImportError.badBar(problem)
+      }
     }
     let calendar = request.calendar ?? TradingCalendar.guess(source: request.sourceName, symbol: request.symbol)
     let definition = DatasetDefinition(
@@ -201,7 +215,9 @@ public enum ImportError: QtoolError {
 }
 
 extension CSVOptions: Codable {
-  enum CodingKeys: String, CodingKey { case columns, hasHeader = "has_header", delimiter, epochUnit = "epoch_unit", timestampFormat = "timestamp_format" }
+  enum CodingKeys: String, CodingKey {
+    case columns, hasHeader = "has_header", delimiter, epochUnit = "epoch_unit", timestampFormat = "timestamp_format"
+  }
 
   public init(from decoder: any Decoder) throws {
     self.init()

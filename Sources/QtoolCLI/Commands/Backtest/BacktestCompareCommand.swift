@@ -36,13 +36,13 @@ enum BacktestCompareCommand: LeafCommand {
       return .success
     }
     let columns = [Table.Column("METRIC")] + report.runs.map { Table.Column($0.id, .right) }
-    let rows = shown.map { name in [name] + report.runs.map { run in run.metrics[name].map { Format.decimal($0, places: 4) } ?? "-" } }
+    let rows = shown.map { name in [name] + report.runs.map { run in run.metrics[name].map { Format.decimal($0, places: 4) } ?? "n/a" } }
     context.stdout.write(
       Table(columns: columns, rows: [["strategy"] + report.runs.map(\.strategy)] + rows).render(bold: context.terminal.colorOnStdout))
     context.stdout.line()
     context.stdout.line("correlation of per-bar returns")
     let matrix = report.correlation.enumerated().map { index, row in
-      [report.runs[index].id] + row.map { $0.isFinite ? Format.decimal($0, places: 3) : "-" }
+      [report.runs[index].id] + row.map { $0.isFinite ? Format.decimal($0, places: 3) : "n/a" }
     }
     context.stdout.write(Table(columns: [Table.Column("")] + report.runs.map { Table.Column($0.id, .right) }, rows: matrix).render())
     return .success

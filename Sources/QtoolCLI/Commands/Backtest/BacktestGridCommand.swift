@@ -7,7 +7,7 @@ enum BacktestGridCommand: LeafCommand {
   static let spec = CommandSpec(
     name: "grid", abstract: "Run every combination of param values on all cores, best first",
     discussion:
-      "Each --grid gives one param's values as FROM..TO:STEP (inclusive) or a,b,c. --where keeps only combinations that satisfy a condition on the params. All results are stored; the best --top are printed.",
+      "Each --grid gives one param's values as FROM..TO:STEP (inclusive) or a,b,c. --where keeps only combinations that satisfy a condition on the params. All results are stored; the best --top are printed; combinations whose ranking metric is undefined (n/a: they never traded) rank last. With --from, every combination warms its indicators up on the stored bars before it (as many as the combination looking back furthest needs), as backtest run does; --no-warmup starts them cold. --walk-forward warms each window up on the bars before it the same way.",
     options: [
       .repeatable("grid", valueName: "name=values", help: "A param and its values, e.g. fast=5..50:1."),
       .value("where", valueName: "condition", help: "Keep combinations satisfying this, e.g. 'fast < slow'."),
@@ -16,7 +16,7 @@ enum BacktestGridCommand: LeafCommand {
       .value("jobs", short: "j", .int, valueName: "n", help: "Worker threads (default: all cores)."),
       .value("walk-forward", valueName: "train/test", help: "Rolling windows, e.g. 2y/6m: pick the best on train, measure it on test."),
       .value("dataset", valueName: "dataset", help: "Run on this dataset instead of SYMBOL-TIMEFRAME.", completion: .dynamic("datasets")),
-      DataOptions.from, DataOptions.to,
+      BacktestOptions.from, DataOptions.to, BacktestOptions.noWarmup,
       .value("capital", .double, valueName: "amount", help: "Starting capital."),
       .flag("allow-gaps", help: "Run even when the data has gaps."),
       .value(
@@ -38,11 +38,12 @@ enum BacktestGridCommand: LeafCommand {
     let axes = try arguments.strings("grid").map { try BacktestOptions.axis($0, arguments) }
     guard !axes.isEmpty else { throw UsageError("give at least one --grid name=values", commandPath: arguments.commandPath) }
     let request = GridRequest(
-      strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"), from: DataOptions.milliseconds(arguments, "from"),
+      strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"),
+      from: DataOptions.milliseconds(arguments, "from"),
       to: DataOptions.milliseconds(arguments, "to"), capital: try DataOptions.capital(arguments), axes: axes, condition: arguments.string("where"),
       rank: arguments.string("rank")!, top: max(1, arguments.int("top")!),
       jobs: arguments.int("jobs") ?? ProcessInfo.processInfo.activeProcessorCount,
-      allowGaps: arguments.flag("allow-gaps"), maxCombinations: max(1, arguments.int("max-combinations")!))
+      allowGaps: arguments.flag("allow-gaps"), noWarmup: arguments.flag("no-warmup"), maxCombinations: max(1, arguments.int("max-combinations")!))
     if let text = arguments.string("walk-forward") {
       let parts = text.split(separator: "/").map(String.init)
       guard parts.count == 2, let train = PeriodLength(parts[0]), let test = PeriodLength(parts[1]) else {
@@ -61,12 +62,16 @@ enum BacktestGridCommand: LeafCommand {
           rows: report.windows.map { window in
             [window.train, window.test] + names.map { Format.compact(window.parameters[$0]!) }
               + [
-                Format.decimal(window.inSample, places: 3), Format.decimal(window.outOfSample.value(report.rank) ?? .nan, places: 3),
-                Format.decimal(window.outOfSample.totalReturn * 100, places: 2) + "%",
+                Format.metric(window.inSample, places: 3),
+                Format.metric(Metrics.reader(report.rank).map { $0(window.outOfSample) } ?? .nan, places: 3),
+                Format.metric(window.outOfSample.totalReturn * 100, places: 2, suffix: "%"),
               ]
           }
         ).render(bold: context.terminal.colorOnStdout))
       context.stdout.line("out-of-sample return over \(report.windows.count) windows: \(Format.decimal(report.outOfSampleReturn * 100, places: 2))%")
+      if report.warmupBars > 0 {
+        context.stdout.line("each window's indicators warmed up on the \(report.warmupBars) bars before it (a test window: its combination's own)")
+      }
       return .success
     }
     let report = try BacktestOperations(try context.operations()).grid(request)
@@ -81,13 +86,14 @@ enum BacktestGridCommand: LeafCommand {
     let rows = report.results.enumerated().map { index, result in
       ["\(index + 1)"] + names.map { Format.compact(result.parameters[$0]!) }
         + [
-          Format.decimal(result.metrics.sharpe, places: 3), Format.decimal(result.metrics.totalReturn * 100, places: 2) + "%",
-          Format.decimal(result.metrics.maxDrawdown * 100, places: 2) + "%", "\(result.metrics.trades)",
+          Format.metric(result.metrics.sharpe, places: 3), Format.metric(result.metrics.totalReturn * 100, places: 2, suffix: "%"),
+          Format.metric(result.metrics.maxDrawdown * 100, places: 2, suffix: "%"), "\(result.metrics.trades)",
         ]
     }
     context.stdout.write(Table(columns: columns, rows: rows).render(bold: context.terminal.colorOnStdout))
     context.stdout.line(
       "grid \(report.id): \(report.combinations) combinations on \(report.bars) bars of \(report.dataset) in \(Format.duration(report.seconds)), ranked by \(report.rank)"
+        + (report.warmupBars > 0 ? "; indicators warmed up on the \(report.warmupBars) bars before them" : "")
     )
     return .success
   }

@@ -29,7 +29,7 @@ enum BacktestListCommand: LeafCommand {
       return .success
     }
     func metric(_ row: Row, _ name: String, percent: Bool) -> String {
-      guard let value = row.metrics[name] else { return "-" }
+      guard let value = row.metrics[name] else { return "n/a" }
       return percent ? Format.decimal(value * 100, places: 2) + "%" : Format.decimal(value, places: 2)
     }
     context.stdout.write(

@@ -3,6 +3,13 @@ import QtoolEngine
 
 /// The command-line forms of a backtest's params and a grid's axes.
 enum BacktestOptions {
+  /// `--from` of the backtest commands: when trading starts; the indicators see the bars before it.
+  static let from = OptionSpec.value(
+    "from", .date, valueName: "date",
+    help: "First bar to trade (UTC); the indicators warm up on the stored bars before it.")
+  static let noWarmup = OptionSpec.flag(
+    "no-warmup", help: "Compute the indicators from --from on, cold, instead of on the stored bars before it.")
+
   /// `--param fast=20`, repeated.
   static func parameters(_ arguments: ParsedArguments) throws -> [String: Double] {
     var parameters: [String: Double] = [:]

@@ -18,10 +18,23 @@ enum BacktestRunCommand: LeafCommand {
 
       Data with gaps (judged against the dataset's calendar) is refused before the run starts; \
       --allow-gaps runs anyway.
+
+      --from sets when trading starts; the indicators are computed on the stored bars before it \
+      too, as many as the rules look back (the longest period, nested calls and x[n] offsets \
+      added up: the summary and the JSON's warmup say how many and for what), so a run from a \
+      date decides as a run over all the data would. Too little history before it is an error \
+      (exit 65) naming the bars missing; --no-warmup starts the indicators cold at --from instead. \
+      Metrics, equity and trades cover the traded bars only. Rules that look back further than \
+      the data reaches are an error too. Window indicators (sma, highest, …) then equal the \
+      full-history run's; recursive ones (ema, rsi, macd, atr) depend on every earlier bar and \
+      come close to them, not to the last digit.
+
+      Undefined metrics (sharpe of a run that never trades, win_rate with 0 trades) are n/a, \
+      null in JSON, and a --assert clause on one fails saying why (qtool help metrics).
       """,
     options: [
       .value("dataset", valueName: "dataset", help: "Run on this dataset instead of SYMBOL-TIMEFRAME.", completion: .dynamic("datasets")),
-      DataOptions.from, DataOptions.to,
+      BacktestOptions.from, DataOptions.to, BacktestOptions.noWarmup,
       .value("capital", .double, valueName: "amount", help: "Starting capital (default: execution.capital or 10000)."),
       .value("param", valueName: "name=value", help: "Override a param of the spec.", list: true),
       .repeatable("assert", valueName: "condition", help: "Fail (exit 2) unless the metrics satisfy this, e.g. 'sharpe > 1'."),
@@ -37,7 +50,10 @@ enum BacktestRunCommand: LeafCommand {
     examples: [
       Example("qtool backtest run goog-sma.yaml --report goog.html", "Run a spec file and write a report"),
       Example("qtool backtest run sma-cross --param fast=20 --param slow=50 --from 2022-01-01", "Override params on a registered strategy"),
-      Example("qtool backtest run ci.yaml --assert 'sharpe > 1 and max_drawdown > -0.25'", "Fail a CI job when the strategy stops meeting its bar"),
+      Example(
+        "qtool backtest run ci.yaml --assert 'trades >= 20 and sharpe > 1 and max_drawdown > -0.25'",
+        "Fail a CI job when the strategy stops meeting its bar"),
+      Example("qtool backtest run goog-sma --from 2010-01-04", "Trade from 2010 on, the indicators warmed up on the bars before"),
     ])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
@@ -46,7 +62,7 @@ enum BacktestRunCommand: LeafCommand {
     let request = BacktestRequest(
       strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"),
       from: DataOptions.milliseconds(arguments, "from"), to: DataOptions.milliseconds(arguments, "to"), capital: try DataOptions.capital(arguments),
-      params: parameters, allowGaps: arguments.flag("allow-gaps"), assertions: arguments.strings("assert"))
+      params: parameters, allowGaps: arguments.flag("allow-gaps"), assertions: arguments.strings("assert"), noWarmup: arguments.flag("no-warmup"))
     let operations = try BacktestOperations(try context.operations())
     let report = try operations.run(request)
     if let directory = arguments.string("export") {
@@ -63,8 +79,12 @@ enum BacktestRunCommand: LeafCommand {
       context.stdout.write(BacktestSummary.render(report, color: context.terminal.colorOnStdout))
     }
     for failure in report.failedAssertions {
-      let values = failure.values.sorted { $0.key < $1.key }.map { "\($0.key) = \(Format.decimal($0.value, places: 4))" }.joined(separator: ", ")
-      context.stderr.line("qtool: assertion failed: \(failure.clause)" + (values.isEmpty ? "" : " (\(values))"))
+      // Undefined metrics are explained by the reason rather than shown as n/a.
+      let values = failure.values.sorted { $0.key < $1.key }.filter { !$0.value.isNaN }.map {
+        "\($0.key) = \(Format.metric($0.value, places: 4))"
+      }
+      let explained = (values + [failure.reason].compactMap { $0 }).joined(separator: "; ")
+      context.stderr.line("qtool: assertion failed: \(failure.clause)" + (explained.isEmpty ? "" : " (\(explained))"))
     }
     return report.failedAssertions.isEmpty ? .success : .assertionFailed
   }

@@ -24,18 +24,20 @@ enum BacktestShowCommand: LeafCommand {
       ])
       .render())
     context.stdout.line()
+    // Every metric, n/a where the run could not measure it (stored as null).
     context.stdout.write(
-      KeyValueList(pairs: metrics.keys.sorted().map { ($0, Format.decimal(metrics[$0]!, places: 6)) }).render())
+      KeyValueList(pairs: Metrics.names.sorted().map { ($0, metrics[$0].map { Format.decimal($0, places: 6) } ?? "n/a") }).render())
     context.stdout.line()
     context.stdout.write(
       Table(
         columns: [
-          .init("SIDE"), .init("SIZE", .right), .init("ENTRY"), .init("PRICE", .right), .init("EXIT"), .init("PRICE", .right), .init("PNL", .right),
+          .init("SYMBOL"), .init("SIDE"), .init("SIZE", .right), .init("ENTRY"), .init("PRICE", .right), .init("EXIT"), .init("PRICE", .right),
+          .init("PNL", .right),
           .init("RETURN", .right), .init("REASON"),
         ],
         rows: detail.trades.map {
           [
-            $0.side, Format.compact($0.size), UTCCalendar.format($0.entryTime), "\($0.entryPrice)", UTCCalendar.format($0.exitTime),
+            $0.symbol ?? "", $0.side, Format.compact($0.size), UTCCalendar.format($0.entryTime), "\($0.entryPrice)", UTCCalendar.format($0.exitTime),
             "\($0.exitPrice)",
             Format.decimal($0.pnl, places: 2), Format.decimal($0.returnPct * 100, places: 2) + "%", $0.reason.rawValue,
           ]

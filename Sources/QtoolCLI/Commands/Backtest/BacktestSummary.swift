@@ -5,13 +5,14 @@ import QtoolEngine
 enum BacktestSummary {
   static func render(_ report: BacktestReport, color: Bool) -> String {
     let m = report.metrics
-    func percent(_ value: Double) -> String { Format.decimal(value * 100, places: 2) + "%" }
-    func number(_ value: Double) -> String { Format.decimal(value, places: 2) }
+    func percent(_ value: Double) -> String { Format.metric(value * 100, places: 2, suffix: "%") }
+    func number(_ value: Double) -> String { Format.metric(value, places: 2) }
     var lines: [String] = []
     lines.append(Terminal.bold("\(report.strategy) on \(report.dataset)", color) + "  \(report.first) … \(report.last)  (\(report.bars) bars)")
     if !report.parameters.isEmpty {
       lines.append("params: " + report.parameters.keys.sorted().map { "\($0)=\(Format.compact(report.parameters[$0]!))" }.joined(separator: " "))
     }
+    lines.append("warm-up: " + report.warmup.sentence(first: report.first))
     lines.append("equity  " + sparkline(report.equity, width: 60))
     lines.append("")
     let rows: [(String, String, String, String)] = [
@@ -20,13 +21,26 @@ enum BacktestSummary {
       ("sharpe", number(m.sharpe), "sortino", number(m.sortino)),
       ("max drawdown", percent(m.maxDrawdown), "volatility", percent(m.volatility)),
       ("trades", "\(m.trades)", "win rate", percent(m.winRate)),
-      ("profit factor", m.profitFactor.isFinite ? number(m.profitFactor) : "∞", "exposure", percent(m.exposure)),
+      ("profit factor", number(m.profitFactor), "exposure", percent(m.exposure)),
       ("commissions", number(m.commissions), "calmar", number(m.calmar)),
     ]
     for row in rows {
       lines.append(
         "  " + row.0.padding(toLength: 15, withPad: " ", startingAt: 0) + row.1.leftPadded(12) + "    "
           + row.2.padding(toLength: 13, withPad: " ", startingAt: 0) + row.3.leftPadded(10))
+    }
+    if report.contributions.count > 1 {
+      lines.append("")
+      lines.append("  by symbol      trades   won          pnl   contribution")
+      for item in report.contributions {
+        lines.append(
+          "  " + item.symbol.padding(toLength: 12, withPad: " ", startingAt: 0) + "\(item.trades)".leftPadded(8) + "\(item.winning)".leftPadded(6)
+            + number(item.pnl).leftPadded(13) + percent(item.contribution).leftPadded(15))
+      }
+    }
+    if let at = report.haltedAt {
+      lines.append("")
+      lines.append(Terminal.bold("halted \(at)", color) + ": " + (report.haltReason ?? "trading stopped"))
     }
     lines.append("")
     lines.append("run \(report.id)  (qtool backtest show \(report.id))")
@@ -49,4 +63,13 @@ enum BacktestSummary {
 
 extension String {
   func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+extension Format {
+  /// A metric for a table: n/a when undefined (NaN), inf when infinite (`qtool help metrics`).
+  static func metric(_ value: Double, places: Int, suffix: String = "") -> String {
+    if value.isNaN { return "n/a" }
+    if value.isInfinite { return value > 0 ? "inf" : "-inf" }
+    return decimal(value, places: places) + suffix
+  }
 }
