@@ -45,7 +45,7 @@ _qtool_options() {
     'strategy versions') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'backtest run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --no-warmup --capital --param --assert --allow-gaps --report --export --force -f --json' ;;
-    'backtest list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'backtest list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --strategy --since --limit --sort --json' ;;
     'backtest show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest compare') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --report --force -f --json' ;;
     'backtest grid') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --grid --where --rank --top --jobs -j --walk-forward --dataset --from --to --no-warmup --capital --allow-gaps --max-combinations --json' ;;
@@ -197,6 +197,10 @@ _qtool_value() {
     'backtest list|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest list|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest list|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest list|--strategy') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
+    'backtest list|--since') COMPREPLY=() ;;
+    'backtest list|--limit') COMPREPLY=() ;;
+    'backtest list|--sort') COMPREPLY=($(compgen -W "$(qtool __complete metrics 2>/dev/null)" -- "$cur")) ;;
     'backtest show|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest show|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest show|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;

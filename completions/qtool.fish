@@ -2,7 +2,7 @@
 # Install: qtool completions fish > ~/.config/fish/completions/qtool.fish
 
 function __qtool_path
-    set -l value_options --accept-missing --assert --calendar --capital --color --config --dataset --db --delimiter --export --format --from --grid --home --jobs --kind --limit --map --max-combinations --name --older-than --op --out --output --param --pipeline --proxy --rank --report --retries --rows --since --source --source-name --status --symbol --symbols --template --timeframe --timeout --timestamp-format --timestamp-unit --to --top --url --walk-forward --where -j -o -s -t
+    set -l value_options --accept-missing --assert --calendar --capital --color --config --dataset --db --delimiter --export --format --from --grid --home --jobs --kind --limit --map --max-combinations --name --older-than --op --out --output --param --pipeline --proxy --rank --report --retries --rows --since --sort --source --source-name --status --strategy --symbol --symbols --template --timeframe --timeout --timestamp-format --timestamp-unit --to --top --url --walk-forward --where -j -o -s -t
     set -l tokens (commandline -opc)
     set -l path ''
     set -l skip 0
@@ -338,7 +338,7 @@ complete -c qtool -n '__qtool_at '\''strategy versions'\''' -l version -d 'Print
 complete -c qtool -n '__qtool_at '\''strategy versions'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''strategy versions'\''' -f -a '(qtool __complete strategies 2>/dev/null)'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -a run -d 'Backtest a strategy on stored data and record the run'
-complete -c qtool -n '__qtool_at '\''backtest'\''' -a list -d 'List recorded backtest runs, newest first'
+complete -c qtool -n '__qtool_at '\''backtest'\''' -a list -d 'List recorded backtest runs, newest first (or best first by a metric)'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -a show -d 'Show a recorded run: metrics and trades'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -a compare -d 'Compare recorded runs: metrics side by side, correlation of returns'
 complete -c qtool -n '__qtool_at '\''backtest'\''' -a grid -d 'Run every combination of param values on all cores, best first'
@@ -383,6 +383,10 @@ complete -c qtool -n '__qtool_at '\''backtest list'\''' -l verbose -s v -d 'Log 
 complete -c qtool -n '__qtool_at '\''backtest list'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
 complete -c qtool -n '__qtool_at '\''backtest list'\''' -l help -s h -d 'Show help for the command and exit.'
 complete -c qtool -n '__qtool_at '\''backtest list'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''backtest list'\''' -l strategy -r -f -a '(qtool __complete strategies 2>/dev/null)' -d 'Only runs of this strategy.'
+complete -c qtool -n '__qtool_at '\''backtest list'\''' -l since -r -f -d 'Only runs recorded in the last AGE, e.g. 7d.'
+complete -c qtool -n '__qtool_at '\''backtest list'\''' -l limit -r -f -d 'At most this many.'
+complete -c qtool -n '__qtool_at '\''backtest list'\''' -l sort -r -f -a '(qtool __complete metrics 2>/dev/null)' -d 'Best first by this metric (qtool help metrics).'
 complete -c qtool -n '__qtool_at '\''backtest list'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''backtest show'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''backtest show'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'

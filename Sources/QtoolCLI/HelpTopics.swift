@@ -13,7 +13,7 @@ enum HelpTopics {
     var manBody: [String]
   }
 
-  static let all: [Topic] = [exitCodes, metrics, rules, environment, files]
+  static let all: [Topic] = [exitCodes, metrics, rules, json, environment, files]
 
   static let metrics: Topic = {
     let text =
@@ -73,6 +73,36 @@ enum HelpTopics {
         rows.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"), cancelling, json, categories.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"),
         closedPipe,
       ])
+  }()
+
+  /// The one vocabulary of every `--json` output (and of the server's `data`).
+  static let jsonRows: [(String, String)] = [
+    ("times", "ISO-8601 UTC strings, always with the time: 2024-01-31T00:00:00Z (milliseconds when not zero)"),
+    ("*_at", "when something happened: created_at, updated_at, started_at, finished_at, decided_at"),
+    ("first, last", "the first and the last bar of a range (a dataset, a run, a window)"),
+    ("time", "a bar's open time (data export --format jsonl, data info samples, findings of data verify)"),
+    ("entry_time, exit_time", "a trade's fills"),
+    ("dataset", "a dataset's name, wherever one is meant (also in data list)"),
+    ("strategy", "a strategy's name, wherever one is meant (also in strategy list)"),
+    ("params", "a strategy's param values: {\"fast\": 10, \"slow\": 30}"),
+    ("bars", "how many bars a dataset, run or result has; rows_read counts input rows, bars_added and bars_replaced what a write changed"),
+    ("gaps", "how many gaps (bars missing on the calendar) a dataset has"),
+    ("parent", "the dataset a derived one was made from"),
+    ("id, *_id", "an object's own id; run_id, job_id, grid_id refer to others"),
+    ("metrics", "an object of metric name → number (qtool help metrics); undefined ones are null"),
+    ("deleted", "what a delete removed, in the shape its list shows it"),
+    ("numbers", "JSON has no inf or NaN: non-finite values are null, documented where they occur"),
+    ("nesting", "stored JSON (pipelines, metadata, settings) is nested as objects, never quoted in strings"),
+    ("errors", "with --json, a failure prints {\"error\": {code, category, message, details, hint}} on stderr (qtool help exit-codes)"),
+  ]
+
+  static let json: Topic = {
+    let text =
+      "JSON (every --json output, and the server's responses, use one vocabulary):\n"
+      + jsonRows.map { name, meaning in "  " + name.padding(toLength: 22, withPad: " ", startingAt: 0) + meaning }.joined(separator: "\n") + "\n"
+    return Topic(
+      name: "json", abstract: "the field names and formats of --json output", manSection: "JSON OUTPUT", text: text,
+      manBody: [jsonRows.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n")])
   }()
 
   static let environment: Topic = {

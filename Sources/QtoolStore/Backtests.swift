@@ -21,6 +21,47 @@ public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord {
     case metrics, createdAt = "created_at"
   }
 
+  enum PublicKeys: String, CodingKey {
+    case id, strategy, status, createdAt = "created_at", engineVersion = "engine_version", fingerprint, datasets, params, settings, metrics, spec
+  }
+
+  /// The run in qtool's JSON vocabulary (`qtool help json`): stored JSON columns as nested
+  /// objects, times ISO-8601, the strategy as `strategy` and its param values as `params`.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: PublicKeys.self)
+    func object(_ text: String?) -> JSONValue { text.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .null }
+    try container.encode(id, forKey: .id)
+    try container.encode(strategyName, forKey: .strategy)
+    try container.encode(status, forKey: .status)
+    try container.encode(UTCCalendar.format(createdAt, alwaysTime: true), forKey: .createdAt)
+    try container.encode(engineVersion, forKey: .engineVersion)
+    try container.encode(fingerprint, forKey: .fingerprint)
+    var datasets = object(self.datasets)
+    if case .array(let items) = datasets {
+      // Stored with `name`; shown with the vocabulary's `dataset`.
+      datasets = .array(items.map { item in
+        guard case .object(var fields) = item else { return item }
+        if let name = fields.removeValue(forKey: "name") { fields["dataset"] = name }
+        // Stored as dates for daily data; shown as every time is.
+        for key in ["first", "last"] {
+          if case .string(let text) = fields[key], let time = TimestampParser.parse(text) { fields[key] = .string(UTCCalendar.format(time, alwaysTime: true)) }
+        }
+        return .object(fields)
+      })
+    }
+    try container.encode(datasets, forKey: .datasets)
+    var settings = object(params)
+    var values = JSONValue.object([:])
+    if case .object(var fields) = settings {
+      values = fields.removeValue(forKey: "parameters") ?? .object([:])
+      settings = .object(fields)
+    }
+    try container.encode(values, forKey: .params)
+    try container.encode(settings, forKey: .settings)
+    try container.encode(object(metrics), forKey: .metrics)
+    try container.encode(specText, forKey: .spec)
+  }
+
   public init(
     id: String, strategyName: String, specText: String, datasets: String, params: String, engineVersion: String, fingerprint: String,
     status: String, metrics: String?, createdAt: Int64
@@ -211,7 +252,18 @@ public struct StrategyRecord: Codable, Sendable, Equatable {
   public var versions: Int
   public var latestHash: String
   public var updatedAt: Int64
-  enum CodingKeys: String, CodingKey { case name, type, status, path, versions, latestHash = "latest_hash", updatedAt = "updated_at" }
+  enum CodingKeys: String, CodingKey { case name = "strategy", type, status, path, versions, latestHash = "latest_hash", updatedAt = "updated_at" }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(name, forKey: .name)
+    try container.encode(type, forKey: .type)
+    try container.encode(status, forKey: .status)
+    try container.encode(path, forKey: .path)
+    try container.encode(versions, forKey: .versions)
+    try container.encode(latestHash, forKey: .latestHash)
+    try container.encode(UTCCalendar.format(updatedAt, alwaysTime: true), forKey: .updatedAt)
+  }
 }
 
 public struct StrategyVersion: Codable, Sendable, Equatable {
@@ -219,7 +271,15 @@ public struct StrategyVersion: Codable, Sendable, Equatable {
   public var hash: String
   public var specText: String
   public var createdAt: Int64
-  enum CodingKeys: String, CodingKey { case version, hash, specText = "spec_text", createdAt = "created_at" }
+  enum CodingKeys: String, CodingKey { case version, hash, specText = "spec", createdAt = "created_at" }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(version, forKey: .version)
+    try container.encode(hash, forKey: .hash)
+    try container.encode(specText, forKey: .specText)
+    try container.encode(UTCCalendar.format(createdAt, alwaysTime: true), forKey: .createdAt)
+  }
 }
 
 public enum StrategyStoreError: QtoolError, Equatable {

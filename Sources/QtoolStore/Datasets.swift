@@ -31,6 +31,34 @@ public struct DatasetSummary: Codable, Sendable, Equatable, FetchableRecord {
 
   public var parsedTimeframe: Timeframe { Timeframe(timeframe) ?? Timeframe(count: 1, unit: .day) }
 
+  enum PublicKeys: String, CodingKey {
+    case dataset, source, symbol, timeframe, calendar, origin, parent, pipeline, contentHash = "content_hash", bars, gaps, first, last
+    case metadata, createdAt = "created_at", updatedAt = "updated_at"
+  }
+
+  /// The catalog entry in qtool's JSON vocabulary (`qtool help json`): `dataset` names it,
+  /// `bars` counts them, times are ISO-8601, stored JSON is nested, not quoted.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: PublicKeys.self)
+    func object(_ text: String?) -> JSONValue? { text.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } }
+    try container.encode(name, forKey: .dataset)
+    try container.encode(source, forKey: .source)
+    try container.encode(symbol, forKey: .symbol)
+    try container.encode(timeframe, forKey: .timeframe)
+    try container.encode(calendar, forKey: .calendar)
+    try container.encode(origin, forKey: .origin)
+    try container.encode(parentName, forKey: .parent)
+    try container.encode(object(pipeline), forKey: .pipeline)
+    try container.encode(contentHash, forKey: .contentHash)
+    try container.encode(rowCount, forKey: .bars)
+    try container.encode(gapCount, forKey: .gaps)
+    try container.encode(firstTs.map { UTCCalendar.format($0, alwaysTime: true) }, forKey: .first)
+    try container.encode(lastTs.map { UTCCalendar.format($0, alwaysTime: true) }, forKey: .last)
+    try container.encode(object(metadata), forKey: .metadata)
+    try container.encode(UTCCalendar.format(createdAt, alwaysTime: true), forKey: .createdAt)
+    try container.encode(UTCCalendar.format(updatedAt, alwaysTime: true), forKey: .updatedAt)
+  }
+
   /// Imported with zero and negative prices allowed (metadata `allow_nonpositive`).
   public var allowsNonPositive: Bool {
     guard let metadata, let object = try? JSONSerialization.jsonObject(with: Data(metadata.utf8)) as? [String: Any] else { return false }

@@ -82,7 +82,7 @@ import Testing
     let spec = qtool.home.appendingPathComponent("s.yaml").path
     try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "-o", spec])
     let run = try json(try qtool.run(["backtest", "run", spec, "--param", "fast=5", "--param", "slow=15", "--json"]).stdout)
-    #expect(run["parameters"] as? [String: Double] == ["fast": 5, "slow": 15])
+    #expect(run["params"] as? [String: Double] == ["fast": 5, "slow": 15])
     let unknown = try qtool.run(["backtest", "run", spec, "--param", "fats=5"])
     #expect(unknown.status == 64, "an unknown param is a usage error")
     #expect(unknown.stderr.contains("the strategy has no param 'fats' — did you mean 'fast'?"))
@@ -154,7 +154,9 @@ import Testing
     #expect(replay.stdout.hasPrefix("\(a): identical ("))
 
     let comparison = try json(try qtool.run(["backtest", "compare", a, b, "--json"]).stdout)
-    let matrix = comparison["correlation"] as! [[Double]]
+    let correlation = comparison["correlation"] as! [String: Any]
+    #expect(correlation["ids"] as? [String] == (comparison["runs"] as! [[String: Any]]).map { $0["id"] as! String }, "the matrix is labelled")
+    let matrix = correlation["matrix"] as! [[Double]]
     #expect(matrix[0][0] == 1 && matrix[1][1] == 1)
     #expect(matrix[0][1] == matrix[1][0] && matrix[0][1] > 0 && matrix[0][1] < 1)
     #expect(try qtool.run(["backtest", "compare", a]).status == 64)
@@ -178,7 +180,7 @@ import Testing
     let sharpes = results.map { ($0["metrics"] as! [String: Any])["sharpe"] as! Double }
     #expect(sharpes == sharpes.sorted(by: >), "best first")
     // The grid's numbers are the same engine's: the best combination run alone agrees.
-    let best = results[0]["parameters"] as! [String: Double]
+    let best = results[0]["params"] as! [String: Double]
     let alone = try json(
       try qtool.run(["backtest", "run", spec, "--param", "fast=\(best["fast"]!)", "--param", "slow=\(best["slow"]!)", "--json"]).stdout)
     #expect((alone["metrics"] as! [String: Any])["sharpe"] as? Double == sharpes[0])
@@ -264,7 +266,7 @@ import Testing
     let report = try json(result.stdout)
     let windows = report["windows"] as! [[String: Any]]
     #expect(windows.count == 6, "GOOG 2004-08 .. 2013-03: six 1-year tests after 2-year trains")
-    #expect(windows[0]["test"] as? String == "2006-08-01 … 2007-07-31")
+    #expect(windows[0]["test"] as? [String: String] == ["first": "2006-08-01T00:00:00Z", "last": "2007-07-31T00:00:00Z"])
     let compounded = windows.map { 1 + (($0["out_of_sample"] as! [String: Any])["total_return"] as! Double) }.reduce(1, *) - 1
     #expect(abs(compounded - (report["out_of_sample_return"] as! Double)) < 1e-12)
     #expect(try qtool.run(["backtest", "grid", spec, "--grid", "fast=5,10", "--walk-forward", "20y/1y"]).status == 64)

@@ -35,7 +35,9 @@ import Testing
     execution: { fill: next_open, units: fractional, close_at_end: true, capital: 10000 }
     """
 
-  static func day(_ milliseconds: Any?) -> String { UTCCalendar.format((milliseconds as! NSNumber).int64Value) }
+  /// The date of an ISO-8601 time from a report.
+  static func day(_ time: Any?) -> String { UTCCalendar.format(ms(time)) }
+  static func ms(_ time: Any?) -> Int64 { TimestampParser.parse(time as! String)! }
 
   // MARK: 1. Warm-up
 
@@ -47,8 +49,8 @@ import Testing
     let fullTrades = full["trades"] as! [[String: Any]]
     // Flat at 2010-02-01: the full run's trade from 2009-03-25 closed on 2010-01-26.
     let cut = UTCCalendar.timestamp(year: 2010, month: 2, day: 1)
-    #expect(!fullTrades.contains { ($0["entry_time"] as! Int64) < cut && ($0["exit_time"] as! Int64) >= cut })
-    let after = fullTrades.filter { ($0["entry_time"] as! Int64) >= cut }
+    #expect(!fullTrades.contains { Self.ms($0["entry_time"]) < cut && Self.ms($0["exit_time"]) >= cut })
+    let after = fullTrades.filter { Self.ms($0["entry_time"]) >= cut }
     #expect(Self.day(after.first?["entry_time"]) == "2010-03-18")
 
     let result = try qtool.run(["backtest", "run", spec, "--from", "2010-02-01", "--json"])
@@ -62,9 +64,9 @@ import Testing
     }
     let warmup = warmed["warmup"] as! [String: Any]
     #expect(warmup["bars"] as? Int == 60 && warmup["loaded"] as? Int == 60 && warmup["expression"] as? String == "sma(close, 60)")
-    #expect(warmup["from"] as? String == "2009-11-03" && warmup["decisions_from"] as? String == "2010-02-01")
+    #expect(warmup["from"] as? String == "2009-11-03T00:00:00Z" && warmup["decisions_from"] as? String == "2010-02-01T00:00:00Z")
     // Metrics and the curve cover the traded bars only.
-    #expect(warmed["first"] as? String == "2010-02-01")
+    #expect(warmed["first"] as? String == "2010-02-01T00:00:00Z")
     let metrics = warmed["metrics"] as! [String: Any]
     let bars = try String(contentsOf: QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv"), encoding: .utf8)
       .split(separator: "\n").dropFirst().filter { $0 >= "2010-02-01" }
@@ -105,7 +107,9 @@ import Testing
     #expect(try qtool.run(["backtest", "run", spec, "--from", "2004-09-01", "--no-warmup"]).status == 0)
     // At or before the first stored bar there is nothing to warm up on: the run starts with the data.
     let early = try json(try qtool.run(["backtest", "run", spec, "--from", "2000-01-01", "--json"]).stdout)
-    #expect(early["first"] as? String == "2004-08-19" && (early["warmup"] as! [String: Any])["decisions_from"] as? String == "2004-11-12")
+    #expect(
+      early["first"] as? String == "2004-08-19T00:00:00Z"
+        && (early["warmup"] as! [String: Any])["decisions_from"] as? String == "2004-11-12T00:00:00Z")
   }
 
   /// Walk-forward windows warm up on the bars before them: fewer test windows sit out, and each
@@ -126,9 +130,9 @@ import Testing
     #expect(idle(cold) == 8, "cold, most test windows spend their first 60 bars blind")
     #expect(idle(warm) == 1, "only the window inside the full run's 2009-03..2010-01 trade is idle")
     for window in [warm[3], warm[8]] {
-      let test = (window["test"] as! String).components(separatedBy: " … ")
-      let end = UTCCalendar.format(TimestampParser.parse(test[1])! + 86_400_000)
-      let alone = try json(try qtool.run(["backtest", "run", spec, "--from", test[0], "--to", end, "--json"]).stdout)
+      let test = window["test"] as! [String: String]
+      let end = UTCCalendar.format(TimestampParser.parse(test["last"]!)! + 86_400_000)
+      let alone = try json(try qtool.run(["backtest", "run", spec, "--from", String(test["first"]!.prefix(10)), "--to", end, "--json"]).stdout)
       let ours = window["out_of_sample"] as! [String: Any]
       let theirs = alone["metrics"] as! [String: Any]
       #expect(ours["total_return"] as? Double == theirs["total_return"] as? Double && ours["trades"] as? Int == theirs["trades"] as? Int)
@@ -145,7 +149,7 @@ import Testing
     let grid = try json(result.stdout)
     #expect(grid["warmup_bars"] as? Int == 60)
     for entry in grid["results"] as! [[String: Any]] {
-      let parameters = entry["parameters"] as! [String: Double]
+      let parameters = entry["params"] as! [String: Double]
       let alone = try json(
         try qtool.run([
           "backtest", "run", spec, "--from", "2010-02-01", "--param", "fast=\(parameters["fast"]!)", "--param", "slow=\(parameters["slow"]!)",
@@ -238,7 +242,7 @@ import Testing
     let run = try qtool.run(["backtest", "run", spec, "--json"])
     #expect(run.status == 0, "\(run.stderr)")
     let report = try json(run.stdout)
-    #expect(report["first"] as? String == "2004-08-19")
+    #expect(report["first"] as? String == "2004-08-19T00:00:00Z")
     let trades = report["trades"] as! [[String: Any]]
     #expect(Set(trades.map { $0["symbol"] as! String }) == ["AAPL", "MSFT", "GOOG"])
     let contributions = report["contributions"] as! [[String: Any]]
@@ -289,12 +293,13 @@ import Testing
     let reason = try #require(report["halt_reason"] as? String)
     #expect(reason.hasPrefix("equity fell 2") && reason.contains("past risk.max_drawdown_halt (20%)"))
     let trades = report["trades"] as! [[String: Any]]
-    #expect(trades.last?["reason"] as? String == "halt" && Self.day(trades.last?["exit_time"]) == at)
+    #expect(trades.last?["reason"] as? String == "halt" && trades.last?["exit_time"] as? String == at)
+    let day = String(at.prefix(10))
     let text = try qtool.run(["backtest", "run", spec]).stdout
-    #expect(text.contains("\nhalted \(at): \(reason)\n"))
+    #expect(text.contains("\nhalted \(day): \(reason)\n"))
     let html = qtool.home.appendingPathComponent("h.html").path
     #expect(try qtool.run(["backtest", "run", spec, "--report", html]).status == 0)
-    #expect(try String(contentsOfFile: html, encoding: .utf8).contains("<p class=\"neg\" id=\"halt\"><b>Halted \(at)</b>: "))
+    #expect(try String(contentsOfFile: html, encoding: .utf8).contains("<p class=\"neg\" id=\"halt\"><b>Halted \(day)</b>: "))
     let calm = try json(try qtool.run(["backtest", "run", spec, "--to", "2007-01-01", "--json"]).stdout)
     #expect(calm["halted_at"] == nil && calm["halt_reason"] == nil, "no halt before 2007")
   }
@@ -336,12 +341,12 @@ import Testing
       return try json(result.stdout)
     }
     let plain = try fill("fill_missing", into: "G")
-    #expect(plain["bars_out"] as? Int == 2148, "GOOG has no gap, only its 79 market holidays")
+    #expect(plain["bars"] as? Int == 2148, "GOOG has no gap, only its 79 market holidays")
     #expect(
       ((plain["steps"] as! [[String: Any]])[0]["summary"] as? String)
         == "0 missing bars inserted, 0 values filled (forward_fill); 79 weekdays without bars left alone as market holidays (holidays=true fills them)"
     )
-    #expect(try fill("fill_missing holidays=true", into: "H")["bars_out"] as? Int == 2227)
+    #expect(try fill("fill_missing holidays=true", into: "H")["bars"] as? Int == 2227)
     let help = try qtool.run(["data", "preprocess", "--help"]).stdout.replacingOccurrences(of: "\n", with: " ")
     #expect(help.contains("a run of 1 or 2 weekdays without bars is a market holiday, left alone unless holidays=true"))
 

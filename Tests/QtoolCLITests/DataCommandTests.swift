@@ -14,15 +14,18 @@ let sharedData = QtoolProcess.packageRoot.deletingLastPathComponent().appendingP
     #expect(imported.status == 0, "\(imported.stderr)")
     let report = try json(imported.stdout) as! [String: Any]
     #expect(report["dataset"] as? String == "GOOG-1d")
-    #expect(report["bars_written"] as? Int == 2148)
-    #expect(report["first"] as? String == "2004-08-19")
-    #expect(report["last"] as? String == "2013-03-01")
+    #expect(report["bars_added"] as? Int == 2148)
+    #expect(report["bars"] as? Int == 2148)
+    #expect(report["first"] as? String == "2004-08-19T00:00:00Z")
+    #expect(report["last"] as? String == "2013-03-01T00:00:00Z")
 
     let list = try json(try qtool.run(["data", "list", "--json"]).stdout) as! [[String: Any]]
     #expect(list.count == 1)
     #expect(list[0]["calendar"] as? String == "weekdays")
-    #expect(list[0]["row_count"] as? Int == 2148)
-    #expect(list[0]["gap_count"] as? Int == 0)
+    #expect(list[0]["dataset"] as? String == "GOOG-1d")
+    #expect(list[0]["bars"] as? Int == 2148)
+    #expect(list[0]["gaps"] as? Int == 0)
+    #expect(list[0]["first"] as? String == "2004-08-19T00:00:00Z")
     let table = try qtool.run(["data", "list"]).stdout
     #expect(
       table.hasPrefix(
@@ -41,7 +44,7 @@ let sharedData = QtoolProcess.packageRoot.deletingLastPathComponent().appendingP
     let jsonl = try qtool.run(["data", "export", "GOOG-1d", "--format", "jsonl", "--to", "2004-08-20"])
     #expect(
       jsonl.stdout
-        == "{\"ts\":1092873600000,\"time\":\"2004-08-19T00:00:00Z\",\"open\":100.0,\"high\":104.06,\"low\":95.96,\"close\":100.34,\"volume\":22351900.0}\n"
+        == "{\"time\":\"2004-08-19T00:00:00Z\",\"open\":100.0,\"high\":104.06,\"low\":95.96,\"close\":100.34,\"volume\":22351900.0}\n"
     )
 
     // Exported CSV imports back to the same content.
@@ -137,8 +140,9 @@ let sharedData = QtoolProcess.packageRoot.deletingLastPathComponent().appendingP
     let info = try JSONSerialization.jsonObject(with: Data(try qtool.run(["data", "info", "eurusd-4h", "--json"]).stdout.utf8)) as! [String: Any]
     let dataset = info["dataset"] as! [String: Any]
     #expect(dataset["origin"] as? String == "derived")
-    #expect(dataset["parent_name"] as? String == "EURUSD-1h")
-    #expect((dataset["pipeline"] as? String)?.contains("\"resample\"") == true)
+    #expect(dataset["parent"] as? String == "EURUSD-1h")
+    let operations = (dataset["pipeline"] as? [String: Any])?["operations"] as? [[String: Any]]
+    #expect(operations?.contains { $0["type"] as? String == "resample" } == true, "the lineage is a JSON object, not a string")
     #expect((info["columns"] as! [[String: Any]]).map { $0["name"] as! String }.suffix(2) == ["rsi_14", "sma_10"])
     #expect(try qtool.run(["data", "verify", "eurusd-4h"]).status == 0)
     let again = try qtool.run(["data", "preprocess", "EURUSD-1h", "--op", "dedupe", "--out", "eurusd-4h"])

@@ -49,7 +49,7 @@ import Testing
     #expect(try symbols(first)[0]["bars_added"] as? Int == 59)
     #expect(first.status == 75, "a month missing in the middle is a hole until it is published")
     let gaps = try JSONSerialization.jsonObject(with: Data(try qtool.run(["data", "list", "--json"]).stdout.utf8)) as! [[String: Any]]
-    #expect(gaps[0]["gap_count"] as? Int == 1)
+    #expect(gaps[0]["gaps"] as? Int == 1)
     let second = try bulk(qtool, server, ["--to", "2024-05-01"])
     let report = try symbols(second)[0]
     #expect(report["bars_added"] as? Int == 31)
@@ -258,7 +258,7 @@ import Testing
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stdout.hasPrefix("AAPL-1d: +49 bars"))
     let info = try json(try qtool.run(["data", "info", "AAPL-1d", "--json"]).stdout)
-    let metadata = (info["dataset"] as! [String: Any])["metadata"] as? String
+    let metadata = jsonText((info["dataset"] as! [String: Any])["metadata"])
     #expect(metadata == #"{"events":[{"date":"2020-08-31","type":"split","value":"4:1"},{"date":"2020-11-06","type":"dividend","value":"0.205"}]}"#)
   }
 
@@ -384,14 +384,14 @@ import Testing
     let deadline = Date().addingTimeInterval(20)
     while Date() < deadline {
       let list = try qtool.run(["data", "list", "--json"]).stdout
-      if list.contains("\"row_count\" : 31") || list.contains("\"row_count\" : 59") { break }
+      if list.contains("\"bars\" : 31") || list.contains("\"bars\" : 59") { break }
       Thread.sleep(forTimeInterval: 0.05)
     }
     kill(process.processIdentifier, SIGKILL)
     process.waitUntilExit()
 
     let list = try JSONSerialization.jsonObject(with: Data(try qtool.run(["data", "list", "--json"]).stdout.utf8)) as! [[String: Any]]
-    let stored = list.first?["row_count"] as? Int ?? 0
+    let stored = list.first?["bars"] as? Int ?? 0
     #expect(stored > 0 && stored < 365, "killed part-way: \(stored) bars")
     #expect([31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334].contains(stored), "whole months only: \(stored)")
     let resumed = try bulk(qtool, server, ["--from", "2023-01-01", "--to", "2024-01-01"])

@@ -165,7 +165,7 @@ import Testing
     #expect(try report(result)["unverified_files"] as? [String] == ["BTCUSDT-1d-2024-06.zip"])
     try assertStoredExactly(qtool, try archiveRows(server, "2024-06").rows)
     let info = try json(try qtool.run(["data", "info", "BTCUSDT-1d", "--json"]).stdout)
-    let metadata = try json((info["dataset"] as! [String: Any])["metadata"] as! String)
+    let metadata = (info["dataset"] as! [String: Any])["metadata"] as! [String: Any]
     let unverified = (metadata["download"] as! [String: Any])["unverified"] as! [[String: Any]]
     #expect(unverified.map { $0["file"] as! String } == ["BTCUSDT-1d-2024-06.zip"])
     #expect(unverified[0]["from"] as? String == "2024-06-01")
@@ -173,7 +173,7 @@ import Testing
     let again = try bulk(qtool, server, ["--from", "2024-06-01", "--to", "2024-07-01", "--full"])
     #expect(again.status == 0, "\(again.stderr)")
     let after = try json(try qtool.run(["data", "info", "BTCUSDT-1d", "--json"]).stdout)
-    #expect(((after["dataset"] as! [String: Any])["metadata"] as? String)?.contains("unverified") != true)
+    #expect(jsonText((after["dataset"] as! [String: Any])["metadata"])?.contains("unverified") != true)
   }
 
   // MARK: 3. Missing values are missing
@@ -369,7 +369,7 @@ import Testing
     #expect(later.status == 0, "the accepted hole is recorded in the dataset")
     #expect(server.requests.filter { $0.path.hasSuffix("2024-03.zip") }.count == zipsBefore, "and not asked for again")
     let info = try json(try qtool.run(["data", "info", "BTCUSDT-1d", "--json"]).stdout)
-    #expect(((info["dataset"] as! [String: Any])["metadata"] as? String)?.contains(#""accepted":[{"from":"2024-03-01","to":"2024-04-01"}]"#) == true)
+    #expect(jsonText((info["dataset"] as! [String: Any])["metadata"])?.contains(#""accepted":[{"from":"2024-03-01","to":"2024-04-01"}]"#) == true)
   }
 
   // MARK: 8. Capped pages

@@ -35,7 +35,7 @@ import Testing
     let skipped = try qtool.run(["data", "import", missing, "-s", "NAN", "-t", "1d", "--calendar", "24x7"])
     #expect(skipped.status == 0)
     #expect(skipped.stderr.contains("1 rows without prices (empty, null or NaN) were skipped"), "\(skipped.stderr)")
-    #expect(try jsonArray(try qtool.run(["data", "list", "--json"]).stdout)[0]["row_count"] as? Int == 2)
+    #expect(try jsonArray(try qtool.run(["data", "list", "--json"]).stdout)[0]["bars"] as? Int == 2)
   }
 
   @Test func nonPositivePricesWhenAllowed() throws {
@@ -61,7 +61,7 @@ import Testing
     #expect(result.status == 65)
     #expect(result.stderr.contains("the bars are 1 hour apart, not 1d bars"), "\(result.stderr)")
     #expect(result.stderr.contains("--force-timeframe"))
-    #expect(try jsonArray(try qtool.run(["data", "list", "--json"]).stdout)[0]["row_count"] as? Int == 5, "the dataset is as it was")
+    #expect(try jsonArray(try qtool.run(["data", "list", "--json"]).stdout)[0]["bars"] as? Int == 5, "the dataset is as it was")
   }
 
   @Test func dailyBarsAsWeeklyOrMonthlyAreRefused() throws {

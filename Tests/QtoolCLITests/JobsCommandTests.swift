@@ -140,7 +140,7 @@ import Testing
     running.signal(SIGINT)
     #expect(running.wait() == 130)
     let datasets = try jsonArray(try qtool.run(["data", "list", "--json"]).stdout)
-    #expect(datasets.first?["row_count"] as? Int == 31, "January only: the second archive was not stored")
+    #expect(datasets.first?["bars"] as? Int == 31, "January only: the second archive was not stored")
     let job = try #require(try jobs(qtool, ["--kind", "download"]).first)
     #expect(job["status"] as? String == "cancelled")
   }
@@ -239,9 +239,9 @@ import Testing
     let run = try qtool.run(["backtest", "run", "sma", "--json"])
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stderr.contains("registered sma v2 from \(URL(fileURLWithPath: spec).standardizedFileURL.path) (the file changed)"))
-    #expect((try jsonObject(run.stdout)["parameters"] as? [String: Double])?["fast"] == 12)
+    #expect((try jsonObject(run.stdout)["params"] as? [String: Double])?["fast"] == 12)
     let pinned = try qtool.run(["backtest", "run", "sma@1", "--json"])
-    #expect((try jsonObject(pinned.stdout)["parameters"] as? [String: Double])?["fast"] == 10)
+    #expect((try jsonObject(pinned.stdout)["params"] as? [String: Double])?["fast"] == 10)
     #expect(try qtool.run(["backtest", "run", "sma@7"]).status == 66)
     #expect(try jsonArray(try qtool.run(["strategy", "versions", "sma", "--json"]).stdout).count == 2)
   }

@@ -286,7 +286,8 @@ func spec(
     let equity: [Double] = [100, 110, 99, 88, 121, 120]
     let periods = ResultSeries.drawdownPeriods(timestamps, equity)
     #expect(periods.count == 2)
-    let deepest = ResultSeries.DrawdownPeriod(start: "2024-01-31", trough: "2024-02-02", end: "2024-02-03", depth: 88.0 / 110 - 1, days: 3)
+    let deepest = ResultSeries.DrawdownPeriod(
+      start: "2024-01-31T00:00:00Z", trough: "2024-02-02T00:00:00Z", end: "2024-02-03T00:00:00Z", depth: 88.0 / 110 - 1, days: 3)
     #expect(periods[0] == deepest)
     #expect(periods[1].end == nil, "still under water at the end")
     let months = ResultSeries.monthlyReturns(timestamps, equity)

@@ -98,4 +98,10 @@ enum Format {
   }
 
   private static func format2(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+
+  /// An ISO-8601 time from a report, for people: `2024-01-31` at midnight, the full time otherwise.
+  static func when(_ iso: String?) -> String {
+    guard let iso else { return "-" }
+    return iso.hasSuffix("T00:00:00Z") ? String(iso.dropLast(10)) : iso
+  }
 }

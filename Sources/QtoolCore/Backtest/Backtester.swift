@@ -1,7 +1,7 @@
 import Foundation
 
 /// One closed trade.
-public struct Trade: Codable, Sendable, Equatable {
+public struct Trade: Encodable, Sendable, Equatable {
   public enum Reason: String, Codable, Sendable { case signal, stop, target, trailing, end, halt }
   public var side: String
   public var size: Double
@@ -38,8 +38,24 @@ public struct Trade: Codable, Sendable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case side, size, entryBar = "entry_bar", entryTime = "entry_time", entryPrice = "entry_price", exitBar = "exit_bar"
-    case exitTime = "exit_time", exitPrice = "exit_price", pnl, returnPct = "return", commission, reason, symbol
+    case symbol, side, size, entryTime = "entry_time", entryPrice = "entry_price", exitTime = "exit_time", exitPrice = "exit_price", pnl
+    case returnPct = "return", commission, reason
+  }
+
+  /// Times as ISO-8601 UTC; the bar indexes are the engine's business, not the JSON's.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(symbol, forKey: .symbol)
+    try container.encode(side, forKey: .side)
+    try container.encode(size, forKey: .size)
+    try container.encode(UTCCalendar.format(entryTime, alwaysTime: true), forKey: .entryTime)
+    try container.encode(entryPrice, forKey: .entryPrice)
+    try container.encode(UTCCalendar.format(exitTime, alwaysTime: true), forKey: .exitTime)
+    try container.encode(exitPrice, forKey: .exitPrice)
+    try container.encode(pnl, forKey: .pnl)
+    try container.encode(returnPct, forKey: .returnPct)
+    try container.encode(commission, forKey: .commission)
+    try container.encode(reason, forKey: .reason)
   }
 }
 

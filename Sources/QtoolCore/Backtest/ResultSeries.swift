@@ -27,8 +27,8 @@ public enum ResultSeries {
       let last = endIndex ?? (equity.count - 1)
       periods.append(
         DrawdownPeriod(
-          start: UTCCalendar.format(timestamps[peakIndex]), trough: UTCCalendar.format(timestamps[troughIndex]),
-          end: endIndex.map { UTCCalendar.format(timestamps[$0]) }, depth: equity[troughIndex] / peak - 1,
+          start: UTCCalendar.format(timestamps[peakIndex], alwaysTime: true), trough: UTCCalendar.format(timestamps[troughIndex], alwaysTime: true),
+          end: endIndex.map { UTCCalendar.format(timestamps[$0], alwaysTime: true) }, depth: equity[troughIndex] / peak - 1,
           days: Double(timestamps[last] - timestamps[peakIndex]) / 86_400_000))
     }
     for i in equity.indices {

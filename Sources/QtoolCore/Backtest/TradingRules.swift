@@ -119,4 +119,24 @@ public struct PendingOrder: Codable, Sendable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey { case decidedAt = "decided_at", close, open, targets }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(UTCCalendar.format(decidedAt, alwaysTime: true), forKey: .decidedAt)
+    try container.encode(close, forKey: .close)
+    try container.encode(open, forKey: .open)
+    try container.encode(targets, forKey: .targets)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    let text = try container.decode(String.self, forKey: .decidedAt)
+    guard let time = TimestampParser.parse(text) else {
+      throw DecodingError.dataCorruptedError(forKey: .decidedAt, in: container, debugDescription: "not a time: \(text)")
+    }
+    decidedAt = time
+    close = try container.decode(Bool.self, forKey: .close)
+    open = try container.decodeIfPresent(String.self, forKey: .open)
+    targets = try container.decodeIfPresent([String].self, forKey: .targets)
+  }
 }

@@ -13,6 +13,41 @@ public struct VerifyFinding: Codable, Sendable, Equatable {
   /// For gaps: how many bars (or weekdays) are missing.
   public var missing: Int?
   public var message: String
+
+  enum CodingKeys: String, CodingKey { case kind, timestamp = "time", until, missing, message }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(kind, forKey: .kind)
+    try container.encode(UTCCalendar.format(timestamp, alwaysTime: true), forKey: .timestamp)
+    try container.encode(until.map { UTCCalendar.format($0, alwaysTime: true) }, forKey: .until)
+    try container.encode(missing, forKey: .missing)
+    try container.encode(message, forKey: .message)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    func time(_ key: CodingKeys) throws -> Int64? {
+      guard let text = try container.decodeIfPresent(String.self, forKey: key) else { return nil }
+      guard let value = TimestampParser.parse(text) else {
+        throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "not a time: \(text)")
+      }
+      return value
+    }
+    kind = try container.decode(Kind.self, forKey: .kind)
+    timestamp = try time(.timestamp) ?? 0
+    until = try time(.until)
+    missing = try container.decodeIfPresent(Int.self, forKey: .missing)
+    message = try container.decode(String.self, forKey: .message)
+  }
+
+  public init(kind: Kind, timestamp: Int64, until: Int64? = nil, missing: Int? = nil, message: String) {
+    self.kind = kind
+    self.timestamp = timestamp
+    self.until = until
+    self.missing = missing
+    self.message = message
+  }
 }
 
 /// The result of checking one dataset.

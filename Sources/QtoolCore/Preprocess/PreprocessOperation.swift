@@ -40,6 +40,26 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
 
   public static let types = ["fill_missing", "resample", "normalize", "dedupe", "clip_outliers", "features"]
 
+  enum CodingKeys: String, CodingKey { case type, method, columns, timeframe, threshold, lower, upper, indicators, holidays, parameters = "fitted" }
+  /// The name pipelines stored before the JSON vocabulary (`qtool help json`) used for `fitted`.
+  enum LegacyKeys: String, CodingKey { case parameters }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    type = try container.decode(String.self, forKey: .type)
+    method = try container.decodeIfPresent(String.self, forKey: .method)
+    columns = try container.decodeIfPresent([String].self, forKey: .columns)
+    timeframe = try container.decodeIfPresent(String.self, forKey: .timeframe)
+    threshold = try container.decodeIfPresent(Double.self, forKey: .threshold)
+    lower = try container.decodeIfPresent(Double.self, forKey: .lower)
+    upper = try container.decodeIfPresent(Double.self, forKey: .upper)
+    indicators = try container.decodeIfPresent([String].self, forKey: .indicators)
+    holidays = try container.decodeIfPresent(Bool.self, forKey: .holidays)
+    parameters =
+      try container.decodeIfPresent([String: [Double]].self, forKey: .parameters)
+      ?? decoder.container(keyedBy: LegacyKeys.self).decodeIfPresent([String: [Double]].self, forKey: .parameters)
+  }
+
   /// Parses the command-line form `type key=value key=a,b`, e.g.
   /// `fill_missing method=forward_fill columns=close,volume`.
   public static func parse(_ text: String) throws -> PreprocessOperation {

@@ -76,6 +76,8 @@ public struct WarmupReport: Codable, Sendable, Equatable {
 
   /// In words, for the summary and the report; `first` is the first traded bar.
   public func sentence(first: String) -> String {
+    func short(_ iso: String) -> String { iso.hasSuffix("T00:00:00Z") ? String(iso.dropLast(10)) : iso }
+    let (first, from, decisionsFrom) = (short(first), self.from.map(short), self.decisionsFrom.map(short))
     let what = "\(bars) bar\(bars == 1 ? "" : "s")" + (expression.map { " (\($0))" } ?? "")
     let decisions = decisionsFrom.map { "; decisions from \($0)" } ?? "; the rules never decide"
     if loaded > 0 { return "\(what) stored before \(first), from \(from ?? "?"); trading from \(first)" }
@@ -131,7 +133,7 @@ public struct BacktestReport: Encodable, Sendable {
   public var monthlyReturns: [ResultSeries.MonthlyReturn]
 
   enum CodingKeys: String, CodingKey {
-    case id, jobID = "job_id", strategy, dataset, symbol, timeframe, first, last, bars, parameters, fingerprint, metrics, trades
+    case id, jobID = "job_id", strategy, dataset, symbol, timeframe, first, last, bars, parameters = "params", fingerprint, metrics, trades
     case failedAssertions = "failed_assertions", haltedAt = "halted_at", haltReason = "halt_reason", warmup, contributions
     case pendingOrder = "pending_order"
     case drawdownPeriods = "drawdown_periods", monthlyReturns = "monthly_returns"
@@ -250,8 +252,8 @@ public struct BacktestOperations: Sendable {
       let (bars, expression) = strategy.warmup
       let decisions = max(bars, tradingStart)
       return WarmupReport(
-        bars: bars, expression: expression, loaded: tradingStart, from: tradingStart > 0 ? UTCCalendar.format(timestamps[0]) : nil,
-        decisionsFrom: decisions < timestamps.count ? UTCCalendar.format(timestamps[decisions]) : nil, enabled: warmupEnabled)
+        bars: bars, expression: expression, loaded: tradingStart, from: tradingStart > 0 ? UTCCalendar.format(timestamps[0], alwaysTime: true) : nil,
+        decisionsFrom: decisions < timestamps.count ? UTCCalendar.format(timestamps[decisions], alwaysTime: true) : nil, enabled: warmupEnabled)
     }
 
     /// The same data cut to the timeline's bars in `range`, with up to `warmup` bars before it
@@ -585,10 +587,11 @@ public struct BacktestOperations: Sendable {
     context.progress.finish()
     return BacktestReport(
       id: id, jobID: context.jobID, strategy: loaded.spec.name, dataset: run.datasetName, symbol: run.data.symbol, timeframe: run.data.timeframe,
-      first: UTCCalendar.format(bars.timestamps[0]), last: UTCCalendar.format(bars.timestamps[bars.count - 1]), bars: bars.count,
+      first: UTCCalendar.format(bars.timestamps[0], alwaysTime: true), last: UTCCalendar.format(bars.timestamps[bars.count - 1], alwaysTime: true),
+      bars: bars.count,
       parameters: strategy.parameters, fingerprint: run.fingerprint, metrics: metrics, trades: run.outcome.trades,
       tradeSymbols: run.simulated.tradeSymbols, timestamps: bars.timestamps, equity: run.outcome.equity, benchmark: run.simulated.benchmark,
-      failedAssertions: failures, haltedAt: run.outcome.haltedAt.map { UTCCalendar.format($0) },
+      failedAssertions: failures, haltedAt: run.outcome.haltedAt.map { UTCCalendar.format($0, alwaysTime: true) },
       haltReason: Self.haltReason(run.outcome, strategy: strategy), warmup: run.data.warmup(strategy),
       contributions: Self.contributions(
         run.outcome.trades, symbols: run.data.portfolio.isEmpty ? [run.data.symbol] : run.data.portfolio.map(\.symbol),
@@ -673,7 +676,9 @@ public struct BacktestOperations: Sendable {
     var curves: [[Int64: Double]] = []
     for id in ids {
       let record = try database.run(id: id)
-      runs.append(ComparisonReport.Run(id: record.id, strategy: record.strategyName, metrics: record.metricValues))
+      let settings = try? JSONDecoder().decode(RunParameters.self, from: Data(record.params.utf8))
+      runs.append(
+        ComparisonReport.Run(id: record.id, strategy: record.strategyName, params: settings?.parameters ?? [:], metrics: record.metricValues))
       let curve = try database.equityCurve(runID: record.id)
       var returns: [Int64: Double] = [:]
       for i in 1..<max(1, curve.equity.count) where curve.equity[i - 1] != 0 {
@@ -715,6 +720,26 @@ public struct BacktestOperations: Sendable {
     return try database.runs()
   }
 
+  /// Recorded runs, newest first, or best first by a metric; what tells runs apart shown.
+  public func list(_ filter: RunFilter) throws -> [RunSummary] {
+    if let sort = filter.sort { try Self.checkRank(sort) }
+    var runs = try list().filter { run in
+      (filter.strategy.map { run.strategyName == $0 } ?? true) && (filter.since.map { run.createdAt >= $0 } ?? true)
+    }
+    if let sort = filter.sort {
+      let read = { (run: RunRecord) in run.metricValues[sort] ?? .nan }
+      let better = Self.lowerIsBetter.contains(sort) ? { (a: Double, b: Double) in a < b } : { (a: Double, b: Double) in a > b }
+      runs.sort { a, b in
+        let (x, y) = (read(a), read(b))
+        if x.isFinite != y.isFinite { return x.isFinite }  // undefined last
+        return x != y ? better(x, y) : a.createdAt > b.createdAt
+      }
+    }
+    return runs.prefix(max(0, filter.limit)).map(RunSummary.init)
+  }
+
+  static let lowerIsBetter: Set<String> = ["max_drawdown_duration", "volatility", "losing", "max_consecutive_losses", "commissions"]
+
   public func show(id: String) throws -> RunDetail {
     let run = try database.run(id: id)
     let curve = try database.equityCurve(runID: run.id)
@@ -743,6 +768,51 @@ public struct RunParameters: Codable, Sendable, Equatable {
   enum CodingKeys: String, CodingKey { case parameters, capital, from, to, dataset, allowGaps = "allow_gaps", noWarmup = "no_warmup" }
 }
 
+/// Which recorded runs to list.
+public struct RunFilter: Sendable, Equatable {
+  public var strategy: String?
+  public var since: Int64?
+  public var limit: Int
+  /// A metric to sort by, best first.
+  public var sort: String?
+  public init(strategy: String? = nil, since: Int64? = nil, limit: Int = 50, sort: String? = nil) {
+    self.strategy = strategy
+    self.since = since
+    self.limit = limit
+    self.sort = sort
+  }
+}
+
+/// A run as `backtest list` shows it: enough to tell it from the others.
+public struct RunSummary: Encodable, Sendable {
+  public var id: String
+  public var strategy: String
+  public var createdAt: String
+  public var dataset: String?
+  public var first: String?
+  public var last: String?
+  public var params: [String: Double]
+  public var capital: Double?
+  public var metrics: [String: Double]
+
+  enum CodingKeys: String, CodingKey { case id, strategy, createdAt = "created_at", dataset, first, last, params, capital, metrics }
+
+  init(_ run: RunRecord) {
+    id = run.id
+    strategy = run.strategyName
+    createdAt = UTCCalendar.format(run.createdAt, alwaysTime: true)
+    let settings = try? JSONDecoder().decode(RunParameters.self, from: Data(run.params.utf8))
+    let datasets = (try? JSONDecoder().decode([[String: String]].self, from: Data(run.datasets.utf8))) ?? []
+    dataset = settings?.dataset ?? datasets.first?["name"]
+    func iso(_ text: String?) -> String? { text.flatMap { TimestampParser.parse($0) }.map { UTCCalendar.format($0, alwaysTime: true) } }
+    first = iso(datasets.first?["first"])
+    last = iso(datasets.first?["last"])
+    params = settings?.parameters ?? [:]
+    capital = settings?.capital
+    metrics = run.metricValues
+  }
+}
+
 public struct RunDetail: Encodable, Sendable {
   public var run: RunRecord
   public var trades: [Trade]
@@ -763,6 +833,7 @@ public struct ComparisonReport: Encodable, Sendable {
   public struct Run: Codable, Sendable {
     public var id: String
     public var strategy: String
+    public var params: [String: Double]
     public var metrics: [String: Double]
   }
   public var runs: [Run]
@@ -770,10 +841,14 @@ public struct ComparisonReport: Encodable, Sendable {
   public var correlation: [[Double]]
 
   enum CodingKeys: String, CodingKey { case runs, correlation }
+  enum MatrixKeys: String, CodingKey { case ids, matrix }
+  /// The correlation is labelled: `{"ids": [the runs' ids], "matrix": [[…]]}`.
   public func encode(to encoder: any Encoder) throws {
     var container = encoder.container(keyedBy: CodingKeys.self)
     try container.encode(runs, forKey: .runs)
-    try container.encode(correlation.map { $0.map { $0.isFinite ? Optional($0) : nil } }, forKey: .correlation)
+    var matrix = container.nestedContainer(keyedBy: MatrixKeys.self, forKey: .correlation)
+    try matrix.encode(runs.map(\.id), forKey: .ids)
+    try matrix.encode(correlation.map { $0.map { $0.isFinite ? Optional($0) : nil } }, forKey: .matrix)
   }
 }
 

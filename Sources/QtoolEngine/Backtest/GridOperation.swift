@@ -83,6 +83,7 @@ public struct GridReport: Encodable, Sendable {
   public struct Result: Encodable, Sendable {
     public var parameters: [String: Double]
     public var metrics: Metrics
+    enum CodingKeys: String, CodingKey { case parameters = "params", metrics }
   }
   public var id: String
   public var jobID: String?
@@ -329,12 +330,14 @@ extension BacktestOperations {
       let outOfSample = try evaluate(
         [combinations[best]], loaded: loaded, capital: base.capital, data: data.window(testRange, warmup: bestWarmup), jobs: 1)[0]
       compounded *= 1 + outOfSample.totalReturn
+      func span(_ range: Range<Int>) -> WalkForwardReport.Span {
+        WalkForwardReport.Span(
+          first: UTCCalendar.format(timestamps[range.lowerBound], alwaysTime: true), last: UTCCalendar.format(timestamps[range.upperBound - 1], alwaysTime: true))
+      }
       windows.append(
         WalkForwardReport.Window(
-          train: "\(UTCCalendar.format(timestamps[trainRange.lowerBound])) … \(UTCCalendar.format(timestamps[trainRange.upperBound - 1]))",
-          test: "\(UTCCalendar.format(timestamps[testRange.lowerBound])) … \(UTCCalendar.format(timestamps[testRange.upperBound - 1]))",
-          parameters: known.merging(combinations[best]) { $1 }, inSample: Metrics.reader(request.rank).map { $0(inSample[best]) } ?? .nan,
-          outOfSample: outOfSample))
+          train: span(trainRange), test: span(testRange), parameters: known.merging(combinations[best]) { $1 }, inSample: inSample[best],
+          outOfSample: outOfSample, inSampleRank: Metrics.reader(request.rank).map { $0(inSample[best]) } ?? .nan))
       start = test.after(start)
     }
     guard !windows.isEmpty else {
@@ -374,21 +377,34 @@ public struct PeriodLength: Sendable, Equatable, CustomStringConvertible {
 }
 
 public struct WalkForwardReport: Encodable, Sendable {
+  /// A window's first and last bar (ISO-8601).
+  public struct Span: Encodable, Sendable, Equatable {
+    public var first: String
+    public var last: String
+    /// `2004-08-19 … 2006-08-18` for people.
+    public var text: String {
+      func short(_ iso: String) -> String { iso.hasSuffix("T00:00:00Z") ? String(iso.dropLast(10)) : iso }
+      return "\(short(first)) … \(short(last))"
+    }
+  }
+
   public struct Window: Encodable, Sendable {
-    public var train: String
-    public var test: String
+    public var train: Span
+    public var test: Span
     public var parameters: [String: Double]
-    /// The ranking metric of the chosen combination on its training window.
-    public var inSample: Double
+    /// The chosen combination's metrics on its training window, and on the test window after it.
+    public var inSample: Metrics
     public var outOfSample: Metrics
-    enum CodingKeys: String, CodingKey { case train, test, parameters, inSample = "in_sample", outOfSample = "out_of_sample" }
+    /// The ranking metric's value in sample.
+    public var inSampleRank: Double
+    enum CodingKeys: String, CodingKey { case train, test, parameters = "params", inSample = "in_sample", outOfSample = "out_of_sample" }
 
     public func encode(to encoder: any Encoder) throws {
       var container = encoder.container(keyedBy: CodingKeys.self)
       try container.encode(train, forKey: .train)
       try container.encode(test, forKey: .test)
       try container.encode(parameters, forKey: .parameters)
-      try container.encode(inSample.isFinite ? inSample : nil, forKey: .inSample)  // undefined or infinite: null
+      try container.encode(inSample, forKey: .inSample)
       try container.encode(outOfSample, forKey: .outOfSample)
     }
   }

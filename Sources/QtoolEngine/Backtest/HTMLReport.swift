@@ -22,7 +22,7 @@ public enum HTMLReport {
 
       """
     if let at = report.haltedAt {
-      html += "<p class=\"neg\" id=\"halt\"><b>Halted \(at)</b>: \(escape(report.haltReason ?? "trading stopped"))</p>\n"
+      html += "<p class=\"neg\" id=\"halt\"><b>Halted \(at.hasSuffix("T00:00:00Z") ? String(at.prefix(10)) : at)</b>: \(escape(report.haltReason ?? "trading stopped"))</p>\n"
     }
     html +=
       "<h2>Equity</h2>\n"

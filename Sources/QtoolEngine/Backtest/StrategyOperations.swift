@@ -14,6 +14,7 @@ public struct StrategyOperations: Sendable {
     public var name: String
     public var path: String
     public var version: Int
+    enum CodingKeys: String, CodingKey { case name = "strategy", path, version }
   }
 
   /// Writes a spec from `template` to `path` (refusing to overwrite) and registers it.

@@ -93,8 +93,10 @@ public struct DataOperations: Sendable {
       case .csv:
         chunk += "\(time),\(bars.open[i]),\(bars.high[i]),\(bars.low[i]),\(bars.close[i]),\(bars.volume[i])\n"
       case .jsonl:
+        // JSON has no inf or NaN: such values are null (`qtool help json`).
+        func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
         chunk +=
-          "{\"ts\":\(bars.timestamps[i]),\"time\":\"\(time)\",\"open\":\(bars.open[i]),\"high\":\(bars.high[i]),\"low\":\(bars.low[i]),\"close\":\(bars.close[i]),\"volume\":\(bars.volume[i])}\n"
+          "{\"time\":\"\(time)\",\"open\":\(number(bars.open[i])),\"high\":\(number(bars.high[i])),\"low\":\(number(bars.low[i])),\"close\":\(number(bars.close[i])),\"volume\":\(number(bars.volume[i]))}\n"
       }
       if chunk.utf8.count > 60_000 {
         try write(chunk)
@@ -199,7 +201,7 @@ public struct SampleRow: Codable, Sendable {
   public var volume: Double
 
   init(_ bars: BarSeries, _ i: Int) {
-    time = UTCCalendar.format(bars.timestamps[i])
+    time = UTCCalendar.format(bars.timestamps[i], alwaysTime: true)
     open = bars.open[i]
     high = bars.high[i]
     low = bars.low[i]

@@ -46,7 +46,7 @@ public struct ImportRequest: Codable, Sendable, Equatable {
   public var datasetName: String { name ?? "\(symbol)-\(timeframe)" }
 }
 
-public struct ImportReport: Codable, Sendable {
+public struct ImportReport: Encodable, Sendable {
   public struct File: Codable, Sendable {
     public var path: String
     public var entries: Int
@@ -71,8 +71,24 @@ public struct ImportReport: Codable, Sendable {
   public var seconds: Double
 
   enum CodingKeys: String, CodingKey {
-    case dataset, jobID = "job_id", files, barsRead = "bars_read", barsWritten = "bars_written", duplicatesInInput = "duplicates_in_input"
-    case barsAdded = "bars_added", barsReplaced = "bars_replaced", datasetBars = "dataset_bars", gaps, first, last, seconds
+    case dataset, jobID = "job_id", files, barsRead = "rows_read", duplicatesInInput = "duplicates_in_input"
+    case barsAdded = "bars_added", barsReplaced = "bars_replaced", datasetBars = "bars", gaps, first, last, seconds
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(dataset, forKey: .dataset)
+    try container.encode(jobID, forKey: .jobID)
+    try container.encode(files, forKey: .files)
+    try container.encode(barsRead, forKey: .barsRead)
+    try container.encode(duplicatesInInput, forKey: .duplicatesInInput)
+    try container.encode(barsAdded, forKey: .barsAdded)
+    try container.encode(barsReplaced, forKey: .barsReplaced)
+    try container.encode(datasetBars, forKey: .datasetBars)
+    try container.encode(gaps, forKey: .gaps)
+    try container.encode(first, forKey: .first)
+    try container.encode(last, forKey: .last)
+    try container.encode(seconds, forKey: .seconds)
   }
 }
 
@@ -174,7 +190,8 @@ extension DataOperations {
     return ImportReport(
       dataset: summary.name, jobID: context.jobID, files: fileReports, barsRead: barsRead, barsWritten: clean.count,
       duplicatesInInput: barsRead - clean.count, barsAdded: stored.counts.added, barsReplaced: stored.counts.replaced, datasetBars: summary.rowCount,
-      gaps: summary.gapCount, first: summary.firstTs.map { UTCCalendar.format($0) }, last: summary.lastTs.map { UTCCalendar.format($0) },
+      gaps: summary.gapCount, first: summary.firstTs.map { UTCCalendar.format($0, alwaysTime: true) },
+      last: summary.lastTs.map { UTCCalendar.format($0, alwaysTime: true) },
       seconds: context.clock.seconds(since: started))
   }
 }

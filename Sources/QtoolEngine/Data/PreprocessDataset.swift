@@ -39,7 +39,7 @@ public struct PreprocessReport: Codable, Sendable {
   public var contentHash: String
 
   enum CodingKeys: String, CodingKey {
-    case dataset, parent, barsIn = "bars_in", barsOut = "bars_out", timeframe, columns, steps, contentHash = "content_hash"
+    case dataset, parent, barsIn = "parent_bars", barsOut = "bars", timeframe, columns, steps, contentHash = "content_hash"
   }
 }
 

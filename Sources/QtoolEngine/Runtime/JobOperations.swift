@@ -27,6 +27,26 @@ public struct JobInfo: Codable, Sendable, Equatable {
     case heartbeatAt = "heartbeat_at", cancelRequested = "cancel_requested", error, result, seconds
   }
 
+  /// Every key always present (null when not known yet): one shape for scripts.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(id, forKey: .id)
+    try container.encode(kind, forKey: .kind)
+    try container.encode(status, forKey: .status)
+    try container.encode(request, forKey: .request)
+    try container.encode(progress, forKey: .progress)
+    try container.encode(pid, forKey: .pid)
+    try container.encode(host, forKey: .host)
+    try container.encode(createdAt, forKey: .createdAt)
+    try container.encode(startedAt, forKey: .startedAt)
+    try container.encode(finishedAt, forKey: .finishedAt)
+    try container.encode(heartbeatAt, forKey: .heartbeatAt)
+    try container.encode(cancelRequested, forKey: .cancelRequested)
+    try container.encode(error, forKey: .error)
+    try container.encode(result, forKey: .result)
+    try container.encode(seconds, forKey: .seconds)
+  }
+
   init(_ record: JobRecord, now: Int64) {
     let decoder = JSONDecoder()
     id = record.id

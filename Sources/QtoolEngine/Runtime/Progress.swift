@@ -36,6 +36,19 @@ public struct ProgressEvent: Codable, Sendable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey { case phase, done, total, unit, rate, etaSeconds = "eta_seconds", figures, finished }
+
+  /// Every key always present (null when unknown): one shape for scripts.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(phase, forKey: .phase)
+    try container.encode(done, forKey: .done)
+    try container.encode(total, forKey: .total)
+    try container.encode(unit, forKey: .unit)
+    try container.encode(rate.flatMap { $0.isFinite ? $0 : nil }, forKey: .rate)
+    try container.encode(etaSeconds.flatMap { $0.isFinite ? $0 : nil }, forKey: .etaSeconds)
+    try container.encode(figures, forKey: .figures)
+    try container.encode(finished, forKey: .finished)
+  }
 }
 
 /// Receives progress events; called from whichever thread the operation reports on.

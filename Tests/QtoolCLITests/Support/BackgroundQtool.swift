@@ -76,3 +76,10 @@ func jsonArray(_ text: String) throws -> [[String: Any]] {
 func jsonObject(_ text: String) throws -> [String: Any] {
   try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
 }
+
+/// A JSON value as compact text with sorted keys (slashes unescaped), to compare with a literal.
+func jsonText(_ value: Any?) -> String? {
+  guard let value, JSONSerialization.isValidJSONObject(value) else { return nil }
+  guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]) else { return nil }
+  return String(decoding: data, as: UTF8.self)
+}

@@ -10,7 +10,7 @@ enum BacktestDeleteCommand: LeafCommand {
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let run = try BacktestOperations(try context.operations()).delete(id: context.arguments.string("id")!)
     if context.json {
-      try context.printJSON(["deleted": run.id])
+      try context.printJSON(["deleted": run])
     } else {
       context.stdout.line("deleted run \(run.id)")
     }

@@ -60,9 +60,9 @@ enum BacktestGridCommand: LeafCommand {
           columns: [Table.Column("TRAIN"), Table.Column("TEST")] + names.map { Table.Column($0, .right) }
             + [Table.Column("IN \(report.rank)", .right), Table.Column("OUT \(report.rank)", .right), Table.Column("OUT RETURN", .right)],
           rows: report.windows.map { window in
-            [window.train, window.test] + names.map { Format.compact(window.parameters[$0]!) }
+            [window.train.text, window.test.text] + names.map { Format.compact(window.parameters[$0]!) }
               + [
-                Format.metric(window.inSample, places: 3),
+                Format.metric(window.inSampleRank, places: 3),
                 Format.metric(Metrics.reader(report.rank).map { $0(window.outOfSample) } ?? .nan, places: 3),
                 Format.metric(window.outOfSample.totalReturn * 100, places: 2, suffix: "%"),
               ]

@@ -8,7 +8,7 @@ enum BacktestSummary {
     func percent(_ value: Double) -> String { Format.metric(value * 100, places: 2, suffix: "%") }
     func number(_ value: Double) -> String { Format.metric(value, places: 2) }
     var lines: [String] = []
-    lines.append(Terminal.bold("\(report.strategy) on \(report.dataset)", color) + "  \(report.first) … \(report.last)  (\(report.bars) bars)")
+    lines.append(Terminal.bold("\(report.strategy) on \(report.dataset)", color) + "  \(Format.when(report.first)) … \(Format.when(report.last))  (\(report.bars) bars)")
     if !report.parameters.isEmpty {
       lines.append("params: " + report.parameters.keys.sorted().map { "\($0)=\(Format.compact(report.parameters[$0]!))" }.joined(separator: " "))
     }
@@ -40,7 +40,7 @@ enum BacktestSummary {
     }
     if let at = report.haltedAt {
       lines.append("")
-      lines.append(Terminal.bold("halted \(at)", color) + ": " + (report.haltReason ?? "trading stopped"))
+      lines.append(Terminal.bold("halted \(Format.when(at))", color) + ": " + (report.haltReason ?? "trading stopped"))
     }
     lines.append("")
     lines.append("run \(report.id)  (qtool backtest show \(report.id))")

@@ -11,7 +11,7 @@ enum DataDeleteCommand: LeafCommand {
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let deleted = try DataOperations(try context.operations()).delete(name: context.arguments.string("dataset")!, wait: context.arguments.flag("wait"))
     if context.json {
-      try context.printJSON(deleted)
+      try context.printJSON(["deleted": deleted])
     } else {
       context.stdout.line("deleted \(deleted.name) (\(deleted.rowCount) bars)")
     }

@@ -54,7 +54,7 @@ enum DataImportCommand: LeafCommand {
     }
     let skipped = report.files.map(\.skippedRows).reduce(0, +)
     var line = "imported \(report.barsRead) bars into \(report.dataset)"
-    line += " (\(report.datasetBars) stored, \(report.first ?? "-") … \(report.last ?? "-"), \(report.gaps) gaps)"
+    line += " (\(report.datasetBars) stored, \(Format.when(report.first)) … \(Format.when(report.last)), \(report.gaps) gaps)"
     line += " in \(Format.duration(report.seconds))"
     context.stdout.line(line)
     if report.duplicatesInInput > 0 { context.note("note: \(report.duplicatesInInput) duplicate timestamps in the input; the last of each was kept") }

@@ -17,6 +17,7 @@ enum StrategyValidateCommand: LeafCommand {
         var valid = true
         var name: String
         var hash: String
+        enum CodingKeys: String, CodingKey { case valid, name = "strategy", hash }
       }
       try context.printJSON(Valid(name: loaded.spec.name, hash: loaded.hash))
     } else {
