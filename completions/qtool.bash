@@ -5,7 +5,7 @@ _qtool_subcommands() {
   case "$1" in
     '') echo 'data strategy backtest jobs db config version help completions man' ;;
     'data') echo 'download import list ls info verify export delete rm preprocess' ;;
-    'strategy') echo 'new list ls show validate versions' ;;
+    'strategy') echo 'new list ls show validate versions diff delete rm' ;;
     'backtest') echo 'run list ls show compare grid replay check export delete rm' ;;
     'jobs') echo 'list ls show cancel wait prune' ;;
     'db') echo 'info migrate vacuum backup' ;;
@@ -18,6 +18,7 @@ _qtool_canonical() {
     'data|ls') echo 'list' ;;
     'data|rm') echo 'delete' ;;
     'strategy|ls') echo 'list' ;;
+    'strategy|rm') echo 'delete' ;;
     'backtest|ls') echo 'list' ;;
     'backtest|rm') echo 'delete' ;;
     'jobs|ls') echo 'list' ;;
@@ -43,6 +44,8 @@ _qtool_options() {
     'strategy show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'strategy validate') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'strategy versions') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'strategy diff') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'strategy delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'backtest run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --no-warmup --capital --param --assert --allow-gaps --report --export --force -f --json' ;;
     'backtest list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --strategy --since --limit --sort --json' ;;
@@ -177,6 +180,14 @@ _qtool_value() {
     'strategy versions|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'strategy versions|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'strategy versions|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'strategy diff|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy diff|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'strategy diff|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy diff|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'strategy delete|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy delete|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'strategy delete|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy delete|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
     'backtest|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -336,6 +347,8 @@ _qtool_positional() {
     'strategy show') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
     'strategy validate') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'strategy versions') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
+    'strategy diff') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
+    'strategy delete') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
     'backtest run') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest grid') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest check') COMPREPLY=($(compgen -f -- "$cur")) ;;

@@ -16,6 +16,7 @@ enum CommandTree {
       discussion: "A strategy is a YAML or JSON spec (qtool help rules). Registered strategies keep every version of their text.",
       leaves: [
         StrategyNewCommand.self, StrategyListCommand.self, StrategyShowCommand.self, StrategyValidateCommand.self, StrategyVersionsCommand.self,
+        StrategyDiffCommand.self, StrategyDeleteCommand.self,
       ]),
     CommandGroup(
       name: "backtest", abstract: "Run strategies on stored data, and inspect recorded runs",

@@ -346,6 +346,12 @@ extension QtoolDatabase {
     throw StrategyStoreError.notFound(name, suggestion: Similarity.closest(to: name, among: try strategyNames()))
   }
 
+  /// Deletes a registered strategy and its versions; recorded runs keep their spec text.
+  public func deleteStrategy(name: String) throws {
+    _ = try strategy(named: name)
+    try write { db in try db.execute(sql: "DELETE FROM strategies WHERE name = ?", arguments: [name]) }
+  }
+
   public func strategyVersions(name: String) throws -> [StrategyVersion] {
     _ = try strategy(named: name)
     return try read { db in

@@ -135,4 +135,67 @@ import Testing
     let inf = try qtool.run(["backtest", "run", spec, "--param", "fast=inf"])
     #expect(inf.status == 64)
   }
+
+  @Test func specErrorsPointAtTheValue() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("p.yaml")
+    try """
+    name: pct
+    universe: { symbols: [GOOG], timeframe: 1d }
+    rules:
+      entry: close > 0
+    costs:
+      commission: 1%
+    """.write(to: spec, atomically: true, encoding: .utf8)
+    let result = try qtool.run(["strategy", "validate", spec.path])
+    #expect(result.status == 65)
+    #expect(result.stderr.contains("\(spec.path):6:15: 'costs.commission' must be a number ('1%')"), "\(result.stderr)")
+    try """
+    name: stop
+    universe: { symbols: [GOOG], timeframe: 1d }
+    rules:
+      entry: close > 0
+    risk: { stop_loss: 5 }
+    """.write(to: spec, atomically: true, encoding: .utf8)
+    let stop = try qtool.run(["strategy", "validate", spec.path])
+    #expect(stop.status == 65)
+    #expect(stop.stderr.contains("risk.stop_loss must be a fraction between 0 and 1, e.g. 0.05 for 5%; got 5.0"), "\(stop.stderr)")
+  }
+
+  @Test func rangesAndArgumentsAreUsageErrors() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    #expect(try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "-o", spec]).status == 0)
+    let inverted = try qtool.run(["backtest", "run", "s", "--from", "2012-01-01", "--to", "2011-01-01", "--json"])
+    #expect(inverted.status == 64)
+    #expect(inverted.stderr.contains("--from must come before --to"))
+    #expect(try errorObject(inverted.stderr)["code"] as? String == "empty_range")
+    #expect(try qtool.run(["data", "export", "GOOG-1d", "--from", "2012-01-01", "--to", "2012-01-01"]).status == 64)
+    let export = try qtool.run(["backtest", "export", "r123"])
+    #expect(export.status == 64)
+    #expect(export.stderr.hasPrefix("qtool: error: missing required argument <file>"), "\(export.stderr)")
+  }
+
+  @Test func strategyDiffAndDelete() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    #expect(try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "-o", spec]).status == 0)
+    #expect(try qtool.run(["backtest", "run", "s"]).status == 0)
+    let text = try String(contentsOfFile: spec, encoding: .utf8)
+    try text.replacingOccurrences(of: "fast: 10", with: "fast: 12").write(toFile: spec, atomically: true, encoding: .utf8)
+    #expect(try qtool.run(["strategy", "validate", "s"]).status == 0, "registers v2")
+    let diff = try qtool.run(["strategy", "diff", "s", "1", "2"])
+    #expect(diff.status == 1, "the versions differ")
+    #expect(diff.stdout.contains("\n-  fast: 10\n+  fast: 12\n"), "\(diff.stdout)")
+    #expect(try qtool.run(["strategy", "diff", "s", "1", "1"]).status == 0)
+    #expect(try qtool.run(["strategy", "diff", "s", "1", "9"]).status == 66)
+    let deleted = try qtool.run(["strategy", "delete", "s", "--json"])
+    #expect(deleted.status == 0)
+    #expect((try jsonObject(deleted.stdout)["deleted"] as? [String: Any])?["strategy"] as? String == "s")
+    #expect(try qtool.run(["strategy", "show", "s"]).status == 66)
+    #expect(try jsonArray(try qtool.run(["backtest", "list", "--json"]).stdout).count == 1, "recorded runs keep their spec")
+  }
 }

@@ -76,7 +76,8 @@ func spec(
   func quietStretchesAreMarkedAsEveryBarIs(_ rules: String) throws {
     let parts = rules.split(separator: "|", omittingEmptySubsequences: false).map { $0.isEmpty ? nil : String($0) }
     let ruleSet = StrategySpec.Rules(entry: parts[0], exit: parts[1], shortEntry: parts[2], shortExit: parts[3])
-    let never = StrategySpec.Risk(stopLoss: 9.9, takeProfit: nil, trailingStop: nil, maxDrawdownHalt: nil)
+    // A long stop at −99.99% (a short's may sit above 100%).
+    let never = StrategySpec.Risk(stopLoss: parts[2] == nil ? 0.9999 : 9.9, takeProfit: nil, trailingStop: nil, maxDrawdownHalt: nil)
     for fill in ["next_open", "close"] {
       let execution = StrategySpec.Execution(fill: fill, units: nil, closeAtEnd: nil, capital: nil)
       let quick = Backtester.run(try CompiledStrategy(spec(ruleSet, execution: execution)), bars: try goog(), recordPositions: true)

@@ -218,7 +218,8 @@ public struct Parser: Sendable {
       var taken: ArraySlice<String>
       if spec.isVariadic {
         taken = texts.dropLast(laterRequired)
-      } else if texts.count > laterRequired {
+      } else if texts.count > laterRequired || (spec.isRequired && !texts.isEmpty) {
+        // A required one takes a value left to right, so the one reported missing is the last.
         taken = texts.prefix(1)
       } else {
         taken = []

@@ -174,7 +174,14 @@ public struct CompiledStrategy: Sendable {
       ("stop_loss", spec.risk?.stopLoss), ("take_profit", spec.risk?.takeProfit), ("trailing_stop", spec.risk?.trailingStop),
       ("max_drawdown_halt", spec.risk?.maxDrawdownHalt),
     ] {
-      if let value, !(value > 0 && value < 10) { throw SpecError.invalid("risk.\(name) must be a positive fraction, e.g. 0.05") }
+      // A long position cannot lose all of itself and more, so its stop or trail of 100% or
+      // more never fires (a short's can); a halt of 100% never fires; a target is a gain.
+      let shorts = spec.rules.shortEntry != nil
+      let limit = name == "take_profit" ? 100.0 : (name == "max_drawdown_halt" || !shorts) ? 1.0 : 10.0
+      if let value, !(value > 0 && value < limit) {
+        let range = limit == 1 ? "between 0 and 1" : "above 0 and below \(Int(limit))"
+        throw SpecError.invalid("risk.\(name) must be a fraction \(range), e.g. 0.05 for 5%; got \(value)")
+      }
     }
   }
 

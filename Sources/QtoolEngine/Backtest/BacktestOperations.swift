@@ -534,7 +534,8 @@ public struct BacktestOperations: Sendable {
   /// Runs a backtest as a job and records it: the run's row exists (status running) from the
   /// start, and its results, trades and curve are committed together at the end.
   public func run(_ request: BacktestRequest) throws -> BacktestReport {
-    try JobRunner.run(.backtest, request: request, context: context, link: { ["run_id": .string($0.id)] }) { context in
+    try OperationError.checkRange(from: request.from, to: request.to)
+    return try JobRunner.run(.backtest, request: request, context: context, link: { ["run_id": .string($0.id)] }) { context in
       try BacktestOperations(context).runNow(request)
     }
   }
@@ -856,6 +857,7 @@ extension BacktestOperations {
   /// `backtest check`: reruns on data cut at several points and reports any decision that
   /// changes (for a portfolio, any trade of any symbol).
   public func check(_ request: BacktestRequest) throws -> LookaheadCheck.Report {
+    try OperationError.checkRange(from: request.from, to: request.to)
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let strategy = try CompiledStrategy(loaded.spec, overrides: request.params, capital: request.capital, origin: loaded.origin)
     let (warmup, expression) = strategy.warmup

@@ -108,6 +108,7 @@ extension BacktestOperations {
   /// first), as a job; every result is stored.
   public func grid(_ request: GridRequest) throws -> GridReport {
     try Self.checkRank(request.rank)
+    try OperationError.checkRange(from: request.from, to: request.to)
     return try JobRunner.run(.grid, request: request, context: context, link: { ["grid_id": .string($0.id)] }) { context in
       try BacktestOperations(context).gridNow(request)
     }
@@ -288,6 +289,7 @@ extension BacktestOperations {
   /// then measure it on the `test` bars that follow; windows advance by the test length.
   public func walkForward(_ request: GridRequest, train: PeriodLength, test: PeriodLength) throws -> WalkForwardReport {
     try Self.checkRank(request.rank)
+    try OperationError.checkRange(from: request.from, to: request.to)
     struct Request: Encodable {
       var grid: GridRequest
       var train: String

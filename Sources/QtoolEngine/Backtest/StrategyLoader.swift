@@ -108,7 +108,7 @@ public enum StrategyLoader {
     do {
       spec = try YAMLDecoder().decode(StrategySpec.self, from: text)
     } catch let error as DecodingError {
-      throw SpecError.invalid("\(origin): \(describe(error))")
+      throw SpecError.invalid("\(origin)\(position(of: error, in: node)): \(describe(error, in: node))")
     }
     // Rules are parsed here too, so every error is found before a run starts.
     do {
@@ -140,20 +140,65 @@ public enum StrategyLoader {
     }
   }
 
-  static func describe(_ error: DecodingError) -> String {
+  /// The node at `path` in the document, as far as the path goes.
+  static func node(at path: [any CodingKey], in root: Node) -> Node {
+    var node = root
+    for key in path {
+      if let index = key.intValue, case .sequence(let items) = node, index < items.count {
+        node = items[index]
+      } else if case .mapping(let mapping) = node, let child = mapping[key.stringValue] {
+        node = child
+      } else {
+        break
+      }
+    }
+    return node
+  }
+
+  /// `:12:18`, where the value the error is about starts.
+  static func position(of error: DecodingError, in root: Node) -> String {
+    let context: DecodingError.Context
+    switch error {
+    case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c), .keyNotFound(_, let c): context = c
+    @unknown default: return ""
+    }
+    return node(at: context.codingPath, in: root).mark.map { ":\($0.line):\($0.column)" } ?? ""
+  }
+
+  static func describe(_ error: DecodingError, in root: Node) -> String {
     func path(_ context: DecodingError.Context) -> String {
-      context.codingPath.map(\.stringValue).filter { !$0.hasPrefix("Index") }.joined(separator: ".")
+      context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+    }
+    func expected(_ type: Any.Type) -> String {
+      switch "\(type)" {
+      case "Double", "Float": return "a number"
+      case "Int", "Int64": return "a whole number"
+      case "String": return "text"
+      case "Bool": return "true or false"
+      case let name where name.hasPrefix("Array"): return "a list"
+      default: return "a mapping"
+      }
+    }
+    func got(_ context: DecodingError.Context) -> String {
+      let found = node(at: context.codingPath, in: root)
+      if let scalar = found.scalar { return " ('\(scalar.string.prefix(60))')" }
+      if case .sequence = found { return " (a list)" }
+      if case .mapping = found { return " (a mapping)" }
+      return ""
     }
     switch error {
     case .keyNotFound(let key, let context):
       let parent = path(context)
       return "missing '\(parent.isEmpty ? key.stringValue : parent + "." + key.stringValue)'"
-    case .typeMismatch(_, let context), .valueNotFound(_, let context):
-      return "'\(path(context))' has the wrong type: \(context.debugDescription)"
+    case .typeMismatch(let type, let context):
+      return "'\(path(context))' must be \(expected(type))" + got(context)
+    case .valueNotFound(let type, let context):
+      return "'\(path(context))' must be \(expected(type)), not empty"
     case .dataCorrupted(let context):
-      return "'\(path(context))': \(context.debugDescription)"
+      return "'\(path(context))': \(context.debugDescription)" + got(context)
     @unknown default:
       return "\(error)"
     }
   }
+
 }

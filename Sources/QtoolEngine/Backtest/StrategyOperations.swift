@@ -47,5 +47,72 @@ public struct StrategyOperations: Sendable {
 
   public func list() throws -> [StrategyRecord] { try database.strategies() }
 
+  /// Forgets a registered strategy (its file, if any, stays). Returns it as it was listed.
+  public func delete(name: String) throws -> StrategyRecord {
+    let record = try database.strategy(named: name)
+    try database.deleteStrategy(name: name)
+    return record
+  }
+
+  /// The lines that changed between two versions of a registered strategy.
+  public func diff(name: String, from: Int, to: Int) throws -> SpecDiff {
+    let versions = try database.strategyVersions(name: name)
+    func text(_ version: Int) throws -> String {
+      guard let found = versions.first(where: { $0.version == version }) else {
+        throw OperationError.notFound(
+          "strategy \(name) has no version \(version); it has versions 1 to \(versions.count)", code: "strategy_version_not_found",
+          details: ["strategy": .string(name), "version": JSONValue(version)])
+      }
+      return found.specText
+    }
+    return SpecDiff(strategy: name, from: from, to: to, lines: SpecDiff.lines(try text(from), try text(to)))
+  }
+
   public func versions(name: String) throws -> [StrategyVersion] { try database.strategyVersions(name: name) }
+}
+
+/// What changed between two versions of a spec, line by line (a longest-common-subsequence diff).
+public struct SpecDiff: Encodable, Sendable, Equatable {
+  public struct Line: Encodable, Sendable, Equatable {
+    /// `same`, `removed` or `added`.
+    public var change: String
+    public var text: String
+  }
+  public var strategy: String
+  public var from: Int
+  public var to: Int
+  public var lines: [Line]
+
+  enum CodingKeys: String, CodingKey { case strategy, from = "from_version", to = "to_version", lines }
+
+  public var changed: Bool { lines.contains { $0.change != "same" } }
+
+  static func lines(_ old: String, _ new: String) -> [Line] {
+    let a = old.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let b = new.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    // Specs are short: the whole table is small.
+    var table = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+    for i in stride(from: a.count - 1, through: 0, by: -1) {
+      for j in stride(from: b.count - 1, through: 0, by: -1) {
+        table[i][j] = a[i] == b[j] ? table[i + 1][j + 1] + 1 : max(table[i + 1][j], table[i][j + 1])
+      }
+    }
+    var result: [Line] = []
+    var (i, j) = (0, 0)
+    while i < a.count || j < b.count {
+      if i < a.count, j < b.count, a[i] == b[j] {
+        result.append(Line(change: "same", text: a[i]))
+        i += 1
+        j += 1
+      } else if i < a.count, j == b.count || table[i + 1][j] >= table[i][j + 1] {
+        // Removals before additions, as diff prints them.
+        result.append(Line(change: "removed", text: a[i]))
+        i += 1
+      } else {
+        result.append(Line(change: "added", text: b[j]))
+        j += 1
+      }
+    }
+    return result
+  }
 }

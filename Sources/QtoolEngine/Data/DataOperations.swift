@@ -82,6 +82,7 @@ public struct DataOperations: Sendable {
 
   /// Writes the bars of `name` in `[from, to)` as CSV or JSON lines, chunk by chunk.
   public func export(name: String, format: ExportFormat, from: Int64?, to: Int64?, write: (String) throws -> Void) throws -> Int {
+    try OperationError.checkRange(from: from, to: to)
     let dataset = try database.dataset(named: name)
     let bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
     var chunk = ""

@@ -347,6 +347,7 @@ extension DataOperations {
     -> DownloadReport
   {
     for symbol in request.symbols { try Identifier.check(symbol, as: .symbol) }
+    try OperationError.checkRange(from: request.from, to: request.to)
     let names = request.symbols.map { "\($0)-\(request.timeframe)" }
     return try JobRunner.run(
       .download, request: request, context: context, link: { _ in ["datasets": .array(names.map { .string($0) })] }, failure: { $0.failure }

@@ -38,6 +38,16 @@ public struct OperationError: QtoolError, Equatable {
     OperationError(.cannotWrite, code: "cannot_write", message, details: path.map { ["path": .string($0)] } ?? [:])
   }
 
+  /// Refuses `from` at or after `to`: an empty range is a mistake, not a request for nothing.
+  public static func checkRange(from: Int64?, to: Int64?) throws {
+    guard let from, let to, from >= to else { return }
+    throw OperationError(
+      .usage, code: "empty_range",
+      "the range starts at \(UTCCalendar.format(from)) and ends at \(UTCCalendar.format(to)), so it holds nothing",
+      details: ["from": .string(UTCCalendar.format(from, alwaysTime: true)), "to": .string(UTCCalendar.format(to, alwaysTime: true))],
+      hint: "{from} must come before {to} (which is exclusive)")
+  }
+
   /// Data that cannot be used for what was asked (too short, no common bars).
   public static func invalidInput(_ message: String, code: String, details: [String: JSONValue] = [:], hint: ErrorHint? = nil) -> OperationError {
     OperationError(.invalidInput, code: code, message, details: details, hint: hint)
