@@ -21,8 +21,14 @@ enum CommandTree {
     CommandGroup(
       name: "backtest", abstract: "Run strategies on stored data, and inspect recorded runs",
       leaves: [
-        BacktestRunCommand.self, BacktestListCommand.self, BacktestShowCommand.self, BacktestCompareCommand.self, BacktestGridCommand.self,
-        BacktestReplayCommand.self, BacktestCheckCommand.self, BacktestExportCommand.self, BacktestDeleteCommand.self,
+        BacktestRunCommand.self, BacktestListCommand.self, BacktestShowCommand.self, BacktestCompareCommand.self, BacktestReplayCommand.self,
+        BacktestCheckCommand.self, BacktestExportCommand.self, BacktestDeleteCommand.self,
+      ],
+      groups: [
+        CommandGroup(
+          name: "grid", abstract: "Run every combination of param values (grid run, the default), and open stored grids",
+          discussion: "qtool backtest grid SPEC --grid … runs a grid (grid run); grid list and grid show open the grids stored so far.",
+          leaves: [BacktestGridCommand.self, GridListCommand.self, GridShowCommand.self, GridOpenCommand.self], defaultLeaf: "run")
       ]),
     CommandGroup(
       name: "jobs", abstract: "List, inspect, cancel and wait for long operations",
@@ -50,11 +56,7 @@ enum CommandTree {
       notes and errors go to stderr.
       """,
     options: GlobalOptions.all,
-    subcommands: groups.map { group in
-      CommandSpec(
-        name: group.name, abstract: group.abstract, discussion: group.discussion,
-        subcommands: group.leaves.map { $0.spec })
-    } + topLevel.map { $0.spec },
+    subcommands: groups.map(\.spec) + topLevel.map { $0.spec },
     examples: [
       Example("qtool data import GOOG.csv --symbol GOOG --timeframe 1d", "Load a CSV file of daily bars"),
       Example("qtool data verify", "Check every dataset for gaps and impossible bars"),
@@ -65,7 +67,6 @@ enum CommandTree {
   /// The leaf command at `path`, e.g. `["db", "info"]`.
   static func leaf(at path: [String]) -> (any LeafCommand.Type)? {
     if path.count == 1 { return topLevel.first { $0.spec.name == path[0] } }
-    guard path.count == 2, let group = groups.first(where: { $0.name == path[0] }) else { return nil }
-    return group.leaves.first { $0.spec.name == path[1] }
+    return groups.first { $0.name == path.first }?.leaf(at: path.dropFirst())
   }
 }

@@ -15,10 +15,26 @@ extension LeafCommand {
   static var readsOnly: Bool { false }
 }
 
-/// A group of commands in the tree.
+/// A group of commands in the tree: leaves, and groups of its own.
 struct CommandGroup: Sendable {
   var name: String
   var abstract: String
   var discussion: String = ""
   var leaves: [any LeafCommand.Type]
+  var groups: [CommandGroup] = []
+  /// The leaf a command line means when the word after the group names none of its commands.
+  var defaultLeaf: String? = nil
+
+  var spec: CommandSpec {
+    CommandSpec(
+      name: name, abstract: abstract, discussion: discussion, subcommands: leaves.map { $0.spec } + groups.map(\.spec),
+      defaultSubcommand: defaultLeaf)
+  }
+
+  /// The leaf at `path` below this group.
+  func leaf(at path: ArraySlice<String>) -> (any LeafCommand.Type)? {
+    guard let first = path.first else { return nil }
+    if path.count == 1 { return leaves.first { $0.spec.name == first } }
+    return groups.first { $0.name == first }?.leaf(at: path.dropFirst())
+  }
 }

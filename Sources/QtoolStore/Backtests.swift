@@ -369,12 +369,13 @@ extension QtoolDatabase {
   /// Records a parameter grid and every combination's params and metrics (JSON), in one transaction.
   public func recordGrid(
     id: String, strategyName: String, specText: String, dataset: String, axes: String, rank: String, results: [(params: String, metrics: String)],
-    jobID: String? = nil, at time: Int64? = nil
+    jobID: String? = nil, settings: String? = nil, at time: Int64? = nil
   ) throws {
     try write { db in
       try db.execute(
-        sql: "INSERT INTO grid_runs (id, strategy_name, spec_text, dataset, axes, rank, created_at, job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        arguments: [id, strategyName, specText, dataset, axes, rank, time ?? SystemClock().now(), jobID])
+        sql:
+          "INSERT INTO grid_runs (id, strategy_name, spec_text, dataset, axes, rank, created_at, job_id, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        arguments: [id, strategyName, specText, dataset, axes, rank, time ?? SystemClock().now(), jobID, settings])
       let statement = try db.makeStatement(sql: "INSERT INTO grid_results (grid_id, seq, params, metrics) VALUES (?, ?, ?, ?)")
       for (seq, result) in results.enumerated() { try statement.execute(arguments: [id, seq, result.params, result.metrics]) }
     }
@@ -383,3 +384,95 @@ extension QtoolDatabase {
 
 /// SQLITE_TRANSIENT: SQLite copies the text, as a Swift string's C buffer lives only for the call.
 let transientDestructor = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// A stored grid as the catalog of grids shows it.
+public struct GridRecord: Sendable, Equatable, FetchableRecord {
+  public var id: String
+  public var strategyName: String
+  public var specText: String
+  public var dataset: String
+  public var axes: String
+  public var rank: String
+  public var createdAt: Int64
+  public var jobID: String?
+  public var settings: String?
+  public var combinations: Int
+
+  public init(row: Row) {
+    id = row["id"]
+    strategyName = row["strategy_name"]
+    specText = row["spec_text"]
+    dataset = row["dataset"]
+    axes = row["axes"]
+    rank = row["rank"]
+    createdAt = row["created_at"]
+    jobID = row["job_id"]
+    settings = row["settings"]
+    combinations = row["combinations"]
+  }
+}
+
+public enum GridError: QtoolError, Equatable {
+  case notFound(String)
+  case ambiguous(String, candidates: [String])
+  case noRow(grid: String, row: Int, rows: Int)
+
+  public var category: ErrorCategory {
+    switch self {
+    case .notFound, .noRow: return .notFound
+    case .ambiguous: return .usage
+    }
+  }
+  public var code: String {
+    switch self {
+    case .notFound: return "grid_not_found"
+    case .ambiguous: return "grid_id_ambiguous"
+    case .noRow: return "grid_row_not_found"
+    }
+  }
+  public var message: String {
+    switch self {
+    case .notFound(let id): return "no grid '\(id)'"
+    case .ambiguous(let id, let candidates): return "'\(id)' matches \(candidates.count) grids: \(candidates.prefix(5).joined(separator: ", "))"
+    case .noRow(let grid, let row, let rows): return "grid \(grid) has no row \(row); its rows are 1 to \(rows)"
+    }
+  }
+  public var hint: ErrorHint? {
+    switch self {
+    case .notFound: return "`qtool backtest grid list` shows the stored grids"
+    case .ambiguous: return "give more characters of the id"
+    case .noRow: return nil
+    }
+  }
+}
+
+extension QtoolDatabase {
+  static let gridSelect = """
+    SELECT g.*, (SELECT count(*) FROM grid_results r WHERE r.grid_id = g.id) AS combinations FROM grid_runs g
+    """
+
+  public func grids() throws -> [GridRecord] {
+    try read { try GridRecord.fetchAll($0, sql: Self.gridSelect + " ORDER BY g.created_at DESC, g.id") }
+  }
+
+  /// The grid with this id, or the one whose id starts with it.
+  public func grid(id: String) throws -> GridRecord {
+    try read { db in
+      if let exact = try GridRecord.fetchOne(db, sql: Self.gridSelect + " WHERE g.id = ?", arguments: [id]) { return exact }
+      let escaped = id.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+      let matches = try GridRecord.fetchAll(db, sql: Self.gridSelect + " WHERE g.id LIKE ? ESCAPE '\\' LIMIT 20", arguments: [escaped + "%"])
+      guard !id.isEmpty, let first = matches.first else { throw GridError.notFound(id) }
+      guard matches.count == 1 else { throw GridError.ambiguous(id, candidates: matches.map(\.id)) }
+      return first
+    }
+  }
+
+  /// A grid's results in the order they were ranked when it ran: (params JSON, metrics JSON).
+  public func gridResults(gridID: String) throws -> [(params: String, metrics: String)] {
+    try read { db in
+      try Row.fetchAll(db, sql: "SELECT params, metrics FROM grid_results WHERE grid_id = ? ORDER BY seq", arguments: [gridID]).map {
+        ($0["params"], $0["metrics"])
+      }
+    }
+  }
+}

@@ -268,6 +268,11 @@ enum Migrations {
           ALTER TABLE grid_runs ADD COLUMN job_id TEXT;
           """)
     }
+    migrator.registerMigration("008-grid-settings") { db in
+      // What a grid was run with (range, capital, gaps, warm-up), so any of its rows can be
+      // run again as a full backtest; grids stored before have none and use the defaults.
+      try db.execute(sql: "ALTER TABLE grid_runs ADD COLUMN settings TEXT")
+    }
     return migrator
   }
 }

@@ -227,3 +227,38 @@ func usageError(_ line: String, environment: [String: String] = [:]) -> UsageErr
     #expect(path.isEmpty)
   }
 }
+
+/// A group whose `run` command is also what the group does alone (`grid SPEC` = `grid run SPEC`).
+let defaultingTree = CommandSpec(
+  name: "tool", abstract: "a tool",
+  options: [.flag("help", short: "h", help: "Help.")],
+  subcommands: [
+    CommandSpec(
+      name: "grid", abstract: "grids",
+      subcommands: [
+        CommandSpec(
+          name: "run", abstract: "run one", options: [.value("top", .int, valueName: "n", help: "Top.")],
+          positionals: [PositionalSpec("spec", help: "Spec.")]),
+        CommandSpec(name: "list", abstract: "list them"),
+      ], defaultSubcommand: "run"),
+  ])
+
+@Suite struct DefaultSubcommandTests {
+  func run(_ line: String) throws(UsageError) -> ParseOutcome {
+    try Parser(root: defaultingTree, environment: [:]).parse(line.split(separator: " ").map(String.init))
+  }
+
+  @Test func anArgumentThatIsNoCommandGoesToTheDefault() throws {
+    guard case .run(let parsed) = try run("grid s.yaml --top 3") else { Issue.record("expected a run"); return }
+    #expect(parsed.commandPath == ["grid", "run"] && parsed.string("spec") == "s.yaml" && parsed.int("top") == 3)
+    guard case .run(let options) = try run("grid --top 3 s.yaml") else { Issue.record("expected a run"); return }
+    #expect(options.commandPath == ["grid", "run"] && options.string("spec") == "s.yaml")
+  }
+
+  @Test func namedCommandsAndHelpStayTheGroups() throws {
+    guard case .run(let parsed) = try run("grid list") else { Issue.record("expected a run"); return }
+    #expect(parsed.commandPath == ["grid", "list"])
+    guard case .help(let path) = try run("grid --help") else { Issue.record("expected the group's help"); return }
+    #expect(path == ["grid"])
+  }
+}

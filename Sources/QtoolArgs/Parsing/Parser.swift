@@ -173,6 +173,13 @@ public struct Parser: Sendable {
         continue
       }
       guard let next = node.subcommand(named: token) else {
+        if let name = node.defaultSubcommand, let fallback = node.subcommand(named: name) {
+          // Not one of the group's commands: the first argument of its default one.
+          path.append(fallback.name)
+          node = fallback
+          remaining.append(token)
+          continue
+        }
         let names = node.subcommands.filter { !$0.isHidden }.flatMap { [$0.name] + $0.aliases }
         throw UsageError(
           "unknown command '\(token)' for '\(commandName(path))'"
@@ -181,6 +188,13 @@ public struct Parser: Sendable {
       }
       node = next
       path.append(next.name)
+    }
+    // Only options were given after a group with a default command: they are the default's.
+    if node.isGroup, let name = node.defaultSubcommand, let fallback = node.subcommand(named: name), !remaining.isEmpty,
+      !remaining.contains(where: { $0 == "--help" || $0 == "-h" })
+    {
+      path.append(fallback.name)
+      node = fallback
     }
     return (path, node, remaining)
   }

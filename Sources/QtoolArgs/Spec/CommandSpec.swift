@@ -19,12 +19,16 @@ public struct CommandSpec: Sendable {
   public var subcommands: [CommandSpec]
   public var examples: [Example]
   public var isHidden: Bool
+  /// For a group: the subcommand a command line means when its next word names none
+  /// (`qtool backtest grid SPEC …` is `qtool backtest grid run SPEC …`).
+  public var defaultSubcommand: String?
 
   public init(
     name: String, abstract: String, discussion: String = "", aliases: [String] = [],
     options: [OptionSpec] = [], positionals: [PositionalSpec] = [],
-    subcommands: [CommandSpec] = [], examples: [Example] = [], isHidden: Bool = false
+    subcommands: [CommandSpec] = [], examples: [Example] = [], isHidden: Bool = false, defaultSubcommand: String? = nil
   ) {
+    self.defaultSubcommand = defaultSubcommand
     self.name = name
     self.abstract = abstract
     self.discussion = discussion

@@ -76,7 +76,8 @@ enum Format {
     guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
     var scale = 1.0
     for _ in 0..<places { scale *= 10 }
-    let rounded = (value * scale).rounded() / scale
+    // Adding +0 turns a rounded -0.0 into 0.0: a drawdown of -0.0001 prints 0.000, not -0.000.
+    let rounded = (value * scale).rounded() / scale + 0.0
     var text = String(rounded)
     if text.hasSuffix(".0"), places == 0 { text.removeLast(2) }
     if places > 0 {

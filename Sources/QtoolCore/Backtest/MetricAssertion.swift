@@ -41,9 +41,11 @@ public enum MetricAssertion {
     let values = metrics.allValues
     var failures: [Failure] = []
     for clause in clauses(text) {
-      let expression = try RuleParser.parse(clause, origin: "assert", parameters: values, allowColumns: false)
+      let expression = try RuleParser.parseCondition(clause, origin: "assert", parameters: values)
       guard expression.type == .boolean else {
-        throw SpecError.invalid("assertion '\(clause)' is not a condition; write e.g. sharpe > 1")
+        throw RuleError(
+          origin: "assert", line: 1, column: 1, message: "'\(clause)' is not a condition; write e.g. sharpe > 1", sourceLine: clause,
+          category: .usage)
       }
       if !RuleEvaluator.holds(expression) {
         let mentioned = values.filter { name, _ in clause.range(of: "\\b\(name)\\b", options: .regularExpression) != nil }

@@ -88,6 +88,9 @@ public struct Metrics: Codable, Sendable, Equatable {
     ("commissions", "commission paid, in cash"),
   ]
 
+  /// Whether the metric named so counts something (trades, bars), so prints without decimals.
+  public static func isCount(_ name: String) -> Bool { fields.contains { $0.key.stringValue == name && $0.isCount } }
+
   /// Each metric's key and value (counts as numbers), in declaration order: what `values`,
   /// ranking and encoding read, without reflection (a grid encodes thousands).
   static let fields: [(key: CodingKeys, read: @Sendable (Metrics) -> Double, isCount: Bool)] = [

@@ -11,7 +11,9 @@ public struct RuleError: QtoolError, Equatable {
   public var message: String
   public var sourceLine: String
 
-  public var category: ErrorCategory { .invalidInput }
+  /// Bad input (65) in a spec; a condition given with a request (`--where`, `--assert`) is a
+  /// usage error (64): `RuleParser.parseCondition` says so.
+  public var category: ErrorCategory = .invalidInput
   public var code: String { "rule_error" }
   public var details: [String: JSONValue] {
     ["origin": .string(origin), "line": JSONValue(line), "column": JSONValue(column), "source_line": .string(sourceLine)]

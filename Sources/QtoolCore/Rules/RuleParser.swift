@@ -14,6 +14,17 @@ public struct RuleParser {
   /// - parameters:
   ///   - origin: how errors name the rule, e.g. `rules.entry`.
   ///   - parameters: the strategy's params, usable as constants.
+  /// A condition over named numbers given with a request (a grid's `where`, an assertion), not
+  /// read from a spec: its mistakes are the caller's usage errors.
+  public static func parseCondition(_ text: String, origin: String, parameters: [String: Double]) throws -> Expression {
+    do {
+      return try parse(text, origin: origin, parameters: parameters, allowColumns: false)
+    } catch var error as RuleError {
+      error.category = .usage
+      throw error
+    }
+  }
+
   public static func parse(_ text: String, origin: String, parameters: [String: Double], allowColumns: Bool = true) throws -> Expression {
     let lexer = Lexer(text, origin: origin)
     var parser = RuleParser(lexer: lexer, tokens: try lexer.tokens(), parameters: parameters, allowColumns: allowColumns)

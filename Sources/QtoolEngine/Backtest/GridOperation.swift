@@ -143,7 +143,12 @@ extension BacktestOperations {
       id: id, strategyName: loaded.spec.name, specText: loaded.text, dataset: data.datasetName, axes: axesText, rank: request.rank,
       results: try order.map { index in
         (String(decoding: try encoder.encode(combinations[index]), as: UTF8.self), metrics[index].sortedJSON)
-      }, jobID: context.jobID, at: context.clock.now())
+      }, jobID: context.jobID,
+      settings: String(
+        decoding: try encoder.encode(
+          GridSettings(
+            dataset: request.dataset, from: request.from, to: request.to, capital: request.capital, allowGaps: request.allowGaps,
+            noWarmup: request.noWarmup)), as: UTF8.self), at: context.clock.now())
     return GridReport(
       id: id, jobID: context.jobID, strategy: loaded.spec.name, dataset: data.datasetName, bars: data.tradedCount, warmupBars: data.tradingStart,
       combinations: combinations.count, rank: request.rank, seconds: context.clock.seconds(since: started),
@@ -202,7 +207,7 @@ extension BacktestOperations {
     }
     if let condition = request.condition {
       combinations = try combinations.filter { combination in
-        RuleEvaluator.holds(try RuleParser.parse(condition, origin: "where", parameters: known.merging(combination) { $1 }, allowColumns: false))
+        RuleEvaluator.holds(try RuleParser.parseCondition(condition, origin: "where", parameters: known.merging(combination) { $1 }))
       }
     }
     guard !combinations.isEmpty else {
@@ -422,5 +427,134 @@ public struct WalkForwardReport: Encodable, Sendable {
   public var outOfSampleReturn: Double
   enum CodingKeys: String, CodingKey {
     case strategy, dataset, rank, combinations, warmupBars = "warmup_bars", windows, outOfSampleReturn = "out_of_sample_return"
+  }
+}
+
+/// What a grid ran with besides its spec and axes, stored so a row can be run again.
+struct GridSettings: Codable, Equatable {
+  var dataset: String?
+  @ISOTimestamp var from: Int64?
+  @ISOTimestamp var to: Int64?
+  var capital: Double?
+  var allowGaps: Bool
+  var noWarmup: Bool
+  enum CodingKeys: String, CodingKey { case dataset, from, to, capital, allowGaps = "allow_gaps", noWarmup = "no_warmup" }
+}
+
+/// A stored grid as `backtest grid list` shows it.
+public struct GridSummary: Encodable, Sendable, Equatable {
+  public var id: String
+  public var jobID: String?
+  public var strategy: String
+  public var dataset: String
+  public var axes: [GridAxis]
+  public var rank: String
+  public var combinations: Int
+  public var createdAt: String
+
+  enum CodingKeys: String, CodingKey { case id, jobID = "job_id", strategy, dataset, axes, rank, combinations, createdAt = "created_at" }
+
+  init(_ record: GridRecord) {
+    id = record.id
+    jobID = record.jobID
+    strategy = record.strategyName
+    dataset = record.dataset
+    let decoded = (try? JSONDecoder().decode([String: [Double]].self, from: Data(record.axes.utf8))) ?? [:]
+    axes = decoded.keys.sorted().map { GridAxis(name: $0, values: decoded[$0]!) }
+    rank = record.rank
+    combinations = record.combinations
+    createdAt = UTCCalendar.format(record.createdAt, alwaysTime: true)
+  }
+}
+
+/// Which rows of a stored grid to show, and in which order.
+public struct GridQuery: Sendable, Equatable {
+  /// A metric to order by (default: the grid's own ranking).
+  public var sort: String?
+  /// A condition on params and metrics, e.g. `trades >= 10 and fast < 20`.
+  public var condition: String?
+  public var top: Int
+  /// Worst first instead of best first.
+  public var worst: Bool
+  public init(sort: String? = nil, condition: String? = nil, top: Int = 20, worst: Bool = false) {
+    self.sort = sort
+    self.condition = condition
+    self.top = top
+    self.worst = worst
+  }
+}
+
+/// Rows of a stored grid: each with its place in the grid's ranking, its params and metrics.
+public struct GridRows: Encodable, Sendable {
+  public struct Row: Encodable, Sendable {
+    /// 1-based, in the grid's own ranking: what `backtest grid open ID ROW` takes.
+    public var row: Int
+    public var params: [String: Double]
+    public var metrics: [String: Double?]
+  }
+  public var grid: GridSummary
+  /// Rows that met the condition (before `top` was applied).
+  public var matching: Int
+  public var sort: String
+  public var rows: [Row]
+}
+
+extension BacktestOperations {
+  public func grids(strategy: String? = nil) throws -> [GridSummary] {
+    try database.grids().filter { strategy == nil || $0.strategyName == strategy }.map(GridSummary.init)
+  }
+
+  /// A stored grid's rows, filtered and ordered; the row numbers stay those of its ranking.
+  public func gridRows(id: String, query: GridQuery) throws -> GridRows {
+    let record = try database.grid(id: id)
+    let sort = query.sort ?? record.rank
+    try Self.checkRank(sort)
+    let loaded = try StrategyLoader.parse(record.specText, origin: "grid \(record.id)")
+    let known = loaded.spec.params ?? [:]
+    var rows: [GridRows.Row] = []
+    for (index, result) in try database.gridResults(gridID: record.id).enumerated() {
+      let overrides = (try? JSONDecoder().decode([String: Double].self, from: Data(result.params.utf8))) ?? [:]
+      let metrics = (try? JSONDecoder().decode([String: Double?].self, from: Data(result.metrics.utf8))) ?? [:]
+      rows.append(GridRows.Row(row: index + 1, params: known.merging(overrides) { $1 }, metrics: metrics))
+    }
+    if let condition = query.condition {
+      rows = try rows.filter { row in
+        var names = row.params
+        for (name, value) in row.metrics { names[name] = value ?? .nan }
+        let expression = try RuleParser.parseCondition(condition, origin: "where", parameters: names)
+        return RuleEvaluator.holds(expression)
+      }
+    }
+    let matching = rows.count
+    let lowerIsBetter = Self.lowerIsBetter.contains(sort) != query.worst
+    rows.sort { a, b in
+      let (x, y) = ((a.metrics[sort] ?? nil) ?? .nan, (b.metrics[sort] ?? nil) ?? .nan)
+      if x.isFinite != y.isFinite { return x.isFinite }  // undefined last, either way
+      if x != y { return lowerIsBetter ? x < y : x > y }
+      return a.row < b.row
+    }
+    return GridRows(grid: GridSummary(record), matching: matching, sort: sort, rows: Array(rows.prefix(max(1, query.top))))
+  }
+
+  /// Runs row `row` of a stored grid as a full backtest — the grid's spec text, that row's
+  /// params, the grid's data and settings — and records it; its metrics are the row's.
+  public func openGridRow(id: String, row: Int) throws -> (report: BacktestReport, matches: Bool) {
+    let record = try database.grid(id: id)
+    let results = try database.gridResults(gridID: record.id)
+    guard row >= 1, row <= results.count else { throw GridError.noRow(grid: record.id, row: row, rows: results.count) }
+    let overrides = try JSONDecoder().decode([String: Double].self, from: Data(results[row - 1].params.utf8))
+    let settings = record.settings.flatMap { try? JSONDecoder().decode(GridSettings.self, from: Data($0.utf8)) }
+    let request = BacktestRequest(
+      strategy: .inline(spec: record.specText, origin: "grid \(record.id)"), dataset: settings?.dataset, from: settings?.from, to: settings?.to,
+      capital: settings?.capital, params: overrides, allowGaps: settings?.allowGaps ?? false, noWarmup: settings?.noWarmup ?? false)
+    let report = try run(request)
+    let stored = (try? JSONDecoder().decode([String: Double?].self, from: Data(results[row - 1].metrics.utf8))) ?? [:]
+    let now = report.metrics.values
+    let matches = stored.allSatisfy { name, value in
+      let current = now[name] ?? .nan
+      guard let value else { return !current.isFinite }
+      return value == current || (value.isNaN && current.isNaN)
+    }
+    return (report, matches)
   }
 }

@@ -17,7 +17,7 @@ public enum HTMLReport {
       svg{background:#fbfcfd;border:1px solid #e4e7ec} .pos{color:#137333} .neg{color:#b3261e}
       </style></head><body>
       <h1>\(escape(report.strategy)) on \(escape(report.dataset))</h1>
-      <div class="muted">\(report.first) … \(report.last) · \(report.bars) bars · run \(report.id) · fingerprint \(report.fingerprint.prefix(16))</div>
+      <div class="muted">\(day(report.first)) … \(day(report.last)) · \(report.bars) bars · run \(report.id) · fingerprint \(report.fingerprint.prefix(16))</div>
       <div class="muted" id="warmup">warm-up: \(escape(report.warmup.sentence(first: report.first)))</div>
 
       """
@@ -182,6 +182,73 @@ public enum HTMLReport {
       html += "</tr>\n"
     }
     return html + "</table>\n"
+  }
+
+  /// `2024-01-31` for a midnight time, the full time otherwise.
+  static func day(_ iso: String) -> String { iso.hasSuffix("T00:00:00Z") ? String(iso.dropLast(10)) : iso }
+
+  /// A stored grid: its best rows, and a heatmap of the ranked metric over its first two params
+  /// (with more params, each cell shows the best over the others).
+  public static func renderGrid(_ rows: GridRows, all: GridRows) -> String {
+    let grid = rows.grid
+    let metric = rows.sort
+    func number(_ value: Double?, count: Bool = false) -> String {
+      guard let value, value.isFinite else { return "n/a" }
+      // + 0.0 so a drawdown that rounds to zero prints 0.000, not -0.000.
+      return String(format: count || abs(value) >= 100 ? "%.0f" : "%.3f", value + 0.0)
+    }
+    var html = """
+      <!DOCTYPE html>
+      <html lang="en"><head><meta charset="utf-8"><title>grid \(escape(grid.id)) — qtool</title>
+      <style>body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2430;max-width:1100px}h1{font-size:20px;margin:0 0 4px}
+      h2{font-size:16px;margin:28px 0 8px}.muted{color:#667}table{border-collapse:collapse}td,th{padding:3px 8px;text-align:right;border-bottom:1px solid #e4e7ec}
+      th{background:#f5f6f8}.heat td{border:1px solid #fff;min-width:34px;font-size:11px}</style></head><body>
+      <h1>grid \(escape(grid.id)): \(escape(grid.strategy)) on \(escape(grid.dataset))</h1>
+      <div class="muted">\(grid.combinations) combinations · ranked by \(escape(metric)) · \(day(grid.createdAt))</div>
+
+      """
+    let names = grid.axes.map(\.name)
+    if names.count >= 2 {
+      let (x, y) = (names[0], names[1])
+      var best: [String: Double] = [:]
+      let lower = BacktestOperations.lowerIsBetter.contains(metric)
+      for row in all.rows {
+        guard let a = row.params[x], let b = row.params[y], let value = row.metrics[metric] ?? nil, value.isFinite else { continue }
+        let key = "\(a)|\(b)"
+        if let current = best[key], lower ? current <= value : current >= value { continue }
+        best[key] = value
+      }
+      let xs = grid.axes[0].values
+      let ys = grid.axes[1].values
+      let finite = Array(best.values)
+      let (low, high) = (finite.min() ?? 0, finite.max() ?? 1)
+      html += "<h2>\(escape(metric)) by \(escape(x)) (across) and \(escape(y)) (down)</h2>\n<table class=\"heat\"><tr><th>\(escape(y)) \\ \(escape(x))</th>"
+      for a in xs { html += "<th>\(String(format: "%g", a))</th>" }
+      html += "</tr>\n"
+      for b in ys {
+        html += "<tr><th>\(String(format: "%g", b))</th>"
+        for a in xs {
+          guard let value = best["\(a)|\(b)"] else {
+            html += "<td></td>"
+            continue
+          }
+          var share = high > low ? (value - low) / (high - low) : 0.5
+          if lower { share = 1 - share }
+          let hue = Int(share * 120)  // red (worst) to green (best)
+          html += "<td style=\"background:hsl(\(hue),60%,80%)\" title=\"\(escape(x))=\(String(format: "%g", a)) \(escape(y))=\(String(format: "%g", b))\">\(number(value))</td>"
+        }
+        html += "</tr>\n"
+      }
+      html += "</table>\n"
+    }
+    html += "<h2>Rows</h2>\n<table><tr><th>row</th>" + names.map { "<th>\(escape($0))</th>" }.joined()
+    let shown = [metric] + ["sharpe", "total_return", "max_drawdown", "trades"].filter { $0 != metric }
+    html += shown.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
+    for row in rows.rows {
+      html += "<tr><td>\(row.row)</td>" + names.map { "<td>\(String(format: "%g", row.params[$0] ?? .nan))</td>" }.joined()
+      html += shown.map { "<td>\(number(row.metrics[$0] ?? nil, count: Metrics.isCount($0)))</td>" }.joined() + "</tr>\n"
+    }
+    return html + "</table>\n</body></html>\n"
   }
 
   static func escape(_ text: String) -> String {

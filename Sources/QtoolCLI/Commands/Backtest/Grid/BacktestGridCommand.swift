@@ -5,7 +5,7 @@ import QtoolEngine
 
 enum BacktestGridCommand: LeafCommand {
   static let spec = CommandSpec(
-    name: "grid", abstract: "Run every combination of param values on all cores, best first",
+    name: "run", abstract: "Run every combination of param values on all cores, best first",
     discussion:
       "Each --grid gives one param's values as FROM..TO:STEP (inclusive) or a,b,c. --where keeps only combinations that satisfy a condition on the params. All results are stored; the best --top are printed; combinations whose ranking metric is undefined (n/a: they never traded) rank last. With --from, every combination warms its indicators up on the stored bars before it (as many as the combination looking back furthest needs), as backtest run does; --no-warmup starts them cold. --walk-forward warms each window up on the bars before it the same way.",
     options: [
