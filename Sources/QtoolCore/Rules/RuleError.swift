@@ -11,7 +11,9 @@ public struct RuleError: QtoolError, Equatable {
   public var message: String
   public var sourceLine: String
 
-  public var exitStatus: ExitStatus { .dataError }
+  /// A rule given on the command line (`--assert`, `--where`) is a usage error (64); one in a
+  /// spec file is bad input data (65).
+  public var exitStatus: ExitStatus { origin.hasPrefix("--") ? .usage : .dataError }
 
   public var description: String {
     "\(origin):\(line):\(column): \(message)\n  \(sourceLine)\n  \(String(repeating: " ", count: max(0, column - 1)))^"
