@@ -72,7 +72,7 @@ import Testing
     #expect(fail.stderr.contains("qtool: assertion failed: max_drawdown > -0.01 (max_drawdown = -"))
     #expect(!fail.stderr.contains("trades > 5"))
     let typo = try qtool.run(["backtest", "run", spec, "--assert", "sharp > 1"])
-    #expect(typo.status == 65)
+    #expect(typo.status == 64, "a rule given on the command line is a usage error")
     #expect(typo.stderr.contains("unknown metric 'sharp' — did you mean 'sharpe'?"))
   }
 
