@@ -34,7 +34,10 @@ public struct StooqSource: MarketSource {
           ? "an HTML page instead of CSV" : "'\(text.prefix(100))' instead of CSV"
       throw FetchError.invalidResponse(url: task.request.url, reason: "Stooq answered \(reason)")
     }
-    let layout = try CSVBarReader.detect(firstLine: firstLine, options: CSVOptions(), file: task.request.url)
+    // Stooq's histories reach back before 1970 (indices to the 1800s).
+    var options = CSVOptions()
+    options.timestampRange = UTCCalendar.timestamp(year: 1800, month: 1, day: 1)..<CSVOptions.defaultTimestampRange.upperBound
+    let layout = try CSVBarReader.detect(firstLine: firstLine, options: options, file: task.request.url)
     let series = try CSVBarReader.read(body, layout: layout, file: task.request.url).series
     return SourceBatch(series: series.sortedAndDeduplicated().finalBars(in: task.window, timeframe: timeframe, now: now))
   }
