@@ -1,8 +1,9 @@
 # qtool — the two commands the README starts with are `make demo` and `make test`.
 SWIFT ?= swift
-BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev pkg-config sqlite3
-# Tests also drive the completion scripts in real shells and render the HTML report in Chromium.
-TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium
+BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev zlib1g-dev pkg-config sqlite3
+# Tests also drive the completion scripts in real shells, render the HTML report in Chromium,
+# and build damaged and oversized archives with zip and gzip.
+TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium zip gzip
 DEMO_HOME := .build/demo
 
 .PHONY: deps test-deps demo test build release bench lint format generate clean
