@@ -196,9 +196,9 @@ public enum CSVBarReader {
   /// Parses the lines in `range`; `startsFile` when it begins the file (a BOM, the header).
   /// Also returns how many lines the range held.
   ///
-  /// A line is split at the delimiter in one scan; only a line with a double quote among the
-  /// fields read takes the RFC 4180 path (`splitQuoted`), so plain files cost one more compare
-  /// per byte.
+  /// A line is split at the delimiter in one scan; only a line where a field read starts with a
+  /// double quote takes the RFC 4180 path (`splitQuoted`), so plain files cost one more look
+  /// per field.
   static func parse(
     _ buffer: UnsafeBufferPointer<UInt8>, range: Range<Int>, startsFile: Bool, layout: CSVLayout, file: String
   ) throws -> (result: Result, lines: Int) {
@@ -253,16 +253,15 @@ public enum CSVBarReader {
       var column = 0
       var fieldStart = position
       var i = position
-      var quoted = false
-      while i <= contentEnd, column <= maxColumn {
+      // Quotes matter only at the start of a field (after spaces): one look per field, not per byte.
+      var quoted = opensQuote(buffer, position, contentEnd)
+      while !quoted, i <= contentEnd, column <= maxColumn {
         if i == contentEnd || buffer[i] == delimiter {
           starts[column] = fieldStart
           ends[column] = i
           column += 1
           fieldStart = i + 1
-        } else if buffer[i] == 34 {
-          quoted = true
-          break
+          if column <= maxColumn, i < contentEnd, opensQuote(buffer, fieldStart, contentEnd) { quoted = true }
         }
         i += 1
       }
@@ -301,8 +300,10 @@ public enum CSVBarReader {
       guard timestamp >= earliest, timestamp < latest else {
         throw CSVError.row(file: file, line: lineNumber, reason: outOfRange(tsField, timestamp, layout.timestampRange!))
       }
-      func field(_ index: Int, _ name: String) throws -> Double? {
-        try number(fields, starts[index], ends[index], name: name, file: file, line: lineNumber, grouped: quoted && delimiter == 44)
+      // Only constants captured: a captured var would be boxed and checked for exclusivity.
+      let (line, grouped) = (lineNumber, quoted && delimiter == 44)
+      @inline(__always) func field(_ index: Int, _ name: String) throws -> Double? {
+        try number(fields, starts[index], ends[index], name: name, file: file, line: line, grouped: grouped)
       }
       guard let open = try field(layout.open, "open"), let high = try field(layout.high, "high"),
         let low = try field(layout.low, "low"), let close = try field(layout.close, "close")
@@ -314,6 +315,22 @@ public enum CSVBarReader {
       series.append(timestamp: timestamp, open: open, high: high, low: low, close: close, volume: volume)
     }
     return (Result(series: series, skippedRows: skipped), lineNumber)
+  }
+
+  /// Whether the field starting at `start` is quoted: a double quote, after spaces if any.
+  @inline(__always)
+  static func opensQuote(_ buffer: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
+    guard start < end else { return false }
+    let first = buffer[start]
+    if first == 34 { return true }
+    return first == 32 && quoteAfterSpaces(buffer, start, end)
+  }
+
+  @inline(never)
+  static func quoteAfterSpaces(_ buffer: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
+    var i = start
+    while i < end, buffer[i] == 32 { i += 1 }
+    return i < end && buffer[i] == 34
   }
 
   static func lineTooLong(_ limit: Int) -> String {
@@ -420,13 +437,19 @@ public enum CSVBarReader {
     var endPointer: UnsafeMutablePointer<CChar>?
     let value = strtod(UnsafeMutableRawPointer(mutating: base + s).assumingMemoryBound(to: CChar.self), &endPointer)
     guard let endPointer, UnsafeRawPointer(endPointer) - UnsafeRawPointer(base) == e else {
-      let field = UnsafeBufferPointer(rebasing: buffer[s..<e])
-      if grouped, let value = groupedDouble(field) { return value }
-      let text = String(decoding: field, as: UTF8.self)
-      let hint = text.contains(",") ? " (write decimals with a point; thousands may be grouped only as in \"1,234.50\")" : ""
-      throw CSVError.row(file: file, line: line, reason: "\(name): expected a number, got '\(text)'\(hint)")
+      return try notPlainNumber(UnsafeBufferPointer(rebasing: buffer[s..<e]), name: name, file: file, line: line, grouped: grouped)
     }
     return value
+  }
+
+  /// A field strtod did not read whole: grouped thousands where allowed, else the error. Out of
+  /// line, so `number` stays small enough to inline into the parse loop.
+  @inline(never)
+  static func notPlainNumber(_ field: UnsafeBufferPointer<UInt8>, name: String, file: String, line: Int, grouped: Bool) throws -> Double {
+    if grouped, let value = groupedDouble(field) { return value }
+    let text = String(decoding: field, as: UTF8.self)
+    let hint = text.contains(",") ? " (write decimals with a point; thousands may be grouped only as in \"1,234.50\")" : ""
+    throw CSVError.row(file: file, line: line, reason: "\(name): expected a number, got '\(text)'\(hint)")
   }
 
   /// `1,234,567.89`: digits grouped by three with commas, then an optional fraction. Nil for
