@@ -74,7 +74,8 @@ import Testing
     #expect(result.status == 65)
     #expect(
       result.stderr
-        == "qtool: error: \(file):2: the line is longer than 64 KiB; this does not look like a CSV file of bars (is it the right file, or damaged?)\n")
+        == "qtool: error: \(file):2: the line is longer than 64 KiB; this does not look like a CSV file of bars (is it the right file, or damaged?)\n"
+    )
     try expectEmptyStore(qtool)
   }
 
@@ -97,7 +98,8 @@ import Testing
     let crc = try qtool.run(["data", "import", good, crcPath, "-s", "X", "-t", "1m"])
     #expect(crc.status == 65)
     #expect(
-      crc.stderr == "qtool: error: \(crcPath) is damaged or not a supported archive: the CRC-32 check failed: the unpacked data is not what was packed\n")
+      crc.stderr
+        == "qtool: error: \(crcPath) is damaged or not a supported archive: the CRC-32 check failed: the unpacked data is not what was packed\n")
     try expectEmptyStore(qtool)
 
     var flipped = gz

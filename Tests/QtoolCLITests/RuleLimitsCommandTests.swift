@@ -96,7 +96,9 @@ import Testing
     let lag = try writeSpec(qtool, spec, replacing: "entry: cross_above(sma(close, fast), sma(close, slow))", with: "entry: close[1e20] > close")
     let lagged = try qtool.run(["strategy", "validate", lag])
     #expect(lagged.status == 65)
-    #expect(lagged.stderr.hasPrefix("qtool: error: \(lag):rules.entry:1:7: a lag needs a whole number of bars from 0 to 1,000,000, e.g. close[1]; got 1e20\n"))
+    #expect(
+      lagged.stderr.hasPrefix(
+        "qtool: error: \(lag):rules.entry:1:7: a lag needs a whole number of bars from 0 to 1,000,000, e.g. close[1]; got 1e20\n"))
 
     let grid = try qtool.run(["backtest", "grid", spec, "--grid", "fast=5,1e20"])
     #expect(grid.status == 65, "\(grid.stderr.prefix(300))")

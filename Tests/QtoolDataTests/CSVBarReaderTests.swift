@@ -263,7 +263,9 @@ func readCSV(_ text: String, _ options: CSVOptions = CSVOptions()) throws -> CSV
     } catch {
       #expect(
         error as? CSVError
-          == .row(file: "zeros", line: 3, reason: "the line is longer than 64 KiB; this does not look like a CSV file of bars (is it the right file, or damaged?)"))
+          == .row(
+            file: "zeros", line: 3,
+            reason: "the line is longer than 64 KiB; this does not look like a CSV file of bars (is it the right file, or damaged?)"))
       #expect(appended <= 4, "stopped after a piece")
     }
   }

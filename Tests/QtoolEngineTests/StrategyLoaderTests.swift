@@ -61,18 +61,28 @@ final class SpecGenerator {
         timeframe: pick(["1d", "1h", "15m", "1M"]), source: maybe { pick(["binance", "csv", "yahoo"]) }, dataset: maybe { pick(Self.awkward) }),
       params: params,
       rules: .init(entry: rule(), exit: maybe { rule() }, shortEntry: maybe { rule() }, shortExit: maybe { rule() }),
-      sizing: maybe { .init(fraction: maybe { fraction(0.001...1) }, units: nil, notional: nil, maxUnits: maybe { fraction(1...1e6) }, maxNotional: nil) },
-      costs: maybe { .init(commission: maybe { fraction(0...0.0999) }, commissionFixed: maybe { fraction(0...10) }, slippageBps: maybe { fraction(0...50) }) },
+      sizing: maybe {
+        .init(fraction: maybe { fraction(0.001...1) }, units: nil, notional: nil, maxUnits: maybe { fraction(1...1e6) }, maxNotional: nil)
+      },
+      costs: maybe {
+        .init(commission: maybe { fraction(0...0.0999) }, commissionFixed: maybe { fraction(0...10) }, slippageBps: maybe { fraction(0...50) })
+      },
       risk: maybe {
-        .init(stopLoss: maybe { fraction(0.001...0.9) }, takeProfit: maybe { fraction(0.001...5) }, trailingStop: nil, maxDrawdownHalt: maybe { fraction(0.01...0.99) })
+        .init(
+          stopLoss: maybe { fraction(0.001...0.9) }, takeProfit: maybe { fraction(0.001...5) }, trailingStop: nil,
+          maxDrawdownHalt: maybe { fraction(0.01...0.99) })
       },
       execution: maybe {
-        .init(fill: maybe { pick(["next_open", "close"]) }, units: maybe { pick(["fractional", "whole"]) }, closeAtEnd: maybe { Bool.random(using: &random) },
+        .init(
+          fill: maybe { pick(["next_open", "close"]) }, units: maybe { pick(["fractional", "whole"]) },
+          closeAtEnd: maybe { Bool.random(using: &random) },
           capital: maybe { fraction(1...1e9) })
       },
       signals: maybe { .init(strong: maybe { fraction(0...100) }, medium: nil, weak: maybe { fraction(0...100) }) },
       benchmark: maybe { pick(Self.awkward) },
-      portfolio: portfolio ? .init(rank: "roc(close, fast)", top: Int.random(in: 1...5, using: &random), rebalance: maybe { pick(["daily", "weekly", "monthly"]) }) : nil)
+      portfolio: portfolio
+        ? .init(rank: "roc(close, fast)", top: Int.random(in: 1...5, using: &random), rebalance: maybe { pick(["daily", "weekly", "monthly"]) }) : nil
+    )
   }
 }
 

@@ -197,7 +197,8 @@ public enum ArchiveReader {
       let consumed = max(1, gzip?.consumed ?? archive_filter_bytes(archive, -1))
       if Double(produced) > limits.maxRatio * Double(consumed) {
         throw ArchiveError.tooLarge(
-          path: label, reason: "unpacks to more than \(Int(limits.maxRatio)) times its compressed size (\(produced >> 20) MiB from \(consumed >> 10) KiB)")
+          path: label,
+          reason: "unpacks to more than \(Int(limits.maxRatio)) times its compressed size (\(produced >> 20) MiB from \(consumed >> 10) KiB)")
       }
     }
     // A consumer's error (a CSV error), held while the rest is read to see if it was damage.

@@ -343,7 +343,8 @@ public enum CSVBarReader {
     // Years 0 to 9999 can be shown as dates.
     let date = (-62_167_219_200_000..<253_402_300_800_000).contains(timestamp) ? UTCCalendar.format(timestamp) : nil
     let shown = date.map { $0 == text ? "" : " (read as \($0))" } ?? ""
-    return "timestamp '\(text)'\(shown) is outside the range \(bounds); check the timestamp column (--map timestamp=COLUMN) and its unit (--timestamp-unit)"
+    return
+      "timestamp '\(text)'\(shown) is outside the range \(bounds); check the timestamp column (--map timestamp=COLUMN) and its unit (--timestamp-unit)"
   }
 
   /// Splits the line in `line` as RFC 4180 reads it, writing each of the first `columns`
