@@ -44,17 +44,37 @@ public enum FuzzTargets {
     if first & 16 != 0 { options.maxLineLength = 100 }
     if first & 32 != 0 { options.epochUnit = TimestampParser.EpochUnit.allCases[Int(first >> 6) & 3] }
     if first & 0xC0 == 0xC0 { options.timestampRange = nil }
-    let body = data.dropFirst()
-    let split = body.isEmpty ? 0 : Int(body[body.startIndex]) * body.count / 256
-    let stream = CSVStream(options: options, file: "fuzz.csv")
-    do {
-      try Data(body.prefix(split)).withUnsafeBytes { try stream.append($0) }
-      try Data(body.dropFirst(split)).withUnsafeBytes { try stream.append($0) }
-      let result = try stream.finish()
-      if let range = options.timestampRange {
-        precondition(result.series.timestamps.allSatisfy(range.contains), "a bar outside the timestamp range")
+    let body = Data(data.dropFirst())
+    let split = body.isEmpty ? 0 : Int(body[0]) * body.count / 256
+    func read(_ text: Data) throws -> CSVBarReader.Result {
+      let stream = CSVStream(options: options, file: "fuzz.csv")
+      try Data(text.prefix(split)).withUnsafeBytes { try stream.append($0) }
+      try Data(text.dropFirst(split)).withUnsafeBytes { try stream.append($0) }
+      return try stream.finish()
+    }
+    guard let result = try? read(body) else { return }
+    if let range = options.timestampRange {
+      precondition(result.series.timestamps.allSatisfy(range.contains), "a bar outside the timestamp range")
+    }
+    // The RFC 4180 path against the plain one: the same text with every field quoted reads
+    // the same. (Known delimiter, no quotes or BOM to begin with, lines well under the limit.)
+    guard let delimiter = options.delimiter, options.maxLineLength == CSVOptions.defaultMaxLineLength, !body.contains(34),
+      !body.starts(with: [0xEF, 0xBB, 0xBF]), !body.contains(0)
+    else { return }
+    var quoted = Data()
+    for line in body.split(separator: 10, omittingEmptySubsequences: false) {
+      let crlf = line.last == 13
+      let content = crlf ? line.dropLast() : line[...]
+      if !content.isEmpty {
+        let fields = content.split(separator: delimiter, omittingEmptySubsequences: false)
+        quoted.append(contentsOf: fields.map { [34] + $0 + [34] }.joined(separator: [delimiter]))
       }
-    } catch {}
+      if crlf { quoted.append(13) }
+      quoted.append(10)
+    }
+    quoted.removeLast()
+    guard let again = try? read(quoted) else { preconditionFailure("quoted, the text no longer reads") }
+    precondition(again.series == result.series && again.skippedRows == result.skippedRows, "quoted, the text reads differently")
   }
 
   /// The rules parser (as rules with params and columns, or as `--assert` on metrics), the
