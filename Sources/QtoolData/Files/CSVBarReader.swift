@@ -300,18 +300,22 @@ public enum CSVBarReader {
       guard timestamp >= earliest, timestamp < latest else {
         throw CSVError.row(file: file, line: lineNumber, reason: outOfRange(tsField, timestamp, layout.timestampRange!))
       }
-      // Only constants captured: a captured var would be boxed and checked for exclusivity.
-      let (line, grouped) = (lineNumber, quoted && delimiter == 44)
-      @inline(__always) func field(_ index: Int, _ name: String) throws -> Double? {
-        try number(fields, starts[index], ends[index], name: name, file: file, line: line, grouped: grouped)
-      }
-      guard let open = try field(layout.open, "open"), let high = try field(layout.high, "high"),
-        let low = try field(layout.low, "low"), let close = try field(layout.close, "close")
+      // Called directly, not through a local closure: the closure was not inlined, and a var
+      // it captured was boxed and checked for exclusivity on every access.
+      let grouped = quoted && delimiter == 44
+      guard
+        let open = try number(fields, starts[layout.open], ends[layout.open], name: "open", file: file, line: lineNumber, grouped: grouped),
+        let high = try number(fields, starts[layout.high], ends[layout.high], name: "high", file: file, line: lineNumber, grouped: grouped),
+        let low = try number(fields, starts[layout.low], ends[layout.low], name: "low", file: file, line: lineNumber, grouped: grouped),
+        let close = try number(fields, starts[layout.close], ends[layout.close], name: "close", file: file, line: lineNumber, grouped: grouped)
       else {
         skipped += 1
         continue
       }
-      let volume = try layout.volume.flatMap { try field($0, "volume") } ?? 0
+      var volume = 0.0
+      if let column = layout.volume {
+        volume = try number(fields, starts[column], ends[column], name: "volume", file: file, line: lineNumber, grouped: grouped) ?? 0
+      }
       series.append(timestamp: timestamp, open: open, high: high, low: low, close: close, volume: volume)
     }
     return (Result(series: series, skippedRows: skipped), lineNumber)
