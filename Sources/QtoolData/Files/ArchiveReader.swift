@@ -110,7 +110,7 @@ public enum ArchiveReader {
     return try stream(data: data, label: label, limits: limits)
   }
 
-  /// `entries(data:label:)` less the copy for plain data; also what the fuzz target drives.
+  /// `entries(data:label:)` for compressed data or an archive.
   static func stream(data: Data, label: String, limits: Limits) throws -> [Entry] {
     var entries: [Entry] = []
     let entry: (String) throws -> Void = { entries.append(Entry(name: $0, data: Data())) }
