@@ -3,8 +3,8 @@ SWIFT ?= swift
 SWIFTC ?= swiftc
 BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev zlib1g-dev pkg-config sqlite3
 # Tests also drive the completion scripts in real shells, render the HTML report in Chromium,
-# and build damaged and oversized archives with zip and gzip.
-TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium zip gzip
+# and build damaged and oversized archives with gzip, bzip2, xz and zip.
+TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium zip gzip bzip2 xz-utils
 DEMO_HOME := .build/demo
 
 .PHONY: deps test-deps demo test build release bench lint format generate clean fuzz

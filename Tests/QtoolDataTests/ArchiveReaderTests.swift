@@ -123,6 +123,22 @@ import Testing
     #expect(corruption(tar, label: "bars.tar.gz")?.description.contains("the CRC-32 check failed") == true)
   }
 
+  /// bzip2, xz and zip check their own CRCs through libarchive: a flipped bit or a cut file
+  /// is an error, whichever the format.
+  @Test(arguments: ["bzip2 -k", "xz -k", "zip -q bars.zip"]) func damagedBzip2XzAndZipAreErrors(command: String) throws {
+    let directory = try SharedData.scratchDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let (csv, _) = try Self.gzipped(rows: 50_000, in: directory)
+    try Self.shell("cd '\(directory.path)' && \(command) bars.csv")
+    let name = command.hasPrefix("zip") ? "bars.zip" : command.hasPrefix("xz") ? "bars.csv.xz" : "bars.csv.bz2"
+    let packed = try Data(contentsOf: directory.appendingPathComponent(name))
+    #expect(try ArchiveReader.entries(data: packed, label: name).map(\.data) == [csv])
+    var flipped = packed
+    flipped[packed.count / 2] ^= 0x01
+    #expect(corruption(flipped, label: name) != nil, "a flipped bit in \(name)")
+    #expect(corruption(packed.prefix(packed.count * 3 / 4), label: name) != nil, "\(name) cut short")
+  }
+
   /// A CSV error caused by damage is reported as the damage.
   @Test func damageOutranksTheCSVErrorItCaused() throws {
     let directory = try SharedData.scratchDirectory()
