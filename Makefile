@@ -1,11 +1,13 @@
 # qtool — the two commands the README starts with are `make demo` and `make test`.
 SWIFT ?= swift
-BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev pkg-config sqlite3
-# Tests also drive the completion scripts in real shells and render the HTML report in Chromium.
-TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium
+SWIFTC ?= swiftc
+BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev zlib1g-dev pkg-config sqlite3
+# Tests also drive the completion scripts in real shells, render the HTML report in Chromium,
+# and build damaged and oversized archives with gzip, bzip2, xz and zip.
+TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium zip gzip bzip2 xz-utils
 DEMO_HOME := .build/demo
 
-.PHONY: deps test-deps demo test build release bench lint format generate clean
+.PHONY: deps test-deps demo test build release bench lint format generate clean fuzz
 
 # Installs those of the given Debian packages that are missing.
 define install_missing
@@ -76,3 +78,10 @@ generate: build
 
 clean:
 	rm -rf .build
+
+# Fuzzes the parsers with libFuzzer for FUZZ_SECONDS each (Tests/Fuzz/fuzz.sh says how);
+# finds are saved under Tests/Fuzz/Regressions/, which the test suite replays.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= csv rules spec dates archive
+fuzz: test-deps
+	SWIFT="$(SWIFT)" SWIFTC="$(SWIFTC)" FUZZ_SECONDS="$(FUZZ_SECONDS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" sh Tests/Fuzz/fuzz.sh

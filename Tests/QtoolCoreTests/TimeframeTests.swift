@@ -9,6 +9,9 @@ import Testing
     #expect(Timeframe("1d")?.description == "1d")
     #expect(Timeframe("1y") == nil)
     #expect(Timeframe("0d") == nil)
+    // Counts past a million overflowed the millisecond arithmetic (found by fuzzing).
+    #expect(Timeframe("1706732417067M") == nil)
+    #expect(Timeframe("1000000M")!.next(after: 0) == UTCCalendar.timestamp(year: 85303, month: 5, day: 1))
   }
 
   @Test func alignment() {

@@ -31,6 +31,13 @@ import Testing
       #expect(TimestampParser.parse(text) == nil, "\(text)")
     }
   }
+
+  /// Epoch seconds forced on a number too large for milliseconds: nil, not a trap.
+  @Test func forcedSecondsThatOverflowAreRejected() {
+    #expect(TimestampParser.parse("9223372036854775", unit: .seconds) == 9_223_372_036_854_775_000)
+    #expect(TimestampParser.parse("9223372036854776", unit: .seconds) == nil)
+    #expect(TimestampParser.parse("9223372036854775.9", unit: .seconds) == nil)
+  }
 }
 
 @Suite struct LocalDateTests {

@@ -5,7 +5,8 @@ import Testing
 @testable import QtoolData
 
 func readCSV(_ text: String, _ options: CSVOptions = CSVOptions()) throws -> CSVBarReader.Result {
-  let firstLine = String(text.prefix { $0 != "\n" })
+  // Bytes, not Characters: "\r\n" is one Character.
+  let firstLine = String(decoding: text.utf8.prefix { $0 != 10 }, as: UTF8.self)
   let layout = try CSVBarReader.detect(firstLine: firstLine, options: options, file: "test.csv")
   return try CSVBarReader.read(Data(text.utf8), layout: layout, file: "test.csv")
 }
@@ -129,5 +130,162 @@ func readCSV(_ text: String, _ options: CSVOptions = CSVOptions()) throws -> CSV
     }
     #expect(parse("1e5") == nil)
     #expect(parse("12345678901234567890123") == nil)
+  }
+}
+
+/// RFC 4180: a quoted field may hold the delimiter and doubled quotes; lines end in LF or
+/// CRLF; a BOM may lead. What cannot be read is refused with its line and column.
+@Suite struct QuotedCSVTests {
+  @Test func quotedFieldsHoldDelimitersQuotesAndGroupedThousands() throws {
+    let text =
+      "\u{FEFF}\"Date\",\"Name, full\",\"Open\",\"High\",\"Low\",\"Close\",\"Volume\"\r\n"
+      + "2024-01-02,\"Acme, Inc.\",1,2,0.5,1.5,10\r\n"
+      + "2024-01-03,\"He said \"\"hi, there\"\"\",\"1,234.50\",\"1,300\",\"1,200.25\",\"1,250\",\"12,345,678\"\r\n"
+      + "2024-01-04, \"spaced\" ,1,2,0.5,1.5,\"7\"\r\n"
+    let result = try readCSV(text)
+    #expect(result.series.timestamps == [2, 3, 4].map { UTCCalendar.timestamp(year: 2024, month: 1, day: $0) })
+    #expect(result.series.open == [1, 1234.5, 1])
+    #expect(result.series.high == [2, 1300, 2])
+    #expect(result.series.low == [0.5, 1200.25, 0.5])
+    #expect(result.series.close == [1.5, 1250, 1.5])
+    #expect(result.series.volume == [10, 12_345_678, 7])
+  }
+
+  @Test func quotedTimestampsMayHoldTheDelimiter() throws {
+    var options = CSVOptions()
+    options.timestampFormat = "MMM d, yyyy"
+    let result = try readCSV("Date,Price,Open,High,Low\n\"Jan 2, 2024\",\"1,501.5\",\"1,490\",\"1,510\",\"1,480\"\n", options)
+    #expect(result.series.timestamps == [UTCCalendar.timestamp(year: 2024, month: 1, day: 2)])
+    #expect(result.series.close == [1501.5])
+    #expect(result.series.open == [1490])
+  }
+
+  /// A quote in a column after the last one read never reaches the splitter.
+  @Test func quotesInColumnsNotReadAreLeftAlone() throws {
+    let result = try readCSV("date,open,high,low,close,volume,note\n2024-01-02,1,2,0.5,1.5,10,\"a, \"\"b\"\n")
+    #expect(result.series.close == [1.5])
+  }
+
+  @Test func unreadableQuotesAreRefusedWithLineAndColumn() {
+    let header = "date,name,open,high,low,close\n2024-01-01,x,1,2,0.5,1.5\n"
+    #expect(
+      throws: CSVError.cell(
+        file: "test.csv", line: 3, column: 12, reason: "the quoted field opened here is not closed on this line (a quoted field cannot span lines)")
+    ) { try readCSV(header + "2024-01-02,\"Acme, Inc.,1,2,0.5,1.5\n") }
+    #expect(
+      throws: CSVError.cell(
+        file: "test.csv", line: 3, column: 20, reason: "unexpected 'x' after the closing quote; inside a quoted field, write a quote as two (\"\")")
+    ) { try readCSV(header + "2024-01-02,\"Zürich\"x,1,2,0.5,1.5\n") }
+    #expect("\(CSVError.cell(file: "a.csv", line: 3, column: 12, reason: "r"))" == "a.csv:3:12: r")
+  }
+
+  /// Where commas are not the delimiter they may be decimal commas: refused, never guessed.
+  @Test func commasInNumbersOfOtherDelimitersAreRefused() {
+    #expect(
+      throws: CSVError.row(
+        file: "test.csv", line: 2,
+        reason: "open: expected a number, got '1,500' (write decimals with a point; thousands may be grouped only as in \"1,234.50\")")
+    ) { try readCSV("date;open;high;low;close\n2024-01-02;\"1,500\";2;0.5;1.5\n") }
+    #expect(throws: CSVError.self) { try readCSV("date,open,high,low,close\n2024-01-02,\"1,5\",2,0.5,1.5\n") }
+    #expect(throws: CSVError.self) { try readCSV("date,open,high,low,close\n2024-01-02,\"12,34.5\",2,0.5,1.5\n") }
+  }
+
+  /// The quoted path gives what the plain path gives, across the pieces parsed side by side.
+  @Test func quotedFileInPiecesReadsAsThePlainOne() throws {
+    var plain = ["time,open,high,low,close,volume"]
+    var quoted = ["\"time\",\"open\",\"high\",\"low\",\"close\",\"volume\""]
+    for i in 0..<200_000 {
+      let price = 1000 + Double(i % 977) / 8
+      plain.append("\(1_600_000_000 + i * 60),\(price),\(price + 1),\(price - 1),\(price + 0.25),\(i)")
+      quoted.append(
+        i % 3 == 0
+          ? "\"\(1_600_000_000 + i * 60)\",\"\(price)\",\(price + 1),\"\(price - 1)\",\(price + 0.25),\"\(i)\""
+          : plain[plain.count - 1])
+    }
+    let quotedText = quoted.joined(separator: "\r\n")
+    #expect(quotedText.utf8.count > 2 * (4 << 20), "three pieces")
+    #expect(try readCSV(quotedText).series == (try readCSV(plain.joined(separator: "\n"))).series)
+  }
+}
+
+@Suite struct CSVLimitTests {
+  @Test func timestampsOutsideTheSaneRangeAreRefusedByLine() throws {
+    let rows = "date,open,high,low,close\n2024-01-02,1,2,0.5,1.5\n"
+    #expect(
+      throws: CSVError.row(
+        file: "test.csv", line: 3,
+        reason:
+          "timestamp '2250-01-01' is outside the range 1970-01-01 to 2200-01-01; check the timestamp column (--map timestamp=COLUMN) and its unit (--timestamp-unit)"
+      )
+    ) { try readCSV(rows + "2250-01-01,1,2,0.5,1.5\n") }
+    #expect(throws: CSVError.self) { try readCSV(rows + "1969-12-31T23:59:59Z,1,2,0.5,1.5\n") }
+    do {
+      _ = try readCSV("time,open,high,low,close\n8000000000,1,2,0.5,1.5\n")
+      Issue.record("a time in 2223 should be refused")
+    } catch let CSVError.row(_, line, reason) {
+      #expect(line == 2)
+      #expect(reason.hasPrefix("timestamp '8000000000' (read as 2223-07-"))
+    }
+    var microseconds = CSVOptions()
+    microseconds.epochUnit = .seconds
+    #expect(throws: CSVError.self) { try readCSV("time,open,high,low,close\n1735689600000000,1,2,0.5,1.5\n", microseconds) }
+    var anyTime = CSVOptions()
+    anyTime.timestampRange = nil
+    #expect(try readCSV(rows + "1960-01-04,1,2,0.5,1.5\n", anyTime).series.count == 2)
+    #expect(try readCSV("date,open,high,low,close\n2199-12-31,1,2,0.5,1.5\n").series.count == 1)
+  }
+
+  @Test func aLineLongerThanTheLimitIsRefusedByLine() throws {
+    let long = "2024-01-03,1,2,0.5,1.5," + String(repeating: "x", count: 70_000)
+    let reason = "the line is longer than 64 KiB; this does not look like a CSV file of bars (is it the right file, or damaged?)"
+    #expect(throws: CSVError.row(file: "test.csv", line: 3, reason: reason)) {
+      try readCSV("date,open,high,low,close,note\n2024-01-02,1,2,0.5,1.5,a\n\(long)\n")
+    }
+    var options = CSVOptions()
+    options.maxLineLength = 100_000
+    #expect(try readCSV("date,open,high,low,close,note\n2024-01-02,1,2,0.5,1.5,a\n\(long)\n", options).series.count == 2)
+  }
+
+  /// A stream of bytes with no line end (a bomb of zeros) stops after one piece, not at the
+  /// end of the stream, and names the line.
+  @Test func endlessLineStopsTheStreamEarly() throws {
+    let stream = CSVStream(options: CSVOptions(), file: "zeros")
+    let head = Array("time,open,high,low,close\n1600000000,1,2,0.5,1.5\n".utf8)
+    try head.withUnsafeBytes { try stream.append($0) }
+    let zeros = [UInt8](repeating: 0, count: 1 << 20)
+    var appended = 0
+    do {
+      for _ in 0..<1024 {
+        try zeros.withUnsafeBytes { try stream.append($0) }
+        appended += 1
+      }
+      Issue.record("a GiB without a line end was accepted")
+    } catch {
+      #expect(
+        error as? CSVError
+          == .row(
+            file: "zeros", line: 3,
+            reason: "the line is longer than 64 KiB; this does not look like a CSV file of bars (is it the right file, or damaged?)"))
+      #expect(appended <= 4, "stopped after a piece")
+    }
+  }
+
+  /// The first bad line stops appending: the rest of a large stream is not read.
+  @Test func firstErrorStopsTheStream() throws {
+    let stream = CSVStream(options: CSVOptions(), file: "bad")
+    let head = Array("time,open,high,low,close\n1600000000,1,2,x,1.5\n".utf8)
+    try head.withUnsafeBytes { try stream.append($0) }
+    let block = Array(String(repeating: "1600000000,1,2,0.5,1.5\n", count: 1 << 16).utf8)  // 1.5 MB
+    var appended = 0
+    do {
+      for _ in 0..<700 {
+        try block.withUnsafeBytes { try stream.append($0) }
+        appended += 1
+      }
+      Issue.record("a GiB after a bad line was read on")
+    } catch {
+      #expect(error as? CSVError == .row(file: "bad", line: 2, reason: "low: expected a number, got 'x'"))
+      #expect(appended < 100, "stopped within a few pieces, not after \(appended)")
+    }
   }
 }

@@ -88,23 +88,27 @@ public enum ValueParsing {
     return Date(timeIntervalSince1970: sign == UInt8(ascii: "+") ? seconds - offset : seconds + offset)
   }
 
-  /// `90s`, `15m`, `4h`, `2d`, `1w` in seconds.
+  /// `90s`, `15m`, `4h`, `2d`, `1w` in seconds; nil when that many seconds do not fit an Int.
   public static func durationSeconds(_ text: String) -> Int? {
     guard let unit = text.last, let count = Int(text.dropLast()), count > 0 else { return nil }
+    let scale: Int
     switch unit {
-    case "s": return count
-    case "m": return count * 60
-    case "h": return count * 3600
-    case "d": return count * 86_400
-    case "w": return count * 604_800
+    case "s": scale = 1
+    case "m": scale = 60
+    case "h": scale = 3600
+    case "d": scale = 86_400
+    case "w": scale = 604_800
     default: return nil
     }
+    let (seconds, overflow) = count.multipliedReportingOverflow(by: scale)
+    return overflow ? nil : seconds
   }
 
-  /// `1m`…`1M`: a positive count and one of s, m, h, d, w, M (month).
+  /// `1m`…`1M`: a count from 1 to 1,000,000 and one of s, m, h, d, w, M (month), as QtoolCore's
+  /// Timeframe reads it.
   public static func isTimeframe(_ text: String) -> Bool {
     guard let unit = text.last, "smhdwM".contains(unit), let count = Int(text.dropLast()),
-      count > 0, !text.hasPrefix("+")
+      count > 0, count <= 1_000_000, !text.hasPrefix("+")
     else { return false }
     return true
   }

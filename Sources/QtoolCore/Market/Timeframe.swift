@@ -10,9 +10,13 @@ public struct Timeframe: Hashable, Sendable, CustomStringConvertible, Codable {
   public let count: Int
   public let unit: Unit
 
+  /// The largest count: larger ones overflowed the millisecond arithmetic (1706732417067M).
+  /// `ValueParsing.isTimeframe` on the command line takes the same.
+  public static let maxCount = 1_000_000
+
   public init?(_ text: String) {
     guard let last = text.last, let unit = Unit(rawValue: last), let count = Int(text.dropLast()),
-      count > 0, !text.hasPrefix("+")
+      count > 0, count <= Self.maxCount, !text.hasPrefix("+")
     else { return nil }
     self.count = count
     self.unit = unit

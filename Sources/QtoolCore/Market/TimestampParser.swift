@@ -50,7 +50,11 @@ public enum TimestampParser {
         }
       }
       switch unit ?? guessUnit(value) {
-      case .seconds: return value * 1000 + Int64((fraction * 1000).rounded())
+      case .seconds:
+        // A forced unit may not fit: nil, never a trap on overflow.
+        let (milliseconds, overflow) = value.multipliedReportingOverflow(by: 1000)
+        let (total, overflowAgain) = milliseconds.addingReportingOverflow(Int64((fraction * 1000).rounded()))
+        return overflow || overflowAgain ? nil : total
       case .milliseconds: return value
       case .microseconds: return value / 1000
       case .nanoseconds: return value / 1_000_000

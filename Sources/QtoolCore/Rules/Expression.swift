@@ -48,9 +48,73 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
     case .binary(_, let lhs, let rhs): return max(lhs.lookback, rhs.lookback)
     case .call(let name, let arguments):
       let inner = arguments.map(\.lookback).max() ?? 0
-      let periods = arguments.compactMap { if case .constant(let v) = $0 { return Int(v) } else { return nil } }
+      // Periods are the constant arguments in number positions (a series argument may be a
+      // constant too, e.g. sma(1e20, 5): it is not a period).
+      let positions = Functions.signature(name)?.arguments ?? []
+      let periods = arguments.indices.compactMap { index -> Int? in
+        guard index < positions.count, positions[index] == .number, case .constant(let v) = arguments[index] else { return nil }
+        return Expression.bars(v)
+      }
       return inner + Functions.lookback(name, periods)
     }
+  }
+
+  /// A period or lag as a count of bars: the parser only lets whole numbers from 0 to
+  /// `RuleParser.maxBars` through; anything else (a tree built by hand) is clamped, never trapped on.
+  static func bars(_ value: Double) -> Int {
+    guard value.isFinite else { return value > 0 ? RuleParser.maxBars : 0 }
+    return Int(Swift.min(Swift.max(value.rounded(.down), 0), Double(RuleParser.maxBars)))
+  }
+
+  /// Rule text that parses back to this very expression (given the same params): the
+  /// printer the property tests hold the parser to. Parentheses only where precedence needs them.
+  /// Non-finite constants print as `1e999` / `-1e999`; NaN has no spelling and prints as `(0 / 0)`.
+  public var source: String { Self.print(self, level: .or) }
+
+  /// Binding strength, loosest first, as `RuleParser` reads it.
+  enum Level: Int, Comparable {
+    case or = 1, and, not, comparison, additive, multiplicative, unary, postfix, primary
+    static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
+  }
+
+  var level: Level {
+    switch self {
+    case .constant(let value): return value < 0 ? .unary : .primary
+    case .column, .call: return .primary
+    case .lag: return .postfix
+    case .negate: return .unary
+    case .not: return .not
+    case .binary(let op, _, _):
+      switch op {
+      case "or": return .or
+      case "and": return .and
+      case "+", "-": return .additive
+      case "*", "/": return .multiplicative
+      default: return .comparison
+      }
+    }
+  }
+
+  /// `expression` spelled so that it binds at least as tightly as `level`.
+  static func print(_ expression: Expression, level: Level) -> String {
+    let text: String
+    switch expression {
+    case .constant(let value):
+      if value.isNaN { return "(0 / 0)" }
+      text = value.isInfinite ? (value > 0 ? "1e999" : "-1e999") : RuleParser.format(value)
+    case .column(let name): text = name
+    case .call(let name, let arguments): text = "\(name)(\(arguments.map { print($0, level: .or) }.joined(separator: ", ")))"
+    case .lag(let inner, let bars): text = "\(print(inner, level: .postfix))[\(bars)]"
+    case .negate(let inner): text = "-\(print(inner, level: .unary))"
+    case .not(let inner): text = "not \(print(inner, level: .not))"
+    case .binary(let op, let lhs, let rhs):
+      let own = expression.level
+      // and, or, + - * / group to the left; a comparison takes no comparison on either side.
+      let left: Level = own == .comparison ? .additive : own
+      let right = Level(rawValue: own.rawValue + 1)!
+      text = "\(print(lhs, level: left)) \(op) \(print(rhs, level: right))"
+    }
+    return expression.level < level ? "(\(text))" : text
   }
 }
 

@@ -84,6 +84,14 @@ struct Lexer {
     return c.isLetter
   }
 
+  /// The source text of a token, as written.
+  func text(of token: Token) -> String { text(from: token.offset, to: token.offset + token.length) }
+
+  /// The source text from one offset to another (in characters).
+  func text(from start: Int, to end: Int) -> String {
+    String(source[max(0, min(start, source.count))..<max(0, min(end, source.count))])
+  }
+
   func error(at offset: Int, _ message: String) -> RuleError {
     var line = 1
     var lineStart = 0

@@ -170,7 +170,7 @@ public final class RuleEvaluator {
     case .call(let name, let arguments):
       func series(_ index: Int) -> [Double] { evaluate(arguments[index]) }
       func period(_ index: Int) -> Int {
-        if case .constant(let value) = arguments[index] { return Int(value) }
+        if case .constant(let value) = arguments[index] { return Swift.max(1, Expression.bars(value)) }
         return 1
       }
       switch name {

@@ -2,14 +2,31 @@
 ///
 /// Precedence, loosest first: `or`, `and`, `not`, comparisons, `+ -`, `* /`, unary `-`,
 /// lag `[n]`. Identifiers are OHLCV columns, strategy parameters or function names.
+///
+/// Limits that keep every walk over a rule bounded: parentheses, calls and unary operators
+/// nest at most `maxDepth` deep, and so does the tree (a chain of 300 `+` is 300 deep). Parsing
+/// is linear in the length of the rule: each node's type is worked out once, as it is built.
 public struct RuleParser {
   public static let columns = ["open", "high", "low", "close", "volume"]
+  /// How deep a rule may nest; past it, a RuleError (not a stack overflow).
+  public static let maxDepth = 256
+  /// The largest period (`sma(close, n)`) or lag (`close[n]`), in bars.
+  public static let maxBars = 1_000_000
 
   let lexer: Lexer
   let tokens: [Token]
   let parameters: [String: Double]
   var allowColumns = true
   var position = 0
+  /// Parentheses, calls, `-` and `not` the parser is inside of.
+  var nesting = 0
+
+  /// An expression with its type and the depth of its tree, known without walking it.
+  struct Typed {
+    var expression: Expression
+    var type: Expression.ValueType
+    var depth: Int
+  }
 
   /// - parameters:
   ///   - origin: how errors name the rule, e.g. `rules.entry`.
@@ -31,7 +48,7 @@ public struct RuleParser {
     guard parser.tokens.count > 1 else { throw lexer.error(at: 0, "empty rule") }
     let expression = try parser.parseOr()
     if case .end = parser.current.kind {} else { throw parser.error("unexpected \(parser.describe(parser.current)) after a complete expression") }
-    return expression
+    return expression.expression
   }
 
   var current: Token { tokens[position] }
@@ -60,7 +77,28 @@ public struct RuleParser {
     guard accept(symbol) else { throw error("expected '\(symbol)' \(context), found \(describe(current))") }
   }
 
-  mutating func parseOr() throws -> Expression {
+  func tooDeep(_ token: Token) -> RuleError {
+    error(
+      "the rule nests more than \(Self.maxDepth) levels deep (parentheses, calls, or a chain of operators); split it into simpler rules",
+      at: token)
+  }
+
+  /// Runs `body` one level deeper, refusing to go past `maxDepth`.
+  mutating func nested<T>(_ token: Token, _ body: (inout RuleParser) throws -> T) throws -> T {
+    guard nesting < Self.maxDepth else { throw tooDeep(token) }
+    nesting += 1
+    defer { nesting -= 1 }
+    return try body(&self)
+  }
+
+  /// A node over `children`, with its depth checked.
+  func node(_ expression: Expression, _ type: Expression.ValueType, _ children: Typed..., at token: Token) throws -> Typed {
+    let depth = 1 + (children.map(\.depth).max() ?? 0)
+    guard depth <= Self.maxDepth else { throw tooDeep(token) }
+    return Typed(expression: expression, type: type, depth: depth)
+  }
+
+  mutating func parseOr() throws -> Typed {
     var lhs = try parseAnd()
     while true {
       let token = current
@@ -68,11 +106,11 @@ public struct RuleParser {
       let rhs = try parseAnd()
       try requireBoolean(lhs, "or", token)
       try requireBoolean(rhs, "or", token)
-      lhs = .binary("or", lhs, rhs)
+      lhs = try node(.binary("or", lhs.expression, rhs.expression), .boolean, lhs, rhs, at: token)
     }
   }
 
-  mutating func parseAnd() throws -> Expression {
+  mutating func parseAnd() throws -> Typed {
     var lhs = try parseNot()
     while true {
       let token = current
@@ -80,21 +118,21 @@ public struct RuleParser {
       let rhs = try parseNot()
       try requireBoolean(lhs, "and", token)
       try requireBoolean(rhs, "and", token)
-      lhs = .binary("and", lhs, rhs)
+      lhs = try node(.binary("and", lhs.expression, rhs.expression), .boolean, lhs, rhs, at: token)
     }
   }
 
-  mutating func parseNot() throws -> Expression {
+  mutating func parseNot() throws -> Typed {
     let token = current
     if accept("not") {
-      let inner = try parseNot()
+      let inner = try nested(token) { try $0.parseNot() }
       try requireBoolean(inner, "not", token)
-      return .not(inner)
+      return try node(.not(inner.expression), .boolean, inner, at: token)
     }
     return try parseComparison()
   }
 
-  mutating func parseComparison() throws -> Expression {
+  mutating func parseComparison() throws -> Typed {
     let lhs = try parseAdditive()
     for op in ["<=", ">=", "==", "!=", "<", ">"] {
       let token = current
@@ -102,13 +140,13 @@ public struct RuleParser {
         let rhs = try parseAdditive()
         try requireNumeric(lhs, op, token)
         try requireNumeric(rhs, op, token)
-        return .binary(op, lhs, rhs)
+        return try node(.binary(op, lhs.expression, rhs.expression), .boolean, lhs, rhs, at: token)
       }
     }
     return lhs
   }
 
-  mutating func parseAdditive() throws -> Expression {
+  mutating func parseAdditive() throws -> Typed {
     var lhs = try parseMultiplicative()
     while true {
       let token = current
@@ -117,11 +155,11 @@ public struct RuleParser {
       let rhs = try parseMultiplicative()
       try requireNumeric(lhs, op, token)
       try requireNumeric(rhs, op, token)
-      lhs = Self.fold(op, lhs, rhs)
+      lhs = try fold(op, lhs, rhs, at: token)
     }
   }
 
-  mutating func parseMultiplicative() throws -> Expression {
+  mutating func parseMultiplicative() throws -> Typed {
     var lhs = try parseUnary()
     while true {
       let token = current
@@ -130,57 +168,58 @@ public struct RuleParser {
       let rhs = try parseUnary()
       try requireNumeric(lhs, op, token)
       try requireNumeric(rhs, op, token)
-      lhs = Self.fold(op, lhs, rhs)
+      lhs = try fold(op, lhs, rhs, at: token)
     }
   }
 
-  mutating func parseUnary() throws -> Expression {
+  mutating func parseUnary() throws -> Typed {
     let token = current
     if accept("-") {
-      let inner = try parseUnary()
+      let inner = try nested(token) { try $0.parseUnary() }
       try requireNumeric(inner, "-", token)
-      if case .constant(let value) = inner { return .constant(-value) }
-      return .negate(inner)
+      if case .constant(let value) = inner.expression { return Typed(expression: .constant(-value), type: .number, depth: 0) }
+      return try node(.negate(inner.expression), .series, inner, at: token)
     }
     return try parsePostfix()
   }
 
-  mutating func parsePostfix() throws -> Expression {
+  mutating func parsePostfix() throws -> Typed {
     var expression = try parsePrimary()
     while true {
       let open = current
       guard accept("[") else { return expression }
-      guard case .number(let value) = current.kind, value >= 0, value == value.rounded() else {
-        throw error("a lag needs a whole number of bars, e.g. close[1]")
+      guard case .number(let value) = current.kind else { throw error("a lag needs a whole number of bars, e.g. close[1]") }
+      guard value >= 0, value <= Double(Self.maxBars), value == value.rounded() else {
+        throw error("a lag needs a whole number of bars from 0 to 1,000,000, e.g. close[1]; got \(lexer.text(of: current))")
       }
       position += 1
       try expect("]", "to close the lag")
-      guard expression.type != .number else { throw error("only series can be lagged; \(expression) is a constant", at: open) }
-      expression = value == 0 ? expression : .lag(expression, Int(value))
+      guard expression.type != .number else { throw error("only series can be lagged; \(expression.expression) is a constant", at: open) }
+      if value != 0 { expression = try node(.lag(expression.expression, Int(value)), .series, expression, at: open) }
     }
   }
 
-  mutating func parsePrimary() throws -> Expression {
+  mutating func parsePrimary() throws -> Typed {
     let token = current
     switch token.kind {
     case .number(let value):
       position += 1
-      return .constant(value)
+      return Typed(expression: .constant(value), type: .number, depth: 0)
     case .symbol("("):
       position += 1
-      let inner = try parseOr()
+      let inner = try nested(token) { try $0.parseOr() }
       try expect(")", "to close '('")
       return inner
     case .identifier(let name):
       position += 1
       if case .symbol("(") = current.kind {
         position += 1
-        return try parseCall(name, token)
+        return try nested(token) { try $0.parseCall(name, token) }
       }
-      if allowColumns, Self.columns.contains(name) { return .column(name) }
-      if let value = parameters[name] { return .constant(value) }
-      if name == "true" { return .constant(1) }
-      if name == "false" { return .constant(0) }
+      if allowColumns, Self.columns.contains(name) { return Typed(expression: .column(name), type: .series, depth: 0) }
+      if let value = parameters[name] { return Typed(expression: .constant(value), type: .number, depth: 0) }
+      if name == "true" { return Typed(expression: .constant(1), type: .number, depth: 0) }
+      if name == "false" { return Typed(expression: .constant(0), type: .number, depth: 0) }
       if Functions.signature(name) != nil { throw error("'\(name)' is a function: call it, e.g. \(name)(close, 14)", at: token) }
       guard allowColumns else {
         throw error("unknown metric '\(name)'" + hint(name, parameters.keys.sorted()) + "; `qtool help metrics` lists them", at: token)
@@ -192,14 +231,19 @@ public struct RuleParser {
     }
   }
 
-  mutating func parseCall(_ name: String, _ token: Token) throws -> Expression {
+  mutating func parseCall(_ name: String, _ token: Token) throws -> Typed {
     guard let signature = Functions.signature(name) else {
       throw error("unknown function '\(name)'" + hint(name, Array(Functions.all.keys)), at: token)
     }
-    var arguments: [Expression] = []
+    var arguments: [Typed] = []
+    /// Where each argument starts and ends in the source, for errors that quote it.
+    var spans: [(first: Token, end: Int)] = []
     if !accept(")") {
       repeat {
+        let first = current
         arguments.append(try parseOr())
+        let last = tokens[position - 1]
+        spans.append((first, last.offset + last.length))
       } while accept(",")
       try expect(")", "to close the call to \(name)")
     }
@@ -211,28 +255,45 @@ public struct RuleParser {
     for (index, argument) in arguments.enumerated() {
       let wanted = signature.arguments[index]
       if wanted == .number {
-        guard case .constant(let value) = argument, value >= 1, value == value.rounded() else {
-          throw error("argument \(index + 1) of \(name) must be a whole-number period (a literal or a param), got \(argument)", at: token)
+        guard case .constant(let value) = argument.expression else {
+          throw error(
+            "argument \(index + 1) of \(name) must be a whole-number period (a literal or a param), got \(argument.expression)", at: token)
+        }
+        guard value >= 1, value <= Double(Self.maxBars), value == value.rounded() else {
+          let text = lexer.text(from: spans[index].first.offset, to: spans[index].end)
+          let shown = Double(text) == value ? text : "\(text) = \(Self.format(value))"
+          throw error(
+            "argument \(index + 1) of \(name) must be a whole number of bars from 1 to 1,000,000 (a literal or a param), got \(shown)",
+            at: spans[index].first)
         }
       } else if argument.type == .boolean {
         throw error("argument \(index + 1) of \(name) must be a number or series, not a condition", at: token)
       }
     }
     let missing = signature.arguments.count - arguments.count
-    arguments += signature.optional.suffix(missing).map { Expression.constant($0) }
-    return .call(name, arguments)
+    arguments += signature.optional.suffix(missing).map { Typed(expression: .constant($0), type: .number, depth: 0) }
+    let depth = 1 + (arguments.map(\.depth).max() ?? 0)
+    guard depth <= Self.maxDepth else { throw tooDeep(token) }
+    return Typed(expression: .call(name, arguments.map(\.expression)), type: signature.result, depth: depth)
   }
 
   func hint(_ name: String, _ candidates: [String]) -> String {
     Similarity.closest(to: name, among: candidates).map { " — did you mean '\($0)'?" } ?? ""
   }
 
-  func requireBoolean(_ expression: Expression, _ op: String, _ token: Token) throws {
-    guard expression.type == .boolean else { throw error("'\(op)' needs conditions on both sides; \(expression) is a number", at: token) }
+  func requireBoolean(_ operand: Typed, _ op: String, _ token: Token) throws {
+    guard operand.type == .boolean else { throw error("'\(op)' needs conditions on both sides; \(operand.expression) is a number", at: token) }
   }
 
-  func requireNumeric(_ expression: Expression, _ op: String, _ token: Token) throws {
-    guard expression.type != .boolean else { throw error("'\(op)' needs numbers; \(expression) is a condition", at: token) }
+  func requireNumeric(_ operand: Typed, _ op: String, _ token: Token) throws {
+    guard operand.type != .boolean else { throw error("'\(op)' needs numbers; \(operand.expression) is a condition", at: token) }
+  }
+
+  /// Arithmetic, with constants folded, so `fast * 2` is a constant period.
+  func fold(_ op: String, _ lhs: Typed, _ rhs: Typed, at token: Token) throws -> Typed {
+    let expression = Self.fold(op, lhs.expression, rhs.expression)
+    if case .constant = expression { return Typed(expression: expression, type: .number, depth: 0) }
+    return try node(expression, lhs.type == .number && rhs.type == .number ? .number : .series, lhs, rhs, at: token)
   }
 
   /// Folds arithmetic on constants, so `fast * 2` is a constant period.
@@ -244,5 +305,10 @@ public struct RuleParser {
     case "*": return .constant(a * b)
     default: return .constant(a / b)
     }
+  }
+
+  /// A number as a user would write it: `20`, `0.5`, `1e+20`, `inf`.
+  static func format(_ value: Double) -> String {
+    value.isFinite && value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
   }
 }

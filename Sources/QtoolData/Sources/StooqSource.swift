@@ -38,7 +38,10 @@ public struct StooqSource: MarketSource {
       let what = lower.contains("<html") || lower.contains("<!doctype") ? "an HTML page" : "'\(text.prefix(100))'"
       throw FetchError.invalidResponse(url: task.request.url, reason: "Stooq answered \(what) instead of CSV")
     }
-    let csv = try CSVBody.read(body, options: CSVOptions(), file: task.request.url, url: task.request.url, mapApplies: false)
+    // Stooq's histories reach back before 1970 (indices to the 1800s).
+    var options = CSVOptions()
+    options.timestampRange = UTCCalendar.timestamp(year: 1800, month: 1, day: 1)..<CSVOptions.defaultTimestampRange.upperBound
+    let csv = try CSVBody.read(body, options: options, file: task.request.url, url: task.request.url, mapApplies: false)
     return try SourceBatch.checked(csv.series, origin: csv.origin, task: task, timeframe: timeframe, now: now, dropped: csv.dropped)
   }
 
