@@ -1,6 +1,6 @@
 # qtool — the two commands the README starts with are `make demo` and `make test`.
 SWIFT ?= swift
-BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev pkg-config sqlite3
+BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev libxgboost-dev pkg-config sqlite3
 # Tests also drive the completion scripts in real shells and render the HTML report in Chromium.
 TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium
 DEMO_HOME := .build/demo

@@ -105,6 +105,19 @@ public struct CompiledStrategy: Sendable {
   public var fillAtClose: Bool
   public var wholeUnits: Bool
   public var closeAtEnd: Bool
+  /// What each `model("name")` of the rules reads, and how many bars its features need
+  /// before their first value: attached by the engine (`models` names them).
+  public var models: [String: any ModelSeries] = [:]
+  public var modelWarmup: [String: Int] = [:]
+
+  /// The models the rules (or the ranking) read, in order of first use.
+  public var modelNames: [String] {
+    var names: [String] = []
+    for expression in [entry, exit, shortEntry, shortExit, rank].compactMap({ $0 }) {
+      for name in expression.models where !names.contains(name) { names.append(name) }
+    }
+    return names
+  }
 
   /// Parses the rules with `overrides` applied to the params; errors name the spec's file.
   public init(_ spec: StrategySpec, overrides: [String: Double] = [:], capital: Double? = nil, origin: String = "") throws {
@@ -195,6 +208,10 @@ public struct CompiledStrategy: Sendable {
     func warmup(_ expression: Expression) -> Int {
       switch expression {
       case .constant, .column: return 0
+      case .model(let name):
+        let bars = modelWarmup[name] ?? 0
+        consider(bars, expression)
+        return bars
       case .lag(let inner, let offset):
         // The one bar past the look-back already covers an offset of 1.
         let bars = warmup(inner) + max(0, offset - 1)

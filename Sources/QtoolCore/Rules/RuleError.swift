@@ -11,7 +11,8 @@ public struct RuleError: QtoolError, Equatable {
   public var message: String
   public var sourceLine: String
 
-  public var category: ErrorCategory { .invalidInput }
+  /// Bad input (65) in a strategy spec; a model spec's rules are usage errors (64).
+  public var category: ErrorCategory = .invalidInput
   public var code: String { "rule_error" }
   public var details: [String: JSONValue] {
     ["origin": .string(origin), "line": JSONValue(line), "column": JSONValue(column), "source_line": .string(sourceLine)]
