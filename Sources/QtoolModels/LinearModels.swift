@@ -209,12 +209,14 @@ public enum LinearModels {
   /// Solves A x = b for a symmetric positive definite A (row-major, `size × size`) by Cholesky.
   static func solve(_ a: [Double], _ b: [Double], size n: Int) throws -> [Double] {
     var l = [Double](repeating: 0, count: n * n)
+    // A pivot this small next to the largest diagonal is rounding noise: the matrix is singular.
+    let largest = (0..<n).map { abs(a[$0 * n + $0]) }.max() ?? 0
     for i in 0..<n {
       for j in 0...i {
         var sum = a[i * n + j]
         for k in 0..<j { sum -= l[i * n + k] * l[j * n + k] }
         if i == j {
-          guard sum > 0, sum.isFinite else {
+          guard sum > 1e-12 * largest, sum.isFinite else {
             throw ModelError("the features are collinear or constant, so the model has no unique fit; drop a feature or raise the penalty")
           }
           l[i * n + i] = sum.squareRoot()

@@ -10,33 +10,33 @@ let xgboostLogCallback: @convention(c) (UnsafePointer<CChar>?) -> Void = { messa
   XGBoostLog.append(String(cString: message))
 }
 
-/// The library's messages since they were last drained, for the training report.
+/// The library's messages since they were last drained, for the training report; kept per
+/// thread, as XGBoost logs on the thread that called it.
 enum XGBoostLog {
-  private static let messages = Mutex<[String]>([])
-  private static let installed = Mutex(false)
+  private static let messages = Mutex<[(thread: UInt, text: String)]>([])
 
-  /// Installs the callback once per process.
+  static var thread: UInt { UInt(pthread_self()) }
+  /// Installs the callback for the calling thread: XGBoost keeps its log callback per thread,
+  /// so every thread that calls into it (a job's, a test's) installs it before it does.
   static func install() {
-    installed.withLock { done in
-      guard !done else { return }
-      XGBRegisterLogCallback(xgboostLogCallback)
-      done = true
-    }
+    XGBRegisterLogCallback(xgboostLogCallback)
   }
 
   static func append(_ message: String) {
     let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
     guard !text.isEmpty else { return }
+    let thread = thread
     messages.withLock { list in
-      if list.count < 100 { list.append(text) }
+      if list.count < 1000 { list.append((thread, text)) }
     }
   }
 
-  /// The messages logged since the last call, oldest first.
+  /// The messages this thread logged since its last call, oldest first.
   static func drain() -> [String] {
-    messages.withLock { list in
-      defer { list = [] }
-      return list
+    let thread = thread
+    return messages.withLock { list in
+      defer { list.removeAll { $0.thread == thread } }
+      return list.filter { $0.thread == thread }.map(\.text)
     }
   }
 }
