@@ -42,15 +42,15 @@ extension Bench {
     let set = TrainingSet(values: rows.values, rows: rows.rows, columns: 20, labels: rows.labels)
     let parameters = model.boosterParameters.map { ($0[0], $0[1]) }
     var trained: GBTModel?
-    let seconds = try time {
+    let qtoolSeconds = try time {
       let trainer = try GBTTrainer(train: set, valid: nil, kind: .binary, parameters: parameters)
       for round in 0..<200 { _ = try trainer.round(round) }
       trained = try trainer.model(rounds: 200)
     }
     let python = try pythonTraining(set, parameters: parameters)
-    report("qtool: 200 rounds through the C API", String(format: "%.2f s", seconds), "\(rows.rows) rows, with per-round evaluation")
+    report("qtool: 200 rounds through the C API", String(format: "%.2f s", qtoolSeconds), "\(rows.rows) rows, with per-round evaluation")
     if let python {
-      report("baseline: Python xgboost, same matrix", String(format: "%.2f s", python), "ratio qtool/python \(String(format: "%.3f", seconds / python)) (target ≤ 1.05)")
+      report("baseline: Python xgboost, same matrix", String(format: "%.2f s", python), "ratio qtool/python \(String(format: "%.3f", qtoolSeconds / python)) (target ≤ 1.05)")
     } else {
       report("baseline: Python xgboost", "not run", "python3 with xgboost==1.7.4 is not installed here")
     }

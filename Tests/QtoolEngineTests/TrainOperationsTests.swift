@@ -180,3 +180,36 @@ struct XGBoostFixture: Sendable {
       logistic: linear("logistic"), ridge: linear("ridge"))
   }
 }
+
+/// Labels of every kind, and a universe's rows pooled.
+@Suite struct TrainKindsTests {
+  @Test func multiclassLabelsCountConditions() throws {
+    let context = try TrainOperationsTests.context()
+    let spec = TrainOperationsTests.spec
+      .replacingOccurrences(
+        of: "label: { expr: \"forward_return(close, h) > 0\", kind: binary }",
+        with: "label: { expr: \"(forward_return(close, h) > 0) + (forward_return(close, h) > 0.03)\", kind: multiclass }")
+      .replacingOccurrences(of: "rounds: 50", with: "rounds: 5")
+    let report = try TrainOperations(context).run(TrainRequest(model: .inline(spec: spec, origin: nil)))
+    #expect(report.labelKind == "multiclass")
+    let predictions = try TrainOperations(context).predict(PredictRequest(model: "goog-up", dataset: "GOOG-1d", from: TimestampParser.parse("2012-01-01")))
+    #expect(!predictions.rows.isEmpty && predictions.rows.allSatisfy { [0, 1, 2].contains($0.prediction) })
+  }
+
+  @Test func aUniversePoolsItsSymbolsRows() throws {
+    let context = try TrainOperationsTests.context()
+    _ = try DataOperations(context).importFiles(
+      ImportRequest(
+        files: [TrainOperationsTests.root.appendingPathComponent("Fixtures/demo-BTCUSDT-1d.csv.gz").path], symbol: "BTCUSDT",
+        timeframe: Timeframe("1d")!))
+    let pooled = TrainOperationsTests.spec
+      .replacingOccurrences(of: "dataset: GOOG-1d", with: "universe: { symbols: [GOOG, BTCUSDT], timeframe: 1d }")
+      .replacingOccurrences(of: "..2009-12-31", with: "..2011-12-31").replacingOccurrences(of: "2010-01-01..2011-06-30", with: "2012-01-01..2022-06-30")
+      .replacingOccurrences(of: "2011-07-01..", with: "2022-07-01..").replacingOccurrences(of: "rounds: 50", with: "rounds: 3")
+    let report = try TrainOperations(context).run(TrainRequest(model: .inline(spec: pooled, origin: nil)))
+    #expect(report.datasets == ["GOOG-1d", "BTCUSDT-1d"])
+    let version = try context.database.readyModelVersion(name: "goog-up")
+    #expect(try context.database.modelPredictions(versionID: version.id).map(\.symbol) == ["BTCUSDT"])
+    #expect(report.rows.valid > 0 && report.rows.test > 0)
+  }
+}

@@ -29,6 +29,10 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var expr: String
     /// `binary` (default), `regression` or `multiclass`.
     public var kind: String?
+    public init(expr: String, kind: String? = nil) {
+      self.expr = expr
+      self.kind = kind
+    }
   }
 
   /// Several symbols at one timeframe: their rows are pooled into one training set.
@@ -44,6 +48,12 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var valid: String?
     public var test: String?
     public var purge: JSONValue?
+    public init(train: String?, valid: String? = nil, test: String? = nil, purge: JSONValue? = nil) {
+      self.train = train
+      self.valid = valid
+      self.test = test
+      self.purge = purge
+    }
   }
 
   /// Rolling (or expanding) windows: lengths like `2y`, `3m` (months), `2w`, `30d`.

@@ -13,12 +13,15 @@ public struct RuleParser {
   var allowLookahead = false
   /// `model("name")`: strategies may read models; a model's own features and label may not.
   var allowModels = true
+  /// Arithmetic on conditions (read as 1 and 0): a multi-class label counts them.
+  var allowConditionArithmetic = false
   var position = 0
 
   /// - parameters:
   ///   - origin: how errors name the rule, e.g. `rules.entry`.
   ///   - parameters: the strategy's params, usable as constants.
-  ///   - allowLookahead: accept `forward_return` and `future` (a model's label).
+  ///   - allowLookahead: accept `forward_return` and `future`, and arithmetic on conditions
+  ///     (read as 1 and 0): a model's label.
   ///   - allowModels: accept `model("name")`.
   public static func parse(
     _ text: String, origin: String, parameters: [String: Double], allowColumns: Bool = true, allowLookahead: Bool = false,
@@ -27,7 +30,7 @@ public struct RuleParser {
     let lexer = Lexer(text, origin: origin)
     var parser = RuleParser(
       lexer: lexer, tokens: try lexer.tokens(), parameters: parameters, allowColumns: allowColumns, allowLookahead: allowLookahead,
-      allowModels: allowModels)
+      allowModels: allowModels, allowConditionArithmetic: allowLookahead)
     guard parser.tokens.count > 1 else { throw lexer.error(at: 0, "empty rule") }
     let expression = try parser.parseOr()
     if case .end = parser.current.kind {} else { throw parser.error("unexpected \(parser.describe(parser.current)) after a complete expression") }
@@ -254,7 +257,7 @@ public struct RuleParser {
   }
 
   func requireNumeric(_ expression: Expression, _ op: String, _ token: Token) throws {
-    guard expression.type != .boolean else { throw error("'\(op)' needs numbers; \(expression) is a condition", at: token) }
+    guard expression.type != .boolean || (allowConditionArithmetic && ["+", "-", "*"].contains(op)) else { throw error("'\(op)' needs numbers; \(expression) is a condition", at: token) }
   }
 
   /// Folds arithmetic on constants, so `fast * 2` is a constant period.
