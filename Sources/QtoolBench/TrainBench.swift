@@ -61,7 +61,7 @@ extension Bench {
     for _ in 0..<2001 { times.append(try time { _ = try trained.predict(one, rows: 1, columns: 20) }) }
     times.sort()
     let baseline = try time { for _ in 0..<2001 { _ = one.reduce(0, +) } } / 2001
-    report("one-row prediction (median of 2001)", String(format: "%.1f µs", times[1000] * 1e6), "target < 100 µs; summing the row: \(String(format: "%.2f µs", baseline * 1e6))")
+    report("one-row prediction (median of 2001)", String(format: "%.1f µs", times[1000] * 1e6), "target < 100 µs; summing the row: \(String(format: "%.0f ns", baseline * 1e9))")
     let million = 1_000_000
     var batch = [Double](repeating: 0, count: million * 20)
     for i in 0..<million { for j in 0..<20 { batch[i * 20 + j] = rows.values[(i % rows.rows) * 20 + j] } }

@@ -1,11 +1,15 @@
 import CXGBoost
 import Foundation
+import QtoolCore
 
-/// An error from a model family: XGBoost's own message, or a numerical failure of a linear model.
-public struct ModelError: Error, CustomStringConvertible, Equatable {
+/// An error from a model family: XGBoost's own message (a parameter it refuses, a model it
+/// cannot load), or a numerical failure of a linear model. Bad input (65): the spec or data.
+public struct ModelError: QtoolError, Equatable {
   public var message: String
   public init(_ message: String) { self.message = message }
-  public var description: String { message }
+  public var category: ErrorCategory { .invalidInput }
+  public var code: String { "model_error" }
+  public var hint: ErrorHint? { "check the model section of the spec (qtool train new writes a working one)" }
 }
 
 /// Thin, checked wrappers over XGBoost's C API. Every call returns non-zero on failure and

@@ -27,8 +27,12 @@ import Testing
     split: { train: "..2009-12-31", valid: "2010-01-01..2011-06-30", test: "2011-07-01..", purge: h }
     """
 
+  /// A store of its own in a temporary directory (its leases beside it), so tests importing
+  /// GOOG-1d side by side do not wait for each other's dataset lease.
   static func context() throws -> OperationContext {
-    let context = OperationContext(database: try QtoolDatabase.inMemory())
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qtool-train-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let context = OperationContext(database: try QtoolDatabase.open(path: directory.appendingPathComponent("qtool.db").path))
     _ = try DataOperations(context).importFiles(
       ImportRequest(files: [root.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path], symbol: "GOOG", timeframe: Timeframe("1d")!))
     return context
@@ -211,5 +215,29 @@ struct XGBoostFixture: Sendable {
     let version = try context.database.readyModelVersion(name: "goog-up")
     #expect(try context.database.modelPredictions(versionID: version.id).map(\.symbol) == ["BTCUSDT"])
     #expect(report.rows.valid > 0 && report.rows.test > 0)
+  }
+}
+
+/// What the live runner calls: the newest bar's prediction from the latest ready version.
+@Suite struct ModelPredictorTests {
+  @Test func theLastBarIsPredictedAsTheWholeSeriesPredictsIt() throws {
+    let context = try TrainOperationsTests.context()
+    let spec = TrainOperationsTests.spec.replacingOccurrences(of: "rounds: 50", with: "rounds: 8")
+    _ = try TrainOperations(context).run(TrainRequest(model: .inline(spec: spec, origin: nil)))
+    let predictor = try ModelPredictor.load(name: "goog-up", database: context.database)
+    #expect(predictor.version == 1)
+    let bars = try context.database.bars(datasetID: try context.database.dataset(named: "GOOG-1d").id)
+    let all = try predictor.predict(bars, includeInSample: true).values
+    #expect(try predictor.predictLast(bars) == all.last!)
+    #expect(try predictor.predictLast(bars.slice(0..<30)).isNaN, "features not warmed up yet")
+  }
+
+  @Test func aParameterXGBoostRefusesIsBadInputNotAnInternalError() throws {
+    let context = try TrainOperationsTests.context()
+    let spec = TrainOperationsTests.spec.replacingOccurrences(of: "max_depth: 3", with: "max_depth: -3")
+    #expect {
+      try TrainOperations(context).run(TrainRequest(model: .inline(spec: spec, origin: nil)))
+    } throws: { ($0 as? any QtoolError)?.exitStatus == .dataError }
+    #expect(try context.database.modelVersions(name: "goog-up").isEmpty)
   }
 }

@@ -125,10 +125,15 @@ public final class ModelPredictor: ModelSeries, @unchecked Sendable {
   }
 
   /// The prediction on the last bar of `bars` (the newest): what the live runner asks for.
+  /// The features are computed on all of `bars` (recursive ones — rsi, ema, atr — need more
+  /// history than their period to settle), and only the last row is predicted.
   public func predictLast(_ bars: BarSeries, symbol: String = "") throws -> Double {
     guard !bars.isEmpty else { return .nan }
-    let tail = bars.slice(max(0, bars.count - compiled.featureLookback - 2)..<bars.count)
-    return try predict(tail, symbol: symbol, includeInSample: true).values.last ?? .nan
+    let table = FeatureTable(compiled, input: ModelInput(symbol: symbol, bars: bars), labels: false)
+    let last = bars.count - 1
+    guard table.complete(last) else { return .nan }
+    let index = fold(for: bars.timestamps[last]).index
+    return try folds[index].model.predict(table.values([last]), rows: 1, columns: compiled.features.count, kind: compiled.kind)[0]
   }
 
   public func predictions(for bars: BarSeries) -> [Double] {

@@ -258,18 +258,18 @@ public struct TrainOperations: Sendable {
         model = .gbt(try trainer.model(rounds: best!.epoch + 1))
       case .logistic:
         let trainer = LinearModels.LogisticTrainer(train: train, valid: valid, lambda: compiled.penalty)
-        var snapshots: [LinearModel] = []
+        var snapshots: [(model: LinearModel, figures: EpochFigures)] = []
         for epoch in 0..<compiled.epochs {
           try context.cancellation.check()
           try context.hooks.checkpoint("train.epoch", epoch, cancellation: context.cancellation)
           let figures = try trainer.step(epoch, tolerance: compiled.tolerance)
-          snapshots.append(trainer.model)
+          snapshots.append((trainer.model, figures))
           if try record(figures) || trainer.converged { break }
         }
         // Newton steps only improve the fit: the last is the model, unless early stopping chose.
         let chosen = compiled.earlyStopping == nil ? snapshots.count - 1 : best!.epoch
-        if compiled.earlyStopping == nil { best = (chosen, best!.figures) }
-        model = .linear(snapshots[chosen])
+        best = (chosen, snapshots[chosen].figures)
+        model = .linear(snapshots[chosen].model)
       case .ridge:
         try context.cancellation.check()
         let (fitted, figures) = try LinearModels.ridge(train: train, valid: valid, alpha: compiled.penalty)
