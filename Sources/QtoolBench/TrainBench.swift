@@ -29,10 +29,12 @@ extension Bench {
     var rows = RowSet(columns: 20)
     var best = Double.infinity
     for _ in 0..<3 {
-      best = min(best, try time {
-        let table = FeatureTable(model, input: ModelInput(symbol: "RW", bars: bars))
-        rows = ModelData.folds(model, tables: [table])[0].trainRows
-      })
+      best = min(
+        best,
+        try time {
+          let table = FeatureTable(model, input: ModelInput(symbol: "RW", bars: bars))
+          rows = ModelData.folds(model, tables: [table])[0].trainRows
+        })
     }
     let cells = Double(count * Self.trainFeatures.count)
     let copy = try time { _ = rows.values.map { $0 + 0 } }
@@ -50,7 +52,9 @@ extension Bench {
     let python = try pythonTraining(set, parameters: parameters)
     report("qtool: 200 rounds through the C API", String(format: "%.2f s", qtoolSeconds), "\(rows.rows) rows, with per-round evaluation")
     if let python {
-      report("baseline: Python xgboost, same matrix", String(format: "%.2f s", python), "ratio qtool/python \(String(format: "%.3f", qtoolSeconds / python)) (target ≤ 1.05)")
+      report(
+        "baseline: Python xgboost, same matrix", String(format: "%.2f s", python),
+        "ratio qtool/python \(String(format: "%.3f", qtoolSeconds / python)) (target ≤ 1.05)")
     } else {
       report("baseline: Python xgboost", "not run", "python3 with xgboost==1.7.4 is not installed here")
     }
@@ -61,7 +65,9 @@ extension Bench {
     for _ in 0..<2001 { times.append(try time { _ = try trained.predict(one, rows: 1, columns: 20) }) }
     times.sort()
     let baseline = try time { for _ in 0..<2001 { _ = one.reduce(0, +) } } / 2001
-    report("one-row prediction (median of 2001)", String(format: "%.1f µs", times[1000] * 1e6), "target < 100 µs; summing the row: \(String(format: "%.0f ns", baseline * 1e9))")
+    report(
+      "one-row prediction (median of 2001)", String(format: "%.1f µs", times[1000] * 1e6),
+      "target < 100 µs; summing the row: \(String(format: "%.0f ns", baseline * 1e9))")
     let million = 1_000_000
     var batch = [Double](repeating: 0, count: million * 20)
     for i in 0..<million { for j in 0..<20 { batch[i * 20 + j] = rows.values[(i % rows.rows) * 20 + j] } }
@@ -77,7 +83,8 @@ extension Bench {
     try set.values.map { Float($0) }.withUnsafeBytes { Data($0) }.write(to: matrix)
     try set.labels.map { Float($0) }.withUnsafeBytes { Data($0) }.write(to: labels)
     // What GBTTrainer sets: its defaults, the binary objective and both metrics, then the spec's.
-    let params = (GBTTrainer.defaults + [("objective", "binary:logistic")] + parameters).map { "'\($0.0)': '\($0.1)'" }.joined(separator: ", ")
+    let params =
+      (GBTTrainer.defaults + [("objective", "binary:logistic")] + parameters).map { "'\($0.0)': '\($0.1)'" }.joined(separator: ", ")
       + ", 'eval_metric': ['logloss', 'error']"
     let script = """
       import sys, time

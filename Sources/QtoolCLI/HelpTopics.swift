@@ -41,7 +41,8 @@ enum HelpTopics {
       Operators, loosest first: or, and, not, < <= > >= == !=, + -, * /, unary -.
       Functions (n: a whole-number period, a literal or a param; trailing ones may be left out):
 
-      """ + functions.map { "  " + $0.0.padding(toLength: 28, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n") + "\n\n" + modelText + "\n"
+      """ + functions.map { "  " + $0.0.padding(toLength: 28, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n") + "\n\n" + modelText
+      + "\n"
     return Topic(
       name: "rules", abstract: "the rules language of strategy specs", manSection: "RULES", text: text,
       manBody: [

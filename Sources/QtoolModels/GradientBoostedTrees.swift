@@ -132,7 +132,8 @@ public final class GBTTrainer {
         validAccuracy: value("valid-\(error)").map { 1 - $0 })
     case .regression:
       guard let trainLoss = value("train-rmse") else { throw ModelError("XGBoost's evaluation had no train-rmse: \(line)") }
-      return EpochFigures(epoch: epoch, trainLoss: trainLoss, trainMAE: value("train-mae"), validLoss: value("valid-rmse"), validMAE: value("valid-mae"))
+      return EpochFigures(
+        epoch: epoch, trainLoss: trainLoss, trainMAE: value("train-mae"), validLoss: value("valid-rmse"), validMAE: value("valid-mae"))
     }
   }
 

@@ -1,5 +1,5 @@
-import Foundation
 import CXGBoost
+import Foundation
 import Synchronization
 
 /// XGBoost prints its warnings and notes through this callback instead of stdout (it prints to

@@ -128,7 +128,8 @@ public enum ModelStoreError: QtoolError, Equatable {
     switch self {
     case .notFound(let name, let suggestion): return "no model '\(name)'" + (suggestion.map { " (did you mean '\($0)'?)" } ?? "")
     case .versionNotFound(let name, let version, let ready):
-      return "model \(name) has no ready version \(version)" + (ready.isEmpty ? "" : "; its versions: \(ready.map(String.init).joined(separator: ", "))")
+      return "model \(name) has no ready version \(version)"
+        + (ready.isEmpty ? "" : "; its versions: \(ready.map(String.init).joined(separator: ", "))")
     case .notTrained(let name): return "model \(name) has no trained version yet"
     }
   }

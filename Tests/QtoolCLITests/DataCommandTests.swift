@@ -128,7 +128,8 @@ let sharedData = QtoolProcess.packageRoot.deletingLastPathComponent().appendingP
     try #"{"operations":[{"type":"fill_missing","method":"forward_fill","columns":["close"]},{"type":"resample","timeframe":"4h"}]}"#
       .write(to: pipeline, atomically: true, encoding: .utf8)
     let result = try qtool.run([
-      "data", "preprocess", "EURUSD-1h", "--pipeline", pipeline.path, "--op", "features rsi_14=rsi(close, 14); sma_10=sma(close, 10)", "--out", "eurusd-4h", "--json",
+      "data", "preprocess", "EURUSD-1h", "--pipeline", pipeline.path, "--op", "features rsi_14=rsi(close, 14); sma_10=sma(close, 10)", "--out",
+      "eurusd-4h", "--json",
     ])
     #expect(result.status == 0, "\(result.stderr)")
     let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]

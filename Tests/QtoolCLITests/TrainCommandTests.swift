@@ -113,11 +113,14 @@ import Testing
   @Test func badInputExitsWithItsCode() throws {
     let qtool = try prepared()
     defer { qtool.cleanUp() }
-    let parse = try qtool.run(["train", "run", try write(Self.spec.replacingOccurrences(of: "rsi(close, 14)", with: "rsi(close, 14"), "a.yaml", in: qtool)])
+    let parse = try qtool.run([
+      "train", "run", try write(Self.spec.replacingOccurrences(of: "rsi(close, 14)", with: "rsi(close, 14"), "a.yaml", in: qtool),
+    ])
     #expect(parse.status == 64, "\(parse.stderr)")
     #expect(parse.stderr.contains("^"))
     let noLookahead = try qtool.run([
-      "train", "run", try write(Self.spec.replacingOccurrences(of: "forward_return(close, h) > 0", with: "close > sma(close, 5)"), "b.yaml", in: qtool),
+      "train", "run",
+      try write(Self.spec.replacingOccurrences(of: "forward_return(close, h) > 0", with: "close > sma(close, 5)"), "b.yaml", in: qtool),
     ])
     #expect(noLookahead.status == 64, "\(noLookahead.stderr)")
     let peeking = try qtool.run([
@@ -130,7 +133,8 @@ import Testing
     #expect(short.status == 65, "\(short.stderr)")
     #expect(try errorObject(short.stderr)["code"] as? String == "training_data_too_short")
     #expect(try qtool.run(["train", "run", "nope"]).status == 66)
-    let strategy = try write("name: s\nuniverse: { symbols: [GOOG], timeframe: 1d }\nrules: { entry: 'future(close, 1) > close' }\n", "s.yaml", in: qtool)
+    let strategy = try write(
+      "name: s\nuniverse: { symbols: [GOOG], timeframe: 1d }\nrules: { entry: 'future(close, 1) > close' }\n", "s.yaml", in: qtool)
     let lookahead = try qtool.run(["backtest", "run", strategy])
     #expect(lookahead.status == 65 && lookahead.stderr.contains("look-ahead"), "\(lookahead.stderr)")
   }

@@ -47,11 +47,13 @@ import Testing
   }
 
   @Test func futureAndForwardReturnReadLaterBars() throws {
-    let bars = BarSeries(timestamps: [1, 2, 3, 4], open: [1, 1, 1, 1], high: [1, 1, 1, 1], low: [1, 1, 1, 1], close: [10, 11, 12, 9], volume: [0, 0, 0, 0])
+    let bars = BarSeries(
+      timestamps: [1, 2, 3, 4], open: [1, 1, 1, 1], high: [1, 1, 1, 1], low: [1, 1, 1, 1], close: [10, 11, 12, 9], volume: [0, 0, 0, 0])
     let evaluator = RuleEvaluator(bars: bars)
     let forward = evaluator.evaluate(try RuleParser.parse("forward_return(close, 2)", origin: "l", parameters: [:], allowLookahead: true))
     #expect(forward[0] == 12.0 / 10 - 1 && forward[1] == 9.0 / 11 - 1 && forward[2].isNaN && forward[3].isNaN)
-    #expect(evaluator.evaluate(try RuleParser.parse("future(close, 1)", origin: "l", parameters: [:], allowLookahead: true)).dropLast() == [11, 12, 9])
+    #expect(
+      evaluator.evaluate(try RuleParser.parse("future(close, 1)", origin: "l", parameters: [:], allowLookahead: true)).dropLast() == [11, 12, 9])
   }
 }
 

@@ -76,7 +76,8 @@ import Testing
 
   @Test func featuresAddNamedColumns() throws {
     let input = frame((0..<60).map { Int64($0) * hour }, close: (0..<60).map { 100 + Double($0 % 7) })
-    let out = try run("features sma_5=sma(close, 5); rsi_14=rsi(close, 14); macd=macd(close); trend=close / sma(close, 20) - 1; up=close > open", on: input)
+    let out = try run(
+      "features sma_5=sma(close, 5); rsi_14=rsi(close, 14); macd=macd(close); trend=close / sma(close, 20) - 1; up=close > open", on: input)
     #expect(out.extraNames == ["sma_5", "rsi_14", "macd", "trend", "up"])
     #expect(zip(out.extra["sma_5"]!, Indicators.sma(input.bars.close, 5)).allSatisfy { ($0.isNaN && $1.isNaN) || $0 == $1 })
     let sma20 = Indicators.sma(input.bars.close, 20)
@@ -92,11 +93,13 @@ import Testing
     }
     #expect(throws: PreprocessError.self) { try PreprocessOperation.parse("clip_outliers threshold=high") }
     #expect(throws: RuleError.self) {
-      try Preprocessor.apply([PreprocessOperation(type: "features", features: [.init(name: "s", expr: "smaa(close, 5)")])], to: frame([0], close: [1]))
+      try Preprocessor.apply(
+        [PreprocessOperation(type: "features", features: [.init(name: "s", expr: "smaa(close, 5)")])], to: frame([0], close: [1]))
     }
     // Look-ahead is for a model's label only.
     #expect(throws: RuleError.self) {
-      try Preprocessor.apply([PreprocessOperation(type: "features", features: [.init(name: "f", expr: "future(close, 1)")])], to: frame([0], close: [1]))
+      try Preprocessor.apply(
+        [PreprocessOperation(type: "features", features: [.init(name: "f", expr: "future(close, 1)")])], to: frame([0], close: [1]))
     }
     #expect(throws: PreprocessError.self) { try PreprocessOperation.parse("features indicators=sma:20") }
   }

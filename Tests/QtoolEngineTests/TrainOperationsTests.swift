@@ -98,7 +98,8 @@ import Testing
     #expect(abs(logistic.intercept - Self.fixture.logistic["intercept"]![0]) < 1e-8)
     for (a, b) in zip(logistic.coefficients, Self.fixture.logistic["coefficients"]!) { #expect(abs(a - b) < 1e-8) }
     // Ridge on the regression label: forward_return(close, 5) itself.
-    let regression = try Self.compiled(Self.spec.replacingOccurrences(of: "\"forward_return(close, h) > 0\", kind: binary", with: "\"forward_return(close, h)\", kind: regression"))
+    let regression = try Self.compiled(
+      Self.spec.replacingOccurrences(of: "\"forward_return(close, h) > 0\", kind: binary", with: "\"forward_return(close, h)\", kind: regression"))
     let rows = ModelData.folds(regression.0, tables: regression.1)[0].trainRows
     let (ridge, _) = try LinearModels.ridge(
       train: TrainingSet(values: rows.values, rows: rows.rows, columns: 5, labels: rows.labels), valid: nil, alpha: 1)
@@ -192,11 +193,13 @@ struct XGBoostFixture: Sendable {
     let spec = TrainOperationsTests.spec
       .replacingOccurrences(
         of: "label: { expr: \"forward_return(close, h) > 0\", kind: binary }",
-        with: "label: { expr: \"(forward_return(close, h) > 0) + (forward_return(close, h) > 0.03)\", kind: multiclass }")
+        with: "label: { expr: \"(forward_return(close, h) > 0) + (forward_return(close, h) > 0.03)\", kind: multiclass }"
+      )
       .replacingOccurrences(of: "rounds: 50", with: "rounds: 5")
     let report = try TrainOperations(context).run(TrainRequest(model: .inline(spec: spec, origin: nil)))
     #expect(report.labelKind == "multiclass")
-    let predictions = try TrainOperations(context).predict(PredictRequest(model: "goog-up", dataset: "GOOG-1d", from: TimestampParser.parse("2012-01-01")))
+    let predictions = try TrainOperations(context).predict(
+      PredictRequest(model: "goog-up", dataset: "GOOG-1d", from: TimestampParser.parse("2012-01-01")))
     #expect(!predictions.rows.isEmpty && predictions.rows.allSatisfy { [0, 1, 2].contains($0.prediction) })
   }
 
@@ -208,7 +211,9 @@ struct XGBoostFixture: Sendable {
         timeframe: Timeframe("1d")!))
     let pooled = TrainOperationsTests.spec
       .replacingOccurrences(of: "dataset: GOOG-1d", with: "universe: { symbols: [GOOG, BTCUSDT], timeframe: 1d }")
-      .replacingOccurrences(of: "..2009-12-31", with: "..2011-12-31").replacingOccurrences(of: "2010-01-01..2011-06-30", with: "2012-01-01..2022-06-30")
+      .replacingOccurrences(of: "..2009-12-31", with: "..2011-12-31").replacingOccurrences(
+        of: "2010-01-01..2011-06-30", with: "2012-01-01..2022-06-30"
+      )
       .replacingOccurrences(of: "2011-07-01..", with: "2022-07-01..").replacingOccurrences(of: "rounds: 50", with: "rounds: 3")
     let report = try TrainOperations(context).run(TrainRequest(model: .inline(spec: pooled, origin: nil)))
     #expect(report.datasets == ["GOOG-1d", "BTCUSDT-1d"])

@@ -142,7 +142,9 @@ public struct CompiledModel: Sendable {
     }
     self.family = family
     if family == .logistic, kind != .binary { throw invalid("model.family logistic needs a binary label; use ridge or gbt for \(kind.rawValue)") }
-    if family == .ridge, kind != .regression { throw invalid("model.family ridge needs a regression label; use logistic or gbt for \(kind.rawValue)") }
+    if family == .ridge, kind != .regression {
+      throw invalid("model.family ridge needs a regression label; use logistic or gbt for \(kind.rawValue)")
+    }
     func number(_ key: String) throws -> Double? {
       guard let value = spec.model[key] else { return nil }
       switch value {
@@ -219,8 +221,10 @@ public struct CompiledModel: Sendable {
     }
     if walkForward || spec.split == nil {
       guard let windows = spec.walkForward else {
-        throw invalid(walkForward ? "walk-forward training needs a walk_forward section, e.g. walk_forward: { train: 2y, valid: 3m, test: 1m, step: 1m }"
-          : "the spec needs a split (train/valid/test dates) or a walk_forward section")
+        throw invalid(
+          walkForward
+            ? "walk-forward training needs a walk_forward section, e.g. walk_forward: { train: 2y, valid: 3m, test: 1m, step: 1m }"
+            : "the spec needs a split (train/valid/test dates) or a walk_forward section")
       }
       func span(_ text: String?, _ key: String) throws -> PeriodSpan? {
         guard let text else { return nil }

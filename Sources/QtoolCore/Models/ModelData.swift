@@ -138,8 +138,10 @@ public enum ModelData {
         let testEnd = test.after(validEnd)
         guard validEnd <= last else { break }
         result.append(
-          (TimeBlock(from: expanding ? first : anchor, to: trainEnd), valid.map { _ in TimeBlock(from: trainEnd, to: validEnd) },
-           TimeBlock(from: validEnd, to: testEnd)))
+          (
+            TimeBlock(from: expanding ? first : anchor, to: trainEnd), valid.map { _ in TimeBlock(from: trainEnd, to: validEnd) },
+            TimeBlock(from: validEnd, to: testEnd)
+          ))
         anchor = step.after(anchor)
       }
       return result

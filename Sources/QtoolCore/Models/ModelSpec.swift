@@ -145,8 +145,9 @@ public struct PeriodSpan: Sendable, Equatable, CustomStringConvertible {
       let (year, month, day, rest) = UTCCalendar.components(timestamp)
       let total = year * 12 + (month - 1) + months
       let (newYear, newMonth) = (total / 12, total % 12 + 1)
-      let lastDay = Int(UTCCalendar.days(year: newMonth == 12 ? newYear + 1 : newYear, month: newMonth == 12 ? 1 : newMonth + 1, day: 1)
-        - UTCCalendar.days(year: newYear, month: newMonth, day: 1))
+      let lastDay = Int(
+        UTCCalendar.days(year: newMonth == 12 ? newYear + 1 : newYear, month: newMonth == 12 ? 1 : newMonth + 1, day: 1)
+          - UTCCalendar.days(year: newYear, month: newMonth, day: 1))
       return UTCCalendar.timestamp(year: newYear, month: newMonth, day: min(day, lastDay)) + rest
     }
   }

@@ -60,7 +60,8 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
         let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
         if pair.first == "indicators" {
           throw PreprocessError.invalid(
-            "features: the indicators= list is gone; features are rules-language expressions now, e.g. 'features sma20=sma(close, 20); rsi14=rsi(close, 14)'")
+            "features: the indicators= list is gone; features are rules-language expressions now, e.g. 'features sma20=sma(close, 20); rsi14=rsi(close, 14)'"
+          )
         }
         guard pair.count == 2, !pair[0].isEmpty, !pair[1].isEmpty else {
           throw PreprocessError.invalid(

@@ -132,7 +132,8 @@ public enum Functions {
 
   /// Functions that read later bars: legal only in a model's label, where looking ahead is the point.
   public static let lookahead: [String: Signature] = [
-    "forward_return": Signature(arguments: [s, n], optional: [], result: s, help: "return from this bar to n bars later: x[t+n] / x[t] − 1 (labels only)"),
+    "forward_return": Signature(
+      arguments: [s, n], optional: [], result: s, help: "return from this bar to n bars later: x[t+n] / x[t] − 1 (labels only)"),
     "future": Signature(arguments: [s, n], optional: [], result: s, help: "the value n bars later: x[t+n] (labels only)"),
   ]
 

@@ -257,7 +257,9 @@ public struct RuleParser {
   }
 
   func requireNumeric(_ expression: Expression, _ op: String, _ token: Token) throws {
-    guard expression.type != .boolean || (allowConditionArithmetic && ["+", "-", "*"].contains(op)) else { throw error("'\(op)' needs numbers; \(expression) is a condition", at: token) }
+    guard expression.type != .boolean || (allowConditionArithmetic && ["+", "-", "*"].contains(op)) else {
+      throw error("'\(op)' needs numbers; \(expression) is a condition", at: token)
+    }
   }
 
   /// Folds arithmetic on constants, so `fast * 2` is a constant period.

@@ -506,7 +506,8 @@ public struct BacktestOperations: Sendable {
     let data = try loadData(
       loaded.spec, dataset: requested, from: from, to: to, allowGaps: allowGaps, warmup: warmup, noWarmup: noWarmup, expression: expression)
     try Self.checkLookback(strategy, on: data)
-    try models.checkOutOfSample(from: data.timestamps[data.tradingStart], to: data.timestamps[data.timestamps.count - 1], allowInSample: allowInSample)
+    try models.checkOutOfSample(
+      from: data.timestamps[data.tradingStart], to: data.timestamps[data.timestamps.count - 1], allowInSample: allowInSample)
     let simulated = try Self.simulate(strategy, on: data, cancellation: context.cancellation)
     let metrics = Metrics.compute(simulated.outcome, bars: simulated.bars, barsPerYear: data.barsPerYear, benchmark: simulated.benchmark)
     return Execution(

@@ -207,7 +207,8 @@ extension TrainOperations {
     return ModelDetail(
       name: record.name, path: record.path,
       version: ModelVersionDetail(
-        model: name, version: chosen.version, status: chosen.status, jobID: chosen.jobID, created: UTCCalendar.format(chosen.createdAt, alwaysTime: true),
+        model: name, version: chosen.version, status: chosen.status, jobID: chosen.jobID,
+        created: UTCCalendar.format(chosen.createdAt, alwaysTime: true),
         finished: chosen.finishedAt.map { UTCCalendar.format($0, alwaysTime: true) }, specHash: chosen.specHash, spec: chosen.specText,
         report: chosen.summary.flatMap { try? JSONDecoder().decode(TrainReport.self, from: Data($0.utf8)) }),
       versions: try database.modelVersions(name: name).filter { $0.status == "ready" }.map(\.version))
@@ -342,7 +343,8 @@ extension TrainOperations {
     do {
       for record in document.metrics {
         try database.recordEpoch(
-          versionID: id, fold: record.fold, epoch: record.epoch, figures: String(decoding: try JSONCoding.encoder.encode(record.figures), as: UTF8.self))
+          versionID: id, fold: record.fold, epoch: record.epoch,
+          figures: String(decoding: try JSONCoding.encoder.encode(record.figures), as: UTF8.self))
       }
       var summary = document.summary
       if var report = summary.flatMap({ try? JSONDecoder().decode(TrainReport.self, from: Data($0.utf8)) }) {

@@ -237,7 +237,8 @@ public struct TrainOperations: Sendable {
         done += 1
         context.progress.update(done: done)
         try database.recordEpoch(
-          versionID: versionID, fold: fold.index, epoch: figures.epoch, figures: String(decoding: try JSONCoding.encoder.encode(figures), as: UTF8.self))
+          versionID: versionID, fold: fold.index, epoch: figures.epoch,
+          figures: String(decoding: try JSONCoding.encoder.encode(figures), as: UTF8.self))
         if let patience = compiled.earlyStopping, valid != nil, figures.epoch - best!.epoch >= patience {
           stoppedEarly = true
           return true

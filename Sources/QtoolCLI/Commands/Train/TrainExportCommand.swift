@@ -8,7 +8,8 @@ enum TrainExportCommand: LeafCommand {
   static let readsOnly = true
   static let spec = CommandSpec(
     name: "export", abstract: "Write a model version to a file in qtool's model format",
-    discussion: "One JSON document (format qtool-model/1): the spec, the params it was trained with, each fold's model (XGBoost's UBJSON or the linear coefficients, base64), the per-epoch metrics and the test-block predictions. `qtool train import` reads it on another machine.",
+    discussion:
+      "One JSON document (format qtool-model/1): the spec, the params it was trained with, each fold's model (XGBoost's UBJSON or the linear coefficients, base64), the per-epoch metrics and the test-block predictions. `qtool train import` reads it on another machine.",
     options: [
       .value("output", short: "o", .path(.file(extensions: ["json"])), valueName: "file", help: "Where to write it (default: NAME-vN.qmodel.json)."),
       CommonOptions.force, CommonOptions.json,

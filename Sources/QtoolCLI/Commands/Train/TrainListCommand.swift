@@ -4,7 +4,8 @@ import QtoolEngine
 
 enum TrainListCommand: LeafCommand {
   static let readsOnly = true
-  static let spec = CommandSpec(name: "list", abstract: "List models and their latest trained version", aliases: ["ls"], options: [CommonOptions.json])
+  static let spec = CommandSpec(
+    name: "list", abstract: "List models and their latest trained version", aliases: ["ls"], options: [CommonOptions.json])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let models = try TrainOperations(try context.operations()).list()
@@ -15,8 +16,10 @@ enum TrainListCommand: LeafCommand {
     } else {
       context.stdout.write(
         Table(
-          columns: [.init("NAME"), .init("VERSION", .right), .init("FAMILY"), .init("LABEL"), .init("BEST", .right), .init("VAL_LOSS", .right),
-            .init("TEST", .right), .init("UPDATED")],
+          columns: [
+            .init("NAME"), .init("VERSION", .right), .init("FAMILY"), .init("LABEL"), .init("BEST", .right), .init("VAL_LOSS", .right),
+            .init("TEST", .right), .init("UPDATED"),
+          ],
           rows: models.map { m in
             [
               m.name, m.latest.map { "v\($0)" } ?? (m.training != nil ? "training" : "-"), m.family ?? "-", m.labelKind ?? "-",

@@ -6,7 +6,8 @@ enum TrainMetricsCommand: LeafCommand {
   static let readsOnly = true
   static let spec = CommandSpec(
     name: "metrics", abstract: "Per-epoch loss and accuracy of a model version",
-    discussion: "Every epoch's figures as the library evaluated them on the train and valid rows; a version still training shows its epochs so far. The best epoch of each fold is marked *. --csv writes fold,epoch,loss,accuracy,mae,val_loss,val_accuracy,val_mae.",
+    discussion:
+      "Every epoch's figures as the library evaluated them on the train and valid rows; a version still training shows its epochs so far. The best epoch of each fold is marked *. --csv writes fold,epoch,loss,accuracy,mae,val_loss,val_accuracy,val_mae.",
     options: [CommonOptions.json, .flag("csv", help: "Print CSV instead of a table.")], positionals: [TrainArgument.model])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
@@ -22,14 +23,17 @@ enum TrainMetricsCommand: LeafCommand {
       for e in metrics.epochs {
         let f = e.figures
         context.stdout.line(
-          "\(e.fold),\(e.epoch + 1),\(f.trainLoss),\(cell(f.trainAccuracy)),\(cell(f.trainMAE)),\(cell(f.validLoss)),\(cell(f.validAccuracy)),\(cell(f.validMAE))")
+          "\(e.fold),\(e.epoch + 1),\(f.trainLoss),\(cell(f.trainAccuracy)),\(cell(f.trainMAE)),\(cell(f.validLoss)),\(cell(f.validAccuracy)),\(cell(f.validMAE))"
+        )
       }
       return .success
     }
     context.stdout.write(
       Table(
-        columns: [.init("FOLD", .right), .init("EPOCH", .right), .init("LOSS", .right), .init("ACCURACY", .right), .init("VAL_LOSS", .right),
-          .init("VAL_ACCURACY", .right)],
+        columns: [
+          .init("FOLD", .right), .init("EPOCH", .right), .init("LOSS", .right), .init("ACCURACY", .right), .init("VAL_LOSS", .right),
+          .init("VAL_ACCURACY", .right),
+        ],
         rows: metrics.epochs.map { e in
           let best = e.fold < metrics.bestEpochs.count && metrics.bestEpochs[e.fold] == e.epoch
           let f = e.figures

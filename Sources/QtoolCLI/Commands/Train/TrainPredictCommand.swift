@@ -27,19 +27,23 @@ enum TrainPredictCommand: LeafCommand {
     }
     let report = try TrainOperations(try context.operations()).predict(
       PredictRequest(
-        model: name, version: version, dataset: dataset, from: DataOptions.milliseconds(arguments, "from"), to: DataOptions.milliseconds(arguments, "to")))
+        model: name, version: version, dataset: dataset, from: DataOptions.milliseconds(arguments, "from"),
+        to: DataOptions.milliseconds(arguments, "to")))
     if context.json {
       try context.printJSON(report)
     } else if arguments.flag("csv") {
       context.stdout.line("timestamp,prediction,in_sample")
       for row in report.rows {
-        context.stdout.line("\(UTCCalendar.format(row.timestamp, alwaysTime: true)),\(row.prediction.isFinite ? "\(row.prediction)" : ""),\(row.inSample)")
+        context.stdout.line(
+          "\(UTCCalendar.format(row.timestamp, alwaysTime: true)),\(row.prediction.isFinite ? "\(row.prediction)" : ""),\(row.inSample)")
       }
     } else {
       context.stdout.write(
         Table(
           columns: [.init("TIME"), .init("PREDICTION", .right), .init("IN_SAMPLE")],
-          rows: report.rows.map { [UTCCalendar.format($0.timestamp), TrainArgument.figure($0.prediction.isFinite ? $0.prediction : nil), $0.inSample ? "yes" : ""] }
+          rows: report.rows.map {
+            [UTCCalendar.format($0.timestamp), TrainArgument.figure($0.prediction.isFinite ? $0.prediction : nil), $0.inSample ? "yes" : ""]
+          }
         ).render(bold: context.terminal.colorOnStdout))
     }
     return .success

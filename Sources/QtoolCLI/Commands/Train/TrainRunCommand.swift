@@ -23,7 +23,9 @@ enum TrainRunCommand: LeafCommand {
       .flag("walk-forward", help: "Train on the spec's walk_forward windows instead of its split."),
       CommonOptions.json,
     ],
-    positionals: [PositionalSpec("model", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A model spec file or a registered model's name.")],
+    positionals: [
+      PositionalSpec("model", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A model spec file or a registered model's name.")
+    ],
     examples: [
       Example("qtool train run goog-up.yaml", "Train the spec's split and store version 1"),
       Example("qtool train run goog-up --walk-forward --param h=10", "Walk-forward folds with another horizon"),
@@ -48,7 +50,9 @@ enum TrainRunCommand: LeafCommand {
     let best = report.best.keys.sorted().map { "\($0) \(TrainArgument.figure(report.best[$0]))" }.joined(separator: "  ")
     out.line("  best      \(best)")
     if !report.test.isEmpty {
-      out.line("  test      " + report.test.keys.sorted().filter { $0 != "rows" }.map { "\($0) \(TrainArgument.figure(report.test[$0]))" }.joined(separator: "  "))
+      out.line(
+        "  test      "
+          + report.test.keys.sorted().filter { $0 != "rows" }.map { "\($0) \(TrainArgument.figure(report.test[$0]))" }.joined(separator: "  "))
     }
     out.line("  data      \(report.datasets.joined(separator: ", ")) sha256:\(report.dataHash.prefix(16)) · \(report.libraryVersion)")
     for message in report.messages { context.note("\(report.libraryVersion): \(message)") }

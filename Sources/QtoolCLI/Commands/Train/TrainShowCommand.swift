@@ -25,8 +25,10 @@ enum TrainShowCommand: LeafCommand {
       out.line("data \(report.datasets.joined(separator: ", ")) sha256:\(report.dataHash.prefix(16)) · \(report.libraryVersion)")
       out.write(
         Table(
-          columns: [.init("FOLD", .right), .init("TRAIN"), .init("VALID"), .init("TEST"), .init("ROWS", .right), .init("BEST", .right),
-            .init("VAL_LOSS", .right), .init("TEST_LOSS", .right), .init("TEST_ACC", .right)],
+          columns: [
+            .init("FOLD", .right), .init("TRAIN"), .init("VALID"), .init("TEST"), .init("ROWS", .right), .init("BEST", .right),
+            .init("VAL_LOSS", .right), .init("TEST_LOSS", .right), .init("TEST_ACC", .right),
+          ],
           rows: report.folds.map { f in
             [
               "\(f.fold)", f.train, f.valid ?? "-", f.test ?? "-", "\(f.rows.train)/\(f.rows.valid)/\(f.rows.test)", "\(f.bestEpoch)/\(f.epochs)",
