@@ -27,7 +27,11 @@ public struct TimeBlock: Codable, Sendable, Equatable {
   public func contains(_ t: Int64) -> Bool { (from.map { t >= $0 } ?? true) && (to.map { t < $0 } ?? true) }
 
   /// `2010-01-01..2011-06-30`, `..2009-12-31`, `2011-07-01..`.
-  public var text: String { "\(from.map { UTCCalendar.format($0) } ?? "")..\(to.map { UTCCalendar.format($0 - 1) } ?? "")" }
+  public var text: String {
+    // An end at midnight is the day before's end: `..2009-12-31`, as a spec writes it.
+    let end = to.map { $0 % UTCCalendar.dayMilliseconds == 0 ? UTCCalendar.format($0 - UTCCalendar.dayMilliseconds) : UTCCalendar.format($0 - 1) }
+    return "\(from.map { UTCCalendar.format($0) } ?? "")..\(end ?? "")"
+  }
 }
 
 /// How a model's rows are cut in time: one train/valid/test split, or walk-forward windows.
