@@ -1,7 +1,7 @@
 # qtool — the two commands the README starts with are `make demo` and `make test`.
 SWIFT ?= swift
 SWIFTC ?= swiftc
-BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev zlib1g-dev pkg-config sqlite3
+BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev zlib1g-dev libxgboost-dev pkg-config sqlite3
 # Tests also drive the completion scripts in real shells, render the HTML report in Chromium,
 # and build damaged and oversized archives with gzip, bzip2, xz and zip.
 TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium zip gzip bzip2 xz-utils

@@ -1,7 +1,8 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Dependencies point inwards: qtool → QtoolCLI → QtoolEngine → QtoolData → QtoolStore → QtoolCore.
+// Dependencies point inwards: qtool → QtoolCLI → QtoolEngine → QtoolData → QtoolStore → QtoolCore,
+// and QtoolEngine → QtoolModels (CXGBoost) → QtoolCore.
 // QtoolArgs (the in-house parser) depends on nothing but Foundation.
 let package = Package(
   name: "qtool",
@@ -26,6 +27,10 @@ let package = Package(
     .systemLibrary(
       name: "CArchive", pkgConfig: "libarchive",
       providers: [.apt(["libarchive-dev"])]),
+    /** XGBoost's C API (Debian's libxgboost-dev), for gradient-boosted trees. */
+    .systemLibrary(
+      name: "CXGBoost", pkgConfig: "xgboost",
+      providers: [.apt(["libxgboost-dev"])]),
 
     // MARK: Libraries
 
@@ -45,11 +50,13 @@ let package = Package(
     .target(
       name: "QtoolData",
       dependencies: ["QtoolCore", "QtoolStore", "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto")]),
+    /** Model families: gradient-boosted trees through XGBoost, logistic and ridge regression. */
+    .target(name: "QtoolModels", dependencies: ["QtoolCore", "CXGBoost"]),
     /** The operations a user can run, shared by the CLI and the server. */
     .target(
       name: "QtoolEngine",
       dependencies: [
-        "QtoolCore", "QtoolStore", "QtoolData",
+        "QtoolCore", "QtoolStore", "QtoolData", "QtoolModels",
         .product(name: "Yams", package: "Yams"),
         .product(name: "Logging", package: "swift-log"),
       ],
@@ -74,18 +81,20 @@ let package = Package(
     /** Benchmarks that print figures against same-run baselines (`make bench`). */
     .executableTarget(
       name: "QtoolBench",
-      dependencies: ["QtoolCore", "QtoolStore", "QtoolData", "QtoolEngine"]),
+      dependencies: ["QtoolCore", "QtoolStore", "QtoolData", "QtoolEngine", "QtoolModels"]),
 
     // MARK: Tests
 
     .testTarget(name: "QtoolArgsTests", dependencies: ["QtoolArgs"]),
     .testTarget(name: "QtoolCoreTests", dependencies: ["QtoolCore"]),
     .testTarget(name: "QtoolStoreTests", dependencies: ["QtoolStore", "QtoolCore"]),
+    .testTarget(name: "QtoolModelsTests", dependencies: ["QtoolModels", "QtoolCore"]),
     /** A loopback HTTP server serving recorded responses, shared by the test targets. */
     .target(name: "QtoolTestSupport", dependencies: ["QtoolData"], path: "Tests/QtoolTestSupport"),
     .testTarget(name: "QtoolDataTests", dependencies: ["QtoolData", "QtoolStore", "QtoolCore", "QtoolTestSupport"]),
-    .testTarget(name: "QtoolEngineTests", dependencies: ["QtoolEngine", "QtoolStore", "QtoolCore"]),
+    .testTarget(name: "QtoolEngineTests", dependencies: ["QtoolEngine", "QtoolStore", "QtoolCore", "QtoolModels"]),
     .testTarget(
-      name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs", "QtoolCore", "QtoolData", "QtoolStore", "QtoolTestSupport"], exclude: ["Snapshots"]),
+      name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs", "QtoolCore", "QtoolData", "QtoolStore", "QtoolTestSupport"],
+      exclude: ["Snapshots"]),
   ]
 )

@@ -66,7 +66,7 @@ extension Bench {
     }
     report("verify (in-process)", String(format: "%.0f ms", verifyTime * 1000), "target: well under 1 s")
     let frame = Frame(bars: series, timeframe: Timeframe("1m")!, calendar: .allDays)
-    let operations = try ["fill_missing method=forward_fill", "resample timeframe=1h", "features indicators=rsi:14,macd"].map(
+    let operations = try ["fill_missing method=forward_fill", "resample timeframe=1h", "features rsi14=rsi(close, 14); macd=macd(close)"].map(
       PreprocessOperation.parse)
     let preprocess = try time { _ = try Preprocessor.apply(operations, to: frame) }
     report("preprocess fill+resample+features", String(format: "%.0f ms", preprocess * 1000), "target: well under 1 s")

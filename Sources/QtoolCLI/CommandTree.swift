@@ -31,8 +31,17 @@ enum CommandTree {
           leaves: [BacktestGridCommand.self, GridListCommand.self, GridShowCommand.self, GridOpenCommand.self], defaultLeaf: "run")
       ]),
     CommandGroup(
+      name: "train", abstract: "Train models on rules-language features, and inspect them",
+      discussion:
+        "A model spec names features (rules-language expressions), a label that looks ahead, a family (gbt through XGBoost, logistic, ridge) and a split or walk-forward windows. Strategies read a trained model's predictions as model(\"name\").",
+      leaves: [
+        TrainNewCommand.self, TrainRunCommand.self, TrainListCommand.self, TrainShowCommand.self, TrainMetricsCommand.self, TrainPredictCommand.self,
+        TrainExportCommand.self, TrainImportCommand.self, TrainDeleteCommand.self,
+      ]),
+    CommandGroup(
       name: "jobs", abstract: "List, inspect, cancel and wait for long operations",
-      discussion: "Downloads, imports, preprocessing, backtests, grids and walk-forwards run as jobs: each is recorded from start to end, can be cancelled from another terminal, and shows as interrupted when its process died.",
+      discussion:
+        "Downloads, imports, preprocessing, backtests, grids and walk-forwards run as jobs: each is recorded from start to end, can be cancelled from another terminal, and shows as interrupted when its process died.",
       leaves: [JobsListCommand.self, JobsShowCommand.self, JobsCancelCommand.self, JobsWaitCommand.self, JobsPruneCommand.self]),
     CommandGroup(
       name: "db", abstract: "Inspect and maintain the SQLite store",

@@ -41,14 +41,26 @@ enum HelpTopics {
       Operators, loosest first: or, and, not, < <= > >= == !=, + -, * /, unary -.
       Functions (n: a whole-number period, a literal or a param; trailing ones may be left out):
 
-      """ + functions.map { "  " + $0.0.padding(toLength: 28, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n") + "\n"
+      """ + functions.map { "  " + $0.0.padding(toLength: 28, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n") + "\n\n" + modelText
+      + "\n"
     return Topic(
       name: "rules", abstract: "the rules language of strategy specs", manSection: "RULES", text: text,
       manBody: [
         "Rules are conditions evaluated on each bar's close. Values: numbers, params, open, high, low, close, volume, x[n]. Operators, loosest first: or, and, not, comparisons, + -, * /, unary -.",
-        functions.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"),
+        functions.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"), modelText,
       ])
   }()
+
+  /// model(), and the look-ahead functions of a model's label.
+  static let modelText = """
+    model("name") is a trained model's prediction on each bar (qtool train): the probability \
+    of a binary label, the value of a regression, the class of a multi-class one, e.g. \
+    entry: model("goog-up") > 0.6. Backtests read out-of-sample predictions only.
+    A model spec's features are expressions of this language; its label may look ahead with \
+    forward_return(x, n) (x n bars later over x, minus 1) and future(x, n) (x n bars later), \
+    e.g. label: forward_return(close, 5) > 0. Anywhere else they are refused: a strategy or a \
+    feature that reads later bars would trade on the future.
+    """
 
   static func named(_ name: String) -> Topic? { all.first { $0.name == name } }
 

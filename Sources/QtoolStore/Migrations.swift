@@ -273,6 +273,69 @@ enum Migrations {
       // run again as a full backtest; grids stored before have none and use the defaults.
       try db.execute(sql: "ALTER TABLE grid_runs ADD COLUMN settings TEXT")
     }
+    migrator.registerMigration("009-models") { db in
+      // `qtool train`: a model is a name and its spec; each training is a version with its
+      // folds' trained models (XGBoost buffers or linear coefficients), its per-epoch metrics
+      // and its test-block predictions. A version is `training` until it is complete; a
+      // training that fails or is cancelled deletes its version.
+      try db.execute(
+        sql: """
+          CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            path TEXT,
+            spec_text TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+          );
+          CREATE TABLE model_versions (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('training', 'ready')),
+            job_id TEXT,
+            spec_text TEXT NOT NULL,
+            spec_hash TEXT NOT NULL,
+            family TEXT NOT NULL,
+            label_kind TEXT NOT NULL,
+            features TEXT NOT NULL,
+            params TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            datasets TEXT NOT NULL DEFAULT '[]',
+            data_hash TEXT,
+            library_version TEXT,
+            best_epoch INTEGER,
+            epochs INTEGER,
+            summary TEXT,
+            created_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            UNIQUE (model_id, version)
+          );
+          CREATE TABLE model_folds (
+            version_id INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+            fold INTEGER NOT NULL,
+            blocks TEXT NOT NULL,
+            best_epoch INTEGER NOT NULL,
+            rows TEXT NOT NULL,
+            model BLOB NOT NULL,
+            PRIMARY KEY (version_id, fold)
+          ) WITHOUT ROWID;
+          CREATE TABLE training_metrics (
+            version_id INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+            fold INTEGER NOT NULL,
+            epoch INTEGER NOT NULL,
+            figures TEXT NOT NULL,
+            PRIMARY KEY (version_id, fold, epoch)
+          ) WITHOUT ROWID;
+          CREATE TABLE model_predictions (
+            version_id INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+            symbol TEXT NOT NULL,
+            timestamps BLOB NOT NULL,
+            predictions BLOB NOT NULL,
+            PRIMARY KEY (version_id, symbol)
+          ) WITHOUT ROWID;
+          """)
+    }
     return migrator
   }
 }

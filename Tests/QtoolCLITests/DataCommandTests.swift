@@ -131,7 +131,8 @@ let sharedData = QtoolProcess.packageRoot.deletingLastPathComponent().appendingP
     try #"{"operations":[{"type":"fill_missing","method":"forward_fill","columns":["close"]},{"type":"resample","timeframe":"4h"}]}"#
       .write(to: pipeline, atomically: true, encoding: .utf8)
     let result = try qtool.run([
-      "data", "preprocess", "EURUSD-1h", "--pipeline", pipeline.path, "--op", "features indicators=rsi:14,sma:10", "--out", "eurusd-4h", "--json",
+      "data", "preprocess", "EURUSD-1h", "--pipeline", pipeline.path, "--op", "features rsi_14=rsi(close, 14); sma_10=sma(close, 10)", "--out",
+      "eurusd-4h", "--json",
     ])
     #expect(result.status == 0, "\(result.stderr)")
     let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
@@ -148,8 +149,9 @@ let sharedData = QtoolProcess.packageRoot.deletingLastPathComponent().appendingP
     let again = try qtool.run(["data", "preprocess", "EURUSD-1h", "--op", "dedupe", "--out", "eurusd-4h"])
     #expect(again.status == 73)
     #expect(again.stderr.contains("dataset 'eurusd-4h' already exists; replace it with --force, or choose another --out"))
-    let bad = try qtool.run(["data", "preprocess", "EURUSD-1h", "--op", "features indicators=smaa:3", "--out", "x"])
+    let bad = try qtool.run(["data", "preprocess", "EURUSD-1h", "--op", "features s=smaa(close, 3)", "--out", "x"])
     #expect(bad.status == 64)
     #expect(bad.stderr.contains("did you mean 'sma'?"))
+    #expect(bad.stderr.contains("^"))
   }
 }

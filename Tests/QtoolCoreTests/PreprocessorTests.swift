@@ -76,13 +76,12 @@ import Testing
 
   @Test func featuresAddNamedColumns() throws {
     let input = frame((0..<60).map { Int64($0) * hour }, close: (0..<60).map { 100 + Double($0 % 7) })
-    let out = try run("features indicators=sma:5,rsi:14,macd,bollinger:20:2,atr:14,returns,log_returns,zscore:10", on: input)
-    #expect(
-      out.extraNames == [
-        "sma_5", "rsi_14", "macd", "macd_signal", "macd_hist", "bb_upper_20", "bb_mid_20", "bb_lower_20", "atr_14", "returns_1", "log_returns_1",
-        "zscore_10",
-      ])
+    let out = try run(
+      "features sma_5=sma(close, 5); rsi_14=rsi(close, 14); macd=macd(close); trend=close / sma(close, 20) - 1; up=close > open", on: input)
+    #expect(out.extraNames == ["sma_5", "rsi_14", "macd", "trend", "up"])
     #expect(zip(out.extra["sma_5"]!, Indicators.sma(input.bars.close, 5)).allSatisfy { ($0.isNaN && $1.isNaN) || $0 == $1 })
+    let sma20 = Indicators.sma(input.bars.close, 20)
+    #expect(zip(out.extra["trend"]!, zip(input.bars.close, sma20).map { $0 / $1 - 1 }).allSatisfy { ($0.isNaN && $1.isNaN) || $0 == $1 })
   }
 
   @Test func parseErrors() {
@@ -93,9 +92,16 @@ import Testing
       try PreprocessOperation.parse("resampel timeframe=4h")
     }
     #expect(throws: PreprocessError.self) { try PreprocessOperation.parse("clip_outliers threshold=high") }
-    #expect(throws: PreprocessError.self) {
-      try Preprocessor.apply([PreprocessOperation(type: "features", indicators: ["smaa:5"])], to: frame([0], close: [1]))
+    #expect(throws: RuleError.self) {
+      try Preprocessor.apply(
+        [PreprocessOperation(type: "features", features: [.init(name: "s", expr: "smaa(close, 5)")])], to: frame([0], close: [1]))
     }
+    // Look-ahead is for a model's label only.
+    #expect(throws: RuleError.self) {
+      try Preprocessor.apply(
+        [PreprocessOperation(type: "features", features: [.init(name: "f", expr: "future(close, 1)")])], to: frame([0], close: [1]))
+    }
+    #expect(throws: PreprocessError.self) { try PreprocessOperation.parse("features indicators=sma:20") }
   }
   /// On weekdays, fill_missing fills what `data verify` calls a gap — never a weekend, and a run
   /// of 1 or 2 weekdays without bars is a market holiday unless holidays=true.

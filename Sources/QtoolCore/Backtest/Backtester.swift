@@ -147,7 +147,7 @@ public enum Backtester {
   ) throws -> BacktestOutcome {
     precondition(tradingStart >= 0 && (tradingStart < bars.count || bars.count == 0), "trading starts inside the bars")
     let count = bars.count
-    let evaluator = shared ?? RuleEvaluator(bars: bars)
+    let evaluator = shared ?? RuleEvaluator(bars: bars, models: strategy.models)
     var simulation = Simulation(strategy: strategy, bars: bars, evaluator: evaluator, tradingStart: tradingStart)
     var position = [Double](repeating: 0, count: recordPositions ? count : 0)
     let equity = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in

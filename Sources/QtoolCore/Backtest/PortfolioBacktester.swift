@@ -52,7 +52,7 @@ public enum PortfolioBacktester {
     cancellation: CancellationToken = .never
   ) throws -> Outcome {
     let (timestamps, aligned) = align(inputs)
-    let scores = aligned.map { RuleEvaluator(bars: $0).evaluate(rank) }
+    let scores = aligned.map { RuleEvaluator(bars: $0, models: strategy.models).evaluate(rank) }
     let count = timestamps.count
     let start = max(1, rank.lookback + 1, tradingStart)
     let rules = TradingRules(strategy)

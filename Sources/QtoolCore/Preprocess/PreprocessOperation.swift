@@ -13,8 +13,9 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
   /// clip_outliers percentile: the kept quantile range, e.g. 0.01 and 0.99.
   public var lower: Double?
   public var upper: Double?
-  /// features: e.g. `["sma:20", "rsi:14", "macd", "bollinger:20:2"]`.
-  public var indicators: [String]?
+  /// features: named rules-language expressions, e.g. `[{"name": "rsi14", "expr": "rsi(close, 14)"}]`
+  /// (the language of strategies and models: `qtool help rules`).
+  public var features: [ModelSpec.Feature]?
   /// fill_missing: also fill the 1- and 2-weekday runs a weekdays calendar takes for market
   /// holidays (`Preprocessor.fillRule`).
   public var holidays: Bool?
@@ -24,7 +25,7 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
 
   public init(
     type: String, method: String? = nil, columns: [String]? = nil, timeframe: String? = nil, threshold: Double? = nil,
-    lower: Double? = nil, upper: Double? = nil, indicators: [String]? = nil, parameters: [String: [Double]]? = nil, holidays: Bool? = nil
+    lower: Double? = nil, upper: Double? = nil, features: [ModelSpec.Feature]? = nil, parameters: [String: [Double]]? = nil, holidays: Bool? = nil
   ) {
     self.holidays = holidays
     self.type = type
@@ -34,13 +35,13 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
     self.threshold = threshold
     self.lower = lower
     self.upper = upper
-    self.indicators = indicators
+    self.features = features
     self.parameters = parameters
   }
 
   public static let types = ["fill_missing", "resample", "normalize", "dedupe", "clip_outliers", "features"]
 
-  enum CodingKeys: String, CodingKey { case type, method, columns, timeframe, threshold, lower, upper, indicators, holidays, parameters = "fitted" }
+  enum CodingKeys: String, CodingKey { case type, method, columns, timeframe, threshold, lower, upper, features, holidays, parameters = "fitted" }
   /// The name pipelines stored before the JSON vocabulary (`qtool help json`) used for `fitted`.
   enum LegacyKeys: String, CodingKey { case parameters }
 
@@ -53,7 +54,7 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
     threshold = try container.decodeIfPresent(Double.self, forKey: .threshold)
     lower = try container.decodeIfPresent(Double.self, forKey: .lower)
     upper = try container.decodeIfPresent(Double.self, forKey: .upper)
-    indicators = try container.decodeIfPresent([String].self, forKey: .indicators)
+    features = try container.decodeIfPresent([ModelSpec.Feature].self, forKey: .features)
     holidays = try container.decodeIfPresent(Bool.self, forKey: .holidays)
     parameters =
       try container.decodeIfPresent([String: [Double]].self, forKey: .parameters)
@@ -71,6 +72,26 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
           + "; operations: \(types.joined(separator: ", "))")
     }
     var operation = PreprocessOperation(type: type)
+    if type == "features" {
+      // `features rsi14=rsi(close, 14); trend=close / sma(close, 50) - 1`: expressions have
+      // spaces and commas, so features are separated by semicolons.
+      let body = text.drop { $0 == " " }.dropFirst(type.count)
+      operation.features = try body.split(separator: ";").map { part in
+        let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        if pair.first == "indicators" {
+          throw PreprocessError.invalid(
+            "features: the indicators= list is gone; features are rules-language expressions now, e.g. 'features sma20=sma(close, 20); rsi14=rsi(close, 14)'"
+          )
+        }
+        guard pair.count == 2, !pair[0].isEmpty, !pair[1].isEmpty else {
+          throw PreprocessError.invalid(
+            "features: expected name=expression pairs separated by ';', e.g. 'features rsi14=rsi(close, 14); trend=close / sma(close, 50) - 1'; got '\(part.trimmingCharacters(in: .whitespaces))'"
+          )
+        }
+        return ModelSpec.Feature(name: pair[0], expr: pair[1])
+      }
+      return operation
+    }
     for word in words.dropFirst() {
       let parts = word.split(separator: "=", maxSplits: 1).map(String.init)
       guard parts.count == 2 else { throw PreprocessError.invalid("\(type): expected key=value, got '\(word)'") }
@@ -86,13 +107,12 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
       case "threshold": operation.threshold = try number()
       case "lower": operation.lower = try number()
       case "upper": operation.upper = try number()
-      case "indicators": operation.indicators = list
       case "holidays":
         guard let value = Bool(parts[1]) else { throw PreprocessError.invalid("\(type): holidays must be true or false, got '\(parts[1])'") }
         operation.holidays = value
       default:
         throw PreprocessError.invalid(
-          "\(type): unknown key '\(parts[0])' (method, columns, timeframe, threshold, lower, upper, indicators, holidays)")
+          "\(type): unknown key '\(parts[0])' (method, columns, timeframe, threshold, lower, upper, holidays)")
       }
     }
     return operation

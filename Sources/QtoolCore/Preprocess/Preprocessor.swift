@@ -327,57 +327,27 @@ public enum Preprocessor {
   // MARK: features
 
   static func features(_ frame: inout Frame, _ operation: PreprocessOperation) throws -> String {
-    guard let specs = operation.indicators, !specs.isEmpty else {
-      throw PreprocessError.invalid(
-        "features: needs indicators=… (e.g. indicators=sma:20,rsi:14,macd,bollinger:20:2,atr:14,returns,log_returns,zscore:20)")
+    guard let features = operation.features, !features.isEmpty else {
+      throw PreprocessError.invalid("features: needs name=expression pairs, e.g. 'features rsi14=rsi(close, 14); trend=close / sma(close, 50) - 1'")
     }
-    let source = try columns(operation, frame, default: ["close"]).first ?? "close"
-    let x = frame.column(source)!
+    // The rules language of strategies and models (`qtool help rules`), over the frame's bars;
+    // no look-ahead and no model().
+    let evaluator = RuleEvaluator(bars: frame.bars)
     var added: [String] = []
-    for spec in specs {
-      let parts = spec.split(separator: ":").map(String.init)
-      let name = parts[0]
-      func int(_ index: Int, _ fallback: Int) throws -> Int {
-        guard index < parts.count else { return fallback }
-        guard let value = Int(parts[index]), value >= 1 else {
-          throw PreprocessError.invalid("features: \(spec): '\(parts[index])' is not a positive whole number")
-        }
-        return value
+    for feature in features {
+      guard CompiledModel.isColumnName(feature.name), !Frame.priceColumns.contains(feature.name) else {
+        throw PreprocessError.invalid("features: '\(feature.name)' cannot name a column: use letters, digits and _, not open/high/low/close/volume")
       }
-      let suffix = source == "close" ? "" : "_\(source)"
-      switch name {
-      case "sma": let n = try int(1, 20); frame.setColumn("sma_\(n)\(suffix)", Indicators.sma(x, n)); added.append("sma_\(n)\(suffix)")
-      case "ema": let n = try int(1, 20); frame.setColumn("ema_\(n)\(suffix)", Indicators.ema(x, n)); added.append("ema_\(n)\(suffix)")
-      case "wma": let n = try int(1, 20); frame.setColumn("wma_\(n)\(suffix)", Indicators.wma(x, n)); added.append("wma_\(n)\(suffix)")
-      case "rsi": let n = try int(1, 14); frame.setColumn("rsi_\(n)\(suffix)", Indicators.rsi(x, n)); added.append("rsi_\(n)\(suffix)")
-      case "zscore": let n = try int(1, 20); frame.setColumn("zscore_\(n)\(suffix)", Indicators.zscore(x, n)); added.append("zscore_\(n)\(suffix)")
-      case "returns": let n = try int(1, 1); frame.setColumn("returns_\(n)\(suffix)", Indicators.returns(x, n)); added.append("returns_\(n)\(suffix)")
-      case "log_returns":
-        let n = try int(1, 1); frame.setColumn("log_returns_\(n)\(suffix)", Indicators.logReturns(x, n)); added.append("log_returns_\(n)\(suffix)")
-      case "macd":
-        let (line, signal, histogram) = Indicators.macd(x, fast: try int(1, 12), slow: try int(2, 26), signal: try int(3, 9))
-        for (column, values) in [("macd", line), ("macd_signal", signal), ("macd_hist", histogram)] {
-          frame.setColumn(column + suffix, values)
-          added.append(column + suffix)
-        }
-      case "bollinger":
-        let n = try int(1, 20)
-        let k = parts.count > 2 ? (Double(parts[2]) ?? 2) : 2
-        let bands = Indicators.bollinger(x, n, k)
-        for (column, values) in [("bb_upper", bands.upper), ("bb_mid", bands.middle), ("bb_lower", bands.lower)] {
-          frame.setColumn("\(column)_\(n)\(suffix)", values)
-          added.append("\(column)_\(n)\(suffix)")
-        }
-      case "atr":
-        let n = try int(1, 14)
-        frame.setColumn("atr_\(n)", Indicators.atr(high: frame.bars.high, low: frame.bars.low, close: frame.bars.close, n))
-        added.append("atr_\(n)")
-      default:
-        let known = ["sma", "ema", "wma", "rsi", "macd", "bollinger", "atr", "returns", "log_returns", "zscore"]
-        throw PreprocessError.invalid(
-          "features: unknown indicator '\(name)'" + (Similarity.closest(to: name, among: known).map { " — did you mean '\($0)'?" } ?? "")
-            + "; indicators: \(known.joined(separator: ", "))")
+      guard !added.contains(feature.name) else { throw PreprocessError.invalid("features: '\(feature.name)' is given twice") }
+      let expression: Expression
+      do {
+        expression = try RuleParser.parse(feature.expr, origin: "features.\(feature.name)", parameters: [:], allowModels: false)
+      } catch var error as RuleError {
+        error.category = .usage
+        throw error
       }
+      frame.setColumn(feature.name, evaluator.evaluate(expression))
+      added.append(feature.name)
     }
     return "added \(added.joined(separator: ", "))"
   }

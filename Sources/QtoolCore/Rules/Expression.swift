@@ -13,11 +13,14 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
   case negate(Expression)
   case binary(String, Expression, Expression)
   case not(Expression)
+  /// `model("name")`: the named model's prediction on each bar (a probability for a binary
+  /// label), supplied by whoever runs the rules.
+  case model(String)
 
   public var type: ValueType {
     switch self {
     case .constant: return .number
-    case .column, .lag, .negate: return .series
+    case .column, .lag, .negate, .model: return .series
     case .call(let name, _): return Functions.signature(name)!.result
     case .binary(let op, let lhs, let rhs):
       if ["and", "or", "<", "<=", ">", ">=", "==", "!="].contains(op) { return .boolean }
@@ -36,13 +39,47 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
     case .negate(let inner): return "-(\(inner))"
     case .binary(let op, let lhs, let rhs): return "(\(lhs) \(op) \(rhs))"
     case .not(let inner): return "not \(inner)"
+    case .model(let name): return "model(\"\(name)\")"
+    }
+  }
+
+  /// The names of the models the expression reads, in order of first use.
+  public var models: [String] {
+    var names: [String] = []
+    func walk(_ expression: Expression) {
+      switch expression {
+      case .constant, .column: return
+      case .model(let name): if !names.contains(name) { names.append(name) }
+      case .lag(let inner, _), .negate(let inner), .not(let inner): walk(inner)
+      case .binary(_, let lhs, let rhs):
+        walk(lhs)
+        walk(rhs)
+      case .call(_, let arguments): arguments.forEach(walk)
+      }
+    }
+    walk(self)
+    return names
+  }
+
+  /// Bars after the current one the expression reads: `forward_return(close, 5)` reads 5.
+  /// Only a model's label may read any (the parser refuses them elsewhere).
+  public var lookahead: Int {
+    switch self {
+    case .constant, .column, .model: return 0
+    case .lag(let inner, let bars): return max(0, inner.lookahead - bars)
+    case .negate(let inner), .not(let inner): return inner.lookahead
+    case .binary(_, let lhs, let rhs): return max(lhs.lookahead, rhs.lookahead)
+    case .call(let name, let arguments):
+      let inner = arguments.map(\.lookahead).max() ?? 0
+      guard Functions.lookahead[name] != nil, arguments.count > 1, case .constant(let bars) = arguments[1] else { return inner }
+      return inner + Int(bars)
     }
   }
 
   /// Bars of history the expression needs before its first value (used for warm-up checks).
   public var lookback: Int {
     switch self {
-    case .constant, .column: return 0
+    case .constant, .column, .model: return 0
     case .lag(let inner, let bars): return inner.lookback + bars
     case .negate(let inner), .not(let inner): return inner.lookback
     case .binary(_, let lhs, let rhs): return max(lhs.lookback, rhs.lookback)
@@ -80,7 +117,7 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
   var level: Level {
     switch self {
     case .constant(let value): return value < 0 ? .unary : .primary
-    case .column, .call: return .primary
+    case .column, .call, .model: return .primary
     case .lag: return .postfix
     case .negate: return .unary
     case .not: return .not
@@ -103,6 +140,7 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
       if value.isNaN { return "(0 / 0)" }
       text = value.isInfinite ? (value > 0 ? "1e999" : "-1e999") : RuleParser.format(value)
     case .column(let name): text = name
+    case .model(let name): text = "model(\"\(name)\")"
     case .call(let name, let arguments): text = "\(name)(\(arguments.map { print($0, level: .or) }.joined(separator: ", ")))"
     case .lag(let inner, let bars): text = "\(print(inner, level: .postfix))[\(bars)]"
     case .negate(let inner): text = "-\(print(inner, level: .unary))"
@@ -157,14 +195,21 @@ public enum Functions {
     "max": Signature(arguments: [s, s], optional: [], result: s, help: "the larger of two values"),
   ]
 
-  public static func signature(_ name: String) -> Signature? { all[name] }
+  /// Functions that read later bars: legal only in a model's label, where looking ahead is the point.
+  public static let lookahead: [String: Signature] = [
+    "forward_return": Signature(
+      arguments: [s, n], optional: [], result: s, help: "return from this bar to n bars later: x[t+n] / x[t] − 1 (labels only)"),
+    "future": Signature(arguments: [s, n], optional: [], result: s, help: "the value n bars later: x[t+n] (labels only)"),
+  ]
+
+  public static func signature(_ name: String) -> Signature? { all[name] ?? lookahead[name] }
 
   static func lookback(_ name: String, _ periods: [Int]) -> Int {
     switch name {
     case "macd", "macd_signal", "macd_hist": return (periods.count > 1 ? periods[1] : 26) + (periods.count > 2 ? periods[2] : 9) - 2
     case "rsi", "atr", "returns", "log_returns", "roc": return periods.first ?? 14
     case "cross_above", "cross_below": return 1
-    case "abs", "min", "max": return 0
+    case "abs", "min", "max", "forward_return", "future": return 0
     default: return max(0, (periods.first ?? 1) - 1)
     }
   }

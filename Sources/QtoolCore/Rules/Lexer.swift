@@ -4,6 +4,8 @@ struct Token: Equatable {
     case number(Double)
     case identifier(String)
     case symbol(String)  // ( ) [ ] , + - * / < <= > >= == !=
+    /// A quoted string, e.g. the name in `model("goog-up")`.
+    case string(String)
     case end
   }
 
@@ -50,6 +52,14 @@ struct Lexer {
       if Self.isLetter(c) || c == "_" {
         while i < source.count, Self.isLetter(source[i]) || Self.isDigit(source[i]) || source[i] == "_" { i += 1 }
         tokens.append(Token(kind: .identifier(String(source[start..<i])), offset: start, length: i - start))
+        continue
+      }
+      if c == "\"" || c == "'" {
+        i += 1
+        while i < source.count, source[i] != c, source[i] != "\n" { i += 1 }
+        guard i < source.count, source[i] == c else { throw error(at: start, "a string opened with \(c) is not closed on its line") }
+        tokens.append(Token(kind: .string(String(source[(start + 1)..<i])), offset: start, length: i + 1 - start))
+        i += 1
         continue
       }
       let two = i + 1 < source.count ? String(source[i...i + 1]) : ""

@@ -11,8 +11,9 @@ public struct RuleError: QtoolError, Equatable {
   public var message: String
   public var sourceLine: String
 
-  /// Bad input (65) in a spec; a condition given with a request (`--where`, `--assert`) is a
-  /// usage error (64): `RuleParser.parseCondition` says so.
+  /// Bad input (65) in a strategy spec; a condition given with a request (`--where`, `--assert`)
+  /// is a usage error (64), as are a model spec's rules: `RuleParser.parseCondition` and the
+  /// model loader say so.
   public var category: ErrorCategory = .invalidInput
   public var code: String { "rule_error" }
   public var details: [String: JSONValue] {

@@ -3,11 +3,16 @@
 /// costs one pass. Conditions are columns of 1 (true) and 0 (false); NaN compares false.
 public final class RuleEvaluator {
   public let bars: BarSeries
+  /// What each `model("name")` reads.
+  public let models: [String: any ModelSeries]
   private var cache: [String: [Double]] = [:]
   /// The opposite direction of the last cross computed.
   private var pendingCross: (key: String, column: [Bool])?
 
-  public init(bars: BarSeries) { self.bars = bars }
+  public init(bars: BarSeries, models: [String: any ModelSeries] = [:]) {
+    self.bars = bars
+    self.models = models
+  }
 
   /// Open and close interleaved (open₀, close₀, open₁, …), as the backtest engine reads them.
   public private(set) lazy var openAndClose: [Double] = [Double](unsafeUninitializedCapacity: 2 * bars.count) { buffer, initialized in
@@ -19,10 +24,12 @@ public final class RuleEvaluator {
   }
 
   public func evaluate(_ expression: Expression) -> [Double] {
-    // Only indicator calls are kept: they are what rules share and what a grid reuses across
-    // combinations; keeping every comparison would grow without bound over a grid.
-    guard case .call(let name, _) = expression, !["cross_above", "cross_below", "abs", "min", "max"].contains(name) else {
-      return compute(expression)
+    // Only indicator calls and models are kept: they are what rules share and what a grid
+    // reuses across combinations; keeping every comparison would grow without bound over a grid.
+    switch expression {
+    case .call(let name, _) where !["cross_above", "cross_below", "abs", "min", "max"].contains(name): break
+    case .model: break
+    default: return compute(expression)
     }
     let key = expression.description
     if let cached = cache[key] { return cached }
@@ -148,6 +155,10 @@ public final class RuleEvaluator {
       return (0..<count).map { $0 >= n ? x[$0 - n] : .nan }
     case .negate(let inner): return evaluate(inner).map { -$0 }
     case .not(let inner): return evaluate(inner).map { $0 != 0 && !$0.isNaN ? 0 : 1 }
+    case .model(let name):
+      guard let source = models[name] else { return [Double](repeating: .nan, count: count) }
+      let values = source.predictions(for: bars)
+      return values.count == count ? values : [Double](repeating: .nan, count: count)
     case .binary(let op, let lhs, let rhs):
       let a = evaluate(lhs)
       let b = evaluate(rhs)
@@ -193,6 +204,12 @@ public final class RuleEvaluator {
       case "lowest": return Indicators.lowest(series(0), period(1))
       case "returns": return Indicators.returns(series(0), period(1))
       case "log_returns": return Indicators.logReturns(series(0), period(1))
+      case "forward_return":
+        let (x, n) = (series(0), period(1))
+        return (0..<count).map { i in i + n < count && x[i] != 0 ? x[i + n] / x[i] - 1 : .nan }
+      case "future":
+        let (x, n) = (series(0), period(1))
+        return (0..<count).map { i in i + n < count ? x[i + n] : .nan }
       case "abs": return series(0).map { abs($0) }
       case "min": return zip(series(0), series(1)).map { Swift.min($0, $1) }
       case "max": return zip(series(0), series(1)).map { Swift.max($0, $1) }

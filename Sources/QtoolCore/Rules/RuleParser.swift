@@ -17,6 +17,12 @@ public struct RuleParser {
   let tokens: [Token]
   let parameters: [String: Double]
   var allowColumns = true
+  /// Look-ahead functions (`forward_return`, `future`): only a model's label may use them.
+  var allowLookahead = false
+  /// `model("name")`: strategies may read models; a model's own features and label may not.
+  var allowModels = true
+  /// Arithmetic on conditions (read as 1 and 0): a multi-class label counts them.
+  var allowConditionArithmetic = false
   var position = 0
   /// Parentheses, calls, `-` and `not` the parser is inside of.
   var nesting = 0
@@ -28,9 +34,6 @@ public struct RuleParser {
     var depth: Int
   }
 
-  /// - parameters:
-  ///   - origin: how errors name the rule, e.g. `rules.entry`.
-  ///   - parameters: the strategy's params, usable as constants.
   /// A condition over named numbers given with a request (a grid's `where`, an assertion), not
   /// read from a spec: its mistakes are the caller's usage errors.
   public static func parseCondition(_ text: String, origin: String, parameters: [String: Double]) throws -> Expression {
@@ -42,9 +45,20 @@ public struct RuleParser {
     }
   }
 
-  public static func parse(_ text: String, origin: String, parameters: [String: Double], allowColumns: Bool = true) throws -> Expression {
+  /// - parameters:
+  ///   - origin: how errors name the rule, e.g. `rules.entry`.
+  ///   - parameters: the strategy's params, usable as constants.
+  ///   - allowLookahead: accept `forward_return` and `future`, and arithmetic on conditions
+  ///     (read as 1 and 0): a model's label.
+  ///   - allowModels: accept `model("name")`.
+  public static func parse(
+    _ text: String, origin: String, parameters: [String: Double], allowColumns: Bool = true, allowLookahead: Bool = false,
+    allowModels: Bool = true
+  ) throws -> Expression {
     let lexer = Lexer(text, origin: origin)
-    var parser = RuleParser(lexer: lexer, tokens: try lexer.tokens(), parameters: parameters, allowColumns: allowColumns)
+    var parser = RuleParser(
+      lexer: lexer, tokens: try lexer.tokens(), parameters: parameters, allowColumns: allowColumns, allowLookahead: allowLookahead,
+      allowModels: allowModels, allowConditionArithmetic: allowLookahead)
     guard parser.tokens.count > 1 else { throw lexer.error(at: 0, "empty rule") }
     let expression = try parser.parseOr()
     if case .end = parser.current.kind {} else { throw parser.error("unexpected \(parser.describe(parser.current)) after a complete expression") }
@@ -60,6 +74,7 @@ public struct RuleParser {
     case .number(let value): return "number \(value)"
     case .identifier(let name): return "'\(name)'"
     case .symbol(let symbol): return "'\(symbol)'"
+    case .string(let text): return "the string \"\(text)\""
     case .end: return "end of rule"
     }
   }
@@ -226,14 +241,35 @@ public struct RuleParser {
       }
       let candidates = Self.columns + parameters.keys.sorted()
       throw error("unknown name '\(name)'" + hint(name, candidates) + "; names are open, high, low, close, volume and the params", at: token)
+    case .string:
+      throw error("a quoted string is only the name in model(\"name\"); numbers and names are written without quotes")
     default:
       throw error("expected a value, found \(describe(token))")
     }
   }
 
+  /// `model("name")`, after `model(`.
+  mutating func parseModel(_ token: Token) throws -> Typed {
+    guard allowModels else {
+      throw error("model() reads another model's predictions; a model's features and label are computed from the bars only", at: token)
+    }
+    guard case .string(let name) = current.kind, !name.isEmpty else {
+      throw error("model takes the model's name in quotes, e.g. model(\"goog-up\"); found \(describe(current))")
+    }
+    position += 1
+    try expect(")", "to close the call to model")
+    return Typed(expression: .model(name), type: .series, depth: 1)
+  }
+
   mutating func parseCall(_ name: String, _ token: Token) throws -> Typed {
+    if name == "model" { return try parseModel(token) }
     guard let signature = Functions.signature(name) else {
-      throw error("unknown function '\(name)'" + hint(name, Array(Functions.all.keys)), at: token)
+      throw error("unknown function '\(name)'" + hint(name, Array(Functions.all.keys) + ["model"]), at: token)
+    }
+    if Functions.lookahead[name] != nil, !allowLookahead {
+      throw error(
+        "\(name) reads bars after the one it is computed on (look-ahead): it is allowed only in a model's label, never in a strategy's rules or a feature",
+        at: token)
     }
     var arguments: [Typed] = []
     /// Where each argument starts and ends in the source, for errors that quote it.
@@ -286,7 +322,9 @@ public struct RuleParser {
   }
 
   func requireNumeric(_ operand: Typed, _ op: String, _ token: Token) throws {
-    guard operand.type != .boolean else { throw error("'\(op)' needs numbers; \(operand.expression) is a condition", at: token) }
+    guard operand.type != .boolean || (allowConditionArithmetic && ["+", "-", "*"].contains(op)) else {
+      throw error("'\(op)' needs numbers; \(operand.expression) is a condition", at: token)
+    }
   }
 
   /// Arithmetic, with constants folded, so `fast * 2` is a constant period.

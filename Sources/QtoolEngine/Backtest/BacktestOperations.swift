@@ -20,11 +20,14 @@ public struct BacktestRequest: Codable, Sendable, Equatable {
   /// With `from`: compute the indicators from `from` on, cold, instead of on the stored bars
   /// before it.
   public var noWarmup: Bool
+  /// Let `model("name")` of a split model predict bars it was trained on (refused otherwise).
+  public var allowInSample: Bool
 
   public init(
     strategy: StrategyReference, dataset: String? = nil, from: Int64? = nil, to: Int64? = nil, capital: Double? = nil,
-    params: [String: Double] = [:], allowGaps: Bool = false, assertions: [String] = [], noWarmup: Bool = false
+    params: [String: Double] = [:], allowGaps: Bool = false, assertions: [String] = [], noWarmup: Bool = false, allowInSample: Bool = false
   ) {
+    self.allowInSample = allowInSample
     self.noWarmup = noWarmup
     self.strategy = strategy
     self.dataset = dataset
@@ -38,6 +41,7 @@ public struct BacktestRequest: Codable, Sendable, Equatable {
 
   enum CodingKeys: String, CodingKey {
     case strategy, dataset, from, to, capital, params, allowGaps = "allow_gaps", assertions, noWarmup = "no_warmup"
+    case allowInSample = "allow_in_sample"
   }
 
   public init(from decoder: any Decoder) throws {
@@ -51,6 +55,22 @@ public struct BacktestRequest: Codable, Sendable, Equatable {
     allowGaps = try container.decodeIfPresent(Bool.self, forKey: .allowGaps) ?? false
     assertions = try container.decodeIfPresent([String].self, forKey: .assertions) ?? []
     noWarmup = try container.decodeIfPresent(Bool.self, forKey: .noWarmup) ?? false
+    allowInSample = try container.decodeIfPresent(Bool.self, forKey: .allowInSample) ?? false
+  }
+
+  /// Encodes `allow_in_sample` only when set, so requests recorded before it read the same.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(strategy, forKey: .strategy)
+    try container.encodeIfPresent(dataset, forKey: .dataset)
+    try container.encode(_from, forKey: .from)
+    try container.encode(_to, forKey: .to)
+    try container.encodeIfPresent(capital, forKey: .capital)
+    try container.encode(params, forKey: .params)
+    try container.encode(allowGaps, forKey: .allowGaps)
+    try container.encode(assertions, forKey: .assertions)
+    try container.encode(noWarmup, forKey: .noWarmup)
+    if allowInSample { try container.encode(allowInSample, forKey: .allowInSample) }
   }
 }
 
@@ -479,13 +499,17 @@ public struct BacktestOperations: Sendable {
 
   func execute(
     _ loaded: LoadedSpec, parameters: [String: Double], capital: Double?, dataset requested: String?, from: Int64?, to: Int64?, allowGaps: Bool,
-    noWarmup: Bool
+    noWarmup: Bool, allowInSample: Bool = false
   ) throws -> Execution {
-    let strategy = try CompiledStrategy(loaded.spec, overrides: parameters, capital: capital, origin: loaded.origin)
+    var strategy = try CompiledStrategy(loaded.spec, overrides: parameters, capital: capital, origin: loaded.origin)
+    let models = try ModelAttachments.load(strategy.modelNames, database: database, allowInSample: allowInSample)
+    models.apply(to: &strategy)
     let (warmup, expression) = strategy.warmup
     let data = try loadData(
       loaded.spec, dataset: requested, from: from, to: to, allowGaps: allowGaps, warmup: warmup, noWarmup: noWarmup, expression: expression)
     try Self.checkLookback(strategy, on: data)
+    try models.checkOutOfSample(
+      from: data.timestamps[data.tradingStart], to: data.timestamps[data.timestamps.count - 1], allowInSample: allowInSample)
     let simulated = try Self.simulate(strategy, on: data, cancellation: context.cancellation)
     let metrics = Metrics.compute(simulated.outcome, bars: simulated.bars, barsPerYear: data.barsPerYear, benchmark: simulated.benchmark)
     return Execution(
@@ -558,7 +582,7 @@ public struct BacktestOperations: Sendable {
     context.progress.begin("backtest", total: nil, unit: .bars)
     let run = try execute(
       loaded, parameters: request.params, capital: request.capital, dataset: request.dataset, from: request.from, to: request.to,
-      allowGaps: request.allowGaps, noWarmup: request.noWarmup)
+      allowGaps: request.allowGaps, noWarmup: request.noWarmup, allowInSample: request.allowInSample)
     let (strategy, bars, metrics) = (run.strategy, run.bars, run.metrics)
     context.progress.update(done: bars.count)
     var failures: [MetricAssertion.Failure] = []
@@ -575,7 +599,7 @@ public struct BacktestOperations: Sendable {
       ]), as: UTF8.self)
     let parameters = RunParameters(
       parameters: strategy.parameters, capital: strategy.capital, from: request.from, to: request.to, dataset: run.datasetName,
-      allowGaps: request.allowGaps, noWarmup: request.noWarmup)
+      allowGaps: request.allowGaps, noWarmup: request.noWarmup, allowInSample: request.allowInSample ? true : nil)
     let record = RunRecord(
       id: id, strategyName: loaded.spec.name, specText: loaded.text, datasets: datasetsJSON,
       params: String(decoding: try encoder.encode(parameters), as: UTF8.self), engineVersion: Self.engineVersion, fingerprint: run.fingerprint,
@@ -639,7 +663,7 @@ public struct BacktestOperations: Sendable {
     // Runs recorded before warm-up existed computed their indicators from `from` on.
     let run = try execute(
       loaded, parameters: settings.parameters, capital: settings.capital, dataset: isPortfolio ? nil : settings.dataset, from: settings.from,
-      to: settings.to, allowGaps: settings.allowGaps, noWarmup: settings.noWarmup ?? true)
+      to: settings.to, allowGaps: settings.allowGaps, noWarmup: settings.noWarmup ?? true, allowInSample: settings.allowInSample ?? false)
     var differences: [String] = []
     if run.fingerprint != record.fingerprint {
       let stored = (try? JSONDecoder().decode([[String: String]].self, from: Data(record.datasets.utf8)))?.first?["content_hash"]
@@ -766,7 +790,11 @@ public struct RunParameters: Codable, Sendable, Equatable {
   public var allowGaps: Bool
   /// Nil in runs recorded before warm-up existed, which started cold at `from`.
   public var noWarmup: Bool?
-  enum CodingKeys: String, CodingKey { case parameters, capital, from, to, dataset, allowGaps = "allow_gaps", noWarmup = "no_warmup" }
+  /// True when `model()` was let predict bars its model trained on.
+  public var allowInSample: Bool?
+  enum CodingKeys: String, CodingKey {
+    case parameters, capital, from, to, dataset, allowGaps = "allow_gaps", noWarmup = "no_warmup", allowInSample = "allow_in_sample"
+  }
 }
 
 /// Which recorded runs to list.
@@ -859,12 +887,18 @@ extension BacktestOperations {
   public func check(_ request: BacktestRequest) throws -> LookaheadCheck.Report {
     try OperationError.checkRange(from: request.from, to: request.to)
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
-    let strategy = try CompiledStrategy(loaded.spec, overrides: request.params, capital: request.capital, origin: loaded.origin)
+    var strategy = try CompiledStrategy(loaded.spec, overrides: request.params, capital: request.capital, origin: loaded.origin)
+    // model(): each cut recomputes the features on the bars it has and predicts them again, so
+    // a model that saw later bars changes the decisions before the cut.
+    let models = try ModelAttachments.load(strategy.modelNames, database: database, allowInSample: request.allowInSample)
+    models.apply(to: &strategy)
     let (warmup, expression) = strategy.warmup
     let data = try loadData(
       loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: true, warmup: warmup, noWarmup: request.noWarmup,
       expression: expression)
     try Self.checkLookback(strategy, on: data)
+    try models.checkOutOfSample(
+      from: data.timestamps[data.tradingStart], to: data.timestamps[data.timestamps.count - 1], allowInSample: request.allowInSample)
     let names = data.dataset.map { [$0.name] } ?? data.portfolio.map { "\($0.symbol)-\(loaded.spec.universe.timeframe)" }
     let lineage = try names.flatMap { try lookAheadInLineage(of: $0) }
     var report: LookaheadCheck.Report

@@ -159,8 +159,12 @@ extension BacktestOperations {
   /// every combination up on the same bars.
   func longestWarmup(_ loaded: LoadedSpec, capital: Double?, combinations: [[String: Double]]) throws -> (bars: Int, expression: String?) {
     var longest = (bars: 0, expression: String?.none)
+    let models = try ModelAttachments.load(
+      try CompiledStrategy(loaded.spec, capital: capital, origin: loaded.origin).modelNames, database: database, allowInSample: false)
     for combination in combinations {
-      let warmup = try CompiledStrategy(loaded.spec, overrides: combination, capital: capital, origin: loaded.origin).warmup
+      var strategy = try CompiledStrategy(loaded.spec, overrides: combination, capital: capital, origin: loaded.origin)
+      models.apply(to: &strategy)
+      let warmup = strategy.warmup
       if warmup.bars > longest.bars { longest = warmup }
     }
     return longest
@@ -233,8 +237,14 @@ extension BacktestOperations {
       return BenchmarkReturns(closes.map { $0 / closes[0] * capital })
     }
     let tradingStart = data.tradingStart
+    // model(): loaded once, shared by every combination (out-of-sample bars only).
+    let models = try ModelAttachments.load(
+      try CompiledStrategy(spec, capital: capital, origin: origin).modelNames, database: database, allowInSample: false)
+    if data.tradedCount > 0 {
+      try models.checkOutOfSample(from: data.timestamps[tradingStart], to: data.timestamps[data.timestamps.count - 1], allowInSample: false)
+    }
     DispatchQueue.concurrentPerform(iterations: workers) { worker in
-      let evaluator = data.single.map { RuleEvaluator(bars: $0) }
+      let evaluator = data.single.map { RuleEvaluator(bars: $0, models: models.series) }
       var local: [(Int, Metrics)] = []
       // A batch runs side by side, a block of bars at a time (see `Backtester.metrics(of:)`).
       let mine = Array(stride(from: worker, to: total, by: workers))
@@ -245,7 +255,8 @@ extension BacktestOperations {
           if worker == 0 { try hooks.checkpoint("grid.batch", batch / batchSize, cancellation: cancellation) }
           if failure.withLock({ $0 != nil }) { return }
           let strategies = try indices.map { index in
-            let strategy = try CompiledStrategy(spec, overrides: combinations[index], capital: capital, origin: origin)
+            var strategy = try CompiledStrategy(spec, overrides: combinations[index], capital: capital, origin: origin)
+            models.apply(to: &strategy)
             try Self.checkLookback(strategy, on: data)
             return strategy
           }
@@ -333,7 +344,9 @@ extension BacktestOperations {
       let inSample = try evaluate(
         combinations, loaded: loaded, capital: base.capital, data: data.window(trainRange, warmup: warmup), jobs: request.jobs)
       let best = Self.ranking(inSample, by: request.rank)[0]
-      let bestWarmup = try CompiledStrategy(loaded.spec, overrides: combinations[best], capital: request.capital, origin: loaded.origin).warmup.bars
+      var bestStrategy = try CompiledStrategy(loaded.spec, overrides: combinations[best], capital: request.capital, origin: loaded.origin)
+      try ModelAttachments.load(bestStrategy.modelNames, database: database, allowInSample: false).apply(to: &bestStrategy)
+      let bestWarmup = bestStrategy.warmup.bars
       let outOfSample = try evaluate(
         [combinations[best]], loaded: loaded, capital: base.capital, data: data.window(testRange, warmup: bestWarmup), jobs: 1)[0]
       compounded *= 1 + outOfSample.totalReturn

@@ -7,10 +7,10 @@ enum BacktestCheckCommand: LeafCommand {
   static let spec = CommandSpec(
     name: "check", abstract: "Look-ahead and warm-up check: rerun on truncated data",
     discussion:
-      "Reruns the strategy on the data cut after ten points in time and reports any entry, exit or position up to the cut that differs from the full run. A clean strategy never changes its past when the future is removed. Also reports preprocessing of the data (or its parent datasets) that used later bars for earlier ones — normalize or clip_outliers fitted on the whole range, backward fills — and the warm-up the rules need (their longest look-back); rules that look back further than the data reaches are an error (exit 65), as in backtest run. Exits 1 when something was found.",
+      "Reruns the strategy on the data cut after ten points in time and reports any entry, exit or position up to the cut that differs from the full run. A clean strategy never changes its past when the future is removed. Also reports preprocessing of the data (or its parent datasets) that used later bars for earlier ones — normalize or clip_outliers fitted on the whole range, backward fills — and the warm-up the rules need (their longest look-back); rules that look back further than the data reaches are an error (exit 65), as in backtest run. model() is covered: at each cut the model's features are computed again on the truncated bars and predicted again. Exits 1 when something was found.",
     options: [
       .value("dataset", valueName: "dataset", help: "Run on this dataset instead of SYMBOL-TIMEFRAME.", completion: .dynamic("datasets")),
-      BacktestOptions.from, DataOptions.to, BacktestOptions.noWarmup,
+      BacktestOptions.from, DataOptions.to, BacktestOptions.noWarmup, BacktestOptions.allowInSample,
       CommonOptions.json,
     ],
     positionals: [
@@ -23,7 +23,8 @@ enum BacktestCheckCommand: LeafCommand {
       BacktestRequest(
         strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"),
         from: DataOptions.milliseconds(arguments, "from"),
-        to: DataOptions.milliseconds(arguments, "to"), noWarmup: arguments.flag("no-warmup")))
+        to: DataOptions.milliseconds(arguments, "to"), noWarmup: arguments.flag("no-warmup"),
+        allowInSample: arguments.flag("allow-in-sample")))
     if context.json {
       try context.printJSON(report)
     } else {

@@ -10,6 +10,9 @@ enum BacktestOptions {
   static let noWarmup = OptionSpec.flag(
     "no-warmup", help: "Compute the indicators from --from on, cold, instead of on the stored bars before it.")
 
+  static let allowInSample = OptionSpec.flag(
+    "allow-in-sample", help: "Let model() predict bars its (split) model trained on, instead of refusing the run.")
+
   /// `--param fast=20`, repeated.
   static func parameters(_ arguments: ParsedArguments) throws -> [String: Double] {
     var parameters: [String: Double] = [:]

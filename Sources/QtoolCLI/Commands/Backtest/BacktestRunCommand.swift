@@ -29,6 +29,11 @@ enum BacktestRunCommand: LeafCommand {
       full-history run's; recursive ones (ema, rsi, macd, atr) depend on every earlier bar and \
       come close to them, not to the last digit.
 
+      model("name") in the rules reads a trained model's predictions (qtool train), out of \
+      sample only: a walk-forward model's predictions come from the fold trained before each \
+      bar; a split model's train and valid blocks are refused (exit 65) unless \
+      --allow-in-sample, and the features warm up like the indicators.
+
       Undefined metrics (sharpe of a run that never trades, win_rate with 0 trades) are n/a, \
       null in JSON, and a --assert clause on one fails saying why (qtool help metrics).
       """,
@@ -39,6 +44,7 @@ enum BacktestRunCommand: LeafCommand {
       .value("param", valueName: "name=value", help: "Override a param of the spec.", list: true),
       .repeatable("assert", valueName: "condition", help: "Fail (exit 2) unless the metrics satisfy this, e.g. 'sharpe > 1'."),
       .flag("allow-gaps", help: "Run even when the data has gaps."),
+      BacktestOptions.allowInSample,
       .value("report", .path(.file(extensions: ["html"])), valueName: "file", help: "Write a self-contained HTML report."),
       .value("export", .path(.directory), valueName: "dir", help: "Write spec, settings, metrics, trades.csv and equity.csv to this directory."),
       .flag("force", short: "f", help: "Replace the files of --report and --export when they exist."),
@@ -62,7 +68,8 @@ enum BacktestRunCommand: LeafCommand {
     let request = BacktestRequest(
       strategy: try StrategyArgument.reference(arguments.string("strategy")!, context: context), dataset: arguments.string("dataset"),
       from: DataOptions.milliseconds(arguments, "from"), to: DataOptions.milliseconds(arguments, "to"), capital: try DataOptions.capital(arguments),
-      params: parameters, allowGaps: arguments.flag("allow-gaps"), assertions: arguments.strings("assert"), noWarmup: arguments.flag("no-warmup"))
+      params: parameters, allowGaps: arguments.flag("allow-gaps"), assertions: arguments.strings("assert"), noWarmup: arguments.flag("no-warmup"),
+      allowInSample: arguments.flag("allow-in-sample"))
     let operations = try BacktestOperations(try context.operations())
     let report = try operations.run(request)
     if let directory = arguments.string("export") {

@@ -14,10 +14,13 @@ enum DataPreprocessCommand: LeafCommand {
         normalize      method=min_max|zscore columns=…   (fitted parameters are stored)
         dedupe
         clip_outliers  method=zscore threshold=3 | method=percentile lower=0.01 upper=0.99 columns=…
-        features       indicators=sma:20,ema:12,rsi:14,macd,bollinger:20:2,atr:14,returns,log_returns,zscore:20
+        features       NAME=EXPRESSION; NAME=EXPRESSION …   (the rules language, qtool help rules)
 
       The result is a new dataset (origin derived) that records its parent, the operations as \
-      applied and its content hash; `data info` shows them. Features become extra columns.
+      applied and its content hash; `data info` shows them. Features become extra columns, one \
+      per name, computed by the rules language strategies and models use (sma, rsi, macd, \
+      arithmetic, conditions as 1/0), e.g. --op 'features rsi14=rsi(close, 14); trend=close / \
+      sma(close, 50) - 1'. Look-ahead (forward_return, future) is refused there.
 
       fill_missing follows the dataset's calendar, as `data verify` judges gaps: on 24x7 it \
       fills every bar of the timeframe's grid; on weekdays never a Saturday or Sunday, and a run \
@@ -37,7 +40,7 @@ enum DataPreprocessCommand: LeafCommand {
     examples: [
       Example("qtool data preprocess BTCUSDT-1h --op 'resample timeframe=4h' --out BTCUSDT-4h", "Hourly bars to 4-hour bars"),
       Example(
-        "qtool data preprocess GOOG-1d --op 'fill_missing method=forward_fill' --op 'features indicators=rsi:14,macd' --out goog-features",
+        "qtool data preprocess GOOG-1d --op 'fill_missing method=forward_fill' --op 'features rsi14=rsi(close, 14); macd=macd(close)' --out goog-features",
         "Fill gaps, then add features"),
     ])
 

@@ -21,7 +21,8 @@ enum JobsShowCommand: LeafCommand {
 
   static func render(_ job: JobInfo, context: CommandContext) {
     var lines: [(String, String)] = [
-      ("job", job.id), ("kind", job.kind), ("status", job.status.rawValue + (job.cancelRequested && !job.status.isFinished ? " (cancel requested)" : "")),
+      ("job", job.id), ("kind", job.kind),
+      ("status", job.status.rawValue + (job.cancelRequested && !job.status.isFinished ? " (cancel requested)" : "")),
       ("process", "pid \(job.pid.map(String.init) ?? "?") on \(job.host ?? "?")"), ("started", job.startedAt ?? job.createdAt),
     ]
     if let finished = job.finishedAt { lines.append(("finished", finished)) }
@@ -45,7 +46,9 @@ enum JobsShowCommand: LeafCommand {
     return result.sorted { $0.key < $1.key }.map { key, value in
       switch value {
       case .string(let text): return "\(key) \(text)"
-      case .array(let items): return "\(key) " + items.compactMap { if case .string(let s) = $0 { return s } else { return nil } }.joined(separator: ",")
+      case .int(let number): return "\(key) \(number)"
+      case .array(let items):
+        return "\(key) " + items.compactMap { if case .string(let s) = $0 { return s } else { return nil } }.joined(separator: ",")
       default: return key
       }
     }.joined(separator: " ")

@@ -8,14 +8,15 @@ enum CompleteCommand: LeafCommand {
   static let readsOnly = true
   static let spec = CommandSpec(
     name: "__complete", abstract: "Print names for shell completion",
-    positionals: [PositionalSpec("topic", .choice(["datasets", "strategies"]), help: "What to list.")],
+    positionals: [PositionalSpec("topic", .choice(["datasets", "strategies", "models"]), help: "What to list.")],
     isHidden: true)
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     guard let path = try? context.settings().databasePath, FileManager.default.fileExists(atPath: path),
       let database = try? context.database()
     else { return .success }
-    let names = (try? context.arguments.string("topic") == "datasets" ? database.datasetNames() : database.strategyNames()) ?? []
+    let topic = context.arguments.string("topic")
+    let names = (try? topic == "datasets" ? database.datasetNames() : topic == "models" ? database.modelNames() : database.strategyNames()) ?? []
     for name in names { context.stdout.line(name) }
     return .success
   }

@@ -1,0 +1,157 @@
+import Foundation
+import QtoolCore
+import Testing
+
+/// `qtool train` through the built binary: the template, a training job, the library
+/// commands, model() in backtests (out of sample only), and the errors' exit codes.
+@Suite struct TrainCommandTests {
+  func json(_ text: String) throws -> [String: Any] { try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any] }
+
+  func prepared() throws -> QtoolProcess {
+    let qtool = try QtoolProcess()
+    let goog = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path
+    #expect(try qtool.run(["data", "import", goog, "-s", "GOOG", "-t", "1d"]).status == 0)
+    return qtool
+  }
+
+  static let spec = """
+    name: goog-up
+    dataset: GOOG-1d
+    params: { h: 5 }
+    features:
+      rsi14: rsi(close, 14)
+      trend: close / sma(close, 50) - 1
+      ret1: returns(close, 1)
+    label: { expr: "forward_return(close, h) > 0", kind: binary }
+    model: { family: gbt, rounds: 20, early_stopping: 5, max_depth: 3, eta: 0.1 }
+    split: { train: "..2009-12-31", valid: "2010-01-01..2011-06-30", test: "2011-07-01..", purge: h }
+    """
+
+  func write(_ text: String, _ name: String, in qtool: QtoolProcess) throws -> String {
+    let path = qtool.home.appendingPathComponent(name).path
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+  }
+
+  @Test func templateTrainsAndTheLibraryShowsIt() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    for template in ["gbt-classifier", "gbt-regressor", "logistic", "ridge"] {
+      let path = qtool.home.appendingPathComponent("\(template).yaml").path
+      let created = try qtool.run(["train", "new", "m-\(template)", "--template", template, "--dataset", "GOOG-1d", "-o", path])
+      #expect(created.status == 0, "\(created.stderr)")
+      let run = try qtool.run(["train", "run", "m-\(template)", "--json"])
+      #expect(run.status == 0, "\(template): \(run.stderr)")
+      let report = try json(run.stdout)
+      #expect(report["version"] as? Int == 1)
+      #expect((report["rows"] as! [String: Int])["train"]! > 500)
+    }
+    let list = try JSONSerialization.jsonObject(with: Data(try qtool.run(["train", "list", "--json"]).stdout.utf8)) as! [[String: Any]]
+    #expect(list.count == 4)
+    let metrics = try json(try qtool.run(["train", "metrics", "m-logistic", "--json"]).stdout)
+    #expect(!(metrics["epochs"] as! [Any]).isEmpty)
+    let csv = try qtool.run(["train", "metrics", "m-gbt-classifier", "--csv"])
+    #expect(csv.stdout.hasPrefix("fold,epoch,loss,accuracy,mae,val_loss,val_accuracy,val_mae\n"))
+    let show = try qtool.run(["train", "show", "m-ridge@1"])
+    #expect(show.status == 0 && show.stdout.contains("m-ridge v1 (ready)"), "\(show.stderr)")
+    let predict = try qtool.run(["train", "predict", "m-gbt-classifier", "--dataset", "GOOG-1d", "--from", "2013-01-01", "--csv"])
+    #expect(predict.status == 0, "\(predict.stderr)")
+    #expect(predict.stdout.split(separator: "\n").count > 30)
+    #expect(try qtool.run(["train", "delete", "m-ridge"]).status == 0)
+    #expect(try qtool.run(["train", "show", "m-ridge"]).status == 66)
+  }
+
+  @Test func modelInABacktestIsOutOfSampleOnly() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = try write(Self.spec, "goog-up.yaml", in: qtool)
+    let trained = try qtool.run(["train", "run", spec])
+    #expect(trained.status == 0, "\(trained.stderr)")
+    #expect(trained.stdout.contains("trained goog-up v1"))
+    let strategy = try write(
+      """
+      name: goog-model
+      universe: { symbols: [GOOG], timeframe: 1d }
+      rules:
+        entry: model("goog-up") > 0.55
+        exit: model("goog-up") < 0.45
+      """, "goog-model.yaml", in: qtool)
+    let inSample = try qtool.run(["backtest", "run", strategy, "--json"])
+    #expect(inSample.status == 65, "\(inSample.stderr)")
+    #expect(try errorObject(inSample.stderr)["code"] as? String == "model_in_sample")
+    #expect(inSample.stderr.contains("--allow-in-sample"))
+    let outOfSample = try qtool.run(["backtest", "run", strategy, "--from", "2011-07-01", "--json"])
+    #expect(outOfSample.status == 0, "\(outOfSample.stderr)")
+    let warmup = try json(outOfSample.stdout)["warmup"] as! [String: Any]
+    #expect((warmup["bars"] as! Int) >= 50, "the model's features warm up like indicators")
+    #expect(try qtool.run(["backtest", "run", strategy, "--allow-in-sample"]).status == 0)
+    let check = try qtool.run(["backtest", "check", strategy, "--from", "2011-07-01", "--json"])
+    #expect(check.status == 0, "\(check.stdout) \(check.stderr)")
+    #expect(try json(check.stdout)["clean"] as? Bool == true)
+    let unknown = try write(
+      "name: x\nuniverse: { symbols: [GOOG], timeframe: 1d }\nrules: { entry: 'model(\"goog-upp\") > 0.5' }\n", "x.yaml", in: qtool)
+    let missing = try qtool.run(["backtest", "run", unknown, "--json"])
+    #expect(missing.status == 66, "\(missing.stderr)")
+    #expect(missing.stderr.contains("did you mean 'goog-up'"))
+  }
+
+  @Test func exportImportRoundTrips() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = try write(Self.spec, "goog-up.yaml", in: qtool)
+    #expect(try qtool.run(["train", "run", spec]).status == 0)
+    let file = qtool.home.appendingPathComponent("goog-up.qmodel.json").path
+    #expect(try qtool.run(["train", "export", "goog-up", "-o", file]).status == 0)
+    let imported = try qtool.run(["train", "import", file, "--name", "goog-copy", "--json"])
+    #expect(imported.status == 0, "\(imported.stderr)")
+    let a = try qtool.run(["train", "predict", "goog-up", "--dataset", "GOOG-1d", "--json"]).stdout
+    let b = try qtool.run(["train", "predict", "goog-copy", "--dataset", "GOOG-1d", "--json"]).stdout
+    #expect(a.replacingOccurrences(of: "goog-up", with: "goog-copy") == b)
+    #expect(try qtool.run(["train", "import", spec]).status == 65)
+  }
+
+  @Test func badInputExitsWithItsCode() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let parse = try qtool.run([
+      "train", "run", try write(Self.spec.replacingOccurrences(of: "rsi(close, 14)", with: "rsi(close, 14"), "a.yaml", in: qtool),
+    ])
+    #expect(parse.status == 64, "\(parse.stderr)")
+    #expect(parse.stderr.contains("^"))
+    let noLookahead = try qtool.run([
+      "train", "run",
+      try write(Self.spec.replacingOccurrences(of: "forward_return(close, h) > 0", with: "close > sma(close, 5)"), "b.yaml", in: qtool),
+    ])
+    #expect(noLookahead.status == 64, "\(noLookahead.stderr)")
+    let peeking = try qtool.run([
+      "train", "run", try write(Self.spec.replacingOccurrences(of: "returns(close, 1)", with: "future(close, 1)"), "c.yaml", in: qtool),
+    ])
+    #expect(peeking.status == 64 && peeking.stderr.contains("look-ahead") && peeking.stderr.contains("^"), "\(peeking.stderr)")
+    let short = try qtool.run([
+      "train", "run", try write(Self.spec.replacingOccurrences(of: "..2009-12-31", with: "..2004-10-15"), "d.yaml", in: qtool), "--json",
+    ])
+    #expect(short.status == 65, "\(short.stderr)")
+    #expect(try errorObject(short.stderr)["code"] as? String == "training_data_too_short")
+    #expect(try qtool.run(["train", "run", "nope"]).status == 66)
+    let strategy = try write(
+      "name: s\nuniverse: { symbols: [GOOG], timeframe: 1d }\nrules: { entry: 'future(close, 1) > close' }\n", "s.yaml", in: qtool)
+    let lookahead = try qtool.run(["backtest", "run", strategy])
+    #expect(lookahead.status == 65 && lookahead.stderr.contains("look-ahead"), "\(lookahead.stderr)")
+  }
+
+  @Test func ctrlCDuringTrainingLeavesNoVersion() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = try write(Self.spec, "goog-up.yaml", in: qtool)
+    let running = try BackgroundQtool(qtool, ["train", "run", spec], environment: ["QTOOL_TEST_PAUSE": "train.epoch:2"])
+    #expect(running.waitForStderr("qtool-test: paused at train.epoch:2"), "\(running.stderr)")
+    let metrics = try json(try qtool.run(["train", "metrics", "goog-up", "--json"]).stdout)
+    #expect((metrics["epochs"] as! [Any]).count == 2, "epochs are stored as they come")
+    #expect(metrics["status"] as? String == "training")
+    running.signal(SIGINT)
+    #expect(running.wait() == 130)
+    let list = try JSONSerialization.jsonObject(with: Data(try qtool.run(["train", "list", "--json"]).stdout.utf8)) as! [[String: Any]]
+    #expect(list.allSatisfy { $0["latest"] == nil || $0["latest"] is NSNull })
+    #expect(try qtool.run(["train", "show", "goog-up"]).status == 66)
+  }
+}
