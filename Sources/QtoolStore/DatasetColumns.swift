@@ -14,6 +14,30 @@ extension QtoolDatabase {
     }
   }
 
+  /// `series` (bars of the dataset, consecutive) with the dataset's feature columns over the
+  /// same bars. Columns are stored whole, one value per stored bar: bars stored after the
+  /// features were computed leave them out of date, and they are then not attached (the rules
+  /// reading them say the column is missing).
+  static func attachColumns(_ db: Database, datasetID: Int64, to series: BarSeries) throws -> BarSeries {
+    let rows = try Row.fetchAll(db, sql: "SELECT name, data FROM dataset_columns WHERE dataset_id = ? ORDER BY position", arguments: [datasetID])
+    guard !rows.isEmpty, let first = series.timestamps.first else { return series }
+    let all = try readTimestamps(db, datasetID: datasetID)
+    var low = 0, high = all.count
+    while low < high {
+      let middle = (low + high) / 2
+      if all[middle] < first { low = middle + 1 } else { high = middle }
+    }
+    guard low + series.count <= all.count, all[low] == first, all[low + series.count - 1] == series.timestamps.last else { return series }
+    var attached = series
+    for row in rows {
+      let data: Data = row["data"]
+      guard data.count == all.count * MemoryLayout<Double>.size else { continue }
+      let values = data.withUnsafeBytes { Array($0.bindMemory(to: Double.self)[low..<(low + series.count)]) }
+      attached.columns[row["name"]] = values
+    }
+    return attached
+  }
+
   /// The extra columns of a dataset, in the order they were added.
   public func columns(datasetID: Int64) throws -> [(name: String, values: [Double])] {
     try read { db in

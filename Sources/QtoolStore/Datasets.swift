@@ -278,7 +278,7 @@ extension QtoolDatabase {
 
   /// All bars of a dataset in `[from, to)`.
   public func bars(datasetID: Int64, from: Int64 = .min, to: Int64 = .max) throws -> BarSeries {
-    try read { try Self.readBars($0, datasetID: datasetID, from: from, to: to) }
+    try read { try Self.attachColumns($0, datasetID: datasetID, to: Self.readBars($0, datasetID: datasetID, from: from, to: to)) }
   }
 
   /// The bars of a dataset in `[from, to)` and up to `count` stored bars before `from` (a
@@ -304,7 +304,7 @@ extension QtoolDatabase {
       } else {
         start = from
       }
-      let series = try Self.readBars(db, datasetID: datasetID, from: start, to: to)
+      let series = try Self.attachColumns(db, datasetID: datasetID, to: Self.readBars(db, datasetID: datasetID, from: start, to: to))
       let firstTraded = series.index(atOrAfter: from)
       let kept = max(0, firstTraded - count)
       return (kept == 0 ? series : series.slice(kept..<series.count), firstTraded - kept)

@@ -32,9 +32,11 @@ public enum PortfolioBacktester {
       var index: [Int64: Int] = [:]
       for (i, t) in input.bars.timestamps.enumerated() { index[t] = i }
       let rows = timestamps.map { index[$0]! }
-      return BarSeries(
+      var bars = BarSeries(
         timestamps: timestamps, open: rows.map { input.bars.open[$0] }, high: rows.map { input.bars.high[$0] }, low: rows.map { input.bars.low[$0] },
         close: rows.map { input.bars.close[$0] }, volume: rows.map { input.bars.volume[$0] })
+      bars.columns = input.bars.columns.mapValues { column in rows.map { column[$0] } }
+      return bars
     }
     return (timestamps, aligned)
   }

@@ -91,6 +91,8 @@ public struct StrategySpec: Codable, Sendable, Equatable {
 /// A spec whose rules are parsed and checked, with every setting resolved.
 public struct CompiledStrategy: Sendable {
   public var spec: StrategySpec
+  /// Where the spec came from (its file), as errors name it.
+  public var origin: String
   public var entry: Expression?
   public var exit: Expression?
   public var shortEntry: Expression?
@@ -110,6 +112,34 @@ public struct CompiledStrategy: Sendable {
   public var models: [String: any ModelSeries] = [:]
   public var modelWarmup: [String: Int] = [:]
 
+  /// The feature columns the rules (or the ranking) read: names that are not prices, params
+  /// or functions, which the data must have (`checkColumns`).
+  public var featureColumns: [String] {
+    var names: [String] = []
+    for expression in [entry, exit, shortEntry, shortExit, rank].compactMap({ $0 }) {
+      for name in expression.featureColumns where !names.contains(name) { names.append(name) }
+    }
+    return names
+  }
+
+  /// Refuses data without the feature columns the rules read, with the error of the rule
+  /// parsed against the columns `bars` have (at the name, with a did-you-mean).
+  public func checkColumns(of bars: BarSeries) throws {
+    let missing = featureColumns.filter { bars.columns[$0] == nil }
+    guard !missing.isEmpty else { return }
+    let available = bars.columns.keys.sorted()
+    let prefix = origin.isEmpty ? "" : origin + ":"
+    let rules = [
+      ("entry", spec.rules.entry), ("exit", spec.rules.exit), ("short_entry", spec.rules.shortEntry), ("short_exit", spec.rules.shortExit),
+    ]
+    for case (let name, let text?) in rules {
+      _ = try RuleParser.parse(text, origin: "\(prefix)rules.\(name)", parameters: parameters, featureColumns: available)
+    }
+    if let rank = spec.portfolio?.rank {
+      _ = try RuleParser.parse(rank, origin: "\(prefix)portfolio.rank", parameters: parameters, featureColumns: available)
+    }
+  }
+
   /// The models the rules (or the ranking) read, in order of first use.
   public var modelNames: [String] {
     var names: [String] = []
@@ -122,6 +152,7 @@ public struct CompiledStrategy: Sendable {
   /// Parses the rules with `overrides` applied to the params; errors name the spec's file.
   public init(_ spec: StrategySpec, overrides: [String: Double] = [:], capital: Double? = nil, origin: String = "") throws {
     self.spec = spec
+    self.origin = origin
     let prefix = origin.isEmpty ? "" : origin + ":"
     var parameters = spec.params ?? [:]
     // A param named like a column or a function is shadowed by it in the rules: `low` would
@@ -146,7 +177,7 @@ public struct CompiledStrategy: Sendable {
     self.parameters = parameters
     func rule(_ text: String?, _ name: String) throws -> Expression? {
       guard let text, !text.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
-      let expression = try RuleParser.parse(text, origin: "\(prefix)rules.\(name)", parameters: parameters)
+      let expression = try RuleParser.parse(text, origin: "\(prefix)rules.\(name)", parameters: parameters, allowAnyFeature: true)
       guard expression.type == .boolean else {
         throw SpecError.invalid("\(prefix)rules.\(name): a rule must be a condition (true or false), e.g. close > sma(close, 20); got \(expression)")
       }
@@ -157,7 +188,7 @@ public struct CompiledStrategy: Sendable {
     shortEntry = try rule(spec.rules.shortEntry, "short_entry")
     shortExit = try rule(spec.rules.shortExit, "short_exit")
     if let portfolio = spec.portfolio {
-      let rank = try RuleParser.parse(portfolio.rank, origin: "\(prefix)portfolio.rank", parameters: parameters)
+      let rank = try RuleParser.parse(portfolio.rank, origin: "\(prefix)portfolio.rank", parameters: parameters, allowAnyFeature: true)
       guard rank.type != .boolean else { throw SpecError.invalid("\(prefix)portfolio.rank must be a number to rank by, e.g. roc(close, 20)") }
       guard portfolio.top >= 1 else { throw SpecError.invalid("\(prefix)portfolio.top must be at least 1") }
       guard ["daily", "weekly", "monthly"].contains(portfolio.rebalance ?? "monthly") else {

@@ -7,6 +7,9 @@ public struct BarSeries: Sendable, Equatable {
   public var low: [Double]
   public var close: [Double]
   public var volume: [Double]
+  /// A derived dataset's feature columns (`data preprocess --op 'features …'`), by name, each
+  /// as long as the bars; rules read them by name. Empty for downloaded and imported data.
+  public var columns: [String: [Double]] = [:]
 
   public init(
     timestamps: [Int64] = [], open: [Double] = [], high: [Double] = [], low: [Double] = [],
@@ -68,9 +71,11 @@ public struct BarSeries: Sendable, Equatable {
 
   /// The bars in `range` of positions.
   public func slice(_ range: Range<Int>) -> BarSeries {
-    BarSeries(
+    var sliced = BarSeries(
       timestamps: Array(timestamps[range]), open: Array(open[range]), high: Array(high[range]),
       low: Array(low[range]), close: Array(close[range]), volume: Array(volume[range]))
+    sliced.columns = columns.mapValues { Array($0[range]) }
+    return sliced
   }
 
   /// The position of the first bar at or after `timestamp` (`count` if none), for sorted

@@ -43,6 +43,25 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
     }
   }
 
+  /// The feature columns (names other than open, high, low, close, volume) the expression
+  /// reads, in order of first use.
+  public var featureColumns: [String] {
+    var names: [String] = []
+    func walk(_ expression: Expression) {
+      switch expression {
+      case .constant, .model: return
+      case .column(let name): if !RuleParser.columns.contains(name), !names.contains(name) { names.append(name) }
+      case .lag(let inner, _), .negate(let inner), .not(let inner): walk(inner)
+      case .binary(_, let lhs, let rhs):
+        walk(lhs)
+        walk(rhs)
+      case .call(_, let arguments): arguments.forEach(walk)
+      }
+    }
+    walk(self)
+    return names
+  }
+
   /// The names of the models the expression reads, in order of first use.
   public var models: [String] {
     var names: [String] = []

@@ -148,7 +148,9 @@ public final class RuleEvaluator {
       case "high": return bars.high
       case "low": return bars.low
       case "volume": return bars.volume
-      default: return bars.close
+      case "close": return bars.close
+      // A feature column; `CompiledStrategy.checkColumns` made sure the data has it.
+      default: return bars.columns[name] ?? [Double](repeating: .nan, count: count)
       }
     case .lag(let inner, let n):
       let x = evaluate(inner)

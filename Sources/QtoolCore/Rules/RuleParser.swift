@@ -23,6 +23,11 @@ public struct RuleParser {
   var allowModels = true
   /// Arithmetic on conditions (read as 1 and 0): a multi-class label counts them.
   var allowConditionArithmetic = false
+  /// Feature columns of the data the rule runs on (`data preprocess --op 'features …'`).
+  var featureColumns: [String] = []
+  /// Any other name is read as a feature column, checked once the data is known
+  /// (`CompiledStrategy.checkColumns`): a strategy is parsed before its data is loaded.
+  var allowAnyFeature = false
   var position = 0
   /// Parentheses, calls, `-` and `not` the parser is inside of.
   var nesting = 0
@@ -51,14 +56,17 @@ public struct RuleParser {
   ///   - allowLookahead: accept `forward_return` and `future`, and arithmetic on conditions
   ///     (read as 1 and 0): a model's label.
   ///   - allowModels: accept `model("name")`.
+  ///   - featureColumns: the names of the data's feature columns, read like `close`.
+  ///   - allowAnyFeature: read any unknown name as a feature column, to be checked against
+  ///     the data later.
   public static func parse(
     _ text: String, origin: String, parameters: [String: Double], allowColumns: Bool = true, allowLookahead: Bool = false,
-    allowModels: Bool = true
+    allowModels: Bool = true, featureColumns: [String] = [], allowAnyFeature: Bool = false
   ) throws -> Expression {
     let lexer = Lexer(text, origin: origin)
     var parser = RuleParser(
       lexer: lexer, tokens: try lexer.tokens(), parameters: parameters, allowColumns: allowColumns, allowLookahead: allowLookahead,
-      allowModels: allowModels, allowConditionArithmetic: allowLookahead)
+      allowModels: allowModels, allowConditionArithmetic: allowLookahead, featureColumns: featureColumns, allowAnyFeature: allowAnyFeature)
     guard parser.tokens.count > 1 else { throw lexer.error(at: 0, "empty rule") }
     let expression = try parser.parseOr()
     if case .end = parser.current.kind {} else { throw parser.error("unexpected \(parser.describe(parser.current)) after a complete expression") }
@@ -239,8 +247,11 @@ public struct RuleParser {
       guard allowColumns else {
         throw error("unknown metric '\(name)'" + hint(name, parameters.keys.sorted()) + "; `qtool help metrics` lists them", at: token)
       }
-      let candidates = Self.columns + parameters.keys.sorted()
-      throw error("unknown name '\(name)'" + hint(name, candidates) + "; names are open, high, low, close, volume and the params", at: token)
+      if allowAnyFeature || featureColumns.contains(name) { return Typed(expression: .column(name), type: .series, depth: 0) }
+      let candidates = Self.columns + parameters.keys.sorted() + featureColumns
+      let features = featureColumns.isEmpty ? "" : ", the data's feature columns (\(featureColumns.sorted().joined(separator: ", ")))"
+      throw error(
+        "unknown name '\(name)'" + hint(name, candidates) + "; names are open, high, low, close, volume\(features) and the params", at: token)
     case .string:
       throw error("a quoted string is only the name in model(\"name\"); numbers and names are written without quotes")
     default:

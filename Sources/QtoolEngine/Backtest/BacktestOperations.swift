@@ -460,8 +460,10 @@ public struct BacktestOperations: Sendable {
       portfolio: inputs, dataset: nil, benchmarkCloses: nil, tradingStart: tradingStart, timestamps: timestamps)
   }
 
-  /// Refuses rules that look back further than the bars reach: they would never decide.
+  /// Refuses rules that read a feature column the data lacks, or look back further than the
+  /// bars reach: they would never decide.
   static func checkLookback(_ strategy: CompiledStrategy, on data: MarketData) throws {
+    for bars in data.single.map({ [$0] }) ?? data.portfolio.map(\.bars) { try strategy.checkColumns(of: bars) }
     let (needed, expression) = strategy.warmup
     guard max(needed, data.tradingStart) < data.timestamps.count else {
       throw BacktestError.lookbackExceedsData(dataset: data.datasetName, needed: needed, bars: data.tradedCount, expression: expression)

@@ -75,8 +75,9 @@ public struct DataOperations: Sendable {
     let statistics = columns.map { ColumnStatistics(name: $0.0, values: $0.1) }
     let head = Array(0..<min(sampleRows, bars.count))
     let tail = Array(max(head.count, bars.count - sampleRows)..<bars.count)
-    let sample = (head + tail).map { SampleRow(bars, $0) }
-    let extra = try database.columns(datasetID: dataset.id).map { ColumnStatistics(name: $0.name, values: $0.values) }
+    let stored = try database.columns(datasetID: dataset.id)
+    let sample = (head + tail).map { SampleRow(bars, $0, features: stored.map(\.name)) }
+    let extra = stored.map { ColumnStatistics(name: $0.name, values: $0.values) }
     return DatasetInfo(dataset: dataset, columns: statistics + extra, sample: sample)
   }
 
@@ -85,19 +86,27 @@ public struct DataOperations: Sendable {
     try OperationError.checkRange(from: from, to: to)
     let dataset = try database.dataset(named: name)
     let bars = try database.bars(datasetID: dataset.id, from: from ?? .min, to: to ?? .max)
+    // Feature columns follow the prices, in the order they were added; a value not yet
+    // defined (an indicator's warm-up) is an empty CSV field and a JSON null.
+    let features = try database.columns(datasetID: dataset.id).map(\.name).compactMap { name in bars.columns[name].map { (name, $0) } }
+    let jsonKeys = try features.map { String(decoding: try JSONEncoder().encode($0.0), as: UTF8.self) }
     var chunk = ""
     chunk.reserveCapacity(1 << 16)
-    if format == .csv { chunk += "timestamp,open,high,low,close,volume\n" }
+    if format == .csv { chunk += "timestamp,open,high,low,close,volume" + features.map { ",\($0.0)" }.joined() + "\n" }
     for i in 0..<bars.count {
       let time = UTCCalendar.format(bars.timestamps[i], alwaysTime: true)
       switch format {
       case .csv:
-        chunk += "\(time),\(bars.open[i]),\(bars.high[i]),\(bars.low[i]),\(bars.close[i]),\(bars.volume[i])\n"
+        chunk += "\(time),\(bars.open[i]),\(bars.high[i]),\(bars.low[i]),\(bars.close[i]),\(bars.volume[i])"
+        for (_, values) in features { chunk += values[i].isFinite ? ",\(values[i])" : "," }
+        chunk += "\n"
       case .jsonl:
         // JSON has no inf or NaN: such values are null (`qtool help json`).
         func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
         chunk +=
-          "{\"time\":\"\(time)\",\"open\":\(number(bars.open[i])),\"high\":\(number(bars.high[i])),\"low\":\(number(bars.low[i])),\"close\":\(number(bars.close[i])),\"volume\":\(number(bars.volume[i]))}\n"
+          "{\"time\":\"\(time)\",\"open\":\(number(bars.open[i])),\"high\":\(number(bars.high[i])),\"low\":\(number(bars.low[i])),\"close\":\(number(bars.close[i])),\"volume\":\(number(bars.volume[i]))"
+        for (key, (_, values)) in zip(jsonKeys, features) { chunk += ",\(key):\(number(values[i]))" }
+        chunk += "}\n"
       }
       if chunk.utf8.count > 60_000 {
         try write(chunk)
@@ -200,14 +209,33 @@ public struct SampleRow: Codable, Sendable {
   public var low: Double
   public var close: Double
   public var volume: Double
+  /// The dataset's feature columns on this bar, in the order they were added (nil: not yet
+  /// defined, as in an indicator's warm-up).
+  public var features: [Feature]?
 
-  init(_ bars: BarSeries, _ i: Int) {
+  public struct Feature: Codable, Sendable {
+    public var name: String
+    public var value: Double?
+
+    enum CodingKeys: String, CodingKey { case name, value }
+
+    /// An undefined value is written as null, not left out (`qtool help json`).
+    public func encode(to encoder: any Encoder) throws {
+      var container = encoder.container(keyedBy: CodingKeys.self)
+      try container.encode(name, forKey: .name)
+      try container.encode(value, forKey: .value)
+    }
+  }
+
+  init(_ bars: BarSeries, _ i: Int, features names: [String] = []) {
     time = UTCCalendar.format(bars.timestamps[i], alwaysTime: true)
     open = bars.open[i]
     high = bars.high[i]
     low = bars.low[i]
     close = bars.close[i]
     volume = bars.volume[i]
+    let values = names.compactMap { name in bars.columns[name].map { Feature(name: name, value: $0[i].isFinite ? $0[i] : nil) } }
+    features = values.isEmpty ? nil : values
   }
 }
 

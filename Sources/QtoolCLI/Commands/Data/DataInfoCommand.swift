@@ -46,8 +46,11 @@ enum DataInfoCommand: LeafCommand {
         Table(
           columns: [
             .init("TIME"), .init("OPEN", .right), .init("HIGH", .right), .init("LOW", .right), .init("CLOSE", .right), .init("VOLUME", .right),
-          ],
-          rows: info.sample.map { [$0.time, "\($0.open)", "\($0.high)", "\($0.low)", "\($0.close)", "\($0.volume)"] }
+          ] + (info.sample.first?.features ?? []).map { .init($0.name.uppercased(), .right) },
+          rows: info.sample.map { row in
+            [row.time, "\(row.open)", "\(row.high)", "\(row.low)", "\(row.close)", "\(row.volume)"]
+              + (row.features ?? []).map { $0.value.map { Format.decimal($0, places: 4) } ?? "n/a" }
+          }
         ).render(bold: context.terminal.colorOnStdout))
     }
     return .success
