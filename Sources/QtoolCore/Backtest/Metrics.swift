@@ -88,6 +88,21 @@ public struct Metrics: Codable, Sendable, Equatable {
     ("commissions", "commission paid, in cash"),
   ]
 
+  /// How a metric reads: a count, a fraction shown as a percent, an amount of cash, or a
+  /// plain number (ratios such as sharpe).
+  public enum Kind: Sendable { case count, percent, money, number }
+
+  public static func kind(_ name: String) -> Kind {
+    if isCount(name) { return .count }
+    let percents: Set<String> = [
+      "total_return", "annualized_return", "cagr", "volatility", "max_drawdown", "var_95", "cvar_95", "win_rate", "avg_win", "avg_loss", "best",
+      "worst", "exposure", "buy_and_hold_return", "alpha",
+    ]
+    if percents.contains(name) { return .percent }
+    if ["start_equity", "final_equity", "expectancy", "commissions"].contains(name) { return .money }
+    return .number
+  }
+
   /// Whether the metric named so counts something (trades, bars), so prints without decimals.
   public static func isCount(_ name: String) -> Bool { fields.contains { $0.key.stringValue == name && $0.isCount } }
 

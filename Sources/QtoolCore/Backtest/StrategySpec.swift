@@ -299,6 +299,45 @@ public struct InvalidParameterValue: QtoolError, Equatable {
   public var details: [String: JSONValue] { ["field": .string("params.\(name)")] }
 }
 
+extension StrategySpec {
+  /// The trading settings a run used, in words, as `backtest show` and the HTML report list
+  /// them: what tells two runs of one strategy apart besides its params.
+  public func settingsSummary(capital: Double? = nil) -> [(name: String, value: String)] {
+    func percent(_ value: Double) -> String {
+      let text = String(format: "%.4f", value * 100).replacingOccurrences(of: #"\.?0+$"#, with: "", options: .regularExpression)
+      return text + "%"
+    }
+    func number(_ value: Double) -> String { value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : "\(value)" }
+    var lines: [(String, String)] = []
+    var costs = ["commission \(percent(self.costs?.commission ?? 0))"]
+    if let fixed = self.costs?.commissionFixed, fixed != 0 { costs.append("+ \(number(fixed)) a fill") }
+    costs.append("slippage \(number(self.costs?.slippageBps ?? 0)) bps")
+    lines.append(("costs", costs.joined(separator: " ")))
+    let sizing: String
+    if let units = self.sizing?.units {
+      sizing = "\(number(units)) units"
+    } else if let notional = self.sizing?.notional {
+      sizing = "\(number(notional)) a trade"
+    } else {
+      sizing = "\(percent(self.sizing?.fraction ?? 1)) of equity"
+    }
+    lines.append(("sizing", sizing))
+    let execution = self.execution
+    lines.append(
+      (
+        "execution",
+        "fill at \(execution?.fill ?? "next_open"), \(execution?.units ?? "fractional") units, capital \(number(capital ?? execution?.capital ?? 10_000))"
+          + ((execution?.closeAtEnd ?? true) ? ", closed at the end" : "")
+      ))
+    let risk = [
+      self.risk?.stopLoss.map { "stop loss \(percent($0))" }, self.risk?.takeProfit.map { "take profit \(percent($0))" },
+      self.risk?.trailingStop.map { "trailing stop \(percent($0))" }, self.risk?.maxDrawdownHalt.map { "halt at \(percent($0)) drawdown" },
+    ].compactMap { $0 }
+    lines.append(("risk", risk.isEmpty ? "none" : risk.joined(separator: ", ")))
+    return lines
+  }
+}
+
 public enum SpecError: QtoolError, Equatable {
   case invalid(String)
   public var category: ErrorCategory { .invalidInput }

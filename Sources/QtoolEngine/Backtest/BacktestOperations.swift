@@ -151,6 +151,12 @@ public struct BacktestReport: Encodable, Sendable {
   /// The ten deepest periods under water.
   public var drawdownPeriods: [ResultSeries.DrawdownPeriod]
   public var monthlyReturns: [ResultSeries.MonthlyReturn]
+  /// The costs, sizing, execution and risk the run traded with, in words (the spec has them
+  /// for JSON readers).
+  public var settings: [(name: String, value: String)] = []
+  /// The traded bars' closes on `timestamps` for the report's price chart (nil for a
+  /// portfolio, whose trades are on several prices).
+  public var closes: [Double]? = nil
 
   enum CodingKeys: String, CodingKey {
     case id, jobID = "job_id", strategy, dataset, symbol, timeframe, first, last, bars, parameters = "params", fingerprint, metrics, trades
@@ -625,7 +631,8 @@ public struct BacktestOperations: Sendable {
         capital: strategy.capital),
       pendingOrder: run.outcome.pendingOrder,
       drawdownPeriods: Array(ResultSeries.drawdownPeriods(bars.timestamps, run.outcome.equity).prefix(10)),
-      monthlyReturns: ResultSeries.monthlyReturns(bars.timestamps, run.outcome.equity))
+      monthlyReturns: ResultSeries.monthlyReturns(bars.timestamps, run.outcome.equity),
+      settings: loaded.spec.settingsSummary(capital: strategy.capital), closes: run.data.portfolio.isEmpty ? bars.close : nil)
   }
 
   /// Why a run stopped trading, in words: the drawdown at the halt and the limit it passed.

@@ -19,6 +19,7 @@ public enum HTMLReport {
       <h1>\(escape(report.strategy)) on \(escape(report.dataset))</h1>
       <div class="muted">\(day(report.first)) … \(day(report.last)) · \(report.bars) bars · run \(report.id) · fingerprint \(report.fingerprint.prefix(16))</div>
       <div class="muted" id="warmup">warm-up: \(escape(report.warmup.sentence(first: report.first)))</div>
+      <table id="settings">\(settingsRows(report))</table>
 
       """
     if let at = report.haltedAt {
@@ -29,6 +30,9 @@ public enum HTMLReport {
       + lineChart(
         id: "equity-chart", timestamps: report.timestamps,
         series: [(report.equity, "#1a73e8", "strategy"), (report.benchmark, "#9aa0a6", "buy & hold")])
+    if let closes = report.closes, closes.count == report.timestamps.count {
+      html += "<h2>Price and trades</h2>\n" + priceChart(report.timestamps, closes, trades: report.trades)
+    }
     html += "<h2>Drawdown</h2>\n" + drawdownChart(report.timestamps, report.equity)
     html += "<h2>Metrics</h2>\n<div class=\"metrics\" id=\"metrics\">\n"
     let values = m.allValues
@@ -182,6 +186,84 @@ public enum HTMLReport {
       html += "</tr>\n"
     }
     return html + "</table>\n"
+  }
+
+  /// The params and the trading settings, a row each: what tells two runs apart.
+  static func settingsRows(_ report: BacktestReport) -> String {
+    var rows: [(String, String)] = []
+    if !report.parameters.isEmpty {
+      rows.append(("params", report.parameters.keys.sorted().map { "\($0)=\(String(format: "%g", report.parameters[$0]!))" }.joined(separator: " ")))
+    }
+    rows += report.settings.map { ($0.name, $0.value) }
+    return rows.map { "<tr><th>\(escape($0.0))</th><td style=\"text-align:left\">\(escape($0.1))</td></tr>" }.joined()
+  }
+
+  /// The close with each trade's entry (▲ long, ▼ short) and exit (●, green for a gain, red
+  /// for a loss) at its fill price; log-scaled when prices span more than a factor of 4, with a
+  /// date tick per year (or per month for shorter runs).
+  static func priceChart(_ timestamps: [Int64], _ closes: [Double], trades: [Trade]) -> String {
+    let (width, height) = (1000.0, 320.0)
+    let prices = closes + trades.flatMap { [$0.entryPrice, $0.exitPrice] }
+    guard timestamps.count > 1, let low = prices.filter({ $0.isFinite && $0 > 0 }).min(), let high = prices.filter(\.isFinite).max() else {
+      return "<p>not enough data</p>"
+    }
+    let logScale = high / low > 4
+    func scaled(_ value: Double) -> Double { logScale ? log(max(value, low)) : value }
+    let (bottom, top) = (scaled(low), scaled(high))
+    let span = max(top - bottom, 1e-12)
+    func x(_ index: Int) -> Double { Double(index) / Double(timestamps.count - 1) * (width - 70) + 60 }
+    func y(_ value: Double) -> Double { height - 24 - (scaled(value) - bottom) / span * (height - 44) }
+    func index(of time: Int64) -> Int {
+      var (lowIndex, highIndex) = (0, timestamps.count - 1)
+      while lowIndex < highIndex {
+        let middle = (lowIndex + highIndex) / 2
+        if timestamps[middle] < time { lowIndex = middle + 1 } else { highIndex = middle }
+      }
+      return lowIndex
+    }
+    var svg = "<svg id=\"price-chart\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" data-scale=\"\(logScale ? "log" : "linear")\">\n"
+    for tick in 0...4 {
+      let value = logScale ? exp(bottom + span * Double(tick) / 4) : low + (high - low) * Double(tick) / 4
+      let ty = y(value)
+      svg += String(format: "<line x1=\"60\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e7ec\"/>", width - 10, ty, ty)
+      svg += String(format: "<text x=\"4\" y=\"%.1f\" font-size=\"11\" fill=\"#667\">%@</text>", ty + 4, Self.axisNumber(value))
+    }
+    // Date ticks: each year's first bar, or each month's when the run is shorter than two years.
+    let yearly = timestamps.last! - timestamps.first! > 2 * 365 * 86_400_000
+    var lastLabel = ""
+    var lastX = -100.0
+    for (i, time) in timestamps.enumerated() {
+      let date = UTCCalendar.format(time)
+      let label = yearly ? String(date.prefix(4)) : String(date.prefix(7))
+      guard label != lastLabel else { continue }
+      lastLabel = label
+      let tx = x(i)
+      guard tx - lastX > 48 else { continue }
+      lastX = tx
+      svg += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"20\" y2=\"%.0f\" stroke=\"#f0f1f4\"/>", tx, tx, height - 24)
+      svg += String(format: "<text x=\"%.1f\" y=\"%.0f\" font-size=\"11\" fill=\"#667\">%@</text>", tx - 12, height - 8, label)
+    }
+    let path = closes.enumerated().filter { $0.element.isFinite }.map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
+    svg += "<polyline fill=\"none\" stroke=\"#1d2430\" stroke-width=\"1\" points=\"\(path.joined(separator: " "))\"/>\n"
+    for (number, trade) in trades.enumerated() {
+      let (ex, ey) = (x(index(of: trade.entryTime)), y(trade.entryPrice))
+      let long = trade.side != "short"
+      let triangle =
+        long
+        ? String(format: "%.1f,%.1f %.1f,%.1f %.1f,%.1f", ex, ey - 6, ex - 5, ey + 4, ex + 5, ey + 4)
+        : String(format: "%.1f,%.1f %.1f,%.1f %.1f,%.1f", ex, ey + 6, ex - 5, ey - 4, ex + 5, ey - 4)
+      svg += "<polygon class=\"entry\" points=\"\(triangle)\" fill=\"\(long ? "#1a73e8" : "#a142f4")\"><title>trade \(number + 1): \(escape(trade.side)) entry \(UTCCalendar.format(trade.entryTime)) at \(trade.entryPrice)</title></polygon>"
+      let (xx, xy) = (x(index(of: trade.exitTime)), y(trade.exitPrice))
+      svg += String(format: "<circle class=\"exit\" cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%@\">", xx, xy, trade.pnl > 0 ? "#137333" : "#b3261e")
+      svg += "<title>trade \(number + 1): exit \(UTCCalendar.format(trade.exitTime)) at \(trade.exitPrice) (\(trade.reason.rawValue))</title></circle>\n"
+    }
+    svg += "<text x=\"64\" y=\"14\" font-size=\"12\" fill=\"#667\">close\(logScale ? " (log scale)" : "") · ▲ long entry · ▼ short entry · ● exit</text>"
+    return svg + "\n</svg>\n"
+  }
+
+  /// A price on an axis: no scientific notation, fewer decimals for larger prices.
+  static func axisNumber(_ value: Double) -> String {
+    String(format: abs(value) >= 1000 ? "%.0f" : abs(value) >= 1 ? "%.2f" : "%.6g", value)
   }
 
   /// `2024-01-31` for a midnight time, the full time otherwise.
