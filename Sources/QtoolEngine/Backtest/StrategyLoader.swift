@@ -73,7 +73,7 @@ public enum StrategyLoader {
     "costs": ["commission", "commission_fixed", "slippage_bps"],
     "risk": ["stop_loss", "take_profit", "trailing_stop", "max_drawdown_halt"],
     "execution": ["fill", "units", "close_at_end", "capital"],
-    "signals": ["strong", "medium", "weak"],
+    "signals": ["strong", "medium", "weak", "strength", "emit_hold"],
     "portfolio": ["rank", "top", "rebalance"],
   ]
 
