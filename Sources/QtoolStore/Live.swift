@@ -377,6 +377,12 @@ public struct ChannelFilter: Codable, Sendable, Equatable {
 
   enum CodingKeys: String, CodingKey { case signals, includeLate = "include_late" }
 
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    signals = try container.decodeIfPresent(SignalFilter.self, forKey: .signals) ?? SignalFilter()
+    includeLate = try container.decodeIfPresent(Bool.self, forKey: .includeLate) ?? false
+  }
+
   /// - parameter notifyLate: the runner was asked to notify late signals too.
   public func accepts(_ signal: SignalRecord, notifyLate: Bool = false) -> Bool {
     !signal.suppressed && (includeLate || notifyLate || !signal.late) && signals.matches(signal)
@@ -960,9 +966,17 @@ extension QtoolDatabase {
     }
   }
 
-  /// The earliest time a pending notification is due (nil when none is pending).
-  public func nextNotificationDue() throws -> Int64? {
-    try read { try Int64.fetchOne($0, sql: "SELECT min(next_attempt_at) FROM notification_outbox WHERE status = 'pending'") }
+  /// The earliest time after `time` a pending notification of `strategy`'s signals is due
+  /// (nil when none is).
+  public func nextNotificationDue(strategy: String, after time: Int64) throws -> Int64? {
+    try read { db in
+      try Int64.fetchOne(
+        db,
+        sql: """
+          SELECT min(o.next_attempt_at) FROM notification_outbox o JOIN signals s ON s.id = o.signal_id
+          WHERE o.status = 'pending' AND o.next_attempt_at > ? AND s.strategy_name = ?
+          """, arguments: [time, strategy])
+    }
   }
 
   /// Records an attempt and what it means for the notification: delivered, due again at

@@ -12,9 +12,13 @@ import QtoolCore
 enum CommandDelivery {
   static func run(command: String, input: Data, signal: SignalInfo, timeoutMilliseconds: Int, clock: any WallClock) -> DeliveryResult {
     let started = clock.now()
+    // stdin is a socket, not a pipe: a program that exits without reading it makes `send`
+    // fail with EPIPE (MSG_NOSIGNAL) instead of raising SIGPIPE in this process.
     var stdinPipe: [Int32] = [-1, -1]
     var stderrPipe: [Int32] = [-1, -1]
-    guard pipe(&stdinPipe) == 0 else { return failure("cannot make a pipe: \(String(cString: strerror(errno)))", started: started, clock: clock) }
+    guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &stdinPipe) == 0 else {
+      return failure("cannot make a socket pair: \(String(cString: strerror(errno)))", started: started, clock: clock)
+    }
     guard pipe(&stderrPipe) == 0 else {
       close(stdinPipe[0])
       close(stdinPipe[1])
@@ -57,12 +61,12 @@ enum CommandDelivery {
       close(stderrPipe[0])
       return failure("cannot run /bin/sh: \(String(cString: strerror(spawned)))", started: started, clock: clock)
     }
-    // Events are a few kilobytes, well under a pipe's buffer: this write does not wait on the
-    // program. One that exits without reading is fine (EPIPE; SIGPIPE is ignored).
+    // Events are a few kilobytes, well under a socket's buffer: this does not wait on the
+    // program. One that exits without reading is fine (EPIPE, no signal).
     input.withUnsafeBytes { bytes in
       var offset = 0
       while offset < bytes.count {
-        let written = write(stdinPipe[1], bytes.baseAddress! + offset, bytes.count - offset)
+        let written = send(stdinPipe[1], bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
         if written < 0 {
           if errno == EINTR { continue }
           break
@@ -70,6 +74,7 @@ enum CommandDelivery {
         offset += written
       }
     }
+    shutdown(stdinPipe[1], Int32(SHUT_WR))
     close(stdinPipe[1])
     _ = fcntl(stderrPipe[0], F_SETFL, fcntl(stderrPipe[0], F_GETFL) | O_NONBLOCK)
     var stderrTail = Data()

@@ -190,7 +190,7 @@ public struct LiveOperations: Sendable {
     let timeframe = account.flatMap { Timeframe($0.timeframe) }
     let lag = active ? account?.cursorTs.flatMap { cursor in timeframe.map { Double(now - $0.next(after: cursor)) / 1000 } } : nil
     return RunnerStatus(
-      strategy: name, status: status, runID: run?.id, feed: run?.feed, pid: run?.pid, host: run?.host,
+      strategy: name, status: status, runID: run?.id, runStatus: status == "dead" ? "failed" : run?.status, feed: run?.feed, pid: run?.pid, host: run?.host,
       startedAt: run.map { UTCCalendar.format($0.startedAt, alwaysTime: true) }, finishedAt: run?.finishedAt.map { UTCCalendar.format($0, alwaysTime: true) },
       heartbeatAt: run?.heartbeatAt.map { UTCCalendar.format($0, alwaysTime: true) },
       heartbeatAgeSeconds: active ? run?.heartbeatAt.map { Double(now - $0) / 1000 } : nil,
@@ -314,7 +314,7 @@ public struct LiveOperations: Sendable {
     case .held(let holder):
       let file = LiveRunner.stopFile(strategy, leases: context.leases)
       try? FileManager.default.createDirectory(atPath: context.leases.directory, withIntermediateDirectories: true)
-      FileManager.default.createFile(atPath: file, contents: Data((closePositions ? "close" : "stop").utf8))
+      _ = FileManager.default.createFile(atPath: file, contents: Data((closePositions ? "close" : "stop").utf8))
       if let run, run.isActive { try database.requestStop(runID: run.id, closePositions: closePositions, at: context.clock.now()) }
       let deadline = context.clock.now() + timeoutMilliseconds
       while context.leases.state(of: key) != .free {

@@ -107,6 +107,8 @@ public struct LiveRunRequest: Codable, Sendable, Equatable {
 public enum LiveEvent: Sendable {
   /// The runner holds its lease and its account: `continued` when the account existed.
   case started(runID: String, accountID: String, strategy: String, version: Int, feed: LiveFeed, continued: Bool, cursor: Int64?)
+  /// The feed is up (a download feed's first download went through): the runner runs.
+  case running(runID: String)
   case signal(SignalInfo)
   case fill(FillInfo)
   /// A bar processed: its time and the equity after it.

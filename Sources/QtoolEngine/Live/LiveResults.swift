@@ -174,6 +174,8 @@ public struct RunnerStatus: Codable, Sendable, Equatable {
   /// not beaten for too long), or idle (an account, never run).
   public var status: String
   public var runID: String?
+  /// The run's own status: running, stopping, stopped, completed, or failed (a dead runner's run).
+  public var runStatus: String?
   public var feed: String?
   public var pid: Int?
   public var host: String?
@@ -192,9 +194,12 @@ public struct RunnerStatus: Codable, Sendable, Equatable {
   public var account: AccountInfo?
   public var logPath: String?
   public var error: ErrorReport?
+  /// With `trades`: the account's closed trades and every fill.
+  public var trades: [PaperTrade]?
+  public var fills: [FillInfo]?
 
   enum CodingKeys: String, CodingKey {
-    case strategy, status, runID = "run_id", feed, pid, host, startedAt = "started_at", finishedAt = "finished_at", heartbeatAt = "heartbeat_at"
+    case strategy, status, runID = "run_id", runStatus = "run_status", feed, trades, fills, pid, host, startedAt = "started_at", finishedAt = "finished_at", heartbeatAt = "heartbeat_at"
     case heartbeatAgeSeconds = "heartbeat_age_seconds", lastBar = "last_bar", lagSeconds = "lag_seconds", barsProcessed = "bars_processed"
     case staleRounds = "stale_rounds", divergences, note, signals24h = "signals_24h", account, logPath = "log", error
   }

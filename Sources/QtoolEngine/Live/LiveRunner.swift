@@ -341,6 +341,7 @@ public final class LiveRunner: @unchecked Sendable {
   private func runReplay() throws -> String {
     let window = try load()
     guard !window.isEmpty else { throw LiveError.nothingToReplay(dataset: trader.datasetNames.joined(separator: ", ")) }
+    emit(.running(runID: started!.runID))
     var k = try nextIndex(window)
     if k >= window.timestamps.count {
       emit(
@@ -365,6 +366,7 @@ public final class LiveRunner: @unchecked Sendable {
   private func runStore() throws -> String {
     let watcher = database.isInMemory ? nil : try StoreChangeWatcher(path: database.path)
     var window = try load()
+    emit(.running(runID: started!.runID))
     if window.isEmpty { emit(.note("waiting for \(trader.datasetNames.joined(separator: ", ")) to be stored")) }
     while true {
       try processFinal(window)
@@ -387,6 +389,7 @@ public final class LiveRunner: @unchecked Sendable {
   private func runDownload() throws -> String {
     try download(initial: true)
     var window = try load()
+    emit(.running(runID: started!.runID))
     while true {
       try processFinal(window)
       if request.once { return "completed" }

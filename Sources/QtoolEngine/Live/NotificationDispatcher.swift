@@ -92,6 +92,8 @@ final class NotificationDispatcher: @unchecked Sendable {
   private func loop() {
     var queue: [Item] = []
     var lastCheck: Int64 = .min
+    /// When the next scheduled retry is due (checked again at least every second).
+    var nextDue: Int64 = .max
     var nextTag = 0
     var transfers: [Int: (item: Item, started: Int64)] = [:]
     let feed = HTTPClient.Feed(
@@ -102,9 +104,10 @@ final class NotificationDispatcher: @unchecked Sendable {
           return (state.stopping, state.woken, state.flushed)
         }
         if stopping, flushed, queue.isEmpty { return nil }
-        if queue.isEmpty, woken || stopping || now - lastCheck >= 250 {
+        if queue.isEmpty, woken || stopping || now >= nextDue || now - lastCheck >= 1000 {
           lastCheck = now
           queue = load(now: now)
+          nextDue = (try? database.nextNotificationDue(strategy: strategy, after: now)) ?? .max
           if stopping { shared.withLock { $0.flushed = true } }
         }
         while !queue.isEmpty {
@@ -128,11 +131,14 @@ final class NotificationDispatcher: @unchecked Sendable {
       },
       isFinished: { [self] in shared.withLock { $0.stopping && $0.flushed } },
       shouldAbort: { [self] in shared.withLock { state in state.abortAt.map { clock.now() >= $0 } ?? false } },
-      waitForWork: { [self] in _ = wakeSignal.wait(timeout: .now() + .milliseconds(100)) })
+      waitForWork: { [self] in
+        let wait = max(1, min(100, nextDue == .max ? 100 : nextDue - clock.now()))
+        _ = wakeSignal.wait(timeout: .now() + .milliseconds(Int(wait)))
+      })
     client.run(feed: feed, concurrency: 16) { [self] tag, result in
       guard let (item, started) = transfers.removeValue(forKey: tag) else { return }
       let now = clock.now()
-      record(item, Delivery.classify(result, latency: now - started, now: now))
+      if let due = record(item, Delivery.classify(result, latency: now - started, now: now)) { nextDue = min(nextDue, due) }
     }
     // Aborted transfers stay pending: forget them here.
     shared.withLock { state in for (_, entry) in transfers { state.inFlight.remove(entry.item.outbox.id) } }
@@ -168,8 +174,9 @@ final class NotificationDispatcher: @unchecked Sendable {
     }
   }
 
-  /// Records an attempt and schedules the next one (or gives up).
-  private func record(_ item: Item, _ result: DeliveryResult) {
+  /// Records an attempt and schedules the next one (or gives up); returns when it is due.
+  @discardableResult
+  private func record(_ item: Item, _ result: DeliveryResult) -> Int64? {
     let now = clock.now()
     let attempt = item.outbox.attempts + 1
     let limit = max(1, item.config.maxAttempts ?? settings.maxAttempts)
@@ -197,5 +204,6 @@ final class NotificationDispatcher: @unchecked Sendable {
     reported.outcome = outcome
     reported.error = error
     onAttempt?(item.channel.name, reported)
+    return next
   }
 }
