@@ -267,6 +267,89 @@ let portfolioSpec = """
     #expect(caught.source == "binance" && caught.feed == "download")
   }
 
+  /// The download feed asks for a bar that has closed but is not at the source yet again and
+  /// again with growing waits, then says "stale data" (a warning, and the run's stale rounds
+  /// in `status`) instead of skipping it; when the source has it, it is traded, nothing missed.
+  @Test func aBarNotThereYetIsRetriedThenStaleThenCaughtUp() throws {
+    let server = try LoopbackServer()
+    defer { server.stop() }
+    let recorded = try Data(contentsOf: sharedData.appendingPathComponent("binance_rest/soworks_binance_spot_BTCUSDT_1d_klines_partial_last.json"))
+    let klines = try JSONSerialization.jsonObject(with: recorded) as! [[Any]]
+    let firstOpen = (klines[0][0] as! NSNumber).int64Value
+    let secondOpen = (klines[1][0] as! NSNumber).int64Value
+    // Until `arrived`, the source has only the first day (the second has closed on the clock).
+    let onlyFirst = try JSONSerialization.data(withJSONObject: [klines[0]])
+    let arrived = Atomic<Bool>(false)
+    let requests = Atomic<Int>(0)
+    server.on("/api/v3/klines") { _, _ in
+      requests.add(1, ordering: .relaxed)
+      return LoopbackServer.Reply(body: arrived.load(ordering: .relaxed) ? recorded : onlyFirst)
+    }
+    let clock = ManualClock(secondOpen + 86_400_000 + 1_000)
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qtool-live-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let context = OperationContext(database: try QtoolDatabase.open(path: directory.appendingPathComponent("q.db").path), clock: clock)
+    let name = try register(
+      """
+      name: btc-stale
+      universe: { symbols: [BTCUSDT], timeframe: 1d, source: binance }
+      rules: { entry: close > 0, exit: close < 0 }
+      signals: { emit_hold: true }
+      """, in: context)
+    let warnings = Mutex<[String]>([])
+    let runner = LiveRunner(
+      LiveRunRequest(strategy: .registered(name: name, version: nil), feed: .download, from: firstOpen, settleMilliseconds: 2_000, retries: 3),
+      settings: try testSettings(["QTOOL_SOURCE_BINANCE_URL": server.baseURL]), context: context
+    ) { event in
+      if case .warning(let text) = event { warnings.withLock { $0.append(text) } }
+    }
+    let finished = Atomic<Bool>(false)
+    let thread = Thread {
+      _ = try? runner.run()
+      finished.store(true, ordering: .releasing)
+    }
+    thread.start()
+    defer {
+      runner.stop()
+      let deadline = Date().addingTimeInterval(10)
+      while !finished.load(ordering: .acquiring), Date() < deadline { usleep(5_000) }
+    }
+    // Time moves on: 1 s of the clock per 2 ms.
+    let ticking = Atomic<Bool>(true)
+    let ticker = Thread {
+      while ticking.load(ordering: .relaxed) {
+        clock.advance(by: 1_000)
+        usleep(2_000)
+      }
+    }
+    ticker.start()
+    defer { ticking.store(false, ordering: .relaxed) }
+
+    var deadline = Date().addingTimeInterval(30)
+    while warnings.withLock({ $0.isEmpty }), Date() < deadline { usleep(5_000) }
+    let warning = try #require(warnings.withLock { $0.first }, "a stale-data warning")
+    #expect(warning.hasPrefix("stale data: the 1d bar of \(UTCCalendar.format(secondOpen, alwaysTime: true)) is not there"), "\(warning)")
+    #expect(warning.contains("(4 tries)") && warning.contains("caught up when it arrives"), "\(warning)")
+    #expect(requests.load(ordering: .relaxed) >= 5, "the start's download, then the first try and three retries")
+    var status = try LiveOperations(context).status(strategy: name)[0]
+    #expect(status.lastBar == UTCCalendar.format(firstOpen, alwaysTime: true), "the first day is traded, the second not invented")
+    #expect((status.staleRounds ?? 0) >= 1 && status.note?.hasPrefix("stale data") == true)
+
+    arrived.store(true, ordering: .relaxed)
+    deadline = Date().addingTimeInterval(30)
+    while try LiveOperations(context).status(strategy: name)[0].lastBar != UTCCalendar.format(secondOpen, alwaysTime: true), Date() < deadline {
+      usleep(5_000)
+    }
+    status = try LiveOperations(context).status(strategy: name)[0]
+    #expect(status.lastBar == UTCCalendar.format(secondOpen, alwaysTime: true), "caught up once the source has it")
+    let signals = try LiveOperations(context).tail(SignalFilter(strategies: [name]), count: 100)
+    // The first stored bar has none before it to decide with (as in a backtest); the late one
+    // gets its decision once.
+    #expect(signals.map(\.barTime) == [UTCCalendar.format(secondOpen, alwaysTime: true)], "the late bar decided once")
+    #expect(signals.first { $0.barTime == UTCCalendar.format(secondOpen, alwaysTime: true) }?.late == false, "minutes after its close: within a bar, not late")
+  }
+
   /// The store feed notices bars another connection (another process) commits, and only
   /// final ones.
   @Test func theStoreFeedNoticesBarsAnotherProcessCommits() throws {

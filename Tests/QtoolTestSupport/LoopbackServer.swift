@@ -86,6 +86,7 @@ public final class LoopbackServer: @unchecked Sendable {
   private let listener: Int32
   public let root: URL?
   private let state = Mutex(State())
+  private let stopped = Atomic<Bool>(false)
 
   private struct State {
     var handlers: [(prefix: String, exact: Bool, handler: Handler)] = []
@@ -118,7 +119,10 @@ public final class LoopbackServer: @unchecked Sendable {
 
   deinit { stop() }
 
+  /// Closes the listener, once: a second `close` (the test's `stop()`, then `deinit`) would
+  /// close whatever descriptor reused the number meanwhile — another test's database, say.
   public func stop() {
+    guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
     shutdown(listener, Int32(SHUT_RDWR))
     close(listener)
   }
@@ -141,7 +145,11 @@ public final class LoopbackServer: @unchecked Sendable {
     while true {
       let client = accept(listener, nil, nil)
       if client < 0 {
-        if errno == EINTR { continue }
+        if errno == EINTR, !stopped.load(ordering: .acquiring) { continue }
+        return
+      }
+      if stopped.load(ordering: .acquiring) {
+        close(client)
         return
       }
       // A thread per connection: GCD's pool is a few threads on two cores, and handlers that

@@ -367,7 +367,10 @@ public final class LiveRunner: @unchecked Sendable {
     let watcher = database.isInMemory ? nil : try StoreChangeWatcher(path: database.path)
     var window = try load()
     emit(.running(runID: started!.runID))
-    if window.isEmpty { emit(.note("waiting for \(trader.datasetNames.joined(separator: ", ")) to be stored")) }
+    if window.isEmpty {
+      let from = trader.account.fromTs.map { " from \(UTCCalendar.format($0, alwaysTime: true)) on" } ?? ""
+      emit(.note("waiting for bars of \(trader.datasetNames.joined(separator: ", "))\(from) to be stored"))
+    }
     while true {
       try processFinal(window)
       if request.once { return "completed" }

@@ -108,7 +108,8 @@ final class NotificationDispatcher: @unchecked Sendable {
           lastCheck = now
           queue = load(now: now)
           nextDue = (try? database.nextNotificationDue(strategy: strategy, after: now)) ?? .max
-          if stopping { shared.withLock { $0.flushed = true } }
+          // Stopping: what is due is sent, batch after batch, until nothing is (or the grace ends).
+          if stopping, queue.isEmpty { shared.withLock { $0.flushed = true } }
         }
         while !queue.isEmpty {
           let item = queue.removeFirst()

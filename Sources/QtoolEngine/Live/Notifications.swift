@@ -138,7 +138,7 @@ enum Delivery {
   static func secret(env: String?, file: String?, what: String, environment: [String: String]) throws -> String? {
     if let env {
       guard let value = environment[env], !value.isEmpty else {
-        throw DeliveryProblem("the \(what) is read from the environment variable \(env), which is not set in the runner's environment")
+        throw DeliveryProblem("the \(what) is read from the environment variable \(env), which is not set in the environment of the process sending it")
       }
       return value
     }

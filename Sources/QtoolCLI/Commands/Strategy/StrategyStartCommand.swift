@@ -129,6 +129,7 @@ enum DetachedRunner {
     posix_spawn_file_actions_adddup2(&actions, logFD, 1)
     posix_spawn_file_actions_adddup2(&actions, logFD, 2)
     posix_spawn_file_actions_adddup2(&actions, pipe[1], 3)
+    ChildProcesses.closeDescriptors(from: 4, in: &actions)
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
