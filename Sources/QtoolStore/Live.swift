@@ -849,7 +849,12 @@ extension QtoolDatabase {
 extension QtoolDatabase {
   /// Signals matching `filter`, in insertion order: after `afterSeq` (following), or the last
   /// `limit` (tail), or a page (`offset`, newest first when `newestFirst`).
-  public func signals(_ filter: SignalFilter, afterSeq: Int64? = nil, limit: Int, offset: Int = 0, newestFirst: Bool = false) throws -> [SignalRecord] {
+  /// - parameter throughSeq: only signals stored up to this insertion number (a follower reads
+  ///   the newest number first, then the rows up to it: a row committed in between is in the
+  ///   next batch, never skipped, never shown twice).
+  public func signals(
+    _ filter: SignalFilter, afterSeq: Int64? = nil, throughSeq: Int64? = nil, limit: Int, offset: Int = 0, newestFirst: Bool = false
+  ) throws -> [SignalRecord] {
     let (condition, arguments) = filter.sql()
     var sql = "SELECT * FROM signals WHERE \(condition)"
     var all = arguments
@@ -857,14 +862,18 @@ extension QtoolDatabase {
       sql += " AND seq > ?"
       all.append(afterSeq)
     }
+    if let throughSeq {
+      sql += " AND seq <= ?"
+      all.append(throughSeq)
+    }
     sql += " ORDER BY seq \(newestFirst ? "DESC" : "ASC") LIMIT ? OFFSET ?"
     all += [limit, offset] as [any DatabaseValueConvertible]
     return try read { try SignalRecord.fetchAll($0, sql: sql, arguments: StatementArguments(all)) }
   }
 
   /// The last `count` signals matching `filter`, oldest first.
-  public func lastSignals(_ filter: SignalFilter, count: Int) throws -> [SignalRecord] {
-    Array(try signals(filter, limit: count, newestFirst: true).reversed())
+  public func lastSignals(_ filter: SignalFilter, count: Int, throughSeq: Int64? = nil) throws -> [SignalRecord] {
+    Array(try signals(filter, throughSeq: throughSeq, limit: count, newestFirst: true).reversed())
   }
 
   /// How many signals match `filter` (and are, or are not, late or suppressed when asked).

@@ -267,6 +267,7 @@ import Testing
     #expect(shown["last_bar"] as? String == "2013-03-01T00:00:00Z")
     let stored = try jsonObject(try qtool.run(["signals", "list", "--size", "1000", "--json"]).stdout)["total"] as! Int
     #expect(stored > 0)
+    deadline = Date().addingTimeInterval(10)
     while tail.stdout.split(separator: "\n").count < stored, Date() < deadline { usleep(50_000) }
     let lines = tail.stdout.split(separator: "\n")
     #expect(lines.count == stored, "tail -f printed every signal, those stored while it followed too")
@@ -295,7 +296,9 @@ import Testing
     let (qtool, spec) = try prepared(holder, rows: 1500)
     defer { qtool.cleanUp() }
     let lastClose = 489.83  // the 1,500th bar, 2010-08-03
-    let start = try qtool.run(["strategy", "start", spec, "--feed", "store", "--from", "2010-01-04", "--json"])
+    // Its heart beats every 0.1 s (the runner inherits the environment of `start`).
+    let start = try qtool.run(
+      ["strategy", "start", spec, "--feed", "store", "--from", "2010-01-04", "--json"], environment: ["QTOOL_LIVE_HEARTBEAT_INTERVAL": "0.1"])
     #expect(start.status == 0, "\(start.stderr)")
     let pid = Int32(try jsonObject(start.stdout)["pid"] as! Int)
     let deadline = Date().addingTimeInterval(30)
@@ -305,6 +308,12 @@ import Testing
     #expect(positions.count == 1 && positions[0]["side"] as? String == "long")
 
     kill(pid, SIGSTOP)
+    usleep(800_000)
+    // Hung, its lease still held: dead once its heartbeat is older than live.stale_after.
+    let hung = try jsonObject(try qtool.run(["strategy", "status", "live-hold", "--json"], environment: ["QTOOL_LIVE_STALE_AFTER": "0.5"]).stdout)
+    #expect(hung["status"] as? String == "dead" && hung["run_status"] as? String == "failed")
+    #expect((hung["note"] as? String)?.contains("no heartbeat") == true, "\(hung["note"] ?? "no note")")
+    #expect(try status(qtool, "live-hold")["status"] as? String == "running", "within the default 30 s it is running")
     let stuck = try qtool.run(["strategy", "stop", "live-hold", "--timeout", "600ms", "--json"])
     kill(pid, SIGCONT)
     #expect(stuck.status == 75, "\(stuck.stderr)")

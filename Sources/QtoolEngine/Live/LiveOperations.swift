@@ -419,13 +419,15 @@ public struct LiveOperations: Sendable {
   }
 
   /// The last `count` matching signals, oldest first.
-  public func tail(_ filter: SignalFilter, count: Int) throws -> [SignalInfo] {
-    try database.lastSignals(filter, count: count).map(SignalInfo.init)
+  /// - parameter through: only those stored up to this insertion number (`lastSignalSeq()`).
+  public func tail(_ filter: SignalFilter, count: Int, through: Int64? = nil) throws -> [SignalInfo] {
+    try database.lastSignals(filter, count: count, throughSeq: through).map(SignalInfo.init)
   }
 
-  /// Matching signals stored after `seq`, oldest first (a follower's next batch).
-  public func signals(after seq: Int64, _ filter: SignalFilter, limit: Int = 1000) throws -> [SignalInfo] {
-    try database.signals(filter, afterSeq: seq, limit: limit).map(SignalInfo.init)
+  /// Matching signals stored after `seq` (and up to `through`), oldest first (a follower's
+  /// next batch).
+  public func signals(after seq: Int64, through: Int64? = nil, _ filter: SignalFilter, limit: Int = 1000) throws -> [SignalInfo] {
+    try database.signals(filter, afterSeq: seq, throughSeq: through, limit: limit).map(SignalInfo.init)
   }
 
   public func lastSignalSeq() throws -> Int64 { try database.lastSignalSeq() }

@@ -43,9 +43,11 @@ enum SignalsTailCommand: LeafCommand {
     }
     let database = operations.context.database
     var last: Int64 = 0
+    // The newest insertion number first, then the rows up to it: signals are numbered in commit
+    // order (one writer at a time), so a row committed meanwhile comes in the next batch.
     if database.exists {
-      for signal in try operations.tail(filter, count: count) { try show(signal) }
       last = try operations.lastSignalSeq()
+      for signal in try operations.tail(filter, count: count, through: last) { try show(signal) }
     }
     guard arguments.flag("follow") else { return .success }
     // A store that does not exist yet: wait for it to be made.
@@ -67,8 +69,12 @@ enum SignalsTailCommand: LeafCommand {
     var changed = true
     while !Signals.cancellation.isCancelled {
       if changed {
-        for signal in try operations.signals(after: last, filter) { try show(signal) }
-        last = max(last, try operations.lastSignalSeq())
+        let newest = try operations.lastSignalSeq()
+        while last < newest {
+          let batch = try operations.signals(after: last, through: newest, filter, limit: 1000)
+          for signal in batch { try show(signal) }
+          last = batch.count == 1000 ? batch[batch.count - 1].seq : newest
+        }
       }
       if stdoutClosed() { return .success }
       usleep(100_000)
