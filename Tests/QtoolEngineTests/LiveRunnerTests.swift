@@ -350,6 +350,47 @@ let portfolioSpec = """
     #expect(signals.first { $0.barTime == UTCCalendar.format(secondOpen, alwaysTime: true) }?.late == false, "minutes after its close: within a bar, not late")
   }
 
+  /// Each signal's strength is the spec's `signals.strength` at its bar, clipped to 0–100, and
+  /// its level follows the spec's thresholds; HOLD rows are written only with `emit_hold`, one
+  /// for each bar without another decision, and change nothing else.
+  @Test func signalsCarryTheirStrengthAndHoldOnlyWhenAsked() throws {
+    let (context, _) = try googStore()
+    let plain = riskSpec.replacingOccurrences(of: "FILL", with: "next_open")
+    let name = try register(plain, in: context)
+    let from = TimestampParser.parse("2011-06-01")
+    try runLive(LiveRunRequest(strategy: .registered(name: name, version: nil), feed: .replay, from: from), context)
+    let signals = try LiveOperations(context).tail(SignalFilter(strategies: [name]), count: 10_000)
+    #expect(signals.count > 5)
+    #expect(signals.allSatisfy { $0.type != "HOLD" }, "no HOLD rows without emit_hold")
+    func number(_ value: JSONValue?) -> Double? {
+      switch value {
+      case .number(let x): return x
+      case .int(let x): return Double(x)
+      default: return nil
+      }
+    }
+    for signal in signals {
+      let rsi = try #require(number(signal.indicators["rsi(close, 14)"]), "the rules' indicators at the bar")
+      #expect(signal.strengthRaw == min(100, max(0, rsi)), "strength = signals.strength at \(signal.barTime)")
+      let level = rsi >= 70 ? "strong" : rsi >= 50 ? "medium" : rsi >= 30 ? "weak" : "none"
+      #expect(signal.strengthLevel == level, "the spec's thresholds 70/50/30 at \(signal.barTime)")
+    }
+
+    let holding = try register(
+      plain.replacingOccurrences(of: "name: parity-risk", with: "name: parity-hold").replacingOccurrences(of: "strength: rsi(close, 14)", with: "strength: rsi(close, 14) * 3")
+        .replacingOccurrences(of: "weak: 30", with: "weak: 30\n  emit_hold: true"), in: context)
+    let summary = try runLive(LiveRunRequest(strategy: .registered(name: holding, version: nil), feed: .replay, from: from), context)
+    let all = try LiveOperations(context).tail(SignalFilter(strategies: [holding]), count: 10_000)
+    let holds = all.filter { $0.type == "HOLD" }
+    #expect(holds.allSatisfy { $0.action == "hold" && $0.reason == "rule" })
+    #expect(Set(all.map(\.barTime)).count == summary.barsProcessed, "a signal on every bar")
+    #expect(holds.count == summary.barsProcessed - Set(signals.map(\.barTime)).count, "HOLD exactly where nothing else was decided")
+    #expect(all.filter { $0.type != "HOLD" }.map { "\($0.barTime) \($0.action) \($0.reason)" } == signals.map { "\($0.barTime) \($0.action) \($0.reason)" })
+    #expect(all.allSatisfy { (0...100).contains($0.strengthRaw) })
+    #expect(all.contains { $0.strengthRaw == 100 }, "3 × RSI above 100 is clipped")
+    #expect(try LiveOperations(context).account(strategy: holding).account.equity == LiveOperations(context).account(strategy: name).account.equity)
+  }
+
   /// The store feed notices bars another connection (another process) commits, and only
   /// final ones.
   @Test func theStoreFeedNoticesBarsAnotherProcessCommits() throws {
