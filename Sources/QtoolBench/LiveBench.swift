@@ -41,7 +41,8 @@ extension Bench {
     let database = try QtoolDatabase.open(path: home + "/qtool.db")
     try database.write { db in
       _ = try QtoolDatabase.storeBars(
-        db, into: DatasetDefinition(name: "RW-1m", source: "bench", symbol: "RW", timeframe: Timeframe("1m")!, calendar: .allDays, origin: "imported"),
+        db,
+        into: DatasetDefinition(name: "RW-1m", source: "bench", symbol: "RW", timeframe: Timeframe("1m")!, calendar: .allDays, origin: "imported"),
         bars, at: 0)
     }
     let context = OperationContext(database: database)
@@ -124,21 +125,26 @@ extension Bench {
     var bars = Self.randomWalk(count: count, seed: 23)
     bars.timestamps = bars.timestamps.indices.map { 1_420_070_400_000 + Int64($0) * 3_600_000 }
     let database = try QtoolDatabase.open(path: home + "/qtool.db")
-    let definition = DatasetDefinition(name: "RW-1h", source: "bench", symbol: "RW", timeframe: Timeframe("1h")!, calendar: .allDays, origin: "imported")
+    let definition = DatasetDefinition(
+      name: "RW-1h", source: "bench", symbol: "RW", timeframe: Timeframe("1h")!, calendar: .allDays, origin: "imported")
     try database.write { db in _ = try QtoolDatabase.storeBars(db, into: definition, bars.slice(0..<(count - 1)), at: 0) }
     let context = OperationContext(database: database)
     let runners = 100
     let history = bars.slice(0..<(count - 1))
     for k in 0..<runners {
-      let text = Self.liveSpec.replacingOccurrences(of: "name: live-bench", with: "name: many-\(k)").replacingOccurrences(of: "timeframe: 1m", with: "timeframe: 1h")
-        .replacingOccurrences(of: "fast: 10", with: "fast: \(5 + k)").replacingOccurrences(of: "slow: 30", with: "slow: \(120 + k)")
+      let text = Self.liveSpec.replacingOccurrences(of: "name: live-bench", with: "name: many-\(k)").replacingOccurrences(
+        of: "timeframe: 1m", with: "timeframe: 1h"
+      )
+      .replacingOccurrences(of: "fast: 10", with: "fast: \(5 + k)").replacingOccurrences(of: "slow: 30", with: "slow: \(120 + k)")
       _ = try StrategyOperations(context).register(name: "many-\(k)", path: nil, text: text)
       // Where its account stands after the bar before the last: what a runner would have left.
       let strategy = try CompiledStrategy(try StrategyLoader.parse(text, origin: "bench").spec)
       let outcome = Backtester.run(strategy, bars: history)
       let last = history.timestamps[count - 2]
       let positions = outcome.openPositions.map {
-        PaperPositionRecord(symbol: "RW", side: $0.side, size: $0.size, entryTs: $0.entryTime, entryPrice: $0.entryPrice, peak: $0.peak, stop: $0.stop, target: $0.target)
+        PaperPositionRecord(
+          symbol: "RW", side: $0.side, size: $0.size, entryTs: $0.entryTime, entryPrice: $0.entryPrice, peak: $0.peak, stop: $0.stop,
+          target: $0.target)
       }
       let equity = outcome.equity.last!
       let cash = equity - positions.reduce(0) { $0 + $1.size * history.close[count - 2] }
@@ -148,7 +154,9 @@ extension Bench {
           params: "{}", capital: 10_000, timeframe: "1h", symbols: "[\"RW\"]", datasets: "[\"RW-1h\"]", source: "bench", fromTs: nil, cash: 10_000,
           equity: 10_000, createdAt: 0, updatedAt: 0), closingOpen: false)
       _ = try database.commitBar(
-        BarCommit(accountID: "pa_many\(k)", runID: nil, barTs: last, cash: cash, equity: equity, halted: outcome.halted, positions: positions, fills: [], signals: [], notify: false, now: 0))
+        BarCommit(
+          accountID: "pa_many\(k)", runID: nil, barTs: last, cash: cash, equity: equity, halted: outcome.halted, positions: positions, fills: [],
+          signals: [], notify: false, now: 0))
     }
     try database.write { db in _ = try QtoolDatabase.storeBars(db, into: definition, bars.slice((count - 1)..<count), at: 0) }
 
@@ -174,14 +182,17 @@ extension Bench {
       perBar.append((marks.bar - marks.running) * 1000)
       total.append((end - start) * 1000)
     }
-    let strategy = try CompiledStrategy(try StrategyLoader.parse(Self.liveSpec.replacingOccurrences(of: "timeframe: 1m", with: "timeframe: 1h"), origin: "bench").spec)
+    let strategy = try CompiledStrategy(
+      try StrategyLoader.parse(Self.liveSpec.replacingOccurrences(of: "timeframe: 1m", with: "timeframe: 1h"), origin: "bench").spec)
     let engineStart = Self.threadCPU()
     for _ in 0..<10 { _ = Backtester.run(strategy, bars: bars) }
     let engine = (Self.threadCPU() - engineStart) * 100
     report("engine alone over 5 y of 1h bars (baseline)", String(format: "%.2f ms CPU", engine))
     report(
       "CPU per runner per bar (100, 5 y of 1h)", String(format: "%.2f ms", perBar.reduce(0, +) / Double(runners)),
-      String(format: "target < 10 ms (max %.2f); %.1f× the engine alone; load + decide + commit; 43.8k bars each", perBar.max()!, perBar.reduce(0, +) / Double(runners) / engine))
+      String(
+        format: "target < 10 ms (max %.2f); %.1f× the engine alone; load + decide + commit; 43.8k bars each", perBar.max()!,
+        perBar.reduce(0, +) / Double(runners) / engine))
     report(
       "  with each runner's start and stop", String(format: "%.2f ms", total.reduce(0, +) / Double(runners)),
       "lease, account, run row, dispatcher, the bar, the end")
@@ -206,7 +217,9 @@ extension Bench {
     let replay = try childUsage(["QTOOL_HOME=\(home)", qtool, "strategy", "run", "live-bench", "--feed", "replay", "-q"])
     let status = try childUsage(["QTOOL_HOME=\(home)", qtool, "strategy", "status", "-q"])
     report("qtool --version peak RSS (baseline)", String(format: "%.1f MB", version.rss), String(format: "%.1f MB anonymous", version.anonymous))
-    report("strategy status peak RSS (baseline)", String(format: "%.1f MB", status.rss), String(format: "%.1f MB anonymous; opens the store", status.anonymous))
+    report(
+      "strategy status peak RSS (baseline)", String(format: "%.1f MB", status.rss),
+      String(format: "%.1f MB anonymous; opens the store", status.anonymous))
     report(
       "runner peak RSS (10k-bar replay)", String(format: "%.1f MB", replay.rss),
       String(format: "target < 40 MB; %.1f× `strategy status`; the replay took %.2f s", replay.rss / status.rss, replay.seconds))

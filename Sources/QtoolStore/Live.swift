@@ -588,7 +588,9 @@ extension QtoolDatabase {
 
   /// Closes an account (its rows stay); with `fills`, records the fills that settled it at the
   /// same time, with the cash and equity after them and no positions left.
-  public func closeAccount(id: String, fills: [PaperFillRecord] = [], signals: [SignalRecord] = [], cash: Double? = nil, equity: Double? = nil, at time: Int64)
+  public func closeAccount(
+    id: String, fills: [PaperFillRecord] = [], signals: [SignalRecord] = [], cash: Double? = nil, equity: Double? = nil, at time: Int64
+  )
     throws
   {
     try write { db in
@@ -900,8 +902,8 @@ extension QtoolDatabase {
     return try read { db in
       var counts: [String: Int] = [:]
       for row in try Row.fetchAll(
-        db, sql: "SELECT \(column) AS key, count(*) AS n FROM signals WHERE \(condition) GROUP BY \(column)", arguments: StatementArguments(arguments))
-      {
+        db, sql: "SELECT \(column) AS key, count(*) AS n FROM signals WHERE \(condition) GROUP BY \(column)", arguments: StatementArguments(arguments)
+      ) {
         counts[row["key"]] = row["n"]
       }
       return counts
@@ -953,7 +955,9 @@ extension QtoolDatabase {
 
   /// Pending notifications of `strategy`'s signals due at `now`, oldest first, with their
   /// signal and channel.
-  public func dueNotifications(strategy: String, now: Int64, excluding: Set<Int64>, limit: Int) throws -> [(OutboxRecord, SignalRecord, ChannelRecord)] {
+  public func dueNotifications(strategy: String, now: Int64, excluding: Set<Int64>, limit: Int) throws -> [(
+    OutboxRecord, SignalRecord, ChannelRecord
+  )] {
     try read { db in
       let rows = try OutboxRecord.fetchAll(
         db,
@@ -1023,13 +1027,15 @@ extension QtoolDatabase {
     arguments.append(limit)
     let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
     return try read { db in
-      try OutboxRecord.fetchAll(db, sql: "SELECT * FROM notification_outbox \(whereClause) ORDER BY id DESC LIMIT ?", arguments: StatementArguments(arguments))
-        .map { row in
-          (
-            row,
-            try DeliveryAttemptRecord.fetchAll(db, sql: "SELECT * FROM delivery_attempts WHERE outbox_id = ? ORDER BY attempt", arguments: [row.id])
-          )
-        }
+      try OutboxRecord.fetchAll(
+        db, sql: "SELECT * FROM notification_outbox \(whereClause) ORDER BY id DESC LIMIT ?", arguments: StatementArguments(arguments)
+      )
+      .map { row in
+        (
+          row,
+          try DeliveryAttemptRecord.fetchAll(db, sql: "SELECT * FROM delivery_attempts WHERE outbox_id = ? ORDER BY attempt", arguments: [row.id])
+        )
+      }
     }
   }
 }

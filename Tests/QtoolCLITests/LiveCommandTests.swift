@@ -78,7 +78,8 @@ import Testing
         #expect("\(paper[key] ?? "-")" == "\(backtest[key] ?? "-")", "\(key) of the trade entered at \(backtest["entry_time"] ?? "?")")
       }
     }
-    #expect(Set(expected.compactMap { $0["reason"] as? String }) == ["signal", "stop", "target", "trailing"], "stops, targets and trailing stops act")
+    #expect(
+      Set(expected.compactMap { $0["reason"] as? String }) == ["signal", "stop", "target", "trailing"], "stops, targets and trailing stops act")
     #expect(Set(expected.compactMap { $0["side"] as? String }) == ["long", "short"])
   }
 
@@ -108,8 +109,10 @@ import Testing
     let shown = try status(qtool, "live-portfolio", trades: true)
     #expect((shown["account"] as? [String: Any])?["equity"] as? Double == (report["metrics"] as? [String: Any])?["final_equity"] as? Double)
     func keyed(_ trades: [[String: Any]]) -> [String] {
-      trades.map { trade in ["symbol", "side", "size", "entry_time", "entry_price", "exit_time", "exit_price", "pnl"].map { "\(trade[$0] ?? "-")" }.joined(separator: " ") }
-        .sorted()
+      trades.map { trade in
+        ["symbol", "side", "size", "entry_time", "entry_price", "exit_time", "exit_price", "pnl"].map { "\(trade[$0] ?? "-")" }.joined(separator: " ")
+      }
+      .sorted()
     }
     let expected = try #require(report["trades"] as? [[String: Any]])
     let paper = try #require(shown["trades"] as? [[String: Any]])
@@ -392,7 +395,8 @@ import Testing
     let lines = tail.stdout.split(separator: "\n")
     #expect(lines.count == 5)
     let last = try jsonObject(String(lines[4]))
-    for key in ["id", "type", "action", "reason", "strength_raw", "strength_level", "price", "indicators", "symbol", "timeframe", "late", "bar_time"] {
+    for key in ["id", "type", "action", "reason", "strength_raw", "strength_level", "price", "indicators", "symbol", "timeframe", "late", "bar_time"]
+    {
       #expect(last[key] != nil, "signal field \(key)")
     }
     #expect((last["indicators"] as? [String: Any])?["sma(close, 10)"] != nil)
@@ -431,7 +435,10 @@ import Testing
     let secret = "s3cret-of-the-test"
     let environment = ["QTOOL_HOOK_SECRET": secret]
     let add = try qtool.run(
-      ["signals", "notify", "add", "ok", "--kind", "webhook", "--url", server.baseURL + "/ok", "--secret-env", "QTOOL_HOOK_SECRET", "--type", "buy", "--json"])
+      [
+        "signals", "notify", "add", "ok", "--kind", "webhook", "--url", server.baseURL + "/ok", "--secret-env", "QTOOL_HOOK_SECRET", "--type", "buy",
+        "--json",
+      ])
     #expect(add.status == 0, "\(add.stderr)")
     #expect(try qtool.run(["signals", "notify", "add", "gone", "--kind", "webhook", "--url", server.baseURL + "/gone"]).status == 0)
     #expect(try qtool.run(["signals", "notify", "add", "ok", "--kind", "command", "--command", "true"]).status == 73, "a name is taken once")

@@ -112,9 +112,11 @@ let portfolioSpec = """
     _ = try DataOperations(context).importFiles(
       ImportRequest(files: [sharedData.appendingPathComponent("stooq/aapl_us_d.csv").path], symbol: "AAPL", timeframe: Timeframe("1d")!))
     let name = try register(portfolioSpec, in: context)
-    let summary = try runLive(LiveRunRequest(strategy: .registered(name: name, version: nil), feed: .replay, from: TimestampParser.parse("2009-01-02")), context)
+    let summary = try runLive(
+      LiveRunRequest(strategy: .registered(name: name, version: nil), feed: .replay, from: TimestampParser.parse("2009-01-02")), context)
     #expect(summary.status == "completed")
-    let report = try BacktestOperations(context).run(BacktestRequest(strategy: .registered(name: name, version: nil), from: TimestampParser.parse("2009-01-02")))
+    let report = try BacktestOperations(context).run(
+      BacktestRequest(strategy: .registered(name: name, version: nil), from: TimestampParser.parse("2009-01-02")))
     let account = try LiveOperations(context).account(strategy: name)
     #expect(report.trades.count > 20)
     #expect(Set(report.tradeSymbols) == ["GOOG", "AAPL"])
@@ -144,7 +146,8 @@ let portfolioSpec = """
     let paused = Mutex(false)
     var first = base
     first.hooks = OperationHooks(pause: ("live.bar", 700)) { _ in paused.withLock { $0 = true } }
-    let runner = LiveRunner(LiveRunRequest(strategy: .registered(name: name, version: nil), feed: .replay), settings: try testSettings(), context: first)
+    let runner = LiveRunner(
+      LiveRunRequest(strategy: .registered(name: name, version: nil), feed: .replay), settings: try testSettings(), context: first)
     let done = Mutex<LiveRunSummary?>(nil)
     let thread = Thread { done.withLock { $0 = try? runner.run() } }
     thread.start()
@@ -254,7 +257,8 @@ let portfolioSpec = """
     #expect(dataset.lastTs == firstOpen, "the forming kline is not stored")
     var status = try LiveOperations(context).status(strategy: name)[0]
     #expect(status.lastBar == UTCCalendar.format(firstOpen, alwaysTime: true))
-    #expect(try LiveOperations(context).tail(SignalFilter(), count: 100).allSatisfy { $0.barTime != UTCCalendar.format(formingOpen, alwaysTime: true) })
+    #expect(
+      try LiveOperations(context).tail(SignalFilter(), count: 100).allSatisfy { $0.barTime != UTCCalendar.format(formingOpen, alwaysTime: true) })
 
     // Three days after it closed, the bar arrives: it is caught up, its signals late.
     clock.set(formingOpen + 86_400_000 + 3 * 86_400_000)
@@ -347,7 +351,9 @@ let portfolioSpec = """
     // The first stored bar has none before it to decide with (as in a backtest); the late one
     // gets its decision once.
     #expect(signals.map(\.barTime) == [UTCCalendar.format(secondOpen, alwaysTime: true)], "the late bar decided once")
-    #expect(signals.first { $0.barTime == UTCCalendar.format(secondOpen, alwaysTime: true) }?.late == false, "minutes after its close: within a bar, not late")
+    #expect(
+      signals.first { $0.barTime == UTCCalendar.format(secondOpen, alwaysTime: true) }?.late == false,
+      "minutes after its close: within a bar, not late")
   }
 
   /// Each signal's strength is the spec's `signals.strength` at its bar, clipped to 0–100, and
@@ -377,15 +383,18 @@ let portfolioSpec = """
     }
 
     let holding = try register(
-      plain.replacingOccurrences(of: "name: parity-risk", with: "name: parity-hold").replacingOccurrences(of: "strength: rsi(close, 14)", with: "strength: rsi(close, 14) * 3")
-        .replacingOccurrences(of: "weak: 30", with: "weak: 30\n  emit_hold: true"), in: context)
+      plain.replacingOccurrences(of: "name: parity-risk", with: "name: parity-hold").replacingOccurrences(
+        of: "strength: rsi(close, 14)", with: "strength: rsi(close, 14) * 3"
+      )
+      .replacingOccurrences(of: "weak: 30", with: "weak: 30\n  emit_hold: true"), in: context)
     let summary = try runLive(LiveRunRequest(strategy: .registered(name: holding, version: nil), feed: .replay, from: from), context)
     let all = try LiveOperations(context).tail(SignalFilter(strategies: [holding]), count: 10_000)
     let holds = all.filter { $0.type == "HOLD" }
     #expect(holds.allSatisfy { $0.action == "hold" && $0.reason == "rule" })
     #expect(Set(all.map(\.barTime)).count == summary.barsProcessed, "a signal on every bar")
     #expect(holds.count == summary.barsProcessed - Set(signals.map(\.barTime)).count, "HOLD exactly where nothing else was decided")
-    #expect(all.filter { $0.type != "HOLD" }.map { "\($0.barTime) \($0.action) \($0.reason)" } == signals.map { "\($0.barTime) \($0.action) \($0.reason)" })
+    #expect(
+      all.filter { $0.type != "HOLD" }.map { "\($0.barTime) \($0.action) \($0.reason)" } == signals.map { "\($0.barTime) \($0.action) \($0.reason)" })
     #expect(all.allSatisfy { (0...100).contains($0.strengthRaw) })
     #expect(all.contains { $0.strengthRaw == 100 }, "3 × RSI above 100 is clipped")
     #expect(try LiveOperations(context).account(strategy: holding).account.equity == LiveOperations(context).account(strategy: name).account.equity)
@@ -421,7 +430,8 @@ let portfolioSpec = """
     let next = directory.appendingPathComponent("next.csv")
     try (String(lines[0]) + "\n" + lines[1001] + "\n").write(to: next, atomically: true, encoding: .utf8)
     let stored = Date()
-    _ = try DataOperations(OperationContext(database: other)).importFiles(ImportRequest(files: [next.path], symbol: "GOOG", timeframe: Timeframe("1d")!))
+    _ = try DataOperations(OperationContext(database: other)).importFiles(
+      ImportRequest(files: [next.path], symbol: "GOOG", timeframe: Timeframe("1d")!))
     let expected = try other.dataset(named: "GOOG-1d").lastTs
     deadline = Date().addingTimeInterval(10)
     while try cursor() != expected, Date() < deadline { usleep(5_000) }
@@ -434,9 +444,11 @@ let portfolioSpec = """
   @Test func aSecondRunnerIsRefusedNamingTheFirst() throws {
     let (context, _) = try googStore()
     let name = try register(smaSpec, in: context)
-    let first = LiveRunner(LiveRunRequest(strategy: .registered(name: name, version: nil), feed: .store), settings: try testSettings(), context: context)
+    let first = LiveRunner(
+      LiveRunRequest(strategy: .registered(name: name, version: nil), feed: .store), settings: try testSettings(), context: context)
     _ = try first.start()
-    let second = LiveRunner(LiveRunRequest(strategy: .registered(name: name, version: nil), feed: .store), settings: try testSettings(), context: context)
+    let second = LiveRunner(
+      LiveRunRequest(strategy: .registered(name: name, version: nil), feed: .store), settings: try testSettings(), context: context)
     #expect {
       _ = try second.start()
     } throws: { error in
@@ -481,7 +493,9 @@ let portfolioSpec = """
     let btc = try register(
       "name: btc\nuniverse: { symbols: [BTCUSDT], timeframe: 1h, source: binance }\nrules: { entry: close > 0 }\n", in: context)
     #expect {
-      try runLive(LiveRunRequest(strategy: .registered(name: btc, version: nil), feed: .download), context, settings: try testSettings(["QTOOL_SOURCE_BINANCE_URL": url]))
+      try runLive(
+        LiveRunRequest(strategy: .registered(name: btc, version: nil), feed: .download), context,
+        settings: try testSettings(["QTOOL_SOURCE_BINANCE_URL": url]))
     } throws: { ($0 as? LiveError)?.code == "source_unreachable" && ($0 as? any QtoolError)?.exitStatus == .unavailable }
     #expect(try LiveOperations(context).status(strategy: btc)[0].status == "failed")
   }

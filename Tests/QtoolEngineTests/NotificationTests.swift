@@ -42,11 +42,14 @@ func storeWithSignal(channel: ChannelRecord) throws -> (OperationContext, Signal
       symbols: "[\"X\"]", datasets: "[\"X-1d\"]", source: nil, fromTs: nil, cash: 100, equity: 100, createdAt: now, updatedAt: now),
     closingOpen: false)
   let signal = SignalRecord(
-    id: "sig_test1", accountID: "pa_test", runID: nil, strategyName: "s", strategyVersion: 1, symbol: "X", timeframe: "1d", source: nil, feed: "replay",
+    id: "sig_test1", accountID: "pa_test", runID: nil, strategyName: "s", strategyVersion: 1, symbol: "X", timeframe: "1d", source: nil,
+    feed: "replay",
     barTs: 86_400_000, type: "BUY", action: "enter_long", reason: "rule", strengthRaw: 90, strengthLevel: "strong", price: 10.5,
     indicators: "{\"close\":10.5}", late: false, suppressed: false, createdAt: now)
   let committed = try database.commitBar(
-    BarCommit(accountID: "pa_test", runID: nil, barTs: 86_400_000, cash: 100, equity: 100, halted: false, positions: [], fills: [], signals: [signal], notify: true, now: now))
+    BarCommit(
+      accountID: "pa_test", runID: nil, barTs: 86_400_000, cash: 100, equity: 100, halted: false, positions: [], fills: [], signals: [signal],
+      notify: true, now: now))
   #expect(committed.notifications == 1)
   return (context, signal)
 }
@@ -86,7 +89,8 @@ func waitForOutcome(_ database: QtoolDatabase, timeout: Double) throws -> (Outbo
     var settings = NotifySettings()
     settings.retryBase = 200
     settings.retryCap = 5_000
-    let dispatcher = NotificationDispatcher(strategy: "s", database: context.database, clock: context.clock, settings: settings, logger: context.logger)
+    let dispatcher = NotificationDispatcher(
+      strategy: "s", database: context.database, clock: context.clock, settings: settings, logger: context.logger)
     dispatcher.start()
     let outcome = try #require(try waitForOutcome(context.database, timeout: 20))
     dispatcher.stop(grace: 100)
@@ -128,8 +132,10 @@ func waitForOutcome(_ database: QtoolDatabase, timeout: Double) throws -> (Outbo
     try (server.baseURL + "/slack\n").write(to: urlFile, atomically: true, encoding: .utf8)
     let config = ChannelConfig(urlFile: urlFile.path, template: "{type} {symbol} @ {price} ({level}){late}")
     let (context, _) = try storeWithSignal(
-      channel: ChannelRecord(name: "desk", kind: "slack", config: String(decoding: try JSONEncoder().encode(config), as: UTF8.self), filters: "{}", createdAt: 0))
-    let dispatcher = NotificationDispatcher(strategy: "s", database: context.database, clock: context.clock, settings: NotifySettings(), logger: context.logger)
+      channel: ChannelRecord(
+        name: "desk", kind: "slack", config: String(decoding: try JSONEncoder().encode(config), as: UTF8.self), filters: "{}", createdAt: 0))
+    let dispatcher = NotificationDispatcher(
+      strategy: "s", database: context.database, clock: context.clock, settings: NotifySettings(), logger: context.logger)
     dispatcher.start()
     let outcome = try #require(try waitForOutcome(context.database, timeout: 10))
     dispatcher.stop(grace: 100)
@@ -143,14 +149,17 @@ func waitForOutcome(_ database: QtoolDatabase, timeout: Double) throws -> (Outbo
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qtool-command-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     let out = directory.appendingPathComponent("event.json").path
-    let command = "n=$(cat \(directory.path)/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > \(directory.path)/count; "
+    let command =
+      "n=$(cat \(directory.path)/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > \(directory.path)/count; "
       + "if [ $n -eq 1 ]; then echo nope >&2; exit 3; fi; if [ $n -eq 2 ]; then sleep 5; fi; cat > \(out)"
     let config = ChannelConfig(command: command, timeoutMilliseconds: 700)
     let (context, signal) = try storeWithSignal(
-      channel: ChannelRecord(name: "cmd", kind: "command", config: String(decoding: try JSONEncoder().encode(config), as: UTF8.self), filters: "{}", createdAt: 0))
+      channel: ChannelRecord(
+        name: "cmd", kind: "command", config: String(decoding: try JSONEncoder().encode(config), as: UTF8.self), filters: "{}", createdAt: 0))
     var settings = NotifySettings()
     settings.retryBase = 100
-    let dispatcher = NotificationDispatcher(strategy: "s", database: context.database, clock: context.clock, settings: settings, logger: context.logger)
+    let dispatcher = NotificationDispatcher(
+      strategy: "s", database: context.database, clock: context.clock, settings: settings, logger: context.logger)
     dispatcher.start()
     let outcome = try #require(try waitForOutcome(context.database, timeout: 20))
     dispatcher.stop(grace: 100)
@@ -186,7 +195,8 @@ func waitForOutcome(_ database: QtoolDatabase, timeout: Double) throws -> (Outbo
       try operations.addChannel(ChannelRequest(name: "../x", kind: .command, config: ChannelConfig(command: "true")))
     } throws: { ($0 as? OperationError)?.details["field"] == "name" }
     let added = try operations.addChannel(
-      ChannelRequest(name: "ok", kind: .webhook, config: ChannelConfig(url: "https://example.com/h"), filter: SignalFilter(types: ["BUY"], minStrength: 50)))
+      ChannelRequest(
+        name: "ok", kind: .webhook, config: ChannelConfig(url: "https://example.com/h"), filter: SignalFilter(types: ["BUY"], minStrength: 50)))
     #expect(added.filter.types == ["BUY"])
     #expect { try operations.addChannel(ChannelRequest(name: "ok", kind: .command, config: ChannelConfig(command: "true"))) } throws: {
       ($0 as? LiveStoreError)?.code == "channel_exists"

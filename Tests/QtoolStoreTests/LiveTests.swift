@@ -14,7 +14,8 @@ import Testing
       symbols: "[\"X\"]", datasets: "[\"X-1d\"]", source: "csv", fromTs: nil, cash: 1_000, equity: 1_000, createdAt: 1, updatedAt: 1)
   }
 
-  func signal(_ id: String, type: String = "BUY", strength: Double = 90, late: Bool = false, suppressed: Bool = false, bar: Int64 = 0) -> SignalRecord {
+  func signal(_ id: String, type: String = "BUY", strength: Double = 90, late: Bool = false, suppressed: Bool = false, bar: Int64 = 0) -> SignalRecord
+  {
     SignalRecord(
       id: id, accountID: "pa_1", runID: nil, strategyName: "s", strategyVersion: 1, symbol: "X", timeframe: "1d", source: "csv", feed: "replay",
       barTs: bar, type: type, action: type == "BUY" ? "enter_long" : "exit_long", reason: "rule", strengthRaw: strength,
@@ -31,7 +32,9 @@ import Testing
   @Test func aBarCommitsOnceAndItsSignalsNeverTwice() throws {
     for database in try BarsTests.stores() {
       try database.createAccount(account(), closingOpen: false)
-      let fill = PaperFillRecord(ts: 5, symbol: "X", side: "buy", action: "enter_long", size: 1, price: 100, commission: 0.1, reason: "rule", pnl: nil, signalID: "a", createdAt: 5)
+      let fill = PaperFillRecord(
+        ts: 5, symbol: "X", side: "buy", action: "enter_long", size: 1, price: 100, commission: 0.1, reason: "rule", pnl: nil, signalID: "a",
+        createdAt: 5)
       let first = try database.commitBar(commit(5, signals: [signal("a", bar: 5)], fills: [fill]))
       #expect(first == BarCommitted(written: true, signals: 1, notifications: 0))
       // The same bar again (a second runner, a restart that raced): nothing written.
@@ -57,7 +60,9 @@ import Testing
     let database = try QtoolDatabase.inMemory()
     try database.createAccount(account(), closingOpen: false)
     let strong = ChannelFilter(signals: SignalFilter(types: ["BUY"], minStrength: 80))
-    try database.addChannel(ChannelRecord(name: "strong-buys", kind: "webhook", config: "{}", filters: String(decoding: try JSONEncoder().encode(strong), as: UTF8.self), createdAt: 0))
+    try database.addChannel(
+      ChannelRecord(
+        name: "strong-buys", kind: "webhook", config: "{}", filters: String(decoding: try JSONEncoder().encode(strong), as: UTF8.self), createdAt: 0))
     try database.addChannel(ChannelRecord(name: "everything", kind: "command", config: "{}", filters: "{\"include_late\":true}", createdAt: 0))
     try database.addChannel(ChannelRecord(name: "off", kind: "command", config: "{}", filters: "{}", enabled: false, createdAt: 0))
     let result = try database.commitBar(

@@ -138,9 +138,12 @@ public struct CompiledStrategy: Sendable {
     var parameters = spec.params ?? [:]
     // A param named like a column or a function is shadowed by it in the rules: `low` would
     // read the bar's low price, never the param.
-    for name in parameters.keys.sorted() where RuleParser.columns.contains(name) || Functions.signature(name) != nil || ["true", "false"].contains(name) {
-      let what = RuleParser.columns.contains(name) ? "the price column '\(name)'" : Functions.signature(name) != nil ? "the function '\(name)'" : "'\(name)'"
-      throw SpecError.invalid("\(prefix)params.\(name): a param cannot be named like \(what), which the rules would read instead; rename it (e.g. \(name)_level)")
+    for name in parameters.keys.sorted()
+    where RuleParser.columns.contains(name) || Functions.signature(name) != nil || ["true", "false"].contains(name) {
+      let what =
+        RuleParser.columns.contains(name) ? "the price column '\(name)'" : Functions.signature(name) != nil ? "the function '\(name)'" : "'\(name)'"
+      throw SpecError.invalid(
+        "\(prefix)params.\(name): a param cannot be named like \(what), which the rules would read instead; rename it (e.g. \(name)_level)")
     }
     for (name, value) in parameters where !value.isFinite {
       throw SpecError.invalid("\(prefix)params.\(name): \(value) is not a finite number")
@@ -198,7 +201,9 @@ public struct CompiledStrategy: Sendable {
     commissionFixed = spec.costs?.commissionFixed ?? 0
     slippage = (spec.costs?.slippageBps ?? 0) / 10_000
     guard commission >= 0, commission < 0.1 else { throw SpecError.invalid("costs.commission must be a fraction from 0 to 0.1, e.g. 0.001") }
-    guard commissionFixed >= 0, commissionFixed.isFinite else { throw SpecError.invalid("costs.commission_fixed must be 0 or more, in the account's currency") }
+    guard commissionFixed >= 0, commissionFixed.isFinite else {
+      throw SpecError.invalid("costs.commission_fixed must be 0 or more, in the account's currency")
+    }
     // Negative slippage fills better than the market; 1,000 bps (10%) is already absurd.
     guard let bps = Optional(spec.costs?.slippageBps ?? 0), bps >= 0, bps <= 1_000 else {
       throw SpecError.invalid("costs.slippage_bps must be from 0 to 1000 (basis points against each fill), got \(spec.costs?.slippageBps ?? 0)")

@@ -130,7 +130,8 @@ public enum StrategyLoader {
         if name.contains(")") || name.contains("(") {
           // `rules: { entry: rsi(close, 14) < 30 }`: YAML splits a { } mapping at every comma.
           throw SpecError.invalid(
-            "\(origin): '\(section)' is written as { … } and a rule inside it has a comma, which YAML reads as the next key; quote the rule (entry: \"rsi(close, 14) < 30\") or write one rule per line")
+            "\(origin): '\(section)' is written as { … } and a rule inside it has a comma, which YAML reads as the next key; quote the rule (entry: \"rsi(close, 14) < 30\") or write one rule per line"
+          )
         }
         throw SpecError.invalid(
           "\(origin): unknown key '\(place)'" + (Similarity.closest(to: name, among: known).map { " — did you mean '\($0)'?" } ?? "")

@@ -112,7 +112,8 @@ enum CommandDelivery {
     let said = String(decoding: stderrTail.suffix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
       .replacingOccurrences(of: "\n", with: " ")
     if timedOut {
-      return DeliveryResult(outcome: .retry, status: nil, latencyMilliseconds: latency, error: "the command did not finish within \(timeoutMilliseconds) ms; killed")
+      return DeliveryResult(
+        outcome: .retry, status: nil, latencyMilliseconds: latency, error: "the command did not finish within \(timeoutMilliseconds) ms; killed")
     }
     let exited = (status & 0x7f) == 0
     let code = exited ? Int((status >> 8) & 0xff) : nil

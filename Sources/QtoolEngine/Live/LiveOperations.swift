@@ -55,7 +55,9 @@ public struct ChannelInfo: Codable, Sendable, Equatable {
   /// Notifications by status: pending, delivered, dead.
   public var notifications: [String: Int]
 
-  enum CodingKeys: String, CodingKey { case name, kind, config, filter, includeLate = "include_late", enabled, createdAt = "created_at", notifications }
+  enum CodingKeys: String, CodingKey {
+    case name, kind, config, filter, includeLate = "include_late", enabled, createdAt = "created_at", notifications
+  }
 }
 
 /// What `signals notify test` got back.
@@ -123,7 +125,9 @@ public struct AccountDetail: Codable, Sendable, Equatable {
     self.fills = fills
     self.trades = trades
     equityTimes = timestamps
-    equityCurve = timestamps.indices.map { EquityPoint(time: UTCCalendar.format(timestamps[$0], alwaysTime: true), equity: equity[$0], cash: cash[$0]) }
+    equityCurve = timestamps.indices.map {
+      EquityPoint(time: UTCCalendar.format(timestamps[$0], alwaysTime: true), equity: equity[$0], cash: cash[$0])
+    }
   }
 
   public init(from decoder: any Decoder) throws {
@@ -190,8 +194,10 @@ public struct LiveOperations: Sendable {
     let timeframe = account.flatMap { Timeframe($0.timeframe) }
     let lag = active ? account?.cursorTs.flatMap { cursor in timeframe.map { Double(now - $0.next(after: cursor)) / 1000 } } : nil
     return RunnerStatus(
-      strategy: name, status: status, runID: run?.id, runStatus: status == "dead" ? "failed" : run?.status, feed: run?.feed, pid: run?.pid, host: run?.host,
-      startedAt: run.map { UTCCalendar.format($0.startedAt, alwaysTime: true) }, finishedAt: run?.finishedAt.map { UTCCalendar.format($0, alwaysTime: true) },
+      strategy: name, status: status, runID: run?.id, runStatus: status == "dead" ? "failed" : run?.status, feed: run?.feed, pid: run?.pid,
+      host: run?.host,
+      startedAt: run.map { UTCCalendar.format($0.startedAt, alwaysTime: true) },
+      finishedAt: run?.finishedAt.map { UTCCalendar.format($0, alwaysTime: true) },
       heartbeatAt: run?.heartbeatAt.map { UTCCalendar.format($0, alwaysTime: true) },
       heartbeatAgeSeconds: active ? run?.heartbeatAt.map { Double(now - $0) / 1000 } : nil,
       lastBar: account?.cursorTs.map { UTCCalendar.format($0, alwaysTime: true) }, lagSeconds: lag, barsProcessed: run?.barsProcessed,
@@ -224,7 +230,8 @@ public struct LiveOperations: Sendable {
           symbol: position.symbol, side: position.side, size: position.size, entryTime: UTCCalendar.format(position.entryTs, alwaysTime: true),
           entryPrice: position.entryPrice, stop: position.stop, target: position.target, lastPrice: price,
           unrealizedPnl: price.map { (position.side == "long" ? 1 : -1) * position.size * ($0 - position.entryPrice) })
-      }, from: account.fromTs.map { UTCCalendar.format($0, alwaysTime: true) }, lastBar: account.cursorTs.map { UTCCalendar.format($0, alwaysTime: true) },
+      }, from: account.fromTs.map { UTCCalendar.format($0, alwaysTime: true) },
+      lastBar: account.cursorTs.map { UTCCalendar.format($0, alwaysTime: true) },
       fills: fills.count, trades: exits.count, realizedPnl: exits.reduce(0) { $0 + ($1.pnl ?? 0) }, paused: account.paused, halted: account.halted,
       symbols: symbols, timeframe: account.timeframe, datasets: datasets, createdAt: UTCCalendar.format(account.createdAt, alwaysTime: true))
   }
@@ -259,7 +266,8 @@ public struct LiveOperations: Sendable {
       } else if let entry = open.removeValue(forKey: fill.symbol) {
         trades.append(
           PaperTrade(
-            symbol: fill.symbol, side: entry.action == "enter_long" ? "long" : "short", size: entry.size, entryTime: entry.ts, entryPrice: entry.price,
+            symbol: fill.symbol, side: entry.action == "enter_long" ? "long" : "short", size: entry.size, entryTime: entry.ts,
+            entryPrice: entry.price,
             exitTime: fill.ts, exitPrice: fill.price, pnl: fill.pnl ?? 0, reason: fill.reason))
       }
     }
@@ -436,7 +444,8 @@ public struct LiveOperations: Sendable {
   public func stats(_ filter: SignalFilter) throws -> SignalStats {
     let total = try database.countSignals(filter)
     return SignalStats(
-      total: total, since: filter.since.map { UTCCalendar.format($0, alwaysTime: true) }, until: filter.until.map { UTCCalendar.format($0, alwaysTime: true) },
+      total: total, since: filter.since.map { UTCCalendar.format($0, alwaysTime: true) },
+      until: filter.until.map { UTCCalendar.format($0, alwaysTime: true) },
       byType: try database.signalCounts(filter, by: "type"), byStrength: try database.signalCounts(filter, by: "strength_level"),
       byStrategy: try database.signalCounts(filter, by: "strategy_name"), bySymbol: try database.signalCounts(filter, by: "symbol"),
       byReason: try database.signalCounts(filter, by: "reason"), late: try database.countSignals(filter, late: true),
@@ -479,7 +488,9 @@ public struct LiveOperations: Sendable {
     }
     switch request.kind {
     case .webhook:
-      guard let url = config.url else { throw OperationError.invalidArgument("a webhook channel needs a URL", field: "url", hint: "give it with {url}") }
+      guard let url = config.url else {
+        throw OperationError.invalidArgument("a webhook channel needs a URL", field: "url", hint: "give it with {url}")
+      }
       try httpURL(url, field: "url")
       if config.secretEnv != nil, config.secretFile != nil {
         throw OperationError.invalidArgument("give the signing secret from one place: an environment variable or a file", field: "secret_env")
@@ -564,7 +575,8 @@ public struct LiveOperations: Sendable {
     let result: DeliveryResult
     if record.kind == ChannelKind.command.rawValue {
       let body = try Delivery.eventBody(signal, type: "test")
-      result = CommandDelivery.run(command: config.command ?? "false", input: body, signal: signal, timeoutMilliseconds: config.timeoutMilliseconds, clock: context.clock)
+      result = CommandDelivery.run(
+        command: config.command ?? "false", input: body, signal: signal, timeoutMilliseconds: config.timeoutMilliseconds, clock: context.clock)
     } else {
       do {
         var request = try Delivery.request(
@@ -572,7 +584,9 @@ public struct LiveOperations: Sendable {
           environment: ProcessInfo.processInfo.environment)
         if record.kind == ChannelKind.webhook.rawValue {
           request.body = try Delivery.eventBody(signal, type: "test")
-          if let secret = try Delivery.secret(env: config.secretEnv, file: config.secretFile, what: "signing secret", environment: ProcessInfo.processInfo.environment) {
+          if let secret = try Delivery.secret(
+            env: config.secretEnv, file: config.secretFile, what: "signing secret", environment: ProcessInfo.processInfo.environment)
+          {
             request.headers["webhook-signature"] = WebhookSignature.sign(secret: secret, id: signal.id, timestamp: now / 1000, body: request.body!)
           }
         }
@@ -599,7 +613,8 @@ public struct LiveOperations: Sendable {
         nextAttemptAt: row.status == "pending" ? UTCCalendar.format(row.nextAttemptAt, alwaysTime: true) : nil, lastError: row.lastError,
         history: attempts.map {
           NotificationInfo.Attempt(
-            attempt: $0.attempt, at: UTCCalendar.format($0.startedAt, alwaysTime: true), latencyMs: $0.latencyMs, status: $0.status, outcome: $0.outcome,
+            attempt: $0.attempt, at: UTCCalendar.format($0.startedAt, alwaysTime: true), latencyMs: $0.latencyMs, status: $0.status,
+            outcome: $0.outcome,
             error: $0.error)
         })
     }

@@ -159,10 +159,12 @@ public enum LiveError: QtoolError, Equatable {
       let from = source.map { "comes from \($0)" } ?? "has no source"
       return "\(dataset) \(from) (\(origin)), which cannot serve bars as they close; the sources that can are \(live.joined(separator: ", "))"
     case .accountMismatch(let strategy, let what, let account, let requested):
-      return "the paper account of \(strategy) runs with \(what) \(account), not \(requested): continuing it with another would make it disagree with a backtest"
+      return
+        "the paper account of \(strategy) runs with \(what) \(account), not \(requested): continuing it with another would make it disagree with a backtest"
     case .sourceUnreachable(let source, let reason): return "the \(source) source cannot be reached: \(reason)"
     case .stopTimeout(let strategy, let pid, let seconds):
-      return "strategy \(strategy)\(pid.map { " (pid \($0))" } ?? "") has not stopped within \(Self.seconds(seconds)); it stops at its next bar boundary"
+      return
+        "strategy \(strategy)\(pid.map { " (pid \($0))" } ?? "") has not stopped within \(Self.seconds(seconds)); it stops at its next bar boundary"
     case .noAccount(let strategy): return "strategy \(strategy) has no paper account yet"
     case .nothingToReplay(let dataset): return "\(dataset) has no stored bars to replay"
     }

@@ -199,7 +199,8 @@ public struct RunnerStatus: Codable, Sendable, Equatable {
   public var fills: [FillInfo]?
 
   enum CodingKeys: String, CodingKey {
-    case strategy, status, runID = "run_id", runStatus = "run_status", feed, trades, fills, pid, host, startedAt = "started_at", finishedAt = "finished_at", heartbeatAt = "heartbeat_at"
+    case strategy, status, runID = "run_id", runStatus = "run_status", feed, trades, fills, pid, host, startedAt = "started_at", finishedAt =
+      "finished_at", heartbeatAt = "heartbeat_at"
     case heartbeatAgeSeconds = "heartbeat_age_seconds", lastBar = "last_bar", lagSeconds = "lag_seconds", barsProcessed = "bars_processed"
     case staleRounds = "stale_rounds", divergences, note, signals24h = "signals_24h", account, logPath = "log", error
   }

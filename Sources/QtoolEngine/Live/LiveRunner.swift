@@ -202,7 +202,8 @@ public final class LiveRunner: @unchecked Sendable {
         host: ProcessIdentity.host, logPath: request.logPath, startedAt: now, heartbeatAt: now, finishedAt: nil, stopRequestedAt: nil,
         closePositions: false, barsProcessed: 0, lastBarTs: nil, staleRounds: 0, divergences: 0, note: nil, error: nil))
     if account!.paused { try database.setStrategyStatus(name, "paused", at: now) }
-    trader = try PaperTrader(account: account!, feed: request.feed, runID: runID, lateAfterBars: request.lateAfterBars, notifyLate: request.notifyLate)
+    trader = try PaperTrader(
+      account: account!, feed: request.feed, runID: runID, lateAfterBars: request.lateAfterBars, notifyLate: request.notifyLate)
     let result = Started(runID: runID, accountID: account!.id, strategy: name, version: version, continued: continued)
     started = result
     emit(
@@ -281,7 +282,8 @@ public final class LiveRunner: @unchecked Sendable {
     let account = try database.account(id: started.accountID)
     return LiveRunSummary(
       runID: started.runID, accountID: started.accountID, strategy: started.strategy, status: status, barsProcessed: sessionBars,
-      signals: sessionSignals, fills: sessionFills, equity: account.equity, lastBar: account.cursorTs.map { UTCCalendar.format($0, alwaysTime: true) })
+      signals: sessionSignals, fills: sessionFills, equity: account.equity, lastBar: account.cursorTs.map { UTCCalendar.format($0, alwaysTime: true) }
+    )
   }
 
   /// Heartbeats, and stop requests from other processes: the stop file (seen within 100 ms)
@@ -461,7 +463,8 @@ public final class LiveRunner: @unchecked Sendable {
       }
     }
     let request = DownloadRequest(
-      source: source, symbols: trader.symbols, timeframe: timeframe, from: from, jobs: 2, wait: false, retry: RetryPolicy(maxAttempts: 2, baseDelay: 0.5, maxDelay: 2))
+      source: source, symbols: trader.symbols, timeframe: timeframe, from: from, jobs: 2, wait: false,
+      retry: RetryPolicy(maxAttempts: 2, baseDelay: 0.5, maxDelay: 2))
     do {
       let report = try DataOperations(context).download(request, settings: settings)
       if let failure = report.failure {

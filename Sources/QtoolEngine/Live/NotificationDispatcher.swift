@@ -170,7 +170,9 @@ final class NotificationDispatcher: @unchecked Sendable {
         return
       }
       let body = (try? Delivery.eventBody(item.signal)) ?? Data()
-      record(item, CommandDelivery.run(command: command, input: body, signal: item.signal, timeoutMilliseconds: item.config.timeoutMilliseconds, clock: clock))
+      record(
+        item,
+        CommandDelivery.run(command: command, input: body, signal: item.signal, timeoutMilliseconds: item.config.timeoutMilliseconds, clock: clock))
       wake()
     }
   }

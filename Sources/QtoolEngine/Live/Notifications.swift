@@ -138,7 +138,8 @@ enum Delivery {
   static func secret(env: String?, file: String?, what: String, environment: [String: String]) throws -> String? {
     if let env {
       guard let value = environment[env], !value.isEmpty else {
-        throw DeliveryProblem("the \(what) is read from the environment variable \(env), which is not set in the environment of the process sending it")
+        throw DeliveryProblem(
+          "the \(what) is read from the environment variable \(env), which is not set in the environment of the process sending it")
       }
       return value
     }
@@ -251,8 +252,11 @@ struct DeliveryProblem: Error, CustomStringConvertible {
 /// The text of the chat presets: `{type}`, `{action}`, `{reason}`, `{symbol}`, `{timeframe}`,
 /// `{price}`, `{strength}`, `{level}`, `{strategy}`, `{version}`, `{bar}`, `{id}`, `{late}`.
 public enum MessageTemplate {
-  public static let standard = "{type} {symbol} {timeframe} · {action} ({reason}) @ {price} · strength {strength} ({level}) · {strategy} v{version} · bar {bar}{late}"
-  public static let placeholders = ["type", "action", "reason", "symbol", "timeframe", "price", "strength", "level", "strategy", "version", "bar", "id", "late"]
+  public static let standard =
+    "{type} {symbol} {timeframe} · {action} ({reason}) @ {price} · strength {strength} ({level}) · {strategy} v{version} · bar {bar}{late}"
+  public static let placeholders = [
+    "type", "action", "reason", "symbol", "timeframe", "price", "strength", "level", "strategy", "version", "bar", "id", "late",
+  ]
 
   public static func render(_ template: String, _ signal: SignalInfo) -> String {
     let values: [String: String] = [

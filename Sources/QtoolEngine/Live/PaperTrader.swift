@@ -223,7 +223,9 @@ struct PaperTrader {
               price: trade.entryPrice, commission: rules.commission(trade.size, trade.entryPrice), reason: "rule", pnl: nil,
               signalID: signalBar.map { signalID(symbol: symbol, bar: $0, action: long ? "enter_long" : "enter_short") }, createdAt: now)
           ))
-        if atClose { signals.append(SignalDraft(symbol: symbol, action: long ? "enter_long" : "enter_short", reason: "rule", price: trade.entryPrice)) }
+        if atClose {
+          signals.append(SignalDraft(symbol: symbol, action: long ? "enter_long" : "enter_short", reason: "rule", price: trade.entryPrice))
+        }
       }
       if trade.exitTime == t {
         let action = long ? "exit_long" : "exit_short"
@@ -274,7 +276,8 @@ struct PaperTrader {
       } else {
         let symbol = symbols.first ?? ""
         if pending.close, let position = outcome.openPositions.first {
-          signals.append(SignalDraft(symbol: symbol, action: position.side == "long" ? "exit_long" : "exit_short", reason: "rule", price: close(symbol)))
+          signals.append(
+            SignalDraft(symbol: symbol, action: position.side == "long" ? "exit_long" : "exit_short", reason: "rule", price: close(symbol)))
         }
         if let side = pending.open {
           signals.append(SignalDraft(symbol: symbol, action: side == "long" ? "enter_long" : "enter_short", reason: "rule", price: close(symbol)))
@@ -284,7 +287,8 @@ struct PaperTrader {
     for blocked in outcome.blockedEntries where blocked.time == t {
       let symbol = blocked.symbol ?? symbols.first ?? ""
       signals.append(
-        SignalDraft(symbol: symbol, action: blocked.side == "long" ? "enter_long" : "enter_short", reason: "rule", price: close(symbol), suppressed: true))
+        SignalDraft(
+          symbol: symbol, action: blocked.side == "long" ? "enter_long" : "enter_short", reason: "rule", price: close(symbol), suppressed: true))
     }
     let haltedBefore = outcome.haltedAt.map { $0 < t } ?? false
     if strategy.spec.signals?.emitHold == true, !haltedBefore, k >= max(window.tradingStart, strategy.firstDecisionBar) {

@@ -209,7 +209,8 @@ public enum LeaseError: QtoolError, Equatable {
     case .held(let key, let holder) where key.hasPrefix("runner:"):
       let name = key.dropFirst("runner:".count)
       guard let holder else { return "strategy \(name) is already running in another process" }
-      return "strategy \(name) is already running (pid \(holder.pid) on \(holder.host), \(holder.purpose), since \(UTCCalendar.format(holder.since, alwaysTime: true)))"
+      return
+        "strategy \(name) is already running (pid \(holder.pid) on \(holder.host), \(holder.purpose), since \(UTCCalendar.format(holder.since, alwaysTime: true)))"
     case .held(let key, let holder):
       let what = key.hasPrefix("dataset:") ? "dataset \(key.dropFirst("dataset:".count))" : key
       guard let holder else { return "\(what) is being written by another process" }

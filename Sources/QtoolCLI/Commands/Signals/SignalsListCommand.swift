@@ -38,7 +38,8 @@ enum SignalsListCommand: LeafCommand {
     case "json":
       try context.printJSON(result)
     case "csv":
-      var text = "id,bar_time,strategy,strategy_version,symbol,timeframe,type,action,reason,strength_raw,strength_level,price,late,suppressed,created_at,indicators\n"
+      var text =
+        "id,bar_time,strategy,strategy_version,symbol,timeframe,type,action,reason,strength_raw,strength_level,price,late,suppressed,created_at,indicators\n"
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
       for signal in result.items {
@@ -53,13 +54,15 @@ enum SignalsListCommand: LeafCommand {
       context.stdout.write(text)
     default:
       if result.items.isEmpty {
-        context.note(result.total == 0 ? "no signals" + (filter == SignalFilter() ? " yet" : " match") : "page \(page) is past the last (\(result.pages))")
+        context.note(
+          result.total == 0 ? "no signals" + (filter == SignalFilter() ? " yet" : " match") : "page \(page) is past the last (\(result.pages))")
         return .success
       }
       context.stdout.write(
         Table(
           columns: [
-            .init("BAR"), .init("STRATEGY"), .init("SYMBOL"), .init("TYPE"), .init("ACTION"), .init("REASON"), .init("STRENGTH", .right), .init("LEVEL"),
+            .init("BAR"), .init("STRATEGY"), .init("SYMBOL"), .init("TYPE"), .init("ACTION"), .init("REASON"), .init("STRENGTH", .right),
+            .init("LEVEL"),
             .init("PRICE", .right), .init("FLAGS"),
           ],
           rows: result.items.map { signal in

@@ -43,7 +43,9 @@ enum SignalsNotifyAddCommand: LeafCommand {
     examples: [
       Example("qtool signals notify add hook --kind webhook --url https://example.com/qtool --secret-env QTOOL_HOOK_SECRET", "Signed webhooks"),
       Example("qtool signals notify add desk --kind slack --url-env SLACK_WEBHOOK_URL --type buy --min-strength 80", "Strong buys to Slack"),
-      Example("qtool signals notify add local --kind command --command 'notify-send qtool \"$QTOOL_SIGNAL_TYPE $QTOOL_SIGNAL_SYMBOL\"'", "A desktop notification"),
+      Example(
+        "qtool signals notify add local --kind command --command 'notify-send qtool \"$QTOOL_SIGNAL_TYPE $QTOOL_SIGNAL_SYMBOL\"'",
+        "A desktop notification"),
     ])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
@@ -58,7 +60,8 @@ enum SignalsNotifyAddCommand: LeafCommand {
     var filter = try SignalFilterOptions.filter(context, now: operations.context.clock.now())
     filter.since = nil
     let config = ChannelConfig(
-      url: arguments.string("url"), urlEnv: arguments.string("url-env"), urlFile: arguments.string("url-file"), secretEnv: arguments.string("secret-env"),
+      url: arguments.string("url"), urlEnv: arguments.string("url-env"), urlFile: arguments.string("url-file"),
+      secretEnv: arguments.string("secret-env"),
       secretFile: arguments.string("secret-file"), tokenEnv: arguments.string("token-env"), tokenFile: arguments.string("token-file"),
       chatID: arguments.string("chat-id"), command: arguments.string("command"), template: arguments.string("template"),
       timeoutMilliseconds: Int(timeout), maxAttempts: arguments.int("max-attempts"))

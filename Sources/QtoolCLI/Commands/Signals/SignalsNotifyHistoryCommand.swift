@@ -17,7 +17,8 @@ enum SignalsNotifyHistoryCommand: LeafCommand {
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
     guard let limit = arguments.int("limit"), limit >= 1 else { throw UsageError("--limit: expected 1 or more", commandPath: arguments.commandPath) }
-    let history = try LiveOperations(try context.operations()).history(channel: arguments.string("channel"), status: arguments.string("status"), limit: limit)
+    let history = try LiveOperations(try context.operations()).history(
+      channel: arguments.string("channel"), status: arguments.string("status"), limit: limit)
     if context.json {
       try context.printJSON(history)
       return .success

@@ -22,7 +22,10 @@ enum SignalsNotifyListCommand: LeafCommand {
     }
     context.stdout.write(
       Table(
-        columns: [.init("CHANNEL"), .init("KIND"), .init("TARGET"), .init("FILTERS"), .init("PENDING", .right), .init("DELIVERED", .right), .init("DEAD", .right)],
+        columns: [
+          .init("CHANNEL"), .init("KIND"), .init("TARGET"), .init("FILTERS"), .init("PENDING", .right), .init("DELIVERED", .right),
+          .init("DEAD", .right),
+        ],
         rows: channels.map { channel in
           [
             channel.name, channel.kind, target(channel), filters(channel), String(channel.notifications["pending"] ?? 0),

@@ -25,10 +25,15 @@ enum SignalsStatsCommand: LeafCommand {
       try context.printJSON(stats)
       return .success
     }
-    context.stdout.line("\(stats.total) signals" + (stats.since.map { " since \($0)" } ?? " in all") + (stats.late > 0 ? ", \(stats.late) late" : "") + (stats.suppressed > 0 ? ", \(stats.suppressed) suppressed" : ""))
-    for (title, counts) in [("type", stats.byType), ("strength", stats.byStrength), ("strategy", stats.byStrategy), ("symbol", stats.bySymbol), ("reason", stats.byReason)]
+    context.stdout.line(
+      "\(stats.total) signals" + (stats.since.map { " since \($0)" } ?? " in all") + (stats.late > 0 ? ", \(stats.late) late" : "")
+        + (stats.suppressed > 0 ? ", \(stats.suppressed) suppressed" : ""))
+    for (title, counts) in [
+      ("type", stats.byType), ("strength", stats.byStrength), ("strategy", stats.byStrategy), ("symbol", stats.bySymbol), ("reason", stats.byReason),
+    ]
     where !counts.isEmpty {
-      let text = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+      let text = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(
+        separator: ", ")
       context.stdout.line("by \(title.padding(toLength: 9, withPad: " ", startingAt: 0))\(text)")
     }
     return .success

@@ -18,7 +18,9 @@ enum LiveOptions {
     .value("from", .date, valueName: "date", help: "A new account's first traded bar (UTC); the indicators warm up on the stored bars before it."),
     .value("speed", valueName: "n|max", help: "Replay: bars per second, or max (the default)."),
     .value("settle", valueName: "time", help: "Download feed: how long after a bar's close to fetch it, e.g. 5s or 500ms.", defaultValue: "5s"),
-    .value("retries", .int, valueName: "n", help: "Download feed: times to ask again for a bar not there yet before logging stale data.", defaultValue: "5"),
+    .value(
+      "retries", .int, valueName: "n", help: "Download feed: times to ask again for a bar not there yet before logging stale data.", defaultValue: "5"
+    ),
     .value(
       "late-after", .int, valueName: "bars", help: "Signals processed more than this many bars after their bar closed are late: kept, not notified.",
       defaultValue: "1"),
@@ -58,7 +60,9 @@ enum LiveOptions {
     guard let retries = arguments.int("retries"), retries >= 0, retries <= 100 else {
       throw UsageError("--retries: expected 0 to 100", commandPath: arguments.commandPath)
     }
-    guard let late = arguments.int("late-after"), late >= 0 else { throw UsageError("--late-after: expected 0 or more bars", commandPath: arguments.commandPath) }
+    guard let late = arguments.int("late-after"), late >= 0 else {
+      throw UsageError("--late-after: expected 0 or more bars", commandPath: arguments.commandPath)
+    }
     return LiveRunRequest(
       strategy: strategy, feed: feed, from: DataOptions.milliseconds(arguments, "from"), speed: speed, once: arguments.flag("once"),
       settleMilliseconds: try milliseconds(arguments.string("settle") ?? "5s", option: "settle", arguments), retries: retries, lateAfterBars: late,
@@ -72,7 +76,10 @@ enum LiveOptions {
     let verbose = context.arguments.count("verbose") > 0
     switch event {
     case .started(let runID, let accountID, let strategy, let version, let feed, let continued, let cursor):
-      let account = continued ? "continuing paper account \(accountID)" + (cursor.map { " after \(UTCCalendar.format($0, alwaysTime: true))" } ?? "") : "new paper account \(accountID)"
+      let account =
+        continued
+        ? "continuing paper account \(accountID)" + (cursor.map { " after \(UTCCalendar.format($0, alwaysTime: true))" } ?? "")
+        : "new paper account \(accountID)"
       context.note("qtool: \(strategy) v\(version): run \(runID), \(account), \(feed.rawValue) feed (pid \(getpid()))")
     case .running:
       break
@@ -83,9 +90,12 @@ enum LiveOptions {
       guard !context.quiet else { return }
       let pnl = fill.pnl.map { "  pnl \(Format.decimal($0, places: 2))" } ?? ""
       context.stderr.line(
-        "\(fill.time)  fill  \(fill.side) \(SignalLine.number(fill.size)) \(fill.symbol) @ \(SignalLine.number(fill.price))  \(fill.action) (\(fill.reason))  commission \(Format.decimal(fill.commission, places: 2))\(pnl)")
+        "\(fill.time)  fill  \(fill.side) \(SignalLine.number(fill.size)) \(fill.symbol) @ \(SignalLine.number(fill.price))  \(fill.action) (\(fill.reason))  commission \(Format.decimal(fill.commission, places: 2))\(pnl)"
+      )
     case .bar(let time, let equity, _):
-      if verbose, !context.quiet { context.stderr.line("\(UTCCalendar.format(time, alwaysTime: true))  bar  equity \(Format.decimal(equity, places: 2))") }
+      if verbose, !context.quiet {
+        context.stderr.line("\(UTCCalendar.format(time, alwaysTime: true))  bar  equity \(Format.decimal(equity, places: 2))")
+      }
     case .note(let text):
       context.note("qtool: \(text)")
     case .warning(let text):

@@ -100,10 +100,12 @@ final class ReadyChannel: Sendable {
   }
 
   private func write<T: Encodable>(_ value: T) {
-    guard let fd = descriptor.withLock({ state -> Int32? in
-      defer { state = nil }
-      return state
-    }) else { return }
+    guard
+      let fd = descriptor.withLock({ state -> Int32? in
+        defer { state = nil }
+        return state
+      })
+    else { return }
     var line = (try? JSONEncoder().encode(value)) ?? Data()
     line.append(10)
     line.withUnsafeBytes { _ = Glibc.write(fd, $0.baseAddress, $0.count) }

@@ -60,7 +60,9 @@ enum StrategyStartCommand: LeafCommand {
       let path = origin.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
       let known = (try? operations.database.strategyVersions(name: name)) ?? []
       let created = try StrategyOperations(operations).register(name: name, path: path, text: text)
-      if !known.contains(where: { $0.hash == loaded.hash }) { context.note("registered \(name) v\(created.version)\(path.map { " from \($0)" } ?? "")") }
+      if !known.contains(where: { $0.hash == loaded.hash }) {
+        context.note("registered \(name) v\(created.version)\(path.map { " from \($0)" } ?? "")")
+      }
       pinned = "\(name)@\(created.version)"
       reference = .registered(name: name, version: created.version)
     }

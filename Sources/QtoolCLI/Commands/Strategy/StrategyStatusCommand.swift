@@ -42,7 +42,10 @@ enum StrategyStatusCommand: LeafCommand {
         context.stdout.write("\n")
         context.stdout.write(
           Table(
-            columns: [.init("SYMBOL"), .init("SIDE"), .init("SIZE", .right), .init("ENTRY"), .init("PRICE", .right), .init("EXIT"), .init("PRICE", .right), .init("PNL", .right), .init("REASON")],
+            columns: [
+              .init("SYMBOL"), .init("SIDE"), .init("SIZE", .right), .init("ENTRY"), .init("PRICE", .right), .init("EXIT"), .init("PRICE", .right),
+              .init("PNL", .right), .init("REASON"),
+            ],
             rows: trades.map { trade in
               [
                 trade.symbol, trade.side, SignalLine.number(trade.size), UTCCalendar.format(trade.entryTime), SignalLine.number(trade.entryPrice),
@@ -65,7 +68,8 @@ enum StrategyStatusCommand: LeafCommand {
         ],
         rows: statuses.map { status in
           [
-            status.strategy, status.status, status.pid.map(String.init) ?? "-", status.heartbeatAgeSeconds.map { Format.duration($0) + " ago" } ?? "-",
+            status.strategy, status.status, status.pid.map(String.init) ?? "-",
+            status.heartbeatAgeSeconds.map { Format.duration($0) + " ago" } ?? "-",
             status.lastBar ?? "-", status.lagSeconds.map { Format.duration(max(0, $0)) } ?? "-", position(status.account),
             status.account.map { equity($0) } ?? "-", String(status.signals24h),
           ]
@@ -100,15 +104,22 @@ enum StrategyStatusCommand: LeafCommand {
     if let bar = status.lastBar {
       lines.append(("last bar", bar + (status.lagSeconds.map { " (closed \(Format.duration(max(0, $0))) ago)" } ?? "")))
     }
-    if let bars = status.barsProcessed { lines.append(("bars", "\(bars) processed by this run" + ((status.staleRounds ?? 0) > 0 ? ", \(status.staleRounds!) stale rounds" : ""))) }
+    if let bars = status.barsProcessed {
+      lines.append(("bars", "\(bars) processed by this run" + ((status.staleRounds ?? 0) > 0 ? ", \(status.staleRounds!) stale rounds" : "")))
+    }
     lines.append(("signals", "\(status.signals24h) in the last 24 h"))
     if let account = status.account {
-      lines.append(("account", "\(account.id) (\(account.status), v\(account.strategyVersion)\(account.paused ? ", paused" : "")\(account.halted ? ", halted" : ""))"))
+      lines.append(
+        (
+          "account",
+          "\(account.id) (\(account.status), v\(account.strategyVersion)\(account.paused ? ", paused" : "")\(account.halted ? ", halted" : ""))"
+        ))
       lines.append(("equity", equity(account) + " of \(Format.decimal(account.capital, places: 2)); cash \(Format.decimal(account.cash, places: 2))"))
       lines.append(("trades", "\(account.trades) closed, realized pnl \(Format.decimal(account.realizedPnl, places: 2)); \(account.fills) fills"))
       if account.positions.isEmpty { lines.append(("position", "flat")) }
       for position in account.positions {
-        var text = "\(position.side) \(SignalLine.number(position.size)) \(position.symbol) @ \(SignalLine.number(position.entryPrice)) since \(position.entryTime)"
+        var text =
+          "\(position.side) \(SignalLine.number(position.size)) \(position.symbol) @ \(SignalLine.number(position.entryPrice)) since \(position.entryTime)"
         if let price = position.lastPrice { text += ", last \(SignalLine.number(price))" }
         if let pnl = position.unrealizedPnl { text += ", unrealized \(Format.decimal(pnl, places: 2))" }
         if let stop = position.stop { text += ", stop \(SignalLine.number(stop))" }

@@ -57,7 +57,8 @@ enum StrategyStopCommand: LeafCommand {
         }
         for fill in report.closed {
           context.stdout.line(
-            "  closed \(fill.symbol): \(fill.side) \(SignalLine.number(fill.size)) @ \(SignalLine.number(fill.price)), pnl \(Format.decimal(fill.pnl ?? 0, places: 2))")
+            "  closed \(fill.symbol): \(fill.side) \(SignalLine.number(fill.size)) @ \(SignalLine.number(fill.price)), pnl \(Format.decimal(fill.pnl ?? 0, places: 2))"
+          )
         }
         if arguments.flag("close-positions"), let equity = report.equity {
           context.stdout.line("  paper account closed; equity \(Format.decimal(equity, places: 2))")
