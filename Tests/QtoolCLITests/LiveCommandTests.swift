@@ -381,6 +381,8 @@ import Testing
     #expect(try qtool.run(["strategy", "run", "btc"], environment: environment).status == 69)
 
     #expect(try qtool.run(["strategy", "run", spec, "--feed", "store", "--speed", "5"]).status == 64)
+    #expect(try qtool.run(["strategy", "run", spec, "--feed", "replay", "--speed", "1e-300"]).status == 64, "a wait that fits in no clock")
+    #expect(try qtool.run(["strategy", "run", spec, "--feed", "replay", "--late-after", "9999999999999"]).status == 64)
     #expect(try qtool.run(["strategy", "stop"]).status == 64)
     #expect(try qtool.run(["strategy", "pause", "live-risk"]).status == 66, "no account yet")
   }
@@ -415,6 +417,15 @@ import Testing
     #expect((buys["items"] as! [[String: Any]]).allSatisfy { $0["type"] as? String == "BUY" })
     let piped = try qtool.shell("\"$QTOOL\" signals tail -n 1000 | head -n 1 >/dev/null; echo ${PIPESTATUS[0]}")
     #expect(piped.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+
+    // A replay with nothing to replay fails before it touches the account.
+    let account = (try status(qtool, "live-risk")["account"] as? [String: Any])?["id"] as? String
+    let future = try qtool.run(["strategy", "run", "live-risk", "--feed", "replay", "--from", "2099-01-01", "--new-account", "--json"])
+    #expect(future.status == 66, "\(future.stderr)")
+    #expect(try errorObject(future.stderr)["code"] as? String == "nothing_to_replay")
+    #expect(future.stderr.contains("GOOG-1d from 2099-01-01 on has no stored bars to replay"), "\(future.stderr)")
+    let kept = try #require(try status(qtool, "live-risk")["account"] as? [String: Any])
+    #expect(account != nil && kept["id"] as? String == account && kept["status"] as? String == "open", "the account is not closed for nothing")
 
     let paused = try qtool.run(["strategy", "pause", "live-risk", "--json"])
     #expect(paused.status == 0, "\(paused.stderr)")

@@ -88,8 +88,9 @@ public struct LiveRunRequest: Codable, Sendable, Equatable {
 
   /// Refuses values that cannot work, naming the field.
   func validate() throws {
-    if let speed, !(speed > 0 && speed.isFinite) {
-      throw OperationError.invalidArgument("a replay's speed must be a number of bars per second above 0, or max", field: "speed")
+    // Below a bar in 11 days the wait between bars would not fit in milliseconds anyway.
+    if let speed, !(speed >= 1e-6 && speed.isFinite) {
+      throw OperationError.invalidArgument("a replay's speed must be a number of bars per second from 0.000001 up, or max", field: "speed")
     }
     if speed != nil, feed != .replay {
       throw OperationError.invalidArgument("a speed applies only to the replay feed", field: "speed", hint: "leave out {speed}, or use {feed} replay")
@@ -98,7 +99,9 @@ public struct LiveRunRequest: Codable, Sendable, Equatable {
       throw OperationError.invalidArgument("the settle delay must be from 0 to 1 hour", field: "settle")
     }
     guard retries >= 0, retries <= 100 else { throw OperationError.invalidArgument("retries must be from 0 to 100", field: "retries") }
-    guard lateAfterBars >= 0 else { throw OperationError.invalidArgument("late_after_bars must be 0 or more", field: "late_after_bars") }
+    guard lateAfterBars >= 0, lateAfterBars <= 1_000_000 else {
+      throw OperationError.invalidArgument("late_after_bars must be from 0 to 1000000", field: "late_after_bars")
+    }
     if let capital, !(capital > 0 && capital.isFinite) { throw OperationError.invalidArgument("capital must be above 0", field: "capital") }
   }
 }

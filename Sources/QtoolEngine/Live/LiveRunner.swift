@@ -141,6 +141,12 @@ public final class LiveRunner: @unchecked Sendable {
       }
     case .replay:
       for (name, dataset) in zip(datasetNames, existing) where dataset == nil { _ = try database.dataset(named: name) }
+      // Before any account is opened (or, with a new account, the old one closed).
+      let from = request.from ?? .min
+      if !existing.contains(where: { ($0?.lastTs ?? .min) >= from && $0?.lastTs != nil }) {
+        let after = request.from.map { " from \(UTCCalendar.format($0)) on" } ?? ""
+        throw LiveError.nothingToReplay(dataset: datasetNames.joined(separator: ", ") + after)
+      }
     case .store:
       break
     }

@@ -46,8 +46,8 @@ enum LiveOptions {
     let feed = LiveFeed(rawValue: arguments.string("feed") ?? "download") ?? .download
     var speed: Double?
     if let text = arguments.string("speed"), text != "max" {
-      guard let value = Double(text), value > 0, value.isFinite else {
-        throw UsageError("--speed: expected a number of bars per second above 0, or max; got '\(text)'", commandPath: arguments.commandPath)
+      guard let value = Double(text), value >= 1e-6, value.isFinite else {
+        throw UsageError("--speed: expected a number of bars per second from 0.000001 up, or max; got '\(text)'", commandPath: arguments.commandPath)
       }
       speed = value
     }
@@ -60,8 +60,8 @@ enum LiveOptions {
     guard let retries = arguments.int("retries"), retries >= 0, retries <= 100 else {
       throw UsageError("--retries: expected 0 to 100", commandPath: arguments.commandPath)
     }
-    guard let late = arguments.int("late-after"), late >= 0 else {
-      throw UsageError("--late-after: expected 0 or more bars", commandPath: arguments.commandPath)
+    guard let late = arguments.int("late-after"), late >= 0, late <= 1_000_000 else {
+      throw UsageError("--late-after: expected 0 to 1000000 bars", commandPath: arguments.commandPath)
     }
     return LiveRunRequest(
       strategy: strategy, feed: feed, from: DataOptions.milliseconds(arguments, "from"), speed: speed, once: arguments.flag("once"),
