@@ -150,7 +150,7 @@ complete -c qtool -n '__qtool_at '\'''\''' -a data -d 'Download, import, inspect
 complete -c qtool -n '__qtool_at '\'''\''' -a strategy -d 'Create, validate and list strategy specs; run them live on paper'
 complete -c qtool -n '__qtool_at '\'''\''' -a backtest -d 'Run strategies on stored data, and inspect recorded runs'
 complete -c qtool -n '__qtool_at '\'''\''' -a jobs -d 'List, inspect, cancel and wait for long operations'
-complete -c qtool -n '__qtool_at '\'''\''' -a signals -d 'Follow, list and count the signals of live strategies, and notify'
+complete -c qtool -n '__qtool_at '\'''\''' -a signals -d 'Follow, list, count and send the signals of live strategies'
 complete -c qtool -n '__qtool_at '\'''\''' -a db -d 'Inspect and maintain the SQLite store'
 complete -c qtool -n '__qtool_at '\'''\''' -a config -d 'Show qtool'\''s effective configuration'
 complete -c qtool -n '__qtool_at '\'''\''' -a version -d 'Print qtool'\''s version'

@@ -30,7 +30,7 @@ enum CommandTree {
       discussion: "Downloads, imports, preprocessing, backtests, grids and walk-forwards run as jobs: each is recorded from start to end, can be cancelled from another terminal, and shows as interrupted when its process died.",
       leaves: [JobsListCommand.self, JobsShowCommand.self, JobsCancelCommand.self, JobsWaitCommand.self, JobsPruneCommand.self]),
     CommandGroup(
-      name: "signals", abstract: "Follow, list and count the signals of live strategies, and notify",
+      name: "signals", abstract: "Follow, list, count and send the signals of live strategies",
       discussion: "Every decision of a strategy running on paper (qtool strategy run|start) is a signal: BUY, SELL or HOLD, with its action, reason, strength, price and the rules' indicators.",
       leaves: [SignalsTailCommand.self, SignalsListCommand.self, SignalsStatsCommand.self],
       groups: [
