@@ -41,7 +41,12 @@ final class NotificationDispatcher: @unchecked Sendable {
   private let shared = Mutex(Shared())
   private let wakeSignal = DispatchSemaphore(value: 0)
   private let finished = DispatchSemaphore(value: 0)
-  private let client: HTTPClient
+  /// Made when the first notification goes over HTTP: curl's TLS set-up costs a runner about
+  /// 2 MB of memory it need not pay without a webhook or chat channel.
+  private let client = Mutex<SharedClient?>(nil)
+  private let clientSettings = HTTPSettings(
+    userAgent: "qtool/\(VersionInfo.version)", connectTimeout: 10, stallTimeout: 60, minimumSpeed: 1, totalTimeout: 600, maxBodyBytes: 1 << 20,
+    maxRedirects: 0)
   private let commands = DispatchQueue(label: "qtool.notify.commands", attributes: .concurrent)
   /// Called after every attempt (for the runner's log).
   var onAttempt: (@Sendable (String, DeliveryResult) -> Void)?
@@ -53,10 +58,6 @@ final class NotificationDispatcher: @unchecked Sendable {
     self.settings = settings
     self.logger = logger
     environment = ProcessInfo.processInfo.environment
-    client = HTTPClient(
-      settings: HTTPSettings(
-        userAgent: "qtool/\(VersionInfo.version)", connectTimeout: 10, stallTimeout: 60, minimumSpeed: 1, totalTimeout: 600, maxBodyBytes: 1 << 20,
-        maxRedirects: 0))
   }
 
   func start() {
@@ -72,7 +73,7 @@ final class NotificationDispatcher: @unchecked Sendable {
   func wake() {
     shared.withLock { $0.woken = true }
     wakeSignal.signal()
-    client.wakeUp()
+    client.withLock { $0 }?.http.wakeUp()
   }
 
   /// Sends what is due one last time, then stops taking notifications; transfers get `grace`
@@ -136,10 +137,32 @@ final class NotificationDispatcher: @unchecked Sendable {
         let wait = max(1, min(100, nextDue == .max ? 100 : nextDue - clock.now()))
         _ = wakeSignal.wait(timeout: .now() + .milliseconds(Int(wait)))
       })
-    client.run(feed: feed, concurrency: 16) { [self] tag, result in
-      guard let (item, started) = transfers.removeValue(forKey: tag) else { return }
-      let now = clock.now()
-      if let due = record(item, Delivery.classify(result, latency: now - started, now: now)) { nextDue = min(nextDue, due) }
+    // Until the first HTTP request, the feed is driven here, without curl (as `run` would).
+    var first: (tag: Int, request: HTTPRequest)?
+    while first == nil, !feed.shouldAbort() {
+      if let next = feed.next() {
+        first = next
+      } else if feed.isFinished() {
+        break
+      } else {
+        feed.waitForWork()
+      }
+    }
+    if let request = first {
+      let http = HTTPClient(settings: clientSettings)
+      let box = SharedClient(http)
+      client.withLock { $0 = box }
+      var pending: (tag: Int, request: HTTPRequest)? = request
+      let resumed = HTTPClient.Feed(
+        next: {
+          defer { pending = nil }
+          return pending ?? feed.next()
+        }, isFinished: feed.isFinished, shouldAbort: feed.shouldAbort, waitForWork: feed.waitForWork)
+      http.run(feed: resumed, concurrency: 16) { [self] tag, result in
+        guard let (item, started) = transfers.removeValue(forKey: tag) else { return }
+        let now = clock.now()
+        if let due = record(item, Delivery.classify(result, latency: now - started, now: now)) { nextDue = min(nextDue, due) }
+      }
     }
     // Aborted transfers stay pending: forget them here.
     shared.withLock { state in for (_, entry) in transfers { state.inFlight.remove(entry.item.outbox.id) } }
@@ -209,4 +232,11 @@ final class NotificationDispatcher: @unchecked Sendable {
     onAttempt?(item.channel.name, reported)
     return next
   }
+}
+
+/// The dispatcher's HTTP client, for `wake()` from other threads: `wakeUp()` is safe from any
+/// thread, and only the dispatcher's thread runs transfers.
+private final class SharedClient: @unchecked Sendable {
+  let http: HTTPClient
+  init(_ http: HTTPClient) { self.http = http }
 }
