@@ -26,6 +26,7 @@ extension Bench {
   func live() throws {
     print("\nlive paper trading (SMA 10/30 + stop loss, seeded random walk)")
     try liveLatency()
+    try liveStoreFeed()
     try liveManyRunners()
     try liveProcess()
   }
@@ -115,6 +116,62 @@ extension Bench {
     report(
       "signal committed → webhook received, p99", String(format: "%.2f ms", Self.percentile(delays, 0.99)),
       String(format: "target < 50 ms; %.1f× a bare round trip's p50", Self.percentile(delays, 0.99) / Self.percentile(roundTrips, 0.5)))
+  }
+
+  /// The store feed: a bar committed by another connection (as by another process's `data
+  /// download`) → the runner's decision on it committed. The runner polls the store's data
+  /// version every 100 ms (the baseline), so bars arriving at random times wait 50 ms on average.
+  func liveStoreFeed() throws {
+    let home = scratch.appendingPathComponent("live-store").path
+    let initial = 2_000
+    let bars = Self.randomWalk(count: initial + 40, seed: 31)
+    let database = try QtoolDatabase.open(path: home + "/qtool.db")
+    let definition = DatasetDefinition(
+      name: "RW-1m", source: "bench", symbol: "RW", timeframe: Timeframe("1m")!, calendar: .allDays, origin: "imported")
+    try database.write { db in _ = try QtoolDatabase.storeBars(db, into: definition, bars.slice(0..<initial), at: 0) }
+    let context = OperationContext(database: database)
+    _ = try StrategyOperations(context).register(name: "live-bench", path: nil, text: Self.liveSpec)
+    let seen = Mutex<[Int64: UInt64]>([:])
+    let runner = LiveRunner(
+      LiveRunRequest(strategy: .registered(name: "live-bench", version: nil), feed: .store, from: bars.timestamps[0]),
+      settings: try liveSettings(home),
+      context: context
+    ) { event in
+      if case .bar(let time, _, _) = event { seen.withLock { $0[time] = DispatchTime.now().uptimeNanoseconds } }
+    }
+    let done = DispatchSemaphore(value: 0)
+    Thread {
+      _ = try? runner.run()
+      done.signal()
+    }.start()
+    defer {
+      runner.stop()
+      done.wait()
+    }
+    var deadline = Date().addingTimeInterval(120)
+    while seen.withLock({ $0[bars.timestamps[initial - 1]] }) == nil, Date() < deadline { usleep(1_000) }
+    let writer = try QtoolDatabase.open(path: home + "/qtool.db")  // another connection, as another process's
+    var delays: [Double] = []
+    var generator = SystemRandomNumberGenerator()
+    for k in initial..<bars.count {
+      usleep(UInt32.random(in: 0..<100_000, using: &generator))  // at any point of the runner's poll
+      let start = DispatchTime.now().uptimeNanoseconds
+      try writer.write { db in _ = try QtoolDatabase.storeBars(db, into: definition, bars.slice(k..<(k + 1)), at: 0) }
+      deadline = Date().addingTimeInterval(5)
+      while seen.withLock({ $0[bars.timestamps[k]] }) == nil, Date() < deadline { usleep(200) }
+      guard let at = seen.withLock({ $0[bars.timestamps[k]] }) else {
+        print("  store feed: a stored bar was not decided within 5 s")
+        return
+      }
+      delays.append(Double(at - start) / 1e6)
+    }
+    report("store feed poll interval (baseline)", "100 ms")
+    report(
+      "bar stored elsewhere → decided, p50", String(format: "%.1f ms", Self.percentile(delays, 0.5)),
+      String(format: "%d bars over %d of history; %.2f× the poll interval", delays.count, initial, Self.percentile(delays, 0.5) / 100))
+    report(
+      "bar stored elsewhere → decided, max", String(format: "%.1f ms", delays.max()!),
+      String(format: "target < 500 ms; %.2f× the poll interval", delays.max()! / 100))
   }
 
   /// 100 strategies (fast 5…104) on five years of hourly bars, each account caught up to the
@@ -212,7 +269,6 @@ extension Bench {
     }
     let home = scratch.appendingPathComponent("live-process").path
     let context = try liveStore(home, bars: Self.randomWalk(count: 10_000, seed: 29))
-    _ = context
     let version = try childUsage(["QTOOL_HOME=\(home)", qtool, "--version"])
     let replay = try childUsage(["QTOOL_HOME=\(home)", qtool, "strategy", "run", "live-bench", "--feed", "replay", "-q"])
     let status = try childUsage(["QTOOL_HOME=\(home)", qtool, "strategy", "status", "-q"])
@@ -226,6 +282,23 @@ extension Bench {
     report(
       "  of which anonymous (its own memory)", String(format: "%.1f MB", replay.anonymous),
       "the rest: pages of the binary and libraries, shared by every runner")
+    // The same replay notifying a webhook channel on a loopback server (curl and TLS set up).
+    let server = try LoopbackServer()
+    defer { server.stop() }
+    server.on(path: "/hook") { _, _ in .text("ok") }
+    _ = try LiveOperations(context).addChannel(ChannelRequest(name: "hook", kind: .webhook, config: ChannelConfig(url: server.baseURL + "/hook")))
+    let notifying = try childUsage(["QTOOL_HOME=\(home)", qtool, "strategy", "run", "live-bench", "--feed", "replay", "--new-account", "-q"])
+    let received = server.requests.count
+    let outbox = try context.database.notificationHistory(channel: "hook", status: nil, limit: 100_000)
+    let statuses = Dictionary(grouping: outbox, by: { $0.0.status }).mapValues(\.count)
+    let failures = Dictionary(grouping: outbox.flatMap(\.1).compactMap(\.error), by: { String($0.prefix(60)) }).mapValues(\.count)
+    print(
+      "    outbox after the run: \(statuses.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))"
+        + (failures.isEmpty ? "" : "; failed attempts: \(failures)"))
+    report(
+      "runner peak RSS, webhook channel", String(format: "%.1f MB", notifying.rss),
+      String(format: "target < 40 MB; %.1f MB anonymous; %d webhooks received", notifying.anonymous, received))
+    _ = try LiveOperations(context).removeChannel(named: "hook")
 
     var stops: [Double] = []
     for _ in 0..<5 {
