@@ -9,7 +9,7 @@ import Testing
 
 /// Live paper trading through the built binary: replays against `backtest run`, restarts after
 /// kill -9, detached runners, their control from other processes, signals and notifications.
-@Suite(.serialized) struct LiveCommandTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct LiveCommandTests {
   static let goog = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path
 
   static let riskSpec = """
@@ -342,6 +342,28 @@ import Testing
     let waited = Date().addingTimeInterval(5)
     while processAlive(pid), !isZombie(pid), Date() < waited { usleep(10_000) }
     #expect(!processAlive(pid) || isZombie(pid))
+  }
+
+  /// `strategy run` in the foreground (systemd, Docker, tmux): SIGTERM or Ctrl-C stop it at
+  /// the next bar boundary and it exits 0, its run stopped; `--once` processes what is final
+  /// and exits.
+  @Test func aForegroundRunnerStopsOnSigtermOrCtrlC() throws {
+    let (qtool, spec) = try prepared(rows: 1500)
+    defer { qtool.cleanUp() }
+    let once = try qtool.run(["strategy", "run", spec, "--feed", "store", "--from", "2010-01-04", "--once", "--json"])
+    #expect(once.status == 0, "\(once.stderr)")
+    let summary = try jsonObject(once.stdout)
+    #expect(summary["status"] as? String == "completed" && summary["last_bar"] as? String == "2010-08-03T00:00:00Z")
+    for signal in [SIGTERM, SIGINT] {
+      let runner = try BackgroundQtool(qtool, ["strategy", "run", "live-risk", "--feed", "store"])
+      #expect(runner.waitForStderr("continuing paper account"), "\(runner.stderr)")
+      #expect(try status(qtool, "live-risk")["status"] as? String == "running")
+      runner.signal(signal)
+      #expect(runner.wait() == 0, "\(runner.stderr)")
+      #expect(runner.stderr.contains("live-risk stopped: 0 bars"), "\(runner.stderr)")
+      let shown = try status(qtool, "live-risk")
+      #expect(shown["status"] as? String == "stopped" && shown["last_bar"] as? String == "2010-08-03T00:00:00Z")
+    }
   }
 
   /// Unknown strategy 66, a source that cannot serve live bars 64, a webhook URL off http(s)

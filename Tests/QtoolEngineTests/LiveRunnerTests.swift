@@ -67,7 +67,7 @@ let portfolioSpec = """
   execution: { close_at_end: false }
   """
 
-@Suite(.serialized) struct LiveRunnerTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct LiveRunnerTests {
   /// The paper account of a replay has exactly the trades and the equity curve of `backtest
   /// run` on the same bars, whatever the execution model: the engine decides both.
   @Test(arguments: ["next_open", "close"])

@@ -64,7 +64,7 @@ func waitForOutcome(_ database: QtoolDatabase, timeout: Double) throws -> (Outbo
   return nil
 }
 
-@Suite(.serialized) struct NotificationTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct NotificationTests {
   /// 500, then 429 with Retry-After, then a timeout, then 410: three retries spaced by the
   /// back-off (and the Retry-After), then given up at once; every attempt recorded; the same
   /// webhook-id each time; the signature checks out with an independent HMAC.
