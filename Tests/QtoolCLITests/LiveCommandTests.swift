@@ -406,6 +406,11 @@ import Testing
     #expect(try qtool.run(["strategy", "run", spec, "--feed", "replay", "--speed", "1e-300"]).status == 64, "a wait that fits in no clock")
     #expect(try qtool.run(["strategy", "run", spec, "--feed", "replay", "--late-after", "9999999999999"]).status == 64)
     #expect(try qtool.run(["strategy", "stop"]).status == 64)
+    let absurd = try qtool.run(["strategy", "status", "--json"], environment: ["QTOOL_LIVE_STALE_AFTER": "1e300"])
+    #expect(absurd.status == 64, "a setting whose milliseconds overflow is refused, not a crash: \(absurd.stderr)")
+    #expect(try errorObject(absurd.stderr)["details"] as? [String: String] == ["field": "live.stale_after"])
+    #expect(try qtool.run(["signals", "list", "--since", "99999999999999d"]).status == 64, "not an overflow")
+    #expect(try qtool.run(["jobs", "list", "--since", "99999999999999999w"]).status == 64, "not an overflow")
     #expect(try qtool.run(["strategy", "pause", "live-risk"]).status == 66, "no account yet")
   }
 

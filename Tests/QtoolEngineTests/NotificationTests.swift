@@ -123,6 +123,21 @@ func waitForOutcome(_ database: QtoolDatabase, timeout: Double) throws -> (Outbo
     #expect(Set(requests.map(\.body)).count == 1, "the same body every time")
   }
 
+  /// Retry-After as seconds or an HTTP date; nonsense is ignored and huge values cannot
+  /// overflow (the wait is capped by notify.retry_cap anyway).
+  @Test func retryAfterIsReadSafely() {
+    let now: Int64 = 1_700_000_000_000
+    #expect(Delivery.retryAfter("2", now: now) == 2_000)
+    #expect(Delivery.retryAfter("1e300", now: now) == 86_400_000)
+    #expect(Delivery.retryAfter("-5", now: now) == nil)
+    #expect(Delivery.retryAfter("nan", now: now) == nil)
+    #expect(Delivery.retryAfter("soon", now: now) == nil)
+    #expect(Delivery.retryAfter("Tue, 14 Nov 2023 22:13:30 GMT", now: now) == 10_000)
+    var settings = NotifySettings()
+    settings.retryCap = 300_000
+    #expect(settings.delay(afterAttempt: 1, retryAfter: Delivery.retryAfter("1e300", now: now)) == 300_000)
+  }
+
   /// A 2xx delivers at the first attempt; a chat preset sends its template.
   @Test func slackPresetSendsItsTemplate() throws {
     let server = try LoopbackServer()

@@ -88,17 +88,22 @@ public enum ValueParsing {
     return Date(timeIntervalSince1970: sign == UInt8(ascii: "+") ? seconds - offset : seconds + offset)
   }
 
-  /// `90s`, `15m`, `4h`, `2d`, `1w` in seconds.
+  /// `90s`, `15m`, `4h`, `2d`, `1w` in seconds; at most 1000 years (so that callers can count
+  /// it in milliseconds back from now without overflow).
   public static func durationSeconds(_ text: String) -> Int? {
     guard let unit = text.last, let count = Int(text.dropLast()), count > 0 else { return nil }
+    let scale: Int
     switch unit {
-    case "s": return count
-    case "m": return count * 60
-    case "h": return count * 3600
-    case "d": return count * 86_400
-    case "w": return count * 604_800
+    case "s": scale = 1
+    case "m": scale = 60
+    case "h": scale = 3600
+    case "d": scale = 86_400
+    case "w": scale = 604_800
     default: return nil
     }
+    let (seconds, overflow) = count.multipliedReportingOverflow(by: scale)
+    guard !overflow, seconds <= 31_536_000_000 else { return nil }
+    return seconds
   }
 
   /// `1m`…`1M`: a positive count and one of s, m, h, d, w, M (month).

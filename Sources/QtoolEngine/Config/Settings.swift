@@ -136,10 +136,11 @@ public struct Settings: Sendable {
   ]
 
   /// A positive number setting, or `fallback` when unset.
-  func positiveNumber(_ key: String, _ fallback: Double) throws -> Double {
+  /// Up to `maximum` (a year of seconds by default: times in milliseconds stay far from overflow).
+  func positiveNumber(_ key: String, _ fallback: Double, maximum: Double = 31_536_000) throws -> Double {
     guard let text = value(key) else { return fallback }
-    guard let number = Double(text), number.isFinite, number > 0 else {
-      throw OperationError.invalidArgument("\(key) must be a number above 0, not '\(text)'", field: key)
+    guard let number = Double(text), number.isFinite, number > 0, number <= maximum else {
+      throw OperationError.invalidArgument("\(key) must be a number above 0 and at most \(Int(maximum)), not '\(text)'", field: key)
     }
     return number
   }

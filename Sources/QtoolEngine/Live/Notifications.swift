@@ -91,7 +91,7 @@ public struct NotifySettings: Sendable, Equatable {
   public init(settings: Settings) throws {
     retryBase = Int64(try settings.positiveNumber("notify.retry_base", 1) * 1000)
     retryCap = max(retryBase, Int64(try settings.positiveNumber("notify.retry_cap", 300) * 1000))
-    maxAttempts = max(1, Int(try settings.positiveNumber("notify.max_attempts", 8)))
+    maxAttempts = max(1, Int(try settings.positiveNumber("notify.max_attempts", 8, maximum: 100)))
     telegramURL = settings.value("notify.telegram_url") ?? telegramURL
   }
 
@@ -223,7 +223,8 @@ enum Delivery {
   /// A Retry-After value in milliseconds: seconds, or an HTTP date.
   static func retryAfter(_ value: String, now: Int64) -> Int64? {
     let trimmed = value.trimmingCharacters(in: .whitespaces)
-    if let seconds = Double(trimmed), seconds.isFinite, seconds >= 0 { return Int64(seconds * 1000) }
+    // A hostile or broken server's 1e300 must not overflow: a day is more than any cap.
+    if let seconds = Double(trimmed), seconds.isFinite, seconds >= 0 { return Int64(min(seconds, 86_400) * 1000) }
     let formatter = DateFormatter()
     formatter.locale = Locale(identifier: "en_US_POSIX")
     formatter.timeZone = TimeZone(identifier: "GMT")
