@@ -81,7 +81,7 @@ let package = Package(
     /** Benchmarks that print figures against same-run baselines (`make bench`). */
     .executableTarget(
       name: "QtoolBench",
-      dependencies: ["QtoolCore", "QtoolStore", "QtoolData", "QtoolEngine", "QtoolModels"]),
+      dependencies: ["QtoolCore", "QtoolStore", "QtoolData", "QtoolEngine", "QtoolModels", "QtoolTestSupport"]),
 
     // MARK: Tests
 
@@ -92,7 +92,7 @@ let package = Package(
     /** A loopback HTTP server serving recorded responses, shared by the test targets. */
     .target(name: "QtoolTestSupport", dependencies: ["QtoolData"], path: "Tests/QtoolTestSupport"),
     .testTarget(name: "QtoolDataTests", dependencies: ["QtoolData", "QtoolStore", "QtoolCore", "QtoolTestSupport"]),
-    .testTarget(name: "QtoolEngineTests", dependencies: ["QtoolEngine", "QtoolStore", "QtoolCore", "QtoolModels"]),
+    .testTarget(name: "QtoolEngineTests", dependencies: ["QtoolEngine", "QtoolStore", "QtoolCore", "QtoolModels", "QtoolData", "QtoolTestSupport"]),
     .testTarget(
       name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs", "QtoolCore", "QtoolData", "QtoolStore", "QtoolTestSupport"],
       exclude: ["Snapshots"]),

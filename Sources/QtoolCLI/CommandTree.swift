@@ -12,11 +12,13 @@ enum CommandTree {
         DataDeleteCommand.self, DataPreprocessCommand.self,
       ]),
     CommandGroup(
-      name: "strategy", abstract: "Create, validate and list strategy specs",
+      name: "strategy", abstract: "Create, validate and list strategy specs; run them live on paper",
       discussion: "A strategy is a YAML or JSON spec (qtool help rules). Registered strategies keep every version of their text.",
       leaves: [
         StrategyNewCommand.self, StrategyListCommand.self, StrategyShowCommand.self, StrategyValidateCommand.self, StrategyVersionsCommand.self,
         StrategyDiffCommand.self, StrategyDeleteCommand.self,
+        StrategyRunCommand.self, StrategyStartCommand.self, StrategyStopCommand.self, StrategyStatusCommand.self, StrategyPauseCommand.self,
+        StrategyResumeCommand.self,
       ]),
     CommandGroup(
       name: "backtest", abstract: "Run strategies on stored data, and inspect recorded runs",
@@ -43,6 +45,19 @@ enum CommandTree {
       discussion:
         "Downloads, imports, preprocessing, backtests, grids and walk-forwards run as jobs: each is recorded from start to end, can be cancelled from another terminal, and shows as interrupted when its process died.",
       leaves: [JobsListCommand.self, JobsShowCommand.self, JobsCancelCommand.self, JobsWaitCommand.self, JobsPruneCommand.self]),
+    CommandGroup(
+      name: "signals", abstract: "Follow, list, count and send the signals of live strategies",
+      discussion: "Every decision of a strategy running on paper (qtool strategy run|start) is a signal: BUY, SELL or HOLD, with its action, reason, strength, price and the rules' indicators.",
+      leaves: [SignalsTailCommand.self, SignalsListCommand.self, SignalsStatsCommand.self],
+      groups: [
+        CommandGroup(
+          name: "notify", abstract: "Send signals to webhooks, commands and chats",
+          discussion: "A channel gets every signal its filters match, delivered off the decision path with retries; secrets stay in environment variables or files.",
+          leaves: [
+            SignalsNotifyAddCommand.self, SignalsNotifyListCommand.self, SignalsNotifyTestCommand.self, SignalsNotifyHistoryCommand.self,
+            SignalsNotifyRemoveCommand.self,
+          ])
+      ]),
     CommandGroup(
       name: "db", abstract: "Inspect and maintain the SQLite store",
       discussion: "The store is one SQLite file in WAL mode (default $QTOOL_HOME/qtool.db). Migrations run whenever qtool opens it.",
@@ -76,6 +91,7 @@ enum CommandTree {
   /// The leaf command at `path`, e.g. `["db", "info"]`.
   static func leaf(at path: [String]) -> (any LeafCommand.Type)? {
     if path.count == 1 { return topLevel.first { $0.spec.name == path[0] } }
-    return groups.first { $0.name == path.first }?.leaf(at: path.dropFirst())
+    guard path.count >= 2, let group = groups.first(where: { $0.name == path[0] }) else { return nil }
+    return group.leaf(at: path.dropFirst())
   }
 }

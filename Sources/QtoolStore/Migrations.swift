@@ -336,6 +336,159 @@ enum Migrations {
           ) WITHOUT ROWID;
           """)
     }
+    migrator.registerMigration("010-paper-trading") { db in
+      // Live paper trading: an account per strategy (cash, positions, fills, equity per bar),
+      // the runs (processes) that advance it, the signals they emit, and the notification
+      // outbox a delivery task drains. A bar's rows commit in one transaction.
+      try db.execute(
+        sql: """
+          CREATE TABLE paper_accounts (
+            id TEXT PRIMARY KEY,
+            strategy_name TEXT NOT NULL,
+            strategy_version INTEGER NOT NULL,
+            spec_hash TEXT NOT NULL,
+            spec_text TEXT NOT NULL,
+            params TEXT NOT NULL,
+            capital REAL NOT NULL,
+            timeframe TEXT NOT NULL,
+            symbols TEXT NOT NULL,
+            datasets TEXT NOT NULL,
+            source TEXT,
+            from_ts INTEGER,
+            cursor_ts INTEGER,
+            cash REAL NOT NULL,
+            equity REAL NOT NULL,
+            halted INTEGER NOT NULL DEFAULT 0,
+            paused INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            closed_at INTEGER
+          );
+          CREATE UNIQUE INDEX paper_accounts_one_open ON paper_accounts (strategy_name) WHERE status = 'open';
+          CREATE INDEX paper_accounts_by_strategy ON paper_accounts (strategy_name, created_at);
+          CREATE TABLE paper_pauses (
+            account_id TEXT NOT NULL REFERENCES paper_accounts(id) ON DELETE CASCADE,
+            from_ts INTEGER NOT NULL,
+            to_ts INTEGER,
+            PRIMARY KEY (account_id, from_ts)
+          ) WITHOUT ROWID;
+          CREATE TABLE paper_positions (
+            account_id TEXT NOT NULL REFERENCES paper_accounts(id) ON DELETE CASCADE,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('long', 'short')),
+            size REAL NOT NULL,
+            entry_ts INTEGER NOT NULL,
+            entry_price REAL NOT NULL,
+            peak REAL NOT NULL,
+            stop REAL,
+            target REAL,
+            PRIMARY KEY (account_id, symbol)
+          ) WITHOUT ROWID;
+          CREATE TABLE paper_fills (
+            account_id TEXT NOT NULL REFERENCES paper_accounts(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            ts INTEGER NOT NULL,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+            action TEXT NOT NULL,
+            size REAL NOT NULL,
+            price REAL NOT NULL,
+            commission REAL NOT NULL,
+            reason TEXT NOT NULL,
+            pnl REAL,
+            signal_id TEXT,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (account_id, seq)
+          ) WITHOUT ROWID;
+          CREATE TABLE paper_equity (
+            account_id TEXT NOT NULL REFERENCES paper_accounts(id) ON DELETE CASCADE,
+            ts INTEGER NOT NULL,
+            equity REAL NOT NULL,
+            cash REAL NOT NULL,
+            PRIMARY KEY (account_id, ts)
+          ) WITHOUT ROWID;
+          CREATE TABLE strategy_runs (
+            id TEXT PRIMARY KEY,
+            account_id TEXT NOT NULL REFERENCES paper_accounts(id) ON DELETE CASCADE,
+            strategy_name TEXT NOT NULL,
+            feed TEXT NOT NULL,
+            request TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'stopping', 'stopped', 'completed', 'failed')),
+            pid INTEGER,
+            host TEXT,
+            log_path TEXT,
+            started_at INTEGER NOT NULL,
+            heartbeat_at INTEGER,
+            finished_at INTEGER,
+            stop_requested_at INTEGER,
+            close_positions INTEGER NOT NULL DEFAULT 0,
+            bars_processed INTEGER NOT NULL DEFAULT 0,
+            last_bar_ts INTEGER,
+            stale_rounds INTEGER NOT NULL DEFAULT 0,
+            divergences INTEGER NOT NULL DEFAULT 0,
+            note TEXT,
+            error TEXT
+          );
+          CREATE INDEX strategy_runs_by_strategy ON strategy_runs (strategy_name, started_at);
+          CREATE TABLE signals (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            account_id TEXT NOT NULL REFERENCES paper_accounts(id) ON DELETE CASCADE,
+            run_id TEXT,
+            strategy_name TEXT NOT NULL,
+            strategy_version INTEGER NOT NULL,
+            symbol TEXT NOT NULL,
+            timeframe TEXT NOT NULL,
+            source TEXT,
+            feed TEXT NOT NULL,
+            bar_ts INTEGER NOT NULL,
+            type TEXT NOT NULL CHECK (type IN ('BUY', 'SELL', 'HOLD')),
+            action TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            strength_raw REAL NOT NULL,
+            strength_level TEXT NOT NULL,
+            price REAL,
+            indicators TEXT NOT NULL,
+            late INTEGER NOT NULL DEFAULT 0,
+            suppressed INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL
+          );
+          CREATE INDEX signals_by_created ON signals (created_at);
+          CREATE INDEX signals_by_strategy ON signals (strategy_name, bar_ts);
+          CREATE TABLE notification_channels (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('webhook', 'command', 'telegram', 'discord', 'slack')),
+            config TEXT NOT NULL,
+            filters TEXT NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            created_at INTEGER NOT NULL
+          );
+          CREATE TABLE notification_outbox (
+            id INTEGER PRIMARY KEY,
+            signal_id TEXT NOT NULL REFERENCES signals(id) ON DELETE CASCADE,
+            channel TEXT NOT NULL REFERENCES notification_channels(name) ON DELETE CASCADE,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            delivered_at INTEGER,
+            last_error TEXT,
+            UNIQUE (signal_id, channel)
+          );
+          CREATE INDEX notification_outbox_due ON notification_outbox (status, next_attempt_at);
+          CREATE TABLE delivery_attempts (
+            outbox_id INTEGER NOT NULL REFERENCES notification_outbox(id) ON DELETE CASCADE,
+            attempt INTEGER NOT NULL,
+            started_at INTEGER NOT NULL,
+            latency_ms INTEGER NOT NULL,
+            status INTEGER,
+            outcome TEXT NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead')),
+            error TEXT,
+            PRIMARY KEY (outbox_id, attempt)
+          ) WITHOUT ROWID;
+          """)
+    }
     return migrator
   }
 }

@@ -81,7 +81,7 @@ final class SpecGenerator {
           closeAtEnd: maybe { Bool.random(using: &random) },
           capital: maybe { fraction(1...1e9) })
       },
-      signals: maybe { .init(strong: maybe { fraction(0...100) }, medium: nil, weak: maybe { fraction(0...100) }) },
+      signals: maybe { .init(strong: maybe { fraction(60...100) }, medium: nil, weak: maybe { fraction(0...40) }) },  // strong > medium (50) > weak
       benchmark: maybe { pick(Self.names) },
       portfolio: portfolio
         ? .init(rank: "roc(close, fast)", top: Int.random(in: 1...5, using: &random), rebalance: maybe { pick(["daily", "weekly", "monthly"]) }) : nil

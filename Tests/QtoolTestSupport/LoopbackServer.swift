@@ -15,10 +15,16 @@ public final class LoopbackServer: @unchecked Sendable {
     /// Path and query, e.g. `/api/v3/klines?symbol=BTCUSDT`.
     public var target: String
     public var headers: [String: String]
-    public init(method: String, target: String, headers: [String: String]) {
+    /// The request's body (as its Content-Length says).
+    public var body: Data
+    /// When the request had arrived whole.
+    public var received: Date
+    public init(method: String, target: String, headers: [String: String], body: Data = Data(), received: Date = Date()) {
       self.method = method
       self.target = target
       self.headers = headers
+      self.body = body
+      self.received = received
     }
     public var path: String { String(target.prefix { $0 != "?" }) }
     public var query: [String: String] {
@@ -80,6 +86,7 @@ public final class LoopbackServer: @unchecked Sendable {
   private let listener: Int32
   public let root: URL?
   private let state = Mutex(State())
+  private let stopped = Atomic<Bool>(false)
 
   private struct State {
     var handlers: [(prefix: String, exact: Bool, handler: Handler)] = []
@@ -112,7 +119,10 @@ public final class LoopbackServer: @unchecked Sendable {
 
   deinit { stop() }
 
+  /// Closes the listener, once: a second `close` (the test's `stop()`, then `deinit`) would
+  /// close whatever descriptor reused the number meanwhile — another test's database, say.
   public func stop() {
+    guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
     shutdown(listener, Int32(SHUT_RDWR))
     close(listener)
   }
@@ -135,7 +145,11 @@ public final class LoopbackServer: @unchecked Sendable {
     while true {
       let client = accept(listener, nil, nil)
       if client < 0 {
-        if errno == EINTR { continue }
+        if errno == EINTR, !stopped.load(ordering: .acquiring) { continue }
+        return
+      }
+      if stopped.load(ordering: .acquiring) {
+        close(client)
         return
       }
       // A thread per connection: GCD's pool is a few threads on two cores, and handlers that
@@ -154,7 +168,8 @@ public final class LoopbackServer: @unchecked Sendable {
       guard count > 0 else { return }
       received.append(buffer, count: count)
     }
-    let head = String(decoding: received, as: UTF8.self).components(separatedBy: "\r\n\r\n")[0]
+    let separator = received.range(of: Data("\r\n\r\n".utf8))!
+    let head = String(decoding: received[..<separator.lowerBound], as: UTF8.self)
     var lines = head.components(separatedBy: "\r\n")
     let requestLine = lines.removeFirst().split(separator: " ")
     guard requestLine.count >= 2 else { return }
@@ -163,7 +178,15 @@ public final class LoopbackServer: @unchecked Sendable {
       guard let colon = line.firstIndex(of: ":") else { continue }
       headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }
-    let request = Request(method: String(requestLine[0]), target: String(requestLine[1]), headers: headers)
+    var requestBody = Data(received[separator.upperBound...])
+    let length = headers["content-length"].flatMap(Int.init) ?? 0
+    while requestBody.count < length {
+      let count = recv(client, &buffer, buffer.count, 0)
+      guard count > 0 else { return }
+      requestBody.append(buffer, count: count)
+    }
+    let request = Request(
+      method: String(requestLine[0]), target: String(requestLine[1]), headers: headers, body: Data(requestBody.prefix(length)), received: Date())
     let reply = respond(to: request)
     if reply.delay > 0 { Thread.sleep(forTimeInterval: reply.delay) }
     var text = "HTTP/1.1 \(reply.status) \(Self.reason(reply.status))\r\nConnection: close\r\n"
@@ -239,6 +262,7 @@ public final class LoopbackServer: @unchecked Sendable {
     case 503: return "Service Unavailable"
     case 404: return "Not Found"
     case 418: return "I'm a teapot"
+    case 410: return "Gone"
     case 429: return "Too Many Requests"
     case 500: return "Internal Server Error"
     default: return "Status"

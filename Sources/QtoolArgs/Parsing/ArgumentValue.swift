@@ -88,7 +88,8 @@ public enum ValueParsing {
     return Date(timeIntervalSince1970: sign == UInt8(ascii: "+") ? seconds - offset : seconds + offset)
   }
 
-  /// `90s`, `15m`, `4h`, `2d`, `1w` in seconds; nil when that many seconds do not fit an Int.
+  /// `90s`, `15m`, `4h`, `2d`, `1w` in seconds; at most 1000 years (so that callers can count
+  /// it in milliseconds back from now without overflow).
   public static func durationSeconds(_ text: String) -> Int? {
     guard let unit = text.last, let count = Int(text.dropLast()), count > 0 else { return nil }
     let scale: Int
@@ -101,7 +102,8 @@ public enum ValueParsing {
     default: return nil
     }
     let (seconds, overflow) = count.multipliedReportingOverflow(by: scale)
-    return overflow ? nil : seconds
+    guard !overflow, seconds <= 31_536_000_000 else { return nil }
+    return seconds
   }
 
   /// `1m`…`1M`: a count from 1 to 1,000,000 and one of s, m, h, d, w, M (month), as QtoolCore's

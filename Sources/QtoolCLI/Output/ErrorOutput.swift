@@ -8,7 +8,10 @@ import QtoolCore
 /// so scripts need not parse prose.
 enum ErrorOutput {
   /// Request fields whose flag has another name.
-  static let flagNames: [String: String] = ["where": "where", "assertions": "assert", "params": "param", "axes": "grid", "source_name": "source-name"]
+  static let flagNames: [String: String] = [
+    "where": "where", "assertions": "assert", "params": "param", "axes": "grid", "source_name": "source-name", "late_after_bars": "late-after",
+    "types": "type", "levels": "level",
+  ]
 
   static func flag(_ option: String) -> String {
     "--" + (flagNames[option] ?? option.replacingOccurrences(of: "_", with: "-"))

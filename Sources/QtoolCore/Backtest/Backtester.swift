@@ -77,11 +77,18 @@ public struct BacktestOutcome: Sendable, Equatable {
   public var haltReason: HaltReason?
   /// The order decided at the last bar, still waiting for the next bar's open.
   public var pendingOrder: PendingOrder?
+  /// Positions still open after the last bar (only a run that does not close at the end has any).
+  public var openPositions: [OpenPosition]
+  /// Entries decided while entries were suspended, not made.
+  public var blockedEntries: [BlockedEntry]
 
   public init(
     trades: [Trade], equity: [Double], position: [Double], timestamps: [Int64], commissions: Double, halted: Bool, exposedBars: Int,
-    haltedAt: Int64? = nil, haltReason: HaltReason? = nil, pendingOrder: PendingOrder? = nil
+    haltedAt: Int64? = nil, haltReason: HaltReason? = nil, pendingOrder: PendingOrder? = nil, openPositions: [OpenPosition] = [],
+    blockedEntries: [BlockedEntry] = []
   ) {
+    self.openPositions = openPositions
+    self.blockedEntries = blockedEntries
     self.haltedAt = haltedAt
     self.haltReason = haltReason
     self.pendingOrder = pendingOrder
@@ -118,6 +125,8 @@ extension BacktestOutcome {
       result.trades[k].entryBar -= start
       result.trades[k].exitBar -= start
     }
+    for k in result.openPositions.indices { result.openPositions[k].entryBar -= start }
+    for k in result.blockedEntries.indices { result.blockedEntries[k].bar -= start }
     return result
   }
 }
@@ -132,23 +141,28 @@ public enum Backtester {
   /// - parameter recordPositions: fill `BacktestOutcome.position`.
   /// - parameter tradingStart: the first bar on which a decision may be made; the bars before
   ///   it only warm the indicators up, and the outcome covers the bars from it on.
+  /// - parameter suspensions: bars on which the rules may not open positions (a paused live
+  ///   account); the entries decided there are reported in `blockedEntries`.
   public static func run(
     _ strategy: CompiledStrategy, bars: BarSeries, from tradingStart: Int = 0, evaluator shared: RuleEvaluator? = nil,
-    recordPositions: Bool = false
+    recordPositions: Bool = false, suspensions: EntrySuspensions? = nil
   ) -> BacktestOutcome {
     // A token nothing cancels: this cannot throw.
-    try! run(strategy, bars: bars, from: tradingStart, evaluator: shared, recordPositions: recordPositions, cancellation: .never)
+    try! run(
+      strategy, bars: bars, from: tradingStart, evaluator: shared, recordPositions: recordPositions, suspensions: suspensions,
+      cancellation: .never)
   }
 
   /// `run`, checking `cancellation` every 65,536 bars.
   public static func run(
     _ strategy: CompiledStrategy, bars: BarSeries, from tradingStart: Int = 0, evaluator shared: RuleEvaluator? = nil,
-    recordPositions: Bool = false, cancellation: CancellationToken
+    recordPositions: Bool = false, suspensions: EntrySuspensions? = nil, cancellation: CancellationToken
   ) throws -> BacktestOutcome {
     precondition(tradingStart >= 0 && (tradingStart < bars.count || bars.count == 0), "trading starts inside the bars")
     let count = bars.count
     let evaluator = shared ?? RuleEvaluator(bars: bars, models: strategy.models)
     var simulation = Simulation(strategy: strategy, bars: bars, evaluator: evaluator, tradingStart: tradingStart)
+    simulation.suspensions = suspensions.flatMap { $0.ranges.isEmpty ? nil : $0 }
     var position = [Double](repeating: 0, count: recordPositions ? count : 0)
     let equity = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
       guard let base = buffer.baseAddress else { return }
@@ -171,7 +185,8 @@ public enum Backtester {
     return BacktestOutcome(
       trades: simulation.timedTrades(), equity: equity, position: position, timestamps: bars.timestamps,
       commissions: simulation.commissions, halted: simulation.halted, exposedBars: simulation.exposedBars,
-      haltedAt: simulation.haltedBar.map { bars.timestamps[$0] }, haltReason: simulation.haltReason, pendingOrder: simulation.pendingOrder
+      haltedAt: simulation.haltedBar.map { bars.timestamps[$0] }, haltReason: simulation.haltReason, pendingOrder: simulation.pendingOrder,
+      openPositions: simulation.openPosition.map { [$0] } ?? [], blockedEntries: simulation.blocked
     ).dropping(first: tradingStart)
   }
 
@@ -289,6 +304,9 @@ struct Simulation {
     @inline(__always) func close(_ i: Int) -> Double { closes[stride &* i] }
   }
   var columns: Columns! = nil
+  /// Bars on which entries may not be made, and the entries refused there.
+  var suspensions: EntrySuspensions?
+  var blocked: [BlockedEntry] = []
   var exposedBars = 0
   var commissions = 0.0
   var halted = false
@@ -456,6 +474,16 @@ struct Simulation {
   var haltedBar: Int?
   var haltReason: HaltReason?
 
+  /// The position held after the last bar, with its stop and target for the next one.
+  var openPosition: OpenPosition? {
+    guard size != 0, bars.count > 0 else { return nil }
+    let long = size > 0
+    let levels = rules.levels(long: long, entryPrice: entryPrice, peak: peak)
+    return OpenPosition(
+      symbol: nil, side: long ? "long" : "short", size: abs(size), entryBar: entryBar, entryTime: bars.timestamps[entryBar], entryPrice: entryPrice,
+      peak: peak, stop: levels.stop, target: levels.target)
+  }
+
   /// The order decided at the last bar's close, not filled (a run that closes at the end has none).
   var pendingOrder: PendingOrder? {
     guard let pending, !closeAtEnd || size == 0, bars.count > 0 else { return nil }
@@ -512,12 +540,16 @@ struct Simulation {
           haltReason = .drawdown
         }
       }
-      if let order = decide(i) {
+      if var order = decide(i) {
+        if order.open != 0, let suspensions, suspensions.contains(bars.timestamps[i]) {
+          blocked.append(BlockedEntry(bar: i, time: bars.timestamps[i], symbol: nil, side: order.open > 0 ? "long" : "short"))
+          order.open = 0
+        }
         if fillAtClose {
           if order.close, size != 0 { close(at: c.close(i), bar: i, reason: .signal) }
           if order.open != 0, size == 0 { open(order.open, at: c.close(i), bar: i) }
           mark(i)
-        } else {
+        } else if order.close || order.open != 0 {
           pending = order
         }
       }

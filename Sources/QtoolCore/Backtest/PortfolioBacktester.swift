@@ -49,9 +49,12 @@ public enum PortfolioBacktester {
   /// - parameter tradingStart: the first bar of the aligned timeline on which the portfolio
   ///   may rebalance; the bars before it only warm the ranking up, and the outcome (equity,
   ///   trades' bar numbers, the timeline) covers the bars from it on.
+  /// - parameter suspensions: rebalance bars on which no name may be bought (a paused live
+  ///   account): names leaving the top N are still sold; the names that would have entered are
+  ///   reported in `blockedEntries`.
   public static func run(
     _ strategy: CompiledStrategy, rank: Expression, top: Int, rebalance: String, inputs: [Input], from tradingStart: Int = 0,
-    cancellation: CancellationToken = .never
+    suspensions: EntrySuspensions? = nil, cancellation: CancellationToken = .never
   ) throws -> Outcome {
     let (timestamps, aligned) = align(inputs)
     let scores = aligned.map { RuleEvaluator(bars: $0, models: strategy.models).evaluate(rank) }
@@ -72,6 +75,7 @@ public enum PortfolioBacktester {
     var halted = false
     var haltedBar: Int?
     var equityPeak = strategy.capital
+    var blocked: [BlockedEntry] = []
 
     /// Sells all of symbol `s` at `price` (before slippage) and records the trade.
     func sell(_ s: Int, at price: Double, bar: Int, reason: Trade.Reason) {
@@ -158,7 +162,14 @@ public enum PortfolioBacktester {
         let ranked = inputs.indices.filter { scores[$0][i].isFinite }.sorted {
           scores[$0][i] != scores[$1][i] ? scores[$0][i] > scores[$1][i] : $0 < $1
         }
-        target = Set(ranked.prefix(top))
+        var chosen = Set(ranked.prefix(top))
+        if let suspensions, suspensions.contains(timestamps[i]) {
+          for s in chosen.sorted() where units[s] == 0 {
+            blocked.append(BlockedEntry(bar: i, time: timestamps[i], symbol: inputs[s].symbol, side: "long"))
+          }
+          chosen = chosen.filter { units[$0] > 0 }
+        }
+        target = chosen
       }
     }
     if strategy.closeAtEnd, count > 0 {
@@ -180,10 +191,16 @@ public enum PortfolioBacktester {
         targets: chosen.sorted().map { inputs[$0].symbol })
     }
     let exposed = Array(exposure[traded])
+    let open = inputs.indices.filter { units[$0] > 0 }.map { s -> OpenPosition in
+      let levels = rules.levels(long: true, entryPrice: entryPrice[s], peak: peak[s])
+      return OpenPosition(
+        symbol: inputs[s].symbol, side: "long", size: units[s], entryBar: entryBar[s], entryTime: timestamps[entryBar[s]], entryPrice: entryPrice[s],
+        peak: peak[s], stop: levels.stop, target: levels.target)
+    }
     let outcome = BacktestOutcome(
       trades: trades, equity: equity, position: exposure, timestamps: timestamps, commissions: commissions, halted: halted,
       exposedBars: exposed.filter { $0 != 0 }.count, haltedAt: haltedBar.map { timestamps[$0] }, haltReason: halted ? .drawdown : nil,
-      pendingOrder: pending)
+      pendingOrder: pending, openPositions: open, blockedEntries: blocked)
     return Outcome(outcome: outcome.dropping(first: first), tradeSymbols: tradeSymbols, timeline: timeline)
   }
 }

@@ -57,6 +57,13 @@ public struct StrategySpec: Codable, Sendable, Equatable {
     public var closeAtEnd: Bool?
     public var capital: Double?
     enum CodingKeys: String, CodingKey { case fill, units, closeAtEnd = "close_at_end", capital }
+
+    public init(fill: String? = nil, units: String? = nil, closeAtEnd: Bool? = nil, capital: Double? = nil) {
+      self.fill = fill
+      self.units = units
+      self.closeAtEnd = closeAtEnd
+      self.capital = capital
+    }
   }
 
   /// Several symbols ranked by an expression; the top N held in equal shares.
@@ -68,10 +75,26 @@ public struct StrategySpec: Codable, Sendable, Equatable {
     public var rebalance: String?
   }
 
+  /// How live signals are graded: `strength` is an optional rules expression whose value at
+  /// the signal's bar, clipped to 0–100, is the signal's `strength_raw` (100 without one); the
+  /// thresholds name its level (strong ≥ strong, medium ≥ medium, weak ≥ weak, else none).
+  /// `emit_hold` records a HOLD signal on every bar without a BUY or SELL.
   public struct SignalThresholds: Codable, Sendable, Equatable {
     public var strong: Double?
     public var medium: Double?
     public var weak: Double?
+    public var strength: String?
+    public var emitHold: Bool?
+
+    public init(strong: Double? = nil, medium: Double? = nil, weak: Double? = nil, strength: String? = nil, emitHold: Bool? = nil) {
+      self.strong = strong
+      self.medium = medium
+      self.weak = weak
+      self.strength = strength
+      self.emitHold = emitHold
+    }
+
+    enum CodingKeys: String, CodingKey { case strong, medium, weak, strength, emitHold = "emit_hold" }
   }
 
   public var name: String
@@ -99,6 +122,8 @@ public struct CompiledStrategy: Sendable {
   public var shortExit: Expression?
   /// Portfolio specs: the ranking expression.
   public var rank: Expression?
+  /// `signals.strength`: a number or series whose value at a signal's bar is its strength.
+  public var strength: Expression?
   public var parameters: [String: Double]
   public var capital: Double
   public var commission: Double
@@ -197,6 +222,22 @@ public struct CompiledStrategy: Sendable {
       self.rank = rank
     } else {
       guard entry != nil || shortEntry != nil else { throw SpecError.invalid("\(prefix)rules: needs entry or short_entry") }
+    }
+    if let text = spec.signals?.strength, !text.trimmingCharacters(in: .whitespaces).isEmpty {
+      let expression = try RuleParser.parse(text, origin: "\(prefix)signals.strength", parameters: parameters)
+      guard expression.type != .boolean else {
+        throw SpecError.invalid("\(prefix)signals.strength must be a number from 0 to 100, e.g. rsi(close, 14), not a condition")
+      }
+      strength = expression
+    }
+    if let signals = spec.signals {
+      for (name, value) in [("strong", signals.strong), ("medium", signals.medium), ("weak", signals.weak)] {
+        if let value, !(value >= 0 && value <= 100) { throw SpecError.invalid("\(prefix)signals.\(name) must be from 0 to 100, got \(value)") }
+      }
+      let (strong, medium, weak) = (signals.strong ?? 80, signals.medium ?? 50, signals.weak ?? 20)
+      guard strong >= medium, medium >= weak else {
+        throw SpecError.invalid("\(prefix)signals: the thresholds must go down from strong to medium to weak, got \(strong), \(medium), \(weak)")
+      }
     }
     self.capital = capital ?? spec.execution?.capital ?? 10_000
     guard self.capital > 0 else { throw SpecError.invalid("capital must be positive") }

@@ -65,7 +65,24 @@ public struct TradingRules: Sendable {
   @inline(__always) public func exit(long: Bool, entryPrice: Double, peak: Double, open o: Double, high h: Double, low l: Double)
     -> (price: Double, reason: Trade.Reason)?
   {
-    guard let risk else { return nil }
+    guard risk != nil else { return nil }
+    let (stop, stopReason, target) = levels(long: long, entryPrice: entryPrice, peak: peak)
+    if let stop {
+      if long ? o <= stop : o >= stop { return (o, stopReason) }
+      if long ? l <= stop : h >= stop { return (stop, stopReason) }
+    }
+    if let target {
+      if long ? o >= target : o <= target { return (o, .target) }
+      if long ? h >= target : l <= target { return (target, .target) }
+    }
+    return nil
+  }
+
+  /// The price levels that close a position in the next bar: the stop (the stop loss, or the
+  /// trailing stop when it is tighter, and which of them) and the target. What `exit` checks,
+  /// and what the live paper account shows.
+  @inline(__always) public func levels(long: Bool, entryPrice: Double, peak: Double) -> (stop: Double?, stopReason: Trade.Reason, target: Double?) {
+    guard let risk else { return (nil, .stop, nil) }
     var stop: Double? = risk.stopLoss.map { long ? entryPrice * (1 - $0) : entryPrice * (1 + $0) }
     var stopReason = Trade.Reason.stop
     if let trail = risk.trailingStop {
@@ -76,15 +93,7 @@ public struct TradingRules: Sendable {
       }
     }
     let target = risk.takeProfit.map { long ? entryPrice * (1 + $0) : entryPrice * (1 - $0) }
-    if let stop {
-      if long ? o <= stop : o >= stop { return (o, stopReason) }
-      if long ? l <= stop : h >= stop { return (stop, stopReason) }
-    }
-    if let target {
-      if long ? o >= target : o <= target { return (o, .target) }
-      if long ? h >= target : l <= target { return (target, .target) }
-    }
-    return nil
+    return (stop, stopReason, target)
   }
 
   /// The best price since entry after a bar (for the trailing stop).
@@ -139,4 +148,66 @@ public struct PendingOrder: Codable, Sendable, Equatable {
     open = try container.decodeIfPresent(String.self, forKey: .open)
     targets = try container.decodeIfPresent([String].self, forKey: .targets)
   }
+}
+
+/// A position still open after a run's last bar (a run that does not close at the end, as the
+/// live paper account runs): what the account holds and where its stop and target are for the
+/// next bar.
+public struct OpenPosition: Codable, Sendable, Equatable {
+  public var symbol: String?
+  /// `long` or `short`.
+  public var side: String
+  /// Units, positive.
+  public var size: Double
+  public var entryBar: Int
+  public var entryTime: Int64
+  /// The fill price of the entry (slippage included).
+  public var entryPrice: Double
+  /// The best price since entry (the trailing stop's reference).
+  public var peak: Double
+  public var stop: Double?
+  public var target: Double?
+
+  public init(
+    symbol: String?, side: String, size: Double, entryBar: Int, entryTime: Int64, entryPrice: Double, peak: Double, stop: Double?, target: Double?
+  ) {
+    self.symbol = symbol
+    self.side = side
+    self.size = size
+    self.entryBar = entryBar
+    self.entryTime = entryTime
+    self.entryPrice = entryPrice
+    self.peak = peak
+    self.stop = stop
+    self.target = target
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case symbol, side, size, entryBar = "entry_bar", entryTime = "entry_time", entryPrice = "entry_price", peak, stop, target
+  }
+}
+
+/// An entry the rules decided on while entries were suspended (a paused live account): not
+/// made, and reported.
+public struct BlockedEntry: Codable, Sendable, Equatable {
+  public var bar: Int
+  public var time: Int64
+  public var symbol: String?
+  /// `long` or `short`.
+  public var side: String
+
+  public init(bar: Int, time: Int64, symbol: String?, side: String) {
+    self.bar = bar
+    self.time = time
+    self.symbol = symbol
+    self.side = side
+  }
+}
+
+/// Bar times on which the rules may not open positions (a paused live account): each range
+/// is `[from, to)` of decision bars' open times. Exits, stops and targets still act.
+public struct EntrySuspensions: Sendable, Equatable {
+  public var ranges: [Range<Int64>]
+  public init(_ ranges: [Range<Int64>]) { self.ranges = ranges }
+  public func contains(_ time: Int64) -> Bool { ranges.contains { $0.contains(time) } }
 }

@@ -2,7 +2,7 @@ import CCurl
 import Foundation
 import QtoolCore
 
-/// One GET request.
+/// One request: a GET, or a POST with a body (a webhook delivery).
 public struct HTTPRequest: Sendable, Equatable {
   public var url: String
   public var headers: [String: String]
@@ -11,12 +11,21 @@ public struct HTTPRequest: Sendable, Equatable {
   /// The most body bytes to accept (nil: the client's `maxBodyBytes`); a larger answer is
   /// abandoned as it arrives, so memory stays bounded.
   public var maxBytes: Int?
+  /// A body to POST. A POST follows no redirect.
+  public var body: Data?
+  /// The most milliseconds the whole transfer may take (nil: the client's `totalTimeout`).
+  public var timeoutMilliseconds: Int?
 
-  public init(url: String, headers: [String: String] = [:], rangeStart: Int64? = nil, maxBytes: Int? = nil) {
+  public init(
+    url: String, headers: [String: String] = [:], rangeStart: Int64? = nil, maxBytes: Int? = nil, body: Data? = nil,
+    timeoutMilliseconds: Int? = nil
+  ) {
     self.url = url
     self.headers = headers
     self.rangeStart = rangeStart
     self.maxBytes = maxBytes
+    self.body = body
+    self.timeoutMilliseconds = timeoutMilliseconds
   }
 }
 
@@ -127,14 +136,23 @@ public final class HTTPClient {
     public var isFinished: () -> Bool
     /// True when the transfers in flight should be dropped at once (the operation was cancelled).
     public var shouldAbort: () -> Bool
+    /// Called when nothing is in flight and nothing is ready: returns when there may be work
+    /// (default: after 20 ms). A caller that is told of new work can return at once.
+    public var waitForWork: () -> Void
     public init(
-      next: @escaping () -> (tag: Int, request: HTTPRequest)?, isFinished: @escaping () -> Bool, shouldAbort: @escaping () -> Bool = { false }
+      next: @escaping () -> (tag: Int, request: HTTPRequest)?, isFinished: @escaping () -> Bool, shouldAbort: @escaping () -> Bool = { false },
+      waitForWork: @escaping () -> Void = { usleep(20_000) }
     ) {
       self.next = next
       self.isFinished = isFinished
       self.shouldAbort = shouldAbort
+      self.waitForWork = waitForWork
     }
   }
+
+  /// Interrupts a `run` waiting on transfers in flight, so it asks its feed for new work at
+  /// once. Safe to call from any thread.
+  public func wakeUp() { curl_multi_wakeup(multi) }
 
   /// Runs requests from `feed`, at most `concurrency` at once, calling `completion` for each.
   public func run(feed: Feed, concurrency: Int, completion: (Int, Result<HTTPResponse, TransportError>) -> Void) {
@@ -157,7 +175,7 @@ public final class HTTPClient {
       if active.isEmpty {
         if feed.isFinished() { return }
         // Work is scheduled for later (a back-off): wait a little and ask again.
-        usleep(20_000)
+        feed.waitForWork()
         continue
       }
       var running: Int32 = 0
@@ -225,7 +243,9 @@ public final class HTTPClient {
       text = "more than \(settings.maxRedirects) redirects (the last to \(state.locations.last ?? "?")); a redirect loop"
     case 28:  // CURLE_OPERATION_TIMEDOUT: the stall rule or the per-file deadline
       kind = .tooSlow
-      if seconds + 0.5 >= Double(settings.totalTimeout) {
+      if let limit = request.timeoutMilliseconds {
+        text = "no complete answer within \(limit) ms (\(received) bytes arrived)"
+      } else if seconds + 0.5 >= Double(settings.totalTimeout) {
         text = "the transfer took longer than the \(settings.totalTimeout) s allowed per file (\(received) bytes arrived)"
       } else if received == 0 && state.statusLine.isEmpty {
         text = "no answer within \(settings.stallTimeout) s"
@@ -270,7 +290,7 @@ public final class HTTPClient {
     // shorter body without an error.
     qtool_curl_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, "gzip")
     qtool_curl_setopt_long(easy, CURLOPT_HTTP_CONTENT_DECODING, 0)
-    qtool_curl_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1)
+    qtool_curl_setopt_long(easy, CURLOPT_FOLLOWLOCATION, request.body == nil ? 1 : 0)
     qtool_curl_setopt_long(easy, CURLOPT_MAXREDIRS, settings.maxRedirects)
     // Never file://, gopher:// or anything else, whatever a server redirects to.
     qtool_curl_setopt_str(easy, CURLOPT_PROTOCOLS_STR, "http,https")
@@ -283,7 +303,23 @@ public final class HTTPClient {
     if let limit { qtool_curl_setopt_off(easy, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limit)) }
     if let proxy = settings.proxy, !proxy.isEmpty { qtool_curl_setopt_str(easy, CURLOPT_PROXY, proxy) }
     if let start = request.rangeStart { qtool_curl_setopt_str(easy, CURLOPT_RANGE, "\(start)-") }
+    if let milliseconds = request.timeoutMilliseconds {
+      qtool_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, milliseconds))
+      qtool_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, max(1, min(milliseconds, settings.connectTimeout * 1000)))
+    }
     var list: UnsafeMutablePointer<curl_slist>?
+    if let body = request.body {
+      qtool_curl_setopt_long(easy, CURLOPT_POST, 1)
+      qtool_curl_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+      // COPYPOSTFIELDS copies the bytes: the body need not outlive this call.
+      if body.isEmpty {
+        qtool_curl_setopt_str(easy, CURLOPT_COPYPOSTFIELDS, "")
+      } else {
+        body.withUnsafeBytes { bytes in qtool_curl_setopt_ptr(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress!)) }
+      }
+      // No `Expect: 100-continue` round trip before the body.
+      list = curl_slist_append(list, "Expect:")
+    }
     for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) {
       list = curl_slist_append(list, "\(name): \(value)")
     }

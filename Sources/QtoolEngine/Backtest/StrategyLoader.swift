@@ -73,7 +73,7 @@ public enum StrategyLoader {
     "costs": ["commission", "commission_fixed", "slippage_bps"],
     "risk": ["stop_loss", "take_profit", "trailing_stop", "max_drawdown_halt"],
     "execution": ["fill", "units", "close_at_end", "capital"],
-    "signals": ["strong", "medium", "weak"],
+    "signals": ["strong", "medium", "weak", "strength", "emit_hold"],
     "portfolio": ["rank", "top", "rebalance"],
   ]
 
@@ -130,7 +130,8 @@ public enum StrategyLoader {
         if name.contains(")") || name.contains("(") {
           // `rules: { entry: rsi(close, 14) < 30 }`: YAML splits a { } mapping at every comma.
           throw SpecError.invalid(
-            "\(origin): '\(section)' is written as { … } and a rule inside it has a comma, which YAML reads as the next key; quote the rule (entry: \"rsi(close, 14) < 30\") or write one rule per line")
+            "\(origin): '\(section)' is written as { … } and a rule inside it has a comma, which YAML reads as the next key; quote the rule (entry: \"rsi(close, 14) < 30\") or write one rule per line"
+          )
         }
         throw SpecError.invalid(
           "\(origin): unknown key '\(place)'" + (Similarity.closest(to: name, among: known).map { " — did you mean '\($0)'?" } ?? "")

@@ -103,6 +103,9 @@ public struct Settings: Sendable {
     for (key, value, help) in downloadLimits {
       add("download.\(key)", env: "QTOOL_DOWNLOAD_\(key.uppercased())", defaultValue: value, help: help)
     }
+    for (key, value, help) in liveSettings {
+      add(key, env: "QTOOL_" + key.uppercased().replacingOccurrences(of: ".", with: "_"), defaultValue: value, help: help)
+    }
     let known = Set(entries.map(\.key))
     let unknown = fileValues.keys.filter { !known.contains($0) }.sorted()
     if let first = unknown.first {
@@ -120,6 +123,27 @@ public struct Settings: Sendable {
     ("max_response_mib", "64", "largest REST response (MiB) a download accepts"),
     ("max_archive_mib", "1024", "largest archive (MiB) a download accepts"),
   ]
+
+  /// `notify.*` and `live.*`: notification retries and runner heartbeats (read by
+  /// `NotifySettings` and `LiveSettings`); env `QTOOL_NOTIFY_RETRY_BASE`, `QTOOL_LIVE_STALE_AFTER`, ….
+  static let liveSettings: [(key: String, value: String, help: String)] = [
+    ("notify.retry_base", "1", "seconds before a failed notification is tried again; doubled each attempt, with jitter"),
+    ("notify.retry_cap", "300", "longest wait (s) between two attempts of a notification, a Retry-After included"),
+    ("notify.max_attempts", "8", "attempts before a notification is given up (dead), unless its channel sets its own"),
+    ("notify.telegram_url", "https://api.telegram.org", "base URL of the Telegram Bot API"),
+    ("live.heartbeat_interval", "5", "seconds between a runner's heartbeats"),
+    ("live.stale_after", "30", "seconds without a heartbeat after which `strategy status` shows a runner as dead"),
+  ]
+
+  /// A positive number setting, or `fallback` when unset.
+  /// Up to `maximum` (a year of seconds by default: times in milliseconds stay far from overflow).
+  func positiveNumber(_ key: String, _ fallback: Double, maximum: Double = 31_536_000) throws -> Double {
+    guard let text = value(key) else { return fallback }
+    guard let number = Double(text), number.isFinite, number > 0, number <= maximum else {
+      throw OperationError.invalidArgument("\(key) must be a number above 0 and at most \(Int(maximum)), not '\(text)'", field: key)
+    }
+    return number
+  }
 
   /// Flattens nested YAML mappings to dotted keys: `sources: {binance: {base_url: …}}` →
   /// `sources.binance.base_url`.

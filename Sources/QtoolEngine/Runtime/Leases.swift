@@ -206,6 +206,11 @@ public enum LeaseError: QtoolError, Equatable {
 
   public var message: String {
     switch self {
+    case .held(let key, let holder) where key.hasPrefix("runner:"):
+      let name = key.dropFirst("runner:".count)
+      guard let holder else { return "strategy \(name) is already running in another process" }
+      return
+        "strategy \(name) is already running (pid \(holder.pid) on \(holder.host), \(holder.purpose), since \(UTCCalendar.format(holder.since, alwaysTime: true)))"
     case .held(let key, let holder):
       let what = key.hasPrefix("dataset:") ? "dataset \(key.dropFirst("dataset:".count))" : key
       guard let holder else { return "\(what) is being written by another process" }
@@ -232,6 +237,9 @@ public enum LeaseError: QtoolError, Equatable {
 
   public var hint: ErrorHint? {
     switch self {
+    case .held(let key, _) where key.hasPrefix("runner:"):
+      let name = key.dropFirst("runner:".count)
+      return "see it with `qtool strategy status \(name)`, or stop it with `qtool strategy stop \(name)`"
     case .held: return "retry when it finishes, or wait for it with {wait}"
     case .cannotOpen: return nil
     }
