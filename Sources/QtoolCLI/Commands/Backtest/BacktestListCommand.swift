@@ -8,18 +8,7 @@ enum BacktestListCommand: LeafCommand {
   static let spec = CommandSpec(name: "list", abstract: "List recorded backtest runs, newest first", aliases: ["ls"], options: [CommonOptions.json])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let runs = try BacktestOperations(try context.operations()).list()
-    struct Row: Encodable {
-      var id: String
-      var strategy: String
-      var created: String
-      var metrics: [String: Double]
-    }
-    let rows = runs.map { run in
-      Row(
-        id: run.id, strategy: run.strategyName, created: UTCCalendar.format(run.createdAt / 1000 * 1000, alwaysTime: true),
-        metrics: run.metricValues)
-    }
+    let rows = try BacktestOperations(try context.operations()).summaries()
     if context.json {
       try context.printJSON(rows)
       return .success
@@ -28,7 +17,7 @@ enum BacktestListCommand: LeafCommand {
       context.note("no runs yet; `qtool backtest run SPEC` records one")
       return .success
     }
-    func metric(_ row: Row, _ name: String, percent: Bool) -> String {
+    func metric(_ row: RunSummary, _ name: String, percent: Bool) -> String {
       guard let value = row.metrics[name] else { return "n/a" }
       return percent ? Format.decimal(value * 100, places: 2) + "%" : Format.decimal(value, places: 2)
     }
