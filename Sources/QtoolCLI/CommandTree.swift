@@ -34,10 +34,22 @@ enum CommandTree {
     CommandGroup(
       name: "config", abstract: "Show qtool's effective configuration",
       leaves: [ConfigShowCommand.self]),
+    CommandGroup(
+      name: "auth", abstract: "Manage the users and API tokens of qtool serve",
+      discussion: "Users log in to the REST API and the dashboard with a password (roles admin, trader, viewer); API tokens are for CI jobs and cron, with scopes. Passwords are stored as bcrypt hashes, tokens as SHA-256 hashes.",
+      leaves: [],
+      subgroups: [
+        CommandGroup(
+          name: "user", abstract: "Add, list and remove users, and set their passwords",
+          leaves: [AuthUserAddCommand.self, AuthUserListCommand.self, AuthUserRemoveCommand.self, AuthUserPasswdCommand.self]),
+        CommandGroup(
+          name: "token", abstract: "Create, list and revoke API tokens",
+          leaves: [AuthTokenCreateCommand.self, AuthTokenListCommand.self, AuthTokenRevokeCommand.self]),
+      ]),
   ]
 
   static let topLevel: [any LeafCommand.Type] = [
-    VersionCommand.self, HelpCommand.self, CompletionsCommand.self, ManCommand.self, CompleteCommand.self,
+    ServeCommand.self, VersionCommand.self, HelpCommand.self, CompletionsCommand.self, ManCommand.self, CompleteCommand.self,
   ]
 
   static let root = CommandSpec(
@@ -49,11 +61,7 @@ enum CommandTree {
       notes and errors go to stderr.
       """,
     options: GlobalOptions.all,
-    subcommands: groups.map { group in
-      CommandSpec(
-        name: group.name, abstract: group.abstract, discussion: group.discussion,
-        subcommands: group.leaves.map { $0.spec })
-    } + topLevel.map { $0.spec },
+    subcommands: groups.map(\.spec) + topLevel.map { $0.spec },
     examples: [
       Example("qtool data import GOOG.csv --symbol GOOG --timeframe 1d", "Load a CSV file of daily bars"),
       Example("qtool data verify", "Check every dataset for gaps and impossible bars"),
@@ -64,7 +72,7 @@ enum CommandTree {
   /// The leaf command at `path`, e.g. `["db", "info"]`.
   static func leaf(at path: [String]) -> (any LeafCommand.Type)? {
     if path.count == 1 { return topLevel.first { $0.spec.name == path[0] } }
-    guard path.count == 2, let group = groups.first(where: { $0.name == path[0] }) else { return nil }
-    return group.leaves.first { $0.spec.name == path[1] }
+    guard path.count >= 2, let group = groups.first(where: { $0.name == path[0] }) else { return nil }
+    return group.leaf(at: path.dropFirst())
   }
 }

@@ -21,4 +21,18 @@ struct CommandGroup: Sendable {
   var abstract: String
   var discussion: String = ""
   var leaves: [any LeafCommand.Type]
+  /// Groups inside this one (`qtool auth user add`).
+  var subgroups: [CommandGroup] = []
+
+  /// The group as a node of the command tree.
+  var spec: CommandSpec {
+    CommandSpec(name: name, abstract: abstract, discussion: discussion, subcommands: leaves.map { $0.spec } + subgroups.map(\.spec))
+  }
+
+  /// The leaf at `path` below this group.
+  func leaf(at path: ArraySlice<String>) -> (any LeafCommand.Type)? {
+    guard let first = path.first else { return nil }
+    if path.count == 1 { return leaves.first { $0.spec.name == first } }
+    return subgroups.first { $0.name == first }?.leaf(at: path.dropFirst())
+  }
 }

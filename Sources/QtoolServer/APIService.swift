@@ -177,10 +177,7 @@ public final class APIService: Sendable {
       throw ServerError(.usage, code: "invalid_idempotency_key", "an Idempotency-Key is 1 to 200 characters", details: ["field": "Idempotency-Key"])
     }
     let principal = request.principal?.id ?? "ip:" + request.client
-    var hasher = SHA256()
-    hasher.update(data: Data((request.method + " " + request.path + "?" + request.query.sorted { $0.key < $1.key }.map { "\($0)=\($1)" }.joined(separator: "&") + "\n").utf8))
-    hasher.update(data: request.bodyData)
-    let hash = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    let hash = Self.requestHash(method: request.method, path: request.path, query: request.query, body: request.bodyData)
     let now = clock.now()
     if let stored = try database.claimIdempotencyKey(
       principal: principal, key: key, method: request.method, path: request.path, bodyHash: hash, at: now,
@@ -268,6 +265,15 @@ public final class APIService: Sendable {
   }
 
   // MARK: Helpers
+
+  /// What makes two requests with one Idempotency-Key the same request.
+  static func requestHash(method: String, path: String, query: [String: String], body: Data) -> String {
+    var hasher = SHA256()
+    let line = method + " " + path + "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&") + "\n"
+    hasher.update(data: Data(line.utf8))
+    hasher.update(data: body)
+    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+  }
 
   static func requestID(_ given: String?) -> String {
     if let given, !given.isEmpty, given.count <= 128, given.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 }) { return given }

@@ -77,10 +77,7 @@ public final class EventHub: Sendable {
     let (replay, complete, key, position) = state.withLock { state -> ([StreamEvent], Bool, Int, Int64) in
       let key = state.nextSubscriber
       state.nextSubscriber += 1
-      if state.closed {
-        continuation.finish()
-        return ([], true, key, state.nextID - 1)
-      }
+      if state.closed { return ([], true, key, state.nextID - 1) }
       state.subscribers[key] = Subscriber(matches: matches, continuation: continuation)
       guard let lastEventID else { return ([], true, key, state.nextID - 1) }
       let replay = state.ring.filter { $0.id > lastEventID && matches($0.channel) }
@@ -88,11 +85,12 @@ public final class EventHub: Sendable {
       return (replay, complete, key, state.nextID - 1)
     }
     let cancel: @Sendable () -> Void = { [weak self] in
-      self?.state.withLock { state in
-        state.subscribers.removeValue(forKey: key)?.continuation.finish()
-      }
+      // Finished outside the lock: finishing runs onTermination, which comes back here.
+      let removed = self?.state.withLock { state in state.subscribers.removeValue(forKey: key) }
+      removed?.continuation.finish()
     }
     continuation.onTermination = { _ in cancel() }
+    if state.withLock({ $0.closed }) { continuation.finish() }
     return Subscription(replay: replay, complete: complete, events: stream, position: position, cancel: cancel)
   }
 
@@ -108,11 +106,12 @@ public final class EventHub: Sendable {
 
   /// Ends every subscription (the server is stopping) and refuses new ones.
   public func close() {
-    state.withLock { state in
+    let subscribers = state.withLock { state in
       state.closed = true
-      for subscriber in state.subscribers.values { subscriber.continuation.finish() }
-      state.subscribers = [:]
+      defer { state.subscribers = [:] }
+      return Array(state.subscribers.values)
     }
+    for subscriber in subscribers { subscriber.continuation.finish() }
   }
 }
 
