@@ -73,7 +73,9 @@ public struct APIServer: Sendable {
     let app = try application(host: host, port: port, onRunning: onRunning)
     let background = BackgroundTasks(service: service)
     let group = ServiceGroup(
-      configuration: .init(services: [.init(service: app), .init(service: background)], gracefulShutdownSignals: [], logger: service.logger))
+      configuration: .init(
+        services: [.init(service: app), .init(service: background, successTerminationBehavior: .ignore)], gracefulShutdownSignals: [],
+        logger: service.logger))
     try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask { try await group.run() }
       tasks.addTask {
@@ -87,6 +89,7 @@ public struct APIServer: Sendable {
       try await tasks.next()
       tasks.cancelAll()
     }
+    try? FileManager.default.removeItem(atPath: service.uploadDirectory)
   }
 }
 

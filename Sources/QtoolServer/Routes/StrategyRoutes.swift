@@ -7,7 +7,7 @@ import QtoolStore
 /// status, runs, logs, positions, equity) joins as the runner route group.
 enum StrategyRoutes {
   /// A spec to register: its text (YAML or JSON) or a spec object.
-  struct SpecBody: Decodable, Sendable {
+  struct SpecBody: Codable, Sendable {
     var name: String?
     var text: String
 
@@ -28,6 +28,12 @@ enum StrategyRoutes {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         text = String(decoding: try encoder.encode(object), as: UTF8.self) + "\n"
       }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+      var container = encoder.container(keyedBy: CodingKeys.self)
+      try container.encodeIfPresent(name, forKey: .name)
+      try container.encode(text, forKey: .spec)
     }
   }
 

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import QtoolCore
 import QtoolEngine
@@ -45,7 +46,9 @@ struct ServerFixture {
       _ = try StrategyOperations(context).register(name: "goog-sma", path: nil, text: smaSpecText)
     }
     let configuration = try ServerConfiguration.resolve(settings: settings)
-    let service = await APIService(database: database, settings: settings, configuration: configuration, clock: clock)
+    var logger = Logger(label: "qtool.serve")
+    logger.logLevel = .critical
+    let service = await APIService(database: database, settings: settings, configuration: configuration, clock: clock, logger: logger)
     return ServerFixture(directory: directory, database: database, settings: settings, service: service, clock: clock)
   }
 
