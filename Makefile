@@ -1,8 +1,11 @@
 # qtool — the two commands the README starts with are `make demo` and `make test`.
 SWIFT ?= swift
 BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev pkg-config sqlite3
-# Tests also drive the completion scripts in real shells and render the HTML report in Chromium.
-TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium
+# Tests also drive the completion scripts in real shells and render the HTML report in Chromium;
+# serve's tests talk to it with curl, and schemathesis (PyPI) runs in a python3 venv.
+TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium curl python3-venv
+# make bench measures serve with wrk.
+BENCH_PACKAGES := wrk curl
 DEMO_HOME := .build/demo
 
 .PHONY: deps test-deps demo test build release bench lint format generate clean
@@ -51,12 +54,15 @@ demo: release
 	$$Q backtest run goog-sma --param fast=20 --param slow=50 --assert 'sharpe > 0.5'; echo; \
 	echo "report: $(DEMO_HOME)/goog-sma.html"
 
-# The whole test suite: one debug build, one test run (Swift Testing).
+# The whole test suite: one debug build, schemathesis against a live `qtool serve` (bounded to
+# about a minute), then one test run (Swift Testing).
 test: test-deps
 	$(SWIFT) build --build-tests
+	Tests/Schemathesis/run.sh .build/debug/qtool 45
 	$(SWIFT) test --skip-build --disable-xctest
 
 bench: release
+	$(call install_missing,$(BENCH_PACKAGES))
 	$(SWIFT) build -c release --static-swift-stdlib --product QtoolBench
 	.build/release/QtoolBench
 

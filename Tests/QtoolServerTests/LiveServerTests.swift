@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 #if canImport(FoundationNetworking)
   import FoundationNetworking
@@ -39,8 +40,18 @@ final class LiveServer: @unchecked Sendable {
     fixture.cleanUp()
   }
 
-  /// Reads Server-Sent Events with curl for `seconds`: the raw text.
-  func sse(_ path: String, token: String, lastEventID: Int64? = nil, seconds: Double) throws -> String {
+  /// Reads Server-Sent Events with curl until `events` have arrived (or the stream ended, or
+  /// `seconds` passed): the raw text.
+  /// Off the cooperative pool: the server in this process answers on it.
+  func sse(_ path: String, token: String, lastEventID: Int64? = nil, events: Int = .max, seconds: Double) async throws -> String {
+    try await withCheckedThrowingContinuation { continuation in
+      DispatchQueue.global().async {
+        continuation.resume(with: Result { try self.readSSE(path, token: token, lastEventID: lastEventID, events: events, seconds: seconds) })
+      }
+    }
+  }
+
+  private func readSSE(_ path: String, token: String, lastEventID: Int64?, events: Int, seconds: Double) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
     var arguments = ["-sN", "--max-time", String(seconds), "-H", "Authorization: Bearer \(token)", base + path]
@@ -48,10 +59,17 @@ final class LiveServer: @unchecked Sendable {
     process.arguments = arguments
     let out = Pipe()
     process.standardOutput = out
+    let text = Mutex("")
+    out.fileHandleForReading.readabilityHandler = { handle in
+      let chunk = handle.availableData
+      if chunk.isEmpty { handle.readabilityHandler = nil } else { text.withLock { $0 += String(decoding: chunk, as: UTF8.self) } }
+    }
     try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
+    while process.isRunning, parseEvents(text.withLock { $0 }).count < events { usleep(5_000) }
+    if process.isRunning { process.terminate() }
     process.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    usleep(20_000)
+    return text.withLock { $0 }
   }
 }
 
@@ -79,22 +97,22 @@ func parseEvents(_ text: String) -> [(id: Int64, type: String, data: String)] {
     func publish(_ n: Int) -> Int64 { hub.publish(channel: "job:jtest", type: "job", data: Data(#"{"n": \#(n), "status": "running"}"#.utf8)).id }
 
     // First connection: sees 1…3 as they are published.
-    let first = Task.detached { try server.sse("/api/v1/stream/jobs", token: token, seconds: 1.5) }
-    let deadline = Date().addingTimeInterval(5)
+    let first = Task { try await server.sse("/api/v1/stream/jobs", token: token, events: 3, seconds: 20) }
+    let deadline = Date().addingTimeInterval(20)
     while hub.subscriberCount == 0, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
     let ids = (1...3).map(publish)
     let seen = parseEvents(try await first.value)
     #expect(seen.map { $0.id } == ids)
     // Disconnected: 4…6 happen meanwhile.
     let missed = (4...6).map(publish)
-    let second = Task.detached { try server.sse("/api/v1/stream/jobs", token: token, lastEventID: seen.last!.id, seconds: 1.5) }
-    while hub.subscriberCount == 0, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+    let second = Task { try await server.sse("/api/v1/stream/jobs", token: token, lastEventID: seen.last!.id, events: 4, seconds: 20) }
+    try await Task.sleep(for: .milliseconds(100))
     let after = publish(7)
     let resumed = parseEvents(try await second.value)
     #expect(resumed.map { $0.id } == missed + [after], "no gap, no duplicate")
     #expect(resumed.map { $0.data }.first == #"{"n": 4, "status": "running"}"#)
     // Resuming from before what the ring keeps says so.
-    let reset = parseEvents(try server.sse("/api/v1/stream/jobs", token: token, lastEventID: 1, seconds: 0.5))
+    let reset = parseEvents(try await server.sse("/api/v1/stream/jobs", token: token, lastEventID: 1, events: 1, seconds: 20))
     #expect(reset.first?.type == "reset")
     await server.shutdown()
   }
@@ -110,7 +128,7 @@ func parseEvents(_ text: String) -> [(id: Int64, type: String, data: String)] {
     let (data, _) = try await URLSession.shared.data(for: request)
     let job = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["data"] as? [String: Any])
     let id = try #require(job["id"] as? String)
-    let text = try server.sse("/api/v1/jobs/\(id)/events", token: token, seconds: 20)
+    let text = try await server.sse("/api/v1/jobs/\(id)/events", token: token, seconds: 20)
     let events = parseEvents(text)
     #expect(!events.isEmpty)
     #expect(events.last?.data.contains(#""status":"completed""#) == true, "\(text)")
