@@ -2,8 +2,9 @@
 SWIFT ?= swift
 BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev pkg-config sqlite3
 # Tests also drive the completion scripts in real shells and render the HTML report in Chromium;
-# serve's tests talk to it with curl, and schemathesis (PyPI) runs in a python3 venv.
-TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium curl python3-venv
+# serve's tests talk to it with curl (HTTPS with an openssl certificate), and schemathesis
+# (PyPI) runs in a python3 venv.
+TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium curl python3-venv openssl
 # make bench measures serve with wrk.
 BENCH_PACKAGES := wrk curl
 DEMO_HOME := .build/demo
@@ -58,7 +59,7 @@ demo: release
 # about a minute), then one test run (Swift Testing).
 test: test-deps
 	$(SWIFT) build --build-tests
-	Tests/Schemathesis/run.sh .build/debug/qtool 45
+	timeout 900 Tests/Schemathesis/run.sh .build/debug/qtool 45
 	$(SWIFT) test --skip-build --disable-xctest
 
 bench: release

@@ -57,8 +57,10 @@ public final class APIService: Sendable {
     // Ids go on from one run of the server to the next: they start from the start time.
     hub = EventHub(firstID: Int64(Date().timeIntervalSince1970 * 1000) * 1000)
     metrics = ServerMetrics()
-    jobs = JobHost()
-    watcher = JobWatcher(database: database, hub: hub, since: Int64(Date().timeIntervalSince1970 * 1000))
+    let watcher = JobWatcher(database: database, hub: hub, since: Int64(Date().timeIntervalSince1970 * 1000))
+    self.watcher = watcher
+    // A job this server runs is published the moment it ends, not at the next poll.
+    jobs = JobHost(onEnd: { watcher.poll(now: Int64(Date().timeIntervalSince1970 * 1000)) })
     table = RouteTable(Self.allRoutes)
     uploadDirectory = NSTemporaryDirectory() + "qtool-uploads-\(getpid())"
   }
@@ -164,7 +166,8 @@ public final class APIService: Sendable {
     if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { throw ServerError.bodyTooLarge(limit: limit) }
     do {
       return try await request.body.collect(upTo: limit)
-    } catch let error as HTTPError where error.status == .contentTooLarge {
+    } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+      // NIO's NIOTooManyBytesError (a body sent in chunks past the limit) as well as HTTPError.
       throw ServerError.bodyTooLarge(limit: limit)
     }
   }
@@ -242,7 +245,7 @@ public final class APIService: Sendable {
       qtoolError = error
     } else if error is DecodingError {
       qtoolError = ServerError.malformedJSON(error)
-    } else if let error = error as? HTTPError, error.status == .contentTooLarge {
+    } else if let error = error as? any HTTPResponseError, error.status == .contentTooLarge {
       qtoolError = ServerError.bodyTooLarge(limit: configuration.maxBodyBytes)
     } else {
       logger.error("internal error answering a request: \(error)", metadata: ["request_id": .string(requestID)])

@@ -157,8 +157,8 @@ public struct ServerError: QtoolError, Equatable {
       let (path, text): ([any CodingKey], String) = {
         switch error {
         case .keyNotFound(let key, let context): return (context.codingPath + [key], "missing field")
-        case .typeMismatch(_, let context): return (context.codingPath, context.debugDescription)
-        case .valueNotFound(_, let context): return (context.codingPath, context.debugDescription)
+        case .typeMismatch(let type, let context): return (context.codingPath, Self.expected(type, context.debugDescription))
+        case .valueNotFound(let type, let context): return (context.codingPath, Self.expected(type, "found null"))
         case .dataCorrupted(let context): return (context.codingPath, context.debugDescription)
         @unknown default: return ([], "\(error)")
         }
@@ -169,6 +169,27 @@ public struct ServerError: QtoolError, Equatable {
       if case .dataCorrupted(let context) = error, context.codingPath.isEmpty { reason = "the body is not valid JSON" }
     }
     return ServerError(.usage, code: "malformed_body", reason, details: details, hint: "GET /api/v1/openapi.json describes each body")
+  }
+
+  /// "expected a number, found a string" rather than Swift's type names.
+  static func expected(_ type: Any.Type, _ description: String) -> String {
+    let name = String(describing: type)
+    let wanted: String
+    switch name {
+    case _ where name.hasPrefix("Dictionary"): wanted = "an object"
+    case _ where name.hasPrefix("Array"): wanted = "an array"
+    case "String": wanted = "a string"
+    case "Bool": wanted = "true or false"
+    case "Int", "Int64", "Int32", "UInt", "UInt64": wanted = "a whole number"
+    case "Double", "Float", "Decimal": wanted = "a number"
+    default: wanted = "a value of another type"
+    }
+    guard let found = description.range(of: "found ") else { return "expected \(wanted)" }
+    let rest = description[found.upperBound...].replacingOccurrences(of: " instead.", with: "")
+    let what =
+      rest.hasPrefix("Dictionary") || rest == "a dictionary" ? "an object"
+      : rest.hasPrefix("Array") || rest == "an array" ? "an array" : ["number", "string", "bool"].contains(rest) ? "a " + rest : rest
+    return "expected \(wanted), found \(what)"
   }
 
   static func badParameter(_ name: String, _ reason: String) -> ServerError {

@@ -11,9 +11,12 @@ struct ServeProcess {
   let qtool: QtoolProcess
   let server: BackgroundQtool
   let port: Int
+  /// https when started with a certificate (self-signed in tests: curl is told not to verify it).
+  let scheme: String
 
   init(_ qtool: QtoolProcess, _ extra: [String] = [], environment: [String: String] = [:]) throws {
     self.qtool = qtool
+    scheme = extra.contains("--tls-cert") ? "https" : "http"
     let portFile = qtool.home.appendingPathComponent("port-\(UUID().uuidString)").path
     server = try BackgroundQtool(
       qtool, ["serve", "--port", "0", "--port-file", portFile] + extra,
@@ -29,12 +32,17 @@ struct ServeProcess {
     var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]) ?? [:] }
     /// The envelope's data, re-encoded with sorted keys, for comparing with the CLI's JSON.
     var data: Any? { json["data"] }
+    var error: [String: Any] { json["error"] as? [String: Any] ?? [:] }
+    var errorCode: String? { error["code"] as? String }
+    var field: String? { (error["details"] as? [String: Any])?["field"] as? String }
   }
 
-  func request(_ method: String, _ path: String, token: String? = nil, body: String? = nil, file: String? = nil) throws -> Answer {
+  func request(_ method: String, _ path: String, token: String? = nil, body: String? = nil, file: String? = nil, curl extra: [String] = []) throws
+    -> Answer
+  {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    var arguments = ["-s", "--max-time", "60", "-X", method, "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"]
+    var arguments = ["-s", "--max-time", "60", "-X", method, "-w", "\n%{http_code}"] + extra + (scheme == "https" ? ["-k"] : []) + ["\(scheme)://127.0.0.1:\(port)\(path)"]
     if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
     if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
     if let file { arguments += ["--data-binary", "@" + file] }
@@ -172,6 +180,7 @@ func sameJSON(_ a: Any?, _ b: Any?, dropping: Set<String> = []) -> Bool {
     let (status, seconds) = server.stop()
     #expect(status == 0, "\(server.server.stderr)")
     #expect(seconds < 2)
+    #expect(!server.server.stderr.contains(" error "), "a normal stop logs no error: \(server.server.stderr)")
     let job = try jsonObject(try qtool.run(["jobs", "show", id, "--json"]).stdout)
     #expect(job["status"] as? String == "cancelled")
     #expect((job["error"] as? [String: Any])?["category"] as? String == "terminated")
@@ -196,6 +205,88 @@ func sameJSON(_ a: Any?, _ b: Any?, dropping: Set<String> = []) -> Bool {
     #expect(job?["status"] as? String == "interrupted")
   }
 
+  /// What an attacker would send, over the real socket: each refused with its status and code,
+  /// nothing read from the file system, and the server still answering afterwards.
+  @Test func hostileRequestsAreRefused() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let token = try token(qtool)
+    let server = try ServeProcess(qtool, environment: ["QTOOL_SERVE_MAX_BODY_MIB": "1"])
+    defer { _ = server.stop() }
+
+    // Malformed JSON: 400 with the path of the field.
+    let cut = try server.request("POST", "/api/v1/backtests", token: token, body: #"{"strategy": "goog-sma", "#)
+    #expect(cut.status == 400)
+    #expect(cut.errorCode == "malformed_body")
+    let wrong = try server.request("POST", "/api/v1/backtests", token: token, body: #"{"strategy": "goog-sma", "params": {"fast": "ten"}}"#)
+    #expect(wrong.status == 400)
+    #expect(wrong.field == "params.fast", "\(wrong.body)")
+    #expect(wrong.error["message"] as? String == "params.fast: expected a number, found a string")
+    let deep = qtool.home.appendingPathComponent("deep.json").path
+    try Data((String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8).write(to: URL(fileURLWithPath: deep))
+    #expect(try server.request("POST", "/api/v1/backtests", token: token, file: deep).status == 400)
+
+    // A rule error: 422 with line and column.
+    let spec = "name: bad\nuniverse: {symbols: [GOOG], timeframe: 1d}\nrules:\n  entry: sma(close, 10) >>> 3\n  exit: close < 1\n"
+    let body = String(decoding: try JSONSerialization.data(withJSONObject: ["spec": spec]), as: UTF8.self)
+    let rule = try server.request("POST", "/api/v1/strategies/validate", token: token, body: body)
+    #expect(rule.status == 422, "\(rule.body)")
+    let details = rule.error["details"] as? [String: Any] ?? [:]
+    #expect((details["line"] as? Int ?? 0) > 0 && (details["column"] as? Int ?? 0) > 0, "\(rule.body)")
+
+    // Unknown ids: 404 with the CLI's codes.
+    for (path, code) in [
+      ("/api/v1/backtests/nope", "run_not_found"), ("/api/v1/jobs/nope", "job_not_found"), ("/api/v1/data/datasets/NOPE-1d", "dataset_not_found"),
+      ("/api/v1/nothing/here", "route_not_found"),
+    ] {
+      let answer = try server.request("GET", path, token: token)
+      #expect(answer.status == 404, "\(path): \(answer.body)")
+      #expect(answer.errorCode == code, "\(path): \(answer.body)")
+    }
+    #expect(try server.request("GET", "/api/v1/strategies/nope", token: token).status == 404)
+
+    // Oversized bodies: 413 whether the length is announced or the body just keeps coming.
+    let announced = try server.request(
+      "POST", "/api/v1/data/import?symbol=X&timeframe=1d", token: token, body: "a", curl: ["-H", "Content-Length: 99999999999"])
+    #expect(announced.status == 413, "\(announced.body)")
+    let big = qtool.home.appendingPathComponent("big.csv").path
+    try Data(repeating: UInt8(ascii: "1"), count: (1 << 20) + 100).write(to: URL(fileURLWithPath: big))
+    let streamed = try server.request(
+      "POST", "/api/v1/data/import?symbol=X&timeframe=1d", token: token, file: big, curl: ["-H", "Transfer-Encoding: chunked"])
+    #expect(streamed.status == 413, "\(streamed.body)")
+    #expect(streamed.errorCode == "body_too_large")
+
+    // Paths and names that try to reach the file system.
+    let raw = try server.request("GET", "/api/v1/data/datasets/../../../../etc/passwd", token: token, curl: ["--path-as-is"])
+    #expect(raw.status == 404)
+    let dashboard = try server.request("GET", "/../../../../etc/passwd", curl: ["--path-as-is"])
+    #expect(dashboard.status == 404)
+    for path in [
+      "/api/v1/data/datasets/%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/api/v1/data/datasets/..%2F..%2Fetc%2Fpasswd/export", "/api/v1/strategies/..%2Fqtool.db",
+      "/api/v1/data/datasets/GOOG%00-1d",
+    ] {
+      let answer = try server.request("GET", path, token: token)
+      #expect(answer.status == 400, "\(path): \(answer.body)")
+      #expect(answer.errorCode == "invalid_name", "\(path)")
+    }
+    let named = try server.request("POST", "/api/v1/data/import?symbol=X&timeframe=1d&name=/etc/x", token: token, body: "a,b")
+    #expect(named.errorCode == "invalid_name")
+    for url in ["/etc/passwd", "file:///etc/passwd", "../qtool.db"] {
+      let answer = try server.request(
+        "POST", "/api/v1/data/downloads", token: token,
+        body: #"{"source": "csv", "symbols": ["X"], "timeframe": "1d", "from": "2024-01-01", "url": "\#(url)"}"#)
+      #expect(answer.status == 400, "\(url)")
+      #expect(answer.errorCode == "file_access_refused", "\(url)")
+    }
+    for answer in [raw, dashboard, named] { #expect(!answer.body.contains("root:")) }
+
+    // Still answering, and nothing was created by any of it.
+    #expect(try server.request("GET", "/healthz").status == 200)
+    let datasets = try server.request("GET", "/api/v1/data/datasets", token: token).data as? [String: Any]
+    #expect(datasets?["total"] as? Int == 1)
+    #expect(server.server.process.isRunning)
+  }
+
   @Test func nonLoopbackNeedsCredentials() throws {
     let qtool = try QtoolProcess()
     defer { qtool.cleanUp() }
@@ -208,6 +299,33 @@ func sameJSON(_ a: Any?, _ b: Any?, dropping: Set<String> = []) -> Bool {
     #expect(server.stop().status == 0)
     let half = try qtool.run(["serve", "--tls-cert", "x.pem"])
     #expect(half.status == 64)
+  }
+
+  /// With a certificate and its key, the same API over HTTPS (and plain HTTP is not answered).
+  @Test func servesHTTPSWithACertificate() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let cert = qtool.home.appendingPathComponent("cert.pem").path
+    let key = qtool.home.appendingPathComponent("key.pem").path
+    let made = try qtool.shell(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout '\(key)' -out '\(cert)' >/dev/null 2>&1 && echo made")
+    try #require(made.stdout.contains("made"), "openssl is a test package: make test-deps installs it")
+    let server = try ServeProcess(qtool, ["--tls-cert", cert, "--tls-key", key])
+    #expect(server.server.stderr.contains("https://127.0.0.1:"), "\(server.server.stderr)")
+    let health = try server.request("GET", "/healthz")
+    #expect(health.status == 200, "\(health.body)")
+    #expect(health.json["success"] as? Bool == true)
+    #expect(server.stop().status == 0)
+    let missing = try qtool.run(["serve", "--port", "0", "--tls-cert", cert, "--tls-key", qtool.home.appendingPathComponent("nope.pem").path])
+    #expect(missing.status == 66, "\(missing.stderr)")
+    let swapped = try qtool.run(["serve", "--port", "0", "--tls-cert", cert, "--tls-key", cert])
+    #expect(swapped.status == 65, "\(swapped.stderr)")
+    #expect(swapped.stderr.contains("is not a PEM private key"))
+    let other = qtool.home.appendingPathComponent("other.pem").path
+    _ = try qtool.shell("openssl genrsa -out '\(other)' 2048 >/dev/null 2>&1")
+    let mismatched = try qtool.run(["serve", "--port", "0", "--tls-cert", cert, "--tls-key", other])
+    #expect(mismatched.status == 65, "\(mismatched.stderr)")
+    #expect(mismatched.stderr.contains("does not belong to the certificate"))
   }
 
   @Test func authCommands() throws {

@@ -59,17 +59,21 @@ final class LiveServer: @unchecked Sendable {
     process.arguments = arguments
     let out = Pipe()
     process.standardOutput = out
-    let text = Mutex("")
-    out.fileHandleForReading.readabilityHandler = { handle in
-      let chunk = handle.availableData
-      if chunk.isEmpty { handle.readabilityHandler = nil } else { text.withLock { $0 += String(decoding: chunk, as: UTF8.self) } }
-    }
     try process.run()
-    while process.isRunning, parseEvents(text.withLock { $0 }).count < events { usleep(5_000) }
-    if process.isRunning { process.terminate() }
+    // Blocking reads on this thread (off the pool): each returns what arrived, empty at the end;
+    // curl's --max-time bounds the whole.
+    var text = ""
+    // Only whole events (ended by a blank line) count, and only those are returned.
+    func complete() -> String { text.range(of: "\n\n", options: .backwards).map { String(text[..<$0.upperBound]) } ?? "" }
+    while parseEvents(complete()).count < events {
+      let chunk = out.fileHandleForReading.availableData
+      if chunk.isEmpty { break }
+      text += String(decoding: chunk, as: UTF8.self)
+    }
+    // SIGKILL: curl is done with; Process.terminate() left it running until its --max-time.
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     process.waitUntilExit()
-    usleep(20_000)
-    return text.withLock { $0 }
+    return complete()
   }
 }
 

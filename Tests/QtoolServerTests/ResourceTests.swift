@@ -221,6 +221,13 @@ import Testing
       let cancelled = try await client.post("/api/v1/data/downloads/bulk:cancel", token: token, json: #"{"ids": ["\#(ids[1])"]}"#)
       #expect(cancelled.status == 200)
       #expect(try await client.get("/api/v1/data/downloads/tasks/jnothing", token: token).status == 404)
+      // An unknown source or an option it does not take: refused before any task exists.
+      let unknown = try await client.post(
+        "/api/v1/data/downloads", token: token, json: #"{"source": "../../etc", "symbols": ["CCC"], "timeframe": "1d", "from": "2024-01-01"}"#)
+      #expect(unknown.status == 400)
+      #expect(unknown.errorCode == "unknown_source")
+      let total = try await client.get("/api/v1/data/downloads/tasks", token: token).dataObject["total"] as? Int
+      #expect(total == 3, "no task for the refused request")
     }
   }
 }

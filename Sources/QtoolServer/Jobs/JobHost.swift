@@ -17,6 +17,10 @@ final class JobHost: Sendable {
   private let pending = Mutex<[Int: Task<Void, Never>]>([:])
   private let counter = Atomic<Int>(0)
   let shutdown = CancellationToken()
+  /// Called when an operation has ended (its job's row is final).
+  private let onEnd: @Sendable () -> Void
+
+  init(onEnd: @escaping @Sendable () -> Void = {}) { self.onEnd = onEnd }
 
   /// How a start ended before or when the job existed.
   enum Start<Result: Sendable>: Sendable {
@@ -50,6 +54,7 @@ final class JobHost: Sendable {
         result = .failure(error)
       }
       outcome.withLock { $0 = result }
+      self?.onEnd()
       jobContinuation.finish()
       doneContinuation.finish()
       self?.finished(key: key)
@@ -97,6 +102,8 @@ final class JobWatcher: Sendable {
   let hub: EventHub
   private let seen = Mutex<[String: String]>([:])
   private let watermark = Atomic<Int64>(0)
+  /// One poll at a time, so a job's events are published in the order they happened.
+  private let polling = Mutex<Void>(())
 
   init(database: QtoolDatabase, hub: EventHub, since: Int64) {
     self.database = database
@@ -106,6 +113,10 @@ final class JobWatcher: Sendable {
 
   /// One poll: publishes what changed since the last.
   func poll(now: Int64) {
+    polling.withLock { _ in pollOnce(now: now) }
+  }
+
+  private func pollOnce(now: Int64) {
     let since = watermark.load(ordering: .relaxed)
     guard let changed = try? database.jobsChanged(since: since - 2000) else { return }
     var newest = since

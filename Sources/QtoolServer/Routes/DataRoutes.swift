@@ -99,7 +99,7 @@ enum DataRoutes {
         return try await service.startJob(request) { try DataOperations($0).preprocess(preprocess) }
       },
       Route("POST", "/api/v1/data/downloads", "startDownload", scope: .dataWrite) { service, request in
-        try await startDownloads(service, request, try checked(try request.decode(DownloadRequest.self)))
+        try await startDownloads(service, request, try checkedSource(try checked(try request.decode(DownloadRequest.self)), settings: service.settings))
       },
       Route("GET", "/api/v1/data/downloads/tasks", "listDownloadTasks", scope: .dataRead) { service, request in
         let (page, size) = try request.paging()
@@ -162,6 +162,13 @@ enum DataRoutes {
       throw OperationError.invalidArgument("the csv source needs a url", field: "url")
     }
     request.wait = false
+    return request
+  }
+
+  /// The source and its options are checked before any task is created: an unknown source is a
+  /// 400, not a 202 with tasks that fail.
+  static func checkedSource(_ request: DownloadRequest, settings: Settings) throws -> DownloadRequest {
+    _ = try SourceFactory.make(request, settings: settings)
     return request
   }
 

@@ -49,6 +49,7 @@ enum ServeCommand: LeafCommand {
       for path in [cert, key] where !FileManager.default.isReadableFile(atPath: path) {
         throw OperationError.notFound("cannot read \(path)", code: "file_not_found", details: ["path": .string(path)])
       }
+      try APIServer.checkTLS(certificate: cert, key: key)
       configuration.tlsCertificate = cert
       configuration.tlsKey = key
     case (nil, nil): break
