@@ -139,10 +139,19 @@ public struct AuthOperations: Sendable {
   }
 
   static func randomHex(_ count: Int) -> String {
+    // Every request gets an id from here: 64 random bits at a time, hex by table (no formatting).
     var generator = SystemRandomNumberGenerator()
-    var bytes = [UInt8](repeating: 0, count: (count + 1) / 2)
-    for i in bytes.indices { bytes[i] = generator.next() }
-    return String(bytes.map { String(format: "%02x", $0) }.joined().prefix(count))
+    let digits = Array("0123456789abcdef".utf8)
+    var text = [UInt8]()
+    text.reserveCapacity(count + 15)
+    while text.count < count {
+      var word: UInt64 = generator.next()
+      for _ in 0..<16 {
+        text.append(digits[Int(word & 0xf)])
+        word >>= 4
+      }
+    }
+    return String(decoding: text.prefix(count), as: UTF8.self)
   }
 
   /// `90d`, `12h`, `30m`, `1y`, or `never` (nil) → milliseconds.
