@@ -82,7 +82,7 @@ _qtool_options() {
     'auth token create') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --scopes --expires --json' ;;
     'auth token list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'auth token revoke') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
-    'serve') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --host --port --port-file --tls-cert --tls-key' ;;
+    'serve') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --host --port --port-file --tls-cert --tls-key --json' ;;
     'version') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'help') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'completions') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;

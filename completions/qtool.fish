@@ -740,6 +740,7 @@ complete -c qtool -n '__qtool_at '\''serve'\''' -l port -r -f -d 'The port; 0 pi
 complete -c qtool -n '__qtool_at '\''serve'\''' -l port-file -r -F -d 'Write the port listened on to this file once listening.'
 complete -c qtool -n '__qtool_at '\''serve'\''' -l tls-cert -r -F -d 'Serve HTTPS with this PEM certificate chain.'
 complete -c qtool -n '__qtool_at '\''serve'\''' -l tls-key -r -F -d 'The PEM private key of --tls-cert.'
+complete -c qtool -n '__qtool_at '\''serve'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''version'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''version'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
 complete -c qtool -n '__qtool_at '\''version'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'

@@ -26,11 +26,13 @@ enum ServeCommand: LeafCommand {
       .value("port-file", .path(.file(extensions: [])), valueName: "file", help: "Write the port listened on to this file once listening."),
       .value("tls-cert", .path(.file(extensions: ["pem", "crt"])), valueName: "file", help: "Serve HTTPS with this PEM certificate chain."),
       .value("tls-key", .path(.file(extensions: ["pem", "key"])), valueName: "file", help: "The PEM private key of --tls-cert."),
+      CommonOptions.json,
     ],
     examples: [
       Example("qtool serve", "The API and dashboard on http://127.0.0.1:8080"),
       Example("qtool serve --host 0.0.0.0 --port 9000", "On every address (needs a user or token first)"),
       Example("qtool serve --port 0 --port-file /run/qtool.port", "A free port, written to a file for scripts"),
+      Example("qtool serve --port 0 --json", "Once listening, print {url, host, port, pid} as JSON on stdout"),
     ])
 
   static func isLoopback(_ host: String) -> Bool {
@@ -64,6 +66,8 @@ enum ServeCommand: LeafCommand {
     }
     let portFile = arguments.string("port-file")
     let stderr = context.stderr
+    let stdout = context.stdout
+    let json = context.json
     let scheme = configuration.tlsCertificate == nil ? "http" : "https"
     let outcome = BlockingResult()
     let finalConfiguration = configuration
@@ -73,7 +77,9 @@ enum ServeCommand: LeafCommand {
         let service = await APIService(database: database, settings: settings, configuration: finalConfiguration, logger: logger)
         try await APIServer(service: service).run(host: host, port: port, stop: Signals.cancellation) { bound in
           if let portFile { try? AtomicFile.write(Data("\(bound)\n".utf8), to: portFile, overwrite: true) }
-          stderr.line("qtool serve: listening on \(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(bound)")
+          let url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(bound)"
+          stderr.line("qtool serve: listening on \(url)")
+          if json, let text = try? JSONOutput.encode(Listening(url: url, host: host, port: bound, pid: getpid())) { stdout.write(text + "\n") }
         }
         outcome.finish(nil)
       } catch {
@@ -87,6 +93,14 @@ enum ServeCommand: LeafCommand {
     stderr.line("qtool serve: stopped")
     return .success
   }
+}
+
+/// What `serve --json` prints once it listens.
+struct Listening: Encodable {
+  var url: String
+  var host: String
+  var port: Int
+  var pid: Int32
 }
 
 /// Waits on a thread that is not the cooperative pool's for an async task to end.
