@@ -15,6 +15,12 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", exact: "2.8.1"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird-auth", exact: "2.5.0"),
+    .package(url: "https://github.com/vapor/jwt-kit", exact: "5.8.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
   ],
   targets: [
     // MARK: System libraries
@@ -61,11 +67,29 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ],
       plugins: ["BuildInfoPlugin"]),
+    /** `qtool serve`: the REST API, streams, auth, metrics and the dashboard over QtoolEngine. */
+    .target(
+      name: "QtoolServer",
+      dependencies: [
+        "QtoolEngine", "QtoolCore", "QtoolStore",
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HummingbirdCore", package: "hummingbird"),
+        .product(name: "HummingbirdTLS", package: "hummingbird"),
+        .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+        .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+        .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+        .product(name: "JWTKit", package: "jwt-kit"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+      ],
+      exclude: ["OpenAPI/openapi.json"]),
     /** The command tree, one file per command, terminal rendering and exit codes. */
     .target(
       name: "QtoolCLI",
       dependencies: [
-        "QtoolArgs", "QtoolEngine", "QtoolCore", "QtoolStore", "QtoolData",
+        "QtoolArgs", "QtoolEngine", "QtoolCore", "QtoolStore", "QtoolData", "QtoolServer",
         .product(name: "Logging", package: "swift-log"),
       ]),
 
@@ -93,6 +117,13 @@ let package = Package(
     .target(name: "QtoolTestSupport", dependencies: ["QtoolData"], path: "Tests/QtoolTestSupport"),
     .testTarget(name: "QtoolDataTests", dependencies: ["QtoolData", "QtoolStore", "QtoolCore", "QtoolTestSupport"]),
     .testTarget(name: "QtoolEngineTests", dependencies: ["QtoolEngine", "QtoolStore", "QtoolCore", "QtoolModels", "QtoolData", "QtoolTestSupport"]),
+    .testTarget(
+      name: "QtoolServerTests",
+      dependencies: [
+        "QtoolServer", "QtoolEngine", "QtoolCore", "QtoolStore",
+        .product(name: "HummingbirdTesting", package: "hummingbird"),
+        .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+      ]),
     .testTarget(
       name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs", "QtoolCore", "QtoolData", "QtoolStore", "QtoolTestSupport"],
       exclude: ["Snapshots"]),

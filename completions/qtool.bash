@@ -3,7 +3,7 @@
 
 _qtool_subcommands() {
   case "$1" in
-    '') echo 'data strategy backtest train jobs signals db config version help completions man' ;;
+    '') echo 'data strategy backtest train jobs signals db config auth serve version help completions man' ;;
     'data') echo 'download import list ls info verify export delete rm preprocess' ;;
     'strategy') echo 'new list ls show validate versions diff delete rm run start stop status pause resume' ;;
     'backtest') echo 'run list ls show compare replay check export delete rm grid' ;;
@@ -14,6 +14,9 @@ _qtool_subcommands() {
     'signals notify') echo 'add list ls test history remove rm' ;;
     'db') echo 'info migrate vacuum backup' ;;
     'config') echo 'show' ;;
+    'auth') echo 'user token' ;;
+    'auth user') echo 'add list ls remove rm passwd' ;;
+    'auth token') echo 'create list ls revoke' ;;
   esac
 }
 
@@ -31,6 +34,9 @@ _qtool_canonical() {
     'signals|ls') echo 'list' ;;
     'signals notify|ls') echo 'list' ;;
     'signals notify|rm') echo 'remove' ;;
+    'auth user|ls') echo 'list' ;;
+    'auth user|rm') echo 'remove' ;;
+    'auth token|ls') echo 'list' ;;
     *) echo "${1##*|}" ;;
   esac
 }
@@ -108,6 +114,17 @@ _qtool_options() {
     'db backup') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --force -f --json' ;;
     'config') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'config show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'auth') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
+    'auth user') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
+    'auth user add') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --role --password-stdin --json' ;;
+    'auth user list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'auth user remove') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'auth user passwd') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --password-stdin --json' ;;
+    'auth token') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
+    'auth token create') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --scopes --expires --json' ;;
+    'auth token list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'auth token revoke') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
+    'serve') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --host --port --port-file --tls-cert --tls-key --json' ;;
     'version') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'help') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'completions') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
@@ -550,6 +567,58 @@ _qtool_value() {
     'config show|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'config show|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'config show|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'auth|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'auth|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'auth user|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth user|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'auth user|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth user|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'auth user add|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth user add|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'auth user add|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth user add|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'auth user add|--role') COMPREPLY=($(compgen -W 'admin trader viewer' -- "$cur")) ;;
+    'auth user list|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth user list|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'auth user list|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth user list|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'auth user remove|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth user remove|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'auth user remove|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth user remove|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'auth user passwd|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth user passwd|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'auth user passwd|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth user passwd|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'auth token|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth token|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'auth token|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth token|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'auth token create|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth token create|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'auth token create|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth token create|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'auth token create|--scopes') COMPREPLY=() ;;
+    'auth token create|--expires') COMPREPLY=() ;;
+    'auth token list|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth token list|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'auth token list|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth token list|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'auth token revoke|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth token revoke|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'auth token revoke|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'auth token revoke|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'serve|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'serve|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'serve|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'serve|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'serve|--host') COMPREPLY=() ;;
+    'serve|--port') COMPREPLY=() ;;
+    'serve|--port-file') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'serve|--tls-cert') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'serve|--tls-key') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'version|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'version|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'version|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;

@@ -65,10 +65,22 @@ enum CommandTree {
     CommandGroup(
       name: "config", abstract: "Show qtool's effective configuration",
       leaves: [ConfigShowCommand.self]),
+    CommandGroup(
+      name: "auth", abstract: "Manage the users and API tokens of qtool serve",
+      discussion: "Users log in to the REST API and the dashboard with a password (roles admin, trader, viewer); API tokens are for CI jobs and cron, with scopes. Passwords are stored as bcrypt hashes, tokens as SHA-256 hashes.",
+      leaves: [],
+      groups: [
+        CommandGroup(
+          name: "user", abstract: "Add, list and remove users, and set their passwords",
+          leaves: [AuthUserAddCommand.self, AuthUserListCommand.self, AuthUserRemoveCommand.self, AuthUserPasswdCommand.self]),
+        CommandGroup(
+          name: "token", abstract: "Create, list and revoke API tokens",
+          leaves: [AuthTokenCreateCommand.self, AuthTokenListCommand.self, AuthTokenRevokeCommand.self]),
+      ]),
   ]
 
   static let topLevel: [any LeafCommand.Type] = [
-    VersionCommand.self, HelpCommand.self, CompletionsCommand.self, ManCommand.self, CompleteCommand.self,
+    ServeCommand.self, VersionCommand.self, HelpCommand.self, CompletionsCommand.self, ManCommand.self, CompleteCommand.self,
   ]
 
   static let root = CommandSpec(

@@ -326,13 +326,14 @@ extension QtoolDatabase {
 
   public func strategies() throws -> [StrategyRecord] {
     try read { db in
+      // A cached statement: the server lists strategies on every dashboard refresh and API call.
       try Row.fetchAll(
-        db,
-        sql: """
-          SELECT s.name, s.type, s.status, s.path, s.updated_at, count(v.id) AS versions,
-                 (SELECT hash FROM strategy_versions WHERE strategy_id = s.id ORDER BY version DESC LIMIT 1) AS latest_hash
-          FROM strategies s LEFT JOIN strategy_versions v ON v.strategy_id = s.id GROUP BY s.id ORDER BY s.name
-          """
+        db.cachedStatement(
+          sql: """
+            SELECT s.name, s.type, s.status, s.path, s.updated_at, count(v.id) AS versions,
+                   (SELECT hash FROM strategy_versions WHERE strategy_id = s.id ORDER BY version DESC LIMIT 1) AS latest_hash
+            FROM strategies s LEFT JOIN strategy_versions v ON v.strategy_id = s.id GROUP BY s.id ORDER BY s.name
+            """)
       ).map {
         StrategyRecord(
           name: $0["name"], type: $0["type"], status: $0["status"], path: $0["path"], versions: $0["versions"], latestHash: $0["latest_hash"] ?? "",

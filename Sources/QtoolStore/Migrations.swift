@@ -489,6 +489,67 @@ enum Migrations {
           ) WITHOUT ROWID;
           """)
     }
+    migrator.registerMigration("011-serve-auth") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'trader', 'viewer')),
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until INTEGER,
+            last_login_at INTEGER
+          );
+          CREATE TABLE refresh_tokens (
+            id TEXT PRIMARY KEY,
+            family TEXT NOT NULL,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            token_hash TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            used_at INTEGER,
+            revoked_at INTEGER
+          );
+          CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
+          CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            token_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER,
+            last_used_at INTEGER,
+            revoked_at INTEGER
+          );
+          CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT,
+            status INTEGER NOT NULL,
+            request_id TEXT,
+            ip TEXT
+          );
+          CREATE INDEX audit_log_at ON audit_log (at);
+          CREATE TABLE idempotency_keys (
+            principal TEXT NOT NULL,
+            key TEXT NOT NULL,
+            method TEXT NOT NULL,
+            path TEXT NOT NULL,
+            body_hash TEXT NOT NULL,
+            status INTEGER,
+            response BLOB,
+            content_type TEXT,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (principal, key)
+          );
+          """)
+    }
     return migrator
   }
 }

@@ -105,14 +105,14 @@ final class RecordedProgress: ProgressSink {
     let context = OperationContext(database: base.database, progress: progress)
     let request = GridRequest(
       strategy: .inline(spec: smaSpec, origin: nil),
-      axes: [GridAxis(name: "fast", values: (2...60).map(Double.init)), GridAxis(name: "slow", values: (20...120).map(Double.init))], jobs: 1)
+      axes: [GridAxis(name: "fast", values: (2...200).map(Double.init)), GridAxis(name: "slow", values: (20...420).map(Double.init))], jobs: 1)
     let task = Task { try await OperationAwait.run(cancellation: context.cancellation) { try BacktestOperations(context).grid(request) } }
     while !progress.events.withLock({ $0.contains { $0.phase == "grid" && $0.done > 0 } }) { try await Task.sleep(nanoseconds: 1_000_000) }
     task.cancel()
     await #expect(throws: OperationCancelled(reason: .requested)) { try await task.value }
     let job = try #require(try JobOperations(context).list(JobFilter(kinds: ["grid"])).first)
     #expect(job.status == .cancelled)
-    #expect(job.progress?.total == 59 * 101)
+    #expect(job.progress?.total == 199 * 401)
     #expect(try context.database.info().rowCounts["grid_results"] == 0)
   }
 

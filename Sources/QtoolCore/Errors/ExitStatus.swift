@@ -11,6 +11,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
   case cannotCreate = 73
   case ioError = 74
   case temporaryFailure = 75
+  case permissionDenied = 77
   case interrupted = 130
   case terminated = 143
 
@@ -27,6 +28,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case .cannotCreate: return "an output file or the store cannot be written, or it exists already"
     case .ioError: return "standard output could not be written (disk full, device error)"
     case .temporaryFailure: return "a temporary condition (dataset in use, rate limited, server error): retry later"
+    case .permissionDenied: return "not allowed: missing, wrong, expired or revoked credentials, or a token without the scope"
     case .interrupted: return "cancelled by Ctrl-C (SIGINT) or `qtool jobs cancel`; nothing half-written is left"
     case .terminated: return "cancelled by SIGTERM; nothing half-written is left"
     }

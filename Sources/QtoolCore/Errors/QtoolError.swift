@@ -63,6 +63,14 @@ public enum ErrorCategory: String, Codable, Sendable, CaseIterable {
   case terminated
   case `internal`
   case failure
+  /// No credentials, or credentials that are wrong, expired or revoked (the server).
+  case unauthorized
+  /// Credentials that are valid but lack the permission (a token's scopes, a user's role).
+  case forbidden
+  /// A request body larger than the server accepts.
+  case tooLarge = "too_large"
+  /// The path exists but does not take that method (the server).
+  case methodNotAllowed = "method_not_allowed"
 
   public var exitStatus: ExitStatus {
     switch self {
@@ -76,6 +84,9 @@ public enum ErrorCategory: String, Codable, Sendable, CaseIterable {
     case .terminated: return .terminated
     case .internal: return .software
     case .failure: return .failure
+    case .unauthorized, .forbidden: return .permissionDenied
+    case .tooLarge: return .dataError
+    case .methodNotAllowed: return .usage
     }
   }
 
@@ -90,6 +101,10 @@ public enum ErrorCategory: String, Codable, Sendable, CaseIterable {
     case .unavailable: return 502
     case .terminated: return 503
     case .cannotWrite, .internal, .failure: return 500
+    case .unauthorized: return 401
+    case .forbidden: return 403
+    case .tooLarge: return 413
+    case .methodNotAllowed: return 405
     }
   }
 }

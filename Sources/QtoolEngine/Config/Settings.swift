@@ -106,6 +106,9 @@ public struct Settings: Sendable {
     for (key, value, help) in liveSettings {
       add(key, env: "QTOOL_" + key.uppercased().replacingOccurrences(of: ".", with: "_"), defaultValue: value, help: help)
     }
+    for (key, value, help) in serveSettings {
+      add("serve.\(key)", env: "QTOOL_SERVE_\(key.uppercased())", defaultValue: value, help: help)
+    }
     let known = Set(entries.map(\.key))
     let unknown = fileValues.keys.filter { !known.contains($0) }.sorted()
     if let first = unknown.first {
@@ -144,6 +147,19 @@ public struct Settings: Sendable {
     }
     return number
   }
+
+  /// `serve.*`: the REST server's limits and its signing key (read by `qtool serve`).
+  static let serveSettings: [(key: String, value: String?, help: String)] = [
+    ("jwt_secret", nil, "key (32+ characters) signing access tokens; default: a random key kept in $QTOOL_HOME/serve.key (0600)"),
+    ("access_ttl", "900", "seconds an access token (JWT) stays valid"),
+    ("refresh_ttl", "2592000", "seconds a refresh token stays valid (rotated at every use)"),
+    ("rate_auth", "5/min", "requests per client to /auth routes (login, refresh): N/sec, N/min or N/hour"),
+    ("rate_default", "100/min", "requests per token or IP to every other route"),
+    ("max_body_mib", "64", "largest request body (MiB); uploads for import included"),
+    ("bcrypt_cost", "11", "bcrypt cost of stored passwords (4 to 31)"),
+    ("lockout_failures", "5", "failed logins in a row that lock an account"),
+    ("lockout_seconds", "900", "how long a locked account stays locked"),
+  ]
 
   /// Flattens nested YAML mappings to dotted keys: `sources: {binance: {base_url: …}}` →
   /// `sources.binance.base_url`.

@@ -26,6 +26,17 @@ public struct PreprocessRequest: Codable, Sendable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey { case dataset, operations, output = "out", replace, replaceOriginal = "replace_original", wait }
+
+  /// The flags may be left out of a request (false).
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    dataset = try container.decode(String.self, forKey: .dataset)
+    operations = try container.decode([PreprocessOperation].self, forKey: .operations)
+    output = try container.decode(String.self, forKey: .output)
+    replace = try container.decodeIfPresent(Bool.self, forKey: .replace) ?? false
+    replaceOriginal = try container.decodeIfPresent(Bool.self, forKey: .replaceOriginal) ?? false
+    wait = try container.decodeIfPresent(Bool.self, forKey: .wait) ?? false
+  }
 }
 
 public struct PreprocessReport: Codable, Sendable {

@@ -11,15 +11,10 @@ enum StrategyValidateCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let reference = try StrategyArgument.reference(context.arguments.string("spec")!, context: context)
-    let loaded = try StrategyOperations(try context.operations()).validate(reference)
+    let operations = StrategyOperations(try context.operations())
+    let loaded = try operations.validate(reference)
     if context.json {
-      struct Valid: Encodable {
-        var valid = true
-        var name: String
-        var hash: String
-        enum CodingKeys: String, CodingKey { case valid, name = "strategy", hash }
-      }
-      try context.printJSON(Valid(name: loaded.spec.name, hash: loaded.hash))
+      try context.printJSON(StrategyValidation(name: loaded.spec.name, hash: loaded.hash))
     } else {
       context.stdout.line("\(loaded.origin): valid (\(loaded.spec.name))")
     }

@@ -1,0 +1,375 @@
+import Foundation
+import QtoolCore
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A running `qtool serve` on a free loopback port, and requests to it (through curl).
+struct ServeProcess {
+  let qtool: QtoolProcess
+  let server: BackgroundQtool
+  let port: Int
+  /// https when started with a certificate (self-signed in tests: curl is told not to verify it).
+  let scheme: String
+
+  init(_ qtool: QtoolProcess, _ extra: [String] = [], environment: [String: String] = [:]) throws {
+    self.qtool = qtool
+    scheme = extra.contains("--tls-cert") ? "https" : "http"
+    let portFile = qtool.home.appendingPathComponent("port-\(UUID().uuidString)").path
+    server = try BackgroundQtool(
+      qtool, ["serve", "--port", "0", "--port-file", portFile] + extra,
+      environment: ["QTOOL_SERVE_RATE_DEFAULT": "100000/min", "QTOOL_SERVE_BCRYPT_COST": "4"].merging(environment) { $1 })
+    #expect(server.waitForStderr("listening on", timeout: 30), "\(server.stderr)")
+    port = Int((try? String(contentsOfFile: portFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+    #expect(port > 0)
+  }
+
+  struct Answer {
+    var status: Int
+    var body: String
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]) ?? [:] }
+    /// The envelope's data, re-encoded with sorted keys, for comparing with the CLI's JSON.
+    var data: Any? { json["data"] }
+    var error: [String: Any] { json["error"] as? [String: Any] ?? [:] }
+    var errorCode: String? { error["code"] as? String }
+    var field: String? { (error["details"] as? [String: Any])?["field"] as? String }
+  }
+
+  func request(_ method: String, _ path: String, token: String? = nil, body: String? = nil, file: String? = nil, curl extra: [String] = []) throws
+    -> Answer
+  {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+    var arguments = ["-s", "--max-time", "60", "-X", method, "-w", "\n%{http_code}"] + extra + (scheme == "https" ? ["-k"] : []) + ["\(scheme)://127.0.0.1:\(port)\(path)"]
+    if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+    if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
+    if let file { arguments += ["--data-binary", "@" + file] }
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    let newline = text.lastIndex(of: "\n") ?? text.startIndex
+    return Answer(status: Int(text[text.index(after: newline)...]) ?? 0, body: String(text[..<newline]))
+  }
+
+  /// SIGTERM; the exit status and how long it took.
+  func stop() -> (status: Int32, seconds: Double) {
+    let start = Date()
+    server.signal(SIGTERM)
+    let status = server.wait()
+    return (status, Date().timeIntervalSince(start))
+  }
+}
+
+/// JSON values compared as values (key order and number spelling aside), with `dropping` keys
+/// removed at the top level (ids and times that differ between two runs of one operation).
+func sameJSON(_ a: Any?, _ b: Any?, dropping: Set<String> = []) -> Bool {
+  func normal(_ value: Any?) -> Any? {
+    guard var object = value as? [String: Any] else { return value }
+    for key in dropping { object.removeValue(forKey: key) }
+    return object
+  }
+  guard let a = normal(a), let b = normal(b) else { return a == nil && b == nil }
+  let options: JSONSerialization.WritingOptions = [.sortedKeys, .fragmentsAllowed]
+  return (try? JSONSerialization.data(withJSONObject: a, options: options)) == (try? JSONSerialization.data(withJSONObject: b, options: options))
+}
+
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ServeCommandTests {
+  func prepared() throws -> QtoolProcess {
+    let qtool = try QtoolProcess()
+    let goog = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path
+    #expect(try qtool.run(["data", "import", goog, "--symbol", "GOOG", "--timeframe", "1d"]).status == 0)
+    #expect(try qtool.run(["strategy", "new", "goog-sma", "--template", "sma_crossover", "--symbol", "GOOG", "-o", "goog-sma.yaml"]).status == 0)
+    return qtool
+  }
+
+  func token(_ qtool: QtoolProcess, scopes: String = "*", name: String = "e2e") throws -> String {
+    let result = try qtool.run(["auth", "token", "create", name, "--scopes", scopes, "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    return try jsonObject(result.stdout)["token"] as? String ?? ""
+  }
+
+  func cli(_ qtool: QtoolProcess, _ arguments: [String]) throws -> Any {
+    let result = try qtool.run(arguments + ["--json"])
+    #expect(result.status == 0, "\(arguments): \(result.stderr)")
+    return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8), options: .fragmentsAllowed)
+  }
+
+  /// For every operation, the CLI's --json result is the API's data.
+  @Test func theAPIAnswersWhatTheCLIPrints() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let token = try token(qtool)
+    let server = try ServeProcess(qtool)
+    defer { _ = server.stop() }
+    func items(_ answer: ServeProcess.Answer) -> Any? { (answer.data as? [String: Any])?["items"] }
+
+    #expect(sameJSON(try cli(qtool, ["data", "list"]), items(try server.request("GET", "/api/v1/data/datasets", token: token))))
+    #expect(sameJSON(try cli(qtool, ["data", "info", "GOOG-1d"]), try server.request("GET", "/api/v1/data/datasets/GOOG-1d", token: token).data))
+    #expect(sameJSON(try cli(qtool, ["data", "verify"]), try server.request("GET", "/api/v1/data/verify", token: token).data))
+    #expect(sameJSON(try cli(qtool, ["strategy", "list"]), items(try server.request("GET", "/api/v1/strategies", token: token))))
+    #expect(
+      sameJSON(try cli(qtool, ["strategy", "versions", "goog-sma"]), try server.request("GET", "/api/v1/strategies/goog-sma/versions", token: token).data))
+    #expect(
+      sameJSON(
+        try cli(qtool, ["strategy", "validate", "goog-sma"]),
+        try server.request("POST", "/api/v1/strategies/validate", token: token, body: #"{"name": "goog-sma"}"#).data))
+    #expect(
+      sameJSON(
+        try cli(qtool, ["strategy", "show", "goog-sma"]),
+        (try server.request("GET", "/api/v1/strategies/goog-sma", token: token).data as? [String: Any])?["spec"]))
+
+    let cliRun = try #require(try cli(qtool, ["backtest", "run", "goog-sma"]) as? [String: Any])
+    let apiRun = try server.request("POST", "/api/v1/backtests?wait=true", token: token, body: #"{"strategy": "goog-sma"}"#)
+    #expect(apiRun.status == 200)
+    #expect(sameJSON(cliRun, apiRun.data, dropping: ["id", "job_id"]))
+    let first = try #require(cliRun["id"] as? String)
+    let second = try #require((apiRun.data as? [String: Any])?["id"] as? String)
+    #expect(sameJSON(try cli(qtool, ["backtest", "list"]), items(try server.request("GET", "/api/v1/backtests", token: token))))
+    #expect(sameJSON(try cli(qtool, ["backtest", "show", first]), try server.request("GET", "/api/v1/backtests/\(first)", token: token).data))
+    #expect(
+      sameJSON(
+        try cli(qtool, ["backtest", "compare", first, second]),
+        try server.request("GET", "/api/v1/backtests/compare?ids=\(first),\(second)", token: token).data))
+    #expect(sameJSON(try cli(qtool, ["backtest", "replay", first]), try server.request("POST", "/api/v1/backtests/\(first):replay", token: token).data))
+    #expect(
+      sameJSON(
+        try cli(qtool, ["backtest", "check", "goog-sma"]),
+        try server.request("POST", "/api/v1/backtests/check", token: token, body: #"{"strategy": "goog-sma"}"#).data))
+    let grid = #"{"strategy": "goog-sma", "axes": [{"name": "fast", "values": [5, 10]}]}"#
+    #expect(
+      sameJSON(
+        try cli(qtool, ["backtest", "grid", "goog-sma", "--grid", "fast=5,10"]),
+        try server.request("POST", "/api/v1/backtests/grid?wait=true", token: token, body: grid).data, dropping: ["id", "job_id", "seconds"]))
+    let job = try #require(cliRun["job_id"] as? String)
+    #expect(sameJSON(try cli(qtool, ["jobs", "show", job]), try server.request("GET", "/api/v1/jobs/\(job)", token: token).data))
+
+    let goog = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path
+    let imported = try cli(qtool, ["data", "import", goog, "--symbol", "GOOG", "--timeframe", "1d", "--name", "GOOG-cli"])
+    let uploaded = try server.request("POST", "/api/v1/data/import?symbol=GOOG&timeframe=1d&name=GOOG-api&wait=true", token: token, file: goog)
+    #expect(sameJSON(imported, uploaded.data, dropping: ["dataset", "job_id", "seconds", "files"]))
+    let cliDerived = try cli(qtool, ["data", "preprocess", "GOOG-1d", "--op", "resample timeframe=1w", "--out", "GOOG-1w-cli"])
+    let apiDerived = try server.request(
+      "POST", "/api/v1/data/preprocess?wait=true", token: token,
+      body: #"{"dataset": "GOOG-1d", "operations": [{"type": "resample", "timeframe": "1w"}], "out": "GOOG-1w-api"}"#)
+    #expect(sameJSON(cliDerived, apiDerived.data, dropping: ["dataset"]))
+    let export = try qtool.run(["data", "export", "GOOG-1d", "--from", "2012-01-01", "--to", "2012-03-01", "-o", "-"])
+    #expect(export.stdout == (try server.request("GET", "/api/v1/data/datasets/GOOG-1d/export?from=2012-01-01&to=2012-03-01", token: token).body))
+    _ = try server.request("GET", "/api/v1/auth/me", token: token)
+    #expect(sameJSON(try cli(qtool, ["auth", "token", "list"]), items(try server.request("GET", "/api/v1/admin/tokens", token: token))))
+  }
+
+  /// SIGTERM drains and exits 0 within 2 s; the job it ran is recorded as terminated.
+  @Test func sigtermDrainsAndExitsZero() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let token = try token(qtool)
+    let server = try ServeProcess(qtool)
+    #expect(try server.request("GET", "/readyz").status == 200)
+    let values = (2...90).map(String.init).joined(separator: ",")
+    let started = try server.request(
+      "POST", "/api/v1/backtests/grid", token: token,
+      body: #"{"strategy": "goog-sma", "axes": [{"name": "fast", "values": [\#(values)]}, {"name": "slow", "values": [\#(values)]}], "jobs": 1}"#)
+    #expect(started.status == 202)
+    let id = try #require((started.data as? [String: Any])?["id"] as? String)
+    let (status, seconds) = server.stop()
+    #expect(status == 0, "\(server.server.stderr)")
+    #expect(seconds < 2)
+    #expect(!server.server.stderr.contains(" error "), "a normal stop logs no error: \(server.server.stderr)")
+    let job = try jsonObject(try qtool.run(["jobs", "show", id, "--json"]).stdout)
+    #expect(job["status"] as? String == "cancelled")
+    #expect((job["error"] as? [String: Any])?["category"] as? String == "terminated")
+  }
+
+  /// Jobs a killed server left running are marked interrupted when the next one starts.
+  @Test func jobsOfADeadServerAreMarkedInterrupted() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let token = try token(qtool)
+    let first = try ServeProcess(qtool)
+    let values = (2...90).map(String.init).joined(separator: ",")
+    let started = try first.request(
+      "POST", "/api/v1/backtests/grid", token: token,
+      body: #"{"strategy": "goog-sma", "axes": [{"name": "fast", "values": [\#(values)]}, {"name": "slow", "values": [\#(values)]}], "jobs": 1}"#)
+    let id = try #require((started.data as? [String: Any])?["id"] as? String)
+    first.server.signal(SIGKILL)
+    _ = first.server.wait()
+    let second = try ServeProcess(qtool)
+    defer { _ = second.stop() }
+    let job = try second.request("GET", "/api/v1/jobs/\(id)", token: token).data as? [String: Any]
+    #expect(job?["status"] as? String == "interrupted")
+  }
+
+  /// What an attacker would send, over the real socket: each refused with its status and code,
+  /// nothing read from the file system, and the server still answering afterwards.
+  @Test func hostileRequestsAreRefused() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let token = try token(qtool)
+    let server = try ServeProcess(qtool, environment: ["QTOOL_SERVE_MAX_BODY_MIB": "1"])
+    defer { _ = server.stop() }
+
+    // Malformed JSON: 400 with the path of the field.
+    let cut = try server.request("POST", "/api/v1/backtests", token: token, body: #"{"strategy": "goog-sma", "#)
+    #expect(cut.status == 400)
+    #expect(cut.errorCode == "malformed_body")
+    let wrong = try server.request("POST", "/api/v1/backtests", token: token, body: #"{"strategy": "goog-sma", "params": {"fast": "ten"}}"#)
+    #expect(wrong.status == 400)
+    #expect(wrong.field == "params.fast", "\(wrong.body)")
+    #expect(wrong.error["message"] as? String == "params.fast: expected a number, found a string")
+    let deep = qtool.home.appendingPathComponent("deep.json").path
+    try Data((String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8).write(to: URL(fileURLWithPath: deep))
+    #expect(try server.request("POST", "/api/v1/backtests", token: token, file: deep).status == 400)
+
+    // A rule error: 422 with line and column.
+    let spec = "name: bad\nuniverse: {symbols: [GOOG], timeframe: 1d}\nrules:\n  entry: sma(close, 10) >>> 3\n  exit: close < 1\n"
+    let body = String(decoding: try JSONSerialization.data(withJSONObject: ["spec": spec]), as: UTF8.self)
+    let rule = try server.request("POST", "/api/v1/strategies/validate", token: token, body: body)
+    #expect(rule.status == 422, "\(rule.body)")
+    let details = rule.error["details"] as? [String: Any] ?? [:]
+    #expect((details["line"] as? Int ?? 0) > 0 && (details["column"] as? Int ?? 0) > 0, "\(rule.body)")
+
+    // Unknown ids: 404 with the CLI's codes.
+    for (path, code) in [
+      ("/api/v1/backtests/nope", "run_not_found"), ("/api/v1/jobs/nope", "job_not_found"), ("/api/v1/data/datasets/NOPE-1d", "dataset_not_found"),
+      ("/api/v1/nothing/here", "route_not_found"),
+    ] {
+      let answer = try server.request("GET", path, token: token)
+      #expect(answer.status == 404, "\(path): \(answer.body)")
+      #expect(answer.errorCode == code, "\(path): \(answer.body)")
+    }
+    #expect(try server.request("GET", "/api/v1/strategies/nope", token: token).status == 404)
+
+    // Oversized bodies: 413 whether the length is announced or the body just keeps coming.
+    let announced = try server.request(
+      "POST", "/api/v1/data/import?symbol=X&timeframe=1d", token: token, body: "a", curl: ["-H", "Content-Length: 99999999999"])
+    #expect(announced.status == 413, "\(announced.body)")
+    let big = qtool.home.appendingPathComponent("big.csv").path
+    try Data(repeating: UInt8(ascii: "1"), count: (1 << 20) + 100).write(to: URL(fileURLWithPath: big))
+    let streamed = try server.request(
+      "POST", "/api/v1/data/import?symbol=X&timeframe=1d", token: token, file: big, curl: ["-H", "Transfer-Encoding: chunked"])
+    #expect(streamed.status == 413, "\(streamed.body)")
+    #expect(streamed.errorCode == "body_too_large")
+
+    // Paths and names that try to reach the file system.
+    let raw = try server.request("GET", "/api/v1/data/datasets/../../../../etc/passwd", token: token, curl: ["--path-as-is"])
+    #expect(raw.status == 404)
+    let dashboard = try server.request("GET", "/../../../../etc/passwd", curl: ["--path-as-is"])
+    #expect(dashboard.status == 404)
+    for path in [
+      "/api/v1/data/datasets/%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/api/v1/data/datasets/..%2F..%2Fetc%2Fpasswd/export", "/api/v1/strategies/..%2Fqtool.db",
+      "/api/v1/data/datasets/GOOG%00-1d",
+    ] {
+      let answer = try server.request("GET", path, token: token)
+      #expect(answer.status == 400, "\(path): \(answer.body)")
+      #expect(answer.errorCode == "invalid_name", "\(path)")
+    }
+    let named = try server.request("POST", "/api/v1/data/import?symbol=X&timeframe=1d&name=/etc/x", token: token, body: "a,b")
+    #expect(named.errorCode == "invalid_name")
+    for url in ["/etc/passwd", "file:///etc/passwd", "../qtool.db"] {
+      let answer = try server.request(
+        "POST", "/api/v1/data/downloads", token: token,
+        body: #"{"source": "csv", "symbols": ["X"], "timeframe": "1d", "from": "2024-01-01", "url": "\#(url)"}"#)
+      #expect(answer.status == 400, "\(url)")
+      #expect(answer.errorCode == "file_access_refused", "\(url)")
+    }
+    for answer in [raw, dashboard, named] { #expect(!answer.body.contains("root:")) }
+
+    // Still answering, and nothing was created by any of it.
+    #expect(try server.request("GET", "/healthz").status == 200)
+    let datasets = try server.request("GET", "/api/v1/data/datasets", token: token).data as? [String: Any]
+    #expect(datasets?["total"] as? Int == 1)
+    #expect(server.server.process.isRunning)
+  }
+
+  @Test func nonLoopbackNeedsCredentials() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let refused = try qtool.run(["serve", "--host", "0.0.0.0", "--port", "0", "--json"])
+    #expect(refused.status == 64)
+    #expect(try errorObject(refused.stderr)["code"] as? String == "no_credentials")
+    #expect(refused.stderr.contains("no user or API token exists"), "\(refused.stderr)")
+    _ = try token(qtool)
+    let server = try ServeProcess(qtool, ["--host", "0.0.0.0", "--json"])
+    #expect(try server.request("GET", "/healthz").status == 200)
+    let listening = try jsonObject(server.server.stdout)
+    #expect(listening["port"] as? Int == server.port)
+    #expect(listening["url"] as? String == "http://0.0.0.0:\(server.port)")
+    #expect(listening["pid"] as? Int == Int(server.server.pid))
+    #expect(server.stop().status == 0)
+    let half = try qtool.run(["serve", "--tls-cert", "x.pem"])
+    #expect(half.status == 64)
+  }
+
+  /// With a certificate and its key, the same API over HTTPS (and plain HTTP is not answered).
+  @Test func servesHTTPSWithACertificate() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let cert = qtool.home.appendingPathComponent("cert.pem").path
+    let key = qtool.home.appendingPathComponent("key.pem").path
+    let made = try qtool.shell(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout '\(key)' -out '\(cert)' >/dev/null 2>&1 && echo made")
+    try #require(made.stdout.contains("made"), "openssl is a test package: make test-deps installs it")
+    let server = try ServeProcess(qtool, ["--tls-cert", cert, "--tls-key", key])
+    #expect(server.server.stderr.contains("https://127.0.0.1:"), "\(server.server.stderr)")
+    let health = try server.request("GET", "/healthz")
+    #expect(health.status == 200, "\(health.body)")
+    #expect(health.json["success"] as? Bool == true)
+    #expect(server.stop().status == 0)
+    let missing = try qtool.run(["serve", "--port", "0", "--tls-cert", cert, "--tls-key", qtool.home.appendingPathComponent("nope.pem").path])
+    #expect(missing.status == 66, "\(missing.stderr)")
+    let swapped = try qtool.run(["serve", "--port", "0", "--tls-cert", cert, "--tls-key", cert])
+    #expect(swapped.status == 65, "\(swapped.stderr)")
+    #expect(swapped.stderr.contains("is not a PEM private key"))
+    let other = qtool.home.appendingPathComponent("other.pem").path
+    _ = try qtool.shell("openssl genrsa -out '\(other)' 2048 >/dev/null 2>&1")
+    let mismatched = try qtool.run(["serve", "--port", "0", "--tls-cert", cert, "--tls-key", other])
+    #expect(mismatched.status == 65, "\(mismatched.stderr)")
+    #expect(mismatched.stderr.contains("does not belong to the certificate"))
+  }
+
+  @Test func authCommands() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let environment = ["QTOOL_SERVE_BCRYPT_COST": "4"]
+    let added = try qtool.run(
+      ["auth", "user", "add", "alice", "--role", "admin", "--password-stdin", "--json"], environment: environment, stdin: Data("s3cret-pass\n".utf8))
+    #expect(added.status == 0, "\(added.stderr)")
+    #expect(try jsonObject(added.stdout)["role"] as? String == "admin")
+    let again = try qtool.run(["auth", "user", "add", "alice", "--password-stdin", "--json"], environment: environment, stdin: Data("other-pass\n".utf8))
+    #expect(again.status == 73)
+    #expect(try errorObject(again.stderr)["code"] as? String == "user_exists")
+    let short = try qtool.run(["auth", "user", "add", "bob", "--password-stdin"], environment: environment, stdin: Data("short\n".utf8))
+    #expect(short.status == 64)
+    let noTerminal = try qtool.run(["auth", "user", "add", "bob"], environment: environment)
+    #expect(noTerminal.status == 64)
+    #expect(noTerminal.stderr.contains("--password-stdin"))
+    let users = try jsonArray(try qtool.run(["auth", "user", "list", "--json"]).stdout)
+    #expect(users.map { $0["username"] as? String } == ["alice"])
+    #expect(!(try qtool.run(["auth", "user", "list", "--json"]).stdout.contains("$2")), "never the hash")
+    #expect(try qtool.run(["auth", "user", "passwd", "alice", "--password-stdin"], environment: environment, stdin: Data("new-secret-1\n".utf8)).status == 0)
+    #expect(try qtool.run(["auth", "user", "passwd", "nobody", "--password-stdin"], stdin: Data("new-secret-1\n".utf8)).status == 66)
+
+    let created = try jsonObject(try qtool.run(["auth", "token", "create", "ci", "--scopes", "backtest:*,jobs:read", "--expires", "30d", "--json"]).stdout)
+    let secret = try #require(created["token"] as? String)
+    #expect(secret.hasPrefix("qt_"))
+    let plain = try qtool.run(["auth", "token", "create", "cron", "--scopes", "data:read"])
+    #expect(plain.stdout.hasPrefix("qt_"))
+    #expect(plain.stderr.contains("not shown again"))
+    let list = try qtool.run(["auth", "token", "list", "--json"])
+    #expect(!list.stdout.contains(secret))
+    #expect(try jsonArray(list.stdout).count == 2)
+    let badScope = try qtool.run(["auth", "token", "create", "x", "--scopes", "backtest:raed", "--json"])
+    #expect(badScope.status == 64)
+    #expect(try errorObject(badScope.stderr)["code"] as? String == "invalid_scopes")
+    #expect(try qtool.run(["auth", "token", "revoke", "ci"]).status == 0)
+    #expect(try qtool.run(["auth", "token", "revoke", "ci"]).status == 66)
+    #expect(try qtool.run(["auth", "user", "remove", "alice"]).status == 0)
+    #expect(try jsonArray(try qtool.run(["auth", "user", "list", "--json"]).stdout).isEmpty)
+  }
+}
