@@ -28,7 +28,7 @@ enum CommandTree {
         CommandGroup(
           name: "grid", abstract: "Run every combination of param values (grid run, the default), and open stored grids",
           discussion: "qtool backtest grid SPEC --grid … runs a grid (grid run); grid list and grid show open the grids stored so far.",
-          leaves: [BacktestGridCommand.self, GridListCommand.self, GridShowCommand.self, GridOpenCommand.self, GridMergeCommand.self], defaultLeaf: "run")
+          leaves: [BacktestGridCommand.self, GridListCommand.self, GridShowCommand.self, GridOpenCommand.self, GridMergeCommand.self, GridResumeCommand.self], defaultLeaf: "run")
       ]),
     CommandGroup(
       name: "train", abstract: "Train models on rules-language features, and inspect them",

@@ -133,3 +133,60 @@ extension QtoolDatabase {
     try read { try Int.fetchOne($0, sql: "SELECT count(*) FROM grid_runs WHERE id = ?", arguments: [id]) ?? 0 > 0 }
   }
 }
+
+/// A grid submitted to Slurm: its work directory and Slurm job ids.
+public struct GridSubmissionRecord: Sendable, Equatable, Codable {
+  public var gridID: String
+  public var jobID: String?
+  public var workDir: String
+  public var shards: Int
+  public var arrayJob: String
+  public var mergeJob: String
+  /// Earlier submissions' array and merge job ids, oldest first (a resume appends).
+  public var history: [String]
+  public var createdAt: Int64
+  public init(gridID: String, jobID: String?, workDir: String, shards: Int, arrayJob: String, mergeJob: String, history: [String] = [], createdAt: Int64) {
+    self.gridID = gridID
+    self.jobID = jobID
+    self.workDir = workDir
+    self.shards = shards
+    self.arrayJob = arrayJob
+    self.mergeJob = mergeJob
+    self.history = history
+    self.createdAt = createdAt
+  }
+}
+
+extension QtoolDatabase {
+  /// Records (or, after a resume, replaces) a grid's Slurm submission.
+  public func recordGridSubmission(_ record: GridSubmissionRecord) throws {
+    let history = String(decoding: try JSONEncoder().encode(record.history), as: UTF8.self)
+    try write { db in
+      try db.execute(
+        sql: """
+          INSERT INTO grid_submissions (grid_id, job_id, work_dir, shards, array_job, merge_job, history, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT (grid_id) DO UPDATE SET job_id = excluded.job_id, array_job = excluded.array_job, merge_job = excluded.merge_job,
+            history = excluded.history
+          """,
+        arguments: [record.gridID, record.jobID, record.workDir, record.shards, record.arrayJob, record.mergeJob, history, record.createdAt])
+    }
+  }
+
+  /// The Slurm submission of grid `gridID`, or of the grid a qtool job submitted.
+  public func gridSubmission(gridID: String? = nil, jobID: String? = nil) throws -> GridSubmissionRecord? {
+    try read { db in
+      guard try db.tableExists("grid_submissions") else { return nil }
+      let row =
+        if let gridID {
+          try Row.fetchOne(db, sql: "SELECT * FROM grid_submissions WHERE grid_id = ?", arguments: [gridID])
+        } else {
+          try Row.fetchOne(db, sql: "SELECT * FROM grid_submissions WHERE job_id = ?", arguments: [jobID])
+        }
+      guard let row else { return nil }
+      let history = (try? JSONDecoder().decode([String].self, from: Data((row["history"] as String).utf8))) ?? []
+      return GridSubmissionRecord(
+        gridID: row["grid_id"], jobID: row["job_id"], workDir: row["work_dir"], shards: row["shards"], arrayJob: row["array_job"],
+        mergeJob: row["merge_job"], history: history, createdAt: row["created_at"])
+    }
+  }
+}

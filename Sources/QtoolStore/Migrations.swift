@@ -373,6 +373,18 @@ enum Migrations {
             score REAL,
             PRIMARY KEY (grid_id, combination)
           ) WITHOUT ROWID;
+          -- A grid submitted to Slurm (`backtest grid --slurm`): where its files are and the
+          -- Slurm job ids of its array and merge step (the latest submission's, after a resume).
+          CREATE TABLE grid_submissions (
+            grid_id TEXT PRIMARY KEY,
+            job_id TEXT,
+            work_dir TEXT NOT NULL,
+            shards INTEGER NOT NULL,
+            array_job TEXT NOT NULL,
+            merge_job TEXT NOT NULL,
+            history TEXT NOT NULL DEFAULT '[]',
+            created_at INTEGER NOT NULL
+          ) WITHOUT ROWID;
           -- In a snapshot file (`data snapshot`): its content hash, which shards check.
           CREATE TABLE snapshot_info (
             key TEXT PRIMARY KEY,

@@ -31,9 +31,10 @@ public struct GridShard: Sendable, Equatable, Codable, CustomStringConvertible {
     self.count = count
   }
 
-  /// `K/N`, or `auto`: the index and count from Slurm's `SLURM_ARRAY_TASK_ID` (less
-  /// `SLURM_ARRAY_TASK_MIN`, divided by `SLURM_ARRAY_TASK_STEP`) and `SLURM_ARRAY_TASK_COUNT`,
-  /// or Kubernetes' 0-based `JOB_COMPLETION_INDEX` with `shards`.
+  /// `K/N`, or `auto`: under Slurm, with `shards` the shard is `SLURM_ARRAY_TASK_ID` of
+  /// `shards`; without, it is `(SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP
+  /// + 1` of `SLURM_ARRAY_TASK_COUNT`. Under Kubernetes, the 0-based `JOB_COMPLETION_INDEX` + 1
+  /// of `shards`.
   public static func parse(_ text: String, shards: Int?, environment: [String: String]) throws -> GridShard {
     if text == "auto" {
       func number(_ name: String) throws -> Int? {
@@ -44,14 +45,12 @@ public struct GridShard: Sendable, Equatable, Codable, CustomStringConvertible {
         return number
       }
       if let task = try number("SLURM_ARRAY_TASK_ID") {
+        // With the number of shards given, the task id is the shard number: an array of
+        // 1-N, or of any of them (a resume resubmits `--array=3,7`).
+        if let shards { return try GridShard(index: task, count: shards) }
         guard let count = try number("SLURM_ARRAY_TASK_COUNT") ?? shards else {
           throw OperationError.invalidArgument(
             "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not", field: "shard", hint: "give the number of shards with {shards}")
-        }
-        if let shards, shards != count {
-          throw OperationError.invalidArgument(
-            "the array job has \(count) tasks but \(shards) shards were asked for", field: "shards",
-            hint: "submit the array with as many tasks as shards (--array=1-\(shards))")
         }
         let minimum = try number("SLURM_ARRAY_TASK_MIN") ?? 1
         let step = max(1, try number("SLURM_ARRAY_TASK_STEP") ?? 1)

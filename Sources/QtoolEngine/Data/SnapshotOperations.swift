@@ -32,6 +32,12 @@ public struct SnapshotOperations: Sendable {
   /// atomically, read-only (mode 0444).
   public func snapshot(datasets names: [String], to path: String, overwrite: Bool) throws -> SnapshotReport {
     let started = context.clock.now()
+    let (copies, hash) = try plan(datasets: names)
+    return try write(copies, hash: hash, to: path, overwrite: overwrite, started: started)
+  }
+
+  /// The datasets a snapshot of `names` holds, and its hash, without writing anything.
+  func plan(datasets names: [String]) throws -> ([SnapshotDataset], String) {
     guard !names.isEmpty else { throw OperationError.invalidArgument("name at least one dataset to snapshot", field: "datasets") }
     var copies: [SnapshotDataset] = []
     for name in Set(names).sorted() {
@@ -50,7 +56,10 @@ public struct SnapshotOperations: Sendable {
             calendar: TradingCalendar(rawValue: summary.calendar) ?? .allDays, origin: summary.origin, metadata: summary.metadata),
           bars: bars, contentHash: ContentHash.of(bars)))
     }
-    let hash = Self.hash(copies.map { ($0.definition, $0.contentHash) })
+    return (copies, Self.hash(copies.map { ($0.definition, $0.contentHash) }))
+  }
+
+  func write(_ copies: [SnapshotDataset], hash: String, to path: String, overwrite: Bool, started: Int64) throws -> SnapshotReport {
     if FileManager.default.fileExists(atPath: path) {
       guard overwrite else { throw OperationError.alreadyExists(path: path) }
     }
