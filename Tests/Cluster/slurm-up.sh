@@ -76,11 +76,18 @@ NodeName=$host CPUs=$cpus RealMemory=$memory State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 export SLURM_CONF="$dir/slurm.conf"
+# The daemons must hold no descriptor of the caller's (a test reading this script's output to
+# its end would wait for them forever): close every descriptor above 2 in this shell first.
+for fd in $(ls /proc/$$/fd); do
+  if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
 munged --force --socket="$dir/munge/munge.socket" --key-file="$dir/munge/munge.key" --pid-file="$dir/munged.pid" \
-  --log-file="$dir/munged.log" --seed-file="$dir/munge/munge.seed" \
+  --log-file="$dir/munged.log" --seed-file="$dir/munge/munge.seed" </dev/null >>"$dir/daemons.out" 2>&1 \
   || { echo "slurm-up.sh: munged did not start (see $dir/munged.log)" >&2; exit 69; }
-slurmctld -f "$dir/slurm.conf" || { echo "slurm-up.sh: slurmctld did not start (see $dir/slurmctld.log)" >&2; stop; exit 69; }
-slurmd -f "$dir/slurm.conf" || { echo "slurm-up.sh: slurmd did not start (see $dir/slurmd.log)" >&2; stop; exit 69; }
+# The daemons keep no descriptor of the caller's: a test reading this script's output to its end
+# would otherwise wait for them.
+slurmctld -f "$dir/slurm.conf" </dev/null >>"$dir/daemons.out" 2>&1 || { echo "slurm-up.sh: slurmctld did not start (see $dir/slurmctld.log)" >&2; stop; exit 69; }
+slurmd -f "$dir/slurm.conf" </dev/null >>"$dir/daemons.out" 2>&1 || { echo "slurm-up.sh: slurmd did not start (see $dir/slurmd.log)" >&2; stop; exit 69; }
 for _ in $(seq 120); do
   if sinfo -h -N -o '%T' 2>/dev/null | grep -qx idle; then
     echo "export SLURM_CONF=$dir/slurm.conf"

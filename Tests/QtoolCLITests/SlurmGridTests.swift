@@ -79,7 +79,7 @@ struct SlurmGridTests {
     #expect(held.status == 0, "\(held.stderr)")
     let second = try json(held.stdout)
     let (id2, array) = (second["grid_id"] as! String, second["array_job"] as! String)
-    #expect(try qtool.shell("scancel \(array)_3 && scontrol release \(array)").status == 0)
+    #expect(try qtool.shell("export SLURM_CONF='\(slurm["SLURM_CONF"]!)'; scancel \(array)_3 && scontrol release \(array)").status == 0)
     let shardStores = (1...4).map { "\(work2)/shards/shard-\($0).db" }
     #expect(
       try wait(120) {
@@ -96,7 +96,7 @@ struct SlurmGridTests {
     #expect(resumed.status == 0, "\(resumed.stderr)")
     let again = try json(resumed.stdout)
     #expect(again["submitted"] as? [Int] == [3])
-    #expect(try qtool.shell("scontrol release \(again["array_job"] as! String) \(again["merge_job"] as! String)").status == 0)
+    #expect(try qtool.shell("export SLURM_CONF='\(slurm["SLURM_CONF"]!)'; scontrol release \(again["array_job"] as! String) \(again["merge_job"] as! String)").status == 0)
     #expect(try wait(120) { try rows(qtool, id2) != nil }, "\((try? String(contentsOfFile: work2 + "/logs/merge.out", encoding: .utf8)) ?? "")")
     let localSortino = try qtool.run(["backtest", "grid", spec] + axes + ["--rank", "sortino", "--json"])
     #expect(try rows(qtool, id2) == (try rows(qtool, try json(localSortino.stdout)["id"] as! String)))
