@@ -2,7 +2,7 @@ import Foundation
 import QtoolEngine
 
 // Prints qtool's performance figures next to baselines measured in the same run.
-// Usage: QtoolBench [startup|store|data|backtest|download|cancel|train|engine|all]   (make bench runs all)
+// Usage: QtoolBench [startup|store|data|backtest|download|cancel|train|cluster|engine|all]   (make bench runs all)
 let which = CommandLine.arguments.dropFirst().first ?? "all"
 ProcessTuning.keepFreedMemory()  // as qtool itself does
 let bench = Bench()
@@ -14,5 +14,6 @@ if which == "all" || which == "backtest" { try bench.backtest() }
 if which == "all" || which == "download" { try bench.download() }
 if which == "all" || which == "cancel" { try bench.cancellation() }
 if which == "all" || which == "train" { try bench.train() }
+if which == "all" || which == "cluster" { try bench.cluster() }
 if which == "engine" { try bench.engineOnly() }
 try? FileManager.default.removeItem(at: bench.scratch)

@@ -314,7 +314,7 @@ extension BacktestOperations {
 }
 
 extension GridShard {
-  init(unchecked index: Int, count: Int) {
+  public init(unchecked index: Int, count: Int) {
     self.index = index
     self.count = count
   }
