@@ -11,7 +11,8 @@ extension Bench {
     let database = try QtoolDatabase.open(path: home + "/qtool.db")
     let million = Self.randomWalk(count: 1_000_000, seed: 16)
     try database.write { db in
-      let definition = DatasetDefinition(name: "RW-1m", source: "bench", symbol: "RW", timeframe: Timeframe("1m")!, calendar: .allDays, origin: "imported")
+      let definition = DatasetDefinition(
+        name: "RW-1m", source: "bench", symbol: "RW", timeframe: Timeframe("1m")!, calendar: .allDays, origin: "imported")
       _ = try QtoolDatabase.storeBars(db, into: definition, million, at: 0)
       let small = DatasetDefinition(
         name: "RW100k-1m", source: "bench", symbol: "RW100k", timeframe: Timeframe("1m")!, calendar: .allDays, origin: "imported")
@@ -50,13 +51,18 @@ extension Bench {
       "start, a new store migrated, snapshot verified; vanishes in large shards")
 
     // Merge of 100,000 results from 4 shard stores; baseline: storing them as a local grid does.
-    let metrics = Metrics.compute(Backtester.run(try CompiledStrategy(try StrategyLoader.parse(Self.smaCross, origin: "bench").spec), bars: million.slice(0..<20_000)), bars: million.slice(0..<20_000), barsPerYear: 525_600).sortedJSON
+    let metrics = Metrics.compute(
+      Backtester.run(try CompiledStrategy(try StrategyLoader.parse(Self.smaCross, origin: "bench").spec), bars: million.slice(0..<20_000)),
+      bars: million.slice(0..<20_000), barsPerYear: 525_600
+    ).sortedJSON
     let total = 100_000
     var rows: [(params: String, metrics: String)] = []
     for k in 1...4 {
       let shard = GridShard(unchecked: k, count: 4)
       let range = shard.range(of: total)
-      let results = range.map { GridShardResult(combination: $0, params: "{\"fast\":\($0 % 1000),\"slow\":\($0 / 1000)}", metrics: metrics, score: Double($0 % 977)) }
+      let results = range.map {
+        GridShardResult(combination: $0, params: "{\"fast\":\($0 % 1000),\"slow\":\($0 / 1000)}", metrics: metrics, score: Double($0 % 977))
+      }
       rows += results.map { ($0.params, $0.metrics) }
       let store = try QtoolDatabase.open(path: scratch.appendingPathComponent("merge-shard-\(k).db").path)
       try store.recordGridShard(
@@ -66,9 +72,14 @@ extension Bench {
           settings: "{}", snapshotHash: nil, engineVersion: "bench", bars: 20_000, warmupBars: 0, jobID: nil, completedAt: 0),
         results: results)
     }
-    let local = try time { try database.recordGrid(id: "glocal0001", strategyName: "sma-cross", specText: Self.smaCross, dataset: "RW-1m", axes: "{}", rank: "sharpe", results: rows) }
+    let local = try time {
+      try database.recordGrid(
+        id: "glocal0001", strategyName: "sma-cross", specText: Self.smaCross, dataset: "RW-1m", axes: "{}", rank: "sharpe", results: rows)
+    }
     let mergeSeconds = try time {
-      try spawnAndWait("/usr/bin/env", env + ["backtest", "grid", "merge", "gbench00001"] + (1...4).map { scratch.appendingPathComponent("merge-shard-\($0).db").path } + ["-q"])
+      try spawnAndWait(
+        "/usr/bin/env",
+        env + ["backtest", "grid", "merge", "gbench00001"] + (1...4).map { scratch.appendingPathComponent("merge-shard-\($0).db").path } + ["-q"])
     }
     let merged = try database.grids().contains { $0.id == "gbench00001" && $0.combinations == total }
     report(

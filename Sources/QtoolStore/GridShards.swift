@@ -97,7 +97,8 @@ extension QtoolDatabase {
           shard.specText, shard.specHash, shard.dataset, shard.axes, shard.rank, shard.settings, shard.snapshotHash, shard.engineVersion,
           shard.bars, shard.warmupBars, shard.jobID, shard.completedAt,
         ])
-      let statement = try db.makeStatement(sql: "INSERT INTO grid_shard_results (grid_id, combination, params, metrics, score) VALUES (?, ?, ?, ?, ?)")
+      let statement = try db.makeStatement(
+        sql: "INSERT INTO grid_shard_results (grid_id, combination, params, metrics, score) VALUES (?, ?, ?, ?, ?)")
       for result in results {
         try statement.execute(arguments: [shard.gridID, result.combination, result.params, result.metrics, result.score])
       }
@@ -122,7 +123,9 @@ extension QtoolDatabase {
   public func gridShardResults(_ shard: GridShardRecord) throws -> [GridShardResult] {
     try read { db in
       try Row.fetchAll(
-        db, sql: "SELECT combination, params, metrics, score FROM grid_shard_results WHERE grid_id = ? AND combination >= ? AND combination < ? ORDER BY combination",
+        db,
+        sql:
+          "SELECT combination, params, metrics, score FROM grid_shard_results WHERE grid_id = ? AND combination >= ? AND combination < ? ORDER BY combination",
         arguments: [shard.gridID, shard.firstCombination, shard.endCombination]
       ).map { GridShardResult(combination: $0["combination"], params: $0["params"], metrics: $0["metrics"], score: $0["score"]) }
     }
@@ -145,7 +148,9 @@ public struct GridSubmissionRecord: Sendable, Equatable, Codable {
   /// Earlier submissions' array and merge job ids, oldest first (a resume appends).
   public var history: [String]
   public var createdAt: Int64
-  public init(gridID: String, jobID: String?, workDir: String, shards: Int, arrayJob: String, mergeJob: String, history: [String] = [], createdAt: Int64) {
+  public init(
+    gridID: String, jobID: String?, workDir: String, shards: Int, arrayJob: String, mergeJob: String, history: [String] = [], createdAt: Int64
+  ) {
     self.gridID = gridID
     self.jobID = jobID
     self.workDir = workDir

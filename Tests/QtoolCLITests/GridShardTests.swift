@@ -163,7 +163,9 @@ import Testing
     let snapshot = qtool.home.appendingPathComponent("snap.db").path
     #expect(try qtool.run(["data", "snapshot", "GOOG-1d", "-o", snapshot, "-q"]).status == 0)
     let wrongHash = try qtool.run(
-      ["--db", shardStore(qtool, 1), "backtest", "grid", spec] + small + ["--shard", "1/2", "--snapshot", snapshot, "--snapshot-hash", "0123abcd", "--json"])
+      ["--db", shardStore(qtool, 1), "backtest", "grid", spec] + small + [
+        "--shard", "1/2", "--snapshot", snapshot, "--snapshot-hash", "0123abcd", "--json",
+      ])
     #expect(try wrongHash.status == 65 && (errorObject(wrongHash.stderr)["code"] as? String) == "snapshot_hash_mismatch", "\(wrongHash.stderr)")
     // A store that is not a snapshot is refused too.
     let notSnapshot = try qtool.run(["backtest", "grid", spec] + small + ["--shard", "1/2", "--snapshot", qtool.databasePath])
@@ -183,10 +185,15 @@ import Testing
     // A dry run needs no Slurm: it prints the scripts and writes nothing.
     let work = qtool.home.appendingPathComponent("w").path
     let dry = try qtool.run(
-      ["backtest", "grid", spec] + small + ["--slurm", "--shards", "3", "--work-dir", work, "--dry-run", "--partition", "short", "--sbatch-arg=--mem=2G"],
+      ["backtest", "grid", spec] + small + [
+        "--slurm", "--shards", "3", "--work-dir", work, "--dry-run", "--partition", "short", "--sbatch-arg=--mem=2G",
+      ],
       environment: ["PATH": "/nonexistent"])
     #expect(dry.status == 0, "\(dry.stderr)")
-    for line in ["#SBATCH --array=1-3", "#SBATCH --partition=short", "#SBATCH --mem=2G", "--shard auto --shards 3", "--dependency=afterok", "backtest grid merge"] {
+    for line in [
+      "#SBATCH --array=1-3", "#SBATCH --partition=short", "#SBATCH --mem=2G", "--shard auto --shards 3", "--dependency=afterok",
+      "backtest grid merge",
+    ] {
       #expect(dry.stdout.contains(line), "\(line) in \(dry.stdout)")
     }
     #expect(!FileManager.default.fileExists(atPath: work), "a dry run writes nothing")

@@ -60,12 +60,15 @@ struct SlurmGridTests {
 
     // 1. Four shards as a Slurm array, merged by the dependent step.
     let work = qtool.home.appendingPathComponent("work").path
-    let submitted = try qtool.run(["backtest", "grid", spec] + axes + ["--slurm", "--shards", "4", "--work-dir", work, "--json"], environment: slurm)
+    let submitted = try qtool.run(
+      ["backtest", "grid", spec] + axes + ["--slurm", "--shards", "4", "--work-dir", work, "--json"], environment: slurm)
     #expect(submitted.status == 0, "\(submitted.stderr)")
     let report = try json(submitted.stdout)
     let id = report["grid_id"] as! String
     #expect(report["array_job"] as? String != nil && report["merge_job"] as? String != nil)
-    #expect(try wait(120) { try rows(qtool, id) != nil }, "the merge step stored the grid: \((try? String(contentsOfFile: work + "/logs/merge.out", encoding: .utf8)) ?? "")")
+    #expect(
+      try wait(120) { try rows(qtool, id) != nil },
+      "the merge step stored the grid: \((try? String(contentsOfFile: work + "/logs/merge.out", encoding: .utf8)) ?? "")")
     #expect(try rows(qtool, id) == localRows, "results and ranking bit-identical to the local grid")
     let job = try qtool.run(["jobs", "show", report["job_id"] as! String, "--json"], environment: slurm)
     let tasks = (try json(job.stdout)["slurm"] as! [String: Any])["tasks"] as! [[String: Any]]
@@ -96,7 +99,10 @@ struct SlurmGridTests {
     #expect(resumed.status == 0, "\(resumed.stderr)")
     let again = try json(resumed.stdout)
     #expect(again["submitted"] as? [Int] == [3])
-    #expect(try qtool.shell("export SLURM_CONF='\(slurm["SLURM_CONF"]!)'; scontrol release \(again["array_job"] as! String) \(again["merge_job"] as! String)").status == 0)
+    #expect(
+      try qtool.shell(
+        "export SLURM_CONF='\(slurm["SLURM_CONF"]!)'; scontrol release \(again["array_job"] as! String) \(again["merge_job"] as! String)"
+      ).status == 0)
     #expect(try wait(120) { try rows(qtool, id2) != nil }, "\((try? String(contentsOfFile: work2 + "/logs/merge.out", encoding: .utf8)) ?? "")")
     let localSortino = try qtool.run(["backtest", "grid", spec] + axes + ["--rank", "sortino", "--json"])
     #expect(try rows(qtool, id2) == (try rows(qtool, try json(localSortino.stdout)["id"] as! String)))

@@ -163,19 +163,24 @@ extension BacktestOperations {
       var grid: GridRequest
       var shard: String
     }
-    return try JobRunner.run(.grid, request: Request(grid: request, shard: shard.description), context: context, link: { ["grid_id": .string($0.gridID)] }) {
+    return try JobRunner.run(
+      .grid, request: Request(grid: request, shard: shard.description), context: context, link: { ["grid_id": .string($0.gridID)] }
+    ) {
       context in
       try BacktestOperations(context).gridShardNow(request, shard: shard, data: data, snapshotHash: snapshotHash)
     }
   }
 
-  func gridShardNow(_ request: GridRequest, shard: GridShard, data dataStore: QtoolDatabase?, snapshotHash expected: String?) throws -> GridShardReport {
+  func gridShardNow(_ request: GridRequest, shard: GridShard, data dataStore: QtoolDatabase?, snapshotHash expected: String?) throws
+    -> GridShardReport
+  {
     let started = context.clock.now()
     var snapshotHash: String?
     if let dataStore {
       snapshotHash = try SnapshotOperations.verify(dataStore, expected: expected)
     } else if expected != nil {
-      throw OperationError.invalidArgument("a snapshot hash was given without a snapshot", field: "snapshot_hash", hint: "give the snapshot with {snapshot}")
+      throw OperationError.invalidArgument(
+        "a snapshot hash was given without a snapshot", field: "snapshot_hash", hint: "give the snapshot with {snapshot}")
     }
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let compiled = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
@@ -205,7 +210,8 @@ extension BacktestOperations {
         gridID: id, shard: shard.index, shards: shard.count, combinations: combinations.count, firstCombination: range.lowerBound,
         endCombination: range.upperBound, strategyName: loaded.spec.name, specText: loaded.text, specHash: loaded.hash, dataset: data.datasetName,
         axes: try Self.axesText(request), rank: request.rank, settings: try Self.settingsText(request), snapshotHash: snapshotHash,
-        engineVersion: Self.shardEngineVersion, bars: data.tradedCount, warmupBars: data.tradingStart, jobID: context.jobID, completedAt: context.clock.now()),
+        engineVersion: Self.shardEngineVersion, bars: data.tradedCount, warmupBars: data.tradingStart, jobID: context.jobID,
+        completedAt: context.clock.now()),
       results: results)
     return GridShardReport(
       gridID: id, jobID: context.jobID, shard: shard.index, shards: shard.count, strategy: loaded.spec.name, dataset: data.datasetName,
@@ -232,7 +238,9 @@ extension BacktestOperations {
       found += shards.map { (store.path, $0, store.database) }
     }
     let first = found[0]
-    func disagree(_ what: String, _ a: String?, _ b: String?, _ other: (store: String, record: GridShardRecord, database: QtoolDatabase)) -> OperationError {
+    func disagree(_ what: String, _ a: String?, _ b: String?, _ other: (store: String, record: GridShardRecord, database: QtoolDatabase))
+      -> OperationError
+    {
       OperationError.invalidInput(
         "the shards of grid \(id) were run with different \(what): shard \(first.record.shard) (\(first.store)) with \(a ?? "none"), shard \(other.record.shard) (\(other.store)) with \(b ?? "none")",
         code: "grid_shards_disagree", details: ["grid_id": .string(id), "field": .string(what)],
@@ -243,9 +251,13 @@ extension BacktestOperations {
       if a.specHash != b.specHash {
         throw disagree("spec versions", "spec \(a.strategyName) \(a.specHash.prefix(12))", "spec \(b.strategyName) \(b.specHash.prefix(12))", other)
       }
-      if a.snapshotHash != b.snapshotHash { throw disagree("snapshots", a.snapshotHash.map { "snapshot \($0)" }, b.snapshotHash.map { "snapshot \($0)" }, other) }
+      if a.snapshotHash != b.snapshotHash {
+        throw disagree("snapshots", a.snapshotHash.map { "snapshot \($0)" }, b.snapshotHash.map { "snapshot \($0)" }, other)
+      }
       if a.engineVersion != b.engineVersion { throw disagree("qtool versions", "qtool \(a.engineVersion)", "qtool \(b.engineVersion)", other) }
-      if a.dataset != b.dataset || a.bars != b.bars { throw disagree("data", "\(a.bars) bars of \(a.dataset)", "\(b.bars) bars of \(b.dataset)", other) }
+      if a.dataset != b.dataset || a.bars != b.bars {
+        throw disagree("data", "\(a.bars) bars of \(a.dataset)", "\(b.bars) bars of \(b.dataset)", other)
+      }
       if a.combinations != b.combinations || a.shards != b.shards || a.axes != b.axes || a.settings != b.settings || a.rank != b.rank {
         throw disagree("grids", "\(a.combinations) combinations in \(a.shards) shards", "\(b.combinations) combinations in \(b.shards) shards", other)
       }
@@ -284,7 +296,8 @@ extension BacktestOperations {
         results.map(\.combination) == Array(expected)
       else {
         throw OperationError.invalidInput(
-          "shard \(shard) of grid \(id) in \(entry.store) holds \(results.count) of its \(expected.count) combinations", code: "grid_shard_incomplete",
+          "shard \(shard) of grid \(id) in \(entry.store) holds \(results.count) of its \(expected.count) combinations",
+          code: "grid_shard_incomplete",
           details: ["grid_id": .string(id), "shard": .number(Double(shard))], hint: "run that shard again")
       }
       for result in results {
@@ -308,7 +321,8 @@ extension BacktestOperations {
     }
     return GridMergeReport(
       id: id, strategy: first.record.strategyName, dataset: first.record.dataset,
-      axes: ((try? JSONDecoder().decode([String: [Double]].self, from: Data(first.record.axes.utf8))) ?? [:]).keys.sorted(), shards: first.record.shards, combinations: total,
+      axes: ((try? JSONDecoder().decode([String: [Double]].self, from: Data(first.record.axes.utf8))) ?? [:]).keys.sorted(),
+      shards: first.record.shards, combinations: total,
       bars: first.record.bars, rank: first.record.rank, seconds: context.clock.seconds(since: started), results: rows)
   }
 }

@@ -100,7 +100,8 @@ public struct SlurmOperations: Sendable {
     let work = URL(fileURLWithPath: slurm.workDir).standardizedFileURL.path
     let (arrayScript, mergeScript) = Self.scripts(id: id, slurm: slurm, work: work, hash: hash, combinations: combinations.count)
     var report = SlurmSubmissionReport(
-      gridID: id, jobID: nil, shards: slurm.shards, combinations: combinations.count, workDir: work, snapshot: work + "/snapshot.db", snapshotHash: hash,
+      gridID: id, jobID: nil, shards: slurm.shards, combinations: combinations.count, workDir: work, snapshot: work + "/snapshot.db",
+      snapshotHash: hash,
       arrayScript: arrayScript, mergeScript: mergeScript, submitted: Array(1...slurm.shards), dryRun: dryRun)
     guard let sbatch else { return report }
     struct Request: Encodable {
@@ -130,7 +131,8 @@ public struct SlurmOperations: Sendable {
       let mergeJob = try Self.sbatch(sbatch, ["--dependency=afterok:\(arrayJob)", work + "/merge.sbatch"])
       try context.database.recordGridSubmission(
         GridSubmissionRecord(
-          gridID: id, jobID: context.jobID, workDir: work, shards: slurm.shards, arrayJob: arrayJob, mergeJob: mergeJob, createdAt: context.clock.now()))
+          gridID: id, jobID: context.jobID, workDir: work, shards: slurm.shards, arrayJob: arrayJob, mergeJob: mergeJob,
+          createdAt: context.clock.now()))
       report.jobID = context.jobID
       report.arrayJob = arrayJob
       report.mergeJob = mergeJob
@@ -241,23 +243,23 @@ public struct SlurmOperations: Sendable {
       + directives(
         ["--job-name=qtool-grid-\(id)", "--array=1-\(slurm.shards)", "--output=\(work)/logs/shard-%a.out"]
           + (slurm.cpusPerTask.map { ["--cpus-per-task=\($0)"] } ?? []))
-      + """
-      # qtool grid \(id): \(combinations) combinations in \(slurm.shards) shards, snapshot \(hash).
-      # Task K runs shard K into its own store; `sbatch --array=K` runs one shard again.
-      set -eu
-      exec \(quote(slurm.executable)) --db \(quote(work + "/shards/shard-"))"$SLURM_ARRAY_TASK_ID".db backtest grid run \(quote(work + "/spec.yaml")) \\
-        \(slurm.gridArguments.map(quote).joined(separator: " ")) \\
-        --shard auto --shards \(slurm.shards) --snapshot \(quote(work + "/snapshot.db")) --snapshot-hash \(hash) --jobs "${SLURM_CPUS_PER_TASK:-1}" --quiet
+        + """
+        # qtool grid \(id): \(combinations) combinations in \(slurm.shards) shards, snapshot \(hash).
+        # Task K runs shard K into its own store; `sbatch --array=K` runs one shard again.
+        set -eu
+        exec \(quote(slurm.executable)) --db \(quote(work + "/shards/shard-"))"$SLURM_ARRAY_TASK_ID".db backtest grid run \(quote(work + "/spec.yaml")) \\
+          \(slurm.gridArguments.map(quote).joined(separator: " ")) \\
+          --shard auto --shards \(slurm.shards) --snapshot \(quote(work + "/snapshot.db")) --snapshot-hash \(hash) --jobs "${SLURM_CPUS_PER_TASK:-1}" --quiet
 
-      """
+        """
     let merge =
       "#!/bin/bash\n" + directives(["--job-name=qtool-merge-\(id)", "--output=\(work)/logs/merge.out"])
-      + """
-      # qtool grid \(id): merges the \(slurm.shards) shard stores into \(slurm.store).
-      set -eu
-      exec \(quote(slurm.executable)) --db \(quote(slurm.store)) backtest grid merge \(id) \(quote(work + "/shards"))/shard-*.db --quiet
+        + """
+        # qtool grid \(id): merges the \(slurm.shards) shard stores into \(slurm.store).
+        set -eu
+        exec \(quote(slurm.executable)) --db \(quote(slurm.store)) backtest grid merge \(id) \(quote(work + "/shards"))/shard-*.db --quiet
 
-      """
+        """
     return (array, merge)
   }
 

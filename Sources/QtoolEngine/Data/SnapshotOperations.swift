@@ -86,13 +86,15 @@ public struct SnapshotOperations: Sendable {
     }
     let bytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
     return SnapshotReport(
-      path: path, hash: hash, datasets: copies.map { SnapshotReport.Entry(dataset: $0.definition.name, bars: $0.bars.count, contentHash: $0.contentHash) },
+      path: path, hash: hash,
+      datasets: copies.map { SnapshotReport.Entry(dataset: $0.definition.name, bars: $0.bars.count, contentHash: $0.contentHash) },
       bytes: bytes, seconds: context.clock.seconds(since: started))
   }
 
   static func hash(_ datasets: [(DatasetDefinition, String)]) -> String {
     let text = datasets.sorted { $0.0.name < $1.0.name }.map { definition, content in
-      [definition.name, definition.source, definition.symbol, definition.timeframe.description, definition.calendar.rawValue, content].joined(separator: "\t")
+      [definition.name, definition.source, definition.symbol, definition.timeframe.description, definition.calendar.rawValue, content].joined(
+        separator: "\t")
     }.joined(separator: "\n")
     return String(ContentHash.sha256Hex(Data(text.utf8)).prefix(32))
   }

@@ -27,10 +27,13 @@ enum JobsShowCommand: LeafCommand {
     }
     render(job, context: context)
     if let slurm {
-      context.stdout.line("slurm     array job \(slurm.arrayJob), merge job \(slurm.mergeJob) (merge \(slurm.merge)), work directory \(slurm.workDir)")
+      context.stdout.line(
+        "slurm     array job \(slurm.arrayJob), merge job \(slurm.mergeJob) (merge \(slurm.merge)), work directory \(slurm.workDir)")
       for state in ["pending", "running", "done", "failed"] {
         let shards = slurm.tasks.filter { $0.state == state }.map { String($0.shard) }
-        if !shards.isEmpty { context.stdout.line("  \(state.padding(toLength: 8, withPad: " ", startingAt: 0))shards \(shards.joined(separator: ","))") }
+        if !shards.isEmpty {
+          context.stdout.line("  \(state.padding(toLength: 8, withPad: " ", startingAt: 0))shards \(shards.joined(separator: ","))")
+        }
       }
     }
     return .success

@@ -25,14 +25,16 @@ enum BacktestGridCommand: LeafCommand {
         defaultValue: "\(GridRequest.defaultMaxCombinations)"),
       .value("shard", valueName: "k/n", help: "Run only shard K of N of the combinations into --db, or auto (Slurm array, Kubernetes index)."),
       .value("shards", .int, valueName: "n", help: "The number of shards, with --shard auto under Kubernetes."),
-      .value("snapshot", .path(.file(extensions: ["db", "sqlite"])), valueName: "file", help: "With --shard: read bars from this snapshot (read-only)."),
+      .value(
+        "snapshot", .path(.file(extensions: ["db", "sqlite"])), valueName: "file", help: "With --shard: read bars from this snapshot (read-only)."),
       .value("snapshot-hash", valueName: "hash", help: "With --snapshot: refuse a snapshot with another hash."),
       .flag("slurm", help: "Submit the grid to Slurm as an array job of --shards tasks and a merge step."),
       .value("partition", valueName: "name", help: "With --slurm: the Slurm partition."),
       .value("time", valueName: "limit", help: "With --slurm: each task's time limit, e.g. 2:00:00."),
       .value("cpus-per-task", .int, valueName: "n", help: "With --slurm: CPUs per task (its worker threads)."),
       .repeatable("sbatch-arg", valueName: "directive", help: "With --slurm: one more #SBATCH directive, e.g. --mem=4G."),
-      .value("work-dir", .path(.directory), valueName: "dir", help: "With --slurm: a directory every node sees (default: qtool-grid-ID by the store)."),
+      .value(
+        "work-dir", .path(.directory), valueName: "dir", help: "With --slurm: a directory every node sees (default: qtool-grid-ID by the store)."),
       .flag("dry-run", help: "With --slurm: print the sbatch scripts; write and submit nothing."),
       CommonOptions.json,
     ],
@@ -70,12 +72,15 @@ enum BacktestGridCommand: LeafCommand {
     }
     if let text = arguments.string("shard") {
       guard arguments.string("walk-forward") == nil else {
-        throw UsageError("--shard splits a grid; a sharded walk-forward is not available, run it with --walk-forward alone", commandPath: arguments.commandPath)
+        throw UsageError(
+          "--shard splits a grid; a sharded walk-forward is not available, run it with --walk-forward alone", commandPath: arguments.commandPath)
       }
       let shard = try GridShard.parse(text, shards: arguments.int("shards"), environment: context.environment)
       let snapshot = try arguments.string("snapshot").map { path in
         guard FileManager.default.fileExists(atPath: path) else {
-          throw OperationError.notFound("no snapshot \(path)", code: "file_not_found", details: ["path": .string(path)], hint: "write one with `qtool data snapshot DATASET -o FILE`")
+          throw OperationError.notFound(
+            "no snapshot \(path)", code: "file_not_found", details: ["path": .string(path)],
+            hint: "write one with `qtool data snapshot DATASET -o FILE`")
         }
         return try QtoolDatabase.openSnapshot(path: path)
       }
@@ -85,7 +90,8 @@ enum BacktestGridCommand: LeafCommand {
         try context.printJSON(report)
       } else {
         context.stdout.line(
-          "grid \(report.gridID) shard \(report.shard)/\(report.shards): combinations \(report.first + 1)…\(report.end) of \(report.combinations) on \(report.bars) bars of \(report.dataset) in \(Format.duration(report.seconds))")
+          "grid \(report.gridID) shard \(report.shard)/\(report.shards): combinations \(report.first + 1)…\(report.end) of \(report.combinations) on \(report.bars) bars of \(report.dataset) in \(Format.duration(report.seconds))"
+        )
       }
       return .success
     }
@@ -189,7 +195,8 @@ enum BacktestGridCommand: LeafCommand {
       context.note("dry run: nothing written or submitted; grid \(report.gridID), \(report.combinations) combinations in \(report.shards) shards")
     } else {
       context.stdout.line(
-        "grid \(report.gridID): \(report.combinations) combinations in \(report.shards) shards submitted as Slurm array job \(report.arrayJob ?? "?"), merge job \(report.mergeJob ?? "?") (qtool job \(report.jobID ?? "?"))")
+        "grid \(report.gridID): \(report.combinations) combinations in \(report.shards) shards submitted as Slurm array job \(report.arrayJob ?? "?"), merge job \(report.mergeJob ?? "?") (qtool job \(report.jobID ?? "?"))"
+      )
       context.note("work directory \(report.workDir); follow it with qtool jobs show \(report.jobID ?? "")")
     }
     return .success

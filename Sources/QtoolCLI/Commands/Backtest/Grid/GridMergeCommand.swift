@@ -50,7 +50,8 @@ enum GridMergeCommand: LeafCommand {
         }
       ).render(bold: context.terminal.colorOnStdout))
     context.stdout.line(
-      "grid \(report.id): \(report.combinations) combinations from \(report.shards) shards on \(report.bars) bars of \(report.dataset), ranked by \(report.rank)")
+      "grid \(report.id): \(report.combinations) combinations from \(report.shards) shards on \(report.bars) bars of \(report.dataset), ranked by \(report.rank)"
+    )
     return .success
   }
 }

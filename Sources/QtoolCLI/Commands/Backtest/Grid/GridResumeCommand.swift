@@ -20,13 +20,15 @@ enum GridResumeCommand: LeafCommand {
     let arguments = context.arguments
     guard arguments.flag("slurm") else {
       throw UsageError(
-        "say which scheduler resumes the grid: --slurm (or run the missing shards with --shard K/N and merge them)", commandPath: arguments.commandPath)
+        "say which scheduler resumes the grid: --slurm (or run the missing shards with --shard K/N and merge them)",
+        commandPath: arguments.commandPath)
     }
     let report = try SlurmOperations(try context.operations()).resume(gridID: arguments.string("id")!)
     if context.json {
       try context.printJSON(report)
     } else if report.submitted.isEmpty {
-      context.stdout.line("grid \(report.gridID): every shard is done; merge job \(report.mergeJob ?? "?") submitted (qtool job \(report.jobID ?? "?"))")
+      context.stdout.line(
+        "grid \(report.gridID): every shard is done; merge job \(report.mergeJob ?? "?") submitted (qtool job \(report.jobID ?? "?"))")
     } else {
       context.stdout.line(
         "grid \(report.gridID): shards \(report.submitted.map(String.init).joined(separator: ",")) resubmitted as Slurm array job \(report.arrayJob ?? "?"), merge job \(report.mergeJob ?? "?") (qtool job \(report.jobID ?? "?"))"
