@@ -4,10 +4,10 @@
 _qtool_subcommands() {
   case "$1" in
     '') echo 'data strategy backtest train jobs signals db config auth serve version help completions man' ;;
-    'data') echo 'download import list ls info verify export delete rm preprocess' ;;
+    'data') echo 'download import list ls info verify export delete rm preprocess snapshot' ;;
     'strategy') echo 'new list ls show validate versions diff delete rm run start stop status pause resume' ;;
     'backtest') echo 'run list ls show compare replay check export delete rm grid' ;;
-    'backtest grid') echo 'run list ls show open' ;;
+    'backtest grid') echo 'run list ls show open merge resume' ;;
     'train') echo 'new run list ls show metrics predict export import delete' ;;
     'jobs') echo 'list ls show cancel wait prune' ;;
     'signals') echo 'tail list ls stats notify' ;;
@@ -53,6 +53,7 @@ _qtool_options() {
     'data export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --format --from --to --output -o --force -f' ;;
     'data delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --wait --json' ;;
     'data preprocess') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --op --pipeline --out --force -f --replace-original --wait --json' ;;
+    'data snapshot') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --output -o --force -f --json' ;;
     'strategy') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'strategy new') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --template --symbol -s --timeframe -t --output -o --force -f --json' ;;
     'strategy list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
@@ -77,10 +78,12 @@ _qtool_options() {
     'backtest export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --force -f' ;;
     'backtest delete') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest grid') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
-    'backtest grid run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --grid --where --rank --top --jobs -j --walk-forward --dataset --from --to --no-warmup --capital --allow-gaps --max-combinations --json' ;;
+    'backtest grid run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --grid --where --rank --top --jobs -j --walk-forward --dataset --from --to --no-warmup --capital --allow-gaps --max-combinations --shard --shards --snapshot --snapshot-hash --slurm --partition --time --cpus-per-task --sbatch-arg --work-dir --dry-run --json' ;;
     'backtest grid list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --strategy --json' ;;
     'backtest grid show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --sort --where --top --worst --csv --report --force -f --json' ;;
     'backtest grid open') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --report --force -f --json' ;;
+    'backtest grid merge') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --top --json' ;;
+    'backtest grid resume') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --slurm --json' ;;
     'train') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'train new') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --template --dataset --output -o --force -f --json' ;;
     'train run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --param --walk-forward --json' ;;
@@ -208,6 +211,11 @@ _qtool_value() {
     'data preprocess|--op') COMPREPLY=() ;;
     'data preprocess|--pipeline') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'data preprocess|--out') COMPREPLY=() ;;
+    'data snapshot|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data snapshot|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'data snapshot|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'data snapshot|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'data snapshot|--output'|'data snapshot|-o') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'strategy|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'strategy|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'strategy|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -357,6 +365,15 @@ _qtool_value() {
     'backtest grid run|--to') COMPREPLY=() ;;
     'backtest grid run|--capital') COMPREPLY=() ;;
     'backtest grid run|--max-combinations') COMPREPLY=() ;;
+    'backtest grid run|--shard') COMPREPLY=() ;;
+    'backtest grid run|--shards') COMPREPLY=() ;;
+    'backtest grid run|--snapshot') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest grid run|--snapshot-hash') COMPREPLY=() ;;
+    'backtest grid run|--partition') COMPREPLY=() ;;
+    'backtest grid run|--time') COMPREPLY=() ;;
+    'backtest grid run|--cpus-per-task') COMPREPLY=() ;;
+    'backtest grid run|--sbatch-arg') COMPREPLY=() ;;
+    'backtest grid run|--work-dir') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest grid list|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest grid list|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest grid list|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -375,6 +392,15 @@ _qtool_value() {
     'backtest grid open|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest grid open|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
     'backtest grid open|--report') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest grid merge|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest grid merge|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'backtest grid merge|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest grid merge|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest grid merge|--top') COMPREPLY=() ;;
+    'backtest grid resume|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest grid resume|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'backtest grid resume|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'backtest grid resume|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
     'train|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'train|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'train|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;

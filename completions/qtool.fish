@@ -2,7 +2,7 @@
 # Install: qtool completions fish > ~/.config/fish/completions/qtool.fish
 
 function __qtool_path
-    set -l value_options --accept-missing --assert --calendar --capital --channel --chat-id --color --command --config --dataset --db --delimiter --expires --export --feed --format --from --grid --home --host --jobs --kind --late-after --level --limit --lines --map --max-attempts --max-combinations --min-strength --name --older-than --op --out --output --page --param --pipeline --port --port-file --proxy --rank --report --retries --role --rows --scopes --secret-env --secret-file --settle --since --size --sort --source --source-name --speed --status --strategy --symbol --symbols --template --timeframe --timeout --timestamp-format --timestamp-unit --tls-cert --tls-key --to --token-env --token-file --top --type --until --url --url-env --url-file --wait --walk-forward --where -j -n -o -s -t
+    set -l value_options --accept-missing --assert --calendar --capital --channel --chat-id --color --command --config --cpus-per-task --dataset --db --delimiter --expires --export --feed --format --from --grid --home --host --jobs --kind --late-after --level --limit --lines --map --max-attempts --max-combinations --min-strength --name --older-than --op --out --output --page --param --partition --pipeline --port --port-file --proxy --rank --report --retries --role --rows --sbatch-arg --scopes --secret-env --secret-file --settle --shard --shards --since --size --snapshot --snapshot-hash --sort --source --source-name --speed --status --strategy --symbol --symbols --template --time --timeframe --timeout --timestamp-format --timestamp-unit --tls-cert --tls-key --to --token-env --token-file --top --type --until --url --url-env --url-file --wait --walk-forward --where --work-dir -j -n -o -s -t
     set -l tokens (commandline -opc)
     set -l path ''
     set -l skip 0
@@ -66,6 +66,8 @@ function __qtool_child
             echo delete
         case 'data|preprocess'
             echo preprocess
+        case 'data|snapshot'
+            echo snapshot
         case 'strategy|new'
             echo new
         case 'strategy|list' 'strategy|ls'
@@ -118,6 +120,10 @@ function __qtool_child
             echo show
         case 'backtest grid|open'
             echo open
+        case 'backtest grid|merge'
+            echo merge
+        case 'backtest grid|resume'
+            echo resume
         case 'train|new'
             echo new
         case 'train|run'
@@ -230,6 +236,7 @@ complete -c qtool -n '__qtool_at '\''data'\''' -a verify -d 'Check datasets for 
 complete -c qtool -n '__qtool_at '\''data'\''' -a export -d 'Write a dataset'\''s bars as CSV or JSON lines'
 complete -c qtool -n '__qtool_at '\''data'\''' -a delete -d 'Delete a dataset and its bars'
 complete -c qtool -n '__qtool_at '\''data'\''' -a preprocess -d 'Derive a dataset by a pipeline of operations, with lineage'
+complete -c qtool -n '__qtool_at '\''data'\''' -a snapshot -d 'Write datasets to a read-only store file for cluster jobs'
 complete -c qtool -n '__qtool_at '\''data'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''data'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
 complete -c qtool -n '__qtool_at '\''data'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
@@ -361,6 +368,17 @@ complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l replace-original -d
 complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l wait -d 'Wait while another process writes the dataset, instead of exiting 75.'
 complete -c qtool -n '__qtool_at '\''data preprocess'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''data preprocess'\''' -f -a '(qtool __complete datasets 2>/dev/null)'
+complete -c qtool -n '__qtool_at '\''data snapshot'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''data snapshot'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''data snapshot'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''data snapshot'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''data snapshot'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''data snapshot'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''data snapshot'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''data snapshot'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''data snapshot'\''' -l output -s o -r -F -d 'The snapshot file to write (atomically).'
+complete -c qtool -n '__qtool_at '\''data snapshot'\''' -l force -s f -d 'Replace an existing file.'
+complete -c qtool -n '__qtool_at '\''data snapshot'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''strategy'\''' -a new -d 'Write a commented strategy spec from a template and register it'
 complete -c qtool -n '__qtool_at '\''strategy'\''' -a list -d 'List registered strategies'
 complete -c qtool -n '__qtool_at '\''strategy'\''' -a show -d 'Print a registered strategy'\''s latest spec'
@@ -659,6 +677,8 @@ complete -c qtool -n '__qtool_at '\''backtest grid'\''' -a run -d 'Run every com
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -a list -d 'List stored grids, newest first'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -a show -d 'Show a stored grid'\''s rows: sorted, filtered, as a table, JSON, CSV or a heatmap'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -a open -d 'Run one row of a stored grid as a full, recorded backtest'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -a merge -d 'Merge the shards of a grid into the store, ranked as a local grid'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -a resume -d 'Resubmit only the missing shards of a grid submitted to Slurm'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
@@ -688,6 +708,17 @@ complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l no-warmup -d 'Com
 complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l capital -r -f -d 'Starting capital.'
 complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l allow-gaps -d 'Run even when the data has gaps.'
 complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l max-combinations -r -f -d 'Refuse grids larger than this (counted before --where).'
+complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l shard -r -f -d 'Run only shard K of N of the combinations into --db, or auto (Slurm array, Kubernetes index).'
+complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l shards -r -f -d 'The number of shards, with --shard auto under Kubernetes.'
+complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l snapshot -r -F -d 'With --shard: read bars from this snapshot (read-only).'
+complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l snapshot-hash -r -f -d 'With --snapshot: refuse a snapshot with another hash.'
+complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l slurm -d 'Submit the grid to Slurm as an array job of --shards tasks and a merge step.'
+complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l partition -r -f -d 'With --slurm: the Slurm partition.'
+complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l time -r -f -d 'With --slurm: each task'\''s time limit, e.g. 2:00:00.'
+complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l cpus-per-task -r -f -d 'With --slurm: CPUs per task (its worker threads).'
+complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l sbatch-arg -r -f -d 'With --slurm: one more #SBATCH directive, e.g. --mem=4G.'
+complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l work-dir -r -f -a '(__fish_complete_directories)' -d 'With --slurm: a directory every node sees (default: qtool-grid-ID by the store).'
+complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l dry-run -d 'With --slurm: print the sbatch scripts; write and submit nothing.'
 complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''backtest grid run'\''' -F
 complete -c qtool -n '__qtool_at '\''backtest grid list'\''' -l db -r -F -d 'The SQLite store to use.'
@@ -727,6 +758,26 @@ complete -c qtool -n '__qtool_at '\''backtest grid open'\''' -l version -d 'Prin
 complete -c qtool -n '__qtool_at '\''backtest grid open'\''' -l report -r -F -d 'Write the run'\''s HTML report.'
 complete -c qtool -n '__qtool_at '\''backtest grid open'\''' -l force -s f -d 'Replace an existing file.'
 complete -c qtool -n '__qtool_at '\''backtest grid open'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''backtest grid merge'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''backtest grid merge'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''backtest grid merge'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''backtest grid merge'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''backtest grid merge'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''backtest grid merge'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''backtest grid merge'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''backtest grid merge'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''backtest grid merge'\''' -l top -r -f -d 'How many of the best to print.'
+complete -c qtool -n '__qtool_at '\''backtest grid merge'\''' -l json -d 'Print the result as JSON with stable field names.'
+complete -c qtool -n '__qtool_at '\''backtest grid resume'\''' -l db -r -F -d 'The SQLite store to use.'
+complete -c qtool -n '__qtool_at '\''backtest grid resume'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'
+complete -c qtool -n '__qtool_at '\''backtest grid resume'\''' -l config -r -F -d 'Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).'
+complete -c qtool -n '__qtool_at '\''backtest grid resume'\''' -l quiet -s q -d 'Print only results and errors: no progress, no notes.'
+complete -c qtool -n '__qtool_at '\''backtest grid resume'\''' -l verbose -s v -d 'Log more to stderr; repeat (-vv) for debug detail.'
+complete -c qtool -n '__qtool_at '\''backtest grid resume'\''' -l color -r -f -a 'auto always never' -d 'Colour output; auto means on a terminal unless NO_COLOR is set.'
+complete -c qtool -n '__qtool_at '\''backtest grid resume'\''' -l help -s h -d 'Show help for the command and exit.'
+complete -c qtool -n '__qtool_at '\''backtest grid resume'\''' -l version -d 'Print the version and exit.'
+complete -c qtool -n '__qtool_at '\''backtest grid resume'\''' -l slurm -d 'Resubmit through Slurm (the scheduler the grid was submitted to).'
+complete -c qtool -n '__qtool_at '\''backtest grid resume'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''train'\''' -a new -d 'Write a commented model spec from a template and register it'
 complete -c qtool -n '__qtool_at '\''train'\''' -a run -d 'Train a model and store it as a new version'
 complete -c qtool -n '__qtool_at '\''train'\''' -a list -d 'List models and their latest trained version'

@@ -2,7 +2,7 @@ import Foundation
 import QtoolEngine
 
 // Prints qtool's performance figures next to baselines measured in the same run.
-// Usage: QtoolBench [startup|store|data|backtest|download|cancel|train|live|serve|engine|all]   (make bench runs all)
+// Usage: QtoolBench [startup|store|data|backtest|download|cancel|train|live|serve|cluster|engine|all]   (make bench runs all)
 let which = CommandLine.arguments.dropFirst().first ?? "all"
 ProcessTuning.keepFreedMemory()  // as qtool itself does
 let bench = Bench()
@@ -16,5 +16,6 @@ if which == "all" || which == "cancel" { try bench.cancellation() }
 if which == "all" || which == "train" { try bench.train() }
 if which == "all" || which == "live" { try bench.live() }
 if which == "all" || which == "serve" { try bench.serve() }
+if which == "all" || which == "cluster" { try bench.cluster() }
 if which == "engine" { try bench.engineOnly() }
 try? FileManager.default.removeItem(at: bench.scratch)

@@ -9,7 +9,7 @@ enum CommandTree {
       discussion: "Datasets are bars of one instrument at one timeframe, stored in the SQLite store and named SYMBOL-TIMEFRAME unless you name them.",
       leaves: [
         DataDownloadCommand.self, DataImportCommand.self, DataListCommand.self, DataInfoCommand.self, DataVerifyCommand.self, DataExportCommand.self,
-        DataDeleteCommand.self, DataPreprocessCommand.self,
+        DataDeleteCommand.self, DataPreprocessCommand.self, DataSnapshotCommand.self,
       ]),
     CommandGroup(
       name: "strategy", abstract: "Create, validate and list strategy specs; run them live on paper",
@@ -30,7 +30,7 @@ enum CommandTree {
         CommandGroup(
           name: "grid", abstract: "Run every combination of param values (grid run, the default), and open stored grids",
           discussion: "qtool backtest grid SPEC --grid … runs a grid (grid run); grid list and grid show open the grids stored so far.",
-          leaves: [BacktestGridCommand.self, GridListCommand.self, GridShowCommand.self, GridOpenCommand.self], defaultLeaf: "run")
+          leaves: [BacktestGridCommand.self, GridListCommand.self, GridShowCommand.self, GridOpenCommand.self, GridMergeCommand.self, GridResumeCommand.self], defaultLeaf: "run")
       ]),
     CommandGroup(
       name: "train", abstract: "Train models on rules-language features, and inspect them",

@@ -550,6 +550,62 @@ enum Migrations {
           );
           """)
     }
+    migrator.registerMigration("012-grid-shards") { db in
+      // `backtest grid --shard K/N`: a shard records which shard of which grid it ran (with
+      // everything a merge checks: spec, snapshot hash, engine version) and its combinations'
+      // results by their place in the grid's ordered combination list. One transaction per
+      // shard, keyed by (grid, shard) and (grid, combination): a rerun replaces, never doubles.
+      try db.execute(
+        sql: """
+          CREATE TABLE grid_shards (
+            grid_id TEXT NOT NULL,
+            shard INTEGER NOT NULL,
+            shards INTEGER NOT NULL,
+            combinations INTEGER NOT NULL,
+            first_combination INTEGER NOT NULL,
+            end_combination INTEGER NOT NULL,
+            strategy_name TEXT NOT NULL,
+            spec_text TEXT NOT NULL,
+            spec_hash TEXT NOT NULL,
+            dataset TEXT NOT NULL,
+            axes TEXT NOT NULL,
+            rank TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            snapshot_hash TEXT,
+            engine_version TEXT NOT NULL,
+            bars INTEGER NOT NULL,
+            warmup_bars INTEGER NOT NULL,
+            job_id TEXT,
+            completed_at INTEGER NOT NULL,
+            PRIMARY KEY (grid_id, shard)
+          ) WITHOUT ROWID;
+          CREATE TABLE grid_shard_results (
+            grid_id TEXT NOT NULL,
+            combination INTEGER NOT NULL,
+            params TEXT NOT NULL,
+            metrics TEXT NOT NULL,
+            score REAL,
+            PRIMARY KEY (grid_id, combination)
+          ) WITHOUT ROWID;
+          -- A grid submitted to Slurm (`backtest grid --slurm`): where its files are and the
+          -- Slurm job ids of its array and merge step (the latest submission's, after a resume).
+          CREATE TABLE grid_submissions (
+            grid_id TEXT PRIMARY KEY,
+            job_id TEXT,
+            work_dir TEXT NOT NULL,
+            shards INTEGER NOT NULL,
+            array_job TEXT NOT NULL,
+            merge_job TEXT NOT NULL,
+            history TEXT NOT NULL DEFAULT '[]',
+            created_at INTEGER NOT NULL
+          ) WITHOUT ROWID;
+          -- In a snapshot file (`data snapshot`): its content hash, which shards check.
+          CREATE TABLE snapshot_info (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+          ) WITHOUT ROWID;
+          """)
+    }
     return migrator
   }
 }

@@ -98,6 +98,18 @@ public final class QtoolDatabase: Sendable {
     return database
   }
 
+  /// Opens a snapshot file (`data snapshot`) as SQLite's `immutable=1` read-only URI: no
+  /// locks, no journal, so any number of processes on any host read one file on NFS or Lustre.
+  public static func openSnapshot(path: String) throws -> QtoolDatabase {
+    guard FileManager.default.fileExists(atPath: path) else { throw StoreError.cannotOpen(path: path, reason: "no such file") }
+    var configuration = configuration(busyTimeout: 0, readOnly: true)
+    configuration.prepareDatabase { _ in }
+    let escaped = path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? path
+    return try StoreError.wrap(path: path) {
+      QtoolDatabase(path: path, writer: try DatabaseQueue(path: "file:\(escaped)?immutable=1", configuration: configuration))
+    }
+  }
+
   private static func configuration(busyTimeout: TimeInterval, readOnly: Bool) -> Configuration {
     var configuration = Configuration()
     configuration.readonly = readOnly

@@ -137,22 +137,35 @@ extension BacktestOperations {
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
     let id = "g" + ContentHash.sha256Hex(Data((loaded.hash + "\(started)" + UUID().uuidString).utf8)).prefix(9)
-    let axesText = String(decoding: try encoder.encode(Dictionary(uniqueKeysWithValues: request.axes.map { ($0.name, $0.values) })), as: UTF8.self)
+    let axesText = try Self.axesText(request)
     try context.cancellation.check()
     try database.recordGrid(
       id: id, strategyName: loaded.spec.name, specText: loaded.text, dataset: data.datasetName, axes: axesText, rank: request.rank,
       results: try order.map { index in
         (String(decoding: try encoder.encode(combinations[index]), as: UTF8.self), metrics[index].sortedJSON)
-      }, jobID: context.jobID,
-      settings: String(
-        decoding: try encoder.encode(
-          GridSettings(
-            dataset: request.dataset, from: request.from, to: request.to, capital: request.capital, allowGaps: request.allowGaps,
-            noWarmup: request.noWarmup)), as: UTF8.self), at: context.clock.now())
+      }, jobID: context.jobID, settings: try Self.settingsText(request), at: context.clock.now())
     return GridReport(
       id: id, jobID: context.jobID, strategy: loaded.spec.name, dataset: data.datasetName, bars: data.tradedCount, warmupBars: data.tradingStart,
       combinations: combinations.count, rank: request.rank, seconds: context.clock.seconds(since: started),
       results: order.prefix(max(1, request.top)).map { GridReport.Result(parameters: known.merging(combinations[$0]) { $1 }, metrics: metrics[$0]) })
+  }
+
+  /// The axes as stored with a grid: `{"fast":[5,10],"slow":[20]}`, keys sorted.
+  static func axesText(_ request: GridRequest) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    return String(decoding: try encoder.encode(Dictionary(uniqueKeysWithValues: request.axes.map { ($0.name, $0.values) })), as: UTF8.self)
+  }
+
+  /// What a grid ran with besides spec and axes, as stored with it (`GridSettings`).
+  static func settingsText(_ request: GridRequest) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    return String(
+      decoding: try encoder.encode(
+        GridSettings(
+          dataset: request.dataset, from: request.from, to: request.to, capital: request.capital, allowGaps: request.allowGaps,
+          noWarmup: request.noWarmup)), as: UTF8.self)
   }
 
   /// The longest warm-up among `combinations` and the expression that needs it: a grid warms
@@ -286,15 +299,18 @@ extension BacktestOperations {
 
   /// Indices best first by `metric` (lower is better for durations, volatility, losses, costs).
   static func ranking(_ metrics: [Metrics], by metric: String) -> [Int] {
-    let descending = !["max_drawdown_duration", "volatility", "losing", "max_consecutive_losses", "commissions"].contains(metric)
     let read = Metrics.reader(metric) ?? { _ in .nan }
+    return ranking(scores: metrics.map(read), by: metric)
+  }
+
+  /// Indices best first by the raw values of `metric` (NaN: undefined); a merge of shards
+  /// ranks with this too, so its order is the local grid's.
+  static func ranking(scores raw: [Double], by metric: String) -> [Int] {
+    let descending = !["max_drawdown_duration", "volatility", "losing", "max_consecutive_losses", "commissions"].contains(metric)
     // Infinity ranks as IEEE orders it (a profit factor with no losing trade first); an
     // undefined metric (a combination that never traded) last.
-    let score = metrics.map { value -> Double in
-      let raw = read(value)
-      return descending ? raw : -raw
-    }
-    return metrics.indices.sorted { a, b in
+    let score = raw.map { descending ? $0 : -$0 }
+    return score.indices.sorted { a, b in
       let (x, y) = (score[a], score[b])
       if x.isNaN != y.isNaN { return y.isNaN }
       return x != y && !x.isNaN ? x > y : a < b

@@ -1,3 +1,4 @@
+import Foundation
 import QtoolArgs
 import QtoolCore
 import QtoolEngine
@@ -10,12 +11,31 @@ enum JobsShowCommand: LeafCommand {
     positionals: [PositionalSpec("id", help: "A job id (or a unique prefix of one).")])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
-    let job = try JobOperations(try context.operations()).show(id: context.arguments.string("id")!)
+    let operations = try context.operations()
+    let job = try JobOperations(operations).show(id: context.arguments.string("id")!)
+    // A grid submitted to Slurm: Slurm's own state of its tasks, and the shard stores'.
+    let slurm = try operations.database.gridSubmission(jobID: job.id).map { try SlurmOperations(operations).status($0) }
     if context.json {
-      try context.printJSON(job)
+      guard let slurm else {
+        try context.printJSON(job)
+        return .success
+      }
+      var object = try JSONDecoder().decode([String: JSONValue].self, from: Data(try JSONOutput.encode(job).utf8))
+      object["slurm"] = try JSONDecoder().decode(JSONValue.self, from: Data(try JSONOutput.encode(slurm).utf8))
+      try context.printJSON(object)
       return .success
     }
     render(job, context: context)
+    if let slurm {
+      context.stdout.line(
+        "slurm     array job \(slurm.arrayJob), merge job \(slurm.mergeJob) (merge \(slurm.merge)), work directory \(slurm.workDir)")
+      for state in ["pending", "running", "done", "failed"] {
+        let shards = slurm.tasks.filter { $0.state == state }.map { String($0.shard) }
+        if !shards.isEmpty {
+          context.stdout.line("  \(state.padding(toLength: 8, withPad: " ", startingAt: 0))shards \(shards.joined(separator: ","))")
+        }
+      }
+    }
     return .success
   }
 

@@ -2,12 +2,13 @@ import Foundation
 import QtoolArgs
 import QtoolCore
 import QtoolEngine
+import QtoolStore
 
 enum BacktestGridCommand: LeafCommand {
   static let spec = CommandSpec(
     name: "run", abstract: "Run every combination of param values on all cores, best first",
     discussion:
-      "Each --grid gives one param's values as FROM..TO:STEP (inclusive) or a,b,c. --where keeps only combinations that satisfy a condition on the params. All results are stored; the best --top are printed; combinations whose ranking metric is undefined (n/a: they never traded) rank last. With --from, every combination warms its indicators up on the stored bars before it (as many as the combination looking back furthest needs), as backtest run does; --no-warmup starts them cold. --walk-forward warms each window up on the bars before it the same way.",
+      "--shard K/N runs only shard K of N: the combinations ⌊C·(K−1)/N⌋ up to ⌊C·K/N⌋ of the C in the grid's order (the cartesian product of the --grid axes as given, the last varying fastest, less those failing --where), storing them in the store of --db with the grid id every shard shares; give each shard its own store (SQLite on a shared file system must not have two writers) and merge them with backtest grid merge. --shard auto takes K and N from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, or from JOB_COMPLETION_INDEX (0-based) with --shards N. Each --grid gives one param's values as FROM..TO:STEP (inclusive) or a,b,c. --where keeps only combinations that satisfy a condition on the params. All results are stored; the best --top are printed; combinations whose ranking metric is undefined (n/a: they never traded) rank last. With --from, every combination warms its indicators up on the stored bars before it (as many as the combination looking back furthest needs), as backtest run does; --no-warmup starts them cold. --walk-forward warms each window up on the bars before it the same way.",
     options: [
       .repeatable("grid", valueName: "name=values", help: "A param and its values, e.g. fast=5..50:1."),
       .value("where", valueName: "condition", help: "Keep combinations satisfying this, e.g. 'fast < slow'."),
@@ -22,6 +23,19 @@ enum BacktestGridCommand: LeafCommand {
       .value(
         "max-combinations", .int, valueName: "n", help: "Refuse grids larger than this (counted before --where).",
         defaultValue: "\(GridRequest.defaultMaxCombinations)"),
+      .value("shard", valueName: "k/n", help: "Run only shard K of N of the combinations into --db, or auto (Slurm array, Kubernetes index)."),
+      .value("shards", .int, valueName: "n", help: "The number of shards, with --shard auto under Kubernetes."),
+      .value(
+        "snapshot", .path(.file(extensions: ["db", "sqlite"])), valueName: "file", help: "With --shard: read bars from this snapshot (read-only)."),
+      .value("snapshot-hash", valueName: "hash", help: "With --snapshot: refuse a snapshot with another hash."),
+      .flag("slurm", help: "Submit the grid to Slurm as an array job of --shards tasks and a merge step."),
+      .value("partition", valueName: "name", help: "With --slurm: the Slurm partition."),
+      .value("time", valueName: "limit", help: "With --slurm: each task's time limit, e.g. 2:00:00."),
+      .value("cpus-per-task", .int, valueName: "n", help: "With --slurm: CPUs per task (its worker threads)."),
+      .repeatable("sbatch-arg", valueName: "directive", help: "With --slurm: one more #SBATCH directive, e.g. --mem=4G."),
+      .value(
+        "work-dir", .path(.directory), valueName: "dir", help: "With --slurm: a directory every node sees (default: qtool-grid-ID by the store)."),
+      .flag("dry-run", help: "With --slurm: print the sbatch scripts; write and submit nothing."),
       CommonOptions.json,
     ],
     positionals: [
@@ -30,7 +44,10 @@ enum BacktestGridCommand: LeafCommand {
     examples: [
       Example(
         "qtool backtest grid sma.yaml --grid fast=5..50:1 --grid slow=20..200:5 --where 'fast < slow' --rank sharpe",
-        "1,590 SMA pairs, best Sharpe first")
+        "1,590 SMA pairs, best Sharpe first"),
+      Example(
+        "qtool --db shard2.db backtest grid sma.yaml --grid fast=5..50:1 --grid slow=20..200:5 --shard 2/4 --snapshot goog.snapshot.db",
+        "Shard 2 of 4 into its own store; merge with backtest grid merge"),
     ])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
@@ -44,6 +61,43 @@ enum BacktestGridCommand: LeafCommand {
       rank: arguments.string("rank")!, top: max(1, arguments.int("top")!),
       jobs: arguments.int("jobs") ?? ProcessInfo.processInfo.activeProcessorCount,
       allowGaps: arguments.flag("allow-gaps"), noWarmup: arguments.flag("no-warmup"), maxCombinations: max(1, arguments.int("max-combinations")!))
+    if arguments.flag("slurm") {
+      return try submit(request, context: context)
+    }
+    for name in ["partition", "time", "cpus-per-task", "work-dir"] where arguments.isGiven(name) {
+      throw UsageError("--\(name) applies with --slurm", commandPath: arguments.commandPath)
+    }
+    if arguments.flag("dry-run") || !arguments.strings("sbatch-arg").isEmpty {
+      throw UsageError("--dry-run and --sbatch-arg apply with --slurm", commandPath: arguments.commandPath)
+    }
+    if let text = arguments.string("shard") {
+      guard arguments.string("walk-forward") == nil else {
+        throw UsageError(
+          "--shard splits a grid; a sharded walk-forward is not available, run it with --walk-forward alone", commandPath: arguments.commandPath)
+      }
+      let shard = try GridShard.parse(text, shards: arguments.int("shards"), environment: context.environment)
+      let snapshot = try arguments.string("snapshot").map { path in
+        guard FileManager.default.fileExists(atPath: path) else {
+          throw OperationError.notFound(
+            "no snapshot \(path)", code: "file_not_found", details: ["path": .string(path)],
+            hint: "write one with `qtool data snapshot DATASET -o FILE`")
+        }
+        return try QtoolDatabase.openSnapshot(path: path)
+      }
+      let report = try BacktestOperations(try context.operations()).gridShard(
+        request, shard: shard, data: snapshot, snapshotHash: arguments.string("snapshot-hash"))
+      if context.json {
+        try context.printJSON(report)
+      } else {
+        context.stdout.line(
+          "grid \(report.gridID) shard \(report.shard)/\(report.shards): combinations \(report.first + 1)…\(report.end) of \(report.combinations) on \(report.bars) bars of \(report.dataset) in \(Format.duration(report.seconds))"
+        )
+      }
+      return .success
+    }
+    for name in ["shards", "snapshot", "snapshot-hash"] where arguments.isGiven(name) {
+      throw UsageError("--\(name) applies with --shard", commandPath: arguments.commandPath)
+    }
     if let text = arguments.string("walk-forward") {
       let parts = text.split(separator: "/").map(String.init)
       guard parts.count == 2, let train = PeriodLength(parts[0]), let test = PeriodLength(parts[1]) else {
@@ -96,5 +150,60 @@ enum BacktestGridCommand: LeafCommand {
         + (report.warmupBars > 0 ? "; indicators warmed up on the \(report.warmupBars) bars before them" : "")
     )
     return .success
+  }
+
+  /// `--slurm`: the grid's options as each task gives them, then one submission.
+  static func submit(_ request: GridRequest, context: CommandContext) throws -> ExitStatus {
+    let arguments = context.arguments
+    guard arguments.string("walk-forward") == nil, arguments.string("shard") == nil else {
+      throw UsageError("--slurm submits a whole grid: it takes neither --shard nor --walk-forward", commandPath: arguments.commandPath)
+    }
+    guard let shards = arguments.int("shards") else {
+      throw UsageError("--slurm needs the number of array tasks: --shards N", commandPath: arguments.commandPath)
+    }
+    if let cpus = arguments.int("cpus-per-task"), cpus < 1 {
+      throw UsageError("--cpus-per-task: expected 1 or more", commandPath: arguments.commandPath)
+    }
+    var grid: [String] = arguments.strings("grid").flatMap { ["--grid", $0] }
+    if let condition = request.condition { grid += ["--where", condition] }
+    grid += ["--rank", request.rank, "--max-combinations", String(request.maxCombinations)]
+    if let dataset = request.dataset { grid += ["--dataset", dataset] }
+    if let from = request.from { grid += ["--from", UTCCalendar.format(from, alwaysTime: true)] }
+    if let to = request.to { grid += ["--to", UTCCalendar.format(to, alwaysTime: true)] }
+    if let capital = request.capital { grid += ["--capital", "\(capital)"] }
+    if request.allowGaps { grid.append("--allow-gaps") }
+    if request.noWarmup { grid.append("--no-warmup") }
+    let store = URL(fileURLWithPath: try context.settings().databasePath).standardizedFileURL.path
+    let operations = try context.operations()
+    var settings = SlurmSettings(
+      shards: shards, partition: arguments.string("partition"), time: arguments.string("time"), cpusPerTask: arguments.int("cpus-per-task"),
+      sbatchArguments: arguments.strings("sbatch-arg"), workDir: arguments.string("work-dir") ?? "", executable: executablePath(), store: store,
+      gridArguments: grid)
+    if settings.workDir.isEmpty {
+      // The id is the grid's: known once the request is checked; the default directory sits by the store.
+      let plan = try SlurmOperations(operations).submit(request, slurm: settings, dryRun: true)
+      settings.workDir = URL(fileURLWithPath: store).deletingLastPathComponent().path + "/qtool-grid-" + plan.gridID
+    }
+    let report = try SlurmOperations(operations).submit(request, slurm: settings, dryRun: arguments.flag("dry-run"))
+    if context.json {
+      try context.printJSON(report)
+    } else if report.dryRun {
+      context.stdout.line("# \(report.workDir)/grid.sbatch")
+      context.stdout.write(report.arrayScript)
+      context.stdout.line("# \(report.workDir)/merge.sbatch (submitted with --dependency=afterok:ARRAY_JOB)")
+      context.stdout.write(report.mergeScript)
+      context.note("dry run: nothing written or submitted; grid \(report.gridID), \(report.combinations) combinations in \(report.shards) shards")
+    } else {
+      context.stdout.line(
+        "grid \(report.gridID): \(report.combinations) combinations in \(report.shards) shards submitted as Slurm array job \(report.arrayJob ?? "?"), merge job \(report.mergeJob ?? "?") (qtool job \(report.jobID ?? "?"))"
+      )
+      context.note("work directory \(report.workDir); follow it with qtool jobs show \(report.jobID ?? "")")
+    }
+    return .success
+  }
+
+  /// This qtool binary, as tasks on other nodes run it (the same path on a shared file system).
+  static func executablePath() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
   }
 }

@@ -1,0 +1,57 @@
+import Foundation
+import QtoolArgs
+import QtoolCore
+import QtoolEngine
+import QtoolStore
+
+enum GridMergeCommand: LeafCommand {
+  static let spec = CommandSpec(
+    name: "merge", abstract: "Merge the shards of a grid into the store, ranked as a local grid",
+    discussion: """
+      Reads the shard stores (each opened read-only; without any, this store's own shards), \
+      checks that every combination of the grid is there exactly once, all run with the same \
+      spec version, snapshot hash and qtool, and stores the grid under its id: its rows and \
+      ranking are those the same grid run on one machine gives. Missing shards are listed (exit \
+      66); shards that disagree are refused (exit 65), naming both.
+      """,
+    options: [.value("top", .int, valueName: "n", help: "How many of the best to print.", defaultValue: "10"), CommonOptions.json],
+    positionals: [
+      PositionalSpec("id", help: "The grid id every shard printed."),
+      PositionalSpec("shard-dbs", .path(.file(extensions: ["db", "sqlite"])), arity: .variadicOptional, help: "The shards' stores (their --db)."),
+    ],
+    examples: [Example("qtool backtest grid merge g1a2b3c4d shards/*.db", "Merge four shards' stores into the store")])
+
+  static func run(_ context: CommandContext) throws -> ExitStatus {
+    let arguments = context.arguments
+    guard let top = arguments.int("top"), top >= 1 else { throw UsageError("--top: expected 1 or more", commandPath: arguments.commandPath) }
+    let stores = try arguments.strings("shard-dbs").map { path in
+      guard FileManager.default.fileExists(atPath: path) else {
+        throw OperationError.notFound("no shard store \(path)", code: "file_not_found", details: ["path": .string(path)])
+      }
+      return ShardStore(path: path, database: try QtoolDatabase.open(path: path, readOnly: true))
+    }
+    let report = try BacktestOperations(try context.operations()).mergeGrid(id: arguments.string("id")!, stores: stores, top: top)
+    if context.json {
+      try context.printJSON(report)
+      return .success
+    }
+    let names = report.axes
+    context.stdout.write(
+      Table(
+        columns: [Table.Column("#", .right)] + names.map { Table.Column($0, .right) }
+          + ["sharpe", "total_return", "max_drawdown", "trades"].map { Table.Column($0, .right) },
+        rows: report.results.map { row in
+          func metric(_ name: String) -> Double { (row.metrics[name] ?? nil) ?? .nan }
+          return ["\(row.row)"] + names.map { Format.compact(row.params[$0] ?? .nan) }
+            + [
+              Format.metric(metric("sharpe"), places: 3), Format.metric(metric("total_return") * 100, places: 2, suffix: "%"),
+              Format.metric(metric("max_drawdown") * 100, places: 2, suffix: "%"), "\(Int(metric("trades")))",
+            ]
+        }
+      ).render(bold: context.terminal.colorOnStdout))
+    context.stdout.line(
+      "grid \(report.id): \(report.combinations) combinations from \(report.shards) shards on \(report.bars) bars of \(report.dataset), ranked by \(report.rank)"
+    )
+    return .success
+  }
+}

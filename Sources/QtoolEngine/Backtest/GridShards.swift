@@ -1,0 +1,335 @@
+import Foundation
+import QtoolCore
+import QtoolData
+import QtoolStore
+
+/// Shard K of N of a grid: the combinations `K-1`th of N contiguous, count-balanced blocks of
+/// the grid's ordered combination list (the cartesian product of the axes in the order they are
+/// given, the last axis varying fastest, less those failing the condition). Shard K holds
+/// combinations `⌊C·(K−1)/N⌋ ..< ⌊C·K/N⌋` of C: sizes differ by at most one.
+public struct GridShard: Sendable, Equatable, Codable, CustomStringConvertible {
+  /// 1-based.
+  public var index: Int
+  public var count: Int
+
+  /// The most shards a grid may be split into.
+  public static let maxShards = 100_000
+
+  public var description: String { "\(index)/\(count)" }
+
+  public init(index: Int, count: Int) throws {
+    guard count >= 1, count <= Self.maxShards else {
+      throw OperationError.invalidArgument(
+        "a grid is split into 1 to \(Self.maxShards) shards, not \(count)", field: "shard", hint: "give the shard as K/N with 1 ≤ K ≤ N, e.g. 1/4")
+    }
+    guard index >= 1, index <= count else {
+      throw OperationError.invalidArgument(
+        "shard \(index) of \(count) does not exist: shards are numbered 1 to \(count)", field: "shard",
+        hint: "give the shard as K/N with 1 ≤ K ≤ N, e.g. 1/\(count)")
+    }
+    self.index = index
+    self.count = count
+  }
+
+  /// `K/N`, or `auto`: under Slurm, with `shards` the shard is `SLURM_ARRAY_TASK_ID` of
+  /// `shards`; without, it is `(SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP
+  /// + 1` of `SLURM_ARRAY_TASK_COUNT`. Under Kubernetes, the 0-based `JOB_COMPLETION_INDEX` + 1
+  /// of `shards`.
+  public static func parse(_ text: String, shards: Int?, environment: [String: String]) throws -> GridShard {
+    if text == "auto" {
+      func number(_ name: String) throws -> Int? {
+        guard let value = environment[name], !value.isEmpty else { return nil }
+        guard let number = Int(value) else {
+          throw OperationError.invalidArgument("\(name) is '\(value)', not a whole number", field: "shard")
+        }
+        return number
+      }
+      if let task = try number("SLURM_ARRAY_TASK_ID") {
+        // With the number of shards given, the task id is the shard number: an array of
+        // 1-N, or of any of them (a resume resubmits `--array=3,7`).
+        if let shards { return try GridShard(index: task, count: shards) }
+        guard let count = try number("SLURM_ARRAY_TASK_COUNT") ?? shards else {
+          throw OperationError.invalidArgument(
+            "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not", field: "shard", hint: "give the number of shards with {shards}")
+        }
+        let minimum = try number("SLURM_ARRAY_TASK_MIN") ?? 1
+        let step = max(1, try number("SLURM_ARRAY_TASK_STEP") ?? 1)
+        return try GridShard(index: (task - minimum) / step + 1, count: count)
+      }
+      if let index = try number("JOB_COMPLETION_INDEX") {
+        guard let shards else {
+          throw OperationError.invalidArgument(
+            "JOB_COMPLETION_INDEX is set but the number of shards is not given", field: "shards",
+            hint: "give it with {shards}, the Indexed Job's completions")
+        }
+        return try GridShard(index: index + 1, count: shards)
+      }
+      throw OperationError.invalidArgument(
+        "shard auto needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT (a Slurm array task) or JOB_COMPLETION_INDEX (a Kubernetes Indexed Job); neither is set",
+        field: "shard", hint: "give the shard as K/N outside a scheduler")
+    }
+    let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]) else {
+      throw OperationError.invalidArgument("expected the shard as K/N (e.g. 2/8) or auto, got '\(text)'", field: "shard")
+    }
+    if let shards, shards != count {
+      throw OperationError.invalidArgument("the shard says \(count) shards but \(shards) were given", field: "shards")
+    }
+    return try GridShard(index: index, count: count)
+  }
+
+  /// This shard's combinations of a grid of `total`.
+  public func range(of total: Int) -> Range<Int> {
+    total * (index - 1) / count..<total * index / count
+  }
+}
+
+/// What one shard stored.
+public struct GridShardReport: Encodable, Sendable {
+  public var gridID: String
+  public var jobID: String?
+  public var shard: Int
+  public var shards: Int
+  public var strategy: String
+  public var dataset: String
+  /// Combinations in the whole grid, and this shard's: `first ..< end` of its ordered list.
+  public var combinations: Int
+  public var first: Int
+  public var end: Int
+  public var bars: Int
+  public var snapshotHash: String?
+  public var seconds: Double
+  enum CodingKeys: String, CodingKey {
+    case gridID = "grid_id", jobID = "job_id", shard, shards, strategy, dataset, combinations, first, end, bars, snapshotHash = "snapshot_hash",
+      seconds
+  }
+}
+
+/// A merged grid: stored in the main store, its best rows as `backtest grid show` gives them.
+public struct GridMergeReport: Encodable, Sendable {
+  public var id: String
+  public var strategy: String
+  public var dataset: String
+  /// The params the grid varies, by name.
+  public var axes: [String]
+  public var shards: Int
+  public var combinations: Int
+  public var bars: Int
+  public var rank: String
+  public var seconds: Double
+  public var results: [GridRows.Row]
+}
+
+/// A store holding shards, for a merge: its path (for messages) and the opened store.
+public struct ShardStore: Sendable {
+  public var path: String
+  public var database: QtoolDatabase
+  public init(path: String, database: QtoolDatabase) {
+    self.path = path
+    self.database = database
+  }
+}
+
+extension BacktestOperations {
+  /// The engine version shards must agree on to be merged.
+  public static var shardEngineVersion: String { "\(engineVersion) qtool \(VersionInfo.version) \(GeneratedBuildInfo.commit)" }
+
+  /// A sharded grid's id: the same in every shard of it, from what it sweeps (strategy name,
+  /// axes, condition, ranking, settings, number of shards). The spec version, snapshot and engine
+  /// are recorded with each shard and checked when shards are merged.
+  static func shardedGridID(strategy: String, request: GridRequest, shards: Int) throws -> String {
+    struct Identity: Encodable {
+      var strategy: String
+      var axes: [GridAxis]
+      var condition: String?
+      var rank: String
+      var settings: String
+      var shards: Int
+    }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    let identity = Identity(
+      strategy: strategy, axes: request.axes, condition: request.condition, rank: request.rank, settings: try settingsText(request), shards: shards)
+    return "g" + ContentHash.sha256Hex(try encoder.encode(identity)).prefix(9)
+  }
+
+  /// Runs shard `shard` of the grid, as a job, and records it with its results in this store.
+  /// Bars come from `data` when given (a snapshot, opened read-only) and from this store
+  /// otherwise; with `snapshotHash`, the snapshot must hold bars of that hash.
+  public func gridShard(_ request: GridRequest, shard: GridShard, data: QtoolDatabase? = nil, snapshotHash: String? = nil) throws -> GridShardReport {
+    try Self.checkRank(request.rank)
+    try OperationError.checkRange(from: request.from, to: request.to)
+    struct Request: Encodable {
+      var grid: GridRequest
+      var shard: String
+    }
+    return try JobRunner.run(
+      .grid, request: Request(grid: request, shard: shard.description), context: context, link: { ["grid_id": .string($0.gridID)] }
+    ) {
+      context in
+      try BacktestOperations(context).gridShardNow(request, shard: shard, data: data, snapshotHash: snapshotHash)
+    }
+  }
+
+  func gridShardNow(_ request: GridRequest, shard: GridShard, data dataStore: QtoolDatabase?, snapshotHash expected: String?) throws
+    -> GridShardReport
+  {
+    let started = context.clock.now()
+    var snapshotHash: String?
+    if let dataStore {
+      snapshotHash = try SnapshotOperations.verify(dataStore, expected: expected)
+    } else if expected != nil {
+      throw OperationError.invalidArgument(
+        "a snapshot hash was given without a snapshot", field: "snapshot_hash", hint: "give the snapshot with {snapshot}")
+    }
+    let loaded = try StrategyLoader.resolve(request.strategy, database: database)
+    let compiled = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
+    let combinations = try Self.combinations(request, known: compiled.parameters)
+    let range = shard.range(of: combinations.count)
+    var dataContext = context
+    if let dataStore { dataContext.database = dataStore }
+    let reader = BacktestOperations(dataContext)
+    // The warm-up is the whole grid's, as a local grid's: every shard runs on the same bars.
+    let warms = request.from != nil && !request.noWarmup
+    let data = try reader.loadGridData(loaded, request: request, combinations: warms ? combinations : [])
+    let mine = Array(combinations[range])
+    let metrics = mine.isEmpty ? [] : try reader.evaluate(mine, loaded: loaded, capital: compiled.capital, data: data, jobs: request.jobs)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    let read = Metrics.reader(request.rank) ?? { _ in .nan }
+    let results = try zip(range, zip(mine, metrics)).map { index, pair in
+      let score = read(pair.1)
+      return GridShardResult(
+        combination: index, params: String(decoding: try encoder.encode(pair.0), as: UTF8.self), metrics: pair.1.sortedJSON,
+        score: score.isNaN ? nil : score)
+    }
+    let id = try Self.shardedGridID(strategy: loaded.spec.name, request: request, shards: shard.count)
+    try context.cancellation.check()
+    try database.recordGridShard(
+      GridShardRecord(
+        gridID: id, shard: shard.index, shards: shard.count, combinations: combinations.count, firstCombination: range.lowerBound,
+        endCombination: range.upperBound, strategyName: loaded.spec.name, specText: loaded.text, specHash: loaded.hash, dataset: data.datasetName,
+        axes: try Self.axesText(request), rank: request.rank, settings: try Self.settingsText(request), snapshotHash: snapshotHash,
+        engineVersion: Self.shardEngineVersion, bars: data.tradedCount, warmupBars: data.tradingStart, jobID: context.jobID,
+        completedAt: context.clock.now()),
+      results: results)
+    return GridShardReport(
+      gridID: id, jobID: context.jobID, shard: shard.index, shards: shard.count, strategy: loaded.spec.name, dataset: data.datasetName,
+      combinations: combinations.count, first: range.lowerBound, end: range.upperBound, bars: data.tradedCount, snapshotHash: snapshotHash,
+      seconds: context.clock.seconds(since: started))
+  }
+
+  /// Checks that the shards in `stores` (this store's own when empty) hold every combination of
+  /// grid `id` exactly once, all run with the same spec version, snapshot and engine, and stores
+  /// the grid in this store ranked as a local run ranks it. Missing shards are listed.
+  public func mergeGrid(id: String, stores given: [ShardStore], top: Int = 10) throws -> GridMergeReport {
+    let started = context.clock.now()
+    let stores = given.isEmpty ? [ShardStore(path: database.path, database: database)] : given
+    var found: [(store: String, record: GridShardRecord, database: QtoolDatabase)] = []
+    for store in stores {
+      let shards = try store.database.gridShards(gridID: id)
+      if shards.isEmpty {
+        let others = Set(try store.database.gridShards().map(\.gridID)).sorted()
+        throw OperationError.notFound(
+          "\(store.path) holds no shard of grid \(id)" + (others.isEmpty ? "" : " (it holds shards of \(others.joined(separator: ", ")))"),
+          code: "grid_shard_not_found", details: ["grid_id": .string(id), "store": .string(store.path)],
+          hint: "give the stores the shards of this grid wrote (their --db)")
+      }
+      found += shards.map { (store.path, $0, store.database) }
+    }
+    let first = found[0]
+    func disagree(_ what: String, _ a: String?, _ b: String?, _ other: (store: String, record: GridShardRecord, database: QtoolDatabase))
+      -> OperationError
+    {
+      OperationError.invalidInput(
+        "the shards of grid \(id) were run with different \(what): shard \(first.record.shard) (\(first.store)) with \(a ?? "none"), shard \(other.record.shard) (\(other.store)) with \(b ?? "none")",
+        code: "grid_shards_disagree", details: ["grid_id": .string(id), "field": .string(what)],
+        hint: "run every shard of a grid with the same spec, snapshot and qtool")
+    }
+    for other in found.dropFirst() {
+      let (a, b) = (first.record, other.record)
+      if a.specHash != b.specHash {
+        throw disagree("spec versions", "spec \(a.strategyName) \(a.specHash.prefix(12))", "spec \(b.strategyName) \(b.specHash.prefix(12))", other)
+      }
+      if a.snapshotHash != b.snapshotHash {
+        throw disagree("snapshots", a.snapshotHash.map { "snapshot \($0)" }, b.snapshotHash.map { "snapshot \($0)" }, other)
+      }
+      if a.engineVersion != b.engineVersion { throw disagree("qtool versions", "qtool \(a.engineVersion)", "qtool \(b.engineVersion)", other) }
+      if a.dataset != b.dataset || a.bars != b.bars {
+        throw disagree("data", "\(a.bars) bars of \(a.dataset)", "\(b.bars) bars of \(b.dataset)", other)
+      }
+      if a.combinations != b.combinations || a.shards != b.shards || a.axes != b.axes || a.settings != b.settings || a.rank != b.rank {
+        throw disagree("grids", "\(a.combinations) combinations in \(a.shards) shards", "\(b.combinations) combinations in \(b.shards) shards", other)
+      }
+    }
+    var byShard: [Int: (store: String, record: GridShardRecord, database: QtoolDatabase)] = [:]
+    for entry in found {
+      if let twice = byShard[entry.record.shard] {
+        throw OperationError.invalidInput(
+          "shard \(entry.record.shard) of grid \(id) is in two stores: \(twice.store) and \(entry.store)", code: "grid_shard_duplicate",
+          details: ["grid_id": .string(id), "shard": .number(Double(entry.record.shard))], hint: "give each shard's store once")
+      }
+      byShard[entry.record.shard] = entry
+    }
+    let total = first.record.combinations
+    let missing = (1...first.record.shards).filter { byShard[$0] == nil }
+    guard missing.isEmpty else {
+      throw OperationError.notFound(
+        "grid \(id) is missing \(missing.count) of its \(first.record.shards) shards: \(missing.map(String.init).joined(separator: ", "))",
+        code: "grid_shards_missing",
+        details: ["grid_id": .string(id), "missing": .array(missing.map { .number(Double($0)) }), "shards": .number(Double(first.record.shards))],
+        hint: "run the missing shards (backtest grid … {shard} K/\(first.record.shards)), or `qtool backtest grid resume \(id) --slurm`")
+    }
+    guard try !database.hasGrid(id: id) else {
+      throw OperationError(
+        .alreadyExists, code: "grid_exists", "grid \(id) is already stored in \(database.path)", details: ["grid_id": .string(id)],
+        hint: "`qtool backtest grid show \(id)` shows it")
+    }
+    var params = [String](repeating: "", count: total)
+    var metrics = [String](repeating: "", count: total)
+    var scores = [Double](repeating: .nan, count: total)
+    for shard in 1...first.record.shards {
+      let entry = byShard[shard]!
+      let expected = GridShard(unchecked: shard, count: first.record.shards).range(of: total)
+      let results = try entry.database.gridShardResults(entry.record)
+      guard entry.record.firstCombination == expected.lowerBound, entry.record.endCombination == expected.upperBound,
+        results.map(\.combination) == Array(expected)
+      else {
+        throw OperationError.invalidInput(
+          "shard \(shard) of grid \(id) in \(entry.store) holds \(results.count) of its \(expected.count) combinations",
+          code: "grid_shard_incomplete",
+          details: ["grid_id": .string(id), "shard": .number(Double(shard))], hint: "run that shard again")
+      }
+      for result in results {
+        params[result.combination] = result.params
+        metrics[result.combination] = result.metrics
+        scores[result.combination] = result.score ?? .nan
+      }
+      try context.cancellation.check()
+    }
+    let order = Self.ranking(scores: scores, by: first.record.rank)
+    try database.recordGrid(
+      id: id, strategyName: first.record.strategyName, specText: first.record.specText, dataset: first.record.dataset, axes: first.record.axes,
+      rank: first.record.rank, results: order.map { (params[$0], metrics[$0]) }, jobID: context.jobID, settings: first.record.settings,
+      at: context.clock.now())
+    let known = (try? StrategyLoader.parse(first.record.specText, origin: "grid \(id)"))?.spec.params ?? [:]
+    let rows = order.prefix(max(1, top)).enumerated().map { rank, index in
+      GridRows.Row(
+        row: rank + 1,
+        params: known.merging((try? JSONDecoder().decode([String: Double].self, from: Data(params[index].utf8))) ?? [:]) { $1 },
+        metrics: (try? JSONDecoder().decode([String: Double?].self, from: Data(metrics[index].utf8))) ?? [:])
+    }
+    return GridMergeReport(
+      id: id, strategy: first.record.strategyName, dataset: first.record.dataset,
+      axes: ((try? JSONDecoder().decode([String: [Double]].self, from: Data(first.record.axes.utf8))) ?? [:]).keys.sorted(),
+      shards: first.record.shards, combinations: total,
+      bars: first.record.bars, rank: first.record.rank, seconds: context.clock.seconds(since: started), results: rows)
+  }
+}
+
+extension GridShard {
+  public init(unchecked index: Int, count: Int) {
+    self.index = index
+    self.count = count
+  }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Testing
+
+/// Grids split into shards (`--shard K/N`, `--shard auto`), each into its own store, read bars
+/// from a snapshot, and merge into exactly the grid one process gives (issue #16).
+@Suite(.timeLimit(.minutes(5))) struct GridShardTests {
+  static let axes = ["--grid", "fast=5..50:1", "--grid", "slow=20..120:4", "--where", "fast < slow"]
+
+  func json(_ text: String) throws -> [String: Any] { try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any] }
+
+  /// A home with GOOG imported and a spec file.
+  func prepared() throws -> (QtoolProcess, spec: String) {
+    let qtool = try QtoolProcess()
+    let goog = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path
+    #expect(try qtool.run(["data", "import", goog, "-s", "GOOG", "-t", "1d", "-q"]).status == 0)
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    #expect(try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "--template", "sma_crossover", "-o", spec, "-q"]).status == 0)
+    return (qtool, spec)
+  }
+
+  /// Every row of a stored grid, exactly as stored (params, metrics, place in the ranking).
+  func rows(_ qtool: QtoolProcess, _ id: String) throws -> String {
+    let shown = try qtool.run(["backtest", "grid", "show", id, "--json", "--top", "1000000"])
+    #expect(shown.status == 0, "\(shown.stderr)")
+    let rows = try json(shown.stdout)["rows"] as! [Any]
+    return String(decoding: try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]), as: UTF8.self)
+  }
+
+  func shardStore(_ qtool: QtoolProcess, _ k: Int) -> String { qtool.home.appendingPathComponent("shard-\(k).db").path }
+
+  /// A snapshot of GOOG-1d in the home, for shards whose own stores hold no bars.
+  func snapshot(_ qtool: QtoolProcess) throws -> String {
+    let path = qtool.home.appendingPathComponent("goog.snapshot.db").path
+    if !FileManager.default.fileExists(atPath: path) { #expect(try qtool.run(["data", "snapshot", "GOOG-1d", "-o", path, "-q"]).status == 0) }
+    return path
+  }
+
+  @Test func fourShardsMergeIntoTheLocalGridBitForBit() throws {
+    let (qtool, spec) = try prepared()
+    defer { qtool.cleanUp() }
+    let local = try qtool.run(["backtest", "grid", spec] + Self.axes + ["--json"])
+    #expect(local.status == 0, "\(local.stderr)")
+    let localID = try json(local.stdout)["id"] as! String
+    #expect(try json(local.stdout)["combinations"] as! Int >= 1_000)
+
+    let snapshot = qtool.home.appendingPathComponent("goog.snapshot.db").path
+    let written = try qtool.run(["data", "snapshot", "GOOG-1d", "-o", snapshot, "--json"])
+    #expect(written.status == 0, "\(written.stderr)")
+    let hash = try json(written.stdout)["hash"] as! String
+    let mode = try FileManager.default.attributesOfItem(atPath: snapshot)[.posixPermissions] as! Int
+    #expect(mode == 0o444, "a snapshot is read-only")
+
+    var gridID = ""
+    var ranges: [(Int, Int)] = []
+    for k in 1...4 {
+      let shard = try qtool.run(
+        ["--db", shardStore(qtool, k), "backtest", "grid", spec] + Self.axes
+          + ["--shard", "\(k)/4", "--snapshot", snapshot, "--snapshot-hash", hash, "--json"])
+      #expect(shard.status == 0, "\(shard.stderr)")
+      let report = try json(shard.stdout)
+      gridID = report["grid_id"] as! String
+      ranges.append((report["first"] as! Int, report["end"] as! Int))
+      #expect(report["snapshot_hash"] as? String == hash)
+    }
+    // Contiguous, count-balanced blocks of the ordered list.
+    let total = try json(local.stdout)["combinations"] as! Int
+    #expect(ranges.map(\.0) == [0, ranges[0].1, ranges[1].1, ranges[2].1] && ranges[3].1 == total)
+    #expect(Set(ranges.map { $0.1 - $0.0 }).count <= 2)
+
+    // A shard run again (after a crash, a requeue) replaces its rows: nothing twice.
+    #expect(
+      try qtool.run(["--db", shardStore(qtool, 2), "backtest", "grid", spec] + Self.axes + ["--shard", "2/4", "--snapshot", snapshot, "-q"]).status
+        == 0)
+
+    let merged = try qtool.run(["backtest", "grid", "merge", gridID] + (1...4).map { shardStore(qtool, $0) } + ["--json"])
+    #expect(merged.status == 0, "\(merged.stderr)")
+    #expect(try json(merged.stdout)["combinations"] as? Int == (try json(local.stdout)["combinations"] as! Int))
+    #expect(try rows(qtool, gridID) == (try rows(qtool, localID)), "rows, metrics and ranking equal the local grid's")
+    // The printed ranking is the one a local grid prints.
+    let localTop = ((try json(local.stdout)["results"] as! [[String: Any]]).map { $0["params"] as! [String: Double] })
+    let mergedTop = ((try json(merged.stdout)["results"] as! [[String: Any]]).map { $0["params"] as! [String: Double] })
+    #expect(localTop == mergedTop)
+
+    let again = try qtool.run(["backtest", "grid", "merge", gridID] + (1...4).map { shardStore(qtool, $0) })
+    #expect(again.status == 73 && again.stderr.contains("already stored"), "\(again.stderr)")
+  }
+
+  @Test func mergeListsMissingShardsAndRefusesShardsThatDisagree() throws {
+    let (qtool, spec) = try prepared()
+    defer { qtool.cleanUp() }
+    let small = ["--grid", "fast=5..20:5", "--grid", "slow=30,60", "--snapshot", try snapshot(qtool)]
+    var id = ""
+    for k in [1, 2, 4] {
+      let shard = try qtool.run(["--db", shardStore(qtool, k), "backtest", "grid", spec] + small + ["--shard", "\(k)/4", "--json"])
+      #expect(shard.status == 0, "\(shard.stderr)")
+      id = try json(shard.stdout)["grid_id"] as! String
+    }
+    let missing = try qtool.run(["backtest", "grid", "merge", id] + [1, 2, 4].map { shardStore(qtool, $0) } + ["--json"])
+    #expect(missing.status == 66)
+    let error = try errorObject(missing.stderr)
+    #expect(error["code"] as? String == "grid_shards_missing")
+    #expect((error["details"] as! [String: Any])["missing"] as? [Int] == [3], "exactly shard 3 is missing")
+
+    // Shard 3 run from an edited spec: another spec version, refused naming both.
+    let edited = qtool.home.appendingPathComponent("s2.yaml").path
+    try (try String(contentsOfFile: spec, encoding: .utf8)).replacingOccurrences(of: "commission: 0.001", with: "commission: 0.002")
+      .write(toFile: edited, atomically: true, encoding: .utf8)
+    #expect(try String(contentsOfFile: edited, encoding: .utf8) != (try String(contentsOfFile: spec, encoding: .utf8)), "the spec has a commission")
+    #expect(try qtool.run(["--db", shardStore(qtool, 3), "backtest", "grid", edited] + small + ["--shard", "3/4", "-q"]).status == 0)
+    let disagree = try qtool.run(["backtest", "grid", "merge", id] + (1...4).map { shardStore(qtool, $0) } + ["--json"])
+    #expect(disagree.status == 65, "\(disagree.stderr)")
+    let refused = try errorObject(disagree.stderr)
+    #expect(refused["code"] as? String == "grid_shards_disagree")
+    let message = refused["message"] as! String
+    #expect(message.contains("spec versions") && message.contains("shard 1") && message.contains("shard 3"), "\(message)")
+    #expect(message.contains(shardStore(qtool, 1)) && message.contains(shardStore(qtool, 3)))
+
+    // A store that holds another grid's shards is named.
+    let other = try qtool.run(["backtest", "grid", "merge", "gdeadbeef0", shardStore(qtool, 1)])
+    #expect(other.status == 66 && other.stderr.contains("holds no shard of grid gdeadbeef0") && other.stderr.contains(id))
+  }
+
+  @Test func shardAutoReadsSlurmAndKubernetesIndices() throws {
+    let (qtool, spec) = try prepared()
+    defer { qtool.cleanUp() }
+    let small = ["--grid", "fast=5..20:5", "--grid", "slow=30,60", "--snapshot", try snapshot(qtool)]
+    // Kubernetes: JOB_COMPLETION_INDEX is 0-based, the count comes from --shards.
+    let k8s = try qtool.run(
+      ["--db", shardStore(qtool, 1), "backtest", "grid", spec] + small + ["--shard", "auto", "--shards", "4", "--json"],
+      environment: ["JOB_COMPLETION_INDEX": "2"])
+    #expect(k8s.status == 0, "\(k8s.stderr)")
+    #expect(try json(k8s.stdout)["shard"] as? Int == 3 && json(k8s.stdout)["shards"] as? Int == 4)
+    #expect(try json(k8s.stdout)["first"] as? Int == 4 && json(k8s.stdout)["end"] as? Int == 6, "shard 3 of 4 of 8: combinations 4 and 5")
+    // Slurm: an array 0-3 (min 0): task 1 is shard 2 of 4.
+    let slurm = try qtool.run(
+      ["--db", shardStore(qtool, 2), "backtest", "grid", spec] + small + ["--shard", "auto", "--json"],
+      environment: ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "0"])
+    #expect(slurm.status == 0, "\(slurm.stderr)")
+    #expect(try json(slurm.stdout)["shard"] as? Int == 2)
+    // With --shards, the task id is the shard number (a resumed array of some of them).
+    let resumed = try qtool.run(
+      ["--db", shardStore(qtool, 3), "backtest", "grid", spec] + small + ["--shard", "auto", "--shards", "4", "--json"],
+      environment: ["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "1", "SLURM_ARRAY_TASK_MIN": "3"])
+    #expect(try json(resumed.stdout)["shard"] as? Int == 3, "\(resumed.stderr)")
+
+    let none = try qtool.run(["backtest", "grid", spec] + small + ["--shard", "auto", "--json"])
+    #expect(try none.status == 64 && (errorObject(none.stderr)["message"] as! String).contains("JOB_COMPLETION_INDEX"))
+    let noCount = try qtool.run(["backtest", "grid", spec] + small + ["--shard", "auto"], environment: ["JOB_COMPLETION_INDEX": "0"])
+    #expect(noCount.status == 64 && noCount.stderr.contains("--shards"), "\(noCount.stderr)")
+  }
+
+  @Test func badShardsSnapshotsAndSubmissionsAreRefused() throws {
+    let (qtool, spec) = try prepared()
+    defer { qtool.cleanUp() }
+    let small = ["--grid", "fast=5..20:5", "--grid", "slow=30,60"]
+    for bad in ["5/4", "0/0", "0/4", "-1/4", "1/0", "a/b", "2", "1/4/2", "1/1000001"] {
+      let result = try qtool.run(["backtest", "grid", spec] + small + ["--shard", bad])
+      #expect(result.status == 64, "--shard \(bad): \(result.stderr)")
+    }
+    #expect(try qtool.run(["backtest", "grid", spec] + small + ["--shard", "5/4"]).stderr.contains("shard 5 of 4 does not exist"))
+
+    // A snapshot with another hash than the grid's is refused (65) before anything runs.
+    let snapshot = qtool.home.appendingPathComponent("snap.db").path
+    #expect(try qtool.run(["data", "snapshot", "GOOG-1d", "-o", snapshot, "-q"]).status == 0)
+    let wrongHash = try qtool.run(
+      ["--db", shardStore(qtool, 1), "backtest", "grid", spec] + small + [
+        "--shard", "1/2", "--snapshot", snapshot, "--snapshot-hash", "0123abcd", "--json",
+      ])
+    #expect(try wrongHash.status == 65 && (errorObject(wrongHash.stderr)["code"] as? String) == "snapshot_hash_mismatch", "\(wrongHash.stderr)")
+    // A store that is not a snapshot is refused too.
+    let notSnapshot = try qtool.run(["backtest", "grid", spec] + small + ["--shard", "1/2", "--snapshot", qtool.databasePath])
+    #expect(notSnapshot.status == 65 && notSnapshot.stderr.contains("is not a snapshot"), "\(notSnapshot.stderr)")
+    // An existing snapshot is kept without --force; an unwritable path is 73.
+    #expect(try qtool.run(["data", "snapshot", "GOOG-1d", "-o", snapshot]).status == 73)
+    let unwritable = try qtool.run(["data", "snapshot", "GOOG-1d", "-o", "/proc/qtool-no/snap.db", "--json"])
+    #expect(try unwritable.status == 73 && (errorObject(unwritable.stderr)["code"] as? String) == "cannot_write", "\(unwritable.stderr)")
+    #expect(try qtool.run(["data", "snapshot", "NOPE-1d", "-o", qtool.home.appendingPathComponent("n.db").path]).status == 66)
+
+    // --slurm without sbatch on PATH: 69, naming what is missing.
+    let noSlurm = try qtool.run(
+      ["backtest", "grid", spec] + small + ["--slurm", "--shards", "2", "--work-dir", qtool.home.appendingPathComponent("w").path, "--json"],
+      environment: ["PATH": "/nonexistent"])
+    #expect(noSlurm.status == 69, "\(noSlurm.stderr)")
+    #expect((try errorObject(noSlurm.stderr)["message"] as! String).contains("sbatch is not on PATH"))
+    // A dry run needs no Slurm: it prints the scripts and writes nothing.
+    let work = qtool.home.appendingPathComponent("w").path
+    let dry = try qtool.run(
+      ["backtest", "grid", spec] + small + [
+        "--slurm", "--shards", "3", "--work-dir", work, "--dry-run", "--partition", "short", "--sbatch-arg=--mem=2G",
+      ],
+      environment: ["PATH": "/nonexistent"])
+    #expect(dry.status == 0, "\(dry.stderr)")
+    for line in [
+      "#SBATCH --array=1-3", "#SBATCH --partition=short", "#SBATCH --mem=2G", "--shard auto --shards 3", "--dependency=afterok",
+      "backtest grid merge",
+    ] {
+      #expect(dry.stdout.contains(line), "\(line) in \(dry.stdout)")
+    }
+    #expect(!FileManager.default.fileExists(atPath: work), "a dry run writes nothing")
+    #expect(try qtool.run(["backtest", "grid", spec] + small + ["--slurm"]).status == 64, "--slurm needs --shards")
+    #expect(try qtool.run(["backtest", "grid", spec] + small + ["--partition", "x"]).status == 64, "--partition needs --slurm")
+    #expect(try qtool.run(["backtest", "grid", spec] + small + ["--snapshot", snapshot]).status == 64, "--snapshot needs --shard")
+    #expect(try qtool.run(["backtest", "grid", "resume", "gdeadbeef0"]).status == 64, "resume names its scheduler")
+    #expect(try qtool.run(["backtest", "grid", "resume", "gdeadbeef0", "--slurm"]).status == 66)
+  }
+}
