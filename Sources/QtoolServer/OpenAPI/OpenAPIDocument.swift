@@ -4495,34 +4495,66 @@ enum OpenAPIDocument {
           },
           "request": {},
           "progress": {
-            "$ref": "#/components/schemas/Progress"
+            "anyOf": [
+              {
+                "$ref": "#/components/schemas/Progress"
+              },
+              {
+                "type": "null"
+              }
+            ]
           },
           "pid": {
-            "type": "integer"
+            "type": [
+              "integer",
+              "null"
+            ]
           },
           "host": {
-            "type": "string"
+            "type": [
+              "string",
+              "null"
+            ]
           },
           "created_at": {
             "type": "string"
           },
           "started_at": {
-            "type": "string"
+            "type": [
+              "string",
+              "null"
+            ]
           },
           "finished_at": {
-            "type": "string"
+            "type": [
+              "string",
+              "null"
+            ]
           },
           "heartbeat_at": {
-            "type": "string"
+            "type": [
+              "string",
+              "null"
+            ]
           },
           "cancel_requested": {
             "type": "boolean"
           },
           "error": {
-            "$ref": "#/components/schemas/ErrorReport"
+            "anyOf": [
+              {
+                "$ref": "#/components/schemas/ErrorReport"
+              },
+              {
+                "type": "null"
+              }
+            ]
           },
           "result": {
-            "type": "object"
+            "type": [
+              "object",
+              "null"
+            ]
           },
           "seconds": {
             "type": "number"
@@ -4540,7 +4572,7 @@ enum OpenAPIDocument {
       "Strategy": {
         "type": "object",
         "properties": {
-          "name": {
+          "strategy": {
             "type": "string"
           },
           "type": {
@@ -4562,7 +4594,8 @@ enum OpenAPIDocument {
             "type": "string"
           },
           "updated_at": {
-            "type": "integer"
+            "type": "string",
+            "format": "date-time"
           }
         }
       },
@@ -4660,7 +4693,7 @@ enum OpenAPIDocument {
           "valid": {
             "type": "boolean"
           },
-          "name": {
+          "strategy": {
             "type": "string"
           },
           "hash": {
@@ -4669,7 +4702,7 @@ enum OpenAPIDocument {
         },
         "required": [
           "valid",
-          "name",
+          "strategy",
           "hash"
         ]
       },
