@@ -15,7 +15,7 @@ import Testing
     let fixture = try await ServerFixture.make(environment: ["QTOOL_SERVE_RATE_AUTH": "1000/min"])
     defer { fixture.cleanUp() }
     _ = try fixture.auth.addUser(username: "alice", password: "correct horse", role: .trader)
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let first = try await login(client)
       #expect(first.status == 200)
       let data = first.dataObject
@@ -55,7 +55,7 @@ import Testing
     let fixture = try await ServerFixture.make(clock: clock, data: false)
     defer { fixture.cleanUp() }
     _ = try fixture.auth.addUser(username: "alice", password: "correct horse", role: .admin)
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let access = try #require(try await login(client).dataObject["access_token"] as? String)
       #expect(try await client.get("/api/v1/auth/me", token: access).status == 200)
       clock.advance(by: 901_000)
@@ -75,7 +75,7 @@ import Testing
       data: false)
     defer { fixture.cleanUp() }
     _ = try fixture.auth.addUser(username: "alice", password: "correct horse", role: .admin)
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       #expect(try await login(client, "alice", "wrong one").errorCode == "invalid_credentials")
       #expect(try await login(client, "alice", "wrong two").errorCode == "invalid_credentials")
       let locked = try await login(client, "alice", "wrong three")

@@ -12,7 +12,7 @@ import Testing
     let fixture = try await ServerFixture.make()
     defer { fixture.cleanUp() }
     let token = try fixture.token()
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let sources = try #require(try await client.get("/api/v1/data/sources", token: token).data as? [[String: Any]])
       #expect(sources.map { $0["name"] as? String }.contains("binance"))
       let symbols = try await client.get("/api/v1/data/sources/csv/symbols", token: token).dataObject
@@ -50,7 +50,7 @@ import Testing
     defer { fixture.cleanUp() }
     let token = try fixture.token()
     let file = try Data(contentsOf: packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv"))
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let started = try await client.request(
         .post, "/api/v1/data/import?symbol=GOOG&timeframe=1d&filename=../../goog.csv", token: token, body: file)
       #expect(started.status == 202)
@@ -88,7 +88,7 @@ import Testing
     let token = try fixture.token()
     let spec = smaSpecText.replacingOccurrences(of: "goog-sma", with: "crud")
     @Sendable func body(_ text: String) -> String { String(decoding: try! JSONEncoder().encode(["spec": text]), as: UTF8.self) }
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let created = try await client.post("/api/v1/strategies", token: token, json: body(spec))
       #expect(created.status == 201)
       #expect(created.dataObject["version"] as? Int == 1)
@@ -116,7 +116,7 @@ import Testing
     let fixture = try await ServerFixture.make()
     defer { fixture.cleanUp() }
     let token = try fixture.token()
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let started = try await client.post("/api/v1/backtests", token: token, json: #"{"strategy": "goog-sma"}"#)
       #expect(started.status == 202)
       let job = try await client.waitForJob(try #require(started.dataObject["id"] as? String), token: token)
@@ -180,7 +180,7 @@ import Testing
     // A grid big enough to be running when it is cancelled.
     let values = (2...240).map(String.init).joined(separator: ",")
     let body = #"{"strategy": "goog-sma", "axes": [{"name": "fast", "values": [\#(values)]}, {"name": "slow", "values": [\#(values)]}], "jobs": 1}"#
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let started = try await client.post("/api/v1/backtests/grid", token: token, json: body)
       #expect(started.status == 202)
       let id = try #require(started.dataObject["id"] as? String)
@@ -201,7 +201,7 @@ import Testing
     let fixture = try await ServerFixture.make(data: false)
     defer { fixture.cleanUp() }
     let token = try fixture.token()
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       // Nothing listens on this port: each symbol's task fails on its own, and can be retried.
       let started = try await client.post(
         "/api/v1/data/downloads", token: token,

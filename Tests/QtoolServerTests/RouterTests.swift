@@ -11,7 +11,7 @@ import Testing
   @Test func envelopeAndRequestID() async throws {
     let fixture = try await ServerFixture.make()
     defer { fixture.cleanUp() }
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let health = try await client.get("/healthz", headers: ["X-Request-ID": "trace-42"])
       #expect(health.status == 200)
       #expect(health.header("X-Request-ID") == "trace-42")
@@ -36,7 +36,7 @@ import Testing
         name: name, path: nil, text: smaSpecText.replacingOccurrences(of: "goog-sma", with: name))
     }
     let token = try fixture.token()
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let page = try await client.get("/api/v1/strategies?page=2&size=2", token: token)
       #expect(page.status == 200)
       let data = page.dataObject
@@ -58,7 +58,7 @@ import Testing
     let fixture = try await ServerFixture.make()
     defer { fixture.cleanUp() }
     let token = try fixture.token()
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let missing = try await client.get("/api/v1/data/datasets/NOPE-1d", token: token)
       #expect(missing.status == 404)
       #expect(missing.object["success"] as? Bool == false)
@@ -93,7 +93,7 @@ import Testing
     let fixture = try await ServerFixture.make()
     defer { fixture.cleanUp() }
     let token = try fixture.token()
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let broken = try await client.post("/api/v1/backtests", token: token, json: #"{"strategy": "goog-sma", "#)
       #expect(broken.status == 400)
       #expect(broken.errorCode == "malformed_body")
@@ -121,7 +121,7 @@ import Testing
     let token = try fixture.token()
     let spec = smaSpecText.replacingOccurrences(of: "entry: cross_above(sma(close, fast)", with: "entry: cross_above(smaa(close, fast)")
     let body = String(decoding: try JSONEncoder().encode(["spec": spec]), as: UTF8.self)
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let answer = try await client.post("/api/v1/strategies/validate", token: token, json: body)
       #expect(answer.status == 422)
       #expect(answer.errorCode == "rule_error")
@@ -140,7 +140,7 @@ import Testing
     let revoked = try fixture.token("*", name: revokedName)
     _ = try fixture.auth.revokeToken(revokedName)
     try await Task.sleep(for: .milliseconds(5))
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       #expect(try await client.get("/api/v1/strategies").status == 401)
       #expect(try await client.get("/api/v1/strategies").errorCode == "unauthenticated")
       #expect(try await client.get("/api/v1/strategies", token: "qt_0000").errorCode == "invalid_token")
@@ -168,7 +168,7 @@ import Testing
     let fixture = try await ServerFixture.make()
     defer { fixture.cleanUp() }
     _ = try fixture.auth.addUser(username: "vera", password: "viewer-pass", role: .viewer)
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let login = try await client.post("/api/v1/auth/login", json: #"{"username": "vera", "password": "viewer-pass"}"#)
       let access = try #require(login.dataObject["access_token"] as? String)
       #expect(try await client.get("/api/v1/backtests", token: access).status == 200)
@@ -185,7 +185,7 @@ import Testing
     defer { fixture.cleanUp() }
     let token = try fixture.token()
     let other = try fixture.token()
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       for expected in [2, 1, 0] {
         let answer = try await client.get("/api/v1/strategies", token: token)
         #expect(answer.status == 200)
@@ -212,7 +212,7 @@ import Testing
     defer { fixture.cleanUp() }
     let token = try fixture.token()
     let spec = String(decoding: try JSONEncoder().encode(["spec": smaSpecText.replacingOccurrences(of: "goog-sma", with: "idem")]), as: UTF8.self)
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let first = try await client.post("/api/v1/strategies", token: token, json: spec, headers: ["Idempotency-Key": "k-1"])
       #expect(first.status == 201)
       let again = try await client.post("/api/v1/strategies", token: token, json: spec, headers: ["Idempotency-Key": "k-1"])
@@ -236,7 +236,7 @@ import Testing
       principal: "token:holder", key: "busy", method: "POST", path: "/api/v1/strategies",
       bodyHash: APIService.requestHash(method: "POST", path: "/api/v1/strategies", query: [:], body: body), at: fixture.clock.now(),
       expireBefore: 0)
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let busy = try await client.request(.post, "/api/v1/strategies", token: held, body: body, headers: ["Idempotency-Key": "busy"])
       #expect(busy.status == 409)
       #expect(busy.errorCode == "idempotency_key_in_flight")
@@ -248,7 +248,7 @@ import Testing
     let fixture = try await ServerFixture.make()
     defer { fixture.cleanUp() }
     let token = try fixture.token()
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let clone = try await client.post("/api/v1/strategies/goog-sma:clone", token: token, json: #"{"name": "goog-copy"}"#)
       #expect(clone.status == 201)
       #expect(clone.dataObject["strategy"] as? String == "goog-copy", "\(clone.text)")
@@ -270,7 +270,7 @@ import Testing
     let fixture = try await ServerFixture.make()
     defer { fixture.cleanUp() }
     let token = try fixture.token()
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       for path in ["/api/v1/data/datasets/..%2F..%2Fetc%2Fpasswd", "/api/v1/strategies/..%2Fqtool.db", "/api/v1/data/datasets/%2Fetc%2Fpasswd/export"] {
         let answer = try await client.get(path, token: token)
         #expect(answer.status == 400, "\(path): \(answer.text)")
@@ -296,7 +296,7 @@ import Testing
     let fixture = try await ServerFixture.make(environment: ["QTOOL_SERVE_MAX_BODY_MIB": "1"])
     defer { fixture.cleanUp() }
     let token = try fixture.token()
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       let big = Data(repeating: UInt8(ascii: "a"), count: 1 << 20 + 10)
       let answer = try await client.request(.post, "/api/v1/data/import?symbol=X&timeframe=1d", token: token, body: big)
       #expect(answer.status == 413)
@@ -308,7 +308,7 @@ import Testing
     let fixture = try await ServerFixture.make()
     defer { fixture.cleanUp() }
     let token = try fixture.token("*", name: "auditor")
-    try await fixture.test { client in
+    try await fixture.withRouter { client in
       _ = try await client.request(.delete, "/api/v1/strategies/goog-sma", token: token)
       _ = try await client.get("/api/v1/strategies", token: token)
       let audit = try await client.get("/api/v1/admin/audit", token: token).dataObject

@@ -62,7 +62,7 @@ struct ServerFixture {
   func cleanUp() { try? FileManager.default.removeItem(atPath: directory) }
 
   /// Runs `body` against the routes without a socket.
-  func test(_ body: @escaping @Sendable (Client) async throws -> Void) async throws {
+  func withRouter(_ body: @escaping @Sendable (Client) async throws -> Void) async throws {
     let app = try APIServer(service: service).application()
     try await app.test(.router) { client in try await body(Client(client: client)) }
   }
