@@ -71,6 +71,8 @@ enum HelpTopics {
       "Ctrl-C, SIGTERM and `qtool jobs cancel ID` cancel the running operation at its next block boundary (a batch of bars, a piece of a file, a batch of grid combinations, a finished transfer): what it had not committed is rolled back, the job is recorded as cancelled, and the exit code is 130 (143 for SIGTERM). A second Ctrl-C forces an immediate exit."
     let json =
       "With --json, a failing command also prints {\"error\": {\"code\", \"category\", \"message\", \"details\", \"hint\"}} on stderr. The code is stable (e.g. dataset_not_found, lease_held); the category decides the exit code:"
+    let downloads =
+      "Downloads: 75 when a later run may succeed and nothing of the file was stored: rate limits, server errors, a stalled or truncated transfer, an archive whose .CHECKSUM could not be fetched, and an archive that does not match its .CHECKSUM (in practice a CDN error page or a cut transfer, named in the message; it is fetched again before failing). 65 when the rows the source sent are wrong in themselves; 69 when the source refuses for good or sends no bars."
     let closedPipe = "A closed output pipe (qtool … | head) exits 0 quietly."
     let text =
       "Exit codes:\n"
@@ -78,12 +80,12 @@ enum HelpTopics {
         "  " + code.padding(toLength: 5, withPad: " ", startingAt: 0) + meaning
       }.joined(separator: "\n") + "\n\n\(cancelling)\n\n\(json)\n"
       + categories.map { "  " + $0.0.padding(toLength: 16, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
-      + "\n\n\(closedPipe)\n"
+      + "\n\n\(downloads)\n\n\(closedPipe)\n"
     return Topic(
       name: "exit-codes", abstract: "the exit codes scripts can rely on", manSection: "EXIT STATUS", text: text,
       manBody: [
         rows.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"), cancelling, json, categories.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"),
-        closedPipe,
+        downloads, closedPipe,
       ])
   }()
 

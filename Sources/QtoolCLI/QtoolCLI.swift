@@ -50,7 +50,7 @@ public enum QtoolCLI {
       return ExitStatus.usage.rawValue
     } catch {
       let wrapped = ErrorReport(code: "internal", category: .internal, message: "\(error)")
-      stderr.line("qtool: error: \(error)")
+      stderr.line("qtool: error: \(Terminal.printable("\(error)"))")
       if wantsJSON { stderr.line(ErrorOutput.json(wrapped)) }
       return ExitStatus.failure.rawValue
     }
@@ -60,14 +60,14 @@ public enum QtoolCLI {
     if let cancelled = error as? OperationCancelled {
       stderr.line(cancelled.reason == .terminate ? "qtool: terminated" : cancelled.reason == .interrupt ? "qtool: interrupted" : "qtool: cancelled")
     } else {
-      stderr.line("qtool: error: \(ErrorOutput.text(error))")
+      stderr.line("qtool: error: \(Terminal.printable(ErrorOutput.text(error)))")
     }
     if json { stderr.line(ErrorOutput.json(ErrorOutput.report(error))) }
   }
 
   static func reportUsage(_ error: UsageError, stderr: OutputStream) {
     let renderer = HelpRenderer(root: CommandTree.root)
-    stderr.line("qtool: error: \(error.message)")
+    stderr.line("qtool: error: \(Terminal.printable(error.message))")
     stderr.line(renderer.usageLine(for: error.commandPath))
     stderr.line("Run '\((["qtool"] + error.commandPath).joined(separator: " ")) --help' for more.")
   }

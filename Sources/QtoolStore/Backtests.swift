@@ -89,19 +89,40 @@ extension RunRecord {
 
 public enum RunError: QtoolError, Equatable {
   case notFound(String, suggestion: String?)
-  public var category: ErrorCategory { .notFound }
-  public var code: String { "run_not_found" }
+  /// A prefix that several runs start with (at most 20 listed).
+  case ambiguous(String, candidates: [String])
+  public var category: ErrorCategory {
+    switch self {
+    case .notFound: return .notFound
+    case .ambiguous: return .usage
+    }
+  }
+  public var code: String {
+    switch self {
+    case .notFound: return "run_not_found"
+    case .ambiguous: return "run_id_ambiguous"
+    }
+  }
   public var message: String {
     switch self {
     case .notFound(let id, let suggestion): return "no backtest run '\(id)'" + (suggestion.map { " (did you mean '\($0)'?)" } ?? "")
+    case .ambiguous(let id, let candidates):
+      let more = candidates.count >= 20 ? " or more" : ""
+      return "'\(id)' matches \(candidates.count)\(more) runs: \(candidates.prefix(5).joined(separator: ", "))\(candidates.count > 5 ? ", …" : "")"
     }
   }
   public var details: [String: JSONValue] {
     switch self {
     case .notFound(let id, let suggestion): return ["run": .string(id), "suggestion": JSONValue(suggestion)]
+    case .ambiguous(let id, let candidates): return ["run": .string(id), "candidates": .array(candidates.map { .string($0) })]
     }
   }
-  public var hint: ErrorHint? { "`qtool backtest list` shows the recorded runs" }
+  public var hint: ErrorHint? {
+    switch self {
+    case .notFound: return "`qtool backtest list` shows the recorded runs"
+    case .ambiguous: return "give more characters of the id"
+    }
+  }
 }
 
 extension QtoolDatabase {
@@ -200,12 +221,14 @@ extension QtoolDatabase {
   public func run(id: String) throws -> RunRecord {
     let matches = try read {
       try RunRecord.fetchAll(
-        $0, sql: "SELECT * FROM backtest_runs WHERE status = 'completed' AND (id = ? OR id LIKE ?) ORDER BY id", arguments: [id, id + "%"])
+        $0, sql: "SELECT * FROM backtest_runs WHERE status = 'completed' AND (id = ? OR id LIKE ? ESCAPE '\\') ORDER BY id LIMIT 20",
+        arguments: [id, RawSQL.prefixPattern(id)])
     }
     if let exact = matches.first(where: { $0.id == id }) { return exact }
-    if matches.count == 1 { return matches[0] }
+    if matches.count == 1, !id.isEmpty { return matches[0] }
+    if matches.count > 1, !id.isEmpty { throw RunError.ambiguous(id, candidates: matches.map(\.id)) }
     let ids = try read { try String.fetchAll($0, sql: "SELECT id FROM backtest_runs WHERE status = 'completed'") }
-    throw RunError.notFound(id, suggestion: matches.count > 1 ? nil : Similarity.closest(to: id, among: ids))
+    throw RunError.notFound(id, suggestion: Similarity.closest(to: id, among: ids))
   }
 
   public func trades(runID: String) throws -> [Trade] {
@@ -460,8 +483,7 @@ extension QtoolDatabase {
   public func grid(id: String) throws -> GridRecord {
     try read { db in
       if let exact = try GridRecord.fetchOne(db, sql: Self.gridSelect + " WHERE g.id = ?", arguments: [id]) { return exact }
-      let escaped = id.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
-      let matches = try GridRecord.fetchAll(db, sql: Self.gridSelect + " WHERE g.id LIKE ? ESCAPE '\\' LIMIT 20", arguments: [escaped + "%"])
+      let matches = try GridRecord.fetchAll(db, sql: Self.gridSelect + " WHERE g.id LIKE ? ESCAPE '\\' LIMIT 20", arguments: [RawSQL.prefixPattern(id)])
       guard !id.isEmpty, let first = matches.first else { throw GridError.notFound(id) }
       guard matches.count == 1 else { throw GridError.ambiguous(id, candidates: matches.map(\.id)) }
       return first

@@ -173,9 +173,8 @@ extension QtoolDatabase {
   public func job(id: String) throws -> JobRecord {
     try read { db in
       if let exact = try JobRecord.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]) { return exact }
-      let escaped = id.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
       let matches = try JobRecord.fetchAll(
-        db, sql: "SELECT * FROM jobs WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT 20", arguments: [escaped + "%"])
+        db, sql: "SELECT * FROM jobs WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT 20", arguments: [RawSQL.prefixPattern(id)])
       guard !id.isEmpty, let first = matches.first else { throw JobError.notFound(id) }
       guard matches.count == 1 else { throw JobError.ambiguous(id, candidates: matches.map(\.id)) }
       return first

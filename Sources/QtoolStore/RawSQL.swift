@@ -4,6 +4,13 @@ import GRDBSQLite
 /// The few calls every bulk loop on the raw handle makes (bars, trades, curves):
 /// GRDB's statement layer costs more than the inserts themselves there.
 enum RawSQL {
+  /// A `LIKE … ESCAPE '\\'` pattern matching ids that start with `prefix` taken literally (an id
+  /// typed with `%` or `_` must not match everything).
+  static func prefixPattern(_ prefix: String) -> String {
+    prefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+      .replacingOccurrences(of: "_", with: "\\_") + "%"
+  }
+
   /// Prepares `sql`; the caller finalizes the statement.
   static func prepare(_ handle: OpaquePointer, _ sql: String) throws -> OpaquePointer {
     var statement: OpaquePointer?

@@ -336,7 +336,13 @@ let portfolioSpec = """
     #expect(warning.hasPrefix("stale data: the 1d bar of \(UTCCalendar.format(secondOpen, alwaysTime: true)) is not there"), "\(warning)")
     #expect(warning.contains("(4 tries)") && warning.contains("caught up when it arrives"), "\(warning)")
     #expect(requests.load(ordering: .relaxed) >= 5, "the start's download, then the first try and three retries")
+    // The warning is an event; the stale round reaches the store just after it.
     var status = try LiveOperations(context).status(strategy: name)[0]
+    deadline = Date().addingTimeInterval(10)
+    while (status.staleRounds ?? 0) < 1, Date() < deadline {
+      usleep(5_000)
+      status = try LiveOperations(context).status(strategy: name)[0]
+    }
     #expect(status.lastBar == UTCCalendar.format(firstOpen, alwaysTime: true), "the first day is traded, the second not invented")
     #expect((status.staleRounds ?? 0) >= 1 && status.note?.hasPrefix("stale data") == true)
 

@@ -14,6 +14,7 @@ struct Table {
   var rows: [[String]]
 
   func render(bold: Bool = false) -> String {
+    let rows = rows.map { $0.map(Terminal.printable) }
     var widths = columns.map(\.title.count)
     for row in rows {
       for (index, cell) in row.enumerated() where index < widths.count {
@@ -44,7 +45,7 @@ struct KeyValueList {
   func render() -> String {
     let width = pairs.map(\.0.count).max() ?? 0
     return pairs.map { key, value in
-      key + ":" + String(repeating: " ", count: width - key.count + 1) + value
+      key + ":" + String(repeating: " ", count: width - key.count + 1) + Terminal.printable(value)
     }.joined(separator: "\n") + "\n"
   }
 }

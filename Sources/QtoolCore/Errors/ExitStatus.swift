@@ -27,7 +27,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case .software: return "an internal error in qtool (please report it)"
     case .cannotCreate: return "an output file or the store cannot be written, or it exists already"
     case .ioError: return "standard output could not be written (disk full, device error)"
-    case .temporaryFailure: return "a temporary condition (dataset in use, rate limited, server error): retry later"
+    case .temporaryFailure: return "a temporary condition (dataset in use, rate limited, server error, a download that did not arrive intact): retry later"
     case .permissionDenied: return "not allowed: missing, wrong, expired or revoked credentials, or a token without the scope"
     case .interrupted: return "cancelled by Ctrl-C (SIGINT) or `qtool jobs cancel`; nothing half-written is left"
     case .terminated: return "cancelled by SIGTERM; nothing half-written is left"

@@ -19,15 +19,20 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
   /// fill_missing: also fill the 1- and 2-weekday runs a weekdays calendar takes for market
   /// holidays (`Preprocessor.fillRule`).
   public var holidays: Bool?
+  /// fill_missing: the most bars it may insert (`Preprocessor.defaultFillLimit` when absent), so a
+  /// stray far-future timestamp cannot make it build billions of bars.
+  public var maxBars: Int?
   /// normalize: the fitted parameters per column (filled in when the pipeline runs), so the
   /// same scaling can be applied again to new data.
   public var parameters: [String: [Double]]?
 
   public init(
     type: String, method: String? = nil, columns: [String]? = nil, timeframe: String? = nil, threshold: Double? = nil,
-    lower: Double? = nil, upper: Double? = nil, features: [ModelSpec.Feature]? = nil, parameters: [String: [Double]]? = nil, holidays: Bool? = nil
+    lower: Double? = nil, upper: Double? = nil, features: [ModelSpec.Feature]? = nil, parameters: [String: [Double]]? = nil, holidays: Bool? = nil,
+    maxBars: Int? = nil
   ) {
     self.holidays = holidays
+    self.maxBars = maxBars
     self.type = type
     self.method = method
     self.columns = columns
@@ -41,7 +46,7 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
 
   public static let types = ["fill_missing", "resample", "normalize", "dedupe", "clip_outliers", "features"]
 
-  enum CodingKeys: String, CodingKey { case type, method, columns, timeframe, threshold, lower, upper, features, holidays, parameters = "fitted" }
+  enum CodingKeys: String, CodingKey { case type, method, columns, timeframe, threshold, lower, upper, features, holidays, maxBars = "max_bars", parameters = "fitted" }
   /// The name pipelines stored before the JSON vocabulary (`qtool help json`) used for `fitted`.
   enum LegacyKeys: String, CodingKey { case parameters }
 
@@ -56,6 +61,7 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
     upper = try container.decodeIfPresent(Double.self, forKey: .upper)
     features = try container.decodeIfPresent([ModelSpec.Feature].self, forKey: .features)
     holidays = try container.decodeIfPresent(Bool.self, forKey: .holidays)
+    maxBars = try container.decodeIfPresent(Int.self, forKey: .maxBars)
     parameters =
       try container.decodeIfPresent([String: [Double]].self, forKey: .parameters)
       ?? decoder.container(keyedBy: LegacyKeys.self).decodeIfPresent([String: [Double]].self, forKey: .parameters)
@@ -110,9 +116,14 @@ public struct PreprocessOperation: Codable, Sendable, Equatable {
       case "holidays":
         guard let value = Bool(parts[1]) else { throw PreprocessError.invalid("\(type): holidays must be true or false, got '\(parts[1])'") }
         operation.holidays = value
+      case "max_bars":
+        guard let value = Int(parts[1]), value >= 0 else {
+          throw PreprocessError.invalid("\(type): max_bars must be a whole number of bars, got '\(parts[1])'")
+        }
+        operation.maxBars = value
       default:
         throw PreprocessError.invalid(
-          "\(type): unknown key '\(parts[0])' (method, columns, timeframe, threshold, lower, upper, holidays)")
+          "\(type): unknown key '\(parts[0])' (method, columns, timeframe, threshold, lower, upper, holidays, max_bars)")
       }
     }
     return operation

@@ -76,16 +76,29 @@ public enum Preprocessor {
   /// The timestamps missing between consecutive bars by the frame's calendar (the rule
   /// `data preprocess --help` states),
   /// with `holidays` also the 1- and 2-weekday runs; and how many holidays were left out.
-  static func missingBars(_ ts: [Int64], timeframe: Timeframe, calendar: TradingCalendar, holidays: Bool) -> (
+  /// Refuses (before building them) more than `limit` bars in all.
+  static func missingBars(_ ts: [Int64], timeframe: Timeframe, calendar: TradingCalendar, holidays: Bool, limit: Int = .max) throws -> (
     inserted: [(after: Int, timestamps: [Int64])], holidaysLeft: Int
   ) {
     var inserted: [(after: Int, timestamps: [Int64])] = []
     var holidaysLeft = 0
+    var total = 0
+    func admit(_ count: Int, after i: Int) throws {
+      total += count
+      guard total > limit else { return }
+      // Intraday bars: both ends with their time, so a midnight end does not read as a date.
+      let intraday = timeframe.milliseconds < 86_400_000
+      let from = UTCCalendar.format(ts[i - 1], alwaysTime: intraday), to = UTCCalendar.format(ts[i], alwaysTime: intraday)
+      throw PreprocessError.invalid(
+        "fill_missing: would insert more than \(limit) bars (the gap from \(from) to \(to) alone is about \(count) \(timeframe) bars); "
+          + "check those timestamps with `qtool data verify`, or raise the limit with max_bars=N")
+    }
     let day = UTCCalendar.dayMilliseconds
     let byGrid = calendar == .allDays || timeframe.unit == .month || timeframe.unit == .week
     for i in 1..<max(1, ts.count) {
       var missing: [Int64] = []
       if byGrid {
+        try admit(max(0, Int((ts[i] - ts[i - 1]) / max(1, timeframe.milliseconds)) - 1), after: i)
         var t = timeframe.next(after: ts[i - 1])
         while t < ts[i] {
           missing.append(t)
@@ -114,6 +127,7 @@ public enum Preprocessor {
               k -= 1
             }
             if timeframe.unit == .day { session = [0] }
+            try admit(weekdays.count * session.count, after: i)
             for weekday in weekdays { missing += session.map { weekday * day + $0 } }
           }
         }
@@ -122,6 +136,10 @@ public enum Preprocessor {
     }
     return (inserted, holidaysLeft)
   }
+
+  /// The most bars `fill_missing` inserts unless `max_bars` says otherwise: nearly four years of
+  /// minute bars, and about 150 MB of columns — where a stray year-2199 timestamp would ask for 10^8.
+  public static let defaultFillLimit = 2_000_000
 
   /// Fills bars missing on the calendar's grid, and non-finite values in `columns`.
   static func fillMissing(_ frame: inout Frame, _ operation: PreprocessOperation) throws -> String {
@@ -141,7 +159,9 @@ public enum Preprocessor {
     var timestamps: [Int64] = []
     var source: [Int?] = []
     let ts = frame.bars.timestamps
-    let (missing, holidaysLeft) = missingBars(ts, timeframe: frame.timeframe, calendar: frame.calendar, holidays: operation.holidays ?? false)
+    let (missing, holidaysLeft) = try missingBars(
+      ts, timeframe: frame.timeframe, calendar: frame.calendar, holidays: operation.holidays ?? false,
+      limit: operation.maxBars ?? defaultFillLimit)
     var next = 0
     for i in 0..<ts.count {
       timestamps.append(ts[i])

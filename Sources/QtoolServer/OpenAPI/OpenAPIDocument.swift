@@ -4156,6 +4156,11 @@ enum OpenAPIDocument {
           },
           "holidays": {
             "type": "boolean"
+          },
+          "max_bars": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "fill_missing: the most bars it may insert (2,000,000 when absent)."
           }
         },
         "required": [

@@ -94,7 +94,7 @@ enum DataDownloadCommand: LeafCommand {
     }
     // Failures and holes on stderr whatever the flags: a cron job's `2>>log` keeps them.
     for symbol in report.symbols {
-      for failure in symbol.failures { context.stderr.line("qtool: error: \(failure)") }
+      for failure in symbol.failures { context.stderr.line("qtool: error: \(Terminal.printable("\(failure)"))") }
       for hint in symbol.hints { context.stderr.line("qtool: hint: \(hint.rendered(option: ErrorOutput.flag))") }
     }
     if !context.json {

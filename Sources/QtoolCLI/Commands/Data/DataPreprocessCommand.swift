@@ -9,7 +9,7 @@ enum DataPreprocessCommand: LeafCommand {
       Operations, applied in order (--op 'TYPE key=value …' or a --pipeline JSON file of \
       {"operations":[{"type":…}, …]}):
 
-        fill_missing   method=forward_fill|backward_fill|interpolate|drop|zero_volume_candle columns=… holidays=false
+        fill_missing   method=forward_fill|backward_fill|interpolate|drop|zero_volume_candle columns=… holidays=false max_bars=2000000
         resample       timeframe=4h   (open first, high max, low min, close last, volume sum; UTC-aligned)
         normalize      method=min_max|zscore columns=…   (fitted parameters are stored)
         dedupe
@@ -26,7 +26,9 @@ enum DataPreprocessCommand: LeafCommand {
       fills every bar of the timeframe's grid; on weekdays never a Saturday or Sunday, and a run \
       of 1 or 2 weekdays without bars is a market holiday, left alone unless holidays=true (3 or \
       more are a gap and are filled). Intraday bars on weekdays are filled inside a day's session \
-      and, for a missing weekday, at the times of day of the last day before it; never overnight.
+      and, for a missing weekday, at the times of day of the last day before it; never overnight. \
+      It refuses to insert more than max_bars bars (2,000,000 unless set): a gap that large is \
+      almost always a wrong timestamp, which `data verify` shows.
       """,
     options: [
       .repeatable("op", valueName: "operation", help: "An operation, e.g. 'resample timeframe=4h'."),

@@ -99,7 +99,7 @@ enum LiveOptions {
     case .note(let text):
       context.note("qtool: \(text)")
     case .warning(let text):
-      context.stderr.line("qtool: warning: \(text)")
+      context.stderr.line("qtool: warning: \(Terminal.printable(text))")
     }
   }
 }

@@ -41,7 +41,7 @@ enum StrategyStopCommand: LeafCommand {
         reports.append(try operations.stop(strategy: strategy, closePositions: arguments.flag("close-positions"), timeoutMilliseconds: timeout))
       } catch let error as LiveError {
         guard name == nil else { throw error }
-        context.stderr.line("qtool: error: \(ErrorOutput.text(error))")
+        context.stderr.line("qtool: error: \(Terminal.printable(ErrorOutput.text(error)))")
         failure = error
       }
     }
