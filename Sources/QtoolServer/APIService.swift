@@ -67,7 +67,7 @@ public final class APIService: Sendable {
 
   /// Every route group. Runner and signal routes join here as one more group.
   static var allRoutes: [Route] {
-    SystemRoutes.routes + AuthRoutes.routes + DataRoutes.routes + StrategyRoutes.routes + BacktestRoutes.routes + JobRoutes.routes
+    SystemRoutes.routes + AuthRoutes.routes + DataRoutes.routes + StrategyRoutes.routes + BacktestRoutes.routes + JobRoutes.routes + TrainRoutes.routes
       + AdminRoutes.routes + DashboardRoutes.routes
   }
 
