@@ -53,7 +53,8 @@ enum StrategyRunCommand: LeafCommand {
       Example("qtool strategy run btc-sma.yaml", "Download BTCUSDT bars as they close and trade them on paper"),
       Example("qtool strategy run btc-sma --feed store", "Trade the bars a cron `qtool data download` stores"),
       Example(
-        "qtool strategy run goog-model --feed replay --from 2011-07-01", "Replay a strategy that reads model(\"goog-up\") after the model's valid dates"),
+        "qtool strategy run goog-model --feed replay --from 2011-07-01",
+        "Replay a strategy that reads model(\"goog-up\") after the model's valid dates"),
     ])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
