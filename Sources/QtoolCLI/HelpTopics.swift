@@ -55,7 +55,8 @@ enum HelpTopics {
   static let modelText = """
     model("name") is a trained model's prediction on each bar (qtool train): the probability \
     of a binary label, the value of a regression, the class of a multi-class one, e.g. \
-    entry: model("goog-up") > 0.6. Backtests read out-of-sample predictions only.
+    entry: model("goog-up") > 0.6. Backtests and the live runner (strategy run|start) read \
+    out-of-sample predictions only; each live signal records the model versions it read.
     A model spec's features are expressions of this language; its label may look ahead with \
     forward_return(x, n) (x n bars later over x, minus 1) and future(x, n) (x n bars later), \
     e.g. label: forward_return(close, 5) > 0. Anywhere else they are refused: a strategy or a \

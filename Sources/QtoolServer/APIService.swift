@@ -68,7 +68,7 @@ public final class APIService: Sendable {
   /// Every route group. Runner and signal routes join here as one more group.
   static var allRoutes: [Route] {
     SystemRoutes.routes + AuthRoutes.routes + DataRoutes.routes + StrategyRoutes.routes + BacktestRoutes.routes + JobRoutes.routes
-      + AdminRoutes.routes + DashboardRoutes.routes
+      + TrainRoutes.routes + AdminRoutes.routes + DashboardRoutes.routes
   }
 
   /// The routes as `METHOD /path` lines (for the OpenAPI test and `qtool serve --routes`).

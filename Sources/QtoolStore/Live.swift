@@ -163,18 +163,21 @@ public struct SignalRecord: Codable, Sendable, Equatable, FetchableRecord {
   public var late: Bool
   public var suppressed: Bool
   public var createdAt: Int64
+  /// JSON array of `{"name", "version"}`: the model versions the decision read.
+  public var models: String
 
   enum CodingKeys: String, CodingKey {
     case seq, id, accountID = "account_id", runID = "run_id", strategyName = "strategy_name", strategyVersion = "strategy_version", symbol
     case timeframe, source, feed, barTs = "bar_ts", type, action, reason, strengthRaw = "strength_raw", strengthLevel = "strength_level", price
-    case indicators, late, suppressed, createdAt = "created_at"
+    case indicators, late, suppressed, createdAt = "created_at", models
   }
 
   public init(
     seq: Int64 = 0, id: String, accountID: String, runID: String?, strategyName: String, strategyVersion: Int, symbol: String, timeframe: String,
     source: String?, feed: String, barTs: Int64, type: String, action: String, reason: String, strengthRaw: Double, strengthLevel: String,
-    price: Double?, indicators: String, late: Bool, suppressed: Bool, createdAt: Int64
+    price: Double?, indicators: String, late: Bool, suppressed: Bool, createdAt: Int64, models: String = "[]"
   ) {
+    self.models = models
     self.seq = seq
     self.id = id
     self.accountID = accountID
@@ -715,13 +718,13 @@ extension QtoolDatabase {
     try db.execute(
       sql: """
         INSERT OR IGNORE INTO signals (id, account_id, run_id, strategy_name, strategy_version, symbol, timeframe, source, feed, bar_ts, type,
-          action, reason, strength_raw, strength_level, price, indicators, late, suppressed, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          action, reason, strength_raw, strength_level, price, indicators, late, suppressed, created_at, models)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
       arguments: [
         signal.id, signal.accountID, signal.runID, signal.strategyName, signal.strategyVersion, signal.symbol, signal.timeframe, signal.source,
         signal.feed, signal.barTs, signal.type, signal.action, signal.reason, signal.strengthRaw, signal.strengthLevel, signal.price,
-        signal.indicators, signal.late, signal.suppressed, signal.createdAt,
+        signal.indicators, signal.late, signal.suppressed, signal.createdAt, signal.models,
       ])
     return db.changesCount == 1
   }

@@ -606,6 +606,11 @@ enum Migrations {
           ) WITHOUT ROWID;
           """)
     }
+    // 013 is another branch's. A live signal records the model versions its decision read
+    // (`[{"name", "version"}]`, empty for a strategy without model()).
+    migrator.registerMigration("014-signal-models") { db in
+      try db.execute(sql: "ALTER TABLE signals ADD COLUMN models TEXT NOT NULL DEFAULT '[]'")
+    }
     return migrator
   }
 }

@@ -429,6 +429,7 @@ import Testing
       #expect(last[key] != nil, "signal field \(key)")
     }
     #expect((last["indicators"] as? [String: Any])?["sma(close, 10)"] != nil)
+    #expect((last["models"] as? [Any])?.isEmpty == true, "a strategy without model() read no model")
     let page = try jsonObject(try qtool.run(["signals", "list", "--size", "7", "--page", "2", "--json"]).stdout)
     #expect((page["items"] as? [Any])?.count == 7 && page["page"] as? Int == 2 && page["size"] as? Int == 7)
     let total = page["total"] as! Int

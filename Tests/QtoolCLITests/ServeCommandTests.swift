@@ -164,6 +164,85 @@ func sameJSON(_ a: Any?, _ b: Any?, dropping: Set<String> = []) -> Bool {
     #expect(sameJSON(try cli(qtool, ["auth", "token", "list"]), items(try server.request("GET", "/api/v1/admin/tokens", token: token))))
   }
 
+  /// Training over REST: a job started with the request `train run` makes trains what the CLI
+  /// trains; the library routes answer what `train list|show|metrics|predict --json` print;
+  /// a training job shows its epochs and, cancelled, keeps no version; delete.
+  @Test func trainingOverTheAPIAnswersWhatTheCLIPrints() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let spec = qtool.home.appendingPathComponent("goog-up.yaml").path
+    try TrainCommandTests.spec.write(toFile: spec, atomically: true, encoding: .utf8)
+    let cliTrained = try #require(try cli(qtool, ["train", "run", spec]) as? [String: Any])
+    let token = try token(qtool)
+    let server = try ServeProcess(qtool)
+    defer { _ = server.stop() }
+    func items(_ answer: ServeProcess.Answer) -> Any? { (answer.data as? [String: Any])?["items"] }
+
+    let apiTrained = try server.request("POST", "/api/v1/training/jobs?wait=true", token: token, body: #"{"model": {"name": "goog-up"}}"#)
+    #expect(apiTrained.status == 200, "\(apiTrained.body)")
+    #expect((apiTrained.data as? [String: Any])?["version"] as? Int == 2)
+    #expect(sameJSON(cliTrained, apiTrained.data, dropping: ["version", "job_id"]), "the same spec on the same bars trains the same model")
+    let started = try server.request("POST", "/api/v1/training/jobs", token: token, body: #"{"model": "goog-up", "params": {"h": 3}}"#)
+    #expect(started.status == 202, "\(started.body)")
+    let id = try #require((started.data as? [String: Any])?["id"] as? String)
+    var job: [String: Any] = [:]
+    for _ in 0..<600 {
+      job = try server.request("GET", "/api/v1/training/jobs/\(id)", token: token).data as? [String: Any] ?? [:]
+      if let status = (job["job"] as? [String: Any])?["status"] as? String, !["queued", "running"].contains(status) { break }
+      usleep(50_000)
+    }
+    #expect((job["job"] as? [String: Any])?["status"] as? String == "completed", "\(job)")
+    #expect(job["model"] as? String == "goog-up" && job["version"] as? Int == 3)
+    let metrics: [String: Any] = [
+      "model": "goog-up", "version": 3, "status": "ready", "best_epochs": job["best_epochs"] as Any, "epochs": job["epochs"] as Any,
+    ]
+    #expect(sameJSON(try cli(qtool, ["train", "metrics", "goog-up@3"]), metrics))
+    #expect((items(try server.request("GET", "/api/v1/training/jobs", token: token)) as? [[String: Any]])?.count == 3)
+
+    #expect(sameJSON(try cli(qtool, ["train", "list"]), items(try server.request("GET", "/api/v1/models", token: token))))
+    #expect(sameJSON(try cli(qtool, ["train", "show", "goog-up"]), try server.request("GET", "/api/v1/models/goog-up", token: token).data))
+    let version1 = try server.request("GET", "/api/v1/models/goog-up?version=1", token: token).data
+    #expect(sameJSON(try cli(qtool, ["train", "show", "goog-up@1"]), version1))
+    #expect(
+      sameJSON(try cli(qtool, ["train", "metrics", "goog-up"]), try server.request("GET", "/api/v1/models/goog-up/metrics", token: token).data))
+    let predicted = try server.request(
+      "POST", "/api/v1/models/goog-up:predict", token: token, body: #"{"dataset": "GOOG-1d", "version": 1, "from": "2012-01-01"}"#)
+    #expect(predicted.status == 200, "\(predicted.body)")
+    #expect(sameJSON(try cli(qtool, ["train", "predict", "goog-up@1", "--dataset", "GOOG-1d", "--from", "2012-01-01"]), predicted.data))
+    #expect(try server.request("POST", "/api/v1/models/nope:predict", token: token, body: #"{"dataset": "GOOG-1d"}"#).status == 404)
+
+    // A long training cancelled through its route: no version is kept.
+    let slow = TrainCommandTests.spec.replacingOccurrences(of: "name: goog-up", with: "name: goog-slow")
+      .replacingOccurrences(of: "rounds: 20, early_stopping: 5, max_depth: 3, eta: 0.1", with: "rounds: 5000, max_depth: 6, eta: 0.001")
+    let body = String(decoding: try JSONSerialization.data(withJSONObject: ["model": ["spec": slow]]), as: UTF8.self)
+    let long = try server.request("POST", "/api/v1/training/jobs", token: token, body: body)
+    #expect(long.status == 202, "\(long.body)")
+    let longID = try #require((long.data as? [String: Any])?["id"] as? String)
+    let cancel = try server.request("POST", "/api/v1/training/jobs/\(longID):cancel", token: token)
+    #expect(cancel.status == 200, "\(cancel.body)")
+    for _ in 0..<600 {
+      job = try server.request("GET", "/api/v1/training/jobs/\(longID)", token: token).data as? [String: Any] ?? [:]
+      if let status = (job["job"] as? [String: Any])?["status"] as? String, !["queued", "running"].contains(status) { break }
+      usleep(50_000)
+    }
+    #expect((job["job"] as? [String: Any])?["status"] as? String == "cancelled", "\(job)")
+    #expect(job["version"] is NSNull && (job["epochs"] as? [Any])?.isEmpty == true, "\(job)")
+    let trainJob = try #require(cliTrained["job_id"] as? String)
+    #expect(try server.request("GET", "/api/v1/training/jobs/\(trainJob)", token: token).status == 200)
+    let run = try #require(try cli(qtool, ["backtest", "run", "goog-sma"]) as? [String: Any])
+    let notTraining = try server.request("POST", "/api/v1/training/jobs/\(run["job_id"] as? String ?? "x"):cancel", token: token)
+    #expect(notTraining.status == 404 && notTraining.errorCode == "not_a_training_job", "\(notTraining.body)")
+
+    // Scopes: train:read reads, cannot train or delete.
+    let reader = try self.token(qtool, scopes: "train:read", name: "reader")
+    #expect(try server.request("GET", "/api/v1/models", token: reader).status == 200)
+    #expect(try server.request("POST", "/api/v1/training/jobs", token: reader, body: #"{"model": "goog-up"}"#).status == 403)
+    #expect(try server.request("DELETE", "/api/v1/models/goog-up", token: reader).status == 403)
+    let deleted = try server.request("DELETE", "/api/v1/models/goog-up?version=1", token: token)
+    #expect(sameJSON(deleted.data, ["model": "goog-up", "deleted_versions": [1]]), "\(deleted.body)")
+    #expect(try server.request("GET", "/api/v1/models/goog-up?version=1", token: token).status == 404)
+  }
+
   /// SIGTERM drains and exits 0 within 2 s; the job it ran is recorded as terminated.
   @Test func sigtermDrainsAndExitsZero() throws {
     let qtool = try prepared()

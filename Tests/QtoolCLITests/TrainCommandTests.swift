@@ -95,6 +95,58 @@ import Testing
     #expect(missing.stderr.contains("did you mean 'goog-up'"))
   }
 
+  /// `strategy run` of a model() strategy: refused in sample (65, as `backtest run`), and out of
+  /// sample a replay holds the trades and equity of `backtest run` over the same bars, each
+  /// signal naming the model version its decision read.
+  @Test func modelStrategyRunsLiveLikeItsBacktest() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    #expect(try qtool.run(["train", "run", try write(Self.spec, "goog-up.yaml", in: qtool)]).status == 0)
+    let strategy = try write(
+      """
+      name: goog-model
+      universe: { symbols: [GOOG], timeframe: 1d }
+      rules:
+        entry: model("goog-up") > 0.51
+        exit: model("goog-up") < 0.505
+      execution: { close_at_end: false }
+      """, "goog-model.yaml", in: qtool)
+    let inSample = try qtool.run(["strategy", "run", strategy, "--feed", "replay", "--speed", "max", "--json"])
+    #expect(inSample.status == 65, "\(inSample.stderr)")
+    let error = try errorObject(inSample.stderr)
+    #expect(error["code"] as? String == "model_in_sample")
+    #expect((error["hint"] as? String)?.contains("--from") == true && inSample.stderr.contains("--allow-in-sample") == false)
+    #expect(try qtool.run(["signals", "list", "--json"]).stdout.contains("goog-model") == false, "nothing traded")
+
+    let run = try qtool.run(["strategy", "run", strategy, "--feed", "replay", "--speed", "max", "--from", "2011-07-01", "--json"])
+    #expect(run.status == 0, "\(run.stderr)")
+    let backtest = try qtool.run(["backtest", "run", "goog-model", "--from", "2011-07-01", "--json"])
+    #expect(backtest.status == 0, "\(backtest.stderr)")
+    let report = try json(backtest.stdout)
+    let shown = try json(try qtool.run(["strategy", "status", "goog-model", "--trades", "--json"]).stdout)
+    let account = try #require(shown["account"] as? [String: Any])
+    #expect(account["equity"] as? Double == (report["metrics"] as? [String: Any])?["final_equity"] as? Double)
+    let expected = try #require(report["trades"] as? [[String: Any]])
+    let trades = try #require(shown["trades"] as? [[String: Any]])
+    #expect(expected.count >= 10 && trades.count == expected.count, "\(trades.count) paper trades, \(expected.count) backtest trades")
+    for (paper, backtest) in zip(trades, expected) {
+      for key in ["side", "size", "entry_time", "entry_price", "exit_time", "exit_price", "pnl"] {
+        #expect("\(paper[key] ?? "-")" == "\(backtest[key] ?? "-")", "\(key) of the trade entered at \(backtest["entry_time"] ?? "?")")
+      }
+    }
+    let listed = try json(try qtool.run(["signals", "list", "--strategy", "goog-model", "--size", "1000", "--json"]).stdout)
+    let signals = try #require(listed["items"] as? [[String: Any]])
+    #expect(signals.count >= expected.count * 2)
+    for signal in signals {
+      let models = signal["models"] as? [[String: Any]]
+      #expect(models?.count == 1 && models?.first?["name"] as? String == "goog-up" && models?.first?["version"] as? Int == 1, "\(signal)")
+    }
+    let tail = try qtool.run(["signals", "tail", "-n", "1", "--json"])
+    #expect(try jsonObject(tail.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["models"] as? [[String: Any]] != nil)
+    // The indicators a signal reports include the model's prediction at its bar.
+    #expect((signals.last?["indicators"] as? [String: Any])?.keys.contains { $0.hasPrefix("model(") } == true)
+  }
+
   @Test func exportImportRoundTrips() throws {
     let qtool = try prepared()
     defer { qtool.cleanUp() }

@@ -53,6 +53,7 @@ import Testing
       "BulkRequest": roundTrip(DataRoutes.BulkRequest.self), "SpecBody": roundTrip(StrategyRoutes.SpecBody.self),
       "StrategyReference": roundTrip(StrategyReference.self), "CloneRequest": roundTrip(StrategyRoutes.CloneBody.self),
       "BacktestRequest": roundTrip(BacktestRequest.self), "GridRequest": roundTrip(GridRequest.self), "ErrorEnvelope": roundTrip(ErrorEnvelope.self),
+      "TrainRequest": roundTrip(TrainRequest.self), "PredictRequest": roundTrip(TrainRoutes.PredictBody.self),
     ]
   }()
 

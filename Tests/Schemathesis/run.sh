@@ -18,6 +18,8 @@ export QTOOL_SERVE_BCRYPT_COST=4
 "$QTOOL" data import Fixtures/demo-GOOG-1d.csv --symbol GOOG --timeframe 1d --quiet >/dev/null
 "$QTOOL" strategy new goog-sma --template sma_crossover --symbol GOOG -o "$HOME_DIR/goog-sma.yaml" >/dev/null
 "$QTOOL" backtest run goog-sma --quiet >/dev/null
+"$QTOOL" train new goog-up --template gbt-classifier --dataset GOOG-1d -o "$HOME_DIR/goog-up.yaml" >/dev/null
+"$QTOOL" train run goog-up --quiet >/dev/null
 TOKEN="$("$QTOOL" auth token create schemathesis --scopes '*' 2>/dev/null)"
 "$QTOOL" serve --port 0 --port-file "$HOME_DIR/port" 2>"$HOME_DIR/serve.log" &
 SERVER=$!

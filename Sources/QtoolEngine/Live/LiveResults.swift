@@ -36,11 +36,13 @@ public struct SignalInfo: Codable, Sendable, Equatable {
   /// An entry not made because the account was paused.
   public var suppressed: Bool
   public var createdAt: String
+  /// The trained model versions the decision read (`model("name")`); empty without models.
+  public var models: [ModelUse]
 
   enum CodingKeys: String, CodingKey {
     case id, seq, strategy, strategyVersion = "strategy_version", accountID = "account_id", runID = "run_id", symbol, timeframe, source, feed
     case barTime = "bar_time", type, action, reason, strengthRaw = "strength_raw", strengthLevel = "strength_level", price, indicators, late
-    case suppressed, createdAt = "created_at"
+    case suppressed, createdAt = "created_at", models
   }
 
   public init(_ record: SignalRecord) {
@@ -65,6 +67,17 @@ public struct SignalInfo: Codable, Sendable, Equatable {
     late = record.late
     suppressed = record.suppressed
     createdAt = UTCCalendar.format(record.createdAt, alwaysTime: true)
+    models = (try? JSONDecoder().decode([ModelUse].self, from: Data(record.models.utf8))) ?? []
+  }
+}
+
+/// A model version a live decision read.
+public struct ModelUse: Codable, Sendable, Equatable {
+  public var name: String
+  public var version: Int
+  public init(name: String, version: Int) {
+    self.name = name
+    self.version = version
   }
 }
 

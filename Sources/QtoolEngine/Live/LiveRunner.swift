@@ -69,6 +69,7 @@ public final class LiveRunner: @unchecked Sendable {
   private var sessionFills = 0
   private var lastWindow = LiveWindow.empty
   private var calendar = TradingCalendar.allDays
+  private var models = ModelAttachments()
 
   public init(
     _ request: LiveRunRequest, settings: Settings, context: OperationContext, events: @escaping @Sendable (LiveEvent) -> Void = { _ in }
@@ -116,13 +117,12 @@ public final class LiveRunner: @unchecked Sendable {
         emit(.note("registered \(name) v\(version)\(path.map { " from \($0)" } ?? "")"))
       }
     }
-    let strategy = try PaperTrader.compile(loaded.spec, params: request.params, capital: request.capital, origin: loaded.origin)
-    // Refused rather than run with no predictions: its decisions would silently differ from the backtest's.
-    if let model = strategy.modelNames.first {
-      throw OperationError.invalidInput(
-        "\(loaded.spec.name) reads model(\"\(model)\"): paper trading does not load trained models yet; backtest it instead",
-        code: "live_models_unsupported")
-    }
+    var strategy = try PaperTrader.compile(loaded.spec, params: request.params, capital: request.capital, origin: loaded.origin)
+    // model("name"): the latest ready version of each, loaded as `backtest run` loads it and
+    // pinned for the run (a version trained meanwhile would change the decisions on bars
+    // already traded); each signal records the versions.
+    models = try ModelAttachments.load(strategy.modelNames, database: database, allowInSample: false)
+    models.apply(to: &strategy)
     let spec = loaded.spec
     let isPortfolio = spec.portfolio != nil
     guard isPortfolio || spec.universe.symbols.count == 1 else { throw BacktestError.severalSymbols(count: spec.universe.symbols.count) }
@@ -155,6 +155,19 @@ public final class LiveRunner: @unchecked Sendable {
       }
     case .store:
       break
+    }
+    if !models.predictors.isEmpty {
+      // The account trades from its first bar on, open-ended: refused, as `backtest run` is,
+      // when a split model trained on any of those bars.
+      let account = request.newAccount ? nil : try database.openAccount(strategy: name)
+      let firstStored = existing.compactMap { $0?.firstTs }.min()
+      let first: Int64?
+      if let account {
+        first = account.fromTs ?? firstStored
+      } else {
+        first = request.from ?? (request.feed == .replay ? firstStored : Self.barOpen(containing: now, timeframe: timeframe))
+      }
+      try models.checkOutOfSample(from: first ?? Self.barOpen(containing: now, timeframe: timeframe), to: nil, allowInSample: false)
     }
 
     lease = try context.leases.acquire(
@@ -215,7 +228,7 @@ public final class LiveRunner: @unchecked Sendable {
         closePositions: false, barsProcessed: 0, lastBarTs: nil, staleRounds: 0, divergences: 0, note: nil, error: nil))
     if account!.paused { try database.setStrategyStatus(name, "paused", at: now) }
     trader = try PaperTrader(
-      account: account!, feed: request.feed, runID: runID, lateAfterBars: request.lateAfterBars, notifyLate: request.notifyLate)
+      account: account!, feed: request.feed, runID: runID, lateAfterBars: request.lateAfterBars, notifyLate: request.notifyLate, models: models)
     let result = Started(runID: runID, accountID: account!.id, strategy: name, version: version, continued: continued)
     started = result
     emit(

@@ -51,17 +51,26 @@ struct PaperTrader {
   let runID: String?
   let lateAfterBars: Int
   let notifyLate: Bool
+  /// The model versions `model("name")` reads (pinned for the run), as each signal records them.
+  let modelUses: String
 
   var isPortfolio: Bool { strategy.spec.portfolio != nil }
 
-  init(account: PaperAccountRecord, feed: LiveFeed, runID: String?, lateAfterBars: Int, notifyLate: Bool) throws {
+  /// `models`: the trained versions the rules' `model("name")` read, loaded once by the runner
+  /// as `backtest run` loads them (their features' warm-up included).
+  init(
+    account: PaperAccountRecord, feed: LiveFeed, runID: String?, lateAfterBars: Int, notifyLate: Bool, models: ModelAttachments = ModelAttachments()
+  ) throws {
     self.account = account
     self.feed = feed
     self.runID = runID
     self.lateAfterBars = lateAfterBars
     self.notifyLate = notifyLate
     loaded = try StrategyLoader.parse(account.specText, origin: "strategy \(account.strategyName) v\(account.strategyVersion)")
-    strategy = try Self.compile(loaded.spec, params: Self.decodeParams(account.params), capital: account.capital, origin: loaded.origin)
+    var compiled = try Self.compile(loaded.spec, params: Self.decodeParams(account.params), capital: account.capital, origin: loaded.origin)
+    models.apply(to: &compiled)
+    strategy = compiled
+    modelUses = String(decoding: (try? JSONCoding.encoder.encode(models.uses)) ?? Data("[]".utf8), as: UTF8.self)
     rules = TradingRules(strategy)
     timeframe = Timeframe(account.timeframe) ?? Timeframe(count: 1, unit: .day)
     symbols = (try? JSONDecoder().decode([String].self, from: Data(account.symbols.utf8))) ?? []
@@ -180,7 +189,7 @@ struct PaperTrader {
     var evaluators: [String: RuleEvaluator] = [:]
     if let all = window.single {
       let bars = k + 1 == all.count ? all : all.slice(0..<(k + 1))
-      let evaluator = RuleEvaluator(bars: bars)
+      let evaluator = RuleEvaluator(bars: bars, models: strategy.models)
       outcome = Backtester.run(strategy, bars: bars, from: window.tradingStart, evaluator: evaluator, suspensions: suspensions)
       let symbol = symbols.first ?? ""
       for index in outcome.trades.indices { outcome.trades[index].symbol = symbol }
@@ -201,7 +210,7 @@ struct PaperTrader {
     func close(_ symbol: String) -> Double { seriesBySymbol[symbol].map { $0.close[$0.count - 1] } ?? .nan }
     func evaluator(_ symbol: String) -> RuleEvaluator {
       if let existing = evaluators[symbol] { return existing }
-      let made = RuleEvaluator(bars: seriesBySymbol[symbol] ?? BarSeries())
+      let made = RuleEvaluator(bars: seriesBySymbol[symbol] ?? BarSeries(), models: strategy.models)
       evaluators[symbol] = made
       return made
     }
@@ -333,7 +342,8 @@ struct PaperTrader {
         strategyVersion: account.strategyVersion, symbol: draft.symbol, timeframe: account.timeframe, source: source, feed: feed.rawValue,
         barTs: t, type: type, action: draft.action, reason: draft.reason, strengthRaw: strength, strengthLevel: level(strength),
         price: draft.price.isFinite ? draft.price : nil,
-        indicators: indicatorJSON(evaluator(draft.symbol), seriesBySymbol[draft.symbol]), late: late, suppressed: draft.suppressed, createdAt: now)
+        indicators: indicatorJSON(evaluator(draft.symbol), seriesBySymbol[draft.symbol]), late: late, suppressed: draft.suppressed, createdAt: now,
+        models: modelUses)
     }
     return BarOutcome(
       time: t, equity: equity, cash: cash, halted: outcome.halted, positions: positions, fills: ordered, signals: records, divergence: divergence)

@@ -156,6 +156,8 @@ public struct InSampleError: QtoolError, Equatable {
   public var version: Int
   public var block: String
   public var traded: String
+  /// The run can be told to go on anyway (`backtest --allow-in-sample`); a paper account cannot.
+  public var overridable: Bool = true
   public var category: ErrorCategory { .invalidInput }
   public var code: String { "model_in_sample" }
   public var message: String {
@@ -164,7 +166,11 @@ public struct InSampleError: QtoolError, Equatable {
   public var details: [String: JSONValue] {
     ["model": .string(model), "version": JSONValue(version), "in_sample": .string(block), "traded": .string(traded)]
   }
-  public var hint: ErrorHint? { "start after it with {from}, or run anyway with {allow_in_sample}" }
+  public var hint: ErrorHint? {
+    overridable
+      ? "start after it with {from}, or run anyway with {allow_in_sample}"
+      : "start the account after it with {from} and {new_account}, or use a walk-forward model (train run --walk-forward)"
+  }
 }
 
 /// The models a strategy's rules read, loaded and attached to its compiled form.
@@ -187,16 +193,22 @@ struct ModelAttachments: Sendable {
     }
   }
 
-  /// Refuses a run trading `[from, to]` on bars a split model trained on, unless allowed.
-  func checkOutOfSample(from: Int64, to: Int64, allowInSample: Bool) throws {
+  /// Refuses a run trading `[from, to]` (`to` nil: from `from` on, a live account) on bars a
+  /// split model trained on, unless allowed. `backtest run` and the live runner both ask this.
+  func checkOutOfSample(from: Int64, to: Int64?, allowInSample: Bool) throws {
     guard !allowInSample else { return }
     for name in predictors.keys.sorted() {
       let predictor = predictors[name]!
       guard !predictor.isWalkForward else { continue }
-      for block in predictor.inSampleBlocks where (block.from ?? .min) <= to && from < (block.to ?? .max) {
+      for block in predictor.inSampleBlocks where (block.from ?? .min) <= (to ?? .max) && from < (block.to ?? .max) {
         throw InSampleError(
-          model: name, version: predictor.version, block: block.text, traded: "\(UTCCalendar.format(from))..\(UTCCalendar.format(to))")
+          model: name, version: predictor.version, block: block.text,
+          traded: to.map { "\(UTCCalendar.format(from))..\(UTCCalendar.format($0))" } ?? "from \(UTCCalendar.format(from)) on",
+          overridable: to != nil)
       }
     }
   }
+
+  /// The versions read, by name: what each live signal records.
+  var uses: [ModelUse] { predictors.keys.sorted().map { ModelUse(name: $0, version: predictors[$0]!.version) } }
 }

@@ -369,3 +369,60 @@ extension TrainOperations {
     return try database.readyModelVersion(name: loaded.spec.name, version: version)
   }
 }
+
+/// A training job as `GET /api/v1/training/jobs/{id}` shows it: the job, the model version it
+/// trains (once known; none after a failed or cancelled training, which keeps no version) and
+/// every epoch stored so far.
+public struct TrainingJob: Codable, Sendable, Equatable {
+  public var job: JobInfo
+  public var model: String?
+  public var version: Int?
+  public var epochs: [EpochRecord]
+  /// The best epoch of each fold (once trained).
+  public var bestEpochs: [Int]
+
+  enum CodingKeys: String, CodingKey { case job, model, version, epochs, bestEpochs = "best_epochs" }
+
+  /// Every key always present (model and version null when there is none).
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(job, forKey: .job)
+    try container.encode(model, forKey: .model)
+    try container.encode(version, forKey: .version)
+    try container.encode(epochs, forKey: .epochs)
+    try container.encode(bestEpochs, forKey: .bestEpochs)
+  }
+}
+
+extension TrainOperations {
+  /// Training jobs, newest first, a page of them.
+  public func jobs(statuses: [String] = [], page: Int, size: Int) throws -> (items: [JobInfo], total: Int) {
+    try JobOperations(context).page(statuses: statuses, kinds: [JobKind.train.rawValue], page: page, size: size)
+  }
+
+  /// One training job with its version's per-epoch metrics (refused for a job of another kind).
+  public func job(id: String) throws -> TrainingJob {
+    let job = try JobOperations(context).show(id: id)
+    guard job.kind == JobKind.train.rawValue else {
+      throw OperationError.notFound(
+        "job \(id) is a \(job.kind) job, not a training job", code: "not_a_training_job", details: ["job": .string(id), "kind": .string(job.kind)],
+        hint: "see it with `qtool jobs show \(id)`")
+    }
+    var name: String?
+    if let request = try? JSONDecoder().decode(TrainRequest.self, from: JSONCoding.encoder.encode(job.request)) {
+      switch request.model {
+      case .registered(let registered): name = registered
+      case .inline(let text, let origin): name = try? ModelLoader.parse(text, origin: origin ?? "the inline spec").spec.name
+      }
+    }
+    if case .string(let linked)? = job.result?["model"] { name = linked }
+    guard let name, let record = try? database.modelVersions(name: name).first(where: { $0.jobID == job.id }) else {
+      return TrainingJob(job: job, model: name, version: nil, epochs: [], bestEpochs: [])
+    }
+    let epochs = try database.trainingMetrics(versionID: record.id).map { row in
+      EpochRecord(fold: row.fold, epoch: row.epoch, figures: try JSONDecoder().decode(EpochFigures.self, from: Data(row.figures.utf8)))
+    }
+    let best = try database.modelFolds(versionID: record.id).map(\.bestEpoch)
+    return TrainingJob(job: job, model: name, version: record.version, epochs: epochs, bestEpochs: best)
+  }
+}

@@ -42,6 +42,9 @@ enum OpenAPIDocument {
     },
     {
       "name": "dashboard"
+    },
+    {
+      "name": "training"
     }
   ],
   "paths": {
@@ -3472,6 +3475,572 @@ enum OpenAPIDocument {
         "description": "Credentials in the Authorization header or ?token= (browsers cannot set headers on a WebSocket). A plain GET answers 400 websocket_upgrade_required.",
         "x-scope": "jobs:read"
       }
+    },
+    "/api/v1/training/jobs": {
+      "post": {
+        "operationId": "startTraining",
+        "summary": "Train a model (a job; the request of `qtool train run`)",
+        "tags": [
+          "training"
+        ],
+        "responses": {
+          "202": {
+            "description": "A training job. The job runs on; follow it at GET /api/v1/training/jobs/{id} (per-epoch metrics), its events, or the WebSocket.",
+            "headers": {
+              "Location": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "200": {
+            "description": "With wait=true: the report, as `qtool train run --json`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/TrainReport"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "train:write",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/wait"
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/TrainRequest"
+              },
+              "example": {
+                "model": {
+                  "name": "goog-up"
+                },
+                "params": {
+                  "h": 5
+                },
+                "walk_forward": false
+              }
+            }
+          }
+        }
+      },
+      "get": {
+        "operationId": "listTrainingJobs",
+        "summary": "Training jobs, newest first",
+        "tags": [
+          "training"
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of training jobs.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Page"
+                            },
+                            {
+                              "type": "object",
+                              "properties": {
+                                "items": {
+                                  "type": "array",
+                                  "items": {
+                                    "$ref": "#/components/schemas/Job"
+                                  }
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "train:read",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/page"
+          },
+          {
+            "$ref": "#/components/parameters/size"
+          },
+          {
+            "name": "status",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "Comma-separated: queued, running, completed, failed, cancelled, interrupted."
+          }
+        ]
+      }
+    },
+    "/api/v1/training/jobs/{id}": {
+      "get": {
+        "operationId": "getTrainingJob",
+        "summary": "A training job with every epoch stored so far",
+        "tags": [
+          "training"
+        ],
+        "responses": {
+          "200": {
+            "description": "The job, its model version (none after a failed or cancelled training) and per-epoch metrics.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/TrainingJob"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "train:read",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "A training job's id.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9]+$"
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/training/jobs/{id}:cancel": {
+      "post": {
+        "operationId": "cancelTrainingJob",
+        "summary": "Cancel a training job (it keeps no model version)",
+        "tags": [
+          "training"
+        ],
+        "responses": {
+          "200": {
+            "description": "The job as it is now.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "train:write",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "A training job's id.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9]+$"
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/models": {
+      "get": {
+        "operationId": "listModels",
+        "summary": "The model library (as `qtool train list --json`)",
+        "tags": [
+          "training"
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of models.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Page"
+                            },
+                            {
+                              "type": "object",
+                              "properties": {
+                                "items": {
+                                  "type": "array",
+                                  "items": {
+                                    "$ref": "#/components/schemas/ModelSummary"
+                                  }
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "train:read",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/page"
+          },
+          {
+            "$ref": "#/components/parameters/size"
+          }
+        ]
+      }
+    },
+    "/api/v1/models/{name}": {
+      "get": {
+        "operationId": "getModel",
+        "summary": "A model version in detail (as `qtool train show --json`)",
+        "tags": [
+          "training"
+        ],
+        "responses": {
+          "200": {
+            "description": "The version and the model's ready versions.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/ModelDetail"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "train:read",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A model's name.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
+            }
+          },
+          {
+            "name": "version",
+            "in": "query",
+            "description": "A version (default: the latest ready one).",
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 1000000000
+            }
+          }
+        ]
+      },
+      "delete": {
+        "operationId": "deleteModel",
+        "summary": "Delete a model with its versions, or one version",
+        "tags": [
+          "training"
+        ],
+        "responses": {
+          "200": {
+            "description": "Deleted (as `qtool train delete --json`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/ModelDeleted"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "train:write",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A model's name.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
+            }
+          },
+          {
+            "name": "version",
+            "in": "query",
+            "description": "A version (default: the latest ready one).",
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 1000000000
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/models/{name}/metrics": {
+      "get": {
+        "operationId": "getModelMetrics",
+        "summary": "Every epoch of a version (as `qtool train metrics --json`)",
+        "tags": [
+          "training"
+        ],
+        "responses": {
+          "200": {
+            "description": "The epochs and the best epoch of each fold.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/ModelMetrics"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "train:read",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A model's name.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
+            }
+          },
+          {
+            "name": "version",
+            "in": "query",
+            "description": "A version (default: the latest ready one).",
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 1000000000
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/models/{name}:predict": {
+      "post": {
+        "operationId": "predictModel",
+        "summary": "A model's predictions on a dataset's bars (as `qtool train predict --json`)",
+        "tags": [
+          "training"
+        ],
+        "responses": {
+          "200": {
+            "description": "One row per bar; in_sample marks bars the version trained on.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/PredictionReport"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "train:read",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A model's name.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/PredictRequest"
+              },
+              "example": {
+                "dataset": "GOOG-1d",
+                "version": 1,
+                "from": "2011-07-01T00:00:00Z",
+                "to": null
+              }
+            }
+          }
+        }
+      }
     }
   },
   "components": {
@@ -5169,6 +5738,639 @@ enum OpenAPIDocument {
         },
         "required": [
           "deleted"
+        ]
+      },
+      "TrainRequest": {
+        "type": "object",
+        "description": "What to train: a registered model ({\"name\": …}) or a spec ({\"spec\": text or object}), param overrides, and the walk-forward plan instead of the split.",
+        "properties": {
+          "model": {
+            "oneOf": [
+              {
+                "type": "string"
+              },
+              {
+                "type": "object",
+                "properties": {
+                  "name": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "name"
+                ]
+              },
+              {
+                "type": "object",
+                "properties": {
+                  "spec": {
+                    "type": [
+                      "string",
+                      "object"
+                    ]
+                  },
+                  "origin": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "spec"
+                ]
+              }
+            ]
+          },
+          "params": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "number"
+            }
+          },
+          "walk_forward": {
+            "type": "boolean"
+          }
+        },
+        "required": [
+          "model"
+        ]
+      },
+      "TrainReport": {
+        "type": "object",
+        "properties": {
+          "model": {
+            "type": "string"
+          },
+          "version": {
+            "type": "integer"
+          },
+          "job_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "family": {
+            "type": "string"
+          },
+          "label_kind": {
+            "type": "string"
+          },
+          "plan": {
+            "type": "string",
+            "enum": [
+              "split",
+              "walk_forward"
+            ]
+          },
+          "features": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "datasets": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "data_hash": {
+            "type": "string"
+          },
+          "library_version": {
+            "type": "string"
+          },
+          "rows": {
+            "type": "object",
+            "properties": {
+              "train": {
+                "type": "integer"
+              },
+              "valid": {
+                "type": "integer"
+              },
+              "test": {
+                "type": "integer"
+              },
+              "purged": {
+                "type": "integer"
+              }
+            }
+          },
+          "folds": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "fold": {
+                  "type": "integer"
+                },
+                "train": {
+                  "type": "string"
+                },
+                "valid": {
+                  "type": [
+                    "string",
+                    "null"
+                  ]
+                },
+                "test": {
+                  "type": [
+                    "string",
+                    "null"
+                  ]
+                },
+                "rows": {
+                  "type": "object",
+                  "properties": {
+                    "train": {
+                      "type": "integer"
+                    },
+                    "valid": {
+                      "type": "integer"
+                    },
+                    "test": {
+                      "type": "integer"
+                    },
+                    "purged": {
+                      "type": "integer"
+                    }
+                  }
+                },
+                "best_epoch": {
+                  "type": "integer"
+                },
+                "epochs": {
+                  "type": "integer"
+                },
+                "stopped_early": {
+                  "type": "boolean"
+                },
+                "best": {
+                  "type": "object",
+                  "additionalProperties": {
+                    "type": [
+                      "number",
+                      "null"
+                    ]
+                  }
+                },
+                "test_metrics": {
+                  "type": "object",
+                  "additionalProperties": {
+                    "type": [
+                      "number",
+                      "null"
+                    ]
+                  }
+                }
+              }
+            }
+          },
+          "best_epoch": {
+            "type": "integer"
+          },
+          "epochs": {
+            "type": "integer"
+          },
+          "best": {
+            "type": "object",
+            "additionalProperties": {
+              "type": [
+                "number",
+                "null"
+              ]
+            }
+          },
+          "test": {
+            "type": "object",
+            "additionalProperties": {
+              "type": [
+                "number",
+                "null"
+              ]
+            }
+          },
+          "parameters": {
+            "type": "object",
+            "additionalProperties": {
+              "type": [
+                "number",
+                "null"
+              ]
+            }
+          },
+          "messages": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          }
+        },
+        "required": [
+          "model",
+          "version",
+          "family",
+          "label_kind",
+          "plan",
+          "features",
+          "rows",
+          "folds",
+          "best_epoch",
+          "epochs"
+        ]
+      },
+      "EpochRecord": {
+        "type": "object",
+        "properties": {
+          "fold": {
+            "type": "integer"
+          },
+          "epoch": {
+            "type": "integer"
+          },
+          "figures": {
+            "type": "object",
+            "properties": {
+              "epoch": {
+                "type": "integer"
+              },
+              "loss": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "accuracy": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "mae": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "val_loss": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "val_accuracy": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "val_mae": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              }
+            },
+            "required": [
+              "epoch"
+            ]
+          }
+        },
+        "required": [
+          "fold",
+          "epoch",
+          "figures"
+        ]
+      },
+      "TrainingJob": {
+        "type": "object",
+        "properties": {
+          "job": {
+            "$ref": "#/components/schemas/Job"
+          },
+          "model": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "version": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "epochs": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/EpochRecord"
+            }
+          },
+          "best_epochs": {
+            "type": "array",
+            "items": {
+              "type": "integer"
+            }
+          }
+        },
+        "required": [
+          "job",
+          "epochs",
+          "best_epochs"
+        ]
+      },
+      "ModelSummary": {
+        "type": "object",
+        "properties": {
+          "name": {
+            "type": "string"
+          },
+          "path": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "versions": {
+            "type": "integer"
+          },
+          "latest": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "family": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "label_kind": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "best_epoch": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "best": {
+            "anyOf": [
+              {
+                "type": "object",
+                "additionalProperties": {
+                  "type": [
+                    "number",
+                    "null"
+                  ]
+                }
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "test": {
+            "anyOf": [
+              {
+                "type": "object",
+                "additionalProperties": {
+                  "type": [
+                    "number",
+                    "null"
+                  ]
+                }
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "training": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "updated": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "name",
+          "versions",
+          "updated"
+        ]
+      },
+      "ModelDetail": {
+        "type": "object",
+        "properties": {
+          "name": {
+            "type": "string"
+          },
+          "path": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "version": {
+            "type": "object",
+            "properties": {
+              "model": {
+                "type": "string"
+              },
+              "version": {
+                "type": "integer"
+              },
+              "status": {
+                "type": "string"
+              },
+              "job_id": {
+                "type": [
+                  "string",
+                  "null"
+                ]
+              },
+              "created": {
+                "type": "string"
+              },
+              "finished": {
+                "type": [
+                  "string",
+                  "null"
+                ]
+              },
+              "spec_hash": {
+                "type": "string"
+              },
+              "spec": {
+                "type": "string"
+              },
+              "report": {
+                "anyOf": [
+                  {
+                    "$ref": "#/components/schemas/TrainReport"
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "required": [
+              "model",
+              "version",
+              "status",
+              "created",
+              "spec_hash",
+              "spec"
+            ]
+          },
+          "versions": {
+            "type": "array",
+            "items": {
+              "type": "integer"
+            }
+          }
+        },
+        "required": [
+          "name",
+          "version",
+          "versions"
+        ]
+      },
+      "ModelMetrics": {
+        "type": "object",
+        "properties": {
+          "model": {
+            "type": "string"
+          },
+          "version": {
+            "type": "integer"
+          },
+          "status": {
+            "type": "string"
+          },
+          "best_epochs": {
+            "type": "array",
+            "items": {
+              "type": "integer"
+            }
+          },
+          "epochs": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/EpochRecord"
+            }
+          }
+        },
+        "required": [
+          "model",
+          "version",
+          "status",
+          "best_epochs",
+          "epochs"
+        ]
+      },
+      "PredictRequest": {
+        "type": "object",
+        "properties": {
+          "dataset": {
+            "type": "string"
+          },
+          "version": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "from": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "First bar (ISO-8601 or a date); the features warm up on the bars before it."
+          },
+          "to": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "End (exclusive)."
+          }
+        },
+        "required": [
+          "dataset"
+        ]
+      },
+      "PredictionReport": {
+        "type": "object",
+        "properties": {
+          "model": {
+            "type": "string"
+          },
+          "version": {
+            "type": "integer"
+          },
+          "dataset": {
+            "type": "string"
+          },
+          "label_kind": {
+            "type": "string"
+          },
+          "rows": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "timestamp": {
+                  "type": "string"
+                },
+                "prediction": {
+                  "type": [
+                    "number",
+                    "null"
+                  ]
+                },
+                "in_sample": {
+                  "type": "boolean"
+                }
+              },
+              "required": [
+                "timestamp",
+                "prediction",
+                "in_sample"
+              ]
+            }
+          }
+        },
+        "required": [
+          "model",
+          "version",
+          "dataset",
+          "label_kind",
+          "rows"
+        ]
+      },
+      "ModelDeleted": {
+        "type": "object",
+        "properties": {
+          "model": {
+            "type": "string"
+          },
+          "deleted_versions": {
+            "type": "array",
+            "items": {
+              "type": "integer"
+            }
+          }
+        },
+        "required": [
+          "model",
+          "deleted_versions"
         ]
       }
     }

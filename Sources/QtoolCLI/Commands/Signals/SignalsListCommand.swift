@@ -39,7 +39,7 @@ enum SignalsListCommand: LeafCommand {
       try context.printJSON(result)
     case "csv":
       var text =
-        "id,bar_time,strategy,strategy_version,symbol,timeframe,type,action,reason,strength_raw,strength_level,price,late,suppressed,created_at,indicators\n"
+        "id,bar_time,strategy,strategy_version,symbol,timeframe,type,action,reason,strength_raw,strength_level,price,late,suppressed,created_at,indicators,models\n"
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
       for signal in result.items {
@@ -47,7 +47,7 @@ enum SignalsListCommand: LeafCommand {
         let fields = [
           signal.id, signal.barTime, signal.strategy, String(signal.strategyVersion), signal.symbol, signal.timeframe, signal.type, signal.action,
           signal.reason, SignalLine.number(signal.strengthRaw), signal.strengthLevel, signal.price.map(SignalLine.number) ?? "", String(signal.late),
-          String(signal.suppressed), signal.createdAt, indicators,
+          String(signal.suppressed), signal.createdAt, indicators, signal.models.map { "\($0.name)@\($0.version)" }.joined(separator: " "),
         ]
         text += fields.map(csvField).joined(separator: ",") + "\n"
       }

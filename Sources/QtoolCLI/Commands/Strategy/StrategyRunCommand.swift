@@ -34,6 +34,13 @@ enum StrategyRunCommand: LeafCommand {
       the next bar boundary on SIGTERM, Ctrl-C or `qtool strategy stop`, and exits 0; --once \
       processes what is final and exits. An account opened with one version (params, capital, \
       --from) continues only with the same; --new-account opens a new one.
+
+      Strategies may read trained models: model("name") predicts each bar with the latest ready \
+      version when the runner starts (pinned for the run, as `backtest run` would load it), and \
+      each signal records the versions it read (signals list --json: models). A split model \
+      whose train or valid dates the account would trade on is refused (exit 65, \
+      model_in_sample): start after them with --from (and --new-account), or train it \
+      walk-forward.
       """,
     options: LiveOptions.run + [
       .flag("once", help: "Process the bars that are final now, then exit."),
@@ -45,6 +52,9 @@ enum StrategyRunCommand: LeafCommand {
       Example("qtool strategy run goog-sma --feed replay", "Replay the stored GOOG bars through the strategy, as fast as they evaluate"),
       Example("qtool strategy run btc-sma.yaml", "Download BTCUSDT bars as they close and trade them on paper"),
       Example("qtool strategy run btc-sma --feed store", "Trade the bars a cron `qtool data download` stores"),
+      Example(
+        "qtool strategy run goog-model --feed replay --from 2011-07-01",
+        "Replay a strategy that reads model(\"goog-up\") after the model's valid dates"),
     ])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {

@@ -16,7 +16,8 @@ enum StrategyStartCommand: LeafCommand {
       $QTOOL_HOME/logs/NAME.log, waits until it reports running and prints its run id. A strategy \
       that is already running exits 75 naming its process; a runner that fails to start (an \
       unknown strategy, a source that cannot serve live bars, one that cannot be reached) exits \
-      with its error. `qtool strategy status` shows it, `qtool strategy stop` stops it.
+      with its error. `qtool strategy status` shows it, `qtool strategy stop` stops it. A strategy \
+      that reads model("name") runs with the model's latest ready version (see strategy run).
       """,
     options: LiveOptions.run + [
       .value("wait", valueName: "time", help: "How long to wait for it to report running, e.g. 30s.", defaultValue: "60s"),
