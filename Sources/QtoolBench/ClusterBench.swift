@@ -88,7 +88,9 @@ extension Bench {
 
     // A sharded walk-forward: 4 shard processes run one after another, then the merge, against
     // the local walk-forward in one process; one worker each, CPU and wall time, same run.
-    let walkForward = ["--grid", "fast=5..50:1", "--grid", "slow=20..200:5", "--where", "fast < slow", "--walk-forward", "4w/1w", "--jobs", "1", "-q"]
+    let walkForward = [
+      "--grid", "fast=5..50:1", "--grid", "slow=20..200:5", "--where", "fast < slow", "--walk-forward", "4w/1w", "--jobs", "1", "-q",
+    ]
     let localCPU = try cpuTimeOfChild(env + ["backtest", "grid", spec] + walkForward)
     let localWall = try time { try spawnAndWait("/usr/bin/env", env + ["backtest", "grid", spec] + walkForward) }
     var shardedCPU = 0.0

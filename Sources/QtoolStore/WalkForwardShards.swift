@@ -142,7 +142,8 @@ extension QtoolDatabase {
           """,
         arguments: [shard.gridID, shard.firstItem, shard.endItem]
       ).map {
-        WalkForwardShardResult(item: $0["item"], params: $0["params"], inSample: $0["in_sample"], outOfSample: $0["out_of_sample"], score: $0["score"])
+        WalkForwardShardResult(
+          item: $0["item"], params: $0["params"], inSample: $0["in_sample"], outOfSample: $0["out_of_sample"], score: $0["score"])
       }
     }
   }

@@ -124,7 +124,8 @@ struct SlurmGridTests {
 
     // Four tasks over 6 folds × the combinations: blocks that cut across folds.
     let work = qtool.home.appendingPathComponent("work").path
-    let submitted = try qtool.run(["backtest", "grid", spec] + axes + ["--slurm", "--shards", "4", "--work-dir", work, "--json"], environment: slurm)
+    let submitted = try qtool.run(
+      ["backtest", "grid", spec] + axes + ["--slurm", "--shards", "4", "--work-dir", work, "--json"], environment: slurm)
     #expect(submitted.status == 0, "\(submitted.stderr)")
     let report = try json(submitted.stdout)
     #expect(report["walk_forward"] as? String == "2y/1y" && report["folds"] as? Int == 6)
@@ -160,7 +161,9 @@ struct SlurmGridTests {
     #expect(
       try wait(120) {
         let status = try json(try qtool.run(["jobs", "show", second["job_id"] as! String, "--json"], environment: slurm).stdout)
-        return ((status["slurm"] as! [String: Any])["tasks"] as! [[String: Any]]).map { $0["state"] as! String } == ["done", "failed", "done", "done"]
+        return ((status["slurm"] as! [String: Any])["tasks"] as! [[String: Any]]).map { $0["state"] as! String } == [
+          "done", "failed", "done", "done",
+        ]
       }, "tasks 1, 3 and 4 ran; 2 was cancelled")
     let present = (1...4).map { "\(work2)/shards/shard-\($0).db" }.filter { FileManager.default.fileExists(atPath: $0) }
     let partial = try qtool.run(["backtest", "grid", "merge", id2] + present + ["--json"])
@@ -176,8 +179,10 @@ struct SlurmGridTests {
       try wait(120) { ((try? String(contentsOfFile: work2 + "/walk-forward.json", encoding: .utf8)) ?? "").hasSuffix("}\n") },
       "\((try? String(contentsOfFile: work2 + "/logs/merge.out", encoding: .utf8)) ?? "")")
     let localSortino = try qtool.run(["backtest", "grid", spec] + axes + ["--rank", "sortino", "--json"])
-    let resumedReport = try String(contentsOfFile: work2 + "/walk-forward.json", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
-      .filter { !$0.hasPrefix("  \"id\" : ") && !$0.hasPrefix("  \"shards\" : ") }.joined(separator: "\n")
+    let resumedReport = try String(contentsOfFile: work2 + "/walk-forward.json", encoding: .utf8).split(
+      separator: "\n", omittingEmptySubsequences: false
+    )
+    .filter { !$0.hasPrefix("  \"id\" : ") && !$0.hasPrefix("  \"shards\" : ") }.joined(separator: "\n")
     #expect(resumedReport == localSortino.stdout)
   }
 }

@@ -39,7 +39,8 @@ import Testing
     var id = ""
     var blocks: [(Int, Int)] = []
     for k in 1...3 {
-      let shard = try qtool.run(["--db", store(qtool, k), "backtest", "grid", spec] + Self.axes + ["--shard", "\(k)/3", "--snapshot", snapshot, "--json"])
+      let shard = try qtool.run(
+        ["--db", store(qtool, k), "backtest", "grid", spec] + Self.axes + ["--shard", "\(k)/3", "--snapshot", snapshot, "--json"])
       #expect(shard.status == 0, "\(shard.stderr)")
       let report = try json(shard.stdout)
       id = report["grid_id"] as! String
@@ -51,7 +52,8 @@ import Testing
     #expect(blocks.map(\.0) == [0, blocks[0].1, blocks[1].1] && blocks[2].1 == items)
     #expect(blocks.allSatisfy { $0.1 - $0.0 == items / 3 || $0.1 - $0.0 == items / 3 + 1 })
     // A shard run again replaces what it wrote.
-    #expect(try qtool.run(["--db", store(qtool, 2), "backtest", "grid", spec] + Self.axes + ["--shard", "2/3", "--snapshot", snapshot, "-q"]).status == 0)
+    #expect(
+      try qtool.run(["--db", store(qtool, 2), "backtest", "grid", spec] + Self.axes + ["--shard", "2/3", "--snapshot", snapshot, "-q"]).status == 0)
 
     let merged = try qtool.run(["backtest", "grid", "merge", id] + (1...3).map { store(qtool, $0) } + ["--json"])
     #expect(merged.status == 0, "\(merged.stderr)")
@@ -62,7 +64,8 @@ import Testing
     let localTable = try qtool.run(["backtest", "grid", spec] + Self.axes)
     let again = try qtool.run(["backtest", "grid", "merge", id] + (1...3).map { store(qtool, $0) })
     #expect(again.status == 73 && again.stderr.contains("already merged"), "\(again.stderr)")
-    let other = try qtool.run(["--db", qtool.home.appendingPathComponent("other.db").path, "backtest", "grid", "merge", id] + (1...3).map { store(qtool, $0) })
+    let other = try qtool.run(
+      ["--db", qtool.home.appendingPathComponent("other.db").path, "backtest", "grid", "merge", id] + (1...3).map { store(qtool, $0) })
     #expect(other.status == 0, "\(other.stderr)")
     #expect(other.stdout.hasPrefix(localTable.stdout), "\(other.stdout)\n---\n\(localTable.stdout)")
   }
@@ -78,7 +81,9 @@ import Testing
     for k in 1...folds {
       // Kubernetes' 0-based index; with as many shards as folds, each task is one fold.
       let shard = try qtool.run(
-        ["--db", store(qtool, k), "backtest", "grid", spec] + Self.axes + ["--rank", "total_return", "--shard", "auto", "--shards", "\(folds)", "--snapshot", snapshot, "--json"],
+        ["--db", store(qtool, k), "backtest", "grid", spec] + Self.axes + [
+          "--rank", "total_return", "--shard", "auto", "--shards", "\(folds)", "--snapshot", snapshot, "--json",
+        ],
         environment: ["JOB_COMPLETION_INDEX": "\(k - 1)"])
       #expect(shard.status == 0, "\(shard.stderr)")
       let report = try json(shard.stdout)
@@ -95,7 +100,8 @@ import Testing
     defer { qtool.cleanUp() }
     var id = ""
     for k in [1, 2] {
-      let shard = try qtool.run(["--db", store(qtool, k), "backtest", "grid", spec] + Self.axes + ["--shard", "\(k)/3", "--snapshot", snapshot, "--json"])
+      let shard = try qtool.run(
+        ["--db", store(qtool, k), "backtest", "grid", spec] + Self.axes + ["--shard", "\(k)/3", "--snapshot", snapshot, "--json"])
       #expect(shard.status == 0, "\(shard.stderr)")
       id = try json(shard.stdout)["grid_id"] as! String
     }
@@ -116,7 +122,8 @@ import Testing
     let edited = qtool.home.appendingPathComponent("s2.yaml").path
     try (try String(contentsOfFile: spec, encoding: .utf8)).replacingOccurrences(of: "commission: 0.001", with: "commission: 0.002")
       .write(toFile: edited, atomically: true, encoding: .utf8)
-    #expect(try qtool.run(["--db", store(qtool, 3), "backtest", "grid", edited] + Self.axes + ["--shard", "3/3", "--snapshot", snapshot, "-q"]).status == 0)
+    #expect(
+      try qtool.run(["--db", store(qtool, 3), "backtest", "grid", edited] + Self.axes + ["--shard", "3/3", "--snapshot", snapshot, "-q"]).status == 0)
     let disagree = try qtool.run(["backtest", "grid", "merge", id] + (1...3).map { store(qtool, $0) } + ["--json"])
     #expect(disagree.status == 65, "\(disagree.stderr)")
     let refused = try errorObject(disagree.stderr)
@@ -134,7 +141,9 @@ import Testing
 
     // Another --walk-forward is another walk-forward: its shards are not this one's.
     let otherWindows = try qtool.run(
-      ["--db", store(qtool, 5), "backtest", "grid", spec] + Self.axes.dropLast(2) + ["--walk-forward", "3y/1y", "--shard", "3/3", "--snapshot", snapshot, "--json"])
+      ["--db", store(qtool, 5), "backtest", "grid", spec] + Self.axes.dropLast(2) + [
+        "--walk-forward", "3y/1y", "--shard", "3/3", "--snapshot", snapshot, "--json",
+      ])
     #expect(otherWindows.status == 0, "\(otherWindows.stderr)")
     #expect(try json(otherWindows.stdout)["grid_id"] as? String != id)
     let wrongStore = try qtool.run(["backtest", "grid", "merge", id, store(qtool, 1), store(qtool, 2), store(qtool, 5)])
@@ -155,13 +164,15 @@ import Testing
       #expect(dry.stdout.contains(line), "\(line) in \(dry.stdout)")
     }
     #expect(!FileManager.default.fileExists(atPath: work), "a dry run writes nothing")
-    let plan = try json(try qtool.run(["backtest", "grid", spec] + Self.axes + ["--slurm", "--shards", "4", "--work-dir", work, "--dry-run", "--json"]).stdout)
+    let plan = try json(
+      try qtool.run(["backtest", "grid", spec] + Self.axes + ["--slurm", "--shards", "4", "--work-dir", work, "--dry-run", "--json"]).stdout)
     #expect(plan["walk_forward"] as? String == "2y/1y" && plan["folds"] as? Int == 6)
     // The id is the shards' own: shard 1 of 4 reports it.
     let shard = try qtool.run(["backtest", "grid", spec] + Self.axes + ["--shard", "1/4", "--json"])
     #expect(shard.status == 0, "\(shard.stderr)")
     #expect(try json(shard.stdout)["grid_id"] as? String == plan["grid_id"] as? String)
-    let tooShort = try qtool.run(["backtest", "grid", spec] + Self.axes.dropLast(2) + ["--walk-forward", "20y/1y", "--slurm", "--shards", "2", "--dry-run"])
+    let tooShort = try qtool.run(
+      ["backtest", "grid", spec] + Self.axes.dropLast(2) + ["--walk-forward", "20y/1y", "--slurm", "--shards", "2", "--dry-run"])
     #expect(tooShort.status == 64 && tooShort.stderr.contains("shorter than one train + test window"), "\(tooShort.stderr)")
   }
 }

@@ -23,7 +23,8 @@ public struct WalkForwardShardReport: Encodable, Sendable {
   public var snapshotHash: String?
   public var seconds: Double
   enum CodingKeys: String, CodingKey {
-    case gridID = "grid_id", jobID = "job_id", shard, shards, strategy, dataset, walkForward = "walk_forward", folds, combinations, items, first = "first_item",
+    case gridID = "grid_id", jobID = "job_id", shard, shards, strategy, dataset, walkForward = "walk_forward", folds, combinations, items, first =
+      "first_item",
       end = "end_item", bars, snapshotHash = "snapshot_hash", seconds
   }
 }
@@ -230,7 +231,9 @@ extension BacktestOperations {
         "walk-forward \(id) is missing \(missing.count) of its \(shards) shards: \(missing.map(String.init).joined(separator: ", "))",
         code: "grid_shards_missing",
         details: ["grid_id": .string(id), "missing": .array(missing.map { .number(Double($0)) }), "shards": .number(Double(shards))],
-        hint: "run the missing shards (backtest grid … --walk-forward \(first.record.walkForward) {shard} K/\(shards)), or `qtool backtest grid resume \(id) --slurm`")
+        hint:
+          "run the missing shards (backtest grid … --walk-forward \(first.record.walkForward) {shard} K/\(shards)), or `qtool backtest grid resume \(id) --slurm`"
+      )
     }
     guard try database.walkForwardRunReport(id: id) == nil else {
       throw OperationError(

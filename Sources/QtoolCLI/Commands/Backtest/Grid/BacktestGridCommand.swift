@@ -23,7 +23,11 @@ enum BacktestGridCommand: LeafCommand {
       .value(
         "max-combinations", .int, valueName: "n", help: "Refuse grids larger than this (counted before --where).",
         defaultValue: "\(GridRequest.defaultMaxCombinations)"),
-      .value("shard", valueName: "k/n", help: "Run only shard K of N of the combinations (with --walk-forward: of folds × combinations) into --db, or auto (Slurm array, Kubernetes index)."),
+      .value(
+        "shard", valueName: "k/n",
+        help:
+          "Run only shard K of N of the combinations (with --walk-forward: of folds × combinations) into --db, or auto (Slurm array, Kubernetes index)."
+      ),
       .value("shards", .int, valueName: "n", help: "The number of shards, with --shard auto under Kubernetes."),
       .value(
         "snapshot", .path(.file(extensions: ["db", "sqlite"])), valueName: "file", help: "With --shard: read bars from this snapshot (read-only)."),

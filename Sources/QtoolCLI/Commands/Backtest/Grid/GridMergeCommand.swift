@@ -41,7 +41,8 @@ enum GridMergeCommand: LeafCommand {
         return .success
       }
       BacktestGridCommand.printWalkForward(report, names: report.axes ?? [], context: context)
-      context.stdout.line("walk-forward \(report.id ?? ""): \(report.combinations) combinations in \(report.windows.count) folds from \(report.shards ?? 0) shards")
+      context.stdout.line(
+        "walk-forward \(report.id ?? ""): \(report.combinations) combinations in \(report.windows.count) folds from \(report.shards ?? 0) shards")
       return .success
     }
     let report = try operations.mergeGrid(id: arguments.string("id")!, stores: stores, top: top)
