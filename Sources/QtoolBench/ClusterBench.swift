@@ -85,6 +85,37 @@ extension Bench {
     report(
       "grid merge, 100,000 results from 4 stores", String(format: "%.2f s", mergeSeconds),
       String(format: "%@storing them in-process as a local grid does %.2f s; target < 2 s", merged ? "" : "MERGE FAILED; ", local))
+
+    // A sharded walk-forward: 4 shard processes run one after another, then the merge, against
+    // the local walk-forward in one process; one worker each, CPU and wall time, same run.
+    let walkForward = [
+      "--grid", "fast=5..50:1", "--grid", "slow=20..200:5", "--where", "fast < slow", "--walk-forward", "4w/1w", "--jobs", "1", "-q",
+    ]
+    let localCPU = try cpuTimeOfChild(env + ["backtest", "grid", spec] + walkForward)
+    let localWall = try time { try spawnAndWait("/usr/bin/env", env + ["backtest", "grid", spec] + walkForward) }
+    var shardedCPU = 0.0
+    var walkForwardID = ""
+    let shardedWall = try time {
+      shardedCPU = 0
+      for k in 1...4 {
+        shardedCPU += try cpuTimeOfChild(
+          env + ["--db", scratch.appendingPathComponent("wf-shard-\(k).db").path, "backtest", "grid", spec] + walkForward + [
+            "--shard", "\(k)/4", "--snapshot", small,
+          ])
+      }
+      let id = try QtoolDatabase.open(path: scratch.appendingPathComponent("wf-shard-1.db").path, readOnly: true).walkForwardShards()[0].gridID
+      walkForwardID = id
+      shardedCPU += try cpuTimeOfChild(
+        env + ["--db", scratch.appendingPathComponent("wf-merged.db").path, "backtest", "grid", "merge", id]
+          + (1...4).map { scratch.appendingPathComponent("wf-shard-\($0).db").path })
+    }
+    let stored =
+      try QtoolDatabase.open(path: scratch.appendingPathComponent("wf-merged.db").path).walkForwardRunReport(id: walkForwardID) != nil
+    report(
+      "walk-forward 4w/1w, 1,590 combos, CPU", String(format: "%.2f s / %.2f s", shardedCPU, localCPU),
+      String(
+        format: "%@4 shards + merge / local = %.3f; wall %.3f (%.2f s / %.2f s, shards one after another); shards also test every combination",
+        stored ? "" : "MERGE FAILED; ", shardedCPU / localCPU, shardedWall / localWall, shardedWall, localWall))
   }
 
   /// User plus system CPU seconds of a command run to its end.

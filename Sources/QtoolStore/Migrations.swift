@@ -606,7 +606,61 @@ enum Migrations {
           ) WITHOUT ROWID;
           """)
     }
-    // 013 is another branch's. A live signal records the model versions its decision read
+    migrator.registerMigration("013-walk-forward-merges") { db in
+      // `backtest grid --walk-forward … --shard K/N`: a shard records its block of the
+      // (fold × combination) work items, fold-major, with what a merge checks, and for each item
+      // the combination's metrics in sample (train) and out of sample (test). A merge picks each
+      // fold's best from the in-sample scores and stores the stitched report under the grid id.
+      try db.execute(
+        sql: """
+          CREATE TABLE walk_forward_shards (
+            grid_id TEXT NOT NULL,
+            shard INTEGER NOT NULL,
+            shards INTEGER NOT NULL,
+            folds INTEGER NOT NULL,
+            combinations INTEGER NOT NULL,
+            first_item INTEGER NOT NULL,
+            end_item INTEGER NOT NULL,
+            strategy_name TEXT NOT NULL,
+            spec_text TEXT NOT NULL,
+            spec_hash TEXT NOT NULL,
+            dataset TEXT NOT NULL,
+            axes TEXT NOT NULL,
+            rank TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            walk_forward TEXT NOT NULL,
+            windows TEXT NOT NULL,
+            snapshot_hash TEXT,
+            engine_version TEXT NOT NULL,
+            bars INTEGER NOT NULL,
+            warmup_bars INTEGER NOT NULL,
+            job_id TEXT,
+            completed_at INTEGER NOT NULL,
+            PRIMARY KEY (grid_id, shard)
+          ) WITHOUT ROWID;
+          CREATE TABLE walk_forward_shard_results (
+            grid_id TEXT NOT NULL,
+            item INTEGER NOT NULL,
+            params TEXT NOT NULL,
+            in_sample TEXT NOT NULL,
+            out_of_sample TEXT NOT NULL,
+            score REAL,
+            PRIMARY KEY (grid_id, item)
+          ) WITHOUT ROWID;
+          -- A merged walk-forward: the report a local run prints, as JSON.
+          CREATE TABLE walk_forward_runs (
+            id TEXT PRIMARY KEY,
+            strategy_name TEXT NOT NULL,
+            dataset TEXT NOT NULL,
+            walk_forward TEXT NOT NULL,
+            shards INTEGER NOT NULL,
+            report TEXT NOT NULL,
+            job_id TEXT,
+            created_at INTEGER NOT NULL
+          ) WITHOUT ROWID;
+          """)
+    }
+    // A live signal records the model versions its decision read
     // (`[{"name", "version"}]`, empty for a strategy without model()).
     migrator.registerMigration("014-signal-models") { db in
       try db.execute(sql: "ALTER TABLE signals ADD COLUMN models TEXT NOT NULL DEFAULT '[]'")

@@ -348,15 +348,9 @@ extension BacktestOperations {
     let timestamps = data.timestamps
     guard data.tradedCount >= 2 else { throw BacktestError.noBars(dataset: data.datasetName) }
     var windows: [WalkForwardReport.Window] = []
-    var start = timestamps[data.tradingStart]
     var compounded = 1.0
-    while true {
-      let trainEnd = train.after(start)
-      let testEnd = test.after(trainEnd)
-      guard testEnd <= timestamps[timestamps.count - 1] + 1 else { break }
-      let trainRange = timestamps.firstIndex { $0 >= start }!..<(timestamps.firstIndex { $0 >= trainEnd } ?? timestamps.count)
-      let testRange = trainRange.upperBound..<(timestamps.firstIndex { $0 >= testEnd } ?? timestamps.count)
-      guard trainRange.count > 2, testRange.count > 2 else { break }
+    let folds = Self.walkForwardFolds(data, train: train, test: test)
+    for (trainRange, testRange) in folds {
       let inSample = try evaluate(
         combinations, loaded: loaded, capital: base.capital, data: data.window(trainRange, warmup: warmup), jobs: request.jobs)
       let best = Self.ranking(inSample, by: request.rank)[0]
@@ -366,25 +360,51 @@ extension BacktestOperations {
       let outOfSample = try evaluate(
         [combinations[best]], loaded: loaded, capital: base.capital, data: data.window(testRange, warmup: bestWarmup), jobs: 1)[0]
       compounded *= 1 + outOfSample.totalReturn
-      func span(_ range: Range<Int>) -> WalkForwardReport.Span {
-        WalkForwardReport.Span(
-          first: UTCCalendar.format(timestamps[range.lowerBound], alwaysTime: true), last: UTCCalendar.format(timestamps[range.upperBound - 1], alwaysTime: true))
-      }
       windows.append(
         WalkForwardReport.Window(
-          train: span(trainRange), test: span(testRange), parameters: known.merging(combinations[best]) { $1 }, inSample: inSample[best],
-          outOfSample: outOfSample, inSampleRank: Metrics.reader(request.rank).map { $0(inSample[best]) } ?? .nan))
-      start = test.after(start)
+          train: Self.span(timestamps, trainRange), test: Self.span(timestamps, testRange), parameters: known.merging(combinations[best]) { $1 },
+          inSample: inSample[best], outOfSample: outOfSample, inSampleRank: Metrics.reader(request.rank).map { $0(inSample[best]) } ?? .nan))
     }
-    guard !windows.isEmpty else {
-      throw OperationError(
-        .usage, code: "data_shorter_than_window",
-        "the data (\(UTCCalendar.format(timestamps[0])) … \(UTCCalendar.format(timestamps[timestamps.count - 1]))) is shorter than one train + test window",
-        hint: "choose shorter train and test windows")
-    }
+    guard !windows.isEmpty else { throw Self.shorterThanOneWindow(timestamps) }
     return WalkForwardReport(
       strategy: loaded.spec.name, dataset: data.datasetName, rank: request.rank, combinations: combinations.count,
       warmupBars: data.warmupEnabled ? warmup : 0, windows: windows, outOfSampleReturn: compounded - 1)
+  }
+}
+
+extension BacktestOperations {
+  /// A walk-forward's folds: each window's train and test bars (indices into the timeline). The
+  /// first train window starts at the first traded bar; windows advance by the test length
+  /// while a whole test window fits in the data and both windows hold more than two bars.
+  static func walkForwardFolds(_ data: MarketData, train: PeriodLength, test: PeriodLength) -> [(train: Range<Int>, test: Range<Int>)] {
+    let timestamps = data.timestamps
+    guard data.tradedCount >= 2 else { return [] }
+    var folds: [(train: Range<Int>, test: Range<Int>)] = []
+    var start = timestamps[data.tradingStart]
+    while true {
+      let trainEnd = train.after(start)
+      let testEnd = test.after(trainEnd)
+      guard testEnd <= timestamps[timestamps.count - 1] + 1 else { break }
+      let trainRange = timestamps.firstIndex { $0 >= start }!..<(timestamps.firstIndex { $0 >= trainEnd } ?? timestamps.count)
+      let testRange = trainRange.upperBound..<(timestamps.firstIndex { $0 >= testEnd } ?? timestamps.count)
+      guard trainRange.count > 2, testRange.count > 2 else { break }
+      folds.append((trainRange, testRange))
+      start = test.after(start)
+    }
+    return folds
+  }
+
+  static func span(_ timestamps: [Int64], _ range: Range<Int>) -> WalkForwardReport.Span {
+    WalkForwardReport.Span(
+      first: UTCCalendar.format(timestamps[range.lowerBound], alwaysTime: true),
+      last: UTCCalendar.format(timestamps[range.upperBound - 1], alwaysTime: true))
+  }
+
+  static func shorterThanOneWindow(_ timestamps: [Int64]) -> OperationError {
+    OperationError(
+      .usage, code: "data_shorter_than_window",
+      "the data (\(UTCCalendar.format(timestamps[0])) … \(UTCCalendar.format(timestamps[timestamps.count - 1]))) is shorter than one train + test window",
+      hint: "choose shorter train and test windows")
   }
 }
 
@@ -414,7 +434,7 @@ public struct PeriodLength: Sendable, Equatable, CustomStringConvertible {
 
 public struct WalkForwardReport: Encodable, Sendable {
   /// A window's first and last bar (ISO-8601).
-  public struct Span: Encodable, Sendable, Equatable {
+  public struct Span: Codable, Sendable, Equatable {
     public var first: String
     public var last: String
     /// `2004-08-19 … 2006-08-18` for people.
@@ -454,8 +474,13 @@ public struct WalkForwardReport: Encodable, Sendable {
   public var windows: [Window]
   /// The test windows' returns compounded.
   public var outOfSampleReturn: Double
+  /// A merged sharded walk-forward's grid id and number of shards (absent from a local run's).
+  public var id: String?
+  public var shards: Int?
+  /// The params a merged walk-forward varies, by name (for its table; not in JSON).
+  public var axes: [String]?
   enum CodingKeys: String, CodingKey {
-    case strategy, dataset, rank, combinations, warmupBars = "warmup_bars", windows, outOfSampleReturn = "out_of_sample_return"
+    case strategy, dataset, rank, combinations, warmupBars = "warmup_bars", windows, outOfSampleReturn = "out_of_sample_return", id, shards
   }
 }
 

@@ -137,7 +137,7 @@ extension BacktestOperations {
   /// A sharded grid's id: the same in every shard of it, from what it sweeps (strategy name,
   /// axes, condition, ranking, settings, number of shards). The spec version, snapshot and engine
   /// are recorded with each shard and checked when shards are merged.
-  static func shardedGridID(strategy: String, request: GridRequest, shards: Int) throws -> String {
+  static func shardedGridID(strategy: String, request: GridRequest, shards: Int, walkForward: String? = nil) throws -> String {
     struct Identity: Encodable {
       var strategy: String
       var axes: [GridAxis]
@@ -145,11 +145,14 @@ extension BacktestOperations {
       var rank: String
       var settings: String
       var shards: Int
+      /// A sharded walk-forward's `TRAIN/TEST` (absent for a plain grid).
+      var walkForward: String?
     }
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
     let identity = Identity(
-      strategy: strategy, axes: request.axes, condition: request.condition, rank: request.rank, settings: try settingsText(request), shards: shards)
+      strategy: strategy, axes: request.axes, condition: request.condition, rank: request.rank, settings: try settingsText(request), shards: shards,
+      walkForward: walkForward)
     return "g" + ContentHash.sha256Hex(try encoder.encode(identity)).prefix(9)
   }
 

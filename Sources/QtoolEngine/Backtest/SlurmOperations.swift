@@ -18,11 +18,14 @@ public struct SlurmSettings: Codable, Sendable, Equatable {
   public var store: String
   /// The grid's options as each task gives them after the spec (`--grid …`, `--where …`).
   public var gridArguments: [String]
+  /// A walk-forward's `TRAIN/TEST` (its tasks run blocks of folds × combinations), or nil for a grid.
+  public var walkForward: String?
 
   public init(
     shards: Int, partition: String? = nil, time: String? = nil, cpusPerTask: Int? = nil, sbatchArguments: [String] = [], workDir: String,
-    executable: String, store: String, gridArguments: [String]
+    executable: String, store: String, gridArguments: [String], walkForward: String? = nil
   ) {
+    self.walkForward = walkForward
     self.shards = shards
     self.partition = partition
     self.time = time
@@ -51,7 +54,15 @@ public struct SlurmSubmissionReport: Encodable, Sendable {
   /// The shards submitted (all of them, or after a resume the missing ones).
   public var submitted: [Int]
   public var dryRun: Bool
+  /// A walk-forward's `TRAIN/TEST` and folds (absent for a grid).
+  public var walkForward: String?
+  public var folds: Int?
+  /// What the shards split, for people: `1,081 combinations`, or `9 folds × 1,081 combinations`.
+  public var workItems: String {
+    folds.map { "\($0) folds × \(combinations) combinations" } ?? "\(combinations) combinations"
+  }
   enum CodingKeys: String, CodingKey {
+    case walkForward = "walk_forward", folds
     case gridID = "grid_id", jobID = "job_id", shards, combinations, workDir = "work_dir", snapshot, snapshotHash = "snapshot_hash"
     case arrayScript = "array_script", mergeScript = "merge_script", arrayJob = "array_job", mergeJob = "merge_job", submitted, dryRun = "dry_run"
   }
@@ -92,17 +103,38 @@ public struct SlurmOperations: Sendable {
     let loaded = try StrategyLoader.resolve(request.strategy, database: context.database)
     let compiled = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
     let combinations = try BacktestOperations.combinations(request, known: compiled.parameters)
-    let id = try BacktestOperations.shardedGridID(strategy: loaded.spec.name, request: request, shards: slurm.shards)
-    let warms = request.from != nil && !request.noWarmup
-    let data = try operations.loadGridData(loaded, request: request, combinations: warms ? combinations : [])
+    let id = try BacktestOperations.shardedGridID(
+      strategy: loaded.spec.name, request: request, shards: slurm.shards, walkForward: slurm.walkForward)
+    let data: BacktestOperations.MarketData
+    var folds: Int?
+    if let walkForward = slurm.walkForward {
+      // The walk-forward's own data and folds: refused here, before anything is submitted,
+      // when the data is shorter than one window.
+      let parts = walkForward.split(separator: "/").map(String.init)
+      guard parts.count == 2, let train = PeriodLength(parts[0]), let test = PeriodLength(parts[1]) else {
+        throw OperationError.invalidArgument("expected the walk-forward as TRAIN/TEST like 2y/6m, got '\(walkForward)'", field: "walk_forward")
+      }
+      let (warmup, expression) = try operations.longestWarmup(loaded, capital: request.capital, combinations: combinations)
+      data = try operations.loadData(
+        loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps, warmup: warmup,
+        noWarmup: request.noWarmup, expression: expression)
+      let found = BacktestOperations.walkForwardFolds(data, train: train, test: test)
+      guard !found.isEmpty else { throw BacktestOperations.shorterThanOneWindow(data.timestamps) }
+      folds = found.count
+    } else {
+      let warms = request.from != nil && !request.noWarmup
+      data = try operations.loadGridData(loaded, request: request, combinations: warms ? combinations : [])
+    }
     let snapshots = SnapshotOperations(context)
     let (copies, hash) = try snapshots.plan(datasets: data.datasetName.split(separator: "+").map(String.init))
     let work = URL(fileURLWithPath: slurm.workDir).standardizedFileURL.path
-    let (arrayScript, mergeScript) = Self.scripts(id: id, slurm: slurm, work: work, hash: hash, combinations: combinations.count)
     var report = SlurmSubmissionReport(
       gridID: id, jobID: nil, shards: slurm.shards, combinations: combinations.count, workDir: work, snapshot: work + "/snapshot.db",
-      snapshotHash: hash,
-      arrayScript: arrayScript, mergeScript: mergeScript, submitted: Array(1...slurm.shards), dryRun: dryRun)
+      snapshotHash: hash, arrayScript: "", mergeScript: "", submitted: Array(1...slurm.shards), dryRun: dryRun, walkForward: slurm.walkForward,
+      folds: folds)
+    let (arrayScript, mergeScript) = Self.scripts(id: id, slurm: slurm, work: work, hash: hash, workItems: report.workItems)
+    report.arrayScript = arrayScript
+    report.mergeScript = mergeScript
     guard let sbatch else { return report }
     struct Request: Encodable {
       var grid: GridRequest
@@ -148,7 +180,7 @@ public struct SlurmOperations: Sendable {
         "grid \(gridID) was not submitted to Slurm from this store", code: "grid_submission_not_found", details: ["grid_id": .string(gridID)],
         hint: "run the missing shards with backtest grid … {shard} K/N and merge them")
     }
-    guard try !context.database.hasGrid(id: gridID) else {
+    guard try !context.database.hasGrid(id: gridID), try context.database.walkForwardRunReport(id: gridID) == nil else {
       throw OperationError(
         .alreadyExists, code: "grid_exists", "grid \(gridID) is already merged into the store; there is nothing to resume",
         details: ["grid_id": .string(gridID)], hint: "`qtool backtest grid show \(gridID)` shows it")
@@ -218,7 +250,7 @@ public struct SlurmOperations: Sendable {
       let ids = ([submission.arrayJob] + submission.history.map { String($0.split(separator: "/")[0]) }).map { "\($0)_\(shard)" }
       return SlurmGridStatus.Task(shard: shard, state: ids.lazy.compactMap { state(queued[$0]) }.first ?? "failed")
     }
-    let merged = try context.database.hasGrid(id: submission.gridID)
+    let merged = try context.database.hasGrid(id: submission.gridID) || context.database.walkForwardRunReport(id: submission.gridID) != nil
     return SlurmGridStatus(
       gridID: submission.gridID, arrayJob: submission.arrayJob, mergeJob: submission.mergeJob, workDir: submission.workDir, tasks: tasks,
       merge: merged ? "done" : state(queued[submission.mergeJob]) ?? "failed")
@@ -229,10 +261,11 @@ public struct SlurmOperations: Sendable {
       let path = submission.workDir + "/shards/shard-\(shard).db"
       guard FileManager.default.fileExists(atPath: path), let store = try? QtoolDatabase.open(path: path, readOnly: true) else { return true }
       return !((try? store.gridShards(gridID: submission.gridID)) ?? []).contains { $0.shard == shard }
+        && !((try? store.walkForwardShards(gridID: submission.gridID)) ?? []).contains { $0.shard == shard }
     }
   }
 
-  static func scripts(id: String, slurm: SlurmSettings, work: String, hash: String, combinations: Int) -> (array: String, merge: String) {
+  static func scripts(id: String, slurm: SlurmSettings, work: String, hash: String, workItems: String) -> (array: String, merge: String) {
     func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
     func directives(_ lines: [String]) -> String {
       (lines + (slurm.partition.map { ["--partition=\($0)"] } ?? []) + (slurm.time.map { ["--time=\($0)"] } ?? []) + slurm.sbatchArguments)
@@ -244,7 +277,7 @@ public struct SlurmOperations: Sendable {
         ["--job-name=qtool-grid-\(id)", "--array=1-\(slurm.shards)", "--output=\(work)/logs/shard-%a.out"]
           + (slurm.cpusPerTask.map { ["--cpus-per-task=\($0)"] } ?? []))
         + """
-        # qtool grid \(id): \(combinations) combinations in \(slurm.shards) shards, snapshot \(hash).
+        # qtool grid \(id): \(slurm.walkForward.map { "walk-forward \($0), " } ?? "")\(workItems) in \(slurm.shards) shards, snapshot \(hash).
         # Task K runs shard K into its own store; `sbatch --array=K` runs one shard again.
         set -eu
         exec \(quote(slurm.executable)) --db \(quote(work + "/shards/shard-"))"$SLURM_ARRAY_TASK_ID".db backtest grid run \(quote(work + "/spec.yaml")) \\
@@ -252,12 +285,15 @@ public struct SlurmOperations: Sendable {
           --shard auto --shards \(slurm.shards) --snapshot \(quote(work + "/snapshot.db")) --snapshot-hash \(hash) --jobs "${SLURM_CPUS_PER_TASK:-1}" --quiet
 
         """
+    // A merged walk-forward's report (JSON) goes to a file by the shards as well as to the store.
+    let reportNote = slurm.walkForward == nil ? "" : "; the walk-forward's report (JSON) goes to walk-forward.json"
+    let reportOutput = slurm.walkForward == nil ? "" : " --json > \(quote(work + "/walk-forward.json"))"
     let merge =
       "#!/bin/bash\n" + directives(["--job-name=qtool-merge-\(id)", "--output=\(work)/logs/merge.out"])
         + """
-        # qtool grid \(id): merges the \(slurm.shards) shard stores into \(slurm.store).
+        # qtool grid \(id): merges the \(slurm.shards) shard stores into \(slurm.store)\(reportNote).
         set -eu
-        exec \(quote(slurm.executable)) --db \(quote(slurm.store)) backtest grid merge \(id) \(quote(work + "/shards"))/shard-*.db --quiet
+        exec \(quote(slurm.executable)) --db \(quote(slurm.store)) backtest grid merge \(id) \(quote(work + "/shards"))/shard-*.db --quiet\(reportOutput)
 
         """
     return (array, merge)

@@ -11,8 +11,11 @@ enum GridMergeCommand: LeafCommand {
       Reads the shard stores (each opened read-only; without any, this store's own shards), \
       checks that every combination of the grid is there exactly once, all run with the same \
       spec version, snapshot hash and qtool, and stores the grid under its id: its rows and \
-      ranking are those the same grid run on one machine gives. Missing shards are listed (exit \
-      66); shards that disagree are refused (exit 65), naming both.
+      ranking are those the same grid run on one machine gives. Shards of a walk-forward \
+      (--walk-forward with --shard) merge the same way into the report a local walk-forward \
+      prints: each fold's best in sample, its test window, the stitched out-of-sample return. \
+      Missing shards are listed (exit 66); shards that disagree (spec, snapshot, qtool, \
+      --walk-forward) are refused (exit 65), naming both.
       """,
     options: [.value("top", .int, valueName: "n", help: "How many of the best to print.", defaultValue: "10"), CommonOptions.json],
     positionals: [
@@ -30,7 +33,19 @@ enum GridMergeCommand: LeafCommand {
       }
       return ShardStore(path: path, database: try QtoolDatabase.open(path: path, readOnly: true))
     }
-    let report = try BacktestOperations(try context.operations()).mergeGrid(id: arguments.string("id")!, stores: stores, top: top)
+    let operations = BacktestOperations(try context.operations())
+    if try operations.isShardedWalkForward(id: arguments.string("id")!, stores: stores) {
+      let report = try operations.mergeWalkForward(id: arguments.string("id")!, stores: stores)
+      if context.json {
+        try context.printJSON(report)
+        return .success
+      }
+      BacktestGridCommand.printWalkForward(report, names: report.axes ?? [], context: context)
+      context.stdout.line(
+        "walk-forward \(report.id ?? ""): \(report.combinations) combinations in \(report.windows.count) folds from \(report.shards ?? 0) shards")
+      return .success
+    }
+    let report = try operations.mergeGrid(id: arguments.string("id")!, stores: stores, top: top)
     if context.json {
       try context.printJSON(report)
       return .success

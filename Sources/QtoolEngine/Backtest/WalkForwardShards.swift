@@ -1,0 +1,283 @@
+import Foundation
+import QtoolCore
+import QtoolData
+import QtoolStore
+
+/// What one shard of a sharded walk-forward stored.
+public struct WalkForwardShardReport: Encodable, Sendable {
+  public var gridID: String
+  public var jobID: String?
+  public var shard: Int
+  public var shards: Int
+  public var strategy: String
+  public var dataset: String
+  public var walkForward: String
+  /// The walk-forward's folds and combinations; its work items are folds × combinations, fold
+  /// major, and this shard ran items `first ..< end`.
+  public var folds: Int
+  public var combinations: Int
+  public var items: Int
+  public var first: Int
+  public var end: Int
+  public var bars: Int
+  public var snapshotHash: String?
+  public var seconds: Double
+  enum CodingKeys: String, CodingKey {
+    case gridID = "grid_id", jobID = "job_id", shard, shards, strategy, dataset, walkForward = "walk_forward", folds, combinations, items, first =
+      "first_item",
+      end = "end_item", bars, snapshotHash = "snapshot_hash", seconds
+  }
+}
+
+extension Metrics {
+  /// Every metric exactly, infinities and undefined values as strings: a walk-forward shard
+  /// stores its metrics so that a merge reports the very numbers a local run does.
+  var exactJSON: String {
+    "{"
+      + Self.names.sorted().map { name in
+        let number = Self.reader(name)!(self)
+        let text =
+          Self.isCount(name)
+          ? String(Int(number))
+          : number.isNaN ? "\"nan\"" : number.isInfinite ? (number > 0 ? "\"inf\"" : "\"-inf\"") : "\(number)"
+        return "\"\(name)\":\(text)"
+      }.joined(separator: ",") + "}"
+  }
+
+  static func exact(_ text: String) throws -> Metrics {
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return try decoder.decode(Metrics.self, from: Data(text.utf8))
+  }
+}
+
+extension BacktestOperations {
+  /// Runs shard `shard` of a walk-forward, as a job, and records it in this store. The work
+  /// items are the walk-forward's folds × combinations, fold major (item `f·C + c`: combination
+  /// `c` in fold `f`); shard K of N runs items `⌊I·(K−1)/N⌋ ..< ⌊I·K/N⌋` of the I, so N equal to
+  /// the number of folds gives one fold per task. Each item is measured on its fold's train
+  /// window and on its test window, so the merge picks each fold's best without the data.
+  public func walkForwardShard(
+    _ request: GridRequest, train: PeriodLength, test: PeriodLength, shard: GridShard, data: QtoolDatabase? = nil, snapshotHash: String? = nil
+  ) throws -> WalkForwardShardReport {
+    try Self.checkRank(request.rank)
+    try OperationError.checkRange(from: request.from, to: request.to)
+    struct Request: Encodable {
+      var grid: GridRequest
+      var train: String
+      var test: String
+      var shard: String
+    }
+    return try JobRunner.run(
+      .walkForward, request: Request(grid: request, train: train.description, test: test.description, shard: shard.description), context: context,
+      link: { ["grid_id": .string($0.gridID)] }
+    ) { context in
+      try BacktestOperations(context).walkForwardShardNow(request, train: train, test: test, shard: shard, data: data, snapshotHash: snapshotHash)
+    }
+  }
+
+  func walkForwardShardNow(
+    _ request: GridRequest, train: PeriodLength, test: PeriodLength, shard: GridShard, data dataStore: QtoolDatabase?, snapshotHash expected: String?
+  ) throws -> WalkForwardShardReport {
+    let started = context.clock.now()
+    var snapshotHash: String?
+    if let dataStore {
+      snapshotHash = try SnapshotOperations.verify(dataStore, expected: expected)
+    } else if expected != nil {
+      throw OperationError.invalidArgument(
+        "a snapshot hash was given without a snapshot", field: "snapshot_hash", hint: "give the snapshot with {snapshot}")
+    }
+    let loaded = try StrategyLoader.resolve(request.strategy, database: database)
+    let base = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
+    let known = base.parameters
+    let combinations = try Self.combinations(request, known: known)
+    var dataContext = context
+    if let dataStore { dataContext.database = dataStore }
+    let reader = BacktestOperations(dataContext)
+    // As a local walk-forward: the train windows warm up for the grid's longest warm-up, each
+    // test window for its combination's own.
+    let (warmup, expression) = try reader.longestWarmup(loaded, capital: request.capital, combinations: combinations)
+    let data = try reader.loadData(
+      loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps, warmup: warmup,
+      noWarmup: request.noWarmup, expression: expression)
+    guard data.tradedCount >= 2 else { throw BacktestError.noBars(dataset: data.datasetName) }
+    let folds = Self.walkForwardFolds(data, train: train, test: test)
+    guard !folds.isEmpty else { throw Self.shorterThanOneWindow(data.timestamps) }
+    let count = combinations.count
+    let range = shard.range(of: folds.count * count)
+    let models = try ModelAttachments.load(base.modelNames, database: reader.database, allowInSample: false)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    let read = Metrics.reader(request.rank) ?? { _ in .nan }
+    var results: [WalkForwardShardResult] = []
+    results.reserveCapacity(range.count)
+    for (fold, (trainRange, testRange)) in folds.enumerated() {
+      let (lower, upper) = (max(range.lowerBound, fold * count), min(range.upperBound, (fold + 1) * count))
+      guard lower < upper else { continue }
+      let mine = lower..<upper
+      let indices = (mine.lowerBound - fold * count)..<(mine.upperBound - fold * count)
+      let chosen = Array(combinations[indices])
+      let inSample = try reader.evaluate(
+        chosen, loaded: loaded, capital: base.capital, data: data.window(trainRange, warmup: warmup), jobs: request.jobs)
+      // Out of sample each combination warms up for its own look-back, as the chosen one does
+      // in a local run: combinations of the same warm-up share one window.
+      var byWarmup: [Int: [Int]] = [:]
+      for (offset, combination) in chosen.enumerated() {
+        var strategy = try CompiledStrategy(loaded.spec, overrides: combination, capital: request.capital, origin: loaded.origin)
+        models.apply(to: &strategy)
+        byWarmup[strategy.warmup.bars, default: []].append(offset)
+      }
+      var outOfSample = [Metrics?](repeating: nil, count: chosen.count)
+      for (bars, offsets) in byWarmup.sorted(by: { $0.key < $1.key }) {
+        let metrics = try reader.evaluate(
+          offsets.map { chosen[$0] }, loaded: loaded, capital: base.capital, data: data.window(testRange, warmup: bars), jobs: request.jobs)
+        for (offset, metric) in zip(offsets, metrics) { outOfSample[offset] = metric }
+      }
+      for offset in chosen.indices {
+        let score = read(inSample[offset])
+        results.append(
+          WalkForwardShardResult(
+            item: mine.lowerBound + offset,
+            params: String(decoding: try encoder.encode(known.merging(chosen[offset]) { $1 }), as: UTF8.self),
+            inSample: inSample[offset].exactJSON, outOfSample: outOfSample[offset]!.exactJSON, score: score.isNaN ? nil : score))
+      }
+      try context.cancellation.check()
+    }
+    let walkForward = "\(train)/\(test)"
+    let id = try Self.shardedGridID(strategy: loaded.spec.name, request: request, shards: shard.count, walkForward: walkForward)
+    let windows = folds.map { [Self.span(data.timestamps, $0.train), Self.span(data.timestamps, $0.test)] }
+    try context.cancellation.check()
+    try database.recordWalkForwardShard(
+      WalkForwardShardRecord(
+        gridID: id, shard: shard.index, shards: shard.count, folds: folds.count, combinations: count, firstItem: range.lowerBound,
+        endItem: range.upperBound, strategyName: loaded.spec.name, specText: loaded.text, specHash: loaded.hash, dataset: data.datasetName,
+        axes: try Self.axesText(request), rank: request.rank, settings: try Self.settingsText(request), walkForward: walkForward,
+        windows: String(decoding: try encoder.encode(windows), as: UTF8.self), snapshotHash: snapshotHash, engineVersion: Self.shardEngineVersion,
+        bars: data.tradedCount, warmupBars: data.warmupEnabled ? warmup : 0, jobID: context.jobID, completedAt: context.clock.now()),
+      results: results)
+    return WalkForwardShardReport(
+      gridID: id, jobID: context.jobID, shard: shard.index, shards: shard.count, strategy: loaded.spec.name, dataset: data.datasetName,
+      walkForward: walkForward, folds: folds.count, combinations: count, items: folds.count * count, first: range.lowerBound, end: range.upperBound,
+      bars: data.tradedCount, snapshotHash: snapshotHash, seconds: context.clock.seconds(since: started))
+  }
+
+  /// True when `stores` (this store when empty) hold shards of a walk-forward with this id
+  /// rather than of a plain grid: `backtest grid merge` takes either.
+  public func isShardedWalkForward(id: String, stores given: [ShardStore]) throws -> Bool {
+    let stores = given.isEmpty ? [ShardStore(path: database.path, database: database)] : given
+    for store in stores where !(try store.database.walkForwardShards(gridID: id)).isEmpty { return true }
+    return false
+  }
+
+  /// Checks that the shards in `stores` (this store's own when empty) hold every work item of
+  /// walk-forward `id` exactly once, all run with the same spec version, snapshot, engine and
+  /// walk-forward settings; picks each fold's best in sample as a local run does, stitches the
+  /// test windows, and stores the report in this store. Missing shards are listed.
+  public func mergeWalkForward(id: String, stores given: [ShardStore]) throws -> WalkForwardReport {
+    let stores = given.isEmpty ? [ShardStore(path: database.path, database: database)] : given
+    typealias Found = (store: String, record: WalkForwardShardRecord, database: QtoolDatabase)
+    var found: [Found] = []
+    for store in stores {
+      let shards = try store.database.walkForwardShards(gridID: id)
+      if shards.isEmpty {
+        let others = Set(try store.database.walkForwardShards().map(\.gridID) + store.database.gridShards().map(\.gridID)).sorted()
+        throw OperationError.notFound(
+          "\(store.path) holds no shard of walk-forward \(id)" + (others.isEmpty ? "" : " (it holds shards of \(others.joined(separator: ", ")))"),
+          code: "grid_shard_not_found", details: ["grid_id": .string(id), "store": .string(store.path)],
+          hint: "give the stores the shards of this walk-forward wrote (their --db)")
+      }
+      found += shards.map { (store.path, $0, store.database) }
+    }
+    let first = found[0]
+    func disagree(_ what: String, _ a: String?, _ b: String?, _ other: Found) -> OperationError {
+      OperationError.invalidInput(
+        "the shards of walk-forward \(id) were run with different \(what): shard \(first.record.shard) (\(first.store)) with \(a ?? "none"), shard \(other.record.shard) (\(other.store)) with \(b ?? "none")",
+        code: "grid_shards_disagree", details: ["grid_id": .string(id), "field": .string(what)],
+        hint: "run every shard of a walk-forward with the same spec, snapshot, qtool and --walk-forward")
+    }
+    for other in found.dropFirst() {
+      let (a, b) = (first.record, other.record)
+      if a.specHash != b.specHash {
+        throw disagree("spec versions", "spec \(a.strategyName) \(a.specHash.prefix(12))", "spec \(b.strategyName) \(b.specHash.prefix(12))", other)
+      }
+      if a.snapshotHash != b.snapshotHash {
+        throw disagree("snapshots", a.snapshotHash.map { "snapshot \($0)" }, b.snapshotHash.map { "snapshot \($0)" }, other)
+      }
+      if a.engineVersion != b.engineVersion { throw disagree("qtool versions", "qtool \(a.engineVersion)", "qtool \(b.engineVersion)", other) }
+      if a.walkForward != b.walkForward || a.windows != b.windows || a.folds != b.folds {
+        throw disagree(
+          "walk-forward settings", "--walk-forward \(a.walkForward) (\(a.folds) folds)", "--walk-forward \(b.walkForward) (\(b.folds) folds)", other)
+      }
+      if a.dataset != b.dataset || a.bars != b.bars || a.warmupBars != b.warmupBars {
+        throw disagree("data", "\(a.bars) bars of \(a.dataset)", "\(b.bars) bars of \(b.dataset)", other)
+      }
+      if a.combinations != b.combinations || a.shards != b.shards || a.axes != b.axes || a.settings != b.settings || a.rank != b.rank {
+        throw disagree("grids", "\(a.combinations) combinations in \(a.shards) shards", "\(b.combinations) combinations in \(b.shards) shards", other)
+      }
+    }
+    var byShard: [Int: Found] = [:]
+    for entry in found {
+      if let twice = byShard[entry.record.shard] {
+        throw OperationError.invalidInput(
+          "shard \(entry.record.shard) of walk-forward \(id) is in two stores: \(twice.store) and \(entry.store)", code: "grid_shard_duplicate",
+          details: ["grid_id": .string(id), "shard": .number(Double(entry.record.shard))], hint: "give each shard's store once")
+      }
+      byShard[entry.record.shard] = entry
+    }
+    let shards = first.record.shards
+    let missing = (1...shards).filter { byShard[$0] == nil }
+    guard missing.isEmpty else {
+      throw OperationError.notFound(
+        "walk-forward \(id) is missing \(missing.count) of its \(shards) shards: \(missing.map(String.init).joined(separator: ", "))",
+        code: "grid_shards_missing",
+        details: ["grid_id": .string(id), "missing": .array(missing.map { .number(Double($0)) }), "shards": .number(Double(shards))],
+        hint:
+          "run the missing shards (backtest grid … --walk-forward \(first.record.walkForward) {shard} K/\(shards)), or `qtool backtest grid resume \(id) --slurm`"
+      )
+    }
+    guard try database.walkForwardRunReport(id: id) == nil else {
+      throw OperationError(
+        .alreadyExists, code: "grid_exists", "walk-forward \(id) is already merged into \(database.path)", details: ["grid_id": .string(id)],
+        hint: "each walk-forward is merged once")
+    }
+    let (folds, count) = (first.record.folds, first.record.combinations)
+    let total = folds * count
+    var items = [WalkForwardShardResult?](repeating: nil, count: total)
+    for shard in 1...shards {
+      let entry = byShard[shard]!
+      let expected = GridShard(unchecked: shard, count: shards).range(of: total)
+      let results = try entry.database.walkForwardShardResults(entry.record)
+      guard entry.record.firstItem == expected.lowerBound, entry.record.endItem == expected.upperBound, results.map(\.item) == Array(expected) else {
+        throw OperationError.invalidInput(
+          "shard \(shard) of walk-forward \(id) in \(entry.store) holds \(results.count) of its \(expected.count) work items",
+          code: "grid_shard_incomplete", details: ["grid_id": .string(id), "shard": .number(Double(shard))], hint: "run that shard again")
+      }
+      for result in results { items[result.item] = result }
+      try context.cancellation.check()
+    }
+    let spans = try JSONDecoder().decode([[WalkForwardReport.Span]].self, from: Data(first.record.windows.utf8))
+    var windows: [WalkForwardReport.Window] = []
+    var compounded = 1.0
+    for fold in 0..<folds {
+      let block = items[(fold * count)..<((fold + 1) * count)].map { $0! }
+      let best = block[Self.ranking(scores: block.map { $0.score ?? .nan }, by: first.record.rank)[0]]
+      let outOfSample = try Metrics.exact(best.outOfSample)
+      let inSample = try Metrics.exact(best.inSample)
+      compounded *= 1 + outOfSample.totalReturn
+      windows.append(
+        WalkForwardReport.Window(
+          train: spans[fold][0], test: spans[fold][1], parameters: try JSONDecoder().decode([String: Double].self, from: Data(best.params.utf8)),
+          inSample: inSample, outOfSample: outOfSample, inSampleRank: Metrics.reader(first.record.rank).map { $0(inSample) } ?? .nan))
+    }
+    let report = WalkForwardReport(
+      strategy: first.record.strategyName, dataset: first.record.dataset, rank: first.record.rank, combinations: count,
+      warmupBars: first.record.warmupBars, windows: windows, outOfSampleReturn: compounded - 1, id: id, shards: shards,
+      axes: ((try? JSONDecoder().decode([String: [Double]].self, from: Data(first.record.axes.utf8))) ?? [:]).keys.sorted())
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    try database.recordWalkForwardRun(
+      id: id, strategyName: first.record.strategyName, dataset: first.record.dataset, walkForward: first.record.walkForward, shards: shards,
+      report: String(decoding: try encoder.encode(report), as: UTF8.self), jobID: context.jobID, at: context.clock.now())
+    return report
+  }
+}

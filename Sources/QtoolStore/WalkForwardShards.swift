@@ -1,0 +1,171 @@
+import Foundation
+import GRDB
+
+/// One shard of a sharded walk-forward as its store records it (`backtest grid --walk-forward
+/// … --shard K/N`): its block `firstItem..<endItem` of the (fold × combination) work items, fold
+/// major (item `f·C + c` is combination `c` in fold `f`).
+public struct WalkForwardShardRecord: Sendable, Equatable, Codable {
+  public var gridID: String
+  /// 1-based.
+  public var shard: Int
+  public var shards: Int
+  public var folds: Int
+  public var combinations: Int
+  public var firstItem: Int
+  public var endItem: Int
+  public var strategyName: String
+  public var specText: String
+  public var specHash: String
+  public var dataset: String
+  public var axes: String
+  public var rank: String
+  public var settings: String
+  /// `TRAIN/TEST`, e.g. `2y/6m`.
+  public var walkForward: String
+  /// Every fold's train and test spans (JSON), the same in every shard of the walk-forward.
+  public var windows: String
+  public var snapshotHash: String?
+  public var engineVersion: String
+  public var bars: Int
+  public var warmupBars: Int
+  public var jobID: String?
+  public var completedAt: Int64
+
+  public init(
+    gridID: String, shard: Int, shards: Int, folds: Int, combinations: Int, firstItem: Int, endItem: Int, strategyName: String, specText: String,
+    specHash: String, dataset: String, axes: String, rank: String, settings: String, walkForward: String, windows: String, snapshotHash: String?,
+    engineVersion: String, bars: Int, warmupBars: Int, jobID: String?, completedAt: Int64
+  ) {
+    self.gridID = gridID
+    self.shard = shard
+    self.shards = shards
+    self.folds = folds
+    self.combinations = combinations
+    self.firstItem = firstItem
+    self.endItem = endItem
+    self.strategyName = strategyName
+    self.specText = specText
+    self.specHash = specHash
+    self.dataset = dataset
+    self.axes = axes
+    self.rank = rank
+    self.settings = settings
+    self.walkForward = walkForward
+    self.windows = windows
+    self.snapshotHash = snapshotHash
+    self.engineVersion = engineVersion
+    self.bars = bars
+    self.warmupBars = warmupBars
+    self.jobID = jobID
+    self.completedAt = completedAt
+  }
+
+  init(row: Row) {
+    self.init(
+      gridID: row["grid_id"], shard: row["shard"], shards: row["shards"], folds: row["folds"], combinations: row["combinations"],
+      firstItem: row["first_item"], endItem: row["end_item"], strategyName: row["strategy_name"], specText: row["spec_text"],
+      specHash: row["spec_hash"], dataset: row["dataset"], axes: row["axes"], rank: row["rank"], settings: row["settings"],
+      walkForward: row["walk_forward"], windows: row["windows"], snapshotHash: row["snapshot_hash"], engineVersion: row["engine_version"],
+      bars: row["bars"], warmupBars: row["warmup_bars"], jobID: row["job_id"], completedAt: row["completed_at"])
+  }
+}
+
+/// One (fold, combination) item of a walk-forward shard: the combination's params (all of
+/// them, JSON), its metrics on the fold's train and test windows (JSON), and the raw in-sample
+/// value of the ranking metric (nil when undefined).
+public struct WalkForwardShardResult: Sendable, Equatable {
+  public var item: Int
+  public var params: String
+  public var inSample: String
+  public var outOfSample: String
+  public var score: Double?
+  public init(item: Int, params: String, inSample: String, outOfSample: String, score: Double?) {
+    self.item = item
+    self.params = params
+    self.inSample = inSample
+    self.outOfSample = outOfSample
+    self.score = score
+  }
+}
+
+extension QtoolDatabase {
+  /// Records a walk-forward shard and its items in one transaction, replacing what an earlier
+  /// run of the same shard wrote.
+  public func recordWalkForwardShard(_ shard: WalkForwardShardRecord, results: [WalkForwardShardResult]) throws {
+    try write { db in
+      try db.execute(sql: "DELETE FROM walk_forward_shards WHERE grid_id = ? AND shard = ?", arguments: [shard.gridID, shard.shard])
+      try db.execute(
+        sql: "DELETE FROM walk_forward_shard_results WHERE grid_id = ? AND item >= ? AND item < ?",
+        arguments: [shard.gridID, shard.firstItem, shard.endItem])
+      try db.execute(
+        sql: """
+          INSERT INTO walk_forward_shards (grid_id, shard, shards, folds, combinations, first_item, end_item, strategy_name, spec_text,
+            spec_hash, dataset, axes, rank, settings, walk_forward, windows, snapshot_hash, engine_version, bars, warmup_bars, job_id,
+            completed_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          """,
+        arguments: [
+          shard.gridID, shard.shard, shard.shards, shard.folds, shard.combinations, shard.firstItem, shard.endItem, shard.strategyName,
+          shard.specText, shard.specHash, shard.dataset, shard.axes, shard.rank, shard.settings, shard.walkForward, shard.windows,
+          shard.snapshotHash, shard.engineVersion, shard.bars, shard.warmupBars, shard.jobID, shard.completedAt,
+        ])
+      let statement = try db.makeStatement(
+        sql: "INSERT INTO walk_forward_shard_results (grid_id, item, params, in_sample, out_of_sample, score) VALUES (?, ?, ?, ?, ?, ?)")
+      for result in results {
+        try statement.execute(arguments: [shard.gridID, result.item, result.params, result.inSample, result.outOfSample, result.score])
+      }
+    }
+  }
+
+  /// The walk-forward shards of `gridID` this store holds (every one's when nil).
+  public func walkForwardShards(gridID: String? = nil) throws -> [WalkForwardShardRecord] {
+    try read { db in
+      guard try db.tableExists("walk_forward_shards") else { return [] }
+      let rows =
+        if let gridID {
+          try Row.fetchAll(db, sql: "SELECT * FROM walk_forward_shards WHERE grid_id = ? ORDER BY shard", arguments: [gridID])
+        } else {
+          try Row.fetchAll(db, sql: "SELECT * FROM walk_forward_shards ORDER BY grid_id, shard")
+        }
+      return rows.map(WalkForwardShardRecord.init(row:))
+    }
+  }
+
+  /// A walk-forward shard's items in order.
+  public func walkForwardShardResults(_ shard: WalkForwardShardRecord) throws -> [WalkForwardShardResult] {
+    try read { db in
+      try Row.fetchAll(
+        db,
+        sql: """
+          SELECT item, params, in_sample, out_of_sample, score FROM walk_forward_shard_results
+          WHERE grid_id = ? AND item >= ? AND item < ? ORDER BY item
+          """,
+        arguments: [shard.gridID, shard.firstItem, shard.endItem]
+      ).map {
+        WalkForwardShardResult(
+          item: $0["item"], params: $0["params"], inSample: $0["in_sample"], outOfSample: $0["out_of_sample"], score: $0["score"])
+      }
+    }
+  }
+
+  /// Stores a merged walk-forward's report (JSON).
+  public func recordWalkForwardRun(
+    id: String, strategyName: String, dataset: String, walkForward: String, shards: Int, report: String, jobID: String?, at: Int64
+  ) throws {
+    try write { db in
+      try db.execute(
+        sql: """
+          INSERT INTO walk_forward_runs (id, strategy_name, dataset, walk_forward, shards, report, job_id, created_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+          """, arguments: [id, strategyName, dataset, walkForward, shards, report, jobID, at])
+    }
+  }
+
+  /// A merged walk-forward's stored report (JSON), or nil.
+  public func walkForwardRunReport(id: String) throws -> String? {
+    try read { db in
+      guard try db.tableExists("walk_forward_runs") else { return nil }
+      return try String.fetchOne(db, sql: "SELECT report FROM walk_forward_runs WHERE id = ?", arguments: [id])
+    }
+  }
+}

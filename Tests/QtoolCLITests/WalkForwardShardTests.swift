@@ -1,0 +1,178 @@
+import Foundation
+import Testing
+
+/// A walk-forward split into shards of (fold × combination) work items, each into its own
+/// store, merges into exactly the report a local walk-forward prints (issue #16).
+@Suite(.timeLimit(.minutes(5))) struct WalkForwardShardTests {
+  static let axes = ["--grid", "fast=5..30:5", "--grid", "slow=20..100:20", "--where", "fast < slow", "--walk-forward", "2y/1y"]
+
+  func json(_ text: String) throws -> [String: Any] { try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any] }
+
+  func prepared() throws -> (QtoolProcess, spec: String, snapshot: String) {
+    let qtool = try QtoolProcess()
+    let goog = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path
+    #expect(try qtool.run(["data", "import", goog, "-s", "GOOG", "-t", "1d", "-q"]).status == 0)
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    #expect(try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "--template", "sma_crossover", "-o", spec, "-q"]).status == 0)
+    let snapshot = qtool.home.appendingPathComponent("goog.snapshot.db").path
+    #expect(try qtool.run(["data", "snapshot", "GOOG-1d", "-o", snapshot, "-q"]).status == 0)
+    return (qtool, spec, snapshot)
+  }
+
+  func store(_ qtool: QtoolProcess, _ k: Int) -> String { qtool.home.appendingPathComponent("wf-shard-\(k).db").path }
+
+  /// A merged report's JSON less the lines only a merge has (its id and number of shards).
+  static func withoutMergeKeys(_ text: String) -> String {
+    text.split(separator: "\n", omittingEmptySubsequences: false)
+      .filter { !$0.hasPrefix("  \"id\" : ") && !$0.hasPrefix("  \"shards\" : ") }.joined(separator: "\n")
+  }
+
+  @Test func threeShardsMergeIntoTheLocalWalkForwardByteForByte() throws {
+    let (qtool, spec, snapshot) = try prepared()
+    defer { qtool.cleanUp() }
+    let local = try qtool.run(["backtest", "grid", spec] + Self.axes + ["--json"])
+    #expect(local.status == 0, "\(local.stderr)")
+    let folds = (try json(local.stdout)["windows"] as! [Any]).count
+    let combinations = try json(local.stdout)["combinations"] as! Int
+    #expect(folds >= 3)
+
+    var id = ""
+    var blocks: [(Int, Int)] = []
+    for k in 1...3 {
+      let shard = try qtool.run(
+        ["--db", store(qtool, k), "backtest", "grid", spec] + Self.axes + ["--shard", "\(k)/3", "--snapshot", snapshot, "--json"])
+      #expect(shard.status == 0, "\(shard.stderr)")
+      let report = try json(shard.stdout)
+      id = report["grid_id"] as! String
+      #expect(report["folds"] as? Int == folds && report["combinations"] as? Int == combinations)
+      blocks.append((report["first_item"] as! Int, report["end_item"] as! Int))
+    }
+    // Contiguous, count-balanced blocks of the fold-major work items.
+    let items = folds * combinations
+    #expect(blocks.map(\.0) == [0, blocks[0].1, blocks[1].1] && blocks[2].1 == items)
+    #expect(blocks.allSatisfy { $0.1 - $0.0 == items / 3 || $0.1 - $0.0 == items / 3 + 1 })
+    // A shard run again replaces what it wrote.
+    #expect(
+      try qtool.run(["--db", store(qtool, 2), "backtest", "grid", spec] + Self.axes + ["--shard", "2/3", "--snapshot", snapshot, "-q"]).status == 0)
+
+    let merged = try qtool.run(["backtest", "grid", "merge", id] + (1...3).map { store(qtool, $0) } + ["--json"])
+    #expect(merged.status == 0, "\(merged.stderr)")
+    #expect(try json(merged.stdout)["id"] as? String == id && json(merged.stdout)["shards"] as? Int == 3)
+    #expect(Self.withoutMergeKeys(merged.stdout) == local.stdout, "the merged report is the local walk-forward's, byte for byte")
+
+    // The table a person reads is the local one's too.
+    let localTable = try qtool.run(["backtest", "grid", spec] + Self.axes)
+    let again = try qtool.run(["backtest", "grid", "merge", id] + (1...3).map { store(qtool, $0) })
+    #expect(again.status == 73 && again.stderr.contains("already merged"), "\(again.stderr)")
+    let other = try qtool.run(
+      ["--db", qtool.home.appendingPathComponent("other.db").path, "backtest", "grid", "merge", id] + (1...3).map { store(qtool, $0) })
+    #expect(other.status == 0, "\(other.stderr)")
+    #expect(other.stdout.hasPrefix(localTable.stdout), "\(other.stdout)\n---\n\(localTable.stdout)")
+  }
+
+  @Test func oneFoldPerShardAndAutoIndices() throws {
+    let (qtool, spec, snapshot) = try prepared()
+    defer { qtool.cleanUp() }
+    let local = try qtool.run(["backtest", "grid", spec] + Self.axes + ["--rank", "total_return", "--json"])
+    #expect(local.status == 0, "\(local.stderr)")
+    let folds = (try json(local.stdout)["windows"] as! [Any]).count
+    let combinations = try json(local.stdout)["combinations"] as! Int
+    var id = ""
+    for k in 1...folds {
+      // Kubernetes' 0-based index; with as many shards as folds, each task is one fold.
+      let shard = try qtool.run(
+        ["--db", store(qtool, k), "backtest", "grid", spec] + Self.axes + [
+          "--rank", "total_return", "--shard", "auto", "--shards", "\(folds)", "--snapshot", snapshot, "--json",
+        ],
+        environment: ["JOB_COMPLETION_INDEX": "\(k - 1)"])
+      #expect(shard.status == 0, "\(shard.stderr)")
+      let report = try json(shard.stdout)
+      id = report["grid_id"] as! String
+      #expect(report["first_item"] as? Int == (k - 1) * combinations && report["end_item"] as? Int == k * combinations, "shard \(k) is fold \(k)")
+    }
+    let merged = try qtool.run(["backtest", "grid", "merge", id] + (1...folds).map { store(qtool, $0) } + ["--json"])
+    #expect(merged.status == 0, "\(merged.stderr)")
+    #expect(Self.withoutMergeKeys(merged.stdout) == local.stdout)
+  }
+
+  @Test func missingDuplicateAndDisagreeingShardsAreRefused() throws {
+    let (qtool, spec, snapshot) = try prepared()
+    defer { qtool.cleanUp() }
+    var id = ""
+    for k in [1, 2] {
+      let shard = try qtool.run(
+        ["--db", store(qtool, k), "backtest", "grid", spec] + Self.axes + ["--shard", "\(k)/3", "--snapshot", snapshot, "--json"])
+      #expect(shard.status == 0, "\(shard.stderr)")
+      id = try json(shard.stdout)["grid_id"] as! String
+    }
+    let missing = try qtool.run(["backtest", "grid", "merge", id, store(qtool, 1), store(qtool, 2), "--json"])
+    #expect(missing.status == 66, "\(missing.stderr)")
+    let error = try errorObject(missing.stderr)
+    #expect(error["code"] as? String == "grid_shards_missing")
+    #expect((error["details"] as! [String: Any])["missing"] as? [Int] == [3], "exactly shard 3 is missing")
+    #expect((error["hint"] as? String ?? "").contains("--walk-forward 2y/1y"), "\(error)")
+
+    // The same shard in two stores.
+    let copy = qtool.home.appendingPathComponent("copy.db").path
+    try FileManager.default.copyItem(atPath: store(qtool, 1), toPath: copy)
+    let twice = try qtool.run(["backtest", "grid", "merge", id, store(qtool, 1), copy, store(qtool, 2), "--json"])
+    #expect(try twice.status == 65 && (errorObject(twice.stderr)["code"] as? String) == "grid_shard_duplicate", "\(twice.stderr)")
+
+    // Shard 3 from an edited spec: another spec version, refused naming both shards.
+    let edited = qtool.home.appendingPathComponent("s2.yaml").path
+    try (try String(contentsOfFile: spec, encoding: .utf8)).replacingOccurrences(of: "commission: 0.001", with: "commission: 0.002")
+      .write(toFile: edited, atomically: true, encoding: .utf8)
+    #expect(
+      try qtool.run(["--db", store(qtool, 3), "backtest", "grid", edited] + Self.axes + ["--shard", "3/3", "--snapshot", snapshot, "-q"]).status == 0)
+    let disagree = try qtool.run(["backtest", "grid", "merge", id] + (1...3).map { store(qtool, $0) } + ["--json"])
+    #expect(disagree.status == 65, "\(disagree.stderr)")
+    let refused = try errorObject(disagree.stderr)
+    #expect(refused["code"] as? String == "grid_shards_disagree")
+    let message = refused["message"] as! String
+    #expect(message.contains("spec versions") && message.contains("shard 1") && message.contains("shard 3"), "\(message)")
+
+    // Shard 3 without the snapshot (bars from its own store): another snapshot, refused.
+    let own = store(qtool, 4)
+    let goog = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path
+    #expect(try qtool.run(["--db", own, "data", "import", goog, "-s", "GOOG", "-t", "1d", "-q"]).status == 0)
+    #expect(try qtool.run(["--db", own, "backtest", "grid", spec] + Self.axes + ["--shard", "3/3", "-q"]).status == 0)
+    let noSnapshot = try qtool.run(["backtest", "grid", "merge", id, store(qtool, 1), store(qtool, 2), own, "--json"])
+    #expect(try noSnapshot.status == 65 && (errorObject(noSnapshot.stderr)["message"] as! String).contains("snapshots"), "\(noSnapshot.stderr)")
+
+    // Another --walk-forward is another walk-forward: its shards are not this one's.
+    let otherWindows = try qtool.run(
+      ["--db", store(qtool, 5), "backtest", "grid", spec] + Self.axes.dropLast(2) + [
+        "--walk-forward", "3y/1y", "--shard", "3/3", "--snapshot", snapshot, "--json",
+      ])
+    #expect(otherWindows.status == 0, "\(otherWindows.stderr)")
+    #expect(try json(otherWindows.stdout)["grid_id"] as? String != id)
+    let wrongStore = try qtool.run(["backtest", "grid", "merge", id, store(qtool, 1), store(qtool, 2), store(qtool, 5)])
+    #expect(wrongStore.status == 66 && wrongStore.stderr.contains("holds no shard of walk-forward \(id)"), "\(wrongStore.stderr)")
+  }
+
+  @Test func slurmDryRunPrintsAWalkForwardArray() throws {
+    let (qtool, spec, _) = try prepared()
+    defer { qtool.cleanUp() }
+    let work = qtool.home.appendingPathComponent("w").path
+    let dry = try qtool.run(
+      ["backtest", "grid", spec] + Self.axes + ["--slurm", "--shards", "4", "--work-dir", work, "--dry-run"], environment: ["PATH": "/nonexistent"])
+    #expect(dry.status == 0, "\(dry.stderr)")
+    for line in [
+      "#SBATCH --array=1-4", "'--walk-forward' '2y/1y'", "--shard auto --shards 4", "backtest grid merge", "--json > '\(work)/walk-forward.json'",
+      "walk-forward 2y/1y, 6 folds × ",
+    ] {
+      #expect(dry.stdout.contains(line), "\(line) in \(dry.stdout)")
+    }
+    #expect(!FileManager.default.fileExists(atPath: work), "a dry run writes nothing")
+    let plan = try json(
+      try qtool.run(["backtest", "grid", spec] + Self.axes + ["--slurm", "--shards", "4", "--work-dir", work, "--dry-run", "--json"]).stdout)
+    #expect(plan["walk_forward"] as? String == "2y/1y" && plan["folds"] as? Int == 6)
+    // The id is the shards' own: shard 1 of 4 reports it.
+    let shard = try qtool.run(["backtest", "grid", spec] + Self.axes + ["--shard", "1/4", "--json"])
+    #expect(shard.status == 0, "\(shard.stderr)")
+    #expect(try json(shard.stdout)["grid_id"] as? String == plan["grid_id"] as? String)
+    let tooShort = try qtool.run(
+      ["backtest", "grid", spec] + Self.axes.dropLast(2) + ["--walk-forward", "20y/1y", "--slurm", "--shards", "2", "--dry-run"])
+    #expect(tooShort.status == 64 && tooShort.stderr.contains("shorter than one train + test window"), "\(tooShort.stderr)")
+  }
+}
