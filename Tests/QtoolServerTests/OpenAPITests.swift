@@ -53,6 +53,8 @@ import Testing
       "BulkRequest": roundTrip(DataRoutes.BulkRequest.self), "SpecBody": roundTrip(StrategyRoutes.SpecBody.self),
       "StrategyReference": roundTrip(StrategyReference.self), "CloneRequest": roundTrip(StrategyRoutes.CloneBody.self),
       "BacktestRequest": roundTrip(BacktestRequest.self), "GridRequest": roundTrip(GridRequest.self), "ErrorEnvelope": roundTrip(ErrorEnvelope.self),
+      "StartRequest": roundTrip(LiveRoutes.StartBody.self), "StopRequest": roundTrip(LiveRoutes.StopBody.self),
+      "ChannelRequest": roundTrip(ChannelRequest.self),
     ]
   }()
 
