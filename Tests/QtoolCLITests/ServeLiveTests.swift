@@ -56,12 +56,21 @@ import Testing
     let running = try server.request("GET", "/api/v1/runners/goog-sma", token: token).data as? [String: Any]
     #expect(running?["status"] as? String == "running")
     #expect(running?["pid"] as? Int == Int(server.server.pid))
+    // Metrics: the runner hosted, its lag (a replay of old bars lags by years).
+    let live = try server.request("GET", "/metrics").body
+    #expect(live.contains("qtool_runners_hosted 1"), "\(live)")
+    #expect(live.contains("qtool_runner_lag_seconds{strategy=\"goog-sma\"}"))
     let stopped = try server.request("POST", "/api/v1/strategies/goog-sma:stop", token: token, body: "{}")
     #expect((stopped.data as? [String: Any])?["was"] as? String == "running", "\(stopped.body)")
 
     let again = try server.request("POST", "/api/v1/strategies/goog-sma:start", token: token, body: #"{"feed": "replay"}"#)
     #expect((again.data as? [String: Any])?["continued"] as? Bool == true, "\(again.body)")
     _ = try waitForRunner(server, token: token, status: "completed")
+    let metrics = try server.request("GET", "/metrics").body
+    let emitted = metrics.split(separator: "\n").first { $0.hasPrefix("qtool_signals_emitted_total ") }
+      .flatMap { Double($0.split(separator: " ").last ?? "") }
+    #expect((emitted ?? 0) > 10, "signals seen committed: \(String(describing: emitted))")
+    #expect(metrics.contains("qtool_runners_hosted 0"))
 
     #expect(sameJSON(try cli(qtool, ["strategy", "status", "goog-sma"]), try server.request("GET", "/api/v1/runners/goog-sma", token: token).data))
     #expect(sameJSON(try cli(qtool, ["strategy", "status"]), (try server.request("GET", "/api/v1/runners", token: token).data as? [String: Any])?["items"]))

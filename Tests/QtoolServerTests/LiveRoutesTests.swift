@@ -43,7 +43,9 @@ extension LiveServer {
     _ query: String = "", token: String, lastEventID: String? = nil, signals: Int, seconds: Double, opened: Flag? = nil
   ) async throws -> [(id: String?, type: String, data: String)] {
     try await withCheckedThrowingContinuation { continuation in
-      DispatchQueue.global().async {
+      // A thread of its own, not a Dispatch worker: the blocking read must not take a worker
+      // from the server and the other suites running beside it on two cores.
+      Thread {
         continuation.resume(
           with: Result {
             let process = Process()
@@ -66,7 +68,7 @@ extension LiveServer {
             process.waitUntilExit()
             return parseSignalEvents(complete())
           })
-      }
+      }.start()
     }
   }
 

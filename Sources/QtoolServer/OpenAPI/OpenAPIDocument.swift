@@ -3593,7 +3593,8 @@ enum OpenAPIDocument {
               "minLength": 1,
               "maxLength": 64,
               "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
-            }
+            },
+            "example": "goog-sma"
           }
         ]
       }
@@ -3644,7 +3645,8 @@ enum OpenAPIDocument {
               "minLength": 1,
               "maxLength": 64,
               "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
-            }
+            },
+            "example": "goog-sma"
           }
         ],
         "requestBody": {
@@ -3709,7 +3711,8 @@ enum OpenAPIDocument {
               "minLength": 1,
               "maxLength": 64,
               "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
-            }
+            },
+            "example": "goog-sma"
           }
         ],
         "requestBody": {
@@ -3774,7 +3777,8 @@ enum OpenAPIDocument {
               "minLength": 1,
               "maxLength": 64,
               "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
-            }
+            },
+            "example": "goog-sma"
           }
         ]
       }
@@ -3825,7 +3829,8 @@ enum OpenAPIDocument {
               "minLength": 1,
               "maxLength": 64,
               "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
-            }
+            },
+            "example": "goog-sma"
           }
         ]
       }
@@ -5646,11 +5651,11 @@ enum OpenAPIDocument {
           "hash": {
             "type": "string"
           },
-          "spec_text": {
+          "spec": {
             "type": "string"
           },
           "created_at": {
-            "type": "integer"
+            "type": "string"
           }
         }
       },
@@ -5677,7 +5682,7 @@ enum OpenAPIDocument {
       "Registered": {
         "type": "object",
         "properties": {
-          "name": {
+          "strategy": {
             "type": "string"
           },
           "path": {
@@ -5688,7 +5693,7 @@ enum OpenAPIDocument {
           }
         },
         "required": [
-          "name",
+          "strategy",
           "version"
         ]
       },
