@@ -23,6 +23,8 @@ final class RunnerHost: Sendable {
   }
 
   private let entries = Mutex<[String: Entry]>([:])
+  /// Strategies whose runner is starting now (between its request and its run recorded).
+  private let starting = Mutex<[String: Int]>([:])
   private let logger: Logger
   /// Called with each runner event (the server publishes them on `strategy:{name}` streams).
   private let events: @Sendable (String, LiveEvent) -> Void
@@ -44,17 +46,20 @@ final class RunnerHost: Sendable {
     let events = self.events
     let logger = self.logger
     let runner = LiveRunner(request, settings: settings, context: context) { event in events(name, event) }
+    starting.withLock { $0[name, default: 0] += 1 }
     return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LiveRunner.Started, any Error>) in
       let thread = Thread { [self] in
         let started: LiveRunner.Started
         do {
           started = try runner.start()
         } catch {
+          startEnded(name)
           continuation.resume(throwing: error)
           return
         }
         let entry = Entry(runner: runner, started: started)
         entries.withLock { $0[started.strategy] = entry }
+        startEnded(name)
         continuation.resume(returning: started)
         do {
           let summary = try runner.run()
@@ -71,6 +76,23 @@ final class RunnerHost: Sendable {
       thread.stackSize = 8 << 20
       thread.name = "qtool-runner-\(name)"
       thread.start()
+    }
+  }
+
+  private func startEnded(_ name: String) {
+    starting.withLock { counts in
+      counts[name, default: 1] -= 1
+      if counts[name] == 0 { counts[name] = nil }
+    }
+  }
+
+  /// Waits (up to `seconds`) while a runner of `name` is starting here: a stop asked for in the
+  /// meantime would be lost (the starting runner clears its stop file and its run row is not
+  /// written yet), so a stop waits for the start to be recorded first.
+  func waitForStart(_ name: String, seconds: Double = 30) async {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while starting.withLock({ $0[name] != nil }), ContinuousClock.now < deadline {
+      try? await Task.sleep(for: .milliseconds(10))
     }
   }
 

@@ -185,6 +185,7 @@ enum LiveRoutes {
         let body = try optionalBody(request, StopBody.self, empty: StopBody())
         let timeout = body.timeoutMilliseconds ?? 30_000
         guard (0...600_000).contains(timeout) else { throw OperationError.invalidArgument("timeout_ms is 0 to 600000", field: "timeout_ms") }
+        await service.runners.waitForStart(name)
         let report = try await service.run {
           try LiveOperations($0).stop(strategy: name, closePositions: body.closePositions ?? false, timeoutMilliseconds: timeout)
         }
