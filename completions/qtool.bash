@@ -101,7 +101,7 @@ _qtool_options() {
     'jobs wait') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --timeout --json' ;;
     'jobs prune') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --older-than --json' ;;
     'signals') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
-    'signals tail') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --follow -f --lines -n --strategy --symbol --type --level --min-strength --since --json' ;;
+    'signals tail') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --follow -f --lines -n --strategy --symbol --type --level --min-strength --since --server --token --json' ;;
     'signals list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --strategy --symbol --type --level --min-strength --since --until --page --size --format --json' ;;
     'signals stats') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --strategy --symbol --type --level --min-strength --since --all --json' ;;
     'signals notify') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
@@ -496,6 +496,8 @@ _qtool_value() {
     'signals tail|--level') COMPREPLY=($(compgen -W 'strong medium weak none' -- "$cur")) ;;
     'signals tail|--min-strength') COMPREPLY=() ;;
     'signals tail|--since') COMPREPLY=() ;;
+    'signals tail|--server') COMPREPLY=() ;;
+    'signals tail|--token') COMPREPLY=() ;;
     'signals list|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'signals list|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'signals list|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;

@@ -2,7 +2,7 @@
 # Install: qtool completions fish > ~/.config/fish/completions/qtool.fish
 
 function __qtool_path
-    set -l value_options --accept-missing --assert --calendar --capital --channel --chat-id --color --command --config --cpus-per-task --dataset --db --delimiter --expires --export --feed --format --from --grid --home --host --jobs --kind --late-after --level --limit --lines --map --max-attempts --max-combinations --min-strength --name --older-than --op --out --output --page --param --partition --pipeline --port --port-file --proxy --rank --report --retries --role --rows --sbatch-arg --scopes --secret-env --secret-file --settle --shard --shards --since --size --snapshot --snapshot-hash --sort --source --source-name --speed --status --strategy --symbol --symbols --template --time --timeframe --timeout --timestamp-format --timestamp-unit --tls-cert --tls-key --to --token-env --token-file --top --type --until --url --url-env --url-file --wait --walk-forward --where --work-dir -j -n -o -s -t
+    set -l value_options --accept-missing --assert --calendar --capital --channel --chat-id --color --command --config --cpus-per-task --dataset --db --delimiter --expires --export --feed --format --from --grid --home --host --jobs --kind --late-after --level --limit --lines --map --max-attempts --max-combinations --min-strength --name --older-than --op --out --output --page --param --partition --pipeline --port --port-file --proxy --rank --report --retries --role --rows --sbatch-arg --scopes --secret-env --secret-file --server --settle --shard --shards --since --size --snapshot --snapshot-hash --sort --source --source-name --speed --status --strategy --symbol --symbols --template --time --timeframe --timeout --timestamp-format --timestamp-unit --tls-cert --tls-key --to --token --token-env --token-file --top --type --until --url --url-env --url-file --wait --walk-forward --where --work-dir -j -n -o -s -t
     set -l tokens (commandline -opc)
     set -l path ''
     set -l skip 0
@@ -991,6 +991,8 @@ complete -c qtool -n '__qtool_at '\''signals tail'\''' -l type -r -f -a 'buy sel
 complete -c qtool -n '__qtool_at '\''signals tail'\''' -l level -r -f -a 'strong medium weak none' -d 'Only signals of this strength level.'
 complete -c qtool -n '__qtool_at '\''signals tail'\''' -l min-strength -r -f -d 'Only signals at least this strong (0 to 100).'
 complete -c qtool -n '__qtool_at '\''signals tail'\''' -l since -r -f -d 'Only signals created in the last AGE, e.g. 24h or 7d.'
+complete -c qtool -n '__qtool_at '\''signals tail'\''' -l server -r -f -d 'Follow a qtool serve at this URL (http or https) instead of the local store.'
+complete -c qtool -n '__qtool_at '\''signals tail'\''' -l token -r -f -d 'The server'\''s API token (default: $QTOOL_TOKEN).'
 complete -c qtool -n '__qtool_at '\''signals tail'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''signals list'\''' -l db -r -F -d 'The SQLite store to use.'
 complete -c qtool -n '__qtool_at '\''signals list'\''' -l home -r -f -a '(__fish_complete_directories)' -d 'Directory holding qtool.db when --db is not given.'

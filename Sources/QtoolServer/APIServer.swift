@@ -85,7 +85,8 @@ public struct APIServer: Sendable {
     let (route, query) = path.split(separator: "?", maxSplits: 1).map(String.init).splitPair
     guard route == "/api/v1/ws" else { return .dontUpgrade }
     guard let bearer = APIService.bearer(request.headerFields[.authorization], query: APIService.parseQuery(query)),
-      let principal = try? await service.authenticator.authenticate(bearer: bearer), principal.has(.jobsRead)
+      let principal = try? await service.authenticator.authenticate(bearer: bearer),
+      principal.has(.jobsRead) || principal.has(.signalsRead) || principal.has(.strategiesRead)
     else { return .dontUpgrade }
     return .upgrade([:]) { inbound, outbound, context in
       await WebSocketSession.run(service: service, principal: principal, inbound: inbound, outbound: outbound, logger: context.logger)
@@ -116,8 +117,12 @@ public struct APIServer: Sendable {
         while !stop.isCancelled { try await Task.sleep(for: .milliseconds(20)) }
         service.logger.info("stopping: draining requests and jobs")
         service.hub.close()
+        // Hosted runners stop at their next bar boundary, meanwhile jobs are cancelled.
+        async let runnersLeft = service.runners.stopAll(seconds: drainSeconds)
         let left = await service.jobs.drain(seconds: drainSeconds)
         if left > 0 { service.logger.warning("\(left) job(s) did not stop in time; they are marked interrupted by the next reader") }
+        let runners = await runnersLeft
+        if runners > 0 { service.logger.warning("\(runners) runner(s) did not stop in time; their runs are marked failed by the next reader") }
         await group.triggerGracefulShutdown()
         return false
       }
@@ -142,6 +147,7 @@ struct BackgroundTasks: Service {
   func run() async throws {
     await withTaskGroup(of: Void.self) { group in
       group.addTask { await service.watcher.run(interval: .milliseconds(100)) }
+      group.addTask { await service.signals.run(interval: .milliseconds(100)) }
       group.addTask {
         while !Task.isCancelled {
           try? await Task.sleep(for: .seconds(15))

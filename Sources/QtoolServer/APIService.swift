@@ -36,6 +36,10 @@ public final class APIService: Sendable {
   let metrics: ServerMetrics
   let jobs: JobHost
   let watcher: JobWatcher
+  /// Live runners started through the API, in this process.
+  let runners: RunnerHost
+  /// Publishes the signals any runner commits to the streams.
+  let signals: SignalWatcher
   let logger: Logger
   let startedAt: Int64
   let table: RouteTable
@@ -61,14 +65,17 @@ public final class APIService: Sendable {
     self.watcher = watcher
     // A job this server runs is published the moment it ends, not at the next poll.
     jobs = JobHost(onEnd: { watcher.poll(now: Int64(Date().timeIntervalSince1970 * 1000)) })
+    let hub = self.hub
+    runners = RunnerHost(logger: logger) { name, event in LiveStreamEvents.publish(event, strategy: name, hub: hub) }
+    signals = SignalWatcher(database: database, hub: hub, metrics: metrics)
     table = RouteTable(Self.allRoutes)
     uploadDirectory = NSTemporaryDirectory() + "qtool-uploads-\(getpid())"
   }
 
-  /// Every route group. Runner and signal routes join here as one more group.
+  /// Every route group.
   static var allRoutes: [Route] {
     SystemRoutes.routes + AuthRoutes.routes + DataRoutes.routes + StrategyRoutes.routes + BacktestRoutes.routes + JobRoutes.routes
-      + TrainRoutes.routes + AdminRoutes.routes + DashboardRoutes.routes
+      + TrainRoutes.routes + AdminRoutes.routes + DashboardRoutes.routes + LiveRoutes.routes
   }
 
   /// The routes as `METHOD /path` lines (for the OpenAPI test and `qtool serve --routes`).

@@ -14,6 +14,11 @@ final class ServerMetrics: Sendable {
   let streamSubscribers: Gauge
   let webSocketConnections: Gauge
   let jobsStarted: Counter
+  /// Live runners hosted by this server, signals seen committed (by any runner), and each
+  /// running strategy's lag: how long ago its last processed bar's successor closed.
+  let runnersHosted: Gauge
+  let signalsEmitted: Counter
+  private let lagGauges = Mutex<[String: Gauge]>([:])
   static let buckets: [Duration] = [
     .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
     .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
@@ -29,6 +34,9 @@ final class ServerMetrics: Sendable {
     streamSubscribers = registry.makeGauge(name: "qtool_stream_subscribers", help: "Open Server-Sent Events streams and WebSocket subscriptions")
     webSocketConnections = registry.makeGauge(name: "qtool_websocket_connections", help: "Open WebSocket connections")
     jobsStarted = registry.makeCounter(name: "qtool_api_jobs_started_total", help: "Jobs started through the API")
+    runnersHosted = registry.makeGauge(name: "qtool_runners_hosted", help: "Live runners running in this server's process")
+    signalsEmitted = registry.makeCounter(
+      name: "qtool_signals_emitted_total", help: "Signals committed to the store since the server started (by any runner)")
   }
 
   /// Counts one answered request of `route` (its pattern, not the path: ids stay out of labels).
@@ -53,6 +61,21 @@ final class ServerMetrics: Sendable {
       return made
     }
     histogram.record(duration)
+  }
+
+  /// Sets each running strategy's lag; strategies no longer running read 0.
+  func setRunnerLags(_ lags: [String: Double]) {
+    lagGauges.withLock { gauges in
+      for name in Set(gauges.keys).union(lags.keys) {
+        let gauge =
+          gauges[name]
+          ?? registry.makeGauge(
+            name: "qtool_runner_lag_seconds", labels: [("strategy", name)],
+            help: "Seconds since the bar after a running strategy's last processed bar closed")
+        gauges[name] = gauge
+        gauge.set(max(0, lags[name] ?? 0))
+      }
+    }
   }
 
   /// The text exposition, with the job gauges read now.

@@ -70,7 +70,7 @@ final class Browser: @unchecked Sendable {
   @Test func dashboardInHeadlessChromium() async throws {
     try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), "chromium is a test package: make test-deps installs it")
     let server = try await LiveServer(try await ServerFixture.make())
-    let token = try server.fixture.token("backtest:read,backtest:create,strategies:read,jobs:read", name: "dash")
+    let token = try server.fixture.token("backtest:read,backtest:create,strategies:read,strategies:execute,jobs:read,signals:read", name: "dash")
     let context = OperationContext(database: server.fixture.database)
     let report = try BacktestOperations(context).run(BacktestRequest(strategy: .registered(name: "goog-sma", version: nil)))
     let address = "http://127.0.0.1:\(server.port)/#token=\(token)"
@@ -86,6 +86,8 @@ final class Browser: @unchecked Sendable {
     #expect(found.withLock { $0["job"] } == true, "a job started afterwards appears and completes without a reload")
     #expect(found.withLock { $0["strategy"] } == true, "the strategy is listed")
     #expect(found.withLock { $0["tokenHidden"] } == true, "the token left the address")
+    #expect(found.withLock { $0["signal"] } == true, "a signal a runner stores appears in the live feed without a reload")
+    #expect(found.withLock { $0["runner"] } == true, "the runner is listed")
     await server.shutdown()
   }
 
@@ -129,6 +131,10 @@ final class Browser: @unchecked Sendable {
         guard let row = html.range(of: "data-job=\"\(id)\"") else { return false }
         return html[row.lowerBound...].prefix(400).contains("completed")
       } != nil
+    // A runner started now: its signals reach the page over the signal stream.
+    _ = ServerFixtureHTTP.post(base + "/api/v1/strategies/goog-sma:start", token: token, body: #"{"feed": "replay", "speed": 100}"#)
+    found["signal"] = try wait(seconds: 40) { $0.contains("data-signal=\"sig_") } != nil
+    found["runner"] = try wait(seconds: 20) { $0.contains("<td class=\"status-running\">running</td>") || $0.contains(">completed</td>") } != nil
     return found
   }
 }

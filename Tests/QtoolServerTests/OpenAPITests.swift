@@ -54,6 +54,8 @@ import Testing
       "StrategyReference": roundTrip(StrategyReference.self), "CloneRequest": roundTrip(StrategyRoutes.CloneBody.self),
       "BacktestRequest": roundTrip(BacktestRequest.self), "GridRequest": roundTrip(GridRequest.self), "ErrorEnvelope": roundTrip(ErrorEnvelope.self),
       "TrainRequest": roundTrip(TrainRequest.self), "PredictRequest": roundTrip(TrainRoutes.PredictBody.self),
+      "StartRequest": roundTrip(LiveRoutes.StartBody.self), "StopRequest": roundTrip(LiveRoutes.StopBody.self),
+      "ChannelRequest": roundTrip(ChannelRequest.self),
     ]
   }()
 

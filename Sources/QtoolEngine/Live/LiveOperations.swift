@@ -440,6 +440,15 @@ public struct LiveOperations: Sendable {
 
   public func lastSignalSeq() throws -> Int64 { try database.lastSignalSeq() }
 
+  /// One signal by its id (`signals list` shows ids; the API's `GET /signals/{id}`).
+  public func signal(id: String) throws -> SignalInfo {
+    guard let record = try database.signal(id: id) else {
+      throw OperationError.notFound(
+        "no signal '\(id)'", code: "signal_not_found", details: ["id": .string(id)], hint: "`qtool signals list` shows the signals and their ids")
+    }
+    return SignalInfo(record)
+  }
+
   /// Counts of matching signals by type, strength, strategy, symbol and reason.
   public func stats(_ filter: SignalFilter) throws -> SignalStats {
     let total = try database.countSignals(filter)

@@ -45,6 +45,12 @@ enum OpenAPIDocument {
     },
     {
       "name": "training"
+    },
+    {
+      "name": "live"
+    },
+    {
+      "name": "signals"
     }
   ],
   "paths": {
@@ -4041,6 +4047,1043 @@ enum OpenAPIDocument {
           }
         }
       }
+    },
+    "/api/v1/runners": {
+      "get": {
+        "operationId": "listRunners",
+        "summary": "Every strategy that has run, with its runner and paper account (`strategy status`)",
+        "tags": [
+          "live"
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of runners.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Page"
+                            },
+                            {
+                              "type": "object",
+                              "properties": {
+                                "items": {
+                                  "type": "array",
+                                  "items": {
+                                    "$ref": "#/components/schemas/Runner"
+                                  }
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "strategies:read",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/page"
+          },
+          {
+            "$ref": "#/components/parameters/size"
+          },
+          {
+            "name": "status",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "Only runners with this status: running, paused, stopping, stopped, completed, failed, dead, idle."
+          }
+        ]
+      }
+    },
+    "/api/v1/runners/{name}": {
+      "get": {
+        "operationId": "getRunner",
+        "summary": "A strategy's runner: status, heartbeat, last bar, lag, position, equity (`strategy status NAME`)",
+        "tags": [
+          "live"
+        ],
+        "responses": {
+          "200": {
+            "description": "The runner.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/Runner"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "strategies:read",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A registered strategy's name.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
+            },
+            "example": "goog-sma"
+          }
+        ]
+      }
+    },
+    "/api/v1/strategies/{name}:start": {
+      "post": {
+        "operationId": "startStrategy",
+        "summary": "Start the strategy live on paper in the server's process (`strategy start`); 409 while a runner of it runs here or in a CLI process",
+        "tags": [
+          "live"
+        ],
+        "responses": {
+          "201": {
+            "description": "Started: the run and its paper account.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/RunnerStarted"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "strategies:execute",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A registered strategy's name.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
+            },
+            "example": "goog-sma"
+          }
+        ],
+        "requestBody": {
+          "required": false,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/StartRequest"
+              },
+              "example": {
+                "feed": "replay",
+                "speed": 20
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/strategies/{name}:stop": {
+      "post": {
+        "operationId": "stopStrategy",
+        "summary": "Stop its runner at the next bar boundary, wherever it runs (`strategy stop`)",
+        "tags": [
+          "live"
+        ],
+        "responses": {
+          "200": {
+            "description": "What the stop did.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/StopReport"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "strategies:execute",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A registered strategy's name.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
+            },
+            "example": "goog-sma"
+          }
+        ],
+        "requestBody": {
+          "required": false,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/StopRequest"
+              },
+              "example": {
+                "close_positions": false,
+                "timeout_ms": 30000
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/strategies/{name}:pause": {
+      "post": {
+        "operationId": "pauseStrategy",
+        "summary": "Suspend new entries and notifications (`strategy pause`)",
+        "tags": [
+          "live"
+        ],
+        "responses": {
+          "200": {
+            "description": "The runner.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/Runner"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "strategies:execute",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A registered strategy's name.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
+            },
+            "example": "goog-sma"
+          }
+        ]
+      }
+    },
+    "/api/v1/strategies/{name}:resume": {
+      "post": {
+        "operationId": "resumeStrategy",
+        "summary": "Allow entries and notifications again (`strategy resume`)",
+        "tags": [
+          "live"
+        ],
+        "responses": {
+          "200": {
+            "description": "The runner.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/Runner"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "strategies:execute",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A registered strategy's name.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9_^=-][A-Za-z0-9._^=-]*$"
+            },
+            "example": "goog-sma"
+          }
+        ]
+      }
+    },
+    "/api/v1/signals": {
+      "get": {
+        "operationId": "listSignals",
+        "summary": "Signals, newest first (`signals list`)",
+        "tags": [
+          "signals"
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of signals.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Page"
+                            },
+                            {
+                              "type": "object",
+                              "properties": {
+                                "items": {
+                                  "type": "array",
+                                  "items": {
+                                    "$ref": "#/components/schemas/Signal"
+                                  }
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "signals:read",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/page"
+          },
+          {
+            "$ref": "#/components/parameters/size"
+          },
+          {
+            "name": "strategy",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "Only these strategies' signals (comma-separated)."
+          },
+          {
+            "name": "symbol",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "Only these symbols (comma-separated)."
+          },
+          {
+            "name": "type",
+            "in": "query",
+            "schema": {
+              "type": "string",
+              "pattern": "^(?i:buy|sell|hold)(,(?i:buy|sell|hold))*$"
+            },
+            "description": "buy, sell, hold (comma-separated)."
+          },
+          {
+            "name": "level",
+            "in": "query",
+            "schema": {
+              "type": "string",
+              "pattern": "^(strong|medium|weak|none)(,(strong|medium|weak|none))*$"
+            },
+            "description": "strong, medium, weak, none (comma-separated)."
+          },
+          {
+            "name": "min_strength",
+            "in": "query",
+            "schema": {
+              "type": "number",
+              "minimum": 0,
+              "maximum": 100
+            },
+            "description": "Only signals at least this strong."
+          },
+          {
+            "name": "since",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "An age like 24h or 7d, or a time (UTC): only signals created since."
+          },
+          {
+            "name": "until",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "A time (UTC): only signals created before."
+          }
+        ]
+      }
+    },
+    "/api/v1/signals/stats": {
+      "get": {
+        "operationId": "signalStats",
+        "summary": "Counts by type, strength, strategy, symbol and reason (`signals stats`): the last 24 h unless since or all",
+        "tags": [
+          "signals"
+        ],
+        "responses": {
+          "200": {
+            "description": "The counts.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/SignalStats"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "signals:read",
+        "parameters": [
+          {
+            "name": "strategy",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "Only these strategies' signals (comma-separated)."
+          },
+          {
+            "name": "symbol",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "Only these symbols (comma-separated)."
+          },
+          {
+            "name": "type",
+            "in": "query",
+            "schema": {
+              "type": "string",
+              "pattern": "^(?i:buy|sell|hold)(,(?i:buy|sell|hold))*$"
+            },
+            "description": "buy, sell, hold (comma-separated)."
+          },
+          {
+            "name": "level",
+            "in": "query",
+            "schema": {
+              "type": "string",
+              "pattern": "^(strong|medium|weak|none)(,(strong|medium|weak|none))*$"
+            },
+            "description": "strong, medium, weak, none (comma-separated)."
+          },
+          {
+            "name": "min_strength",
+            "in": "query",
+            "schema": {
+              "type": "number",
+              "minimum": 0,
+              "maximum": 100
+            },
+            "description": "Only signals at least this strong."
+          },
+          {
+            "name": "since",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "An age like 24h or 7d, or a time (UTC): only signals created since."
+          },
+          {
+            "name": "until",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "A time (UTC): only signals created before."
+          },
+          {
+            "name": "all",
+            "in": "query",
+            "schema": {
+              "type": "boolean"
+            },
+            "description": "Count every signal stored."
+          }
+        ]
+      }
+    },
+    "/api/v1/signals/{id}": {
+      "get": {
+        "operationId": "getSignal",
+        "summary": "One signal",
+        "tags": [
+          "signals"
+        ],
+        "responses": {
+          "200": {
+            "description": "The signal.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/Signal"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "signals:read",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "A signal's id (`sig_…`).",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 128,
+              "pattern": "^[A-Za-z0-9_-]+$"
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/stream/signals": {
+      "get": {
+        "operationId": "streamSignals",
+        "summary": "Signals as Server-Sent Events, as any runner stores them",
+        "tags": [
+          "signals"
+        ],
+        "responses": {
+          "200": {
+            "description": "Server-Sent Events: `event: signal` with `id:` = the signal's id and the signal as data. `Last-Event-ID` (or `last_event_id`) resumes after that signal with no gap and no duplicate; `tail=N` starts with the last N matching signals, then `event: caught-up`; otherwise only signals stored from now on.",
+            "content": {
+              "text/event-stream": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "signals:read",
+        "parameters": [
+          {
+            "name": "strategy",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "Only these strategies' signals (comma-separated)."
+          },
+          {
+            "name": "symbol",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            },
+            "description": "Only these symbols (comma-separated)."
+          },
+          {
+            "name": "type",
+            "in": "query",
+            "schema": {
+              "type": "string",
+              "pattern": "^(?i:buy|sell|hold)(,(?i:buy|sell|hold))*$"
+            },
+            "description": "buy, sell, hold (comma-separated)."
+          },
+          {
+            "name": "level",
+            "in": "query",
+            "schema": {
+              "type": "string",
+              "pattern": "^(strong|medium|weak|none)(,(strong|medium|weak|none))*$"
+            },
+            "description": "strong, medium, weak, none (comma-separated)."
+          },
+          {
+            "name": "min_strength",
+            "in": "query",
+            "schema": {
+              "type": "number",
+              "minimum": 0,
+              "maximum": 100
+            },
+            "description": "Only signals at least this strong."
+          },
+          {
+            "name": "tail",
+            "in": "query",
+            "schema": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 10000
+            },
+            "description": "Start with the last N matching signals."
+          },
+          {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9_-]+$"
+            },
+            "description": "Resume after this signal."
+          }
+        ]
+      }
+    },
+    "/api/v1/signals/channels": {
+      "get": {
+        "operationId": "listChannels",
+        "summary": "Notification channels and how their notifications fared (`signals notify list`)",
+        "tags": [
+          "signals"
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of channels.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Page"
+                            },
+                            {
+                              "type": "object",
+                              "properties": {
+                                "items": {
+                                  "type": "array",
+                                  "items": {
+                                    "$ref": "#/components/schemas/Channel"
+                                  }
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "signals:read",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/page"
+          },
+          {
+            "$ref": "#/components/parameters/size"
+          }
+        ]
+      },
+      "post": {
+        "operationId": "addChannel",
+        "summary": "Add a notification channel (`signals notify add`); command channels and secrets in files only from the CLI on the server",
+        "tags": [
+          "signals"
+        ],
+        "responses": {
+          "201": {
+            "description": "The channel.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/Channel"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "signals:write",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/ChannelRequest"
+              },
+              "example": {
+                "name": "desk",
+                "kind": "webhook",
+                "config": {
+                  "url": "https://hooks.example.com/qtool",
+                  "secret_env": "QTOOL_WEBHOOK_SECRET",
+                  "timeout_ms": 10000
+                },
+                "filter": {
+                  "strategies": [
+                    "goog-sma"
+                  ],
+                  "symbols": [],
+                  "types": [
+                    "BUY",
+                    "SELL"
+                  ],
+                  "levels": [],
+                  "min_strength": 60.5
+                },
+                "include_late": false
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/signals/channels/{name}": {
+      "delete": {
+        "operationId": "removeChannel",
+        "summary": "Remove a notification channel (`signals notify remove`)",
+        "tags": [
+          "signals"
+        ],
+        "responses": {
+          "200": {
+            "description": "The channel removed.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/Channel"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "signals:write",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A notification channel's name.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/signals/channels/{name}:test": {
+      "post": {
+        "operationId": "testChannel",
+        "summary": "Send a test event to a channel now (`signals notify test`)",
+        "tags": [
+          "signals"
+        ],
+        "responses": {
+          "200": {
+            "description": "What the channel answered.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/ChannelTest"
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "signals:write",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A notification channel's name.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/signals/notifications": {
+      "get": {
+        "operationId": "listNotifications",
+        "summary": "Notifications, newest first, with every delivery attempt (`signals notify history`)",
+        "tags": [
+          "signals"
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of notifications.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Page"
+                            },
+                            {
+                              "type": "object",
+                              "properties": {
+                                "items": {
+                                  "type": "array",
+                                  "items": {
+                                    "$ref": "#/components/schemas/Notification"
+                                  }
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "signals:read",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/page"
+          },
+          {
+            "$ref": "#/components/parameters/size"
+          },
+          {
+            "name": "channel",
+            "in": "query",
+            "schema": {
+              "type": "string",
+              "maxLength": 64,
+              "pattern": "^[A-Za-z0-9._-]+$"
+            },
+            "description": "Only this channel's."
+          },
+          {
+            "name": "status",
+            "in": "query",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "pending",
+                "delivered",
+                "dead"
+              ]
+            },
+            "description": "pending, delivered or dead."
+          }
+        ]
+      }
     }
   },
   "components": {
@@ -5182,11 +6225,11 @@ enum OpenAPIDocument {
           "hash": {
             "type": "string"
           },
-          "spec_text": {
+          "spec": {
             "type": "string"
           },
           "created_at": {
-            "type": "integer"
+            "type": "string"
           }
         }
       },
@@ -5213,7 +6256,7 @@ enum OpenAPIDocument {
       "Registered": {
         "type": "object",
         "properties": {
-          "name": {
+          "strategy": {
             "type": "string"
           },
           "path": {
@@ -5224,7 +6267,7 @@ enum OpenAPIDocument {
           }
         },
         "required": [
-          "name",
+          "strategy",
           "version"
         ]
       },
@@ -6371,6 +7414,956 @@ enum OpenAPIDocument {
         "required": [
           "model",
           "deleted_versions"
+        ]
+      },
+      "PaperAccount": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "strategy_version": {
+            "type": "integer"
+          },
+          "status": {
+            "type": "string"
+          },
+          "capital": {
+            "type": "number"
+          },
+          "cash": {
+            "type": "number"
+          },
+          "equity": {
+            "type": "number"
+          },
+          "return": {
+            "type": "number"
+          },
+          "positions": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "symbol": {
+                  "type": "string"
+                },
+                "side": {
+                  "type": "string"
+                },
+                "size": {
+                  "type": "number"
+                },
+                "entry_time": {
+                  "type": "string"
+                },
+                "entry_price": {
+                  "type": "number"
+                },
+                "stop": {
+                  "type": [
+                    "number",
+                    "null"
+                  ]
+                },
+                "target": {
+                  "type": [
+                    "number",
+                    "null"
+                  ]
+                },
+                "last_price": {
+                  "type": [
+                    "number",
+                    "null"
+                  ]
+                },
+                "unrealized_pnl": {
+                  "type": [
+                    "number",
+                    "null"
+                  ]
+                }
+              },
+              "required": []
+            }
+          },
+          "from": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "last_bar": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "fills": {
+            "type": "integer"
+          },
+          "trades": {
+            "type": "integer"
+          },
+          "realized_pnl": {
+            "type": "number"
+          },
+          "paused": {
+            "type": "boolean"
+          },
+          "halted": {
+            "type": "boolean"
+          },
+          "symbols": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "timeframe": {
+            "type": "string"
+          },
+          "datasets": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "created_at": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "id",
+          "status",
+          "equity",
+          "positions"
+        ]
+      },
+      "Runner": {
+        "type": "object",
+        "properties": {
+          "strategy": {
+            "type": "string"
+          },
+          "status": {
+            "type": "string",
+            "enum": [
+              "running",
+              "paused",
+              "stopping",
+              "stopped",
+              "completed",
+              "failed",
+              "dead",
+              "idle"
+            ]
+          },
+          "run_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "run_status": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "feed": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "pid": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "host": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "started_at": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "finished_at": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "heartbeat_at": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "heartbeat_age_seconds": {
+            "type": [
+              "number",
+              "null"
+            ]
+          },
+          "last_bar": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "lag_seconds": {
+            "type": [
+              "number",
+              "null"
+            ]
+          },
+          "bars_processed": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "stale_rounds": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "divergences": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "note": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "signals_24h": {
+            "type": "integer"
+          },
+          "account": {
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/PaperAccount"
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "log": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "error": {
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/ErrorReport"
+              },
+              {
+                "type": "null"
+              }
+            ]
+          }
+        },
+        "required": [
+          "strategy",
+          "status",
+          "signals_24h"
+        ]
+      },
+      "StartRequest": {
+        "type": "object",
+        "properties": {
+          "version": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "feed": {
+            "type": "string",
+            "enum": [
+              "download",
+              "store",
+              "replay"
+            ]
+          },
+          "from": {
+            "type": "string",
+            "description": "A new account's first traded bar (UTC)."
+          },
+          "speed": {
+            "type": "number",
+            "description": "Replay: bars per second (default: as fast as they evaluate)."
+          },
+          "settle_ms": {
+            "type": "integer"
+          },
+          "retries": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 100
+          },
+          "late_after_bars": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "notify_late": {
+            "type": "boolean"
+          },
+          "new_account": {
+            "type": "boolean"
+          },
+          "capital": {
+            "type": "number"
+          },
+          "params": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "number"
+            }
+          }
+        }
+      },
+      "RunnerStarted": {
+        "type": "object",
+        "properties": {
+          "run_id": {
+            "type": "string"
+          },
+          "account_id": {
+            "type": "string"
+          },
+          "strategy": {
+            "type": "string"
+          },
+          "version": {
+            "type": "integer"
+          },
+          "continued": {
+            "type": "boolean"
+          },
+          "pid": {
+            "type": "integer"
+          },
+          "hosted": {
+            "type": "boolean"
+          }
+        },
+        "required": [
+          "run_id",
+          "account_id",
+          "strategy",
+          "version",
+          "continued",
+          "pid",
+          "hosted"
+        ]
+      },
+      "StopRequest": {
+        "type": "object",
+        "properties": {
+          "close_positions": {
+            "type": "boolean"
+          },
+          "timeout_ms": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 600000
+          }
+        }
+      },
+      "StopReport": {
+        "type": "object",
+        "properties": {
+          "strategy": {
+            "type": "string"
+          },
+          "run_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "was": {
+            "type": "string",
+            "enum": [
+              "running",
+              "dead",
+              "not_running"
+            ]
+          },
+          "status": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "closed": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "seq": {
+                  "type": "integer"
+                },
+                "time": {
+                  "type": "string"
+                },
+                "symbol": {
+                  "type": "string"
+                },
+                "side": {
+                  "type": "string"
+                },
+                "size": {
+                  "type": "number"
+                },
+                "price": {
+                  "type": "number"
+                },
+                "action": {
+                  "type": "string"
+                },
+                "reason": {
+                  "type": "string"
+                },
+                "commission": {
+                  "type": "number"
+                },
+                "pnl": {
+                  "type": [
+                    "number",
+                    "null"
+                  ]
+                }
+              }
+            }
+          },
+          "equity": {
+            "type": [
+              "number",
+              "null"
+            ]
+          }
+        },
+        "required": [
+          "strategy",
+          "was",
+          "closed"
+        ]
+      },
+      "Signal": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "seq": {
+            "type": "integer"
+          },
+          "strategy": {
+            "type": "string"
+          },
+          "strategy_version": {
+            "type": "integer"
+          },
+          "account_id": {
+            "type": "string"
+          },
+          "run_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "symbol": {
+            "type": "string"
+          },
+          "timeframe": {
+            "type": "string"
+          },
+          "source": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "feed": {
+            "type": "string"
+          },
+          "bar_time": {
+            "type": "string"
+          },
+          "type": {
+            "type": "string",
+            "enum": [
+              "BUY",
+              "SELL",
+              "HOLD"
+            ]
+          },
+          "action": {
+            "type": "string"
+          },
+          "reason": {
+            "type": "string"
+          },
+          "strength_raw": {
+            "type": "number"
+          },
+          "strength_level": {
+            "type": "string"
+          },
+          "price": {
+            "type": [
+              "number",
+              "null"
+            ]
+          },
+          "indicators": {
+            "type": "object"
+          },
+          "late": {
+            "type": "boolean"
+          },
+          "suppressed": {
+            "type": "boolean"
+          },
+          "created_at": {
+            "type": "string"
+          }
+        },
+        "required": [
+          "id",
+          "seq",
+          "strategy",
+          "symbol",
+          "timeframe",
+          "bar_time",
+          "type",
+          "action",
+          "reason",
+          "strength_raw",
+          "strength_level",
+          "late",
+          "suppressed",
+          "created_at"
+        ]
+      },
+      "SignalStats": {
+        "type": "object",
+        "properties": {
+          "total": {
+            "type": "integer"
+          },
+          "since": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "until": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "by_type": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "integer"
+            }
+          },
+          "by_strength": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "integer"
+            }
+          },
+          "by_strategy": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "integer"
+            }
+          },
+          "by_symbol": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "integer"
+            }
+          },
+          "by_reason": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "integer"
+            }
+          },
+          "late": {
+            "type": "integer"
+          },
+          "suppressed": {
+            "type": "integer"
+          }
+        },
+        "required": [
+          "total",
+          "by_type",
+          "by_strength",
+          "by_strategy",
+          "by_symbol",
+          "by_reason",
+          "late",
+          "suppressed"
+        ]
+      },
+      "ChannelRequest": {
+        "type": "object",
+        "properties": {
+          "name": {
+            "type": "string"
+          },
+          "kind": {
+            "type": "string",
+            "enum": [
+              "webhook",
+              "command",
+              "telegram",
+              "discord",
+              "slack"
+            ]
+          },
+          "config": {
+            "type": "object",
+            "properties": {
+              "url": {
+                "type": "string"
+              },
+              "url_env": {
+                "type": "string"
+              },
+              "url_file": {
+                "type": "string"
+              },
+              "secret_env": {
+                "type": "string"
+              },
+              "secret_file": {
+                "type": "string"
+              },
+              "token_env": {
+                "type": "string"
+              },
+              "token_file": {
+                "type": "string"
+              },
+              "chat_id": {
+                "type": "string"
+              },
+              "command": {
+                "type": "string"
+              },
+              "template": {
+                "type": "string"
+              },
+              "timeout_ms": {
+                "type": "integer"
+              },
+              "max_attempts": {
+                "type": "integer"
+              }
+            }
+          },
+          "filter": {
+            "type": "object",
+            "properties": {
+              "strategies": {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                }
+              },
+              "symbols": {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                }
+              },
+              "types": {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                }
+              },
+              "levels": {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                }
+              },
+              "min_strength": {
+                "type": "number"
+              },
+              "since": {
+                "type": "integer"
+              },
+              "until": {
+                "type": "integer"
+              }
+            }
+          },
+          "include_late": {
+            "type": "boolean"
+          }
+        },
+        "required": [
+          "name",
+          "kind",
+          "config",
+          "filter",
+          "include_late"
+        ]
+      },
+      "Channel": {
+        "type": "object",
+        "properties": {
+          "name": {
+            "type": "string"
+          },
+          "kind": {
+            "type": "string"
+          },
+          "config": {
+            "type": "object",
+            "properties": {
+              "url": {
+                "type": "string"
+              },
+              "url_env": {
+                "type": "string"
+              },
+              "url_file": {
+                "type": "string"
+              },
+              "secret_env": {
+                "type": "string"
+              },
+              "secret_file": {
+                "type": "string"
+              },
+              "token_env": {
+                "type": "string"
+              },
+              "token_file": {
+                "type": "string"
+              },
+              "chat_id": {
+                "type": "string"
+              },
+              "command": {
+                "type": "string"
+              },
+              "template": {
+                "type": "string"
+              },
+              "timeout_ms": {
+                "type": "integer"
+              },
+              "max_attempts": {
+                "type": "integer"
+              }
+            }
+          },
+          "filter": {
+            "type": "object",
+            "properties": {
+              "strategies": {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                }
+              },
+              "symbols": {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                }
+              },
+              "types": {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                }
+              },
+              "levels": {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                }
+              },
+              "min_strength": {
+                "type": "number"
+              },
+              "since": {
+                "type": "integer"
+              },
+              "until": {
+                "type": "integer"
+              }
+            }
+          },
+          "include_late": {
+            "type": "boolean"
+          },
+          "enabled": {
+            "type": "boolean"
+          },
+          "created_at": {
+            "type": "string"
+          },
+          "notifications": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "integer"
+            }
+          }
+        },
+        "required": [
+          "name",
+          "kind",
+          "config",
+          "filter",
+          "enabled",
+          "notifications"
+        ]
+      },
+      "ChannelTest": {
+        "type": "object",
+        "properties": {
+          "channel": {
+            "type": "string"
+          },
+          "delivered": {
+            "type": "boolean"
+          },
+          "outcome": {
+            "type": "string"
+          },
+          "status": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "latency_ms": {
+            "type": "integer"
+          },
+          "error": {
+            "type": [
+              "string",
+              "null"
+            ]
+          }
+        },
+        "required": [
+          "channel",
+          "delivered",
+          "outcome",
+          "latency_ms"
+        ]
+      },
+      "Notification": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "integer"
+          },
+          "signal_id": {
+            "type": "string"
+          },
+          "channel": {
+            "type": "string"
+          },
+          "status": {
+            "type": "string"
+          },
+          "attempts": {
+            "type": "integer"
+          },
+          "created_at": {
+            "type": "string"
+          },
+          "delivered_at": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "next_attempt_at": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "last_error": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "history": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "attempt": {
+                  "type": "integer"
+                },
+                "at": {
+                  "type": "string"
+                },
+                "latency_ms": {
+                  "type": "integer"
+                },
+                "status": {
+                  "type": [
+                    "integer",
+                    "null"
+                  ]
+                },
+                "outcome": {
+                  "type": "string"
+                },
+                "error": {
+                  "type": [
+                    "string",
+                    "null"
+                  ]
+                }
+              }
+            }
+          }
+        },
+        "required": [
+          "id",
+          "signal_id",
+          "channel",
+          "status",
+          "attempts",
+          "history"
         ]
       }
     }

@@ -6,7 +6,7 @@ import NIOCore
 /// It logs in through the API (or takes an API token from `#token=` in its address, which
 /// never reaches the server's logs), then shows recorded runs with their equity charts (the
 /// report's SVG), strategies, and jobs with their progress live over Server-Sent Events.
-/// Runner status and the signal feed join as sections of their own with the live-trading routes.
+/// Runners with their status and account, and a live signal feed over Server-Sent Events.
 enum DashboardRoutes {
   static var routes: [Route] {
     [
@@ -72,6 +72,12 @@ enum DashboardRoutes {
       </section>
       <section><h2>Jobs <span id="live" class="muted"></span></h2>
         <table id="jobs"><thead><tr><th>Job</th><th>Kind</th><th>Status</th><th>Progress</th></tr></thead><tbody></tbody></table>
+      </section>
+      <section><h2>Runners</h2>
+        <table id="runners"><thead><tr><th>Strategy</th><th>Status</th><th>Last bar</th><th>Position</th><th>Equity</th><th>Signals 24h</th></tr></thead><tbody></tbody></table>
+      </section>
+      <section><h2>Signals <span id="signals-live" class="muted"></span></h2>
+        <table id="signals"><thead><tr><th>Bar</th><th>Strategy</th><th>Symbol</th><th>Type</th><th>Reason</th><th>Strength</th><th>Price</th></tr></thead><tbody></tbody></table>
       </section>
     </main>
     <script>
@@ -176,6 +182,39 @@ enum DashboardRoutes {
       source.onopen = () => { document.getElementById("live").textContent = "● live"; };
       source.onerror = () => { document.getElementById("live").textContent = "reconnecting…"; };
     }
+    async function loadRunners() {
+      const page = await json("/runners?size=100");
+      const body = document.querySelector("#runners tbody");
+      body.replaceChildren();
+      for (const r of page.items) {
+        const a = r.account, row = el("tr");
+        const position = !a ? "-" : a.positions.length === 0 ? "flat" : a.positions.map((p) => p.side + " " + p.size + " " + p.symbol).join(", ");
+        for (const text of [r.strategy, r.status, r.last_bar || "-", position, a ? num(a.equity) : "-", String(r.signals_24h)]) row.append(el("td", text));
+        row.children[1].className = "status-" + r.status;
+        body.append(row);
+      }
+    }
+    function showSignal(s) {
+      const row = el("tr");
+      row.dataset.signal = s.id;
+      for (const text of [s.bar_time, s.strategy, s.symbol + " " + s.timeframe, s.type, s.reason, s.strength_raw + " (" + s.strength_level + ")",
+                          s.price === null || s.price === undefined ? "-" : String(s.price)]) row.append(el("td", text));
+      const body = document.querySelector("#signals tbody");
+      body.prepend(row);
+      while (body.children.length > 50) body.lastChild.remove();
+    }
+    function followSignals() {
+      // The last 20 signals, then each one as it is stored; the browser resumes after the last
+      // one it saw (Last-Event-ID) when the connection drops.
+      const source = new EventSource(api + "/stream/signals?tail=20&access_token=" + encodeURIComponent(token));
+      let refresh = null;
+      source.addEventListener("signal", (event) => {
+        showSignal(JSON.parse(event.data));
+        if (!refresh) refresh = setTimeout(() => { refresh = null; loadRunners().catch(() => {}); }, 1000);
+      });
+      source.onopen = () => { document.getElementById("signals-live").textContent = "● live"; };
+      source.onerror = () => { document.getElementById("signals-live").textContent = "reconnecting…"; };
+    }
     async function start() {
       if (!token) { showLogin(); return; }
       try {
@@ -184,8 +223,9 @@ enum DashboardRoutes {
       } catch (e) { return; }
       document.getElementById("login").hidden = true;
       document.getElementById("app").hidden = false;
-      await Promise.all([loadRuns(), loadStrategies(), loadJobs()].map((p) => p.catch((e) => console.error(e))));
+      await Promise.all([loadRuns(), loadStrategies(), loadJobs(), loadRunners()].map((p) => p.catch((e) => console.error(e))));
       follow();
+      followSignals();
     }
     start();
     </script>

@@ -3,8 +3,8 @@ import QtoolCore
 import QtoolEngine
 import QtoolStore
 
-/// `/api/v1/strategies/*`: CRUD, versions, validate, clone. Live control (start, stop, pause,
-/// status, runs, logs, positions, equity) joins as the runner route group.
+/// `/api/v1/strategies/*`: CRUD, versions, validate, clone. Live control (`:start`, `:stop`,
+/// `:pause`, `:resume`) and runner status are in `LiveRoutes`.
 enum StrategyRoutes {
   /// A spec to register: its text (YAML or JSON) or a spec object.
   struct SpecBody: Codable, Sendable {

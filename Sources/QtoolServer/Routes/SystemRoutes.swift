@@ -54,7 +54,14 @@ enum SystemRoutes {
       Route("GET", "/api/v1/readyz", "apiReadyz", scope: nil, rate: .unlimited, handler: readyz),
       Route("GET", "/api/v1/info", "apiInfo", scope: nil, rate: .unlimited, handler: info),
       Route("GET", "/metrics", "metrics", scope: nil, rate: .unlimited) { service, _ in
-        .text(service.metrics.exposition(database: service.database), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        service.metrics.runnersHosted.set(Double(service.runners.hosted.count))
+        let settings = service.settings
+        if let statuses = try? await service.run({ try LiveOperations($0).status(settings: settings) }) {
+          var lags: [String: Double] = [:]
+          for status in statuses where status.status == "running" || status.status == "paused" { lags[status.strategy] = status.lagSeconds ?? 0 }
+          service.metrics.setRunnerLags(lags)
+        }
+        return .text(service.metrics.exposition(database: service.database), contentType: "text/plain; version=0.0.4; charset=utf-8")
       },
       Route("GET", "/api/v1/openapi.json", "openapi", scope: nil, rate: .unlimited) { _, _ in
         .text(OpenAPIDocument.json, contentType: "application/json; charset=utf-8")

@@ -115,19 +115,42 @@ public final class EventHub: Sendable {
   }
 }
 
-/// A channel name a client may subscribe to: `jobs`, `job:{id}`. Runner and signal channels
-/// (`signals`, `strategy:{id}`) join this list with the live-trading routes.
+/// A channel name a client may subscribe to: `jobs`, `job:{id}`, `signals` (every signal any
+/// runner commits), `strategy:{name}` (that strategy's signals, and the events of its runner
+/// when this server hosts it: runner, bar, fill, note, warning).
 enum StreamChannel {
   static func validate(_ name: String) -> Bool {
-    if name == "jobs" { return true }
+    if name == "jobs" || name == "signals" { return true }
     if name.hasPrefix("job:") { return name.count > 4 && name.count < 64 }
+    if name.hasPrefix("strategy:") {
+      let strategy = name.dropFirst(9)
+      return !strategy.isEmpty && strategy.count <= 64 && strategy.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._^=-".contains($0)) }
+    }
     return false
   }
 
-  /// Whether an event published on `published` reaches a subscriber of `subscribed`.
+  /// The scope a subscriber of `name` needs.
+  static func scope(_ name: String) -> Scope {
+    if name == "signals" { return .signalsRead }
+    if name.hasPrefix("strategy:") { return .strategiesRead }
+    return .jobsRead
+  }
+
+  /// Whether an event published on `published` reaches a subscriber of `subscribed`. Signals
+  /// are published on `signal:{strategy}`, a hosted runner's events on `runner:{strategy}`.
   static func matches(subscribed: String, published: String) -> Bool {
     if subscribed == published { return true }
     if subscribed == "jobs" { return published.hasPrefix("job:") }
+    if subscribed == "signals" { return published.hasPrefix("signal:") }
+    if subscribed.hasPrefix("strategy:") {
+      let name = subscribed.dropFirst(9)
+      return published == "signal:" + name || published == "runner:" + name
+    }
     return false
+  }
+
+  /// The channel a WebSocket message names: the job's for `jobs`, else the subscribed one.
+  static func label(subscribed: String, published: String) -> String {
+    subscribed == "jobs" ? published : subscribed
   }
 }

@@ -66,11 +66,16 @@ enum WebSocketSession {
               send(
                 Outgoing(
                   type: "error", channel: incoming.channel,
-                  data: AnyPayload(ErrorData(code: "unknown_channel", message: "channels: jobs, job:{id}")), timestamp: now()))
+                  data: AnyPayload(ErrorData(code: "unknown_channel", message: "channels: jobs, job:{id}, signals, strategy:{name}")),
+                  timestamp: now()))
               continue
             }
-            guard principal.has(.jobsRead) else {
-              send(Outgoing(type: "error", channel: channel, data: AnyPayload(ErrorData(code: "missing_scope", message: "needs jobs:read")), timestamp: now()))
+            let scope = StreamChannel.scope(channel)
+            guard principal.has(scope) else {
+              send(
+                Outgoing(
+                  type: "error", channel: channel, data: AnyPayload(ErrorData(code: "missing_scope", message: "needs \(scope.rawValue)")),
+                  timestamp: now()))
               continue
             }
             if subscriptions[channel] != nil {
@@ -81,10 +86,10 @@ enum WebSocketSession {
             send(Outgoing(type: "subscribed", channel: channel, id: subscription.position, timestamp: now()))
             let forward = Task {
               for event in subscription.replay {
-                send(Outgoing(type: event.type, channel: event.channel, id: event.id, data: AnyPayload(RawJSON(data: event.data)), timestamp: now()))
+                send(Outgoing(type: event.type, channel: StreamChannel.label(subscribed: channel, published: event.channel), id: event.id, data: AnyPayload(RawJSON(data: event.data)), timestamp: now()))
               }
               for await event in subscription.events where event.type != "ping" {
-                send(Outgoing(type: event.type, channel: event.channel, id: event.id, data: AnyPayload(RawJSON(data: event.data)), timestamp: now()))
+                send(Outgoing(type: event.type, channel: StreamChannel.label(subscribed: channel, published: event.channel), id: event.id, data: AnyPayload(RawJSON(data: event.data)), timestamp: now()))
               }
             }
             subscriptions[channel] = (subscription, forward)

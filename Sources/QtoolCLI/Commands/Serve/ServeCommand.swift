@@ -12,13 +12,15 @@ enum ServeCommand: LeafCommand {
     discussion: """
       Every operation of the CLI over HTTP, with the same request fields and error codes: \
       data, strategies, backtests (as jobs: 202 and a job to follow), grids, walk-forward, jobs, \
-      Server-Sent Events and a WebSocket for progress, /healthz, /readyz, /info, /metrics \
-      (Prometheus) and the OpenAPI document at /api/v1/openapi.json.
+      live runners (started in the server's process under the same lease as `strategy start`) \
+      and signals, Server-Sent Events and a WebSocket for progress and signals, /healthz, \
+      /readyz, /info, /metrics (Prometheus) and the OpenAPI document at /api/v1/openapi.json.
 
       Listens on 127.0.0.1 unless told otherwise; another address is refused (exit 64) while no \
       user or API token exists (qtool auth). Limits and the signing key are settings \
       (serve.*; qtool config show). SIGTERM or Ctrl-C drains: no new connections, running jobs \
-      are cancelled and recorded as such, streams end, and the server exits 0.
+      are cancelled and recorded as such, runners stop at their next bar boundary, streams end, \
+      and the server exits 0.
       """,
     options: [
       .value("host", valueName: "address", help: "The address to listen on.", defaultValue: "127.0.0.1"),

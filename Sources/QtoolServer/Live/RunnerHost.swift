@@ -1,0 +1,163 @@
+import Foundation
+import Logging
+import QtoolCore
+import QtoolEngine
+import Synchronization
+
+/// The live runners a server hosts in its own process: the same `LiveRunner` the CLI's
+/// `strategy run` (and `strategy start`, detached) runs, each on a thread of its own (a runner
+/// blocks between bars; the cooperative pool answers requests). The runner takes the same lease
+/// (`runner:NAME`) as a CLI runner, so a strategy runs once — here or in a CLI process — and a
+/// second start is refused with 409 naming the holder. `strategy stop` from a shell stops a
+/// hosted runner as it stops a detached one (the stop file), and the server's SIGTERM stops
+/// every hosted runner at its next bar boundary.
+final class RunnerHost: Sendable {
+  final class Entry: Sendable {
+    let runner: LiveRunner
+    let started: LiveRunner.Started
+    let finished = Atomic<Bool>(false)
+    init(runner: LiveRunner, started: LiveRunner.Started) {
+      self.runner = runner
+      self.started = started
+    }
+  }
+
+  private let entries = Mutex<[String: Entry]>([:])
+  /// Strategies whose runner is starting now (between its request and its run recorded).
+  private let starting = Mutex<[String: Int]>([:])
+  private let logger: Logger
+  /// Called with each runner event (the server publishes them on `strategy:{name}` streams).
+  private let events: @Sendable (String, LiveEvent) -> Void
+
+  init(logger: Logger, events: @escaping @Sendable (String, LiveEvent) -> Void) {
+    self.logger = logger
+    self.events = events
+  }
+
+  /// The strategies whose runners run in this process now.
+  var hosted: [String] { entries.withLock { $0.filter { !$0.value.finished.load(ordering: .relaxed) }.keys.sorted() } }
+
+  func isHosted(_ name: String) -> Bool { entries.withLock { $0[name].map { !$0.finished.load(ordering: .relaxed) } ?? false } }
+
+  /// Starts `request` on a thread of its own and answers once it holds its lease and its
+  /// account (the run is recorded): what `strategy start` prints. Errors of the start (an
+  /// unknown strategy, a runner of it already running, nothing to replay) are thrown.
+  func start(_ request: LiveRunRequest, name: String, settings: Settings, context: OperationContext) async throws -> LiveRunner.Started {
+    let events = self.events
+    let logger = self.logger
+    let runner = LiveRunner(request, settings: settings, context: context) { event in events(name, event) }
+    starting.withLock { $0[name, default: 0] += 1 }
+    return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LiveRunner.Started, any Error>) in
+      let thread = Thread { [self] in
+        let started: LiveRunner.Started
+        do {
+          started = try runner.start()
+        } catch {
+          startEnded(name)
+          continuation.resume(throwing: error)
+          return
+        }
+        let entry = Entry(runner: runner, started: started)
+        entries.withLock { $0[started.strategy] = entry }
+        startEnded(name)
+        continuation.resume(returning: started)
+        do {
+          let summary = try runner.run()
+          logger.info(
+            "runner \(summary.strategy) \(summary.status): \(summary.barsProcessed) bars, \(summary.signals) signals, equity \(summary.equity)")
+        } catch {
+          logger.warning("runner \(started.strategy) failed: \(error)")
+        }
+        entry.finished.store(true, ordering: .releasing)
+        entries.withLock { if $0[started.strategy] === entry { $0[started.strategy] = nil } }
+      }
+      // The engine re-runs a backtest over the stored history at each bar: a thread's default
+      // stack is too small for deep rule trees.
+      thread.stackSize = 8 << 20
+      thread.name = "qtool-runner-\(name)"
+      thread.start()
+    }
+  }
+
+  private func startEnded(_ name: String) {
+    starting.withLock { counts in
+      counts[name, default: 1] -= 1
+      if counts[name] == 0 { counts[name] = nil }
+    }
+  }
+
+  /// Waits (up to `seconds`) while a runner of `name` is starting here: a stop asked for in the
+  /// meantime would be lost (the starting runner clears its stop file and its run row is not
+  /// written yet), so a stop waits for the start to be recorded first.
+  func waitForStart(_ name: String, seconds: Double = 30) async {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while starting.withLock({ $0[name] != nil }), ContinuousClock.now < deadline {
+      try? await Task.sleep(for: .milliseconds(10))
+    }
+  }
+
+  /// Asks every hosted runner to stop at its next bar boundary and waits up to `seconds` for
+  /// them to record their end; returns how many had not.
+  func stopAll(seconds: Double) async -> Int {
+    let running = entries.withLock { Array($0.values) }
+    for entry in running { entry.runner.stop() }
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+      if running.allSatisfy({ $0.finished.load(ordering: .acquiring) }) { return 0 }
+      try? await Task.sleep(for: .milliseconds(10))
+    }
+    return running.filter { !$0.finished.load(ordering: .acquiring) }.count
+  }
+}
+
+/// A hosted runner's events on the hub, channel `runner:{strategy}` (WebSocket `strategy:{name}`):
+/// `runner` (started, running; `{strategy, state, run_id, …}`), `bar` (`{strategy, time, equity,
+/// signals}`), `fill` (the fill as `strategy status --trades --json` lists it), `note` and
+/// `warning` (`{strategy, message}`). Signals come from the store, published by `SignalWatcher`.
+enum LiveStreamEvents {
+  struct State: Encodable {
+    var strategy: String
+    var state: String
+    var runID: String
+    var accountID: String?
+    var version: Int?
+    var feed: String?
+    var continued: Bool?
+    enum CodingKeys: String, CodingKey { case strategy, state, runID = "run_id", accountID = "account_id", version, feed, continued }
+  }
+  struct Bar: Encodable {
+    var strategy: String
+    var time: String
+    var equity: Double
+    var signals: Int
+  }
+  struct Message: Encodable {
+    var strategy: String
+    var message: String
+  }
+
+  static func publish(_ event: LiveEvent, strategy: String, hub: EventHub) {
+    let channel = "runner:" + strategy
+    func send<T: Encodable>(_ type: String, _ value: T) {
+      if let data = try? APIJSON.encoder.encode(value) { hub.publish(channel: channel, type: type, data: data) }
+    }
+    switch event {
+    case .started(let runID, let accountID, let name, let version, let feed, let continued, _):
+      send(
+        "runner",
+        State(strategy: name, state: "started", runID: runID, accountID: accountID, version: version, feed: feed.rawValue, continued: continued))
+    case .running(let runID):
+      send("runner", State(strategy: strategy, state: "running", runID: runID))
+    case .bar(let time, let equity, let signals):
+      send("bar", Bar(strategy: strategy, time: UTCCalendar.format(time, alwaysTime: true), equity: equity, signals: signals))
+    case .fill(let fill):
+      send("fill", fill)
+    case .note(let text):
+      send("note", Message(strategy: strategy, message: text))
+    case .warning(let text):
+      send("warning", Message(strategy: strategy, message: text))
+    case .signal:
+      break
+    }
+  }
+}

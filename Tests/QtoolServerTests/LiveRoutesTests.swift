@@ -1,0 +1,249 @@
+import Dispatch
+import Foundation
+#if canImport(FoundationNetworking)
+  import FoundationNetworking
+#endif
+import HummingbirdWSClient
+import Logging
+import QtoolCore
+import QtoolEngine
+import QtoolStore
+import Synchronization
+import Testing
+
+@testable import QtoolServer
+
+/// Signal events of an SSE text: (id, type, data), ids being signal ids.
+func parseSignalEvents(_ text: String) -> [(id: String?, type: String, data: String)] {
+  text.components(separatedBy: "\n\n").compactMap { block in
+    var id: String?
+    var type = "message"
+    var data = ""
+    var any = false
+    for line in block.split(separator: "\n") {
+      if line.hasPrefix("id: ") { (id, any) = (String(line.dropFirst(4)), true) }
+      if line.hasPrefix("event: ") { (type, any) = (String(line.dropFirst(7)), true) }
+      if line.hasPrefix("data: ") { (data, any) = (String(line.dropFirst(6)), true) }
+    }
+    return any ? (id, type, data) : nil
+  }
+}
+
+/// A flag set from another thread.
+final class Flag: Sendable {
+  let value = Atomic<Bool>(false)
+  var isSet: Bool { value.load(ordering: .relaxed) }
+  func set() { value.store(true, ordering: .relaxed) }
+}
+
+extension LiveServer {
+  /// Reads the signal stream with curl (off the cooperative pool) until `signals` signal events
+  /// arrived, the stream ended or `seconds` passed; `opened` is set once the server answered.
+  func signalStream(
+    _ query: String = "", token: String, lastEventID: String? = nil, signals: Int, seconds: Double, opened: Flag? = nil
+  ) async throws -> [(id: String?, type: String, data: String)] {
+    try await withCheckedThrowingContinuation { continuation in
+      // A thread of its own, not a Dispatch worker: the blocking read must not take a worker
+      // from the server and the other suites running beside it on two cores.
+      Thread {
+        continuation.resume(
+          with: Result {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            var arguments = ["-sN", "--max-time", String(seconds), "-H", "Authorization: Bearer \(token)", self.base + "/api/v1/stream/signals" + query]
+            if let lastEventID { arguments += ["-H", "Last-Event-ID: \(lastEventID)"] }
+            process.arguments = arguments
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            var text = ""
+            func complete() -> String { text.range(of: "\n\n", options: .backwards).map { String(text[..<$0.upperBound]) } ?? "" }
+            while parseSignalEvents(complete()).filter({ $0.type == "signal" }).count < signals {
+              let chunk = out.fileHandleForReading.availableData
+              if chunk.isEmpty { break }
+              text += String(decoding: chunk, as: UTF8.self)
+              if text.contains("retry:") { opened?.set() }
+            }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            return parseSignalEvents(complete())
+          })
+      }.start()
+    }
+  }
+
+  func call(_ method: String, _ path: String, token: String, body: String? = nil) async throws -> (status: Int, object: [String: Any]) {
+    var request = URLRequest(url: URL(string: base + path)!)
+    request.httpMethod = method
+    request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+    if let body {
+      request.httpBody = Data(body.utf8)
+      request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+    }
+    let (data, response) = try await URLSession.shared.data(for: request)
+    return ((response as? HTTPURLResponse)?.statusCode ?? 0, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
+  }
+
+  /// Polls the runner until its status is `status` (bounded).
+  func waitForRunner(_ name: String, status: String, token: String, seconds: Double = 120) async throws -> [String: Any] {
+    let deadline = Date().addingTimeInterval(seconds)
+    var last: [String: Any] = [:]
+    while Date() < deadline {
+      last = try await call("GET", "/api/v1/runners/\(name)", token: token).object["data"] as? [String: Any] ?? [:]
+      if last["status"] as? String == status { return last }
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("runner \(name) is \(last["status"] ?? "?"), not \(status), after \(seconds) s")
+    return last
+  }
+}
+
+@Suite(.serialized, .timeLimit(.minutes(4))) struct LiveRoutesTests {
+  /// A replay runner started through the API; its signals read over SSE by a client that
+  /// disconnects and resumes with Last-Event-ID: every stored signal once, in order.
+  @Test func signalsOverSSEResumeWithoutGapOrDuplicate() async throws {
+    let server = try await LiveServer(try await ServerFixture.make())
+    let token = try server.fixture.token()
+    let opened = Flag()
+    let first = Task { try await server.signalStream(token: token, signals: 5, seconds: 90, opened: opened) }
+    let deadline = Date().addingTimeInterval(30)
+    while !opened.isSet, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+    #expect(opened.isSet)
+
+    let started = try await server.call("POST", "/api/v1/strategies/goog-sma:start", token: token, body: #"{"feed": "replay"}"#)
+    #expect(started.status == 201, "\(started.object)")
+    #expect((started.object["data"] as? [String: Any])?["hosted"] as? Bool == true)
+    let seen = try await first.value.filter { $0.type == "signal" }
+    #expect(seen.count == 5)
+    _ = try await server.waitForRunner("goog-sma", status: "completed", token: token)
+
+    let stored = try LiveOperations(OperationContext(database: server.fixture.database)).tail(SignalFilter(), count: 100_000)
+    #expect(stored.count > 10)
+    let resumed = try await server.signalStream(
+      token: token, lastEventID: try #require(seen.last?.id), signals: stored.count - seen.count, seconds: 60
+    ).filter { $0.type == "signal" }
+    let ids = (seen + resumed).compactMap(\.id)
+    #expect(ids == stored.map(\.id), "every stored signal once, in order")
+    #expect(Set(ids).count == ids.count, "no duplicate")
+    // Each event's data is the signal as `signals list` shows it.
+    let decoded = try JSONDecoder().decode(SignalInfo.self, from: Data(try #require(resumed.last).data.utf8))
+    #expect(decoded == stored.last)
+
+    // tail=N: the last N, then caught-up carrying the newest id; filters apply.
+    let tail = try await server.signalStream("?tail=3&type=buy", token: token, signals: 3, seconds: 20)
+    let buys = stored.filter { $0.type == "BUY" }.suffix(3)
+    #expect(tail.filter { $0.type == "signal" }.compactMap(\.id) == buys.map(\.id))
+    await server.shutdown()
+  }
+
+  /// WebSocket channels `signals` and `strategy:{name}`: the runner's signals, bars and state.
+  @Test func webSocketSignalAndStrategyChannels() async throws {
+    let server = try await LiveServer(try await ServerFixture.make())
+    let token = try server.fixture.token("signals:read,strategies:read,strategies:execute")
+    let logger = Logger(label: "test")
+    let port = server.port
+    try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/api/v1/ws?token=\(token)", logger: logger) { inbound, outbound, _ in
+      var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+      func next() async throws -> [String: Any] {
+        guard case .text(let text)? = try await messages.next() else { return [:] }
+        return (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+      }
+      try await outbound.write(.text(#"{"type": "subscribe", "channel": "signals"}"#))
+      #expect(try await next()["type"] as? String == "subscribed")
+      try await outbound.write(.text(#"{"type": "subscribe", "channel": "strategy:goog-sma"}"#))
+      #expect(try await next()["type"] as? String == "subscribed")
+      try await outbound.write(.text(#"{"type": "subscribe", "channel": "jobs"}"#))
+      let refused = try await next()
+      #expect(refused["type"] as? String == "error", "jobs:read is missing")
+      let started = try await server.call("POST", "/api/v1/strategies/goog-sma:start", token: token, body: #"{"feed": "replay", "speed": 200}"#)
+      #expect(started.status == 201, "\(started.object)")
+      var types: [String: Set<String>] = [:]
+      let deadline = Date().addingTimeInterval(60)
+      while Date() < deadline, !(types["signals"]?.contains("signal") == true && types["strategy:goog-sma"]?.isSuperset(of: ["signal", "bar", "runner"]) == true) {
+        let message = try await next()
+        guard let channel = message["channel"] as? String, let type = message["type"] as? String else { continue }
+        types[channel, default: []].insert(type)
+        if type == "signal" { #expect((message["data"] as? [String: Any])?["strategy"] as? String == "goog-sma") }
+      }
+      #expect(types["signals"] == ["signal"], "the signals channel carries signals only")
+      #expect(types["strategy:goog-sma"]?.isSuperset(of: ["signal", "bar", "runner"]) == true, "\(types)")
+      try await outbound.close(.normalClosure, reason: nil)
+    }
+    let stopped = try await server.call("POST", "/api/v1/strategies/goog-sma:stop", token: token, body: "{}")
+    #expect(stopped.status == 200, "\(stopped.object)")
+    #expect(["running", "not_running"].contains((stopped.object["data"] as? [String: Any])?["was"] as? String ?? ""))
+    await server.shutdown()
+  }
+
+  /// Routes without a socket: scopes, the list envelope, 404s, a second start (409), pause and
+  /// resume, stop, and notification channels (no command or file over the API).
+  @Test func runnerSignalAndChannelRoutes() async throws {
+    let fixture = try await ServerFixture.make()
+    defer { fixture.cleanUp() }
+    let all = try fixture.token()
+    let jobsOnly = try fixture.token("jobs:read")
+    let reader = try fixture.token("signals:read,strategies:read")
+    try await fixture.withRouter { client in
+      #expect(try await client.get("/api/v1/signals").status == 401)
+      #expect(try await client.get("/api/v1/signals", token: jobsOnly).errorCode == "missing_scope")
+      #expect(try await client.get("/api/v1/runners", token: jobsOnly).status == 403)
+      let empty = try await client.get("/api/v1/signals?size=10", token: reader)
+      #expect(empty.status == 200)
+      #expect(empty.dataObject["total"] as? Int == 0)
+      #expect(empty.dataObject["size"] as? Int == 10)
+      #expect(try await client.get("/api/v1/signals/sig_nope", token: reader).errorCode == "signal_not_found")
+      #expect(try await client.get("/api/v1/signals?type=maybe", token: reader).status == 400)
+      // An unknown Last-Event-ID is refused, not silently restarted from now.
+      let unknown = try await client.get("/api/v1/stream/signals", token: reader, headers: ["Last-Event-ID": "sig_nope"])
+      #expect(unknown.status == 400)
+      #expect(try await client.get("/api/v1/signals/stats?all=true&since=1d", token: reader).status == 400)
+      let idle = try await client.get("/api/v1/runners/goog-sma", token: reader)
+      #expect(idle.dataObject["status"] as? String == "idle")
+      #expect(try await client.get("/api/v1/runners/nope", token: reader).status == 404)
+      #expect(try await client.post("/api/v1/strategies/goog-sma:start", token: reader).status == 403)
+      #expect(try await client.post("/api/v1/strategies/nope:start", token: all, json: #"{"feed": "replay"}"#).status == 404)
+      let download = try await client.post("/api/v1/strategies/goog-sma:start", token: all, json: "{}")
+      #expect(download.errorCode == "source_not_live", "\(download.text)")
+      #expect(try await client.post("/api/v1/strategies/goog-sma:start", token: all, json: #"{"feed": "carrier-pigeon"}"#).status == 400)
+      #expect(try await client.post("/api/v1/strategies/goog-sma:pause", token: all).errorCode == "paper_account_not_found")
+
+      let started = try await client.post("/api/v1/strategies/goog-sma:start", token: all, json: #"{"feed": "replay", "speed": 2}"#)
+      #expect(started.status == 201, "\(started.text)")
+      #expect(started.header("Location") == "/api/v1/runners/goog-sma")
+      let again = try await client.post("/api/v1/strategies/goog-sma:start", token: all, json: #"{"feed": "replay"}"#)
+      #expect(again.status == 409)
+      #expect(again.errorCode == "lease_held")
+      #expect(fixture.service.runners.hosted == ["goog-sma"])
+      let paused = try await client.post("/api/v1/strategies/goog-sma:pause", token: all)
+      #expect(paused.dataObject["status"] as? String == "paused", "\(paused.text)")
+      let resumed = try await client.post("/api/v1/strategies/goog-sma:resume", token: all)
+      #expect(resumed.dataObject["status"] as? String == "running", "\(resumed.text)")
+      let list = try await client.get("/api/v1/runners", token: reader)
+      #expect((list.dataObject["items"] as? [[String: Any]])?.first?["strategy"] as? String == "goog-sma")
+      let stopped = try await client.post("/api/v1/strategies/goog-sma:stop", token: all, json: #"{"timeout_ms": 20000}"#)
+      #expect(stopped.dataObject["was"] as? String == "running", "\(stopped.text)")
+      #expect(stopped.dataObject["status"] as? String == "stopped")
+      let deadline = Date().addingTimeInterval(10)
+      while !fixture.service.runners.hosted.isEmpty, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+      #expect(fixture.service.runners.hosted.isEmpty)
+
+      // Notification channels.
+      let added = try await client.post(
+        "/api/v1/signals/channels", token: all, json: #"{"name": "hook", "kind": "webhook", "config": {"url": "http://127.0.0.1:9/x"}, "filter": {}, "include_late": false}"#)
+      #expect(added.status == 201, "\(added.text)")
+      let command = try await client.post(
+        "/api/v1/signals/channels", token: all, json: #"{"name": "sh", "kind": "command", "config": {"command": "touch /tmp/x"}, "filter": {}, "include_late": false}"#)
+      #expect(command.errorCode == "channel_not_allowed")
+      let file = try await client.post(
+        "/api/v1/signals/channels", token: all,
+        json: #"{"name": "h2", "kind": "webhook", "config": {"url": "http://127.0.0.1:9/x", "secret_file": "/etc/passwd"}, "filter": {}, "include_late": false}"#)
+      #expect(file.errorCode == "channel_not_allowed")
+      let channels = try await client.get("/api/v1/signals/channels", token: reader)
+      #expect((channels.dataObject["items"] as? [[String: Any]])?.map { $0["name"] as? String } == ["hook"])
+      #expect(try await client.get("/api/v1/signals/notifications?channel=hook", token: reader).status == 200)
+      #expect(try await client.request(.delete, "/api/v1/signals/channels/hook", token: reader).status == 403)
+      #expect(try await client.request(.delete, "/api/v1/signals/channels/hook", token: all).status == 200)
+      #expect(try await client.request(.delete, "/api/v1/signals/channels/hook", token: all).status == 404)
+    }
+  }
+}
