@@ -1,3 +1,4 @@
+import Foundation
 import QtoolArgs
 import QtoolCore
 import QtoolEngine
@@ -46,7 +47,13 @@ enum DataPreprocessCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
-    var operations = try arguments.string("pipeline").map { try DataOperations.readPipeline(path: $0) } ?? []
+    var operations = try arguments.string("pipeline").map { path in
+      guard FileArgument.isStandard(path) else { return try DataOperations.readPipeline(path: path) }
+      // `-`: the pipeline from standard input.
+      let file = try FileArgument.standardInputAsFile()
+      defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
+      return try DataOperations.readPipeline(path: file.path)
+    } ?? []
     operations += try arguments.strings("op").map { try PreprocessOperation.parse($0) }
     let report = try DataOperations(try context.operations()).preprocess(
       PreprocessRequest(

@@ -22,7 +22,7 @@ enum TrainExportCommand: LeafCommand {
     let path = context.arguments.string("output") ?? "\(name)-v\(document.version).qmodel.json"
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    try AtomicFile.write(try encoder.encode(document), to: path, overwrite: context.arguments.flag("force"))
+    try FileArgument.write(try encoder.encode(document), to: path, overwrite: context.arguments.flag("force"), context: context)
     if context.json {
       try context.printJSON(["model": JSONValue(name), "version": JSONValue(document.version), "path": JSONValue(path)])
     } else {
