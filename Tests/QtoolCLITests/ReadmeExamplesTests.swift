@@ -56,6 +56,27 @@ struct ReadmeExamplesTests {
     return blocks
   }
 
+  /// ```yaml blocks: their first line and text.
+  static func yamlBlocks(_ readme: String) -> [(Int, String)] {
+    var blocks: [(Int, String)] = []
+    var current: [String]?
+    var start = 0
+    for (index, line) in readme.components(separatedBy: "\n").enumerated() {
+      if current == nil {
+        if line.hasPrefix("```yaml") {
+          current = []
+          start = index + 2
+        }
+      } else if line.hasPrefix("```") {
+        blocks.append((start, current!.joined(separator: "\n") + "\n"))
+        current = nil
+      } else {
+        current!.append(line)
+      }
+    }
+    return blocks
+  }
+
   static func block(_ lines: [(Int, String)], start: Int) -> Block {
     if lines.first?.1.hasPrefix("#!") == true {
       return Block(line: lines[0].0, commands: [], script: lines.map(\.1).joined(separator: "\n") + "\n")
@@ -169,7 +190,7 @@ struct ReadmeExamplesTests {
       try? FileManager.default.createSymbolicLink(at: home.appendingPathComponent("Fixtures"), withDestinationURL: fixtures)
       try? FileManager.default.copyItem(at: fixtures.appendingPathComponent("demo-GOOG-1d.csv"), to: home.appendingPathComponent("GOOG.csv"))
       try FileManager.default.createDirectory(at: home.appendingPathComponent("shared"), withIntermediateDirectories: true)
-      try Self.ptyScript.write(to: home.appendingPathComponent("pty.py"), atomically: true, encoding: .utf8)
+      try Self.ptyScript.write(to: home.appendingPathComponent("readme_pty.py"), atomically: true, encoding: .utf8)
       // A self-signed certificate for `serve --tls-cert cert.pem --tls-key key.pem`.
       _ = try shellRaw(
         "openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 -subj /CN=127.0.0.1 >/dev/null 2>&1", timeout: 60)
@@ -451,7 +472,7 @@ struct ReadmeExamplesTests {
     var script = text
     if text.hasPrefix("qtool auth user add"), !text.contains("--password-stdin") {
       // It asks for the password on the terminal: a pty answers.
-      script = "README_PASSWORD='\(session.password)' python3 pty.py \(shellQuote(text))"
+      script = "README_PASSWORD='\(session.password)' python3 readme_pty.py \(shellQuote(text))"
     }
     let outcome = try session.shell(script)
     let allowed = allowedStatuses(command)
@@ -527,6 +548,14 @@ struct ReadmeExamplesTests {
         session.qtool.cleanUp()
         session.qtool = main
       }
+    }
+    // The strategy spec the README shows is one qtool accepts.
+    for (line, spec) in Self.yamlBlocks(readme) where spec.contains("\nrules:") {
+      let path = session.qtool.home.appendingPathComponent("readme-spec-\(line).yaml")
+      try spec.write(to: path, atomically: true, encoding: .utf8)
+      let validated = try session.shell("qtool strategy validate '\(path.path)'")
+      if validated.status != 0 { session.failures.append("README.md:\(line): the spec does not validate: \(validated.stderr)") }
+      ran += 1
     }
     // Runners started detached (strategy start) are stopped, whatever the examples did.
     _ = try session.shell("for name in $(qtool strategy list --json | sed -n 's/.*\"name\" *: *\"\\([^\"]*\\)\".*/\\1/p'); do qtool strategy stop \"$name\" --timeout 10s >/dev/null 2>&1; done")

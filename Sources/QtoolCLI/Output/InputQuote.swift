@@ -1,3 +1,4 @@
+import Foundation
 import QtoolCore
 
 /// Error messages quote input (a spec line, a CSV row, a JSON value) so the user sees what was
@@ -22,6 +23,8 @@ enum InputQuote {
 
   static func shortenLine(_ line: String) -> String {
     guard line.count > lineLimit else { return line }
+    // A caret under a column past the cut: say where it points instead.
+    if line.trimmingCharacters(in: .whitespaces) == "^" { return "^ (at column \(line.count))" }
     let kept = line.prefix(lineLimit)
     return kept + "… (\(line.count - lineLimit) more characters)"
   }

@@ -15,7 +15,7 @@ enum BacktestCheckCommand: LeafCommand {
     ],
     positionals: [
       PositionalSpec(
-        "strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file or a registered strategy's name.",
+        "strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file (- for stdin) or a registered strategy's name.",
         completion: .dynamic("strategies"))
     ])
 

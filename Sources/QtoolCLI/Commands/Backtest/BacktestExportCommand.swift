@@ -10,7 +10,7 @@ enum BacktestExportCommand: LeafCommand {
     options: [CommonOptions.force],
     positionals: [
       PositionalSpec("id", help: "A run id (a unique prefix is enough).", completion: .dynamic("runs")),
-      PositionalSpec("file", .path(.file(extensions: ["gz", "tgz"])), help: "The bundle to write, e.g. run.tar.gz."),
+      PositionalSpec("file", .path(.file(extensions: ["gz", "tgz"])), help: "The bundle to write, e.g. run.tar.gz (- for stdout)."),
     ])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {

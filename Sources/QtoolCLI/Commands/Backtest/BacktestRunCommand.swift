@@ -45,14 +45,14 @@ enum BacktestRunCommand: LeafCommand {
       .repeatable("assert", valueName: "condition", help: "Fail (exit 2) unless the metrics satisfy this, e.g. 'sharpe > 1'."),
       .flag("allow-gaps", help: "Run even when the data has gaps."),
       BacktestOptions.allowInSample,
-      .value("report", .path(.file(extensions: ["html"])), valueName: "file", help: "Write a self-contained HTML report."),
+      .value("report", .path(.file(extensions: ["html"])), valueName: "file", help: "Write a self-contained HTML report (- for stdout; the summary then goes to stderr)."),
       .value("export", .path(.directory), valueName: "dir", help: "Write spec, settings, metrics, trades.csv and equity.csv to this directory."),
       .flag("force", short: "f", help: "Replace the files of --report and --export when they exist."),
       CommonOptions.json,
     ],
     positionals: [
       PositionalSpec(
-        "strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file or a registered strategy's name.",
+        "strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file (- for stdin) or a registered strategy's name.",
         completion: .dynamic("strategies"))
     ],
     examples: [

@@ -31,7 +31,7 @@ enum DataImportCommand: LeafCommand {
       .flag("allow-nonpositive", help: "Accept zero and negative prices (spreads, some futures); recorded in the dataset."),
     ] + DataOptions.csv + [CommonOptions.json],
     positionals: [
-      PositionalSpec("file", .path(.file(extensions: ["csv", "gz", "zip", "tgz", "bz2", "xz"])), arity: .variadic, help: "Files to import.")
+      PositionalSpec("file", .path(.file(extensions: ["csv", "gz", "zip", "tgz", "bz2", "xz"])), arity: .variadic, help: "Files to import (- for stdin).")
     ],
     examples: [
       Example("qtool data import GOOG.csv --symbol GOOG --timeframe 1d", "Import a daily CSV with a header"),

@@ -31,7 +31,7 @@ enum DataPreprocessCommand: LeafCommand {
       """,
     options: [
       .repeatable("op", valueName: "operation", help: "An operation, e.g. 'resample timeframe=4h'."),
-      .value("pipeline", .path(.file(extensions: ["json"])), valueName: "file", help: "A JSON pipeline file."),
+      .value("pipeline", .path(.file(extensions: ["json"])), valueName: "file", help: "A JSON pipeline file (- for stdin)."),
       .value("out", valueName: "dataset", help: "Name of the derived dataset.", required: true),
       CommonOptions.force,
       .flag("replace-original", help: "Replace --out even when it holds downloaded or imported bars (they cannot be derived again)."),
@@ -47,7 +47,7 @@ enum DataPreprocessCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
-    var operations = try arguments.string("pipeline").map { path in
+    var operations: [PreprocessOperation] = try arguments.string("pipeline").map { path -> [PreprocessOperation] in
       guard FileArgument.isStandard(path) else { return try DataOperations.readPipeline(path: path) }
       // `-`: the pipeline from standard input.
       let file = try FileArgument.standardInputAsFile()

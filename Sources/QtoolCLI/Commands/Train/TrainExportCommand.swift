@@ -11,7 +11,7 @@ enum TrainExportCommand: LeafCommand {
     discussion:
       "One JSON document (format qtool-model/1): the spec, the params it was trained with, each fold's model (XGBoost's UBJSON or the linear coefficients, base64), the per-epoch metrics and the test-block predictions. `qtool train import` reads it on another machine.",
     options: [
-      .value("output", short: "o", .path(.file(extensions: ["json"])), valueName: "file", help: "Where to write it (default: NAME-vN.qmodel.json)."),
+      .value("output", short: "o", .path(.file(extensions: ["json"])), valueName: "file", help: "Where to write it (default: NAME-vN.qmodel.json; - for stdout)."),
       CommonOptions.force, CommonOptions.json,
     ],
     positionals: [TrainArgument.model])

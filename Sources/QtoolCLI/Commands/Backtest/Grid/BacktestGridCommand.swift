@@ -41,7 +41,7 @@ enum BacktestGridCommand: LeafCommand {
     ],
     positionals: [
       PositionalSpec(
-        "strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file or a registered strategy's name.",
+        "strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file (- for stdin) or a registered strategy's name.",
         completion: .dynamic("strategies"))
     ],
     examples: [
