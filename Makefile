@@ -5,8 +5,9 @@ BUILD_PACKAGES := libsqlite3-dev libcurl4-openssl-dev libarchive-dev zlib1g-dev 
 # Tests also drive the completion scripts in real shells, render the HTML report in Chromium,
 # build damaged and oversized archives with gzip, bzip2, xz and zip; serve's tests talk to it
 # with curl (HTTPS with an openssl certificate), and schemathesis (PyPI) runs in a python3 venv;
-# the Slurm tests start a single-node cluster (Tests/Cluster/slurm-up.sh) with slurm-wlm and munge.
-TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium zip gzip bzip2 xz-utils curl python3-venv openssl slurm-wlm munge
+# the Slurm tests start a single-node cluster (Tests/Cluster/slurm-up.sh) with slurm-wlm and munge;
+# the README's examples run as written (ReadmeExamplesTests): jq and man in them, python3 for a pty.
+TEST_PACKAGES := $(BUILD_PACKAGES) bash zsh fish chromium zip gzip bzip2 xz-utils curl python3-venv openssl slurm-wlm munge jq man-db python3
 # make bench measures serve with wrk.
 BENCH_PACKAGES := wrk curl
 DEMO_HOME := .build/demo

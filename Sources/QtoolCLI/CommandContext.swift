@@ -10,7 +10,8 @@ import QtoolStore
 final class CommandContext {
   let arguments: ParsedArguments
   let environment: [String: String]
-  let stdout = OutputStream.standardOutput
+  /// Where results go: standard output, until a file argument `-` takes it (claimStdout).
+  private(set) var stdout = OutputStream.standardOutput
   let stderr = OutputStream.standardError
   let terminal: Terminal
   let logger: Logger
@@ -76,6 +77,14 @@ final class CommandContext {
   /// Prints `value` as pretty, key-sorted JSON on stdout.
   func printJSON<T: Encodable>(_ value: T) throws {
     stdout.write(try JSONOutput.encode(value) + "\n")
+  }
+
+  /// Standard output for a file written to `-` (a report, a bundle); the command's other
+  /// results go to stderr from then on (nowhere with --quiet), so stdout holds that file alone.
+  func claimStdout() -> OutputStream {
+    let taken = OutputStream.standardOutput
+    stdout = quiet ? OutputStream(fd: open("/dev/null", O_WRONLY)) : stderr
+    return taken
   }
 
   /// A remark for people (not for scripts): stderr, suppressed by --quiet.

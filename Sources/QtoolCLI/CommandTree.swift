@@ -87,9 +87,11 @@ enum CommandTree {
     name: "qtool",
     abstract: "a command-line quant workbench: market data, backtests, signals",
     discussion: """
-      qtool downloads market data into a local SQLite store, cleans it, backtests declarative \
-      strategies and compares runs. Results go to stdout (add --json for scripts); progress, \
-      notes and errors go to stderr.
+      qtool downloads market data into a local SQLite store (data), cleans it, backtests \
+      declarative strategies and compares runs (strategy, backtest), trains models (train), runs \
+      strategies on paper and sends their signals (strategy run, signals), and serves all of it \
+      over a REST API (serve). Results go to stdout (add --json for scripts); progress, notes and \
+      errors go to stderr.
       """,
     options: GlobalOptions.all,
     subcommands: groups.map(\.spec) + topLevel.map { $0.spec },

@@ -19,7 +19,7 @@ enum GlobalOptions {
       "color", .choice(["auto", "always", "never"]), valueName: "when",
       help: "Colour output; auto means on a terminal unless NO_COLOR is set.", defaultValue: "auto"),
     .flag("help", short: "h", help: "Show help for the command and exit."),
-    .flag("version", help: "Print the version and exit."),
+    .flag("version", short: "V", help: "Print the version and exit."),
   ]
 }
 

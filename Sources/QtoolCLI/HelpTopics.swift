@@ -31,7 +31,7 @@ enum HelpTopics {
   static let rules: Topic = {
     let functions = Functions.all.keys.sorted().map { name in
       let signature = Functions.all[name]!
-      return ("\(name)(\(signature.arguments.map { $0 == .number ? "n" : "x" }.joined(separator: ", ")))", signature.help)
+      return (Functions.usage(name), signature.help)
     }
     let text = """
       Rules are conditions evaluated on each bar's close, e.g.
@@ -39,15 +39,16 @@ enum HelpTopics {
 
       Values: numbers, the params of the spec, open high low close volume, x[n] (n bars ago).
       Operators, loosest first: or, and, not, < <= > >= == !=, + -, * /, unary -.
-      Functions (n: a whole-number period, a literal or a param; trailing ones may be left out):
+      Functions (x: a series; n: a whole-number period and k: a width such as 2.5, each a literal
+      or a param; an argument shown with =value may be left out, and then has that value):
 
-      """ + functions.map { "  " + $0.0.padding(toLength: 28, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n") + "\n\n" + modelText
-      + "\n"
+      """ + functions.map { "  " + $0.0.padding(toLength: max(34, $0.0.count + 1), withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n") + "\n\n" + modelText
+      + "\n\n" + specText + "\n"
     return Topic(
       name: "rules", abstract: "the rules language of strategy specs", manSection: "RULES", text: text,
       manBody: [
         "Rules are conditions evaluated on each bar's close. Values: numbers, params, open, high, low, close, volume, x[n]. Operators, loosest first: or, and, not, comparisons, + -, * /, unary -.",
-        functions.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"), modelText,
+        functions.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"), modelText, specText,
       ])
   }()
 
@@ -61,6 +62,21 @@ enum HelpTopics {
     forward_return(x, n) (x n bars later over x, minus 1) and future(x, n) (x n bars later), \
     e.g. label: forward_return(close, 5) > 0. Anywhere else they are refused: a strategy or a \
     feature that reads later bars would trade on the future.
+    """
+
+  /// The rules a spec may hold beyond entry and exit, its signals section, and what a
+  /// registered strategy's status means.
+  static let specText = """
+    A spec's rules: entry and exit open and close a long position; short_entry and short_exit \
+    (optional) open and close a short one, e.g. short_entry: cross_below(sma(close, fast), \
+    sma(close, slow)).
+    signals: grades the live signals of qtool strategy run|start: strength is a rules expression \
+    whose value, clipped to 0-100, is a signal's strength (100 without one); strong, medium and \
+    weak are the thresholds of its level (else none); emit_hold: true records a HOLD on every bar \
+    without a BUY or SELL. E.g. signals: { strength: "100 - rsi(close, 14)", strong: 70, medium: 40, weak: 10 }.
+    A registered strategy's status (qtool strategy list): draft (registered, never run on paper), \
+    active (a runner trades it on paper), paused (deciding, but no new entries and no \
+    notifications), stopped (its runner stopped), error (its runner failed or died).
     """
 
   static func named(_ name: String) -> Topic? { all.first { $0.name == name } }

@@ -67,7 +67,7 @@ public enum QtoolCLI {
 
   static func reportUsage(_ error: UsageError, stderr: OutputStream) {
     let renderer = HelpRenderer(root: CommandTree.root)
-    stderr.line("qtool: error: \(Terminal.printable(error.message))")
+    stderr.line("qtool: error: \(Terminal.printable(InputQuote.shorten(error.message)))")
     stderr.line(renderer.usageLine(for: error.commandPath))
     stderr.line("Run '\((["qtool"] + error.commandPath).joined(separator: " ")) --help' for more.")
   }

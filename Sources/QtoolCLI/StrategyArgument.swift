@@ -11,6 +11,12 @@ import QtoolStore
 /// as a new version first, and says so.
 enum StrategyArgument {
   static func reference(_ text: String, context: CommandContext) throws -> StrategyReference {
+    if FileArgument.isStandard(text) {
+      guard let spec = FileArgument.readText(text) else {
+        throw OperationError.invalidArgument("standard input is not UTF-8 text", field: "strategy")
+      }
+      return .inline(spec: spec, origin: "<stdin>")
+    }
     if FileManager.default.fileExists(atPath: text) {
       guard let spec = try? String(contentsOfFile: text, encoding: .utf8) else {
         throw OperationError.notFound("cannot read \(text) as UTF-8 text", code: "file_unreadable", details: ["path": .string(text)])

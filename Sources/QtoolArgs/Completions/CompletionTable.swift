@@ -17,11 +17,17 @@ struct CompletionTable {
     let parser = Parser(root: root, environment: [:])
     var entries: [Entry] = []
     for (path, command) in [([String](), root)] + root.walk() {
+      var options = parser.optionScope(for: path).filter { !$0.isHidden }
+      var positionals = command.positionals
+      // A group that runs its default command (`backtest grid SPEC …` is `backtest grid run`)
+      // completes that command's options and arguments too.
+      if let name = command.defaultSubcommand, let fallback = command.subcommand(named: name) {
+        let known = Set(options.map(\.long))
+        options += fallback.options.filter { !$0.isHidden && !known.contains($0.long) }
+        positionals += fallback.positionals
+      }
       entries.append(
-        Entry(
-          path: path, subcommands: command.subcommands.filter { !$0.isHidden },
-          options: parser.optionScope(for: path).filter { !$0.isHidden },
-          positionals: command.positionals))
+        Entry(path: path, subcommands: command.subcommands.filter { !$0.isHidden }, options: options, positionals: positionals))
     }
     self.entries = entries
   }

@@ -22,7 +22,7 @@ public struct Parser: Sendable {
     if remaining.prefix(while: { $0 != "--" }).contains(where: { $0 == "--help" || $0 == "-h" }) {
       return .help(path)
     }
-    if path.isEmpty, remaining.prefix(while: { $0 != "--" }).contains("--version") {
+    if path.isEmpty, remaining.prefix(while: { $0 != "--" }).contains(where: { $0 == "--version" || $0 == "-V" }) {
       return .version
     }
     if command.isGroup {

@@ -21,7 +21,7 @@ enum ErrorOutput {
 
   /// The text after `qtool: error: `.
   static func text(_ error: any QtoolError) -> String {
-    let body = (error as? RuleError)?.description ?? error.message
+    let body = InputQuote.shorten((error as? RuleError)?.description ?? error.message)
     guard let hint = hintText(error) else { return body }
     return body + (body.contains("\n") ? "\n" : "; ") + hint
   }
@@ -29,12 +29,12 @@ enum ErrorOutput {
   static func report(_ error: any QtoolError) -> ErrorReport {
     var report = error.report
     report.hint = hintText(error)
-    return report
+    return InputQuote.shorten(report)
   }
 
   static func usageReport(_ error: UsageError) -> ErrorReport {
     ErrorReport(
-      code: "usage", category: .usage, message: error.message,
+      code: "usage", category: .usage, message: InputQuote.shorten(error.message),
       details: ["command": .string((["qtool"] + error.commandPath).joined(separator: " "))],
       hint: "run '\((["qtool"] + error.commandPath).joined(separator: " ")) --help' for more")
   }

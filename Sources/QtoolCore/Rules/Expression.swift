@@ -223,6 +223,24 @@ public enum Functions {
 
   public static func signature(_ name: String) -> Signature? { all[name] ?? lookahead[name] }
 
+  /// A number argument that is a width, not a period: any positive real (Bollinger bands'
+  /// k standard deviations, e.g. bb_lower(close, 20, 2.5)), not a whole number of bars.
+  public static func isWidth(_ name: String, argument index: Int) -> Bool { name.hasPrefix("bb_") && index == 2 }
+
+  /// The help's spelling of a signature: x for a series, n for a period, k for a width, and
+  /// the default of each trailing argument that may be left out, e.g. `bb_lower(x, n=20, k=2)`.
+  public static func usage(_ name: String) -> String {
+    guard let signature = signature(name) else { return name }
+    let firstOptional = signature.arguments.count - signature.optional.count
+    let parts = signature.arguments.enumerated().map { index, type -> String in
+      let word = type == .number ? (isWidth(name, argument: index) ? "k" : "n") : "x"
+      guard index >= firstOptional else { return word }
+      let value = signature.optional[index - firstOptional]
+      return word + "=" + (value == value.rounded() ? String(Int(value)) : String(value))
+    }
+    return "\(name)(\(parts.joined(separator: ", ")))"
+  }
+
   static func lookback(_ name: String, _ periods: [Int]) -> Int {
     switch name {
     case "macd", "macd_signal", "macd_hist": return (periods.count > 1 ? periods[1] : 26) + (periods.count > 2 ? periods[2] : 9) - 2

@@ -301,7 +301,12 @@ public struct RuleParser {
     }
     for (index, argument) in arguments.enumerated() {
       let wanted = signature.arguments[index]
-      if wanted == .number {
+      if wanted == .number, Functions.isWidth(name, argument: index) {
+        guard case .constant(let value) = argument.expression, value.isFinite, value > 0 else {
+          let text = lexer.text(from: spans[index].first.offset, to: spans[index].end)
+          throw error("argument \(index + 1) of \(name) is a width: a positive number such as 2 or 2.5 (a literal or a param), got \(text)", at: spans[index].first)
+        }
+      } else if wanted == .number {
         guard case .constant(let value) = argument.expression else {
           throw error(
             "argument \(index + 1) of \(name) must be a whole-number period (a literal or a param), got \(argument.expression)", at: token)

@@ -61,8 +61,11 @@ public enum ModelTemplates {
       \(model)
       # Train, validate (early stopping) and test on consecutive dates; `purge` bars are dropped
       # before each boundary so no training label reads the next block. The test block is
-      # never seen by training. Or: walk_forward: { train: 2y, valid: 3m, test: 1m, step: 1m, purge: h }
+      # never seen by training.
       split: { train: "..\(trainEnd)", valid: "\(UTCCalendar.format(validStart))..\(validEnd)", test: "\(UTCCalendar.format(testStart)).." , purge: h }
+      # `qtool train run NAME --walk-forward` trains folds instead: each test block by a model
+      # trained on the window before it.
+      walk_forward: { train: 2y, valid: 3m, test: 6m, step: 6m, purge: h }
 
       """
   }

@@ -14,7 +14,9 @@ enum BacktestCheckCommand: LeafCommand {
       CommonOptions.json,
     ],
     positionals: [
-      PositionalSpec("strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file or a registered strategy's name.")
+      PositionalSpec(
+        "strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file (- for stdin) or a registered strategy's name.",
+        completion: .dynamic("strategies"))
     ])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {

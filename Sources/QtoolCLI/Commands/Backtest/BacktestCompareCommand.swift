@@ -11,7 +11,7 @@ enum BacktestCompareCommand: LeafCommand {
       .value("report", .path(.file(extensions: ["html"])), valueName: "file", help: "Write an HTML page with the equity curves overlaid."),
       CommonOptions.force, CommonOptions.json,
     ],
-    positionals: [PositionalSpec("id", arity: .variadic, help: "Two or more run ids.")],
+    positionals: [PositionalSpec("id", arity: .variadic, help: "Two or more run ids.", completion: .dynamic("runs"))],
     examples: [Example("qtool backtest compare r1a2b3 r4c5d6", "Two runs side by side")])
 
   static let shown = [
@@ -28,8 +28,7 @@ enum BacktestCompareCommand: LeafCommand {
         let detail = try operations.show(id: run.id)
         return (detail.timestamps, detail.equity)
       }
-      try ReportWriter.write(HTMLReport.renderComparison(report, curves: curves), to: path, overwrite: context.arguments.flag("force"))
-      context.note("wrote report \(path)")
+      try ReportWriter.write(HTMLReport.renderComparison(report, curves: curves), to: path, overwrite: context.arguments.flag("force"), context: context)
     }
     if context.json {
       try context.printJSON(report)

@@ -11,7 +11,7 @@ enum BacktestListCommand: LeafCommand {
       .value("strategy", valueName: "name", help: "Only runs of this strategy.", completion: .dynamic("strategies")),
       .value("since", .duration, valueName: "age", help: "Only runs recorded in the last AGE, e.g. 7d."),
       .value("limit", .int, valueName: "n", help: "At most this many.", defaultValue: "50"),
-      .value("sort", valueName: "metric", help: "Best first by this metric (qtool help metrics).", completion: .dynamic("metrics")),
+      .value("sort", valueName: "metric", help: "Best first by this metric (qtool help metrics).", completion: .choices(Metrics.names)),
       CommonOptions.json,
     ],
     examples: [Example("qtool backtest list --strategy goog-sma --sort sharpe --limit 5", "The five best runs of a strategy")])

@@ -9,7 +9,7 @@ enum BacktestReplayCommand: LeafCommand {
     discussion:
       "Uses the run's stored spec text and settings on the stored data. Exits 0 when every trade and equity point is identical, 1 with the differences otherwise (changed data, changed engine).",
     options: [CommonOptions.json],
-    positionals: [PositionalSpec("id", help: "A run id (a unique prefix is enough).")])
+    positionals: [PositionalSpec("id", help: "A run id (a unique prefix is enough).", completion: .dynamic("runs"))])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let report = try BacktestOperations(try context.operations()).replay(id: context.arguments.string("id")!)

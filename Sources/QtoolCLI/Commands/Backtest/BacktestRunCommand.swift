@@ -45,13 +45,15 @@ enum BacktestRunCommand: LeafCommand {
       .repeatable("assert", valueName: "condition", help: "Fail (exit 2) unless the metrics satisfy this, e.g. 'sharpe > 1'."),
       .flag("allow-gaps", help: "Run even when the data has gaps."),
       BacktestOptions.allowInSample,
-      .value("report", .path(.file(extensions: ["html"])), valueName: "file", help: "Write a self-contained HTML report."),
+      .value("report", .path(.file(extensions: ["html"])), valueName: "file", help: "Write a self-contained HTML report (- for stdout; the summary then goes to stderr)."),
       .value("export", .path(.directory), valueName: "dir", help: "Write spec, settings, metrics, trades.csv and equity.csv to this directory."),
       .flag("force", short: "f", help: "Replace the files of --report and --export when they exist."),
       CommonOptions.json,
     ],
     positionals: [
-      PositionalSpec("strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file or a registered strategy's name.")
+      PositionalSpec(
+        "strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file (- for stdin) or a registered strategy's name.",
+        completion: .dynamic("strategies"))
     ],
     examples: [
       Example("qtool backtest run goog-sma.yaml --report goog.html", "Run a spec file and write a report"),
@@ -77,8 +79,7 @@ enum BacktestRunCommand: LeafCommand {
       context.note("wrote \(directory)/{spec.yaml,settings.json,metrics.json,trades.csv,equity.csv,…}")
     }
     if let path = arguments.string("report") {
-      try ReportWriter.write(HTMLReport.render(report), to: path, overwrite: arguments.flag("force"))
-      context.note("wrote report \(path)")
+      try ReportWriter.write(HTMLReport.render(report), to: path, overwrite: arguments.flag("force"), context: context)
     }
     if context.json {
       try context.printJSON(report)
@@ -97,9 +98,10 @@ enum BacktestRunCommand: LeafCommand {
   }
 }
 
-/// Writes a file atomically (temporary name, then rename), refusing to replace one unless asked.
+/// Writes a file atomically (temporary name, then rename), refusing to replace one unless asked;
+/// `-` writes it to stdout (and the summary goes to stderr).
 enum ReportWriter {
-  static func write(_ text: String, to path: String, overwrite: Bool) throws {
-    try AtomicFile.write(Data(text.utf8), to: path, overwrite: overwrite)
+  static func write(_ text: String, to path: String, overwrite: Bool, context: CommandContext) throws {
+    if try FileArgument.write(Data(text.utf8), to: path, overwrite: overwrite, context: context) { context.note("wrote report \(path)") }
   }
 }

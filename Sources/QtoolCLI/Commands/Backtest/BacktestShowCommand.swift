@@ -8,7 +8,7 @@ enum BacktestShowCommand: LeafCommand {
   static let spec = CommandSpec(
     name: "show", abstract: "Show a recorded run: metrics and trades",
     options: [CommonOptions.json],
-    positionals: [PositionalSpec("id", help: "A run id (a unique prefix is enough).")])
+    positionals: [PositionalSpec("id", help: "A run id (a unique prefix is enough).", completion: .dynamic("runs"))])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let detail = try BacktestOperations(try context.operations()).show(id: context.arguments.string("id")!)

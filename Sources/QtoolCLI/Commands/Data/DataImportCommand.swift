@@ -1,3 +1,4 @@
+import Foundation
 import QtoolArgs
 import QtoolCore
 import QtoolEngine
@@ -30,7 +31,7 @@ enum DataImportCommand: LeafCommand {
       .flag("allow-nonpositive", help: "Accept zero and negative prices (spreads, some futures); recorded in the dataset."),
     ] + DataOptions.csv + [CommonOptions.json],
     positionals: [
-      PositionalSpec("file", .path(.file(extensions: ["csv", "gz", "zip", "tgz", "bz2", "xz"])), arity: .variadic, help: "Files to import.")
+      PositionalSpec("file", .path(.file(extensions: ["csv", "gz", "zip", "tgz", "bz2", "xz"])), arity: .variadic, help: "Files to import (- for stdin).")
     ],
     examples: [
       Example("qtool data import GOOG.csv --symbol GOOG --timeframe 1d", "Import a daily CSV with a header"),
@@ -40,8 +41,17 @@ enum DataImportCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
+    // `-` is standard input, kept in a temporary file for the readers (format by its bytes).
+    var files = arguments.strings("file")
+    var temporary: URL?
+    defer { if let temporary { try? FileManager.default.removeItem(at: temporary.deletingLastPathComponent()) } }
+    if let index = files.firstIndex(where: FileArgument.isStandard) {
+      let file = try FileArgument.standardInputAsFile()
+      temporary = file
+      files[index] = file.path
+    }
     let request = ImportRequest(
-      files: arguments.strings("file"), symbol: arguments.string("symbol")!,
+      files: files, symbol: arguments.string("symbol")!,
       timeframe: Timeframe(arguments.string("timeframe")!)!, name: arguments.string("name"),
       sourceName: arguments.string("source-name")!,
       calendar: arguments.string("calendar").flatMap(TradingCalendar.init(rawValue:)),

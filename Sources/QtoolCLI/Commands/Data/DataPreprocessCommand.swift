@@ -1,3 +1,4 @@
+import Foundation
 import QtoolArgs
 import QtoolCore
 import QtoolEngine
@@ -32,7 +33,7 @@ enum DataPreprocessCommand: LeafCommand {
       """,
     options: [
       .repeatable("op", valueName: "operation", help: "An operation, e.g. 'resample timeframe=4h'."),
-      .value("pipeline", .path(.file(extensions: ["json"])), valueName: "file", help: "A JSON pipeline file."),
+      .value("pipeline", .path(.file(extensions: ["json"])), valueName: "file", help: "A JSON pipeline file (- for stdin)."),
       .value("out", valueName: "dataset", help: "Name of the derived dataset.", required: true),
       CommonOptions.force,
       .flag("replace-original", help: "Replace --out even when it holds downloaded or imported bars (they cannot be derived again)."),
@@ -48,7 +49,13 @@ enum DataPreprocessCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
-    var operations = try arguments.string("pipeline").map { try DataOperations.readPipeline(path: $0) } ?? []
+    var operations: [PreprocessOperation] = try arguments.string("pipeline").map { path -> [PreprocessOperation] in
+      guard FileArgument.isStandard(path) else { return try DataOperations.readPipeline(path: path) }
+      // `-`: the pipeline from standard input.
+      let file = try FileArgument.standardInputAsFile()
+      defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
+      return try DataOperations.readPipeline(path: file.path)
+    } ?? []
     operations += try arguments.strings("op").map { try PreprocessOperation.parse($0) }
     let report = try DataOperations(try context.operations()).preprocess(
       PreprocessRequest(

@@ -8,9 +8,9 @@ enum DataVerifyCommand: LeafCommand {
     name: "verify", abstract: "Check datasets for gaps, duplicates and impossible bars",
     discussion: """
       Gaps are judged against each dataset's trading calendar: on 24x7 (crypto) every bar of the \
-      timeframe is expected; on weekdays (equities, FX) weekends are never gaps and a single \
-      missing weekday is reported as a possible holiday (a warning), while two or more missing \
-      weekdays in a row are a gap. Also checked: OHLC order (low ≤ open, close ≤ high), \
+      timeframe is expected; on weekdays (equities, FX) weekends are never gaps, one or two \
+      missing weekdays in a row are reported as a possible holiday (a warning), and three or more \
+      missing weekdays in a row are a gap. Also checked: OHLC order (low ≤ open, close ≤ high), \
       non-negative volume, finite numbers, and timestamps on the timeframe's grid. Exits 65 when \
       any dataset has a problem, and names the months to fetch again (`refetch 2024-03: qtool data \
       download … --full`); that download reports the bars it added, replaced and removed.
@@ -38,7 +38,7 @@ enum DataVerifyCommand: LeafCommand {
       if !report.problems.isEmpty { line += ", \(report.problems.count) problems" }
       if !report.warnings.isEmpty { line += ", \(report.warnings.count) warnings" }
       context.stdout.line(line)
-      for finding in report.problems.prefix(limit) { context.stdout.line("  \(finding.kind.rawValue): \(finding.message)") }
+      for finding in report.problems.prefix(limit) { context.stdout.line("  " + describe(finding)) }
       if report.problems.count > limit { context.stdout.line("  … \(report.problems.count - limit) more problems (--json lists all)") }
       for hint in result.refetch {
         context.stdout.line("  refetch \(hint.months)" + (hint.command.map { ": \($0)" } ?? " from its source"))
@@ -48,5 +48,11 @@ enum DataVerifyCommand: LeafCommand {
     }
     if results.isEmpty { context.note("no datasets to verify") }
     return failed ? .dataError : .success
+  }
+
+  /// A problem with the date of its bar (a gap's message names both ends already).
+  static func describe(_ finding: VerifyFinding) -> String {
+    if finding.kind == .gap { return "\(finding.kind.rawValue): \(finding.message)" }
+    return "\(finding.kind.rawValue) at \(UTCCalendar.format(finding.timestamp)): \(finding.message)"
   }
 }

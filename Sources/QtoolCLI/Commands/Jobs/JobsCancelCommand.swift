@@ -16,7 +16,7 @@ enum JobsCancelCommand: LeafCommand {
       .value("timeout", .duration, valueName: "time", help: "How long to wait for the job to stop.", defaultValue: "10s"),
       CommonOptions.json,
     ],
-    positionals: [PositionalSpec("id", help: "A job id (or a unique prefix of one).")],
+    positionals: [PositionalSpec("id", help: "A job id (or a unique prefix of one).", completion: .dynamic("jobs"))],
     examples: [Example("qtool jobs cancel j3f9c", "Stop a grid started in another terminal")])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {

@@ -8,7 +8,7 @@ enum JobsShowCommand: LeafCommand {
   static let spec = CommandSpec(
     name: "show", abstract: "Show one job: request, status, progress, result or error",
     options: [CommonOptions.json],
-    positionals: [PositionalSpec("id", help: "A job id (or a unique prefix of one).")])
+    positionals: [PositionalSpec("id", help: "A job id (or a unique prefix of one).", completion: .dynamic("jobs"))])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let operations = try context.operations()

@@ -15,7 +15,7 @@ enum JobsWaitCommand: LeafCommand {
       .value("timeout", .duration, valueName: "time", help: "Give up after this long (default: wait as long as it takes)."),
       CommonOptions.json,
     ],
-    positionals: [PositionalSpec("id", help: "A job id (or a unique prefix of one).")])
+    positionals: [PositionalSpec("id", help: "A job id (or a unique prefix of one).", completion: .dynamic("jobs"))])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let timeout = context.arguments.duration("timeout").map { Int64($0) * 1000 }

@@ -8,7 +8,7 @@ enum CompleteCommand: LeafCommand {
   static let readsOnly = true
   static let spec = CommandSpec(
     name: "__complete", abstract: "Print names for shell completion",
-    positionals: [PositionalSpec("topic", .choice(["datasets", "strategies", "models"]), help: "What to list.")],
+    positionals: [PositionalSpec("topic", .choice(["datasets", "strategies", "models", "runs", "jobs"]), help: "What to list.")],
     isHidden: true)
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
@@ -16,7 +16,14 @@ enum CompleteCommand: LeafCommand {
       let database = try? context.database()
     else { return .success }
     let topic = context.arguments.string("topic")
-    let names = (try? topic == "datasets" ? database.datasetNames() : topic == "models" ? database.modelNames() : database.strategyNames()) ?? []
+    let names: [String]
+    switch topic {
+    case "datasets": names = (try? database.datasetNames()) ?? []
+    case "models": names = (try? database.modelNames()) ?? []
+    case "runs": names = (try? database.runIDs()) ?? []
+    case "jobs": names = (try? database.jobIDs()) ?? []
+    default: names = (try? database.strategyNames()) ?? []
+    }
     for name in names { context.stdout.line(name) }
     return .success
   }

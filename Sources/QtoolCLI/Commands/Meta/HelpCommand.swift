@@ -4,10 +4,12 @@ import QtoolCore
 enum HelpCommand: LeafCommand {
   static let spec = CommandSpec(
     name: "help", abstract: "Show help for a command or a topic",
-    discussion: "Topics: exit-codes, metrics, rules, environment, files. With --json, the whole command tree as JSON.",
+    discussion: "Topics: \(HelpTopics.all.map(\.name).joined(separator: ", ")). With --json, the whole command tree as JSON.",
     options: [.flag("json", help: "Print the whole command tree as JSON.")],
     positionals: [
-      PositionalSpec("topic", arity: .variadicOptional, help: "A command path (e.g. db info) or a topic name.")
+      PositionalSpec(
+        "topic", arity: .variadicOptional, help: "A command path (e.g. db info) or a topic name.",
+        completion: .choices(HelpTopics.all.map(\.name) + CommandTree.groups.map(\.name)))
     ],
     examples: [
       Example("qtool help db backup", "Help for one command"),

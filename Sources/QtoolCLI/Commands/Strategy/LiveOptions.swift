@@ -9,7 +9,7 @@ import QtoolStore
 enum LiveOptions {
   static let strategy = PositionalSpec(
     "strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file or a registered strategy's name.",
-    completion: .files(extensions: ["yaml", "yml", "json"]))
+    completion: .dynamic("strategies"))
 
   static let run: [OptionSpec] = [
     .value(

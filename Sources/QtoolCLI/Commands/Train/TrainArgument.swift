@@ -11,6 +11,12 @@ enum TrainArgument {
   /// A file becomes its text, inline (and the model it names is registered from that file);
   /// a name stays a name, its file registered again first when it changed.
   static func reference(_ text: String, context: CommandContext) throws -> ModelReference {
+    if FileArgument.isStandard(text) {
+      guard let spec = FileArgument.readText(text) else {
+        throw OperationError.invalidArgument("standard input is not UTF-8 text", field: "model")
+      }
+      return .inline(spec: spec, origin: "<stdin>")
+    }
     if FileManager.default.fileExists(atPath: text) {
       guard let spec = try? String(contentsOfFile: text, encoding: .utf8) else {
         throw OperationError.notFound("cannot read \(text) as UTF-8 text", code: "file_unreadable", details: ["path": .string(text)])

@@ -11,7 +11,7 @@ enum TrainExportCommand: LeafCommand {
     discussion:
       "One JSON document (format qtool-model/1): the spec, the params it was trained with, each fold's model (XGBoost's UBJSON or the linear coefficients, base64), the per-epoch metrics and the test-block predictions. `qtool train import` reads it on another machine.",
     options: [
-      .value("output", short: "o", .path(.file(extensions: ["json"])), valueName: "file", help: "Where to write it (default: NAME-vN.qmodel.json)."),
+      .value("output", short: "o", .path(.file(extensions: ["json"])), valueName: "file", help: "Where to write it (default: NAME-vN.qmodel.json; - for stdout)."),
       CommonOptions.force, CommonOptions.json,
     ],
     positionals: [TrainArgument.model])
@@ -22,7 +22,7 @@ enum TrainExportCommand: LeafCommand {
     let path = context.arguments.string("output") ?? "\(name)-v\(document.version).qmodel.json"
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    try AtomicFile.write(try encoder.encode(document), to: path, overwrite: context.arguments.flag("force"))
+    try FileArgument.write(try encoder.encode(document), to: path, overwrite: context.arguments.flag("force"), context: context)
     if context.json {
       try context.printJSON(["model": JSONValue(name), "version": JSONValue(document.version), "path": JSONValue(path)])
     } else {

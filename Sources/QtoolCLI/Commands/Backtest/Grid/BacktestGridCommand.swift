@@ -12,7 +12,8 @@ enum BacktestGridCommand: LeafCommand {
     options: [
       .repeatable("grid", valueName: "name=values", help: "A param and its values, e.g. fast=5..50:1."),
       .value("where", valueName: "condition", help: "Keep combinations satisfying this, e.g. 'fast < slow'."),
-      .value("rank", valueName: "metric", help: "The metric to rank by (qtool help metrics).", defaultValue: "sharpe"),
+      .value("rank", valueName: "metric", help: "The metric to rank by (qtool help metrics).", defaultValue: "sharpe",
+        completion: .choices(Metrics.names)),
       .value("top", .int, valueName: "n", help: "How many of the best to print.", defaultValue: "10"),
       .value("jobs", short: "j", .int, valueName: "n", help: "Worker threads (default: all cores)."),
       .value("walk-forward", valueName: "train/test", help: "Rolling windows, e.g. 2y/6m: pick the best on train, measure it on test."),
@@ -43,7 +44,9 @@ enum BacktestGridCommand: LeafCommand {
       CommonOptions.json,
     ],
     positionals: [
-      PositionalSpec("strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file or a registered strategy's name.")
+      PositionalSpec(
+        "strategy", .path(.file(extensions: ["yaml", "yml", "json"])), help: "A spec file (- for stdin) or a registered strategy's name.",
+        completion: .dynamic("strategies"))
     ],
     examples: [
       Example(

@@ -28,8 +28,7 @@ enum GridOpenCommand: LeafCommand {
     }
     let (report, matches) = try BacktestOperations(try context.operations()).openGridRow(id: arguments.string("id")!, row: row)
     if let path = arguments.string("report") {
-      try ReportWriter.write(HTMLReport.render(report), to: path, overwrite: arguments.flag("force"))
-      context.note("wrote report \(path)")
+      try ReportWriter.write(HTMLReport.render(report), to: path, overwrite: arguments.flag("force"), context: context)
     }
     if context.json {
       try context.printJSON(report)

@@ -16,7 +16,7 @@ enum GridShowCommand: LeafCommand {
       first two params.
       """,
     options: [
-      .value("sort", valueName: "metric", help: "Order by this metric (default: the grid's ranking).", completion: .dynamic("metrics")),
+      .value("sort", valueName: "metric", help: "Order by this metric (default: the grid's ranking).", completion: .choices(Metrics.names)),
       .value("where", valueName: "condition", help: "Keep rows satisfying this, e.g. 'trades >= 10'."),
       .value("top", .int, valueName: "n", help: "How many rows.", defaultValue: "20"),
       .flag("worst", help: "Worst first."),
@@ -42,8 +42,7 @@ enum GridShowCommand: LeafCommand {
       everything.top = Int.max
       everything.condition = nil
       let all = try operations.gridRows(id: id, query: everything)
-      try ReportWriter.write(HTMLReport.renderGrid(rows, all: all), to: path, overwrite: arguments.flag("force"))
-      context.note("wrote report \(path)")
+      try ReportWriter.write(HTMLReport.renderGrid(rows, all: all), to: path, overwrite: arguments.flag("force"), context: context)
     }
     let names = rows.grid.axes.map(\.name)
     let shown = [rows.sort] + ["sharpe", "total_return", "max_drawdown", "trades"].filter { $0 != rows.sort }

@@ -1,0 +1,73 @@
+import Foundation
+import QtoolCore
+import QtoolStore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `-` as a file argument means standard input (a file read) or standard output (a file
+/// written), as in every Unix tool: `qtool strategy validate - < spec.yaml`,
+/// `qtool backtest run s.yaml --report - > r.html`, `cat GOOG.csv | qtool data import - …`.
+/// Once a written file has taken stdout, the command's other results go to stderr (nowhere with
+/// --quiet), so stdout holds that file alone.
+enum FileArgument {
+  static func isStandard(_ path: String) -> Bool { path == "-" }
+
+  /// All of standard input.
+  static func readStandardInput() -> Data { FileHandle.standardInput.readDataToEndOfFile() }
+
+  /// A file's text, or standard input's for `-`; nil when it cannot be read as UTF-8.
+  static func readText(_ path: String) -> String? {
+    if isStandard(path) { return String(data: readStandardInput(), encoding: .utf8) }
+    return try? String(contentsOfFile: path, encoding: .utf8)
+  }
+
+  /// Writes `data` to `path` atomically (refusing to replace a file unless `overwrite`), or to
+  /// standard output for `-`. True when it went to a file.
+  @discardableResult
+  static func write(_ data: Data, to path: String, overwrite: Bool, context: CommandContext) throws -> Bool {
+    if isStandard(path) {
+      context.claimStdout().write(data)
+      return false
+    }
+    try AtomicFile.write(data, to: path, overwrite: overwrite)
+    return true
+  }
+
+  /// Standard input copied to a temporary file (for readers that need a path); its name ends
+  /// in what the bytes are (`.gz`, `.zip`, else `.csv`) so format detection works as for a file.
+  static func standardInputAsFile() throws -> URL {
+    let data = readStandardInput()
+    let bytes = [UInt8](data.prefix(4))
+    let suffix = bytes.starts(with: [0x1f, 0x8b]) ? "csv.gz" : bytes.starts(with: [0x50, 0x4b]) ? "zip" : "csv"
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qtool-stdin-\(getpid())-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let file = directory.appendingPathComponent("stdin.\(suffix)")
+    try data.write(to: file)
+    return file
+  }
+}
+
+extension OutputStream {
+  /// Bytes as they are (a .tar.gz, a report), with the same closed-pipe and error handling.
+  func write(_ data: Data) {
+    // Text and binary go through the same path: write(_ text:) takes a String, so write the
+    // bytes in UTF-8-independent chunks with write(2) here.
+    data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+      guard let base = buffer.baseAddress else { return }
+      var offset = 0
+      while offset < buffer.count {
+        let written = Glibc.write(fd, base + offset, buffer.count - offset)
+        if written < 0 {
+          if errno == EINTR { continue }
+          if errno == EPIPE { _exit(0) }
+          let message = "qtool: error: cannot write to standard output: \(String(cString: strerror(errno)))\n"
+          _ = message.withCString { Glibc.write(2, $0, strlen($0)) }
+          _exit(ExitStatus.ioError.rawValue)
+        }
+        offset += written
+      }
+    }
+  }
+}
