@@ -255,6 +255,12 @@ import Testing
     #expect(show.range(of: #"[0-9]e[-+][0-9]"#, options: .regularExpression) == nil)
     #expect(page.contains("<div><span>win_rate</span><b>") && page.contains("<div><span>trades</span><b>\(trades.count)</b></div>"))
 
+    // Tables of datasets: one form per column too.
+    #expect(try qtool.run(["data", "list"]).stdout.contains("  2024-01-01T00:00:00Z  2024-01-13T11:00:00Z  "))
+    let info = try qtool.run(["data", "info", "XYZ-1h"]).stdout
+    #expect(info.contains(" 2024-01-01T00:00:00Z … 2024-01-13T11:00:00Z\n"))
+    #expect(info.range(of: #"\n2024-01-13T11:00:00Z +[0-9]+\.[0-9]{5} "#, options: .regularExpression) != nil, "\(info)")
+
     // One trade: "1 trade".
     let one = try qtool.run(["backtest", "run", spec, "--to", "2024-01-02T12:00:00Z", "--json"])
     let oneID = try json(one.stdout)["id"] as! String

@@ -34,7 +34,9 @@ public enum DisplayFormat {
   /// Whether `value` rounded to `places` decimals is `value` up to floating-point noise.
   static func exact(_ value: Double, places: Int) -> Bool {
     let scaled = abs(value) * powers[places]
-    return abs(scaled - scaled.rounded()) <= max(1e-6, scaled * 1e-12)
+    // Relative to the value: a double carries about 16 significant digits, so what is left
+    // below the 11th is representation noise, not a digit of the price.
+    return abs(scaled - scaled.rounded()) <= max(1e-9, scaled * 1e-11)
   }
 
   /// A column of prices or sizes: each at the precision the whole column needs.
