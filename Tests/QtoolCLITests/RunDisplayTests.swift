@@ -157,7 +157,8 @@ import Testing
     #expect(csv.stdout == exported, "one writer")
     #expect(csv.stdout.hasPrefix("symbol,side,size,entry_time,entry_price,exit_time,exit_price,pnl,return,commission,reason\nGOOG,long,10.0,"))
     let rows = csv.stdout.split(separator: "\n").count - 1
-    let trades = try JSONSerialization.jsonObject(with: Data(try qtool.run(["backtest", "show", id, "--trades", "--json"]).stdout.utf8)) as! [[String: Any]]
+    let trades =
+      try JSONSerialization.jsonObject(with: Data(try qtool.run(["backtest", "show", id, "--trades", "--json"]).stdout.utf8)) as! [[String: Any]]
     #expect(trades.count == rows && rows > 5)
     #expect(trades[0]["entry_time"] as? String != nil && trades[0]["symbol"] as? String == "GOOG")
     let table = try qtool.run(["backtest", "show", id, "--trades"]).stdout

@@ -14,7 +14,8 @@ enum BacktestSummary {
     var lines: [String] = []
     let name = report.strategy + (report.strategyVersion.map { " v\($0)" } ?? "")
     lines.append(
-      Terminal.bold("\(name) on \(report.dataset)", color) + "  \(time(report.first)) … \(time(report.last))  (\(DisplayFormat.plural(report.bars, "bar")))")
+      Terminal.bold("\(name) on \(report.dataset)", color)
+        + "  \(time(report.first)) … \(time(report.last))  (\(DisplayFormat.plural(report.bars, "bar")))")
     if !report.parameters.isEmpty {
       lines.append("params: " + report.parameters.keys.sorted().map { "\($0)=\(DisplayFormat.param(report.parameters[$0]!))" }.joined(separator: " "))
     }
