@@ -71,8 +71,8 @@ _qtool_options() {
     'backtest') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version' ;;
     'backtest run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --no-warmup --capital --param --assert --allow-gaps --allow-in-sample --report --export --force -f --json' ;;
     'backtest list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --strategy --since --limit --sort --json' ;;
-    'backtest show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
-    'backtest compare') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --report --force -f --json' ;;
+    'backtest show') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --trades --csv --report --force -f --json' ;;
+    'backtest compare') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --sort --report --force -f --json' ;;
     'backtest replay') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --json' ;;
     'backtest check') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --dataset --from --to --no-warmup --allow-in-sample --json' ;;
     'backtest export') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version --force -f' ;;
@@ -322,10 +322,12 @@ _qtool_value() {
     'backtest show|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest show|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest show|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest show|--report') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest compare|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest compare|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest compare|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest compare|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'backtest compare|--sort') COMPREPLY=($(compgen -W "$(qtool __complete metrics 2>/dev/null)" -- "$cur")) ;;
     'backtest compare|--report') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest replay|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest replay|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;

@@ -115,6 +115,8 @@ enum HelpTopics {
     ("entry_time, exit_time", "a trade's fills"),
     ("dataset", "a dataset's name, wherever one is meant (also in data list)"),
     ("strategy", "a strategy's name, wherever one is meant (also in strategy list)"),
+    ("strategy_version", "the registered version whose spec a run used (backtest run; absent for a spec never registered)"),
+    ("halted_at", "when risk.max_drawdown_halt (or ruin) stopped a run's trading, halt_reason why; absent or null when it never did"),
     ("params", "a strategy's param values: {\"fast\": 10, \"slow\": 30}"),
     ("bars", "how many bars a dataset, run or result has; rows_read counts input rows, bars_added and bars_replaced what a write changed"),
     ("gaps", "how many gaps (bars missing on the calendar) a dataset has"),

@@ -15,14 +15,18 @@ public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord {
   public var status: String
   public var metrics: String?
   public var createdAt: Int64
+  /// When risk.max_drawdown_halt (or ruin) stopped trading, and why; nil when it never did.
+  public var haltedAt: Int64?
+  public var haltReason: String?
 
   enum CodingKeys: String, CodingKey {
     case id, strategyName = "strategy_name", specText = "spec_text", datasets, params, engineVersion = "engine_version", fingerprint, status
-    case metrics, createdAt = "created_at"
+    case metrics, createdAt = "created_at", haltedAt = "halted_at", haltReason = "halt_reason"
   }
 
   enum PublicKeys: String, CodingKey {
     case id, strategy, status, createdAt = "created_at", engineVersion = "engine_version", fingerprint, datasets, params, settings, metrics, spec
+    case haltedAt = "halted_at", haltReason = "halt_reason"
   }
 
   /// The run in qtool's JSON vocabulary (`qtool help json`): stored JSON columns as nested
@@ -59,13 +63,17 @@ public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord {
     try container.encode(values, forKey: .params)
     try container.encode(settings, forKey: .settings)
     try container.encode(object(metrics), forKey: .metrics)
+    try container.encode(haltedAt.map { UTCCalendar.format($0, alwaysTime: true) }, forKey: .haltedAt)
+    try container.encode(haltReason, forKey: .haltReason)
     try container.encode(specText, forKey: .spec)
   }
 
   public init(
     id: String, strategyName: String, specText: String, datasets: String, params: String, engineVersion: String, fingerprint: String,
-    status: String, metrics: String?, createdAt: Int64
+    status: String, metrics: String?, createdAt: Int64, haltedAt: Int64? = nil, haltReason: String? = nil
   ) {
+    self.haltedAt = haltedAt
+    self.haltReason = haltReason
     self.id = id
     self.strategyName = strategyName
     self.specText = specText
@@ -145,9 +153,10 @@ extension QtoolDatabase {
     try write { db in
       try db.execute(
         sql: """
-          UPDATE backtest_runs SET datasets = ?, params = ?, fingerprint = ?, status = 'completed', progress = 1, metrics = ?, finished_at = ?
+          UPDATE backtest_runs SET datasets = ?, params = ?, fingerprint = ?, status = 'completed', progress = 1, metrics = ?, finished_at = ?,
+            halted_at = ?, halt_reason = ?
           WHERE id = ?
-          """, arguments: [run.datasets, run.params, run.fingerprint, run.metrics, time, run.id])
+          """, arguments: [run.datasets, run.params, run.fingerprint, run.metrics, time, run.haltedAt, run.haltReason, run.id])
       try Self.insertTrades(db, runID: run.id, trades, symbols: symbols)
       try Self.insertSeries(db, runID: run.id, timestamps: timestamps, equity: equity, benchmark: benchmark)
     }

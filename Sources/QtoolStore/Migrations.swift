@@ -665,6 +665,15 @@ enum Migrations {
     migrator.registerMigration("014-signal-models") { db in
       try db.execute(sql: "ALTER TABLE signals ADD COLUMN models TEXT NOT NULL DEFAULT '[]'")
     }
+    migrator.registerMigration("015-run-halts") { db in
+      // A run stopped by risk.max_drawdown_halt (or ruin) records when and why, so `backtest
+      // show` and the run's JSON say so as the run's summary did.
+      try db.execute(
+        sql: """
+          ALTER TABLE backtest_runs ADD COLUMN halted_at INTEGER;
+          ALTER TABLE backtest_runs ADD COLUMN halt_reason TEXT;
+          """)
+    }
     return migrator
   }
 }

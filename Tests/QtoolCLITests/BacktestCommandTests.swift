@@ -29,7 +29,7 @@ import Testing
     #expect((metrics["trades"] as! Int) > 10)
     let id = report["id"] as! String
     let text = try qtool.run(["backtest", "run", spec])
-    #expect(text.stdout.contains("goog-sma on GOOG-1d  2004-08-19 … 2013-03-01  (2148 bars)"))
+    #expect(text.stdout.contains("goog-sma v1 on GOOG-1d  2004-08-19 … 2013-03-01  (2148 bars)"))
     #expect(text.stdout.contains("equity  ▁"))
 
     let list = try JSONSerialization.jsonObject(with: Data(try qtool.run(["backtest", "list", "--json"]).stdout.utf8)) as! [[String: Any]]
@@ -113,7 +113,7 @@ import Testing
     try qtool.run(["strategy", "new", "s", "--symbol", "BTCUSDT", "-o", spec])
     let refused = try qtool.run(["backtest", "run", spec])
     #expect(refused.status == 65)
-    #expect(refused.stderr.contains("BTCUSDT-1d has 1 gaps in that range"))
+    #expect(refused.stderr.contains("BTCUSDT-1d has 1 gap in that range"))
     #expect(try qtool.run(["backtest", "run", spec, "--allow-gaps"]).status == 0)
   }
 

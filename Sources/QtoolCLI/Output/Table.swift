@@ -1,3 +1,5 @@
+import QtoolCore
+
 /// A plain-text table: columns separated by two spaces, numbers right-aligned.
 struct Table {
   enum Alignment { case left, right }
@@ -73,21 +75,10 @@ enum Format {
     }
   }
 
+  /// Fixed decimals, never scientific notation (`DisplayFormat.fixed`); nan and inf spelt out.
   static func decimal(_ value: Double, places: Int) -> String {
     guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
-    var scale = 1.0
-    for _ in 0..<places { scale *= 10 }
-    // Adding +0 turns a rounded -0.0 into 0.0: a drawdown of -0.0001 prints 0.000, not -0.000.
-    let rounded = (value * scale).rounded() / scale + 0.0
-    var text = String(rounded)
-    if text.hasSuffix(".0"), places == 0 { text.removeLast(2) }
-    if places > 0 {
-      let parts = text.split(separator: ".", maxSplits: 1)
-      let fraction = parts.count > 1 ? String(parts[1]) : ""
-      if text.contains("e") { return text }
-      text = String(parts[0]) + "." + fraction.padding(toLength: places, withPad: "0", startingAt: 0)
-    }
-    return text
+    return DisplayFormat.fixed(value, places: places)
   }
 
   /// 75.2 → "1m15s"

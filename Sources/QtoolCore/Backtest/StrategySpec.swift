@@ -348,7 +348,7 @@ extension StrategySpec {
       let text = String(format: "%.4f", value * 100).replacingOccurrences(of: #"\.?0+$"#, with: "", options: .regularExpression)
       return text + "%"
     }
-    func number(_ value: Double) -> String { value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : "\(value)" }
+    func number(_ value: Double) -> String { DisplayFormat.param(value) }
     var lines: [(String, String)] = []
     var costs = ["commission \(percent(self.costs?.commission ?? 0))"]
     if let fixed = self.costs?.commissionFixed, fixed != 0 { costs.append("+ \(number(fixed)) a fill") }

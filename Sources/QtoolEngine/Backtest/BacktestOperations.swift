@@ -122,6 +122,9 @@ public struct BacktestReport: Encodable, Sendable {
   public var id: String
   public var jobID: String?
   public var strategy: String
+  /// The registered version of the strategy whose spec the run used (nil for a spec never
+  /// registered).
+  public var strategyVersion: Int? = nil
   public var dataset: String
   public var symbol: String
   public var timeframe: String
@@ -141,8 +144,9 @@ public struct BacktestReport: Encodable, Sendable {
   /// When the drawdown halt (or ruin) stopped trading, and why.
   public var haltedAt: String?
   public var haltReason: String?
-  /// How the indicators were warmed up before `first`.
-  public var warmup: WarmupReport
+  /// How the indicators were warmed up before `first` (nil for a stored run recorded before
+  /// runs kept it).
+  public var warmup: WarmupReport?
   /// Each symbol's trades and pnl (one entry unless a portfolio).
   public var contributions: [SymbolContribution]
   /// The order decided at the last bar, not yet filled.
@@ -157,9 +161,14 @@ public struct BacktestReport: Encodable, Sendable {
   /// The traded bars' closes on `timestamps` for the report's price chart (nil for a
   /// portfolio, whose trades are on several prices).
   public var closes: [Double]? = nil
+  /// The decimals the traded instruments' prices are quoted with, derived from their stored
+  /// bars (`DisplayFormat.places`), for tables and reports.
+  public var pricePlaces: Int = 2
+  /// The engine version a stored run was recorded with (`report(id:)`).
+  public var engineVersion: String? = nil
 
   enum CodingKeys: String, CodingKey {
-    case id, jobID = "job_id", strategy, dataset, symbol, timeframe, first, last, bars, parameters = "params", fingerprint, metrics, trades
+    case id, jobID = "job_id", strategy, strategyVersion = "strategy_version", dataset, symbol, timeframe, first, last, bars, parameters = "params", fingerprint, metrics, trades
     case failedAssertions = "failed_assertions", haltedAt = "halted_at", haltReason = "halt_reason", warmup, contributions
     case pendingOrder = "pending_order"
     case drawdownPeriods = "drawdown_periods", monthlyReturns = "monthly_returns"
@@ -199,7 +208,7 @@ public enum BacktestError: QtoolError, Equatable {
     case .severalSymbols(let count):
       return "the spec lists \(count) symbols but has no portfolio section, so it does not say how to trade them together"
     case .noBars(let dataset): return "\(dataset) has no bars in that range"
-    case .gaps(let dataset, let count, let first, _): return "\(dataset) has \(count) gaps in that range (the first: \(first))"
+    case .gaps(let dataset, let count, let first, _): return "\(dataset) has \(DisplayFormat.plural(count, "gap")) in that range (the first: \(first))"
     case .lookbackExceedsData(let dataset, let needed, let bars, let expression):
       return
         "the rules need \(needed) bars of history before their first decision\(expression.map { " (\($0))" } ?? ""), but \(dataset) has \(bars) bars in that range, so they would never decide"
@@ -605,13 +614,16 @@ public struct BacktestOperations: Sendable {
           "last": UTCCalendar.format(bars.timestamps[bars.count - 1]),
         ]
       ]), as: UTF8.self)
+    let warmup = run.data.warmup(strategy)
     let parameters = RunParameters(
       parameters: strategy.parameters, capital: strategy.capital, from: request.from, to: request.to, dataset: run.datasetName,
-      allowGaps: request.allowGaps, noWarmup: request.noWarmup, allowInSample: request.allowInSample ? true : nil)
+      allowGaps: request.allowGaps, noWarmup: request.noWarmup, allowInSample: request.allowInSample ? true : nil, warmup: warmup)
+    let haltReason = Self.haltReason(run.outcome, strategy: strategy)
     let record = RunRecord(
       id: id, strategyName: loaded.spec.name, specText: loaded.text, datasets: datasetsJSON,
       params: String(decoding: try encoder.encode(parameters), as: UTF8.self), engineVersion: Self.engineVersion, fingerprint: run.fingerprint,
-      status: "completed", metrics: String(decoding: try encoder.encode(metrics), as: UTF8.self), createdAt: started)
+      status: "completed", metrics: String(decoding: try encoder.encode(metrics), as: UTF8.self), createdAt: started,
+      haltedAt: haltReason == nil ? nil : run.outcome.haltedAt, haltReason: haltReason)
     try context.hooks.checkpoint("backtest.record", 0, cancellation: context.cancellation)
     try context.cancellation.check()
     try database.completeRun(
@@ -619,20 +631,82 @@ public struct BacktestOperations: Sendable {
       benchmark: run.simulated.benchmark, at: context.clock.now())
     context.progress.finish()
     return BacktestReport(
-      id: id, jobID: context.jobID, strategy: loaded.spec.name, dataset: run.datasetName, symbol: run.data.symbol, timeframe: run.data.timeframe,
+      id: id, jobID: context.jobID, strategy: loaded.spec.name, strategyVersion: strategyVersion(loaded.spec.name, text: loaded.text),
+      dataset: run.datasetName, symbol: run.data.symbol, timeframe: run.data.timeframe,
       first: UTCCalendar.format(bars.timestamps[0], alwaysTime: true), last: UTCCalendar.format(bars.timestamps[bars.count - 1], alwaysTime: true),
       bars: bars.count,
       parameters: strategy.parameters, fingerprint: run.fingerprint, metrics: metrics, trades: run.outcome.trades,
       tradeSymbols: run.simulated.tradeSymbols, timestamps: bars.timestamps, equity: run.outcome.equity, benchmark: run.simulated.benchmark,
       failedAssertions: failures, haltedAt: run.outcome.haltedAt.map { UTCCalendar.format($0, alwaysTime: true) },
-      haltReason: Self.haltReason(run.outcome, strategy: strategy), warmup: run.data.warmup(strategy),
+      haltReason: haltReason, warmup: warmup,
       contributions: Self.contributions(
         run.outcome.trades, symbols: run.data.portfolio.isEmpty ? [run.data.symbol] : run.data.portfolio.map(\.symbol),
         capital: strategy.capital),
       pendingOrder: run.outcome.pendingOrder,
       drawdownPeriods: Array(ResultSeries.drawdownPeriods(bars.timestamps, run.outcome.equity).prefix(10)),
       monthlyReturns: ResultSeries.monthlyReturns(bars.timestamps, run.outcome.equity),
-      settings: loaded.spec.settingsSummary(capital: strategy.capital), closes: run.data.portfolio.isEmpty ? bars.close : nil)
+      settings: loaded.spec.settingsSummary(capital: strategy.capital), closes: run.data.portfolio.isEmpty ? bars.close : nil,
+      pricePlaces: Self.pricePlaces(run.data.single.map { [$0] } ?? run.data.portfolio.map(\.bars)))
+  }
+
+  /// A run's stored metrics: undefined ones (null) come back as NaN.
+  static func storedMetrics(_ text: String?) throws -> Metrics {
+    let stored = (try? JSONSerialization.jsonObject(with: Data((text ?? "{}").utf8))) as? [String: Any] ?? [:]
+    var object: [String: Any] = [:]
+    for name in Metrics.names { object[name] = stored[name].flatMap { $0 is NSNull ? nil : $0 } ?? (Metrics.isCount(name) ? 0 : "nan") }
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return try decoder.decode(Metrics.self, from: try JSONSerialization.data(withJSONObject: object))
+  }
+
+  /// The registered version whose spec text is `text`, if any.
+  func strategyVersion(_ name: String, text: String) -> Int? {
+    (try? database.strategyVersions(name: name))?.last { $0.specText == text }?.version
+  }
+
+  /// The decimals prices are quoted with in `series`: what their stored bars need (the last
+  /// 5,000 bars of each are enough), at most `DisplayFormat.maximumPlaces`.
+  static func pricePlaces(_ series: [BarSeries]) -> Int {
+    series.map { bars in
+      let tail = max(0, bars.count - 5_000)..<bars.count
+      return DisplayFormat.places(of: tail.lazy.flatMap { [bars.open[$0], bars.high[$0], bars.low[$0], bars.close[$0]] })
+    }.max() ?? 2
+  }
+
+  /// A recorded run as its summary and report show it: what `run` returned, rebuilt from the
+  /// store (its warm-up, when it was recorded with it; no pending order, no assertions).
+  public func report(id: String) throws -> BacktestReport {
+    let record = try database.run(id: id)
+    let settings = try? JSONDecoder().decode(RunParameters.self, from: Data(record.params.utf8))
+    let curve = try database.equityCurve(runID: record.id)
+    let trades = try database.trades(runID: record.id)
+    let spec = try? StrategyLoader.parse(record.specText, origin: "run \(record.id)").spec
+    let datasetName = settings?.dataset ?? RunSummary(record).dataset ?? "?"
+    let capital = settings?.capital ?? curve.equity.first ?? 0
+    // The stored bars of the run's datasets over its range: their precision, and the closes
+    // for the report's price chart.
+    let (first, last) = (curve.timestamps.first ?? 0, curve.timestamps.last ?? 0)
+    let series = datasetName.split(separator: "+").compactMap { name -> BarSeries? in
+      guard let dataset = try? database.dataset(named: String(name)) else { return nil }
+      return try? database.bars(datasetID: dataset.id, from: first, to: last + 1)
+    }
+    let places =
+      series.isEmpty ? DisplayFormat.places(of: trades.flatMap { [$0.entryPrice, $0.exitPrice] }, cap: 4) : Self.pricePlaces(series)
+    let closes = series.count == 1 && series[0].timestamps == curve.timestamps ? series[0].close : nil
+    let metrics = try Self.storedMetrics(record.metrics)
+    let symbols = spec?.portfolio != nil ? (spec?.universe.symbols ?? []) : [trades.first?.symbol ?? spec?.universe.symbols.first ?? ""]
+    return BacktestReport(
+      id: record.id, jobID: nil, strategy: record.strategyName, strategyVersion: strategyVersion(record.strategyName, text: record.specText),
+      dataset: datasetName, symbol: symbols.joined(separator: ","), timeframe: spec?.universe.timeframe ?? "",
+      first: UTCCalendar.format(first, alwaysTime: true), last: UTCCalendar.format(last, alwaysTime: true), bars: curve.timestamps.count,
+      parameters: settings?.parameters ?? [:], fingerprint: record.fingerprint, metrics: metrics, trades: trades,
+      tradeSymbols: trades.map { $0.symbol ?? "" }, timestamps: curve.timestamps, equity: curve.equity,
+      benchmark: curve.benchmark.map { $0 ?? .nan }, failedAssertions: [],
+      haltedAt: record.haltedAt.map { UTCCalendar.format($0, alwaysTime: true) }, haltReason: record.haltReason, warmup: settings?.warmup,
+      contributions: Self.contributions(trades, symbols: symbols, capital: capital), pendingOrder: nil,
+      drawdownPeriods: Array(ResultSeries.drawdownPeriods(curve.timestamps, curve.equity).prefix(10)),
+      monthlyReturns: ResultSeries.monthlyReturns(curve.timestamps, curve.equity),
+      settings: spec?.settingsSummary(capital: capital) ?? [], closes: closes, pricePlaces: places, engineVersion: record.engineVersion)
   }
 
   /// Why a run stopped trading, in words: the drawdown at the halt and the limit it passed.
@@ -704,8 +778,22 @@ public struct BacktestOperations: Sendable {
     return ReplayReport(id: record.id, identical: differences.isEmpty, trades: run.outcome.trades.count, differences: differences)
   }
 
-  /// Metrics side by side and the correlation of per-bar returns over common timestamps.
-  public func compare(ids: [String]) throws -> ComparisonReport {
+  /// Metrics side by side and the correlation of per-bar returns over common timestamps; with
+  /// `sort`, the runs best first by that metric (undefined last), the matrix in the same order.
+  public func compare(ids: [String], sort: String? = nil) throws -> ComparisonReport {
+    if let sort { try Self.checkRank(sort) }
+    var ids = ids
+    if let sort {
+      let records = try ids.map { try database.run(id: $0) }
+      let read = { (run: RunRecord) in run.metricValues[sort] ?? .nan }
+      let lower = Self.lowerIsBetter.contains(sort)
+      let order = records.indices.sorted { a, b in
+        let (x, y) = (read(records[a]), read(records[b]))
+        if x.isFinite != y.isFinite { return x.isFinite }
+        return x != y && x.isFinite ? (lower ? x < y : x > y) : a < b
+      }
+      ids = order.map { records[$0].id }
+    }
     var runs: [ComparisonReport.Run] = []
     var curves: [[Int64: Double]] = []
     for id in ids {
@@ -801,8 +889,10 @@ public struct RunParameters: Codable, Sendable, Equatable {
   public var noWarmup: Bool?
   /// True when `model()` was let predict bars its model trained on.
   public var allowInSample: Bool?
+  /// How the indicators were warmed up (nil in runs recorded before it was kept).
+  public var warmup: WarmupReport? = nil
   enum CodingKeys: String, CodingKey {
-    case parameters, capital, from, to, dataset, allowGaps = "allow_gaps", noWarmup = "no_warmup", allowInSample = "allow_in_sample"
+    case parameters, capital, from, to, dataset, allowGaps = "allow_gaps", noWarmup = "no_warmup", allowInSample = "allow_in_sample", warmup
   }
 }
 
@@ -960,11 +1050,7 @@ extension BacktestOperations {
       equity +=
         "\(UTCCalendar.format(detail.timestamps[i], alwaysTime: true)),\(detail.equity[i]),\(detail.benchmark[i].isFinite ? "\(detail.benchmark[i])" : "")\n"
     }
-    var trades = "symbol,side,size,entry_time,entry_price,exit_time,exit_price,pnl,return,commission,reason\n"
-    for t in detail.trades {
-      trades +=
-        "\(t.symbol ?? ""),\(t.side),\(t.size),\(UTCCalendar.format(t.entryTime, alwaysTime: true)),\(t.entryPrice),\(UTCCalendar.format(t.exitTime, alwaysTime: true)),\(t.exitPrice),\(t.pnl),\(t.returnPct),\(t.commission),\(t.reason.rawValue)\n"
-    }
+    let trades = Self.tradesCSV(detail.trades)
     let manifest: [String: String] = [
       "id": run.id, "strategy": run.strategyName, "engine_version": run.engineVersion, "fingerprint": run.fingerprint, "qtool": VersionInfo.version,
     ]
@@ -976,6 +1062,17 @@ extension BacktestOperations {
         ("equity.csv", Data(equity.utf8)),
       ]
     )
+  }
+
+  /// A run's trades as CSV — the bundle's trades.csv and `backtest show ID --trades --csv`:
+  /// full precision, times in RFC 3339, one row a trade.
+  public static func tradesCSV(_ trades: [Trade]) -> String {
+    var text = "symbol,side,size,entry_time,entry_price,exit_time,exit_price,pnl,return,commission,reason\n"
+    for t in trades {
+      text +=
+        "\(t.symbol ?? ""),\(t.side),\(t.size),\(UTCCalendar.format(t.entryTime, alwaysTime: true)),\(t.entryPrice),\(UTCCalendar.format(t.exitTime, alwaysTime: true)),\(t.exitPrice),\(t.pnl),\(t.returnPct),\(t.commission),\(t.reason.rawValue)\n"
+    }
+    return text
   }
 
   /// `backtest export`: the bundle as one .tar.gz, under a folder named after the run.

@@ -4,11 +4,12 @@ import QtoolCore
 /// One self-contained HTML file per run: inline SVG charts and CSS, no scripts, no network.
 public enum HTMLReport {
   public static func render(_ report: BacktestReport) -> String {
-    let m = report.metrics
+    let daily = DisplayFormat.isDaily(report.timestamps)
+    let name = report.strategy + (report.strategyVersion.map { " v\($0)" } ?? "")
     var html = """
       <!DOCTYPE html>
       <html lang="en"><head><meta charset="utf-8">
-      <title>\(escape(report.strategy)) on \(escape(report.dataset)) — qtool</title>
+      <title>\(escape(name)) on \(escape(report.dataset)) — qtool</title>
       <style>
       body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2430;max-width:1100px}
       h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:28px 0 8px} .muted{color:#667}
@@ -16,14 +17,16 @@ public enum HTMLReport {
       td:first-child,th:first-child{text-align:left} .metrics{columns:3} .metrics div{break-inside:avoid;display:flex;justify-content:space-between;padding:2px 10px 2px 0}
       svg{background:#fbfcfd;border:1px solid #e4e7ec} .pos{color:#137333} .neg{color:#b3261e}
       </style></head><body>
-      <h1>\(escape(report.strategy)) on \(escape(report.dataset))</h1>
-      <div class="muted">\(day(report.first)) … \(day(report.last)) · \(report.bars) bars · run \(report.id) · fingerprint \(report.fingerprint.prefix(16))</div>
-      <div class="muted" id="warmup">warm-up: \(escape(report.warmup.sentence(first: report.first)))</div>
-      <table id="settings">\(settingsRows(report))</table>
+      <h1>\(escape(name)) on \(escape(report.dataset))</h1>
+      <div class="muted" id="range">\(DisplayFormat.time(report.first, daily: daily)) … \(DisplayFormat.time(report.last, daily: daily)) · \(DisplayFormat.plural(report.bars, "bar")) · run \(report.id) · fingerprint \(report.fingerprint.prefix(16))</div>
 
       """
+    if let warmup = report.warmup {
+      html += "<div class=\"muted\" id=\"warmup\">warm-up: \(escape(warmup.sentence(first: report.first)))</div>\n"
+    }
+    html += "<table id=\"settings\">\(settingsRows(report))</table>\n"
     if let at = report.haltedAt {
-      html += "<p class=\"neg\" id=\"halt\"><b>Halted \(at.hasSuffix("T00:00:00Z") ? String(at.prefix(10)) : at)</b>: \(escape(report.haltReason ?? "trading stopped"))</p>\n"
+      html += "<p class=\"neg\" id=\"halt\"><b>Halted \(DisplayFormat.time(at, daily: daily))</b>: \(escape(report.haltReason ?? "trading stopped"))</p>\n"
     }
     html +=
       "<h2>Equity</h2>\n"
@@ -31,30 +34,13 @@ public enum HTMLReport {
         id: "equity-chart", timestamps: report.timestamps,
         series: [(report.equity, "#1a73e8", "strategy"), (report.benchmark, "#9aa0a6", "buy & hold")])
     if let closes = report.closes, closes.count == report.timestamps.count {
-      html += "<h2>Price and trades</h2>\n" + priceChart(report.timestamps, closes, trades: report.trades)
+      html += "<h2>Price and trades</h2>\n" + priceChart(report.timestamps, closes, trades: report.trades, places: report.pricePlaces)
     }
     html += "<h2>Drawdown</h2>\n" + drawdownChart(report.timestamps, report.equity)
     html += "<h2>Metrics</h2>\n<div class=\"metrics\" id=\"metrics\">\n"
-    let values = m.allValues
+    let values = report.metrics.allValues
     for (name, _) in Metrics.definitions {
-      let value = values[name] ?? .nan
-      let text: String
-      if value.isNaN {
-        text = "n/a"
-      } else if value.isInfinite {
-        text = value > 0 ? "inf" : "-inf"
-      } else {
-        let isCount = ["trades", "winning", "losing", "max_consecutive_wins", "max_consecutive_losses"].contains(name)
-        let isRatio = [
-          "total_return", "annualized_return", "cagr", "volatility", "max_drawdown", "var_95", "cvar_95", "win_rate", "avg_win", "avg_loss", "best",
-          "worst", "exposure", "buy_and_hold_return", "alpha",
-        ].contains(name)
-        let isMoney = ["start_equity", "final_equity", "expectancy", "commissions"].contains(name)
-        text =
-          isCount
-          ? String(Int(value))
-          : isRatio ? String(format: "%.2f%%", value * 100) : isMoney ? String(format: "%.2f", value) : String(format: "%.4g", value)
-      }
+      let text = DisplayFormat.metric(name, values[name] ?? .nan)
       html += "<div><span>\(name)</span><b>\(text)</b></div>\n"
     }
     html += "</div>\n<h2>Monthly returns</h2>\n" + monthlyHeatmap(report.timestamps, report.equity)
@@ -67,12 +53,15 @@ public enum HTMLReport {
       }
       html += "</table>\n"
     }
+    let sizes = DisplayFormat.column(report.trades.map(\.size))
+    let tradesDaily = DisplayFormat.isDaily(report.trades.flatMap { [$0.entryTime, $0.exitTime] })
+    func price(_ value: Double) -> String { DisplayFormat.fixed(value, places: report.pricePlaces) }
     html +=
       "<h2>Trades (\(report.trades.count))</h2>\n<table id=\"trades\"><tr><th>#</th><th>symbol</th><th>side</th><th>size</th><th>entry</th><th>price</th><th>exit</th><th>price</th><th>pnl</th><th>return</th><th>reason</th></tr>\n"
     for (index, trade) in report.trades.enumerated() {
       let css = trade.pnl > 0 ? "pos" : "neg"
       html +=
-        "<tr><td>\(index + 1)</td><td>\(escape(trade.symbol ?? ""))</td><td>\(trade.side)</td><td>\(String(format: "%g", trade.size))</td><td>\(UTCCalendar.format(trade.entryTime))</td><td>\(trade.entryPrice)</td><td>\(UTCCalendar.format(trade.exitTime))</td><td>\(trade.exitPrice)</td><td class=\"\(css)\">\(String(format: "%.2f", trade.pnl))</td><td class=\"\(css)\">\(String(format: "%.2f%%", trade.returnPct * 100))</td><td>\(trade.reason.rawValue)</td></tr>\n"
+        "<tr><td>\(index + 1)</td><td>\(escape(trade.symbol ?? ""))</td><td>\(trade.side)</td><td>\(sizes[index])</td><td>\(DisplayFormat.time(trade.entryTime, daily: tradesDaily))</td><td>\(price(trade.entryPrice))</td><td>\(DisplayFormat.time(trade.exitTime, daily: tradesDaily))</td><td>\(price(trade.exitPrice))</td><td class=\"\(css)\">\(String(format: "%.2f", trade.pnl))</td><td class=\"\(css)\">\(String(format: "%.2f%%", trade.returnPct * 100))</td><td>\(trade.reason.rawValue)</td></tr>\n"
     }
     html += "</table>\n<p class=\"muted\">Generated by qtool \(VersionInfo.version).</p>\n</body></html>\n"
     return html
@@ -101,10 +90,13 @@ public enum HTMLReport {
     html +=
       "<h2>Metrics</h2>\n<table id=\"metrics\"><tr><th>metric</th>"
       + report.runs.map { "<th>\(escape($0.id))<br>\(escape($0.strategy))</th>" }.joined() + "</tr>\n"
+    html +=
+      "<tr id=\"params\"><td>params</td>"
+      + report.runs.map { run in
+        "<td>\(escape(run.params.keys.sorted().map { "\($0)=\(DisplayFormat.param(run.params[$0]!))" }.joined(separator: " ")))</td>"
+      }.joined() + "</tr>\n"
     for (name, _) in Metrics.definitions {
-      html +=
-        "<tr><td>\(name)</td>" + report.runs.map { run in "<td>\(run.metrics[name].map { String(format: "%.4g", $0) } ?? "n/a")</td>" }.joined()
-        + "</tr>\n"
+      html += "<tr><td>\(name)</td>" + report.runs.map { run in "<td>\(DisplayFormat.metric(name, run.metrics[name]))</td>" }.joined() + "</tr>\n"
     }
     html +=
       "</table>\n<h2>Correlation of per-bar returns</h2>\n<table id=\"correlation\"><tr><th></th>"
@@ -192,7 +184,7 @@ public enum HTMLReport {
   static func settingsRows(_ report: BacktestReport) -> String {
     var rows: [(String, String)] = []
     if !report.parameters.isEmpty {
-      rows.append(("params", report.parameters.keys.sorted().map { "\($0)=\(String(format: "%g", report.parameters[$0]!))" }.joined(separator: " ")))
+      rows.append(("params", report.parameters.keys.sorted().map { "\($0)=\(DisplayFormat.param(report.parameters[$0]!))" }.joined(separator: " ")))
     }
     rows += report.settings.map { ($0.name, $0.value) }
     return rows.map { "<tr><th>\(escape($0.0))</th><td style=\"text-align:left\">\(escape($0.1))</td></tr>" }.joined()
@@ -201,7 +193,7 @@ public enum HTMLReport {
   /// The close with each trade's entry (▲ long, ▼ short) and exit (●, green for a gain, red
   /// for a loss) at its fill price; log-scaled when prices span more than a factor of 4, with a
   /// date tick per year (or per month for shorter runs).
-  static func priceChart(_ timestamps: [Int64], _ closes: [Double], trades: [Trade]) -> String {
+  static func priceChart(_ timestamps: [Int64], _ closes: [Double], trades: [Trade], places: Int = 2) -> String {
     let (width, height) = (1000.0, 320.0)
     let prices = closes + trades.flatMap { [$0.entryPrice, $0.exitPrice] }
     guard timestamps.count > 1, let low = prices.filter({ $0.isFinite && $0 > 0 }).min(), let high = prices.filter(\.isFinite).max() else {
@@ -226,7 +218,7 @@ public enum HTMLReport {
       let value = logScale ? exp(bottom + span * Double(tick) / 4) : low + (high - low) * Double(tick) / 4
       let ty = y(value)
       svg += String(format: "<line x1=\"60\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e7ec\"/>", width - 10, ty, ty)
-      svg += String(format: "<text x=\"4\" y=\"%.1f\" font-size=\"11\" fill=\"#667\">%@</text>", ty + 4, Self.axisNumber(value))
+      svg += String(format: "<text x=\"4\" y=\"%.1f\" font-size=\"11\" fill=\"#667\">", ty + 4) + Self.axisNumber(value) + "</text>"
     }
     // Date ticks: each year's first bar, or each month's when the run is shorter than two years.
     let yearly = timestamps.last! - timestamps.first! > 2 * 365 * 86_400_000
@@ -252,10 +244,10 @@ public enum HTMLReport {
         long
         ? String(format: "%.1f,%.1f %.1f,%.1f %.1f,%.1f", ex, ey - 6, ex - 5, ey + 4, ex + 5, ey + 4)
         : String(format: "%.1f,%.1f %.1f,%.1f %.1f,%.1f", ex, ey + 6, ex - 5, ey - 4, ex + 5, ey - 4)
-      svg += "<polygon class=\"entry\" points=\"\(triangle)\" fill=\"\(long ? "#1a73e8" : "#a142f4")\"><title>trade \(number + 1): \(escape(trade.side)) entry \(UTCCalendar.format(trade.entryTime)) at \(trade.entryPrice)</title></polygon>"
+      svg += "<polygon class=\"entry\" points=\"\(triangle)\" fill=\"\(long ? "#1a73e8" : "#a142f4")\"><title>trade \(number + 1): \(escape(trade.side)) entry \(UTCCalendar.format(trade.entryTime)) at \(DisplayFormat.fixed(trade.entryPrice, places: places))</title></polygon>"
       let (xx, xy) = (x(index(of: trade.exitTime)), y(trade.exitPrice))
       svg += String(format: "<circle class=\"exit\" cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%@\">", xx, xy, trade.pnl > 0 ? "#137333" : "#b3261e")
-      svg += "<title>trade \(number + 1): exit \(UTCCalendar.format(trade.exitTime)) at \(trade.exitPrice) (\(trade.reason.rawValue))</title></circle>\n"
+      svg += "<title>trade \(number + 1): exit \(UTCCalendar.format(trade.exitTime)) at \(DisplayFormat.fixed(trade.exitPrice, places: places)) (\(trade.reason.rawValue))</title></circle>\n"
     }
     svg += "<text x=\"64\" y=\"14\" font-size=\"12\" fill=\"#667\">close\(logScale ? " (log scale)" : "") · ▲ long entry · ▼ short entry · ● exit</text>"
     return svg + "\n</svg>\n"
@@ -263,7 +255,10 @@ public enum HTMLReport {
 
   /// A price on an axis: no scientific notation, fewer decimals for larger prices.
   static func axisNumber(_ value: Double) -> String {
-    String(format: abs(value) >= 1000 ? "%.0f" : abs(value) >= 1 ? "%.2f" : "%.6g", value)
+    let magnitude = abs(value)
+    // Three significant digits below 1: 0.000123, never 1.23e-04.
+    let places = magnitude >= 1000 ? 0 : magnitude >= 1 || magnitude == 0 ? 2 : min(12, 2 - Int(log10(magnitude).rounded(.down)))
+    return DisplayFormat.fixed(value, places: places)
   }
 
   /// `2024-01-31` for a midnight time, the full time otherwise.
@@ -305,10 +300,10 @@ public enum HTMLReport {
       let finite = Array(best.values)
       let (low, high) = (finite.min() ?? 0, finite.max() ?? 1)
       html += "<h2>\(escape(metric)) by \(escape(x)) (across) and \(escape(y)) (down)</h2>\n<table class=\"heat\"><tr><th>\(escape(y)) \\ \(escape(x))</th>"
-      for a in xs { html += "<th>\(String(format: "%g", a))</th>" }
+      for a in xs { html += "<th>\(DisplayFormat.param(a))</th>" }
       html += "</tr>\n"
       for b in ys {
-        html += "<tr><th>\(String(format: "%g", b))</th>"
+        html += "<tr><th>\(DisplayFormat.param(b))</th>"
         for a in xs {
           guard let value = best["\(a)|\(b)"] else {
             html += "<td></td>"
@@ -317,7 +312,7 @@ public enum HTMLReport {
           var share = high > low ? (value - low) / (high - low) : 0.5
           if lower { share = 1 - share }
           let hue = Int(share * 120)  // red (worst) to green (best)
-          html += "<td style=\"background:hsl(\(hue),60%,80%)\" title=\"\(escape(x))=\(String(format: "%g", a)) \(escape(y))=\(String(format: "%g", b))\">\(number(value))</td>"
+          html += "<td style=\"background:hsl(\(hue),60%,80%)\" title=\"\(escape(x))=\(DisplayFormat.param(a)) \(escape(y))=\(DisplayFormat.param(b))\">\(number(value))</td>"
         }
         html += "</tr>\n"
       }
@@ -327,7 +322,7 @@ public enum HTMLReport {
     let shown = [metric] + ["sharpe", "total_return", "max_drawdown", "trades"].filter { $0 != metric }
     html += shown.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
     for row in rows.rows {
-      html += "<tr><td>\(row.row)</td>" + names.map { "<td>\(String(format: "%g", row.params[$0] ?? .nan))</td>" }.joined()
+      html += "<tr><td>\(row.row)</td>" + names.map { "<td>\(DisplayFormat.param(row.params[$0] ?? .nan))</td>" }.joined()
       html += shown.map { "<td>\(number(row.metrics[$0] ?? nil, count: Metrics.isCount($0)))</td>" }.joined() + "</tr>\n"
     }
     return html + "</table>\n</body></html>\n"

@@ -31,7 +31,7 @@ enum BacktestCheckCommand: LeafCommand {
       try context.printJSON(report)
     } else {
       if report.clean {
-        context.stdout.line("clean: no decision changed at \(report.cuts.count) cut points")
+        context.stdout.line("clean: no decision changed at \(DisplayFormat.plural(report.cuts.count, "cut point"))")
       }
       if !report.changes.isEmpty {
         context.stdout.line("LOOK-AHEAD: decisions change when later data is removed")

@@ -9,18 +9,30 @@ enum BacktestListCommand: LeafCommand {
     name: "list", abstract: "List recorded backtest runs, newest first (or best first by a metric)", aliases: ["ls"],
     options: [
       .value("strategy", valueName: "name", help: "Only runs of this strategy.", completion: .dynamic("strategies")),
-      .value("since", .duration, valueName: "age", help: "Only runs recorded in the last AGE, e.g. 7d."),
+      .value("since", valueName: "date|age", help: "Only runs recorded since DATE (2024-06-01, UTC) or in the last AGE (7d, 12h)."),
       .value("limit", .int, valueName: "n", help: "At most this many.", defaultValue: "50"),
       .value("sort", valueName: "metric", help: "Best first by this metric (qtool help metrics).", completion: .choices(Metrics.names)),
       CommonOptions.json,
     ],
-    examples: [Example("qtool backtest list --strategy goog-sma --sort sharpe --limit 5", "The five best runs of a strategy")])
+    examples: [
+      Example("qtool backtest list --strategy goog-sma --sort sharpe --limit 5", "The five best runs of a strategy"),
+      Example("qtool backtest list --since 2024-06-01", "The runs recorded since June 2024"),
+    ])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
     let operations = BacktestOperations(try context.operations())
     guard let limit = arguments.int("limit"), limit >= 1 else { throw UsageError("--limit: expected 1 or more", commandPath: arguments.commandPath) }
-    let since = arguments.duration("since").map { operations.context.clock.now() - Int64($0) * 1000 }
+    var since: Int64?
+    if let text = arguments.string("since") {
+      if let seconds = ValueParsing.durationSeconds(text) {
+        since = operations.context.clock.now() - Int64(seconds) * 1000
+      } else if let date = ValueParsing.date(text) {
+        since = Int64((date.timeIntervalSince1970 * 1000).rounded())
+      } else {
+        throw UsageError("--since: expected a date (2024-06-01) or an age (7d, 12h), got '\(text)'", commandPath: arguments.commandPath)
+      }
+    }
     let rows = try operations.list(RunFilter(strategy: arguments.string("strategy"), since: since, limit: limit, sort: arguments.string("sort")))
     if context.json {
       try context.printJSON(rows)
@@ -30,10 +42,9 @@ enum BacktestListCommand: LeafCommand {
       context.note("no runs yet; `qtool backtest run SPEC` records one")
       return .success
     }
-    func metric(_ row: RunSummary, _ name: String, percent: Bool) -> String {
-      guard let value = row.metrics[name] else { return "n/a" }
-      return percent ? Format.decimal(value * 100, places: 2) + "%" : Format.decimal(value, places: 2)
-    }
+    func metric(_ row: RunSummary, _ name: String) -> String { DisplayFormat.metric(name, row.metrics[name]) }
+    // One form per column: dates when every run's range is in whole days.
+    let daily = DisplayFormat.isDaily(rows.flatMap { [$0.first, $0.last] }.compactMap { $0.flatMap { TimestampParser.parse($0) } })
     context.stdout.write(
       Table(
         columns: [
@@ -42,12 +53,11 @@ enum BacktestListCommand: LeafCommand {
         ],
         rows: rows.map { row -> [String] in
           let created = String(row.createdAt.prefix(16)).replacingOccurrences(of: "T", with: " ")
-          let data = "\(row.dataset ?? "?") \(Format.when(row.first))…\(Format.when(row.last))"
-          let params = row.params.keys.sorted().map { key in "\(key)=\(Format.compact(row.params[key]!))" }.joined(separator: " ")
-          let trades = row.metrics["trades"].map { String(Int($0)) } ?? "-"
+          let data = "\(row.dataset ?? "?") \(DisplayFormat.time(row.first, daily: daily))…\(DisplayFormat.time(row.last, daily: daily))"
+          let params = row.params.keys.sorted().map { key in "\(key)=\(DisplayFormat.param(row.params[key]!))" }.joined(separator: " ")
           return [
-            row.id, row.strategy, created, data, params, metric(row, "total_return", percent: true), metric(row, "sharpe", percent: false),
-            metric(row, "max_drawdown", percent: true), trades,
+            row.id, row.strategy, created, data, params, metric(row, "total_return"), metric(row, "sharpe"), metric(row, "max_drawdown"),
+            metric(row, "trades"),
           ]
         }
       ).render(bold: context.terminal.colorOnStdout))

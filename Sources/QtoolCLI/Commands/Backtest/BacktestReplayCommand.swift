@@ -16,7 +16,7 @@ enum BacktestReplayCommand: LeafCommand {
     if context.json {
       try context.printJSON(report)
     } else if report.identical {
-      context.stdout.line("\(report.id): identical (\(report.trades) trades, every equity point)")
+      context.stdout.line("\(report.id): identical (\(DisplayFormat.plural(report.trades, "trade")), every equity point)")
     } else {
       context.stdout.line("\(report.id): DIFFERENT")
       for line in report.differences { context.stdout.line("  " + line) }

@@ -1,18 +1,26 @@
 import QtoolCore
 import QtoolEngine
 
-/// The terminal summary of a run: key metrics and an equity sparkline.
+/// The terminal summary of a run — what `backtest run` prints and `backtest show` shows of a
+/// stored run: strategy and version, params, dataset and range, costs and trading settings,
+/// key metrics, an equity sparkline, and a halt when there was one.
 enum BacktestSummary {
-  static func render(_ report: BacktestReport, color: Bool) -> String {
+  static func render(_ report: BacktestReport, color: Bool, footer: Bool = true) -> String {
     let m = report.metrics
-    func percent(_ value: Double) -> String { Format.metric(value * 100, places: 2, suffix: "%") }
+    func percent(_ value: Double) -> String { DisplayFormat.percent(value) }
     func number(_ value: Double) -> String { Format.metric(value, places: 2) }
+    let daily = DisplayFormat.isDaily(report.timestamps)
+    func time(_ iso: String?) -> String { DisplayFormat.time(iso, daily: daily) }
     var lines: [String] = []
-    lines.append(Terminal.bold("\(report.strategy) on \(report.dataset)", color) + "  \(Format.when(report.first)) … \(Format.when(report.last))  (\(report.bars) bars)")
+    let name = report.strategy + (report.strategyVersion.map { " v\($0)" } ?? "")
+    lines.append(
+      Terminal.bold("\(name) on \(report.dataset)", color)
+        + "  \(time(report.first)) … \(time(report.last))  (\(DisplayFormat.plural(report.bars, "bar")))")
     if !report.parameters.isEmpty {
-      lines.append("params: " + report.parameters.keys.sorted().map { "\($0)=\(Format.compact(report.parameters[$0]!))" }.joined(separator: " "))
+      lines.append("params: " + report.parameters.keys.sorted().map { "\($0)=\(DisplayFormat.param(report.parameters[$0]!))" }.joined(separator: " "))
     }
-    lines.append("warm-up: " + report.warmup.sentence(first: report.first))
+    for (name, value) in report.settings { lines.append("\(name): \(value)") }
+    if let warmup = report.warmup { lines.append("warm-up: " + warmup.sentence(first: report.first)) }
     lines.append("equity  " + sparkline(report.equity, width: 60))
     lines.append("")
     let rows: [(String, String, String, String)] = [
@@ -40,11 +48,35 @@ enum BacktestSummary {
     }
     if let at = report.haltedAt {
       lines.append("")
-      lines.append(Terminal.bold("halted \(Format.when(at))", color) + ": " + (report.haltReason ?? "trading stopped"))
+      lines.append(Terminal.bold("halted \(time(at))", color) + ": " + (report.haltReason ?? "trading stopped"))
     }
-    lines.append("")
-    lines.append("run \(report.id)  (qtool backtest show \(report.id))")
+    if footer {
+      lines.append("")
+      lines.append("run \(report.id)  (qtool backtest show \(report.id))")
+    }
     return lines.joined(separator: "\n") + "\n"
+  }
+
+  /// A run's trades as a table: prices at the instrument's precision, sizes at the precision
+  /// they need, times in one form per column.
+  static func tradesTable(_ report: BacktestReport, bold: Bool) -> String {
+    let trades = report.trades
+    let sizes = DisplayFormat.column(trades.map(\.size))
+    let daily = DisplayFormat.isDaily(trades.flatMap { [$0.entryTime, $0.exitTime] })
+    func price(_ value: Double) -> String { DisplayFormat.fixed(value, places: report.pricePlaces) }
+    return Table(
+      columns: [
+        .init("SYMBOL"), .init("SIDE"), .init("SIZE", .right), .init("ENTRY"), .init("PRICE", .right), .init("EXIT"), .init("PRICE", .right),
+        .init("PNL", .right), .init("RETURN", .right), .init("REASON"),
+      ],
+      rows: trades.enumerated().map { index, trade in
+        [
+          trade.symbol ?? "", trade.side, sizes[index], DisplayFormat.time(trade.entryTime, daily: daily), price(trade.entryPrice),
+          DisplayFormat.time(trade.exitTime, daily: daily), price(trade.exitPrice), DisplayFormat.fixed(trade.pnl, places: 2),
+          DisplayFormat.percent(trade.returnPct), trade.reason.rawValue,
+        ]
+      }
+    ).render(bold: bold)
   }
 
   static func sparkline(_ values: [Double], width: Int) -> String {
@@ -70,6 +102,6 @@ extension Format {
   static func metric(_ value: Double, places: Int, suffix: String = "") -> String {
     if value.isNaN { return "n/a" }
     if value.isInfinite { return value > 0 ? "inf" : "-inf" }
-    return decimal(value, places: places) + suffix
+    return DisplayFormat.fixed(value, places: places) + suffix
   }
 }

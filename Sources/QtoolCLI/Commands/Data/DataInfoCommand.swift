@@ -20,11 +20,12 @@ enum DataInfoCommand: LeafCommand {
       return .success
     }
     let dataset = info.dataset
+    let daily = DisplayFormat.isDaily([dataset.firstTs, dataset.lastTs].compactMap { $0 })
     var pairs: [(String, String)] = [
       ("dataset", dataset.name), ("instrument", "\(dataset.symbol) from \(dataset.source)"),
       ("timeframe", dataset.timeframe), ("calendar", dataset.calendar), ("origin", dataset.origin),
       ("bars", "\(dataset.rowCount)"), ("gaps", "\(dataset.gapCount)"),
-      ("range", "\(dataset.firstTs.map { UTCCalendar.format($0) } ?? "-") … \(dataset.lastTs.map { UTCCalendar.format($0) } ?? "-")"),
+      ("range", "\(dataset.firstTs.map { DisplayFormat.time($0, daily: daily) } ?? "-") … \(dataset.lastTs.map { DisplayFormat.time($0, daily: daily) } ?? "-")"),
       ("content hash", dataset.contentHash ?? "-"),
     ]
     if let parent = dataset.parentName { pairs.append(("parent", parent)) }
@@ -47,10 +48,15 @@ enum DataInfoCommand: LeafCommand {
           columns: [
             .init("TIME"), .init("OPEN", .right), .init("HIGH", .right), .init("LOW", .right), .init("CLOSE", .right), .init("VOLUME", .right),
           ] + (info.sample.first?.features ?? []).map { .init($0.name.uppercased(), .right) },
-          rows: info.sample.map { row in
-            [row.time, "\(row.open)", "\(row.high)", "\(row.low)", "\(row.close)", "\(row.volume)"]
-              + (row.features ?? []).map { $0.value.map { Format.decimal($0, places: 4) } ?? "n/a" }
-          }
+          rows: {
+            // Prices at the precision the sample's prices need, volumes at theirs.
+            let places = DisplayFormat.places(of: info.sample.flatMap { [$0.open, $0.high, $0.low, $0.close] })
+            let volumes = DisplayFormat.column(info.sample.map(\.volume))
+            return info.sample.enumerated().map { index, row in
+              [row.time] + [row.open, row.high, row.low, row.close].map { DisplayFormat.fixed($0, places: places) } + [volumes[index]]
+                + (row.features ?? []).map { $0.value.map { Format.decimal($0, places: 4) } ?? "n/a" }
+            }
+          }()
         ).render(bold: context.terminal.colorOnStdout))
     }
     return .success

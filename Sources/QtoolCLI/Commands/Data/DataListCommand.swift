@@ -20,6 +20,8 @@ enum DataListCommand: LeafCommand {
       context.note("no datasets yet; add one with `qtool data import FILE --symbol S --timeframe T` or `qtool data download`")
       return .success
     }
+    // One form per column: dates when every dataset's range is in whole days.
+    let daily = DisplayFormat.isDaily(datasets.flatMap { [$0.firstTs, $0.lastTs] }.compactMap { $0 })
     let table = Table(
       columns: [
         .init("DATASET"), .init("SOURCE"), .init("SYMBOL"), .init("TF"), .init("FIRST"), .init("LAST"),
@@ -28,7 +30,7 @@ enum DataListCommand: LeafCommand {
       rows: datasets.map { dataset in
         [
           dataset.name, dataset.source, dataset.symbol, dataset.timeframe,
-          dataset.firstTs.map { UTCCalendar.format($0) } ?? "-", dataset.lastTs.map { UTCCalendar.format($0) } ?? "-",
+          dataset.firstTs.map { DisplayFormat.time($0, daily: daily) } ?? "-", dataset.lastTs.map { DisplayFormat.time($0, daily: daily) } ?? "-",
           "\(dataset.rowCount)", "\(dataset.gapCount)", dataset.origin,
         ]
       })

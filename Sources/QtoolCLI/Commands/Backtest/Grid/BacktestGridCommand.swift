@@ -135,7 +135,7 @@ enum BacktestGridCommand: LeafCommand {
       [Table.Column("#", .right)] + names.map { Table.Column($0, .right) }
       + ["sharpe", "total_return", "max_drawdown", "trades"].map { Table.Column($0, .right) }
     let rows = report.results.enumerated().map { index, result in
-      ["\(index + 1)"] + names.map { Format.compact(result.parameters[$0]!) }
+      ["\(index + 1)"] + names.map { DisplayFormat.param(result.parameters[$0]!) }
         + [
           Format.metric(result.metrics.sharpe, places: 3), Format.metric(result.metrics.totalReturn * 100, places: 2, suffix: "%"),
           Format.metric(result.metrics.maxDrawdown * 100, places: 2, suffix: "%"), "\(result.metrics.trades)",
@@ -167,7 +167,7 @@ enum BacktestGridCommand: LeafCommand {
         columns: [Table.Column("TRAIN"), Table.Column("TEST")] + names.map { Table.Column($0, .right) }
           + [Table.Column("IN \(report.rank)", .right), Table.Column("OUT \(report.rank)", .right), Table.Column("OUT RETURN", .right)],
         rows: report.windows.map { window in
-          [window.train.text, window.test.text] + names.map { Format.compact(window.parameters[$0]!) }
+          [window.train.text, window.test.text] + names.map { DisplayFormat.param(window.parameters[$0]!) }
             + [
               Format.metric(window.inSampleRank, places: 3),
               Format.metric(Metrics.reader(report.rank).map { $0(window.outOfSample) } ?? .nan, places: 3),
@@ -175,7 +175,7 @@ enum BacktestGridCommand: LeafCommand {
             ]
         }
       ).render(bold: context.terminal.colorOnStdout))
-    context.stdout.line("out-of-sample return over \(report.windows.count) windows: \(Format.decimal(report.outOfSampleReturn * 100, places: 2))%")
+    context.stdout.line("out-of-sample return over \(DisplayFormat.plural(report.windows.count, "window")): \(Format.decimal(report.outOfSampleReturn * 100, places: 2))%")
     if report.warmupBars > 0 {
       context.stdout.line("each window's indicators warmed up on the \(report.warmupBars) bars before it (a test window: its combination's own)")
     }

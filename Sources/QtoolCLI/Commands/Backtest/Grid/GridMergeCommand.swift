@@ -57,7 +57,7 @@ enum GridMergeCommand: LeafCommand {
           + ["sharpe", "total_return", "max_drawdown", "trades"].map { Table.Column($0, .right) },
         rows: report.results.map { row in
           func metric(_ name: String) -> Double { (row.metrics[name] ?? nil) ?? .nan }
-          return ["\(row.row)"] + names.map { Format.compact(row.params[$0] ?? .nan) }
+          return ["\(row.row)"] + names.map { DisplayFormat.param(row.params[$0] ?? .nan) }
             + [
               Format.metric(metric("sharpe"), places: 3), Format.metric(metric("total_return") * 100, places: 2, suffix: "%"),
               Format.metric(metric("max_drawdown") * 100, places: 2, suffix: "%"), "\(Int(metric("trades")))",

@@ -51,7 +51,7 @@ enum GridShowCommand: LeafCommand {
     } else if arguments.flag("csv") {
       context.stdout.line((["row"] + names + Metrics.names).joined(separator: ","))
       for row in rows.rows {
-        let values = names.map { Format.compact(row.params[$0] ?? .nan) } + Metrics.names.map { name in (row.metrics[name] ?? nil).map { "\($0)" } ?? "" }
+        let values = names.map { DisplayFormat.param(row.params[$0] ?? .nan) } + Metrics.names.map { name in (row.metrics[name] ?? nil).map { "\($0)" } ?? "" }
         context.stdout.line((["\(row.row)"] + values).joined(separator: ","))
       }
     } else {
@@ -59,7 +59,7 @@ enum GridShowCommand: LeafCommand {
         Table(
           columns: [Table.Column("ROW", .right)] + names.map { Table.Column($0, .right) } + shown.map { Table.Column($0, .right) },
           rows: rows.rows.map { row in
-            ["\(row.row)"] + names.map { Format.compact(row.params[$0] ?? .nan) } + shown.map { Format.metric((row.metrics[$0] ?? nil) ?? .nan, places: Metrics.isCount($0) ? 0 : 3) }
+            ["\(row.row)"] + names.map { DisplayFormat.param(row.params[$0] ?? .nan) } + shown.map { DisplayFormat.metric($0, row.metrics[$0] ?? nil) }
           }
         ).render(bold: context.terminal.colorOnStdout))
       context.note(
