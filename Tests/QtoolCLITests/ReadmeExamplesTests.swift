@@ -322,7 +322,9 @@ struct ReadmeExamplesTests {
       FileManager.default.createFile(atPath: output.path, contents: nil)
       let process = Process()
       process.executableURL = URL(fileURLWithPath: "/bin/bash")
-      process.arguments = ["-c", "exec \(command)"]
+      // Variables earlier commands set (`T=$(…)`) carry over, as in `shell`.
+      let state = qtool.home.appendingPathComponent(".shell-state").path
+      process.arguments = ["-c", "set -a; [ -f '\(state)' ] && . '\(state)'; set +a; exec \(command)"]
       process.environment = environment
       process.currentDirectoryURL = qtool.home
       process.standardInput = FileHandle.nullDevice
@@ -443,11 +445,13 @@ struct ReadmeExamplesTests {
         index += 1
       }
     }
-    if text.contains("curl ") {
+    if text.contains("curl ") || text.contains("--server http") {
       let port = try session.ensureServer()
       text = text.replacingOccurrences(of: "localhost:8080", with: "127.0.0.1:\(port)")
+      text = text.replacingOccurrences(of: "127.0.0.1:8080", with: "127.0.0.1:\(port)")
       text = text.replacingOccurrences(of: "\"password\":\"…\"", with: "\"password\":\"\(session.password)\"")
-      text = text.replacingOccurrences(of: "curl -s", with: "curl --max-time 30 -s")
+      // A stream stays open: read it for 5 s (curl then exits 28, which `run` expects).
+      text = text.replacingOccurrences(of: "curl -s", with: "curl --max-time \(text.contains("/api/v1/stream/") ? 5 : 30) -s")
     }
     return text
   }
@@ -459,6 +463,15 @@ struct ReadmeExamplesTests {
       return
     }
     // Commands that run until stopped: started here, stopped (SIGTERM) at the end of the block.
+    if text.contains("/api/v1/stream/") {
+      // The stream is read until curl's --max-time: its events must have arrived by then. (Not a
+      // background command: this test process ignores SIGTERM for its servers, and curl inherits that.)
+      let outcome = try session.shell(text)
+      if outcome.status != 28 || !outcome.stdout.contains("\ndata: ") {
+        session.record(command, "read no events in 5 s (\(outcome.status)); ran `\(text)`: \(outcome.stdout.prefix(500)) \(outcome.stderr.suffix(500))")
+      }
+      return
+    }
     if text.hasPrefix("qtool signals tail -f") || text == "qtool strategy run btc-sma" {
       let (process, output) = try session.startBackground(text)
       usleep(1_500_000)
