@@ -26,7 +26,7 @@ $SWIFT build -c release --scratch-path $SCRATCH --sanitize=fuzzer --target Qtool
 
 # The libraries' objects, and where their modules and the C modules' maps are.
 OBJECTS=$(find $BUILD/*.build -name '*.o' | grep -v -E '/(qtool|QtoolBench|QtoolCLI|Qtool[A-Za-z]*Tests|qtoolPackage[A-Za-z]*|QtoolTestSupport)\.build/' | sort)
-INCLUDES="-I $BUILD/Modules -I Sources/CArchive -I Sources/CCurl"
+INCLUDES="-I $BUILD/Modules -I Sources/CArchive -I Sources/CCurl -I Sources/CXGBoost"
 for map in $(find $SCRATCH/checkouts -name module.modulemap -path '*Sources*'); do INCLUDES="$INCLUDES -I $(dirname "$map")"; done
 
 max_len() {  # inputs longer than a target needs only slow it down
@@ -110,7 +110,7 @@ for target in $TARGETS; do
   binary=$SCRATCH/fuzz-$target
   echo "== $target: building"
   $SWIFTC -sanitize=fuzzer -parse-as-library -O $INCLUDES $FUZZ/$target/*.swift Tests/QtoolCLITests/FuzzTargets.swift $OBJECTS \
-    -lsqlite3 -lcurl -larchive -lz -o $binary 2>&1 | grep -v -E '^(warning|note)' || true
+    -lsqlite3 -lcurl -larchive -lz -lxgboost -o $binary 2>&1 | grep -v -E '^(warning|note)' || true
   [ -x $binary ] || { echo "== $target: build failed"; status=1; continue; }
   dict=""
   [ -f $FUZZ/$target/$target.dict ] && dict="-dict=$FUZZ/$target/$target.dict"
