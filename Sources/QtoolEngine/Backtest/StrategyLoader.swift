@@ -135,7 +135,7 @@ public enum StrategyLoader {
         }
         throw SpecError.invalid(
           "\(origin): unknown key '\(place)'" + (Similarity.closest(to: name, among: known).map { " — did you mean '\($0)'?" } ?? "")
-            + "; \(section.isEmpty ? "top-level keys" : section) are \(known.joined(separator: ", "))")
+            + "; \(section.isEmpty ? "the top-level keys" : "the keys of \(section)") are \(known.joined(separator: ", "))")
       }
       if section.isEmpty, case .mapping(let inner) = value, name != "params" { try checkKeys(inner, section: name, origin: origin) }
     }
