@@ -66,7 +66,15 @@ extension LiveServer {
             }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
-            return parseSignalEvents(complete())
+            // A chunk can hold more events than asked for: the client "disconnects" after the
+            // N-th signal, so what comes after it is left for the resume to deliver.
+            var events = parseSignalEvents(complete())
+            var signalsSeen = 0
+            if let cut = events.firstIndex(where: { event in
+              if event.type == "signal" { signalsSeen += 1 }
+              return signalsSeen == signals
+            }) { events = Array(events[...cut]) }
+            return events
           })
       }.start()
     }

@@ -367,6 +367,12 @@ public final class LiveRunner: @unchecked Sendable {
   /// The stored bars one by one, as if each had just closed.
   private func runReplay() throws -> String {
     let window = try load()
+    if window.isEmpty, let cursor = try database.account(id: trader.account.id).cursorTs {
+      // A continued account that has traded every stored bar: the bars exist, the account is done.
+      emit(.running(runID: started!.runID))
+      emit(.note("nothing left to replay: the account's last bar is \(UTCCalendar.format(cursor, alwaysTime: true)); replay again on a new account with --new-account"))
+      return "completed"
+    }
     guard !window.isEmpty else { throw LiveError.nothingToReplay(dataset: trader.datasetNames.joined(separator: ", ")) }
     emit(.running(runID: started!.runID))
     var k = try nextIndex(window)
