@@ -118,4 +118,20 @@ import Testing
     }
     #expect(help.contains("an archive that does not match its .CHECKSUM"))
   }
+
+  /// A capital near Double's limit overflowed at the first fill: no trades, 0 % return, exit 0.
+  @Test func anAstronomicalCapitalIsRefusedNotRunFlat() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let goog = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path
+    #expect(try qtool.run(["data", "import", goog, "--symbol", "GOOG", "--timeframe", "1d"]).status == 0)
+    #expect(try qtool.run(["strategy", "new", "goog-sma", "--template", "sma_crossover", "--symbol", "GOOG", "-o", "goog-sma.yaml"]).status == 0)
+    let backtest = try qtool.run(["backtest", "run", "goog-sma", "--capital", "1e308"])
+    #expect(backtest.status == 65)
+    #expect(backtest.stderr.contains("capital must be above 0 and at most 1e15"), "\(backtest.stderr)")
+    let live = try qtool.run(["strategy", "run", "goog-sma", "--feed", "replay", "--capital", "1e16"])
+    #expect(live.status == 64)
+    #expect(live.stderr.contains("capital must be above 0 and at most 1e15"), "\(live.stderr)")
+    #expect(try qtool.run(["backtest", "run", "goog-sma", "--capital", "1e15"]).status == 0)
+  }
 }

@@ -113,6 +113,8 @@ public struct StrategySpec: Codable, Sendable, Equatable {
 
 /// A spec whose rules are parsed and checked, with every setting resolved.
 public struct CompiledStrategy: Sendable {
+  /// The largest starting capital a run accepts (backtests and paper accounts alike).
+  public static let maxCapital = 1e15
   public var spec: StrategySpec
   /// Where the spec came from (its file), as errors name it.
   public var origin: String
@@ -240,7 +242,11 @@ public struct CompiledStrategy: Sendable {
       }
     }
     self.capital = capital ?? spec.execution?.capital ?? 10_000
-    guard self.capital > 0 else { throw SpecError.invalid("capital must be positive") }
+    // Above 1e15 a fill's units times price loses whole cents (and near 1e308 overflows, so
+    // nothing fills and the run reports 0 % with exit 0).
+    guard self.capital > 0, self.capital <= Self.maxCapital else {
+      throw SpecError.invalid("capital must be above 0 and at most 1e15, got \(self.capital)")
+    }
     commission = spec.costs?.commission ?? 0
     commissionFixed = spec.costs?.commissionFixed ?? 0
     slippage = (spec.costs?.slippageBps ?? 0) / 10_000

@@ -102,7 +102,9 @@ public struct LiveRunRequest: Codable, Sendable, Equatable {
     guard lateAfterBars >= 0, lateAfterBars <= 1_000_000 else {
       throw OperationError.invalidArgument("late_after_bars must be from 0 to 1000000", field: "late_after_bars")
     }
-    if let capital, !(capital > 0 && capital.isFinite) { throw OperationError.invalidArgument("capital must be above 0", field: "capital") }
+    if let capital, !(capital > 0 && capital <= CompiledStrategy.maxCapital) {
+      throw OperationError.invalidArgument("capital must be above 0 and at most 1e15", field: "capital")
+    }
   }
 }
 
