@@ -29,6 +29,10 @@ public enum EventStream {
   /// Opens `url` with `headers` and calls `onEvent` for each event until the stream ends, the
   /// handler returns false, or `shouldStop` returns true. No data (not even the server's
   /// keep-alive comments) for `stallSeconds` is a failure.
+  /// No event is this long (a signal is about a kilobyte): more without a blank line is not an
+  /// event stream, and is not buffered further.
+  public static let maxEventBytes = 1 << 20
+
   public static func read(
     url: String, headers: [String], connectTimeout: Int = 10, stallSeconds: Int = 45, userAgent: String = "qtool", shouldStop: () -> Bool,
     onEvent: (Event) throws -> Bool
@@ -59,6 +63,9 @@ public enum EventStream {
       if let list { curl_slist_free_all(list) }
     }
     let transfer = state.takeUnretainedValue()
+    // Memory stays bounded whatever the server sends: an error answer is read whole up to this,
+    // a stream is drained every round (a tail of 10,000 signals can arrive in one round).
+    transfer.limit = 64 << 20
     var pending = Data()
     var result: CURLcode?
     while true {
@@ -74,12 +81,19 @@ public enum EventStream {
         // An error answer: read it whole (it is small), then report it.
         if result != nil || running == 0 { return .status(status, String(decoding: transfer.body, as: UTF8.self)) }
       } else if !transfer.body.isEmpty {
+        // Another server's 200 (a web page, a proxy's notice) is not read as an empty stream.
+        let type = transfer.headers["content-type"] ?? ""
+        guard type.lowercased().hasPrefix("text/event-stream") else {
+          return .failed("it answered \(type.isEmpty ? "without a Content-Type" : type), not an event stream")
+        }
         pending.append(transfer.body)
         transfer.body.removeAll(keepingCapacity: true)
         while let event = nextEvent(&pending) {
           if try !onEvent(event) { return .closed }
         }
+        if pending.count > maxEventBytes { return .failed("an event longer than \(maxEventBytes >> 20) MB: not a signal stream") }
       }
+      if transfer.exceeded { return .failed("more than 64 MB in one read: not a signal stream") }
       if let result {
         if result == CURLE_OK { return .closed }
         return .failed(String(cString: curl_easy_strerror(result)))

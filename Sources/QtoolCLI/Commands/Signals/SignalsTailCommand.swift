@@ -148,7 +148,11 @@ enum SignalsTailCommand: LeafCommand {
         received = true
         switch event.type {
         case "signal":
-          let signal = try JSONDecoder().decode(SignalInfo.self, from: Data(event.data.utf8))
+          guard let signal = try? JSONDecoder().decode(SignalInfo.self, from: Data(event.data.utf8)) else {
+            throw OperationError(
+              .unavailable, code: "server_protocol", "\(server) sent a signal event qtool cannot read: \(event.data.prefix(200))",
+              details: ["server": .string(server)], hint: "check that the server runs the same qtool version (`qtool version`)")
+          }
           try show(signal, context: context)
           lastID = event.id ?? signal.id
         case "caught-up":
@@ -184,14 +188,22 @@ enum SignalsTailCommand: LeafCommand {
         }
         throw OperationError(.unavailable, code: "server_error", "\(server) answered \(status) to the signal stream", details: ["status": JSONValue(status)])
       case .failed(let reason):
-        guard connected else {
+        guard connected, follow else {
           throw OperationError(
             .unavailable, code: "server_unreachable", "cannot follow \(server): \(reason)", details: ["server": .string(server)],
             hint: "check the URL, and that `qtool serve` runs there")
         }
         context.note("qtool: the connection to \(server) dropped (\(reason)); reconnecting")
       }
-      if !follow { return .success }
+      if !follow {
+        // Without -f the answer is complete only once the server said it caught up.
+        guard caughtUp else {
+          throw OperationError(
+            .unavailable, code: "stream_incomplete", "\(server) ended the signal stream before it had sent the latest signals",
+            details: ["server": .string(server)], hint: "run it again; `qtool signals tail -f` reconnects by itself")
+        }
+        return .success
+      }
       for _ in 0..<(wait * 10) {
         if Signals.cancellation.isCancelled || stdoutClosed() { return .success }
         usleep(100_000)
