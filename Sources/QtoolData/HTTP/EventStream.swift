@@ -88,10 +88,14 @@ public enum EventStream {
         }
         pending.append(transfer.body)
         transfer.body.removeAll(keepingCapacity: true)
-        while let event = nextEvent(&pending) {
+        // Events are read in place and the read part dropped once: a burst of thousands of
+        // events (a long tail) is one pass, not one copy of the rest per event.
+        var consumed = pending.startIndex
+        defer { pending.removeSubrange(pending.startIndex..<consumed) }
+        while let event = nextEvent(pending, from: &consumed) {
           if try !onEvent(event) { return .closed }
         }
-        if pending.count > maxEventBytes { return .failed("an event longer than \(maxEventBytes >> 20) MB: not a signal stream") }
+        if pending.endIndex - consumed > maxEventBytes { return .failed("an event longer than \(maxEventBytes >> 20) MB: not a signal stream") }
       }
       if transfer.exceeded { return .failed("more than 64 MB in one read: not a signal stream") }
       if let result {
@@ -105,13 +109,14 @@ public enum EventStream {
     }
   }
 
-  /// Takes the first whole event (ended by a blank line) off `buffer`; comments and events
-  /// without data are skipped (an event with only an `id:` still counts: it moves the id).
-  static func nextEvent(_ buffer: inout Data) -> Event? {
+  /// The first whole event (ended by a blank line) of `buffer` at or after `start`, which moves
+  /// past it; comments and events without data are skipped (an event with only an `id:` still
+  /// counts: it moves the id).
+  static func nextEvent(_ buffer: Data, from start: inout Data.Index) -> Event? {
     while true {
-      guard let end = blockEnd(buffer) else { return nil }
-      let block = String(decoding: buffer[buffer.startIndex..<end.start], as: UTF8.self)
-      buffer.removeSubrange(buffer.startIndex..<end.end)
+      guard let end = blockEnd(buffer, from: start) else { return nil }
+      let block = String(decoding: buffer[start..<end.start], as: UTF8.self)
+      start = end.end
       var id: String?
       var type = "message"
       var data: [String] = []
@@ -141,8 +146,8 @@ public enum EventStream {
   }
 
   /// Where the first blank line is: the end of the block's text and of the separator.
-  private static func blockEnd(_ buffer: Data) -> (start: Data.Index, end: Data.Index)? {
-    var index = buffer.startIndex
+  private static func blockEnd(_ buffer: Data, from start: Data.Index) -> (start: Data.Index, end: Data.Index)? {
+    var index = start
     var previousNewline: Data.Index?
     while index < buffer.endIndex {
       let byte = buffer[index]
