@@ -62,6 +62,11 @@ final class CommandContext {
     return database
   }
 
+  /// Called once the command has returned: leaves a store this process wrote complete in its file.
+  func finish() {
+    openedDatabase?.checkpoint()
+  }
+
   /// What an engine operation needs: the store, the system clock, the token Ctrl-C and SIGTERM
   /// cancel, the progress bar, the logger, and the test pause (`QTOOL_TEST_PAUSE=name:index`).
   func operations(migrate: Bool = true) throws -> OperationContext {

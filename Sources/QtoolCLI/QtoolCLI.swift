@@ -34,6 +34,7 @@ public enum QtoolCLI {
           return ExitStatus.software.rawValue
         }
         let context = CommandContext(arguments: parsed, environment: environment, readsOnly: command.readsOnly)
+        defer { context.finish() }
         do {
           return try command.run(context).rawValue
         } catch let error as UsageError {

@@ -207,6 +207,16 @@ public final class QtoolDatabase: Sendable {
     }
   }
 
+  /// Folds the write-ahead log into the store file, so that the file alone is the whole store
+  /// once the process ends: a shard store copied off a node without its `-wal` must not lose
+  /// the shard. Closing does not guarantee it, since SQLite folds the log only when the last
+  /// connection to close can write, and a pool's read-only readers may close after its writer.
+  /// PASSIVE never waits: frames a reader of another process still needs stay in the log.
+  public func checkpoint() {
+    guard !isReadOnly, !isInMemory else { return }
+    try? writer.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+  }
+
   /// Rebuilds the file to reclaim free pages; returns the bytes before and after.
   public func vacuum() throws -> (before: Int, after: Int) {
     try StoreError.wrap(path: path) {

@@ -48,4 +48,18 @@ import Testing
     #expect(throws: StoreError.self) { try database.backup(to: target) }
     #expect(!FileManager.default.fileExists(atPath: target))
   }
+
+  /// A store copied without its `-wal` (a shard store scp'd off a node) holds what was written
+  /// once the writer has checkpointed, even while the writer still has the store open.
+  @Test func aCheckpointedStoreIsWholeInItsMainFile() throws {
+    let path = temporaryDatabasePath()
+    let database = try QtoolDatabase.open(path: path)
+    try insertDataset(database)
+    try database.write { _ = try QtoolDatabase.upsertBars($0, datasetID: 1, syntheticSeries(count: 5_000)) }
+    database.checkpoint()
+    let copy = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("main-file-only.db").path
+    try FileManager.default.copyItem(atPath: path, toPath: copy)
+    let count = try DatabaseQueue(path: copy).read { try Int.fetchOne($0, sql: "SELECT sum(row_count) FROM bar_chunks") } ?? 0
+    #expect(count == 5_000)
+  }
 }
