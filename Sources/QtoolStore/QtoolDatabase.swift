@@ -64,6 +64,8 @@ public final class QtoolDatabase: Sendable {
     }
     // Creating the file and switching it to WAL, one process at a time.
     let lock = OpenLock(path: path)
+    // Before the pool switches the file to WAL, which would already change another program's database.
+    try refuseForeign(path: path)
     let database = try StoreError.wrap(path: path) {
       QtoolDatabase(path: path, writer: try DatabasePool(path: path, configuration: configuration(busyTimeout: busyTimeout, readOnly: false)))
     }
@@ -74,7 +76,9 @@ public final class QtoolDatabase: Sendable {
   }
 
   private static func openReadOnly(path: String, busyTimeout: TimeInterval) throws -> QtoolDatabase {
-    guard FileManager.default.fileExists(atPath: path) else {
+    // An empty file is a store nobody has written yet: read it as empty, and leave it empty.
+    let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+    guard FileManager.default.fileExists(atPath: path), size != 0 else {
       let stand = try inMemory()
       return QtoolDatabase(path: path, writer: stand.writer, exists: false, isInMemory: true)
     }
@@ -162,14 +166,37 @@ public final class QtoolDatabase: Sendable {
 
   public static var knownMigrations: [String] { Migrations.migrator.migrations }
 
-  private func checkNotNewer() throws {
-    let known = Set(Migrations.migrator.migrations)
-    let unknown = try StoreError.wrap(path: path) {
-      try writer.read { db -> [String] in
-        guard try db.tableExists("grdb_migrations") else { return [] }
-        return try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations").filter { !known.contains($0) }
+  /// Refuses an existing, non-empty SQLite file that is not a qtool store, reading it only.
+  private static func refuseForeign(path: String) throws {
+    let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+    guard let size, size > 0 else { return }
+    var configuration = Configuration()
+    configuration.readonly = true
+    let tables = try StoreError.wrap(path: path) { () throws -> [String] in
+      let queue = try DatabaseQueue(path: path, configuration: configuration)
+      defer { try? queue.close() }
+      return try queue.read { db in
+        try db.tableExists("grdb_migrations")
+          ? [] : try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
       }
     }
+    if !tables.isEmpty { throw StoreError.foreignDatabase(path: path, tables: tables) }
+  }
+
+  /// Refuses a store a newer qtool migrated, and an SQLite file of another program (a mistyped
+  /// `--db`): migrating would add qtool's tables to someone else's database.
+  private func checkNotNewer() throws {
+    let known = Set(Migrations.migrator.migrations)
+    let (unknown, foreignTables) = try StoreError.wrap(path: path) {
+      try writer.read { db -> ([String], [String]) in
+        guard try db.tableExists("grdb_migrations") else {
+          let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+          return ([], tables)
+        }
+        return (try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations").filter { !known.contains($0) }, [])
+      }
+    }
+    if !foreignTables.isEmpty { throw StoreError.foreignDatabase(path: path, tables: foreignTables) }
     if !unknown.isEmpty { throw StoreError.newerSchema(path: path, unknown: unknown) }
   }
 

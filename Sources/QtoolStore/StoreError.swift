@@ -9,13 +9,15 @@ public enum StoreError: QtoolError, Equatable {
   case readOnly(path: String)
   case cannotWrite(path: String, reason: String)
   case newerSchema(path: String, unknown: [String])
+  /// An SQLite database of another program: qtool does not add its tables to it.
+  case foreignDatabase(path: String, tables: [String])
   case needsMigration(path: String, pending: [String])
   case sqlite(String)
 
   public var category: ErrorCategory {
     switch self {
     case .cannotOpen, .readOnly, .cannotWrite: return .cannotWrite
-    case .notADatabase, .newerSchema: return .invalidInput
+    case .notADatabase, .newerSchema, .foreignDatabase: return .invalidInput
     case .needsMigration: return .cannotWrite
     case .busy: return .conflict
     case .sqlite: return .failure
@@ -30,6 +32,7 @@ public enum StoreError: QtoolError, Equatable {
     case .readOnly: return "store_read_only"
     case .cannotWrite: return "cannot_write"
     case .newerSchema: return "store_newer_schema"
+    case .foreignDatabase: return "store_foreign_database"
     case .needsMigration: return "store_needs_migration"
     case .sqlite: return "store_error"
     }
@@ -44,6 +47,9 @@ public enum StoreError: QtoolError, Equatable {
     case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason)"
     case .newerSchema(let path, let unknown):
       return "the store at \(path) was written by a newer qtool (migrations \(unknown.joined(separator: ", ")))"
+    case .foreignDatabase(let path, let tables):
+      let shown = tables.prefix(5).joined(separator: ", ") + (tables.count > 5 ? ", …" : "")
+      return "\(path) is an SQLite database but not a qtool store (it holds \(tables.count == 1 ? "the table" : "the tables") \(shown)); qtool leaves it as it is"
     case .needsMigration(let path, let pending):
       return "the store at \(path) needs migrations (\(pending.joined(separator: ", "))) and cannot be written"
     case .sqlite(let message): return "store error: \(message)"
@@ -53,7 +59,7 @@ public enum StoreError: QtoolError, Equatable {
   public var details: [String: JSONValue] {
     switch self {
     case .cannotOpen(let path, _), .notADatabase(let path), .busy(let path), .readOnly(let path), .cannotWrite(let path, _),
-      .newerSchema(let path, _), .needsMigration(let path, _):
+      .newerSchema(let path, _), .needsMigration(let path, _), .foreignDatabase(let path, _):
       return ["path": .string(path)]
     case .sqlite: return [:]
     }
@@ -62,7 +68,7 @@ public enum StoreError: QtoolError, Equatable {
   public var hint: ErrorHint? {
     switch self {
     case .cannotOpen: return "check the directory exists and is writable, or choose another store with {db}"
-    case .notADatabase: return "choose another store with {db}"
+    case .notADatabase, .foreignDatabase: return "choose another store with {db}"
     case .busy: return "retry when the other process finishes"
     case .readOnly: return "check its permissions, or choose another store with {db}"
     case .newerSchema: return "upgrade qtool"
