@@ -1,5 +1,6 @@
 import Foundation
 import QtoolCore
+import QtoolEngine
 import QtoolStore
 
 #if canImport(Glibc)
@@ -33,6 +34,28 @@ enum FileArgument {
     }
     try AtomicFile.write(data, to: path, overwrite: overwrite)
     return true
+  }
+
+  /// Runs `write` with the path to write: `path` itself, or for `-` a temporary file (for
+  /// writers that need a path: SQLite's backup, an archive) whose bytes then go to standard
+  /// output and which is removed afterwards, also on Ctrl-C.
+  static func writingThroughFile<T>(_ path: String, suffix: String, context: CommandContext, _ write: (String) throws -> T) throws -> T {
+    guard isStandard(path) else { return try write(path) }
+    let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("qtool-\(getpid())-\(UUID().uuidString).\(suffix)").path
+    TemporaryFiles.register(temporary)
+    defer {
+      try? FileManager.default.removeItem(atPath: temporary)
+      TemporaryFiles.unregister(temporary)
+    }
+    let result = try write(temporary)
+    let stdout = context.claimStdout()
+    // In pieces: a store copy can be larger than memory would like.
+    guard let handle = FileHandle(forReadingAtPath: temporary) else {
+      throw OperationError.cannotWrite("cannot read back \(temporary)", path: temporary)
+    }
+    defer { try? handle.close() }
+    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { stdout.write(chunk) }
+    return result
   }
 
   /// Standard input copied to a temporary file (for readers that need a path); its name ends

@@ -5,15 +5,15 @@ import QtoolArgs
 enum GlobalOptions {
   static let all: [OptionSpec] = [
     .value(
-      "db", .path(.file(extensions: ["db", "sqlite"])), valueName: "path",
+      "db", .path(.namedFile(extensions: ["db", "sqlite"])), valueName: "path",
       help: "The SQLite store to use.", environment: "QTOOL_DB"),
     .value(
       "home", .path(.directory), valueName: "dir",
       help: "Directory holding qtool.db when --db is not given.", environment: "QTOOL_HOME"),
     .value(
-      "config", .path(.file(extensions: ["yaml", "yml"])), valueName: "file",
+      "config", .path(.namedFile(extensions: ["yaml", "yml"])), valueName: "file",
       help: "Config file (default: $XDG_CONFIG_HOME/qtool/config.yaml).", environment: "QTOOL_CONFIG"),
-    .flag("quiet", short: "q", help: "Print only results and errors: no progress, no notes."),
+    .flag("quiet", short: "q", help: "Print only results and errors: no progress, notes or confirmations."),
     .flag("verbose", short: "v", help: "Log more to stderr; repeat (-vv) for debug detail."),
     .value(
       "color", .choice(["auto", "always", "never"]), valueName: "when",

@@ -13,6 +13,8 @@ public enum ArgumentValue: Sendable, Equatable {
   /// Converts `text` to `type`, or returns nil when it does not have that form.
   static func convert(_ text: String, to type: ValueType) -> ArgumentValue? {
     switch type {
+    case .path(.namedFile), .path(.directory):
+      return text == "-" ? nil : .string(text)
     case .string, .path:
       return .string(text)
     case .int:

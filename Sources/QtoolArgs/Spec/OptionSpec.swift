@@ -24,13 +24,19 @@ public enum ValueType: Sendable, Equatable {
     case .timeframe: return "a timeframe like 1m, 15m, 1h, 1d, 1w or 1M"
     case .choice(let values): return "one of " + values.joined(separator: ", ")
     case .path(.directory): return "a directory path"
+    case .path(.namedFile): return "a file path (here - cannot stand for standard input or output)"
     case .path: return "a file path"
     }
   }
 }
 
 public enum PathKind: Sendable, Equatable {
+  /// A file, or `-` for standard input or output.
   case file(extensions: [String])
+  /// A file qtool must open by name: a SQLite store, a file read again later (a secret at each
+  /// delivery), a key a TLS library loads. `-` is refused while parsing.
+  case namedFile(extensions: [String])
+  /// A directory; `-` is refused while parsing.
   case directory
 }
 
@@ -162,7 +168,7 @@ extension ValueType {
     switch self {
     case .choice(let values): return .choices(values)
     case .path(.directory): return .directories
-    case .path(.file(let extensions)): return .files(extensions: extensions)
+    case .path(.file(let extensions)), .path(.namedFile(let extensions)): return .files(extensions: extensions)
     case .timeframe: return .choices(["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w", "1M"])
     default: return .none
     }

@@ -14,23 +14,29 @@ public struct StrategyOperations: Sendable {
     public var name: String
     public var path: String
     public var version: Int
+    /// The spec as written (for a caller that prints it instead of writing a file).
+    public var text: String = ""
     enum CodingKeys: String, CodingKey { case name = "strategy", path, version }
   }
 
-  /// Writes a spec from `template` to `path` (refusing to overwrite) and registers it.
-  public func create(name: String, template: String, symbol: String, timeframe: String, path: String, overwrite: Bool) throws -> Created {
+  /// Writes a spec from `template` to `path` (refusing to overwrite; nil: to no file, the caller
+  /// prints `text`) and registers it.
+  public func create(name: String, template: String, symbol: String, timeframe: String, path: String?, overwrite: Bool) throws -> Created {
     try Identifier.check(name, as: .strategy)
     for symbol in symbol.split(separator: ",") { try Identifier.check(String(symbol), as: .symbol) }
     guard let text = StrategyTemplates.render(template, name: name, symbol: symbol, timeframe: timeframe) else {
       throw OperationError.invalidArgument(
         "unknown template '\(template)'", field: "template", hint: ErrorHint("templates: \(StrategyTemplates.names.joined(separator: ", "))"))
     }
-    let loaded = try StrategyLoader.parse(text, origin: path)
-    try AtomicFile.write(Data(text.utf8), to: path, overwrite: overwrite)
-    let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+    let loaded = try StrategyLoader.parse(text, origin: path ?? name)
+    var absolute: String?
+    if let path {
+      try AtomicFile.write(Data(text.utf8), to: path, overwrite: overwrite)
+      absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+    }
     let version = try database.registerStrategy(
       name: name, type: template, path: absolute, specText: text, hash: loaded.hash, at: context.clock.now())
-    return Created(name: name, path: absolute, version: version)
+    return Created(name: name, path: absolute ?? "", version: version, text: text)
   }
 
   /// Registers `text` as the latest version of `name` (a new version when it changed).

@@ -150,11 +150,15 @@ public struct ModelCreated: Codable, Sendable, Equatable {
   public var name: String
   public var path: String
   public var dataset: String
+  /// The spec as written (for a caller that prints it instead of writing a file).
+  public var text: String = ""
+  enum CodingKeys: String, CodingKey { case name, path, dataset }
 }
 
 extension TrainOperations {
-  /// Writes a spec from `template` for `dataset` to `path` (refusing to overwrite) and registers it.
-  public func create(name: String, template: String, dataset: String, path: String, overwrite: Bool) throws -> ModelCreated {
+  /// Writes a spec from `template` for `dataset` to `path` (refusing to overwrite; nil: to no
+  /// file, the caller prints `text`) and registers it.
+  public func create(name: String, template: String, dataset: String, path: String?, overwrite: Bool) throws -> ModelCreated {
     try Identifier.check(name, as: .model)
     let summary = try database.dataset(named: dataset)
     guard let first = summary.firstTs, let last = summary.lastTs, last > first else {
@@ -164,11 +168,14 @@ extension TrainOperations {
       throw OperationError.invalidArgument(
         "unknown template '\(template)'", field: "template", hint: ErrorHint("templates: \(ModelTemplates.names.joined(separator: ", "))"))
     }
-    _ = try ModelLoader.parse(text, origin: path)
-    try AtomicFile.write(Data(text.utf8), to: path, overwrite: overwrite)
-    let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+    _ = try ModelLoader.parse(text, origin: path ?? name)
+    var absolute: String?
+    if let path {
+      try AtomicFile.write(Data(text.utf8), to: path, overwrite: overwrite)
+      absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+    }
     try database.registerModel(name: name, path: absolute, specText: text, at: context.clock.now())
-    return ModelCreated(name: name, path: absolute, dataset: dataset)
+    return ModelCreated(name: name, path: absolute ?? "", dataset: dataset, text: text)
   }
 
   /// Registers `text` as the spec of its model (the CLI does so when a registered file changed).

@@ -16,18 +16,10 @@ enum BacktestExportCommand: LeafCommand {
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let path = context.arguments.string("file")!
     let operations = try BacktestOperations(try context.operations())
-    if FileArgument.isStandard(path) {
-      // The bundle to stdout: written to a temporary file first (the archive writer takes a path).
-      let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("qtool-export-\(UUID().uuidString).tar.gz").path
-      defer { try? FileManager.default.removeItem(atPath: temporary) }
-      let run = try operations.export(id: context.arguments.string("id")!, to: temporary)
-      let bundle = try Data(contentsOf: URL(fileURLWithPath: temporary))
-      context.claimStdout().write(bundle)
-      context.note("exported run \(run.id) to standard output")
-      return .success
+    let run = try FileArgument.writingThroughFile(path, suffix: "tar.gz", context: context) {
+      try operations.export(id: context.arguments.string("id")!, to: $0, overwrite: context.arguments.flag("force"))
     }
-    let run = try operations.export(id: context.arguments.string("id")!, to: path, overwrite: context.arguments.flag("force"))
-    context.stdout.line("exported run \(run.id) to \(path)")
+    context.note("exported run \(run.id) to \(FileArgument.isStandard(path) ? "standard output" : path)")
     return .success
   }
 }

@@ -15,7 +15,7 @@ enum DataSnapshotCommand: LeafCommand {
       another hash. Derived datasets are not snapshotted: snapshot the dataset they came from.
       """,
     options: [
-      .value("output", short: "o", .path(.file(extensions: ["db", "sqlite"])), valueName: "file", help: "The snapshot file to write (atomically)."),
+      .value("output", short: "o", .path(.file(extensions: ["db", "sqlite"])), valueName: "file", help: "The snapshot file to write (atomically; - for stdout)."),
       CommonOptions.force, CommonOptions.json,
     ],
     positionals: [PositionalSpec("datasets", arity: .variadic, help: "The datasets to include.")],
@@ -26,12 +26,15 @@ enum DataSnapshotCommand: LeafCommand {
     guard let output = arguments.string("output") else {
       throw UsageError("give the snapshot file with --output FILE", commandPath: arguments.commandPath)
     }
-    let report = try SnapshotOperations(try context.operations()).snapshot(
-      datasets: arguments.strings("datasets"), to: output, overwrite: arguments.flag("force"))
+    let operations = SnapshotOperations(try context.operations())
+    var report = try FileArgument.writingThroughFile(output, suffix: "db", context: context) {
+      try operations.snapshot(datasets: arguments.strings("datasets"), to: $0, overwrite: arguments.flag("force"))
+    }
+    if FileArgument.isStandard(output) { report.path = "-" }
     if context.json {
       try context.printJSON(report)
     } else {
-      for entry in report.datasets { context.stdout.line("\(entry.dataset)  \(entry.bars) bars  \(entry.contentHash.prefix(16))") }
+      for entry in report.datasets { context.stdout.line("\(entry.dataset)  \(DisplayFormat.plural(entry.bars, "bar"))  \(entry.contentHash.prefix(16))") }
       context.stdout.line("snapshot \(report.path): hash \(report.hash), \(report.bytes) bytes")
     }
     return .success

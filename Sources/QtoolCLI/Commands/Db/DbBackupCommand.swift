@@ -11,16 +11,23 @@ enum DbBackupCommand: LeafCommand {
       place when complete.
       """,
     options: [CommonOptions.force, CommonOptions.json],
-    positionals: [PositionalSpec("file", .path(.file(extensions: ["db"])), help: "Where to write the copy.")],
-    examples: [Example("qtool db backup /backups/qtool-$(date +%F).db", "A dated nightly backup")])
+    positionals: [PositionalSpec("file", .path(.file(extensions: ["db"])), help: "Where to write the copy (- for stdout).")],
+    examples: [
+      Example("qtool db backup /backups/qtool-$(date +%F).db", "A dated nightly backup"),
+      Example("qtool db backup - | gzip > qtool.db.gz", "A compressed copy through a pipe"),
+    ])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let destination = context.arguments.string("file")!
-    let report = try StoreOperations(try context.operations()).backup(to: destination, overwrite: context.arguments.flag("force"))
+    let operations = StoreOperations(try context.operations())
+    var report = try FileArgument.writingThroughFile(destination, suffix: "db", context: context) {
+      try operations.backup(to: $0, overwrite: context.arguments.flag("force"))
+    }
+    if FileArgument.isStandard(destination) { report.path = "-" }
     if context.json {
       try context.printJSON(report)
     } else {
-      context.stdout.line("backed up \(Format.bytes(report.bytes)) to \(report.path) in \(Format.duration(report.seconds))")
+      context.note("backed up \(Format.bytes(report.bytes)) to \(report.path == "-" ? "standard output" : report.path) in \(Format.duration(report.seconds))")
     }
     return .success
   }

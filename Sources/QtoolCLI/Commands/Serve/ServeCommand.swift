@@ -25,9 +25,9 @@ enum ServeCommand: LeafCommand {
     options: [
       .value("host", valueName: "address", help: "The address to listen on.", defaultValue: "127.0.0.1"),
       .value("port", .int, valueName: "port", help: "The port; 0 picks a free one (see --port-file).", defaultValue: "8080"),
-      .value("port-file", .path(.file(extensions: [])), valueName: "file", help: "Write the port listened on to this file once listening."),
-      .value("tls-cert", .path(.file(extensions: ["pem", "crt"])), valueName: "file", help: "Serve HTTPS with this PEM certificate chain."),
-      .value("tls-key", .path(.file(extensions: ["pem", "key"])), valueName: "file", help: "The PEM private key of --tls-cert."),
+      .value("port-file", .path(.file(extensions: [])), valueName: "file", help: "Write the port listened on to this file once listening (- for stdout)."),
+      .value("tls-cert", .path(.namedFile(extensions: ["pem", "crt"])), valueName: "file", help: "Serve HTTPS with this PEM certificate chain."),
+      .value("tls-key", .path(.namedFile(extensions: ["pem", "key"])), valueName: "file", help: "The PEM private key of --tls-cert."),
       CommonOptions.json,
     ],
     examples: [
@@ -67,6 +67,13 @@ enum ServeCommand: LeafCommand {
         details: ["host": .string(host)], hint: "add one with `qtool auth user add NAME --role admin`, or listen on 127.0.0.1")
     }
     let portFile = arguments.string("port-file")
+    if let portFile, !FileArgument.isStandard(portFile) {
+      // Checked before listening: a script waiting for the file would otherwise wait forever.
+      let directory = URL(fileURLWithPath: portFile).deletingLastPathComponent().path
+      guard FileManager.default.isWritableFile(atPath: directory) else {
+        throw OperationError.cannotWrite("cannot write the port file \(portFile): \(directory) does not exist or is not writable", path: portFile)
+      }
+    }
     let stderr = context.stderr
     let stdout = context.stdout
     let json = context.json
@@ -78,7 +85,13 @@ enum ServeCommand: LeafCommand {
       do {
         let service = await APIService(database: database, settings: settings, configuration: finalConfiguration, logger: logger)
         try await APIServer(service: service).run(host: host, port: port, stop: Signals.cancellation) { bound in
-          if let portFile { try? AtomicFile.write(Data("\(bound)\n".utf8), to: portFile, overwrite: true) }
+          if let portFile {
+            if FileArgument.isStandard(portFile) {
+              stdout.write("\(bound)\n")
+            } else {
+              try? AtomicFile.write(Data("\(bound)\n".utf8), to: portFile, overwrite: true)
+            }
+          }
           let url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(bound)"
           stderr.line("qtool serve: listening on \(url)")
           if json, let text = try? JSONOutput.encode(Listening(url: url, host: host, port: bound, pid: getpid())) { stdout.write(text + "\n") }

@@ -27,11 +27,11 @@ enum SignalsNotifyAddCommand: LeafCommand {
       .value("kind", .choice(ChannelKind.allCases.map(\.rawValue)), valueName: "kind", help: "The kind of channel.", required: true),
       .value("url", valueName: "url", help: "webhook: the http(s) URL to POST to."),
       .value("url-env", valueName: "var", help: "discord, slack: the environment variable holding the webhook URL."),
-      .value("url-file", .path(.file(extensions: [])), valueName: "file", help: "discord, slack: the file holding the webhook URL."),
+      .value("url-file", .path(.namedFile(extensions: [])), valueName: "file", help: "discord, slack: the file holding the webhook URL."),
       .value("secret-env", valueName: "var", help: "webhook: the environment variable holding the signing secret."),
-      .value("secret-file", .path(.file(extensions: [])), valueName: "file", help: "webhook: the file holding the signing secret."),
+      .value("secret-file", .path(.namedFile(extensions: [])), valueName: "file", help: "webhook: the file holding the signing secret."),
       .value("token-env", valueName: "var", help: "telegram: the environment variable holding the bot token."),
-      .value("token-file", .path(.file(extensions: [])), valueName: "file", help: "telegram: the file holding the bot token."),
+      .value("token-file", .path(.namedFile(extensions: [])), valueName: "file", help: "telegram: the file holding the bot token."),
       .value("chat-id", valueName: "id", help: "telegram: the chat to write to."),
       .value("command", valueName: "command", help: "command: what to run (by /bin/sh -c), the event's JSON on its stdin."),
       .value("template", valueName: "text", help: "telegram, discord, slack: the message, with {type}, {symbol}, {price}, …"),
@@ -70,7 +70,7 @@ enum SignalsNotifyAddCommand: LeafCommand {
     if context.json {
       try context.printJSON(channel)
     } else {
-      context.stdout.line("added \(channel.kind) channel \(channel.name)")
+      context.note("added \(channel.kind) channel \(channel.name)")
       context.note("send it a test event with `qtool signals notify test \(channel.name)`")
     }
     return .success

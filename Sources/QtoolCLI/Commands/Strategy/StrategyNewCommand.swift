@@ -1,3 +1,4 @@
+import Foundation
 import QtoolArgs
 import QtoolCore
 import QtoolEngine
@@ -9,7 +10,7 @@ enum StrategyNewCommand: LeafCommand {
       .value("template", .choice(StrategyTemplates.names), valueName: "template", help: "The kind of strategy.", defaultValue: "sma_crossover"),
       .value("symbol", short: "s", valueName: "symbol", help: "The symbol it trades.", defaultValue: "BTCUSDT"),
       .value("timeframe", short: "t", .timeframe, valueName: "timeframe", help: "Its bar timeframe.", defaultValue: "1d"),
-      .value("output", short: "o", .path(.file(extensions: ["yaml", "yml"])), valueName: "file", help: "Where to write it (default: NAME.yaml)."),
+      .value("output", short: "o", .path(.file(extensions: ["yaml", "yml"])), valueName: "file", help: "Where to write it (default: NAME.yaml; - for stdout)."),
       CommonOptions.force, CommonOptions.json,
     ],
     positionals: [PositionalSpec("name", help: "The strategy's name.")],
@@ -18,13 +19,21 @@ enum StrategyNewCommand: LeafCommand {
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
     let name = arguments.string("name")!
+    let output = arguments.string("output") ?? "\(name).yaml"
     let created = try StrategyOperations(try context.operations()).create(
       name: name, template: arguments.string("template")!, symbol: arguments.string("symbol")!, timeframe: arguments.string("timeframe")!,
-      path: arguments.string("output") ?? "\(name).yaml", overwrite: arguments.flag("force"))
+      path: output == "-" ? nil : output, overwrite: arguments.flag("force"))
+    var shown = created
+    if FileArgument.isStandard(output) {
+      // The spec is the output; the rest goes to stderr.
+      context.claimStdout().write(Data(created.text.utf8))
+      shown.path = "-"
+    }
     if context.json {
-      try context.printJSON(created)
+      try context.printJSON(shown)
     } else {
-      context.stdout.line("wrote \(created.path) and registered \(created.name) (version \(created.version))")
+      context.note(
+        (shown.path == "-" ? "registered \(created.name)" : "wrote \(created.path) and registered \(created.name)") + " (version \(created.version))")
       context.note("next: `qtool backtest run \(created.name)`")
     }
     return .success

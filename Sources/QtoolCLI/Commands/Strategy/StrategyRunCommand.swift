@@ -44,7 +44,7 @@ enum StrategyRunCommand: LeafCommand {
       """,
     options: LiveOptions.run + [
       .flag("once", help: "Process the bars that are final now, then exit."),
-      .value("log-file", .path(.file(extensions: ["log"])), valueName: "file", help: "Where the log goes (recorded for status).", isHidden: true),
+      .value("log-file", .path(.namedFile(extensions: ["log"])), valueName: "file", help: "Where the log goes (recorded for status).", isHidden: true),
       CommonOptions.json,
     ],
     positionals: [LiveOptions.strategy],
@@ -73,7 +73,7 @@ enum StrategyRunCommand: LeafCommand {
       started.withLock { $0 = start }
       let summary = try runner.run()
       context.note(
-        "qtool: \(summary.strategy) \(summary.status): \(summary.barsProcessed) bars, \(summary.signals) signals, \(summary.fills) fills; equity \(Format.decimal(summary.equity, places: 2))"
+        "qtool: \(summary.strategy) \(summary.status): \(DisplayFormat.plural(summary.barsProcessed, "bar")), \(DisplayFormat.plural(summary.signals, "signal")), \(DisplayFormat.plural(summary.fills, "fill")); equity \(Format.decimal(summary.equity, places: 2))"
           + (summary.lastBar.map { " after \($0)" } ?? ""))
       if context.json { try context.printJSON(summary) }
       return .success

@@ -31,7 +31,7 @@ enum BacktestGridCommand: LeafCommand {
       ),
       .value("shards", .int, valueName: "n", help: "The number of shards, with --shard auto under Kubernetes."),
       .value(
-        "snapshot", .path(.file(extensions: ["db", "sqlite"])), valueName: "file", help: "With --shard: read bars from this snapshot (read-only)."),
+        "snapshot", .path(.namedFile(extensions: ["db", "sqlite"])), valueName: "file", help: "With --shard: read bars from this snapshot (read-only)."),
       .value("snapshot-hash", valueName: "hash", help: "With --snapshot: refuse a snapshot with another hash."),
       .flag("slurm", help: "Submit the grid (or walk-forward) to Slurm as an array job of --shards tasks and a merge step."),
       .value("partition", valueName: "name", help: "With --slurm: the Slurm partition."),

@@ -20,7 +20,7 @@ enum GridMergeCommand: LeafCommand {
     options: [.value("top", .int, valueName: "n", help: "How many of the best to print.", defaultValue: "10"), CommonOptions.json],
     positionals: [
       PositionalSpec("id", help: "The grid id every shard printed."),
-      PositionalSpec("shard-dbs", .path(.file(extensions: ["db", "sqlite"])), arity: .variadicOptional, help: "The shards' stores (their --db)."),
+      PositionalSpec("shard-dbs", .path(.namedFile(extensions: ["db", "sqlite"])), arity: .variadicOptional, help: "The shards' stores (their --db)."),
     ],
     examples: [Example("qtool backtest grid merge g1a2b3c4d shards/*.db", "Merge four shards' stores into the store")])
 
