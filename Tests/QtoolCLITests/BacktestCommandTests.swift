@@ -37,7 +37,7 @@ import Testing
     let show = try json(try qtool.run(["backtest", "show", String(id.prefix(6)), "--json"]).stdout)
     #expect((show["run"] as! [String: Any])["id"] as? String == id)
     #expect((show["trades"] as! [Any]).count == metrics["trades"] as! Int)
-    #expect(try qtool.run(["backtest", "delete", id]).stdout == "deleted run \(id)\n")
+    #expect(try qtool.run(["backtest", "delete", id]).stderr == "deleted run \(id)\n")
     #expect(try qtool.run(["backtest", "show", id]).status == 66)
   }
 

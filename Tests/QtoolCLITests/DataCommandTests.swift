@@ -56,7 +56,7 @@ let sharedData = QtoolProcess.packageRoot.deletingLastPathComponent().appendingP
     #expect(try qtool.run(["data", "export", "GOOG-1d", "-o", file]).status == 73)
 
     let deleted = try qtool.run(["data", "delete", "GOOG-1d"])
-    #expect(deleted.stdout == "deleted GOOG-1d (2148 bars)\n")
+    #expect(deleted.stderr == "deleted GOOG-1d (2148 bars)\n" && deleted.stdout.isEmpty)
     let missing = try qtool.run(["data", "info", "GOOG-1d"])
     #expect(missing.status == 66)
     #expect(missing.stderr == "qtool: error: no dataset named 'GOOG-1d'; `qtool data list` shows the stored datasets\n")

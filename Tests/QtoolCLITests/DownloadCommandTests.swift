@@ -154,7 +154,7 @@ import Testing
       ],
       environment: ["QTOOL_SOURCE_BINANCE_URL": server.baseURL])
     #expect(result.status == 0, "\(result.stderr)")
-    #expect(result.stdout.hasPrefix("BTCUSDT-1h: +3 bars (1 requests"))
+    #expect(result.stdout.hasPrefix("BTCUSDT-1h: +3 bars (1 request,"))
     #expect(server.requests[0].target == "/api/v3/klines?symbol=BTCUSDT&interval=1h&startTime=1706630400000&endTime=1706641199999&limit=1000")
     #expect(server.requests[0].headers["user-agent"]?.hasPrefix("qtool/") == true)
   }

@@ -209,8 +209,8 @@ import Testing
     let result = try yahoo(qtool, body)
     #expect(result.status == 75, "a bar the source could not give is a hole")
     #expect(result.stdout.contains("+48 bars"), "\(result.stdout)")
-    #expect(result.stdout.contains("1 rows without values left out"))
-    #expect(result.stderr.contains("qtool: error: AAPL-1d: 1 weekdays missing from 2020-09-02 to 2020-09-03"), "\(result.stderr)")
+    #expect(result.stdout.contains("1 row without values left out"))
+    #expect(result.stderr.contains("qtool: error: AAPL-1d: 1 weekday missing from 2020-09-02 to 2020-09-03"), "\(result.stderr)")
     #expect(result.stderr.contains("row 3 (2020-09-02): volume is null; the bar was left out"))
     let bars = try stored(qtool, "AAPL-1d")
     #expect(bars.count == 48)
@@ -404,7 +404,7 @@ import Testing
     #expect(result.status == 75)
     #expect(try report(result)["rows_dropped"] as? Int == 1)
     #expect(try report(result)["dropped"] as? [String] == ["BTCUSDT-1d-2024-03.zip: BTCUSDT-1d-2024-03.csv:7: close is empty; the row was left out"])
-    #expect(result.stderr.contains("qtool: error: BTCUSDT-1d: 1 bars missing from 2024-03-07 to 2024-03-08"), "\(result.stderr)")
+    #expect(result.stderr.contains("qtool: error: BTCUSDT-1d: 1 bar missing from 2024-03-07 to 2024-03-08"), "\(result.stderr)")
     var kept = rows
     kept.remove(at: 6)
     try assertStoredExactly(qtool, kept)
@@ -617,7 +617,7 @@ import Testing
     let arguments = ["--symbols", "BTCUSDT,NOPE", "-t", "1d", "--from", "2022-01-08", "--to", "2022-01-10"]
     let quiet = try run(qtool, "binance", server, arguments + ["--quiet"])
     #expect(quiet.status == 69)
-    #expect(quiet.stdout.hasPrefix("BTCUSDT-1d: +2 bars (1 requests"), "\(quiet.stdout)")
+    #expect(quiet.stdout.hasPrefix("BTCUSDT-1d: +2 bars (1 request,"), "\(quiet.stdout)")
     #expect(quiet.stdout.contains("NOPE-1d: +0 bars, failed (see stderr)"), "\(quiet.stdout)")
     #expect(!quiet.stdout.contains("HTTP 400"), "the failure itself is on stderr")
     #expect(quiet.stderr.hasPrefix("qtool: error: NOPE-1d: \(server.baseURL)/api/v3/klines?symbol=NOPE"), "\(quiet.stderr)")

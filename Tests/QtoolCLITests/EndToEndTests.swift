@@ -95,7 +95,7 @@ import Testing
     let object = try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as! [String: [String]]
     #expect(object["applied_now"] == [])
     #expect(object["applied"]!.prefix(2) == ["001-market-data", "002-strategies-and-backtests"])
-    #expect(first.stdout == object["applied"]!.map { "applied \($0)\n" }.joined(), "the first run applied every migration, in order")
+    #expect(first.stderr == object["applied"]!.map { "applied \($0)\n" }.joined(), "the first run applied every migration, in order")
   }
 
   @Test func backupWritesAnOpenableCopyAndRefusesToOverwrite() throws {

@@ -34,7 +34,7 @@ import Testing
     let missing = try write(qtool, "nan.csv", ["2024-01-01,10,11,9,10.5,100", "2024-01-02,10,11,9,10.5,100", "2024-01-03,10,11,9,NaN,100"])
     let skipped = try qtool.run(["data", "import", missing, "-s", "NAN", "-t", "1d", "--calendar", "24x7"])
     #expect(skipped.status == 0)
-    #expect(skipped.stderr.contains("1 rows without prices (empty, null or NaN) were skipped"), "\(skipped.stderr)")
+    #expect(skipped.stderr.contains("1 row without prices (empty, null or NaN) was skipped"), "\(skipped.stderr)")
     #expect(try jsonArray(try qtool.run(["data", "list", "--json"]).stdout)[0]["bars"] as? Int == 2)
   }
 

@@ -114,7 +114,7 @@ import Testing
     let (out, _, steps) = try Preprocessor.apply([try PreprocessOperation.parse("fill_missing")], to: input)
     #expect(out.bars.timestamps == [6, 8, 9, 10, 13, 14, 15].map(day), "the gap filled, the holiday and the weekend not")
     #expect(out.bars.close == [1, 2, 3, 3, 3, 3, 4])
-    #expect(steps[0].summary.hasSuffix("1 weekdays without bars left alone as market holidays (holidays=true fills them)"))
+    #expect(steps[0].summary.hasSuffix("1 weekday without bars left alone as market holidays (holidays=true fills them)"))
     let all = try run("fill_missing holidays=true", on: input)
     #expect(all.bars.timestamps == [6, 7, 8, 9, 10, 13, 14, 15].map(day))
     #expect(DatasetVerifier.verify(out.bars, timeframe: Timeframe("1d")!, calendar: .weekdays).gapCount == 0, "verify finds no gap left")

@@ -146,6 +146,14 @@ import Testing
       let compare = try await client.get("/api/v1/backtests/compare?ids=\(first),\(secondID)", token: token).dataObject
       #expect(((compare["correlation"] as? [String: Any])?["matrix"] as? [[Any]])?.count == 2)
       #expect(try await client.get("/api/v1/backtests/compare?ids=\(first)", token: token).status == 400)
+      // Sorted as `backtest compare --sort` sorts: both orders of the ids give the same order.
+      for ids in ["\(first),\(secondID)", "\(secondID),\(first)"] {
+        let sorted = try await client.get("/api/v1/backtests/compare?ids=\(ids)&sort=total_return", token: token).dataObject
+        let order = (sorted["runs"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
+        let returns = (sorted["runs"] as? [[String: Any]])?.compactMap { ($0["metrics"] as? [String: Any])?["total_return"] as? Double }
+        #expect(order?.count == 2 && returns?.count == 2 && returns![0] >= returns![1], "\(sorted)")
+      }
+      #expect(try await client.get("/api/v1/backtests/compare?ids=\(first),\(secondID)&sort=nope", token: token).status == 400, "an unknown metric is refused as the CLI refuses it")
       let replay = try await client.post("/api/v1/backtests/\(first):replay", token: token)
       #expect(replay.dataObject["identical"] as? Bool == true)
       let bundle = try await client.get("/api/v1/backtests/\(first)/export", token: token)

@@ -36,7 +36,7 @@ public enum Preprocessor {
       case "dedupe":
         let clean = frame.bars.timestamps.indices.filter { $0 == frame.count - 1 || frame.bars.timestamps[$0] != frame.bars.timestamps[$0 + 1] }
         frame.select(clean)
-        summary = "\(before - frame.count) duplicate bars removed"
+        summary = "\(DisplayFormat.plural(before - frame.count, "duplicate bar")) removed"
       case "clip_outliers": summary = try clipOutliers(&frame, operation)
       case "features": summary = try features(&frame, operation)
       default:
@@ -153,7 +153,7 @@ public enum Preprocessor {
       let keep = (0..<frame.count).filter { i in names.allSatisfy { frame.column($0)![i].isFinite } }
       let dropped = frame.count - keep.count
       frame.select(keep)
-      return "\(dropped) bars with missing values dropped"
+      return "\(DisplayFormat.plural(dropped, "bar")) with missing values dropped"
     }
     // 1. Insert the bars missing by the calendar, as NaN rows.
     var timestamps: [Int64] = []
@@ -221,8 +221,8 @@ public enum Preprocessor {
       filled.setColumn(name, values)
     }
     frame = filled
-    let left = holidaysLeft == 0 ? "" : "; \(holidaysLeft) weekdays without bars left alone as market holidays (holidays=true fills them)"
-    return "\(inserted) missing bars inserted, \(count) values filled (\(method))" + left
+    let left = holidaysLeft == 0 ? "" : "; \(DisplayFormat.plural(holidaysLeft, "weekday")) without bars left alone as market holidays (holidays=true fills them)"
+    return "\(DisplayFormat.plural(inserted, "missing bar")) inserted, \(DisplayFormat.plural(count, "value")) filled (\(method))" + left
   }
 
   // MARK: resample

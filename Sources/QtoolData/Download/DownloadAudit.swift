@@ -117,9 +117,9 @@ public enum DownloadAudit {
           piece, missing: count(piece, timeframe: timeframe, calendar: calendar),
           reason: reason(for: piece, outcomes: outcomes, dropped: dropped, ledger: ledger))
         holes.append(hole)
-        let unit = calendar == .weekdays && timeframe.unit != .week && timeframe.unit != .month ? "weekdays" : "bars"
+        let unit = calendar == .weekdays && timeframe.unit != .week && timeframe.unit != .month ? "weekday" : "bar"
         failures.append(
-          "\(dataset): \(hole.missing) \(unit) missing from \(hole.from) to \(hole.to) (\(hole.reason)); the source may still publish "
+          "\(dataset): \(DisplayFormat.plural(hole.missing, unit)) missing from \(hole.from) to \(hole.to) (\(hole.reason)); the source may still publish "
             + "them: run again later, or accept the hole with --accept-missing \(suggestion(piece))")
         statuses.append(.temporaryFailure)
       }

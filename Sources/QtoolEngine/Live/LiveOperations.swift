@@ -331,6 +331,14 @@ public struct LiveOperations: Sendable {
         }
         try context.clock.sleep(milliseconds: 20, cancellation: context.cancellation)
       }
+      // A runner in another process on this host has freed its lease and only prints its summary
+      // now: "stopped" means the process is gone, so wait for that too (briefly).
+      if let pid = holder?.pid, pid != Int(getpid()), holder?.host == ProcessIdentity.host {
+        let until = min(deadline, context.clock.now() + 2_000)
+        while !ChildProcesses.hasExited(Int32(pid)), context.clock.now() < until {
+          try context.clock.sleep(milliseconds: 10, cancellation: context.cancellation)
+        }
+      }
       let after = try run.flatMap { try database.strategyRun(id: $0.id) }
       var closed: [FillInfo] = []
       var equity = try database.latestAccount(strategy: strategy)?.equity

@@ -301,6 +301,9 @@ public final class LiveRunner: @unchecked Sendable {
       context.logger.warning("could not record the end of run \(started.runID): \(error)")
     }
     unlink(stopFile)
+    // The store whole in its file before `strategy stop`, waiting on the lease, hears the runner
+    // is gone: after that the process only prints its summary and exits.
+    database.checkpoint()
     lease?.release()
     lease = nil
     if let failed { throw failed }

@@ -32,3 +32,13 @@ public enum ChildProcesses {
     }
   }
 }
+
+extension ChildProcesses {
+  /// True once `pid` has exited: gone, or a zombie its parent has not reaped yet.
+  static func hasExited(_ pid: Int32) -> Bool {
+    if kill(pid, 0) != 0 { return errno == ESRCH }
+    // /proc/PID/stat: "PID (name) S …"; the name may hold spaces and parentheses, so read after the last ')'.
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+    return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+  }
+}

@@ -2653,6 +2653,15 @@ enum OpenAPIDocument {
               "type": "string"
             },
             "description": "2 to 20 run ids, comma-separated."
+          },
+          {
+            "name": "sort",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            },
+            "description": "Order the runs best first by this metric (as `backtest compare --sort`; qtool help metrics)."
           }
         ]
       }

@@ -42,7 +42,8 @@ enum BacktestRoutes {
       Route("GET", "/api/v1/backtests/compare", "compareBacktests", scope: .backtestRead) { service, request in
         let ids = (request.string("ids") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         guard ids.count >= 2, ids.count <= 20 else { throw ServerError.badParameter("ids", "2 to 20 run ids, comma-separated") }
-        return .ok(try await service.run { try BacktestOperations($0).compare(ids: ids) })
+        let sort = request.string("sort")
+        return .ok(try await service.run { try BacktestOperations($0).compare(ids: ids, sort: sort) })
       },
       Route("POST", "/api/v1/backtests/grid", "startGrid", scope: .backtestCreate) { service, request in
         var body = try request.decode(GridRequest.self)

@@ -12,7 +12,7 @@ enum AuthTokenRevokeCommand: LeafCommand {
     if context.json {
       try context.printJSON(token)
     } else {
-      context.stdout.line("revoked \(token.name)")
+      context.note("revoked \(token.name)")
     }
     return .success
   }

@@ -24,7 +24,7 @@ enum AuthUserAddCommand: LeafCommand {
     if context.json {
       try context.printJSON(user)
     } else {
-      context.stdout.line("added \(user.username) (\(user.role.rawValue))")
+      context.note("added \(user.username) (\(user.role.rawValue))")
     }
     return .success
   }

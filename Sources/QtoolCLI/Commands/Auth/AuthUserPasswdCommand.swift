@@ -16,7 +16,7 @@ enum AuthUserPasswdCommand: LeafCommand {
     if context.json {
       try context.printJSON(user)
     } else {
-      context.stdout.line("password of \(user.username) set; their sessions ended")
+      context.note("password of \(user.username) set; their sessions ended")
     }
     return .success
   }

@@ -14,7 +14,7 @@ enum AuthUserRemoveCommand: LeafCommand {
     if context.json {
       try context.printJSON(user)
     } else {
-      context.stdout.line("removed \(user.username)")
+      context.note("removed \(user.username)")
     }
     return .success
   }

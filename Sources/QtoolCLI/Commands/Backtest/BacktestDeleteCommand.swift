@@ -12,7 +12,7 @@ enum BacktestDeleteCommand: LeafCommand {
     if context.json {
       try context.printJSON(["deleted": run])
     } else {
-      context.stdout.line("deleted run \(run.id)")
+      context.note("deleted run \(run.id)")
     }
     return .success
   }

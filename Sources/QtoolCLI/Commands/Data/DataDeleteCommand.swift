@@ -13,7 +13,7 @@ enum DataDeleteCommand: LeafCommand {
     if context.json {
       try context.printJSON(["deleted": deleted])
     } else {
-      context.stdout.line("deleted \(deleted.name) (\(deleted.rowCount) bars)")
+      context.note("deleted \(deleted.name) (\(DisplayFormat.plural(deleted.rowCount, "bar")))")
     }
     return .success
   }

@@ -105,7 +105,7 @@ enum DataDownloadCommand: LeafCommand {
           context.note("\(symbol.dataset): … and \(symbol.rowsDropped - symbol.dropped.count) more rows left out (--json lists the first five)")
         }
       }
-      context.note("downloaded \(report.barsAdded) bars for \(report.symbols.count) symbols in \(Format.duration(report.seconds))")
+      context.note("downloaded \(DisplayFormat.plural(report.barsAdded, "bar")) for \(DisplayFormat.plural(report.symbols.count, "symbol")) in \(Format.duration(report.seconds))")
     }
     if context.json, let failure = report.failure { context.stderr.line(ErrorOutput.json(ErrorOutput.report(failure))) }
     return report.exitStatus
@@ -116,16 +116,16 @@ enum DataDownloadCommand: LeafCommand {
     let changed = symbol.barsAdded + symbol.barsReplaced + symbol.barsRemoved > 0
     var line = "\(symbol.dataset): "
     if symbol.requests == 0 && symbol.status == "up_to_date" { return line + "up to date, nothing to download" }
-    line += symbol.status == "up_to_date" && !changed ? "up to date, nothing new" : "+\(symbol.barsAdded) bars"
+    line += symbol.status == "up_to_date" && !changed ? "up to date, nothing new" : "+\(DisplayFormat.plural(symbol.barsAdded, "bar"))"
     if symbol.status == "failed" { line += ", failed (see stderr)" }
     if symbol.barsReplaced > 0 { line += ", \(symbol.barsReplaced) replaced" }
     if symbol.barsRemoved > 0 { line += ", \(symbol.barsRemoved) removed" }
-    if symbol.gapsFilled > 0 { line += ", \(symbol.gapsFilled) gaps filled" }
+    if symbol.gapsFilled > 0 { line += ", \(DisplayFormat.plural(symbol.gapsFilled, "gap")) filled" }
     if !symbol.holes.isEmpty { line += ", \(symbol.holes.count) \(symbol.holes.count == 1 ? "hole" : "holes") left (see stderr)" }
-    line += " (\(symbol.requests) requests, \(Format.bytes(symbol.bytes))"
+    line += " (\(DisplayFormat.plural(symbol.requests, "request")), \(Format.bytes(symbol.bytes))"
     if symbol.retries > 0 { line += ", \(symbol.retries) retries" }
     if symbol.missingFiles > 0 { line += ", \(symbol.missingFiles) archives not published" }
-    if symbol.rowsDropped > 0 { line += ", \(symbol.rowsDropped) rows without values left out" }
+    if symbol.rowsDropped > 0 { line += ", \(DisplayFormat.plural(symbol.rowsDropped, "row")) without values left out" }
     if symbol.duplicatesDropped > 0 { line += ", \(symbol.duplicatesDropped) identical duplicate rows dropped" }
     if !symbol.unverifiedFiles.isEmpty { line += ", \(symbol.unverifiedFiles.count) archives stored unverified" }
     return line + ")"

@@ -38,7 +38,7 @@ enum DataExportCommand: LeafCommand {
     let file = try AtomicFile(path: output, overwrite: arguments.flag("force"))
     let count = try operations.export(name: name, format: format, from: from, to: to) { try file.write($0) }
     try file.commit()
-    context.note("wrote \(count) bars to \(output)")
+    context.note("wrote \(DisplayFormat.plural(count, "bar")) to \(output)")
     return .success
   }
 }

@@ -63,12 +63,12 @@ enum DataImportCommand: LeafCommand {
       return .success
     }
     let skipped = report.files.map(\.skippedRows).reduce(0, +)
-    var line = "imported \(report.barsRead) bars into \(report.dataset)"
-    line += " (\(report.datasetBars) stored, \(Format.when(report.first)) … \(Format.when(report.last)), \(report.gaps) gaps)"
+    var line = "imported \(DisplayFormat.plural(report.barsRead, "bar")) into \(report.dataset)"
+    line += " (\(report.datasetBars) stored, \(Format.when(report.first)) … \(Format.when(report.last)), \(DisplayFormat.plural(report.gaps, "gap")))"
     line += " in \(Format.duration(report.seconds))"
     context.stdout.line(line)
-    if report.duplicatesInInput > 0 { context.note("note: \(report.duplicatesInInput) duplicate timestamps in the input; the last of each was kept") }
-    if skipped > 0 { context.note("note: \(skipped) rows without prices (empty, null or NaN) were skipped") }
+    if report.duplicatesInInput > 0 { context.note("note: \(DisplayFormat.plural(report.duplicatesInInput, "duplicate timestamp")) in the input; the last of each was kept") }
+    if skipped > 0 { context.note("note: \(DisplayFormat.plural(skipped, "row")) without prices (empty, null or NaN) \(skipped == 1 ? "was" : "were") skipped") }
     return .success
   }
 }

@@ -34,9 +34,9 @@ enum DataVerifyCommand: LeafCommand {
     for result in results {
       let report = result.report
       let status = report.ok ? Terminal.green("ok", color) : Terminal.red("FAILED", color)
-      var line = "\(result.dataset): \(status) — \(report.bars) bars, \(result.calendar) calendar"
-      if !report.problems.isEmpty { line += ", \(report.problems.count) problems" }
-      if !report.warnings.isEmpty { line += ", \(report.warnings.count) warnings" }
+      var line = "\(result.dataset): \(status) — \(DisplayFormat.plural(report.bars, "bar")), \(result.calendar) calendar"
+      if !report.problems.isEmpty { line += ", \(DisplayFormat.plural(report.problems.count, "problem"))" }
+      if !report.warnings.isEmpty { line += ", \(DisplayFormat.plural(report.warnings.count, "warning"))" }
       context.stdout.line(line)
       for finding in report.problems.prefix(limit) { context.stdout.line("  " + describe(finding)) }
       if report.problems.count > limit { context.stdout.line("  … \(report.problems.count - limit) more problems (--json lists all)") }

@@ -13,9 +13,9 @@ enum DbMigrateCommand: LeafCommand {
     if context.json {
       try context.printJSON(report)
     } else if report.appliedNow.isEmpty {
-      context.stdout.line("up to date (\(report.allApplied.count) migrations applied)")
+      context.note("up to date (\(DisplayFormat.plural(report.allApplied.count, "migration")) applied)")
     } else {
-      for name in report.appliedNow { context.stdout.line("applied \(name)") }
+      for name in report.appliedNow { context.note("applied \(name)") }
     }
     return .success
   }

@@ -13,7 +13,7 @@ enum DbVacuumCommand: LeafCommand {
     if context.json {
       try context.printJSON(report)
     } else {
-      context.stdout.line("vacuumed: \(Format.bytes(report.bytesBefore)) → \(Format.bytes(report.bytesAfter))")
+      context.note("vacuumed: \(Format.bytes(report.bytesBefore)) → \(Format.bytes(report.bytesAfter))")
     }
     return .success
   }

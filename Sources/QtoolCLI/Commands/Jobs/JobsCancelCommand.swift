@@ -28,9 +28,9 @@ enum JobsCancelCommand: LeafCommand {
     if context.json {
       try context.printJSON(job)
     } else if job.status.isFinished {
-      context.stdout.line("\(job.id): \(job.status.rawValue)")
+      context.note("\(job.id): \(job.status.rawValue)")
     } else {
-      context.stdout.line("\(job.id): cancel requested; still \(job.status.rawValue)")
+      context.note("\(job.id): cancel requested; still \(job.status.rawValue)")
     }
     return job.status.isFinished || context.arguments.flag("no-wait") ? .success : .temporaryFailure
   }

@@ -18,7 +18,7 @@ enum JobsPruneCommand: LeafCommand {
       struct Pruned: Encodable { var deleted: Int }
       try context.printJSON(Pruned(deleted: deleted))
     } else {
-      context.stdout.line("deleted \(deleted) finished job\(deleted == 1 ? "" : "s")")
+      context.note("deleted \(deleted) finished job\(deleted == 1 ? "" : "s")")
     }
     return .success
   }

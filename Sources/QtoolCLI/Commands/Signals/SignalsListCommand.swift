@@ -73,7 +73,7 @@ enum SignalsListCommand: LeafCommand {
             ]
           }
         ).render(bold: context.terminal.colorOnStdout))
-      context.note("page \(result.page) of \(result.pages) (\(result.total) signals)")
+      context.note("page \(result.page) of \(result.pages) (\(DisplayFormat.plural(result.total, "signal")))")
     }
     return .success
   }

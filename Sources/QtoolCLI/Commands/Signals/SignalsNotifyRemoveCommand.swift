@@ -14,7 +14,7 @@ enum SignalsNotifyRemoveCommand: LeafCommand {
     if context.json {
       try context.printJSON(channel)
     } else {
-      context.stdout.line("removed \(channel.kind) channel \(channel.name)")
+      context.note("removed \(channel.kind) channel \(channel.name)")
     }
     return .success
   }

@@ -26,7 +26,7 @@ enum SignalsStatsCommand: LeafCommand {
       return .success
     }
     context.stdout.line(
-      "\(stats.total) signals" + (stats.since.map { " since \($0)" } ?? " in all") + (stats.late > 0 ? ", \(stats.late) late" : "")
+      "\(DisplayFormat.plural(stats.total, "signal"))" + (stats.since.map { " since \($0)" } ?? " in all") + (stats.late > 0 ? ", \(stats.late) late" : "")
         + (stats.suppressed > 0 ? ", \(stats.suppressed) suppressed" : ""))
     for (title, counts) in [
       ("type", stats.byType), ("strength", stats.byStrength), ("strategy", stats.byStrategy), ("symbol", stats.bySymbol), ("reason", stats.byReason),

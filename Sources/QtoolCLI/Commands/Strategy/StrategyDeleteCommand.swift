@@ -13,7 +13,7 @@ enum StrategyDeleteCommand: LeafCommand {
     if context.json {
       try context.printJSON(["deleted": deleted])
     } else {
-      context.stdout.line("deleted strategy \(deleted.name) (\(deleted.versions) version\(deleted.versions == 1 ? "" : "s")); recorded runs keep their spec")
+      context.note("deleted strategy \(deleted.name) (\(deleted.versions) version\(deleted.versions == 1 ? "" : "s")); recorded runs keep their spec")
     }
     return .success
   }

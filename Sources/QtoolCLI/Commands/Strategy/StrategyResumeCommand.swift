@@ -18,7 +18,7 @@ enum StrategyResumeCommand: LeafCommand {
       try context.printJSON(status)
     } else {
       let running = ["running", "paused", "stopping"].contains(status.status)
-      context.stdout.line(
+      context.note(
         "\(status.strategy) \(verb)" + (running ? " from its next bar" : " (not running: from the next bar it processes)"))
     }
     return .success

@@ -51,17 +51,17 @@ enum StrategyStopCommand: LeafCommand {
       if names.isEmpty { context.note("no strategy is running") }
       for report in reports {
         switch report.was {
-        case "running": context.stdout.line("stopped \(report.strategy)" + (report.runID.map { " (run \($0), \(report.status ?? "stopped"))" } ?? ""))
-        case "dead": context.stdout.line("\(report.strategy) was not running: its process had died; run \(report.runID ?? "?") is marked failed")
-        default: context.stdout.line("\(report.strategy) is not running")
+        case "running": context.note("stopped \(report.strategy)" + (report.runID.map { " (run \($0), \(report.status ?? "stopped"))" } ?? ""))
+        case "dead": context.note("\(report.strategy) was not running: its process had died; run \(report.runID ?? "?") is marked failed")
+        default: context.note("\(report.strategy) is not running")
         }
         for fill in report.closed {
-          context.stdout.line(
+          context.note(
             "  closed \(fill.symbol): \(fill.side) \(SignalLine.number(fill.size)) @ \(SignalLine.number(fill.price)), pnl \(Format.decimal(fill.pnl ?? 0, places: 2))"
           )
         }
         if arguments.flag("close-positions"), let equity = report.equity {
-          context.stdout.line("  paper account closed; equity \(Format.decimal(equity, places: 2))")
+          context.note("  paper account closed; equity \(Format.decimal(equity, places: 2))")
         }
       }
     }

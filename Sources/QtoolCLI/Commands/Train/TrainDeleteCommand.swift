@@ -13,7 +13,7 @@ enum TrainDeleteCommand: LeafCommand {
     if context.json {
       try context.printJSON(["model": JSONValue(name), "deleted_versions": .array(deleted.map { JSONValue($0) })])
     } else {
-      context.stdout.line(version == nil ? "deleted model \(name) (\(deleted.count) versions)" : "deleted \(name) v\(version!)")
+      context.note(version == nil ? "deleted model \(name) (\(DisplayFormat.plural(deleted.count, "version")))" : "deleted \(name) v\(version!)")
     }
     return .success
   }

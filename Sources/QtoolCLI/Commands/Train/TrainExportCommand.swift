@@ -26,7 +26,7 @@ enum TrainExportCommand: LeafCommand {
     if context.json {
       try context.printJSON(["model": JSONValue(name), "version": JSONValue(document.version), "path": JSONValue(path)])
     } else {
-      context.stdout.line("wrote \(name) v\(document.version) to \(path)")
+      context.note("wrote \(name) v\(document.version) to \(path)")
     }
     return .success
   }

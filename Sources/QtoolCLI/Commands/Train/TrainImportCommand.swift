@@ -19,7 +19,7 @@ enum TrainImportCommand: LeafCommand {
     if context.json {
       try context.printJSON(["model": JSONValue(version.model), "version": JSONValue(version.version)])
     } else {
-      context.stdout.line("imported \(path) as \(version.model) v\(version.version)")
+      context.note("imported \(path) as \(version.model) v\(version.version)")
     }
     return .success
   }
