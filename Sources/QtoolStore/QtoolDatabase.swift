@@ -55,6 +55,10 @@ public final class QtoolDatabase: Sendable {
   /// applies pending migrations unless `migrate` is false. With `readOnly`, creates and writes
   /// nothing (see the concurrency rules).
   public static func open(path: String, migrate: Bool = true, readOnly: Bool = false, busyTimeout: TimeInterval = 10) throws -> QtoolDatabase {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+      throw StoreError.cannotOpen(path: path, reason: "it is a directory; give the store's file, e.g. \(URL(fileURLWithPath: path).appendingPathComponent("qtool.db").path)")
+    }
     if readOnly { return try openReadOnly(path: path, busyTimeout: busyTimeout) }
     let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
     do {

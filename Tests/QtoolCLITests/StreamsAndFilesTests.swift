@@ -106,6 +106,8 @@ import Testing
       #expect(result.stderr.contains("not a qtool store") && result.stderr.contains("notes"), "\(result.stderr)")
     }
     #expect(try Data(contentsOf: URL(fileURLWithPath: foreign)) == before, "no qtool table was added")
+    let directory = try qtool.run(["--db", qtool.home.path, "data", "list"])
+    #expect(directory.status == 73 && directory.stderr.contains("it is a directory"), "\(directory.stderr)")
 
     // An empty file reads as an empty store and stays empty; a shard store that is empty holds no shard.
     let empty = qtool.home.appendingPathComponent("empty.db").path
