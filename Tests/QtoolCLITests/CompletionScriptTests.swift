@@ -59,6 +59,28 @@ import Testing
     #expect(try complete("qtool db info --js") == ["--json"])
   }
 
+  /// Tab pressed in a real interactive zsh (on a pty) with the generated _qtool loaded.
+  @Test func zshCompletesSubcommandsAtEveryDepthAndStoredNames() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    try qtool.run(["data", "import", QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path, "-s", "GOOG", "-t", "1d", "-q"])
+    let directory = qtool.home.appendingPathComponent("zsh")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(
+      at: QtoolProcess.packageRoot.appendingPathComponent("completions/_qtool"), to: directory.appendingPathComponent("_qtool"))
+    let harness = QtoolProcess.packageRoot.appendingPathComponent("Tests/QtoolCLITests/Support/zsh-complete.zsh").path
+    func complete(_ line: String) throws -> String {
+      let result = try qtool.shell("PATH=\"$(dirname \"$QTOOL\"):$PATH\" zsh -f '\(harness)' '\(directory.path)' '\(line)'")
+      #expect(result.status == 0, "\(result.stderr)")
+      return result.stdout
+    }
+    #expect(try complete("qtool db i").contains("qtool db info "))
+    #expect(try complete("qtool --db x.db db v").contains("db vacuum "), "global options before the subcommand")
+    #expect(try complete("qtool backtest grid m").contains("backtest grid merge "), "three levels deep")
+    #expect(try complete("qtool completions ").contains("bash  fish  zsh"))
+    #expect(try complete("qtool data info G").contains("data info GOOG-1d"), "datasets from the store")
+  }
+
   @Test func zshScriptParses() throws {
     let qtool = try QtoolProcess()
     defer { qtool.cleanUp() }

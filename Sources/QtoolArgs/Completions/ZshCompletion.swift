@@ -9,7 +9,7 @@ struct ZshCompletion {
     out.append("# Install: \(name) completions zsh > \"${fpath[1]}/_\(name)\"")
     out.append("")
     out.append("_\(name)() {")
-    out.append("  local path_key=\"\" word prev=\"\" i")
+    out.append("  local path_key=\"\" word prev=\"\" i command_index=1")
     out.append("  local -a value_options subs")
     out.append("  value_options=(\(table.valueOptionWords.joined(separator: " ")))")
     out.append("  for (( i = 2; i < CURRENT; i++ )); do")
@@ -20,8 +20,17 @@ struct ZshCompletion {
     out.append("      continue")
     out.append("    fi")
     out.append("    subs=(${(s: :)$(_\(name)_subcommand_words \"$path_key\")})")
-    out.append("    if (( ${subs[(Ie)$word]} )); then path_key=\"${path_key:+$path_key }$(_\(name)_canonical \"$path_key|$word\")\"; fi")
+    out.append("    if (( ${subs[(Ie)$word]} )); then")
+    out.append("      path_key=\"${path_key:+$path_key }$(_\(name)_canonical \"$path_key|$word\")\"")
+    out.append("      command_index=$i")
+    out.append("    fi")
     out.append("  done")
+    // _arguments numbers positionals from the word after words[1]: make the deepest
+    // subcommand words[1], or `qtool db i` would complete "db"'s first positional.
+    out.append("  if (( command_index > 1 )); then")
+    out.append("    words=(\"${(@)words[command_index,-1]}\")")
+    out.append("    (( CURRENT -= command_index - 1 ))")
+    out.append("  fi")
     out.append("  case \"$path_key\" in")
     for entry in table.entries {
       out.append("    \(CompletionTable.singleQuoted(entry.key)))")
