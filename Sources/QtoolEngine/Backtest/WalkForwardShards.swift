@@ -32,12 +32,15 @@ public struct WalkForwardShardReport: Encodable, Sendable {
 extension Metrics {
   /// Every metric exactly, infinities and undefined values as strings: a walk-forward shard
   /// stores its metrics so that a merge reports the very numbers a local run does.
-  var exactJSON: String {
+  var exactJSON: String { Self.exactJSON { Self.reader($0)!(self) } }
+
+  /// The metrics `value` gives by name, as `exactJSON` writes them.
+  static func exactJSON(_ value: (String) -> Double) -> String {
     "{"
-      + Self.names.sorted().map { name in
-        let number = Self.reader(name)!(self)
+      + names.sorted().map { name in
+        let number = value(name)
         let text =
-          Self.isCount(name)
+          isCount(name)
           ? String(Int(number))
           : number.isNaN ? "\"nan\"" : number.isInfinite ? (number > 0 ? "\"inf\"" : "\"-inf\"") : "\(number)"
         return "\"\(name)\":\(text)"
@@ -269,15 +272,14 @@ extension BacktestOperations {
           train: spans[fold][0], test: spans[fold][1], parameters: try JSONDecoder().decode([String: Double].self, from: Data(best.params.utf8)),
           inSample: inSample, outOfSample: outOfSample, inSampleRank: Metrics.reader(first.record.rank).map { $0(inSample) } ?? .nan))
     }
+    let axes = (try? JSONDecoder().decode([String: [Double]].self, from: Data(first.record.axes.utf8))) ?? [:]
     let report = WalkForwardReport(
       strategy: first.record.strategyName, dataset: first.record.dataset, rank: first.record.rank, combinations: count,
       warmupBars: first.record.warmupBars, windows: windows, outOfSampleReturn: compounded - 1, id: id, shards: shards,
-      axes: ((try? JSONDecoder().decode([String: [Double]].self, from: Data(first.record.axes.utf8))) ?? [:]).keys.sorted())
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = .sortedKeys
+      axes: axes.keys.sorted())
     try database.recordWalkForwardRun(
       id: id, strategyName: first.record.strategyName, dataset: first.record.dataset, walkForward: first.record.walkForward, shards: shards,
-      report: String(decoding: try encoder.encode(report), as: UTF8.self), jobID: context.jobID, at: context.clock.now())
+      report: try StoredWalkForward(report, axes: axes).encoded(), jobID: context.jobID, at: context.clock.now())
     return report
   }
 }
