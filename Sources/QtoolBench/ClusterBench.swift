@@ -75,7 +75,8 @@ extension Bench {
     let littleRatios = zip(little.shards, little.one).map { $0 / $1 }
     report(
       "grid 1,590 combos on 100k bars, CPU", String(format: "%.2f s / %.2f s", Self.median(little.shards), Self.median(little.one)),
-      String(format: "4 shard processes / 1 process: min %.3f, median %.3f over %d runs (a grid too small to shard)", littleRatios.min()!,
+      String(
+        format: "4 shard processes / 1 process: min %.3f, median %.3f over %d runs (a grid too small to shard)", littleRatios.min()!,
         Self.median(littleRatios), runs))
 
     // Merge of 100,000 results from 4 shard stores; baseline: storing them as a local grid does.
@@ -184,7 +185,8 @@ extension Bench {
     wait4(pid, &status, 0, &usage)
     // A failed run takes little CPU and would pass for a fast one.
     guard status == 0 else {
-      throw NSError(domain: "bench", code: Int(status), userInfo: [NSLocalizedDescriptionKey: "exit status \(status): \(arguments.joined(separator: " "))"])
+      throw NSError(
+        domain: "bench", code: Int(status), userInfo: [NSLocalizedDescriptionKey: "exit status \(status): \(arguments.joined(separator: " "))"])
     }
     func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
     return (seconds(usage.ru_utime) + seconds(usage.ru_stime), Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
