@@ -178,20 +178,11 @@ extension BacktestOperations {
     -> GridShardReport
   {
     let started = context.clock.now()
-    var snapshotHash: String?
-    if let dataStore {
-      snapshotHash = try SnapshotOperations.verify(dataStore, expected: expected)
-    } else if expected != nil {
-      throw OperationError.invalidArgument(
-        "a snapshot hash was given without a snapshot", field: "snapshot_hash", hint: "give the snapshot with {snapshot}")
-    }
+    let (reader, snapshotHash) = try shardReader(snapshot: dataStore, expected: expected)
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let compiled = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
     let combinations = try Self.combinations(request, known: compiled.parameters)
     let range = shard.range(of: combinations.count)
-    var dataContext = context
-    if let dataStore { dataContext.database = dataStore }
-    let reader = BacktestOperations(dataContext)
     // The warm-up is the whole grid's, as a local grid's: every shard runs on the same bars.
     let warms = request.from != nil && !request.noWarmup
     let data = try reader.loadGridData(loaded, request: request, combinations: warms ? combinations : [])
@@ -283,6 +274,25 @@ extension GridShard {
   public init(unchecked index: Int, count: Int) {
     self.index = index
     self.count = count
+  }
+}
+
+extension BacktestOperations {
+  /// What a shard reads its bars with: the snapshot when given (its bars checked against its
+  /// hash, and that against `expected`), this store otherwise; a hash without a snapshot is
+  /// refused.
+  func shardReader(snapshot dataStore: QtoolDatabase?, expected: String?) throws -> (reader: BacktestOperations, snapshotHash: String?) {
+    guard let dataStore else {
+      if expected != nil {
+        throw OperationError.invalidArgument(
+          "a snapshot hash was given without a snapshot", field: "snapshot_hash", hint: "give the snapshot with {snapshot}")
+      }
+      return (self, nil)
+    }
+    let snapshotHash = try SnapshotOperations.verify(dataStore, expected: expected)
+    var dataContext = context
+    dataContext.database = dataStore
+    return (BacktestOperations(dataContext), snapshotHash)
   }
 }
 

@@ -83,20 +83,11 @@ extension BacktestOperations {
     _ request: GridRequest, train: PeriodLength, test: PeriodLength, shard: GridShard, data dataStore: QtoolDatabase?, snapshotHash expected: String?
   ) throws -> WalkForwardShardReport {
     let started = context.clock.now()
-    var snapshotHash: String?
-    if let dataStore {
-      snapshotHash = try SnapshotOperations.verify(dataStore, expected: expected)
-    } else if expected != nil {
-      throw OperationError.invalidArgument(
-        "a snapshot hash was given without a snapshot", field: "snapshot_hash", hint: "give the snapshot with {snapshot}")
-    }
+    let (reader, snapshotHash) = try shardReader(snapshot: dataStore, expected: expected)
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let base = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
     let known = base.parameters
     let combinations = try Self.combinations(request, known: known)
-    var dataContext = context
-    if let dataStore { dataContext.database = dataStore }
-    let reader = BacktestOperations(dataContext)
     // As a local walk-forward: the train windows warm up for the grid's longest warm-up, each
     // test window for its combination's own.
     let (warmup, expression) = try reader.longestWarmup(loaded, capital: request.capital, combinations: combinations)
