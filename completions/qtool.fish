@@ -684,7 +684,7 @@ complete -c qtool -n '__qtool_at '\''backtest delete'\''' -l version -s V -d 'Pr
 complete -c qtool -n '__qtool_at '\''backtest delete'\''' -l json -d 'Print the result as JSON with stable field names.'
 complete -c qtool -n '__qtool_at '\''backtest delete'\''' -f -a '(qtool __complete runs 2>/dev/null)'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -a run -d 'Run every combination of param values on all cores, best first'
-complete -c qtool -n '__qtool_at '\''backtest grid'\''' -a list -d 'List stored grids, newest first'
+complete -c qtool -n '__qtool_at '\''backtest grid'\''' -a list -d 'List stored grids and merged walk-forwards, newest first'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -a show -d 'Show a stored grid'\''s rows: sorted, filtered, as a table, JSON, CSV or a heatmap'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -a open -d 'Run one row of a stored grid as a full, recorded backtest'
 complete -c qtool -n '__qtool_at '\''backtest grid'\''' -a merge -d 'Merge the shards of a grid into the store, ranked as a local grid'

@@ -28,27 +28,56 @@ extension Bench {
       "data snapshot, 1M bars (whole process)", String(format: "%.2f s", snapshotSeconds),
       String(format: "reading them in-process %.0f ms; target < 1 s", read * 1000))
 
-    // CPU time: one process vs four shard processes, one worker each, same grid.
+    // CPU time: one process vs four shard processes, one worker each, same grid; runs
+    // interleaved (one, then the four shards), each shard into a new store as a cluster task's.
     let spec = scratch.appendingPathComponent("cluster-sma.yaml").path
     try Self.smaCross.replacingOccurrences(of: "symbols: [RW]", with: "symbols: [RW100k]").write(toFile: spec, atomically: true, encoding: .utf8)
-    let grid = ["--grid", "fast=5..50:1", "--grid", "slow=20..200:5", "--where", "fast < slow", "--jobs", "1", "-q"]
     let small = scratch.appendingPathComponent("rw100k.snapshot.db").path
     try spawnAndWait("/usr/bin/env", env + ["data", "snapshot", "RW100k-1m", "-o", small, "--force", "-q"])
-    let one = try cpuTimeOfChild(env + ["backtest", "grid", spec] + grid)
-    var shards = 0.0
-    for k in 1...4 {
-      shards += try cpuTimeOfChild(
-        env + ["--db", scratch.appendingPathComponent("cpu-shard-\(k).db").path, "backtest", "grid", spec] + grid + [
-          "--shard", "\(k)/4", "--snapshot", small,
-        ])
+    func shardStore(_ k: Int) -> String { scratch.appendingPathComponent("cpu-shard-\(k).db").path }
+    func removeStore(_ path: String) { for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) } }
+    /// CPU of the grid in one process and of its four shard processes, `runs` times.
+    func shardedCPU(_ grid: [String], runs: Int) throws -> (one: [Double], shards: [Double]) {
+      var (one, shards) = ([Double](), [Double]())
+      for _ in 0..<runs {
+        one.append(try cpuTimeOfChild(env + ["backtest", "grid", spec] + grid).cpu)
+        var total = 0.0
+        for k in 1...4 {
+          removeStore(shardStore(k))
+          total += try cpuTimeOfChild(
+            env + ["--db", shardStore(k), "backtest", "grid", spec] + grid + ["--shard", "\(k)/4", "--snapshot", small]
+          ).cpu
+        }
+        shards.append(total)
+      }
+      return (one, shards)
     }
+    // A grid a cluster is for: 6,695 combinations, ≈ 6 s of one core; and the earlier 1,590,
+    // where the fixed cost of a process shows.
+    let large = ["--grid", "fast=5..100:1", "--grid", "slow=20..400:5", "--where", "fast < slow", "--jobs", "1", "-q"]
+    let largeCount = Self.pairs(fast: Array(5...100), slow: Array(stride(from: 20, through: 400, by: 5)))
+    let runs = 5
+    let big = try shardedCPU(large, runs: runs)
+    let bigRatios = zip(big.shards, big.one).map { $0 / $1 }
     report(
-      "grid 1,590 combos on 100k bars, CPU time", String(format: "%.2f s / %.2f s", shards, one),
-      String(format: "4 shard processes / 1 process = %.3f; target ≤ 1.05", shards / one))
-    report("  per combination (1 process, 100k bars)", String(format: "%.2f ms", one / 1590 * 1000), "the input of the README's extrapolation")
+      "grid \(Self.grouped(largeCount)) combos on 100k bars, CPU", String(format: "%.2f s / %.2f s", Self.median(big.shards), Self.median(big.one)),
+      String(
+        format: "4 shard processes / 1 process: min %.3f, median %.3f over %d runs; target ≤ 1.05", bigRatios.min()!, Self.median(bigRatios), runs))
     report(
-      "  fixed cost of each extra shard process", String(format: "%.0f ms", (shards - one) / 3 * 1000),
-      "start, a new store migrated, snapshot verified; vanishes in large shards")
+      "  per combination (1 process, 100k bars)", String(format: "%.2f ms", big.one.min()! / Double(largeCount) * 1000),
+      "fastest run; the input of the README's extrapolation")
+    let fixed = zip(big.shards, big.one).map { ($0 - $1) / 3 }
+    report(
+      "  extra CPU of each further shard process", String(format: "%.0f ms", Self.median(fixed) * 1000),
+      String(format: "median (min %.0f ms); start, a new store, the snapshot checked, the bars read", fixed.min()! * 1000))
+    let smallGrid = ["--grid", "fast=5..50:1", "--grid", "slow=20..200:5", "--where", "fast < slow", "--jobs", "1", "-q"]
+    let little = try shardedCPU(smallGrid, runs: runs)
+    let littleRatios = zip(little.shards, little.one).map { $0 / $1 }
+    report(
+      "grid 1,590 combos on 100k bars, CPU", String(format: "%.2f s / %.2f s", Self.median(little.shards), Self.median(little.one)),
+      String(
+        format: "4 shard processes / 1 process: min %.3f, median %.3f over %d runs (a grid too small to shard)", littleRatios.min()!,
+        Self.median(littleRatios), runs))
 
     // Merge of 100,000 results from 4 shard stores; baseline: storing them as a local grid does.
     let metrics = Metrics.compute(
@@ -87,39 +116,61 @@ extension Bench {
       String(format: "%@storing them in-process as a local grid does %.2f s; target < 2 s", merged ? "" : "MERGE FAILED; ", local))
 
     // A sharded walk-forward: 4 shard processes run one after another, then the merge, against
-    // the local walk-forward in one process; one worker each, CPU and wall time, same run.
+    // the local walk-forward in one process; one worker each, CPU and wall time, interleaved.
     let walkForward = [
       "--grid", "fast=5..50:1", "--grid", "slow=20..200:5", "--where", "fast < slow", "--walk-forward", "4w/1w", "--jobs", "1", "-q",
     ]
-    let localCPU = try cpuTimeOfChild(env + ["backtest", "grid", spec] + walkForward)
-    let localWall = try time { try spawnAndWait("/usr/bin/env", env + ["backtest", "grid", spec] + walkForward) }
-    var shardedCPU = 0.0
-    var walkForwardID = ""
-    let shardedWall = try time {
-      shardedCPU = 0
+    var (localCPU, localWall, shardedCPU, shardedWall) = ([Double](), [Double](), [Double](), [Double]())
+    var allMerged = true
+    let merges = scratch.appendingPathComponent("wf-merged.db").path
+    for _ in 0..<runs {
+      let local = try cpuTimeOfChild(env + ["backtest", "grid", spec] + walkForward)
+      localCPU.append(local.cpu)
+      localWall.append(local.wall)
+      var (cpu, wall) = (0.0, 0.0)
       for k in 1...4 {
-        shardedCPU += try cpuTimeOfChild(
-          env + ["--db", scratch.appendingPathComponent("wf-shard-\(k).db").path, "backtest", "grid", spec] + walkForward + [
-            "--shard", "\(k)/4", "--snapshot", small,
-          ])
+        let path = scratch.appendingPathComponent("wf-shard-\(k).db").path
+        removeStore(path)
+        let shard = try cpuTimeOfChild(env + ["--db", path, "backtest", "grid", spec] + walkForward + ["--shard", "\(k)/4", "--snapshot", small])
+        cpu += shard.cpu
+        wall += shard.wall
       }
       let id = try QtoolDatabase.open(path: scratch.appendingPathComponent("wf-shard-1.db").path, readOnly: true).walkForwardShards()[0].gridID
-      walkForwardID = id
-      shardedCPU += try cpuTimeOfChild(
-        env + ["--db", scratch.appendingPathComponent("wf-merged.db").path, "backtest", "grid", "merge", id]
-          + (1...4).map { scratch.appendingPathComponent("wf-shard-\($0).db").path })
+      // Each run merges into a new store: a walk-forward is merged into a store once.
+      removeStore(merges)
+      let merge = try cpuTimeOfChild(
+        env + ["--db", merges, "backtest", "grid", "merge", id] + (1...4).map { scratch.appendingPathComponent("wf-shard-\($0).db").path })
+      shardedCPU.append(cpu + merge.cpu)
+      shardedWall.append(wall + merge.wall)
+      allMerged = try allMerged && QtoolDatabase.open(path: merges).walkForwardRunReport(id: id) != nil
     }
-    let stored =
-      try QtoolDatabase.open(path: scratch.appendingPathComponent("wf-merged.db").path).walkForwardRunReport(id: walkForwardID) != nil
+    let cpuRatios = zip(shardedCPU, localCPU).map { $0 / $1 }
+    let wallRatios = zip(shardedWall, localWall).map { $0 / $1 }
     report(
-      "walk-forward 4w/1w, 1,590 combos, CPU", String(format: "%.2f s / %.2f s", shardedCPU, localCPU),
+      "walk-forward 4w/1w, 1,590 combos, CPU", String(format: "%.2f s / %.2f s", Self.median(shardedCPU), Self.median(localCPU)),
       String(
-        format: "%@4 shards + merge / local = %.3f; wall %.3f (%.2f s / %.2f s, shards one after another); shards also test every combination",
-        stored ? "" : "MERGE FAILED; ", shardedCPU / localCPU, shardedWall / localWall, shardedWall, localWall))
+        format:
+          "%@4 shards + merge / local: min %.3f, median %.3f over %d runs; wall (shards one after another) min %.3f, median %.3f; shards also test every combination",
+        allMerged ? "" : "MERGE FAILED; ", cpuRatios.min()!, Self.median(cpuRatios), runs, wallRatios.min()!, Self.median(wallRatios)))
   }
 
-  /// User plus system CPU seconds of a command run to its end.
-  func cpuTimeOfChild(_ arguments: [String]) throws -> Double {
+  static func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+  }
+
+  /// `6,695`.
+  static func grouped(_ number: Int) -> String {
+    let digits = String(number)
+    return digits.enumerated().map { index, digit in (index > 0 && (digits.count - index) % 3 == 0 ? "," : "") + String(digit) }.joined()
+  }
+
+  /// How many (fast, slow) pairs with fast < slow: the size of a `--where 'fast < slow'` grid.
+  static func pairs(fast: [Int], slow: [Int]) -> Int { slow.reduce(0) { count, s in count + fast.filter { $0 < s }.count } }
+
+  /// User plus system CPU seconds of a command run to its end, and its wall time.
+  func cpuTimeOfChild(_ arguments: [String]) throws -> (cpu: Double, wall: Double) {
+    let start = DispatchTime.now().uptimeNanoseconds
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -132,7 +183,12 @@ extension Bench {
     var status: Int32 = 0
     var usage = rusage()
     wait4(pid, &status, 0, &usage)
+    // A failed run takes little CPU and would pass for a fast one.
+    guard status == 0 else {
+      throw NSError(
+        domain: "bench", code: Int(status), userInfo: [NSLocalizedDescriptionKey: "exit status \(status): \(arguments.joined(separator: " "))"])
+    }
     func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    return (seconds(usage.ru_utime) + seconds(usage.ru_stime), Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
   }
 }

@@ -3,8 +3,12 @@ import GRDB
 /// The schema's timeline. Append-only: a migration that has shipped is never edited; change
 /// the schema by registering a new one at the end.
 enum Migrations {
-  static var migrator: DatabaseMigrator {
-    var migrator = DatabaseMigrator()
+  /// The timeline as GRDB runs it on an existing store: each pending migration in its own
+  /// transaction.
+  static var migrator: DatabaseMigrator { steps.migrator }
+
+  static var steps: MigrationSteps {
+    var migrator = MigrationSteps()
 
     migrator.registerMigration("001-market-data") { db in
       try db.execute(
@@ -675,5 +679,45 @@ enum Migrations {
           """)
     }
     return migrator
+  }
+}
+
+/// The migrations in order: GRDB's migrator for a store that has some of them, or, for a new
+/// store, all of them in one transaction (`createSchema`).
+struct MigrationSteps {
+  private(set) var steps: [(identifier: String, migrate: @Sendable (Database) throws -> Void)] = []
+
+  mutating func registerMigration(_ identifier: String, migrate: @escaping @Sendable (Database) throws -> Void) {
+    steps.append((identifier, migrate))
+  }
+
+  var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+    for step in steps { migrator.registerMigration(step.identifier, migrate: step.migrate) }
+    return migrator
+  }
+
+  /// Creates the whole schema of a store that has none yet, in one transaction, and records
+  /// every migration as applied, exactly as GRDB's migrator does (same `grdb_migrations` table,
+  /// foreign keys off during the change and checked at its end). Migration by migration, a new
+  /// store paid a commit, a write-ahead-log sync and a foreign-key pass per migration: about
+  /// 15 ms of CPU, which every shard of a sharded grid pays once, into a store of its own.
+  /// Returns false, having changed nothing, when the store is not empty after all.
+  func createSchema(_ db: Database) throws -> Bool {
+    try db.execute(sql: "PRAGMA foreign_keys = OFF")
+    defer { try? db.execute(sql: "PRAGMA foreign_keys = ON") }
+    var created = false
+    try db.inTransaction(.immediate) {
+      guard try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") == 0 else { return .rollback }
+      try db.execute(sql: "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+      for step in steps {
+        try step.migrate(db)
+        try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [step.identifier])
+      }
+      try db.checkForeignKeys()
+      created = true
+      return .commit
+    }
+    return created
   }
 }

@@ -150,7 +150,10 @@ public final class QtoolDatabase: Sendable {
     defer { lock?.release() }
     return try StoreError.wrap(path: path) {
       let before = try writer.read { try Migrations.migrator.appliedIdentifiers($0) }
-      try Migrations.migrator.migrate(writer)
+      // A new store gets its schema in one transaction; one with some migrations applied, the
+      // rest one by one.
+      let created = try before.isEmpty && writer.barrierWriteWithoutTransaction { try Migrations.steps.createSchema($0) }
+      if !created { try Migrations.migrator.migrate(writer) }
       let after = try writer.read { try Migrations.migrator.appliedIdentifiers($0) }
       return Migrations.migrator.migrations.filter { after.contains($0) && !before.contains($0) }
     }

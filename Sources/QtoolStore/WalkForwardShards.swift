@@ -168,4 +168,57 @@ extension QtoolDatabase {
       return try String.fetchOne(db, sql: "SELECT report FROM walk_forward_runs WHERE id = ?", arguments: [id])
     }
   }
+
+  /// The merged walk-forwards, newest first.
+  public func walkForwardRuns() throws -> [WalkForwardRunRecord] {
+    try read { db in
+      guard try db.tableExists("walk_forward_runs") else { return [] }
+      return try Row.fetchAll(db, sql: "SELECT * FROM walk_forward_runs ORDER BY created_at DESC, id").map(WalkForwardRunRecord.init(row:))
+    }
+  }
+
+  /// The merged walk-forward `id` names, exactly or as the unique prefix of one; nil when it names
+  /// none (nor a grid's prefix with it), so the caller looks for a grid. Grids and merged
+  /// walk-forwards share one id space (`backtest grid show ID` takes either): a prefix of both a
+  /// grid's id and a walk-forward's is ambiguous.
+  public func walkForwardRun(id: String) throws -> WalkForwardRunRecord? {
+    try read { db in
+      guard !id.isEmpty, try db.tableExists("walk_forward_runs") else { return nil }
+      if let exact = try Row.fetchOne(db, sql: "SELECT * FROM walk_forward_runs WHERE id = ?", arguments: [id]) {
+        return WalkForwardRunRecord(row: exact)
+      }
+      if try Int.fetchOne(db, sql: "SELECT count(*) FROM grid_runs WHERE id = ?", arguments: [id]) ?? 0 > 0 { return nil }
+      let pattern = RawSQL.prefixPattern(id)
+      let runs = try Row.fetchAll(db, sql: "SELECT * FROM walk_forward_runs WHERE id LIKE ? ESCAPE '\\' LIMIT 20", arguments: [pattern])
+      guard !runs.isEmpty else { return nil }
+      let grids = try String.fetchAll(db, sql: "SELECT id FROM grid_runs WHERE id LIKE ? ESCAPE '\\' LIMIT 20", arguments: [pattern])
+      guard runs.count == 1, grids.isEmpty else { throw GridError.ambiguous(id, candidates: (grids + runs.map { $0["id"] as String }).sorted()) }
+      return WalkForwardRunRecord(row: runs[0])
+    }
+  }
+}
+
+/// A merged walk-forward as its store keeps it (`backtest grid merge` of walk-forward shards).
+public struct WalkForwardRunRecord: Sendable, Equatable {
+  public var id: String
+  public var strategyName: String
+  public var dataset: String
+  /// `TRAIN/TEST`, e.g. `2y/6m`.
+  public var walkForward: String
+  public var shards: Int
+  /// The report, as JSON.
+  public var report: String
+  public var jobID: String?
+  public var createdAt: Int64
+
+  init(row: Row) {
+    id = row["id"]
+    strategyName = row["strategy_name"]
+    dataset = row["dataset"]
+    walkForward = row["walk_forward"]
+    shards = row["shards"]
+    report = row["report"]
+    jobID = row["job_id"]
+    createdAt = row["created_at"]
+  }
 }

@@ -70,6 +70,58 @@ import Testing
     #expect(other.stdout.hasPrefix(localTable.stdout), "\(other.stdout)\n---\n\(localTable.stdout)")
   }
 
+  /// `backtest grid show ID` of a merged walk-forward prints what the merge printed (table and
+  /// JSON, byte for byte), by a prefix of its id too, and `backtest grid list` lists it.
+  @Test func aMergedWalkForwardIsShownAndListedAsItsMergePrintedIt() throws {
+    let (qtool, spec, snapshot) = try prepared()
+    defer { qtool.cleanUp() }
+    var id = ""
+    for k in 1...2 {
+      let shard = try qtool.run(
+        ["--db", store(qtool, k), "backtest", "grid", spec] + Self.axes + ["--shard", "\(k)/2", "--snapshot", snapshot, "--json"])
+      #expect(shard.status == 0, "\(shard.stderr)")
+      id = try json(shard.stdout)["grid_id"] as! String
+    }
+    // A plain grid in the same store: both are listed, and show tells them apart.
+    let grid = try qtool.run(["backtest", "grid", spec, "--grid", "fast=5,10", "--grid", "slow=50", "--json"])
+    #expect(grid.status == 0, "\(grid.stderr)")
+    let gridID = try json(grid.stdout)["id"] as! String
+
+    let merged = try qtool.run(["backtest", "grid", "merge", id, store(qtool, 1), store(qtool, 2)])
+    #expect(merged.status == 0, "\(merged.stderr)")
+    let shown = try qtool.run(["backtest", "grid", "show", id])
+    #expect(shown.status == 0, "\(shown.stderr)")
+    #expect(shown.stdout == merged.stdout, "\(shown.stdout)\n---\n\(merged.stdout)")
+    #expect(shown.stdout.contains("fast") && shown.stdout.contains("walk-forward \(id): "), "the axes' columns and the merge's line")
+
+    // The JSON is the merge's: merging again elsewhere prints it, show prints it from the store.
+    let mergedJSON = try qtool.run(
+      ["--db", qtool.home.appendingPathComponent("other.db").path, "backtest", "grid", "merge", id, store(qtool, 1), store(qtool, 2), "--json"])
+    #expect(mergedJSON.status == 0, "\(mergedJSON.stderr)")
+    let shownJSON = try qtool.run(["backtest", "grid", "show", String(id.prefix(5)), "--json"])
+    #expect(shownJSON.status == 0, "\(shownJSON.stderr)")
+    #expect(shownJSON.stdout == mergedJSON.stdout, "\(shownJSON.stdout)\n---\n\(mergedJSON.stdout)")
+
+    // A walk-forward has folds, not rows to sort or filter.
+    let csv = try qtool.run(["backtest", "grid", "show", id, "--csv"])
+    #expect(csv.status == 64 && csv.stderr.contains("merged walk-forward"), "\(csv.stderr)")
+    // The grid is still shown as a grid.
+    #expect(try qtool.run(["backtest", "grid", "show", gridID, "--csv"]).stdout.hasPrefix("row,fast,slow,"))
+
+    let list = try qtool.run(["backtest", "grid", "list", "--json"])
+    #expect(list.status == 0, "\(list.stderr)")
+    let listed = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]
+    #expect(Set(listed.map { $0["id"] as! String }) == [id, gridID])
+    let walkForward = listed.first { $0["id"] as? String == id }!
+    let local = try json(try qtool.run(["backtest", "grid", spec] + Self.axes + ["--json"]).stdout)
+    #expect(walkForward["walk_forward"] as? String == "2y/1y" && walkForward["combinations"] as? Int == local["combinations"] as? Int)
+    #expect((walkForward["axes"] as! [[String: Any]]).map { $0["name"] as! String } == ["fast", "slow"])
+    #expect(listed.first { $0["id"] as? String == gridID }!["walk_forward"] == nil, "a grid has no walk_forward")
+    let table = try qtool.run(["backtest", "grid", "list"])
+    #expect(table.stdout.contains("WALK-FORWARD") && table.stdout.contains("2y/1y"), "\(table.stdout)")
+    #expect(table.stdout.contains("fast(6) slow(5)"), "\(table.stdout)")
+  }
+
   @Test func oneFoldPerShardAndAutoIndices() throws {
     let (qtool, spec, snapshot) = try prepared()
     defer { qtool.cleanUp() }

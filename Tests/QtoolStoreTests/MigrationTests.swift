@@ -19,6 +19,26 @@ func temporaryDatabasePath() -> String {
     #expect(Set(info.rowCounts.keys).isSuperset(of: ["bars", "bar_chunks", "datasets", "instruments", "strategies", "backtest_runs"]))
   }
 
+  /// A new store's schema, created in one transaction, is the one the migrations give run one
+  /// by one, and records the same migrations as applied.
+  @Test func newStoreSchemaInOneTransactionIsTheMigrationsOne() throws {
+    func schema(_ db: Database) throws -> [String] {
+      try Row.fetchAll(db, sql: "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").map { "\($0)" }
+        + String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
+    }
+    let fast = try QtoolDatabase.open(path: temporaryDatabasePath())
+    let path = temporaryDatabasePath()
+    try FileManager.default.createDirectory(
+      atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+    let stepByStep = try DatabaseQueue(path: path)
+    try Migrations.migrator.migrate(stepByStep)
+    let expected = try stepByStep.read(schema)
+    #expect(expected.count > 40)
+    #expect(try fast.read(schema) == expected)
+    // A store that is not empty is migrated one by one (and createSchema changes nothing).
+    #expect(try stepByStep.writeWithoutTransaction { try Migrations.steps.createSchema($0) } == false)
+  }
+
   @Test func existingStoreIsUpgradedAndKeepsItsData() throws {
     let path = temporaryDatabasePath()
     try FileManager.default.createDirectory(

@@ -505,8 +505,12 @@ public struct GridSummary: Encodable, Sendable, Equatable {
   public var rank: String
   public var combinations: Int
   public var createdAt: String
+  /// A merged walk-forward's `TRAIN/TEST` (absent for a grid).
+  public var walkForward: String?
 
-  enum CodingKeys: String, CodingKey { case id, jobID = "job_id", strategy, dataset, axes, rank, combinations, createdAt = "created_at" }
+  enum CodingKeys: String, CodingKey {
+    case id, jobID = "job_id", strategy, dataset, axes, rank, combinations, createdAt = "created_at", walkForward = "walk_forward"
+  }
 
   init(_ record: GridRecord) {
     id = record.id
@@ -554,10 +558,6 @@ public struct GridRows: Encodable, Sendable {
 }
 
 extension BacktestOperations {
-  public func grids(strategy: String? = nil) throws -> [GridSummary] {
-    try database.grids().filter { strategy == nil || $0.strategyName == strategy }.map(GridSummary.init)
-  }
-
   /// A stored grid's rows, filtered and ordered; the row numbers stay those of its ranking.
   public func gridRows(id: String, query: GridQuery) throws -> GridRows {
     let record = try database.grid(id: id)

@@ -178,20 +178,11 @@ extension BacktestOperations {
     -> GridShardReport
   {
     let started = context.clock.now()
-    var snapshotHash: String?
-    if let dataStore {
-      snapshotHash = try SnapshotOperations.verify(dataStore, expected: expected)
-    } else if expected != nil {
-      throw OperationError.invalidArgument(
-        "a snapshot hash was given without a snapshot", field: "snapshot_hash", hint: "give the snapshot with {snapshot}")
-    }
+    let (reader, snapshotHash) = try shardReader(snapshot: dataStore, expected: expected)
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let compiled = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
     let combinations = try Self.combinations(request, known: compiled.parameters)
     let range = shard.range(of: combinations.count)
-    var dataContext = context
-    if let dataStore { dataContext.database = dataStore }
-    let reader = BacktestOperations(dataContext)
     // The warm-up is the whole grid's, as a local grid's: every shard runs on the same bars.
     let warms = request.from != nil && !request.noWarmup
     let data = try reader.loadGridData(loaded, request: request, combinations: warms ? combinations : [])
@@ -227,62 +218,11 @@ extension BacktestOperations {
   /// the grid in this store ranked as a local run ranks it. Missing shards are listed.
   public func mergeGrid(id: String, stores given: [ShardStore], top: Int = 10) throws -> GridMergeReport {
     let started = context.clock.now()
-    let stores = given.isEmpty ? [ShardStore(path: database.path, database: database)] : given
-    var found: [(store: String, record: GridShardRecord, database: QtoolDatabase)] = []
-    for store in stores {
-      let shards = try store.database.gridShards(gridID: id)
-      if shards.isEmpty {
-        let others = Set(try store.database.gridShards().map(\.gridID)).sorted()
-        throw OperationError.notFound(
-          "\(store.path) holds no shard of grid \(id)" + (others.isEmpty ? "" : " (it holds shards of \(others.joined(separator: ", ")))"),
-          code: "grid_shard_not_found", details: ["grid_id": .string(id), "store": .string(store.path)],
-          hint: "give the stores the shards of this grid wrote (their --db)")
-      }
-      found += shards.map { (store.path, $0, store.database) }
-    }
-    let first = found[0]
-    func disagree(_ what: String, _ a: String?, _ b: String?, _ other: (store: String, record: GridShardRecord, database: QtoolDatabase))
-      -> OperationError
-    {
-      OperationError.invalidInput(
-        "the shards of grid \(id) were run with different \(what): shard \(first.record.shard) (\(first.store)) with \(a ?? "none"), shard \(other.record.shard) (\(other.store)) with \(b ?? "none")",
-        code: "grid_shards_disagree", details: ["grid_id": .string(id), "field": .string(what)],
-        hint: "run every shard of a grid with the same spec, snapshot and qtool")
-    }
-    for other in found.dropFirst() {
-      let (a, b) = (first.record, other.record)
-      if a.specHash != b.specHash {
-        throw disagree("spec versions", "spec \(a.strategyName) \(a.specHash.prefix(12))", "spec \(b.strategyName) \(b.specHash.prefix(12))", other)
-      }
-      if a.snapshotHash != b.snapshotHash {
-        throw disagree("snapshots", a.snapshotHash.map { "snapshot \($0)" }, b.snapshotHash.map { "snapshot \($0)" }, other)
-      }
-      if a.engineVersion != b.engineVersion { throw disagree("qtool versions", "qtool \(a.engineVersion)", "qtool \(b.engineVersion)", other) }
-      if a.dataset != b.dataset || a.bars != b.bars {
-        throw disagree("data", "\(a.bars) bars of \(a.dataset)", "\(b.bars) bars of \(b.dataset)", other)
-      }
-      if a.combinations != b.combinations || a.shards != b.shards || a.axes != b.axes || a.settings != b.settings || a.rank != b.rank {
-        throw disagree("grids", "\(a.combinations) combinations in \(a.shards) shards", "\(b.combinations) combinations in \(b.shards) shards", other)
-      }
-    }
-    var byShard: [Int: (store: String, record: GridShardRecord, database: QtoolDatabase)] = [:]
-    for entry in found {
-      if let twice = byShard[entry.record.shard] {
-        throw OperationError.invalidInput(
-          "shard \(entry.record.shard) of grid \(id) is in two stores: \(twice.store) and \(entry.store)", code: "grid_shard_duplicate",
-          details: ["grid_id": .string(id), "shard": .number(Double(entry.record.shard))], hint: "give each shard's store once")
-      }
-      byShard[entry.record.shard] = entry
-    }
+    let byShard: [FoundShard<GridShardRecord>] = try checkedShards(
+      of: id, noun: "grid", in: given, read: { try $0.gridShards(gridID: id) }, others: { try $0.gridShards().map(\.gridID) },
+      runAlike: "run every shard of a grid with the same spec, snapshot and qtool", rerun: { _ in "backtest grid …" })
+    let first = byShard[0]
     let total = first.record.combinations
-    let missing = (1...first.record.shards).filter { byShard[$0] == nil }
-    guard missing.isEmpty else {
-      throw OperationError.notFound(
-        "grid \(id) is missing \(missing.count) of its \(first.record.shards) shards: \(missing.map(String.init).joined(separator: ", "))",
-        code: "grid_shards_missing",
-        details: ["grid_id": .string(id), "missing": .array(missing.map { .number(Double($0)) }), "shards": .number(Double(first.record.shards))],
-        hint: "run the missing shards (backtest grid … {shard} K/\(first.record.shards)), or `qtool backtest grid resume \(id) --slurm`")
-    }
     guard try !database.hasGrid(id: id) else {
       throw OperationError(
         .alreadyExists, code: "grid_exists", "grid \(id) is already stored in \(database.path)", details: ["grid_id": .string(id)],
@@ -291,8 +231,8 @@ extension BacktestOperations {
     var params = [String](repeating: "", count: total)
     var metrics = [String](repeating: "", count: total)
     var scores = [Double](repeating: .nan, count: total)
-    for shard in 1...first.record.shards {
-      let entry = byShard[shard]!
+    for entry in byShard {
+      let shard = entry.record.shard
       let expected = GridShard(unchecked: shard, count: first.record.shards).range(of: total)
       let results = try entry.database.gridShardResults(entry.record)
       guard entry.record.firstCombination == expected.lowerBound, entry.record.endCombination == expected.upperBound,
@@ -334,5 +274,124 @@ extension GridShard {
   public init(unchecked index: Int, count: Int) {
     self.index = index
     self.count = count
+  }
+}
+
+extension BacktestOperations {
+  /// What a shard reads its bars with: the snapshot when given (its bars checked against its
+  /// hash, and that against `expected`), this store otherwise; a hash without a snapshot is
+  /// refused.
+  func shardReader(snapshot dataStore: QtoolDatabase?, expected: String?) throws -> (reader: BacktestOperations, snapshotHash: String?) {
+    guard let dataStore else {
+      if expected != nil {
+        throw OperationError.invalidArgument(
+          "a snapshot hash was given without a snapshot", field: "snapshot_hash", hint: "give the snapshot with {snapshot}")
+      }
+      return (self, nil)
+    }
+    let snapshotHash = try SnapshotOperations.verify(dataStore, expected: expected)
+    var dataContext = context
+    dataContext.database = dataStore
+    return (BacktestOperations(dataContext), snapshotHash)
+  }
+}
+
+/// What a merge checks of each shard it is given, a grid's and a walk-forward's alike.
+protocol MergeableShard: Sendable {
+  var shard: Int { get }
+  var shards: Int { get }
+  var strategyName: String { get }
+  var specHash: String { get }
+  var snapshotHash: String? { get }
+  var engineVersion: String { get }
+  var dataset: String { get }
+  var bars: Int { get }
+  var warmupBars: Int { get }
+  var combinations: Int { get }
+  var axes: String { get }
+  var rank: String { get }
+  var settings: String { get }
+}
+
+extension GridShardRecord: MergeableShard {}
+extension WalkForwardShardRecord: MergeableShard {}
+
+/// A shard a merge found: the store holding it (its path, for messages) and its record.
+struct FoundShard<Record: MergeableShard> {
+  var store: String
+  var record: Record
+  var database: QtoolDatabase
+}
+
+/// One more way the shards of one run may disagree: what differs, and each shard's value of it.
+struct ShardDisagreement<Record> {
+  var what: String
+  var differs: (Record, Record) -> Bool
+  var describe: (Record) -> String
+}
+
+extension BacktestOperations {
+  /// The shards of `id` (a `noun`: grid or walk-forward) that `given` holds (this store when
+  /// empty), in shard order, checked as a merge checks them: every store holds some, all were
+  /// run alike (spec version, snapshot, qtool, `checks`, data, grid; `runAlike` says how), none
+  /// is given twice and none is missing (`rerun` is the command that runs one).
+  func checkedShards<Record: MergeableShard>(
+    of id: String, noun: String, in given: [ShardStore], read: (QtoolDatabase) throws -> [Record], others: (QtoolDatabase) throws -> [String],
+    checks: [ShardDisagreement<Record>] = [], sameData: (Record, Record) -> Bool = { $0.dataset == $1.dataset && $0.bars == $1.bars },
+    runAlike: String, rerun: (Record) -> String
+  ) throws -> [FoundShard<Record>] {
+    let stores = given.isEmpty ? [ShardStore(path: database.path, database: database)] : given
+    var found: [FoundShard<Record>] = []
+    for store in stores {
+      let shards = try read(store.database)
+      if shards.isEmpty {
+        let others = Set(try others(store.database)).sorted()
+        throw OperationError.notFound(
+          "\(store.path) holds no shard of \(noun) \(id)" + (others.isEmpty ? "" : " (it holds shards of \(others.joined(separator: ", ")))"),
+          code: "grid_shard_not_found", details: ["grid_id": .string(id), "store": .string(store.path)],
+          hint: "give the stores the shards of this \(noun) wrote (their --db)")
+      }
+      found += shards.map { FoundShard(store: store.path, record: $0, database: store.database) }
+    }
+    let first = found[0]
+    func disagree(_ what: String, _ a: String?, _ b: String?, _ other: FoundShard<Record>) -> OperationError {
+      OperationError.invalidInput(
+        "the shards of \(noun) \(id) were run with different \(what): shard \(first.record.shard) (\(first.store)) with \(a ?? "none"), shard \(other.record.shard) (\(other.store)) with \(b ?? "none")",
+        code: "grid_shards_disagree", details: ["grid_id": .string(id), "field": .string(what)], hint: ErrorHint(runAlike))
+    }
+    for other in found.dropFirst() {
+      let (a, b) = (first.record, other.record)
+      if a.specHash != b.specHash {
+        throw disagree("spec versions", "spec \(a.strategyName) \(a.specHash.prefix(12))", "spec \(b.strategyName) \(b.specHash.prefix(12))", other)
+      }
+      if a.snapshotHash != b.snapshotHash {
+        throw disagree("snapshots", a.snapshotHash.map { "snapshot \($0)" }, b.snapshotHash.map { "snapshot \($0)" }, other)
+      }
+      if a.engineVersion != b.engineVersion { throw disagree("qtool versions", "qtool \(a.engineVersion)", "qtool \(b.engineVersion)", other) }
+      if let check = checks.first(where: { $0.differs(a, b) }) { throw disagree(check.what, check.describe(a), check.describe(b), other) }
+      if !sameData(a, b) { throw disagree("data", "\(a.bars) bars of \(a.dataset)", "\(b.bars) bars of \(b.dataset)", other) }
+      if a.combinations != b.combinations || a.shards != b.shards || a.axes != b.axes || a.settings != b.settings || a.rank != b.rank {
+        throw disagree("grids", "\(a.combinations) combinations in \(a.shards) shards", "\(b.combinations) combinations in \(b.shards) shards", other)
+      }
+    }
+    var byShard: [Int: FoundShard<Record>] = [:]
+    for entry in found {
+      if let twice = byShard[entry.record.shard] {
+        throw OperationError.invalidInput(
+          "shard \(entry.record.shard) of \(noun) \(id) is in two stores: \(twice.store) and \(entry.store)", code: "grid_shard_duplicate",
+          details: ["grid_id": .string(id), "shard": .number(Double(entry.record.shard))], hint: "give each shard's store once")
+      }
+      byShard[entry.record.shard] = entry
+    }
+    let shards = first.record.shards
+    let missing = (1...shards).filter { byShard[$0] == nil }
+    guard missing.isEmpty else {
+      throw OperationError.notFound(
+        "\(noun) \(id) is missing \(missing.count) of its \(shards) shards: \(missing.map(String.init).joined(separator: ", "))",
+        code: "grid_shards_missing",
+        details: ["grid_id": .string(id), "missing": .array(missing.map { .number(Double($0)) }), "shards": .number(Double(shards))],
+        hint: "run the missing shards (\(rerun(first.record)) {shard} K/\(shards)), or `qtool backtest grid resume \(id) --slurm`")
+    }
+    return (1...shards).map { byShard[$0]! }
   }
 }

@@ -32,12 +32,15 @@ public struct WalkForwardShardReport: Encodable, Sendable {
 extension Metrics {
   /// Every metric exactly, infinities and undefined values as strings: a walk-forward shard
   /// stores its metrics so that a merge reports the very numbers a local run does.
-  var exactJSON: String {
+  var exactJSON: String { Self.exactJSON { Self.reader($0)!(self) } }
+
+  /// The metrics `value` gives by name, as `exactJSON` writes them.
+  static func exactJSON(_ value: (String) -> Double) -> String {
     "{"
-      + Self.names.sorted().map { name in
-        let number = Self.reader(name)!(self)
+      + names.sorted().map { name in
+        let number = value(name)
         let text =
-          Self.isCount(name)
+          isCount(name)
           ? String(Int(number))
           : number.isNaN ? "\"nan\"" : number.isInfinite ? (number > 0 ? "\"inf\"" : "\"-inf\"") : "\(number)"
         return "\"\(name)\":\(text)"
@@ -80,20 +83,11 @@ extension BacktestOperations {
     _ request: GridRequest, train: PeriodLength, test: PeriodLength, shard: GridShard, data dataStore: QtoolDatabase?, snapshotHash expected: String?
   ) throws -> WalkForwardShardReport {
     let started = context.clock.now()
-    var snapshotHash: String?
-    if let dataStore {
-      snapshotHash = try SnapshotOperations.verify(dataStore, expected: expected)
-    } else if expected != nil {
-      throw OperationError.invalidArgument(
-        "a snapshot hash was given without a snapshot", field: "snapshot_hash", hint: "give the snapshot with {snapshot}")
-    }
+    let (reader, snapshotHash) = try shardReader(snapshot: dataStore, expected: expected)
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let base = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
     let known = base.parameters
     let combinations = try Self.combinations(request, known: known)
-    var dataContext = context
-    if let dataStore { dataContext.database = dataStore }
-    let reader = BacktestOperations(dataContext)
     // As a local walk-forward: the train windows warm up for the grid's longest warm-up, each
     // test window for its combination's own.
     let (warmup, expression) = try reader.longestWarmup(loaded, capital: request.capital, combinations: combinations)
@@ -174,67 +168,19 @@ extension BacktestOperations {
   /// walk-forward settings; picks each fold's best in sample as a local run does, stitches the
   /// test windows, and stores the report in this store. Missing shards are listed.
   public func mergeWalkForward(id: String, stores given: [ShardStore]) throws -> WalkForwardReport {
-    let stores = given.isEmpty ? [ShardStore(path: database.path, database: database)] : given
-    typealias Found = (store: String, record: WalkForwardShardRecord, database: QtoolDatabase)
-    var found: [Found] = []
-    for store in stores {
-      let shards = try store.database.walkForwardShards(gridID: id)
-      if shards.isEmpty {
-        let others = Set(try store.database.walkForwardShards().map(\.gridID) + store.database.gridShards().map(\.gridID)).sorted()
-        throw OperationError.notFound(
-          "\(store.path) holds no shard of walk-forward \(id)" + (others.isEmpty ? "" : " (it holds shards of \(others.joined(separator: ", ")))"),
-          code: "grid_shard_not_found", details: ["grid_id": .string(id), "store": .string(store.path)],
-          hint: "give the stores the shards of this walk-forward wrote (their --db)")
-      }
-      found += shards.map { (store.path, $0, store.database) }
-    }
-    let first = found[0]
-    func disagree(_ what: String, _ a: String?, _ b: String?, _ other: Found) -> OperationError {
-      OperationError.invalidInput(
-        "the shards of walk-forward \(id) were run with different \(what): shard \(first.record.shard) (\(first.store)) with \(a ?? "none"), shard \(other.record.shard) (\(other.store)) with \(b ?? "none")",
-        code: "grid_shards_disagree", details: ["grid_id": .string(id), "field": .string(what)],
-        hint: "run every shard of a walk-forward with the same spec, snapshot, qtool and --walk-forward")
-    }
-    for other in found.dropFirst() {
-      let (a, b) = (first.record, other.record)
-      if a.specHash != b.specHash {
-        throw disagree("spec versions", "spec \(a.strategyName) \(a.specHash.prefix(12))", "spec \(b.strategyName) \(b.specHash.prefix(12))", other)
-      }
-      if a.snapshotHash != b.snapshotHash {
-        throw disagree("snapshots", a.snapshotHash.map { "snapshot \($0)" }, b.snapshotHash.map { "snapshot \($0)" }, other)
-      }
-      if a.engineVersion != b.engineVersion { throw disagree("qtool versions", "qtool \(a.engineVersion)", "qtool \(b.engineVersion)", other) }
-      if a.walkForward != b.walkForward || a.windows != b.windows || a.folds != b.folds {
-        throw disagree(
-          "walk-forward settings", "--walk-forward \(a.walkForward) (\(a.folds) folds)", "--walk-forward \(b.walkForward) (\(b.folds) folds)", other)
-      }
-      if a.dataset != b.dataset || a.bars != b.bars || a.warmupBars != b.warmupBars {
-        throw disagree("data", "\(a.bars) bars of \(a.dataset)", "\(b.bars) bars of \(b.dataset)", other)
-      }
-      if a.combinations != b.combinations || a.shards != b.shards || a.axes != b.axes || a.settings != b.settings || a.rank != b.rank {
-        throw disagree("grids", "\(a.combinations) combinations in \(a.shards) shards", "\(b.combinations) combinations in \(b.shards) shards", other)
-      }
-    }
-    var byShard: [Int: Found] = [:]
-    for entry in found {
-      if let twice = byShard[entry.record.shard] {
-        throw OperationError.invalidInput(
-          "shard \(entry.record.shard) of walk-forward \(id) is in two stores: \(twice.store) and \(entry.store)", code: "grid_shard_duplicate",
-          details: ["grid_id": .string(id), "shard": .number(Double(entry.record.shard))], hint: "give each shard's store once")
-      }
-      byShard[entry.record.shard] = entry
-    }
+    let byShard: [FoundShard<WalkForwardShardRecord>] = try checkedShards(
+      of: id, noun: "walk-forward", in: given, read: { try $0.walkForwardShards(gridID: id) },
+      others: { try $0.walkForwardShards().map(\.gridID) + $0.gridShards().map(\.gridID) },
+      checks: [
+        ShardDisagreement(
+          what: "walk-forward settings", differs: { $0.walkForward != $1.walkForward || $0.windows != $1.windows || $0.folds != $1.folds },
+          describe: { "--walk-forward \($0.walkForward) (\($0.folds) folds)" })
+      ],
+      sameData: { $0.dataset == $1.dataset && $0.bars == $1.bars && $0.warmupBars == $1.warmupBars },
+      runAlike: "run every shard of a walk-forward with the same spec, snapshot, qtool and --walk-forward",
+      rerun: { "backtest grid … --walk-forward \($0.walkForward)" })
+    let first = byShard[0]
     let shards = first.record.shards
-    let missing = (1...shards).filter { byShard[$0] == nil }
-    guard missing.isEmpty else {
-      throw OperationError.notFound(
-        "walk-forward \(id) is missing \(missing.count) of its \(shards) shards: \(missing.map(String.init).joined(separator: ", "))",
-        code: "grid_shards_missing",
-        details: ["grid_id": .string(id), "missing": .array(missing.map { .number(Double($0)) }), "shards": .number(Double(shards))],
-        hint:
-          "run the missing shards (backtest grid … --walk-forward \(first.record.walkForward) {shard} K/\(shards)), or `qtool backtest grid resume \(id) --slurm`"
-      )
-    }
     guard try database.walkForwardRunReport(id: id) == nil else {
       throw OperationError(
         .alreadyExists, code: "grid_exists", "walk-forward \(id) is already merged into \(database.path)", details: ["grid_id": .string(id)],
@@ -243,8 +189,8 @@ extension BacktestOperations {
     let (folds, count) = (first.record.folds, first.record.combinations)
     let total = folds * count
     var items = [WalkForwardShardResult?](repeating: nil, count: total)
-    for shard in 1...shards {
-      let entry = byShard[shard]!
+    for entry in byShard {
+      let shard = entry.record.shard
       let expected = GridShard(unchecked: shard, count: shards).range(of: total)
       let results = try entry.database.walkForwardShardResults(entry.record)
       guard entry.record.firstItem == expected.lowerBound, entry.record.endItem == expected.upperBound, results.map(\.item) == Array(expected) else {
@@ -269,15 +215,14 @@ extension BacktestOperations {
           train: spans[fold][0], test: spans[fold][1], parameters: try JSONDecoder().decode([String: Double].self, from: Data(best.params.utf8)),
           inSample: inSample, outOfSample: outOfSample, inSampleRank: Metrics.reader(first.record.rank).map { $0(inSample) } ?? .nan))
     }
+    let axes = (try? JSONDecoder().decode([String: [Double]].self, from: Data(first.record.axes.utf8))) ?? [:]
     let report = WalkForwardReport(
       strategy: first.record.strategyName, dataset: first.record.dataset, rank: first.record.rank, combinations: count,
       warmupBars: first.record.warmupBars, windows: windows, outOfSampleReturn: compounded - 1, id: id, shards: shards,
-      axes: ((try? JSONDecoder().decode([String: [Double]].self, from: Data(first.record.axes.utf8))) ?? [:]).keys.sorted())
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = .sortedKeys
+      axes: axes.keys.sorted())
     try database.recordWalkForwardRun(
       id: id, strategyName: first.record.strategyName, dataset: first.record.dataset, walkForward: first.record.walkForward, shards: shards,
-      report: String(decoding: try encoder.encode(report), as: UTF8.self), jobID: context.jobID, at: context.clock.now())
+      report: try StoredWalkForward(report, axes: axes).encoded(), jobID: context.jobID, at: context.clock.now())
     return report
   }
 }

@@ -181,6 +181,13 @@ enum BacktestGridCommand: LeafCommand {
     }
   }
 
+  /// A merged walk-forward as `backtest grid merge` prints it, and `backtest grid show` again.
+  static func printMergedWalkForward(_ report: WalkForwardReport, context: CommandContext) {
+    printWalkForward(report, names: report.axes ?? [], context: context)
+    context.stdout.line(
+      "walk-forward \(report.id ?? ""): \(report.combinations) combinations in \(report.windows.count) folds from \(report.shards ?? 0) shards")
+  }
+
   /// `--slurm`: the grid's options as each task gives them, then one submission.
   static func submit(_ request: GridRequest, context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments

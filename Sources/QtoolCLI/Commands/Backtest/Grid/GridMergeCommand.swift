@@ -40,9 +40,7 @@ enum GridMergeCommand: LeafCommand {
         try context.printJSON(report)
         return .success
       }
-      BacktestGridCommand.printWalkForward(report, names: report.axes ?? [], context: context)
-      context.stdout.line(
-        "walk-forward \(report.id ?? ""): \(report.combinations) combinations in \(report.windows.count) folds from \(report.shards ?? 0) shards")
+      BacktestGridCommand.printMergedWalkForward(report, context: context)
       return .success
     }
     let report = try operations.mergeGrid(id: arguments.string("id")!, stores: stores, top: top)

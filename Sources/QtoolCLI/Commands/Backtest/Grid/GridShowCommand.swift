@@ -13,7 +13,8 @@ enum GridShowCommand: LeafCommand {
       open ID ROW` takes to run that row as a full backtest. --where filters on params and metrics \
       alike ('trades >= 10 and fast < 20'); --sort orders by another metric; --worst turns the \
       order round. --report writes an HTML page with a heatmap of the metric over the grid's \
-      first two params.
+      first two params. A merged walk-forward (`backtest grid merge` of walk-forward shards) is \
+      shown as the merge printed it: each fold's chosen combination and the stitched return.
       """,
     options: [
       .value("sort", valueName: "metric", help: "Order by this metric (default: the grid's ranking).", completion: .choices(Metrics.names)),
@@ -35,6 +36,19 @@ enum GridShowCommand: LeafCommand {
     guard let top = arguments.int("top"), top >= 1 else { throw UsageError("--top: expected 1 or more", commandPath: arguments.commandPath) }
     let operations = BacktestOperations(try context.operations())
     let id = arguments.string("id")!
+    if let report = try operations.mergedWalkForward(id: id) {
+      // A walk-forward keeps each fold's chosen combination, not a grid's rows to sort or filter.
+      if let option = ["where", "sort", "worst", "csv", "report"].first(where: arguments.isGiven) {
+        throw UsageError(
+          "--\(option) works on a grid's rows; \(report.id ?? id) is a merged walk-forward, shown as its folds", commandPath: arguments.commandPath)
+      }
+      if context.json {
+        try context.printJSON(report)
+      } else {
+        BacktestGridCommand.printMergedWalkForward(report, context: context)
+      }
+      return .success
+    }
     let query = GridQuery(sort: arguments.string("sort"), condition: arguments.string("where"), top: top, worst: arguments.flag("worst"))
     let rows = try operations.gridRows(id: id, query: query)
     if let path = arguments.string("report") {
