@@ -822,6 +822,14 @@ extension QtoolDatabase {
     }
   }
 
+  /// Every run of `strategy`, newest first.
+  public func strategyRuns(strategy: String) throws -> [StrategyRunRecord] {
+    try read { db in
+      try StrategyRunRecord.fetchAll(
+        db, sql: "SELECT * FROM strategy_runs WHERE strategy_name = ? ORDER BY started_at DESC, rowid DESC", arguments: [strategy])
+    }
+  }
+
   /// Runs whose row says they are running (or stopping).
   public func activeStrategyRuns() throws -> [StrategyRunRecord] {
     try read { try StrategyRunRecord.fetchAll($0, sql: "SELECT * FROM strategy_runs WHERE status IN ('running', 'stopping') ORDER BY strategy_name") }

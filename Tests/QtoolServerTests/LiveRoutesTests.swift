@@ -254,4 +254,108 @@ extension LiveServer {
       #expect(try await client.request(.delete, "/api/v1/signals/channels/hook", token: all).status == 404)
     }
   }
+
+  /// A strategy's runs, positions, equity and log: 404 for an unknown strategy, the scope,
+  /// empty lists before it ran, then what a completed replay left; a log is read only from
+  /// $QTOOL_HOME/logs.
+  @Test func runsPositionsEquityAndLogs() async throws {
+    let fixture = try await ServerFixture.make()
+    defer { fixture.cleanUp() }
+    let all = try fixture.token()
+    let jobsOnly = try fixture.token("jobs:read")
+    let reader = try fixture.token("strategies:read")
+    try await fixture.withRouter { client in
+      for part in ["runs", "positions", "equity", "logs"] {
+        #expect(try await client.get("/api/v1/strategies/goog-sma/\(part)").status == 401, "\(part)")
+        #expect(try await client.get("/api/v1/strategies/goog-sma/\(part)", token: jobsOnly).errorCode == "missing_scope", "\(part)")
+        let unknown = try await client.get("/api/v1/strategies/nope/\(part)", token: reader)
+        #expect(unknown.status == 404, "\(part): \(unknown.text)")
+        #expect(unknown.errorCode == "strategy_not_found", "\(part)")
+      }
+      for part in ["runs", "positions", "equity"] {
+        let empty = try await client.get("/api/v1/strategies/goog-sma/\(part)", token: reader)
+        #expect(empty.status == 200, "\(part): \(empty.text)")
+        #expect(empty.dataObject["total"] as? Int == 0, "\(part)")
+        #expect((empty.dataObject["items"] as? [Any])?.isEmpty == true, "\(part)")
+      }
+      let noLog = try await client.get("/api/v1/strategies/goog-sma/logs", token: reader).dataObject
+      #expect(noLog["run_id"] == nil && noLog["log"] == nil && (noLog["lines"] as? [String]) == [])
+
+      let started = try await client.post("/api/v1/strategies/goog-sma:start", token: all, json: #"{"feed": "replay"}"#)
+      #expect(started.status == 201, "\(started.text)")
+      let runID = try #require(started.dataObject["run_id"] as? String)
+      let deadline = Date().addingTimeInterval(120)
+      var runner: [String: Any] = [:]
+      while Date() < deadline {
+        runner = try await client.get("/api/v1/runners/goog-sma", token: reader).dataObject
+        if runner["status"] as? String == "completed" { break }
+        try await Task.sleep(for: .milliseconds(50))
+      }
+      #expect(runner["status"] as? String == "completed")
+
+      let runs = try await client.get("/api/v1/strategies/goog-sma/runs", token: reader).dataObject
+      let run = try #require((runs["items"] as? [[String: Any]])?.first)
+      #expect(runs["total"] as? Int == 1)
+      #expect(run["id"] as? String == runID)
+      #expect(run["status"] as? String == "completed")
+      #expect(run["feed"] as? String == "replay")
+      #expect(run["bars_processed"] as? Int == runner["bars_processed"] as? Int)
+      #expect(run["last_bar"] as? String == runner["last_bar"] as? String)
+
+      // Positions are the account's in `status`; the equity is one point a processed bar, paged, oldest first.
+      let positions = try await client.get("/api/v1/strategies/goog-sma/positions", token: reader)
+      let account = try #require(runner["account"] as? [String: Any])
+      #expect(
+        sameJSONValue((positions.dataObject["items"] as? [Any]) ?? [], account["positions"] ?? []), "\(positions.text) vs \(account["positions"] ?? "")")
+      let bars = try #require(run["bars_processed"] as? Int)
+      let first = try await client.get("/api/v1/strategies/goog-sma/equity?size=7", token: reader).dataObject
+      #expect(first["total"] as? Int == bars)
+      #expect(first["pages"] as? Int == (bars + 6) / 7)
+      let points = try #require(first["items"] as? [[String: Any]])
+      #expect(points.count == 7)
+      #expect(points.map { $0["time"] as? String ?? "" } == points.map { $0["time"] as? String ?? "" }.sorted())
+      let lastPage = try await client.get("/api/v1/strategies/goog-sma/equity?size=7&page=\((bars + 6) / 7)", token: reader).dataObject
+      let last = try #require((lastPage["items"] as? [[String: Any]])?.last)
+      #expect(last["equity"] as? Double == account["equity"] as? Double)
+      #expect(last["time"] as? String == runner["last_bar"] as? String)
+
+      // A runner in the server leaves no log file.
+      let hostedLog = try await client.get("/api/v1/strategies/goog-sma/logs", token: reader).dataObject
+      #expect(hostedLog["run_id"] as? String == runID)
+      #expect(hostedLog["log"] == nil)
+      #expect(try await client.get("/api/v1/strategies/goog-sma/logs?lines=0", token: reader).status == 400)
+
+      // A detached runner's log (as `strategy start` writes it), and a run naming a file elsewhere.
+      let logs = fixture.settings.home + "/logs"
+      try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+      try (1...5).map { "line \($0)" }.joined(separator: "\n").appending("\n").write(toFile: logs + "/goog-sma.log", atomically: true, encoding: .utf8)
+      let now = fixture.clock.now()
+      let accountID = try #require(run["account_id"] as? String)
+      try fixture.database.insertStrategyRun(
+        StrategyRunRecord(
+          id: "lr_logged", accountID: accountID, strategyName: "goog-sma", feed: "store", request: "{}", status: "stopped", pid: 1, host: "h",
+          logPath: logs + "/goog-sma.log", startedAt: now + 1, heartbeatAt: now + 1))
+      let logged = try await client.get("/api/v1/strategies/goog-sma/logs?lines=2", token: reader).dataObject
+      #expect(logged["run_id"] as? String == "lr_logged")
+      #expect(logged["lines"] as? [String] == ["line 4", "line 5"])
+      #expect(logged["truncated"] as? Bool == true)
+      try fixture.database.insertStrategyRun(
+        StrategyRunRecord(
+          id: "lr_elsewhere", accountID: accountID, strategyName: "goog-sma", feed: "store", request: "{}", status: "stopped", pid: 1, host: "h",
+          logPath: "/etc/passwd", startedAt: now + 2, heartbeatAt: now + 2))
+      let elsewhere = try await client.get("/api/v1/strategies/goog-sma/logs", token: reader).dataObject
+      #expect(elsewhere["run_id"] as? String == "lr_elsewhere")
+      #expect(elsewhere["log"] == nil, "only logs under $QTOOL_HOME/logs are read")
+      #expect((elsewhere["lines"] as? [String]) == [])
+      let listed = try await client.get("/api/v1/strategies/goog-sma/runs?size=2", token: reader).dataObject
+      #expect((listed["items"] as? [[String: Any]])?.map { $0["id"] as? String } == ["lr_elsewhere", "lr_logged"], "newest first")
+      #expect(listed["total"] as? Int == 3)
+    }
+  }
+}
+
+/// JSON values compared as values (key order aside).
+func sameJSONValue(_ a: Any, _ b: Any) -> Bool {
+  let options: JSONSerialization.WritingOptions = [.sortedKeys, .fragmentsAllowed]
+  return (try? JSONSerialization.data(withJSONObject: a, options: options)) == (try? JSONSerialization.data(withJSONObject: b, options: options))
 }

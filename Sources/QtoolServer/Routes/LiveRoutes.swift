@@ -3,7 +3,8 @@ import QtoolCore
 import QtoolEngine
 import QtoolStore
 
-/// The live half: runners (`strategy status|start|stop|pause|resume`), signals (`signals
+/// The live half: runners (`strategy status|start|stop|pause|resume|runs|logs`, a strategy's
+/// positions and equity), signals (`signals
 /// list|stats`, one signal, the SSE stream) and notification channels (`signals notify …`).
 /// Every handler calls the `LiveOperations` function the CLI command calls; runners started
 /// here run in this process (`RunnerHost`) under the same lease as a CLI runner.
@@ -196,6 +197,27 @@ enum LiveRoutes {
         let name = try StrategyRoutes.strategyName(request)
         let settings = service.settings
         return .ok(try await service.run { try LiveOperations($0).resume(strategy: name, settings: settings) }, message: "resumed")
+      },
+      Route("GET", "/api/v1/strategies/{name}/runs", "listStrategyRuns", scope: .strategiesRead) { service, request in
+        let name = try StrategyRoutes.strategyName(request)
+        let (page, size) = try request.paging()
+        return .ok(Page(try await service.run { try LiveOperations($0).runs(strategy: name) }, page: page, size: size))
+      },
+      Route("GET", "/api/v1/strategies/{name}/positions", "listStrategyPositions", scope: .strategiesRead) { service, request in
+        let name = try StrategyRoutes.strategyName(request)
+        let (page, size) = try request.paging()
+        return .ok(Page(try await service.run { try LiveOperations($0).positions(strategy: name) }, page: page, size: size))
+      },
+      Route("GET", "/api/v1/strategies/{name}/equity", "listStrategyEquity", scope: .strategiesRead) { service, request in
+        let name = try StrategyRoutes.strategyName(request)
+        let (page, size) = try request.paging()
+        return .ok(Page(try await service.run { try LiveOperations($0).equity(strategy: name) }, page: page, size: size))
+      },
+      Route("GET", "/api/v1/strategies/{name}/logs", "getStrategyLogs", scope: .strategiesRead) { service, request in
+        let name = try StrategyRoutes.strategyName(request)
+        let lines = try request.int("lines", default: 100, in: 1...10_000)
+        let settings = service.settings
+        return .ok(try await service.run { try LiveOperations($0).log(strategy: name, lines: lines, settings: settings) })
       },
 
       // MARK: Signals
