@@ -268,9 +268,12 @@ public struct LiveRunSummary: Codable, Sendable, Equatable {
   public var fills: Int
   public var equity: Double
   public var lastBar: String?
+  /// The account is paused (entries and notifications suspended) as the run ends.
+  public var paused: Bool
 
   enum CodingKeys: String, CodingKey {
     case runID = "run_id", accountID = "account_id", strategy, status, barsProcessed = "bars_processed", signals, fills, equity, lastBar = "last_bar"
+    case paused
   }
 }
 

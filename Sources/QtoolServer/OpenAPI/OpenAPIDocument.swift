@@ -8131,6 +8131,10 @@ enum OpenAPIDocument {
           },
           "hosted": {
             "type": "boolean"
+          },
+          "paused": {
+            "type": "boolean",
+            "description": "The paper account is paused (a stop does not end a pause): no new entries and no notifications until :resume."
           }
         },
         "required": [
@@ -8140,7 +8144,8 @@ enum OpenAPIDocument {
           "version",
           "continued",
           "pid",
-          "hosted"
+          "hosted",
+          "paused"
         ]
       },
       "StopRequest": {

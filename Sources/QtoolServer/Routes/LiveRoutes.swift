@@ -51,9 +51,11 @@ enum LiveRoutes {
     var strategy: String
     var version: Int
     var continued: Bool
+    /// The account is paused (a stop does not end a pause): no new entries or notifications until resumed.
+    var paused: Bool
     var pid: Int32
     var hosted: Bool
-    enum CodingKeys: String, CodingKey { case runID = "run_id", accountID = "account_id", strategy, version, continued, pid, hosted }
+    enum CodingKeys: String, CodingKey { case runID = "run_id", accountID = "account_id", strategy, version, continued, paused, pid, hosted }
   }
 
   struct StopBody: Codable, Sendable {
@@ -175,7 +177,7 @@ enum LiveRoutes {
         return .created(
           Started(
             runID: started.runID, accountID: started.accountID, strategy: started.strategy, version: started.version, continued: started.continued,
-            pid: getpid(), hosted: true), location: "/api/v1/runners/\(started.strategy)", message: "started")
+            paused: started.paused, pid: getpid(), hosted: true), location: "/api/v1/runners/\(started.strategy)", message: "started")
       },
       Route("POST", "/api/v1/strategies/{name}:stop", "stopStrategy", scope: .strategiesExecute) { service, request in
         let name = try StrategyRoutes.strategyName(request)
