@@ -66,8 +66,15 @@ public final class APIService: Sendable {
     // A job this server runs is published the moment it ends, not at the next poll.
     jobs = JobHost(onEnd: { watcher.poll(now: Int64(Date().timeIntervalSince1970 * 1000)) })
     let hub = self.hub
-    runners = RunnerHost(logger: logger) { name, event in LiveStreamEvents.publish(event, strategy: name, hub: hub) }
-    signals = SignalWatcher(database: database, hub: hub, metrics: metrics)
+    let signals = SignalWatcher(database: database, hub: hub, metrics: metrics)
+    self.signals = signals
+    runners = RunnerHost(logger: logger) { name, event in
+      // A hosted runner's signals are committed with its bar: published now, not at the next poll.
+      if case .bar(_, _, let count) = event, count > 0 { signals.poll() }
+      LiveStreamEvents.publish(event, strategy: name, hub: hub)
+    } ended: { end in
+      LiveStreamEvents.publish(end, hub: hub)
+    }
     table = RouteTable(Self.allRoutes)
     uploadDirectory = NSTemporaryDirectory() + "qtool-uploads-\(getpid())"
   }

@@ -166,20 +166,33 @@ extension LiveServer {
       let started = try await server.call("POST", "/api/v1/strategies/goog-sma:start", token: token, body: #"{"feed": "replay", "speed": 200}"#)
       #expect(started.status == 201, "\(started.object)")
       var types: [String: Set<String>] = [:]
-      let deadline = Date().addingTimeInterval(60)
-      while Date() < deadline, !(types["signals"]?.contains("signal") == true && types["strategy:goog-sma"]?.isSuperset(of: ["signal", "bar", "runner"]) == true) {
-        let message = try await next()
-        guard let channel = message["channel"] as? String, let type = message["type"] as? String else { continue }
+      var ended: [String: Any]?
+      func note(_ message: [String: Any]) {
+        guard let channel = message["channel"] as? String, let type = message["type"] as? String else { return }
         types[channel, default: []].insert(type)
-        if type == "signal" { #expect((message["data"] as? [String: Any])?["strategy"] as? String == "goog-sma") }
+        let data = message["data"] as? [String: Any] ?? [:]
+        if type == "signal" { #expect(data["strategy"] as? String == "goog-sma") }
+        if type == "runner", ["stopped", "completed", "failed"].contains(data["state"] as? String ?? "") { ended = data }
+      }
+      var deadline = Date().addingTimeInterval(60)
+      while Date() < deadline, !(types["signals"]?.contains("signal") == true && types["strategy:goog-sma"]?.isSuperset(of: ["signal", "bar", "runner"]) == true) {
+        note(try await next())
       }
       #expect(types["signals"] == ["signal"], "the signals channel carries signals only")
       #expect(types["strategy:goog-sma"]?.isSuperset(of: ["signal", "bar", "runner"]) == true, "\(types)")
+      // Its end is an event too: stopped (or completed, when the replay ran out first).
+      let stopped = try await server.call("POST", "/api/v1/strategies/goog-sma:stop", token: token, body: "{}")
+      #expect(stopped.status == 200, "\(stopped.object)")
+      #expect(["running", "not_running"].contains((stopped.object["data"] as? [String: Any])?["was"] as? String ?? ""))
+      deadline = Date().addingTimeInterval(20)
+      while ended == nil, Date() < deadline { note(try await next()) }
+      let end = try #require(ended, "a runner event for the runner's end")
+      #expect(end["run_id"] as? String == (started.object["data"] as? [String: Any])?["run_id"] as? String)
+      #expect(end["state"] as? String == ((stopped.object["data"] as? [String: Any])?["was"] as? String == "running" ? "stopped" : "completed"))
+      #expect(end["bars_processed"] as? Int ?? 0 > 0)
+      #expect(end["equity"] as? Double != nil)
       try await outbound.close(.normalClosure, reason: nil)
     }
-    let stopped = try await server.call("POST", "/api/v1/strategies/goog-sma:stop", token: token, body: "{}")
-    #expect(stopped.status == 200, "\(stopped.object)")
-    #expect(["running", "not_running"].contains((stopped.object["data"] as? [String: Any])?["was"] as? String ?? ""))
     await server.shutdown()
   }
 

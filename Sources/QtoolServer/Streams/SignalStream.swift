@@ -11,7 +11,9 @@ import Synchronization
 /// `strategy run` in a shell, a detached `strategy start` — and publishes each on the hub as an
 /// event of type `signal` on `signal:{strategy}` (WebSocket channels `signals` and
 /// `strategy:{name}` carry them; SSE streams use them as a wake-up and read the store).
-/// One query every 100 ms for the whole server (`max(seq)`), and the new rows when it grew.
+/// One query every 20 ms for the whole server (`max(seq)`, a look at the table's last row),
+/// and the new rows when it grew: a signal committed by another process reaches the streams
+/// within that; a hosted runner's are published as soon as its bar is committed.
 final class SignalWatcher: Sendable {
   private let database: QtoolDatabase
   private let hub: EventHub
@@ -32,33 +34,34 @@ final class SignalWatcher: Sendable {
     }
   }
 
-  /// Publishes the signals stored since the last poll; returns how many.
+  /// Publishes the signals stored since the last poll; returns how many. Polls run one at a
+  /// time (the timer's and a hosted runner's after its bar), so none is published twice.
   @discardableResult
   func poll() -> Int {
-    guard database.exists, let newest = try? database.lastSignalSeq() else { return 0 }
-    let start = last.withLock { state -> Int64? in
+    guard database.exists else { return 0 }
+    return last.withLock { state -> Int in
+      guard let newest = try? database.lastSignalSeq() else { return 0 }
       guard let seen = state else {
         state = newest
-        return nil
+        return 0
       }
-      return seen < newest ? seen : nil
-    }
-    guard var after = start else { return 0 }
-    var count = 0
-    while after < newest {
-      guard let batch = try? database.signals(SignalFilter(), afterSeq: after, throughSeq: newest, limit: 1000), !batch.isEmpty else { break }
-      for record in batch {
-        let info = SignalInfo(record)
-        if let data = try? APIJSON.encoder.encode(info) {
-          hub.publish(channel: "signal:" + info.strategy, type: "signal", data: data)
+      var after = seen
+      var count = 0
+      while after < newest {
+        guard let batch = try? database.signals(SignalFilter(), afterSeq: after, throughSeq: newest, limit: 1000), !batch.isEmpty else { break }
+        for record in batch {
+          let info = SignalInfo(record)
+          if let data = try? APIJSON.encoder.encode(info) {
+            hub.publish(channel: "signal:" + info.strategy, type: "signal", data: data)
+          }
+          metrics.signalsEmitted.increment()
         }
-        metrics.signalsEmitted.increment()
+        count += batch.count
+        after = batch[batch.count - 1].seq
       }
-      count += batch.count
-      after = batch[batch.count - 1].seq
+      state = max(seen, newest)
+      return count
     }
-    last.withLock { $0 = max($0 ?? 0, newest) }
-    return count
   }
 }
 
