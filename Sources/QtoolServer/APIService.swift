@@ -40,6 +40,8 @@ public final class APIService: Sendable {
   let runners: RunnerHost
   /// Publishes the signals any runner commits to the streams.
   let signals: SignalWatcher
+  /// Publishes the starts and ends of runners in other processes.
+  let runs: RunWatcher
   let logger: Logger
   let startedAt: Int64
   let table: RouteTable
@@ -68,6 +70,7 @@ public final class APIService: Sendable {
     let hub = self.hub
     let signals = SignalWatcher(database: database, hub: hub, metrics: metrics)
     self.signals = signals
+    runs = RunWatcher(database: database, hub: hub)
     runners = RunnerHost(logger: logger) { name, event in
       // A hosted runner's signals are committed with its bar: published now, not at the next poll.
       if case .bar(_, _, let count) = event, count > 0 { signals.poll() }

@@ -196,6 +196,51 @@ extension LiveServer {
     await server.shutdown()
   }
 
+  /// A runner in another process (its run row written by it, as `strategy run` in a shell
+  /// writes it): its start and its end on `strategy:{name}` too.
+  @Test func anotherProcesssRunnerStartsAndEndsOnTheStrategyChannel() async throws {
+    let server = try await LiveServer(try await ServerFixture.make())
+    let token = try server.fixture.token("strategies:read")
+    let database = server.fixture.database
+    let logger = Logger(label: "test")
+    try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/api/v1/ws?token=\(token)", logger: logger) { inbound, outbound, _ in
+      var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+      func next() async throws -> [String: Any] {
+        guard case .text(let text)? = try await messages.next() else { return [:] }
+        return (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+      }
+      func runnerEvent() async throws -> [String: Any] {
+        while true {
+          let message = try await next()
+          if message.isEmpty { return [:] }
+          if message["type"] as? String == "runner" { return message["data"] as? [String: Any] ?? [:] }
+        }
+      }
+      try await outbound.write(.text(#"{"type": "subscribe", "channel": "strategy:goog-sma"}"#))
+      #expect(try await next()["type"] as? String == "subscribed")
+      try await Task.sleep(for: .milliseconds(400))  // the watcher has seen the runs of before
+      let now = server.fixture.clock.now()
+      let account = PaperAccountRecord(
+        id: "pa_elsewhere", strategyName: "goog-sma", strategyVersion: 1, specHash: "h", specText: "", params: "{}", capital: 10_000,
+        timeframe: "1d", symbols: #"["GOOG"]"#, datasets: #"["GOOG-1d"]"#, source: nil, fromTs: nil, cash: 10_000, equity: 10_000, createdAt: now,
+        updatedAt: now)
+      try database.createAccount(account, closingOpen: true)
+      try database.insertStrategyRun(
+        StrategyRunRecord(
+          id: "lr_elsewhere", accountID: "pa_elsewhere", strategyName: "goog-sma", feed: "store", request: "{}", status: "running", pid: 1,
+          host: "another-host", logPath: nil, startedAt: now, heartbeatAt: now))
+      let started = try await runnerEvent()
+      #expect(started["state"] as? String == "started" && started["run_id"] as? String == "lr_elsewhere", "\(started)")
+      #expect(started["feed"] as? String == "store")
+      try database.finishStrategyRun(id: "lr_elsewhere", status: "stopped", error: nil, at: now + 1)
+      let ended = try await runnerEvent()
+      #expect(ended["state"] as? String == "stopped" && ended["run_id"] as? String == "lr_elsewhere", "\(ended)")
+      #expect(ended["equity"] as? Double == 10_000)
+      try await outbound.close(.normalClosure, reason: nil)
+    }
+    await server.shutdown()
+  }
+
   /// Routes without a socket: scopes, the list envelope, 404s, a second start (409), pause and
   /// resume, stop, and notification channels (no command or file over the API).
   @Test func runnerSignalAndChannelRoutes() async throws {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import QtoolCore
 import QtoolEngine
+import QtoolStore
 import Synchronization
 
 /// The live runners a server hosts in its own process: the same `LiveRunner` the CLI's
@@ -194,5 +195,62 @@ enum LiveStreamEvents {
     case .signal:
       break
     }
+  }
+}
+
+
+/// Publishes the start and the end of runners in other processes — `strategy run` in a shell,
+/// a detached `strategy start`, another server — on `runner:{strategy}` (WebSocket
+/// `strategy:{name}`), as `RunnerHost` publishes its own runners': a `runner` event with state
+/// `started`, then one with state `stopped`, `completed` or `failed` once the run's row says it
+/// ended. Runs of this process are left to the host. One read of the active runs every 200 ms.
+final class RunWatcher: Sendable {
+  private let database: QtoolDatabase
+  private let hub: EventHub
+  /// The active runs of other processes at the last poll (nil before the first).
+  private let active = Mutex<[String: StrategyRunRecord]?>(nil)
+
+  init(database: QtoolDatabase, hub: EventHub) {
+    self.database = database
+    self.hub = hub
+  }
+
+  func run(interval: Duration) async {
+    while !Task.isCancelled {
+      await OperationAwait.runQuietly { self.poll() }
+      try? await Task.sleep(for: interval)
+    }
+  }
+
+  func poll() {
+    guard database.exists else { return }
+    let pid = Int(getpid())
+    active.withLock { state in
+      guard let runs = try? database.activeStrategyRuns() else { return }
+      let current = Dictionary(
+        runs.filter { !($0.pid == pid && $0.host == ProcessIdentity.host) }.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+      defer { state = current }
+      guard let before = state else { return }
+      for (id, run) in current where before[id] == nil {
+        publish(
+          LiveStreamEvents.State(
+            strategy: run.strategyName, state: "started", runID: id, accountID: run.accountID, version: nil, feed: run.feed, continued: nil),
+          strategy: run.strategyName)
+      }
+      for (id, run) in before where current[id] == nil {
+        let ended = try? database.strategyRun(id: id)
+        let account = try? database.account(id: run.accountID)
+        publish(
+          LiveStreamEvents.Ended(
+            strategy: run.strategyName, state: ended?.status ?? "stopped", runID: id, barsProcessed: ended?.barsProcessed, signals: nil, fills: nil,
+            equity: account?.equity, lastBar: (ended?.lastBarTs).map { UTCCalendar.format($0, alwaysTime: true) },
+            error: ended?.error.flatMap { try? JSONDecoder().decode(ErrorReport.self, from: Data($0.utf8)) }),
+          strategy: run.strategyName)
+      }
+    }
+  }
+
+  private func publish<T: Encodable>(_ value: T, strategy: String) {
+    if let data = try? APIJSON.encoder.encode(value) { hub.publish(channel: "runner:" + strategy, type: "runner", data: data) }
   }
 }
