@@ -248,6 +248,21 @@ public final class APIService: Sendable {
       let data = try APIJSON.encoder.encode(envelope)
       headers[.contentType] = "application/json; charset=utf-8"
       return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))
+    case .encoded(let status, let data, let message):
+      // The envelope's keys in the order the encoder sorts them, around the data as it is.
+      let encoder = APIJSON.encoder
+      var body = Data("{\"code\":\(status),\"data\":".utf8)
+      body.append(data)
+      body.append(contentsOf: Array(",\"message\":".utf8))
+      body.append(try encoder.encode(message))
+      body.append(contentsOf: Array(",\"request_id\":".utf8))
+      body.append(try encoder.encode(requestID))
+      body.append(contentsOf: Array(",\"success\":true,\"timestamp\":".utf8))
+      body.append(try encoder.encode(APIJSON.timestamp(clock.now())))
+      body.append(UInt8(ascii: "}"))
+      var headers = HTTPFields()
+      headers[.contentType] = "application/json; charset=utf-8"
+      return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(data: body)))
     case .raw(let status, let contentType, let body, var headers):
       headers[.contentType] = contentType
       return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: body))

@@ -408,6 +408,26 @@ extension LiveServer {
       let listed = try await client.get("/api/v1/strategies/goog-sma/runs?size=2", token: reader).dataObject
       #expect((listed["items"] as? [[String: Any]])?.map { $0["id"] as? String } == ["lr_elsewhere", "lr_logged"], "newest first")
       #expect(listed["total"] as? Int == 3)
+
+      // A page of signals is answered again from the cache until a signal is stored, then anew.
+      let before = try await client.get("/api/v1/signals?size=5", token: all)
+      #expect(try await client.get("/api/v1/signals?size=5", token: all).dataValue == before.dataValue)
+      let total = try #require(before.dataObject["total"] as? Int)
+      let cursor = try #require(try fixture.database.account(id: accountID).cursorTs)
+      _ = try fixture.database.commitBar(
+        BarCommit(
+          accountID: accountID, runID: nil, barTs: cursor + 86_400_000, cash: 1, equity: 1, halted: false, positions: [], fills: [],
+          signals: [
+            SignalRecord(
+              id: "sig_cached_page", accountID: accountID, runID: nil, strategyName: "goog-sma", strategyVersion: 1, symbol: "GOOG", timeframe: "1d",
+              source: nil, feed: "store", barTs: cursor + 86_400_000, type: "SELL", action: "exit_long", reason: "manual", strengthRaw: 100,
+              strengthLevel: "strong", price: 1, indicators: "{}", late: false, suppressed: false, createdAt: now + 3)
+          ], notify: false, now: now + 3))
+      let after = try await client.get("/api/v1/signals?size=5", token: all)
+      #expect(after.dataObject["total"] as? Int == total + 1)
+      #expect((after.dataObject["items"] as? [[String: Any]])?.first?["id"] as? String == "sig_cached_page")
+      #expect(after.object["request_id"] as? String != before.object["request_id"] as? String)
+      #expect(after.object["success"] as? Bool == true && after.object["code"] as? Int == 200 && after.object["timestamp"] is String)
     }
   }
 }

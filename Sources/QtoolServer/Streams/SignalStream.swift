@@ -19,6 +19,12 @@ final class SignalWatcher: Sendable {
   private let hub: EventHub
   private let metrics: ServerMetrics
   private let last: Mutex<Int64?>
+  /// The signals of the latest poll that found new ones, as SSE events: every stream woken by
+  /// them writes them from here instead of each reading (and encoding) them from the store.
+  private let latest = Mutex<(after: Int64, through: Int64, events: [(seq: Int64, signal: SignalInfo, text: String)])>((0, 0, []))
+  /// Answers of `GET /signals` by query, with the newest insertion number they hold: signals are
+  /// only ever added, so an answer stands until a newer one is stored.
+  private let pages = Mutex<[String: (newest: Int64, data: Data)]>([:])
 
   init(database: QtoolDatabase, hub: EventHub, metrics: ServerMetrics) {
     self.database = database
@@ -48,20 +54,58 @@ final class SignalWatcher: Sendable {
       var after = seen
       var count = 0
       while after < newest {
-        guard let batch = try? database.signals(SignalFilter(), afterSeq: after, throughSeq: newest, limit: 1000), !batch.isEmpty else { break }
+        guard let batch = try? database.signals(SignalFilter(), afterSeq: after, throughSeq: newest, limit: 1000), !batch.isEmpty else {
+          latest.withLock { $0.events = [] }
+          break
+        }
+        var published: [(channel: String, data: Data)] = []
+        var events: [(seq: Int64, signal: SignalInfo, text: String)] = []
         for record in batch {
           let info = SignalInfo(record)
           if let data = try? APIJSON.encoder.encode(info) {
-            hub.publish(channel: "signal:" + info.strategy, type: "signal", data: data)
+            published.append(("signal:" + info.strategy, data))
+            events.append((record.seq, info, "id: \(info.id)\nevent: signal\ndata: \(String(decoding: data, as: UTF8.self))\n\n"))
           }
           metrics.signalsEmitted.increment()
         }
+        // Set before the streams are woken: a stream that drains finds every signal published so far.
+        let through = batch[batch.count - 1].seq
+        let cached = events.count == batch.count
+        latest.withLock { latest in
+          latest.after = cached ? after : 0
+          latest.through = cached ? through : 0
+          latest.events = cached ? events : []
+        }
+        for (channel, data) in published { hub.publish(channel: channel, type: "signal", data: data) }
         count += batch.count
-        after = batch[batch.count - 1].seq
+        after = through
       }
       state = max(seen, newest)
       return count
     }
+  }
+}
+
+extension SignalWatcher {
+  /// The signals stored after `position` as SSE events, when the latest poll's batch holds all
+  /// of them up to its end (nil: read them from the store). A signal stored after the batch
+  /// wakes the streams again.
+  func events(after position: Int64) -> [(seq: Int64, signal: SignalInfo, text: String)]? {
+    latest.withLock { batch -> [(seq: Int64, signal: SignalInfo, text: String)]? in
+      guard !batch.events.isEmpty, position >= batch.after, position <= batch.through else { return nil }
+      return batch.events.filter { $0.seq > position }
+    }
+  }
+
+  /// The answer stored for `key` if no signal was stored since, else `compute`'s (stored).
+  func page(_ key: String, newest: Int64, compute: () throws -> Data) rethrows -> Data {
+    if let cached = pages.withLock({ $0[key] }), cached.newest == newest { return cached.data }
+    let data = try compute()
+    pages.withLock { pages in
+      if pages.count >= 256, pages[key] == nil { pages.removeAll() }
+      pages[key] = (newest, data)
+    }
+    return data
   }
 }
 
@@ -134,6 +178,13 @@ enum SignalStream {
       if caughtUp { try await writer.write(ByteBuffer(string: (caughtUpID.map { "id: \($0)\n" } ?? "") + "event: caught-up\ndata: {}\n\n")) }
       /// Writes what was stored after `position`, in batches.
       func drain(_ writer: inout any ResponseBodyWriter) async throws {
+        if let ready = service.signals.events(after: position) {
+          var text = ""
+          for event in ready where filter.matches(event.signal) { text += event.text }
+          if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+          if let last = ready.last { position = last.seq }
+          return
+        }
         while true {
           let after = position
           let batch = try await service.run { context -> [SignalInfo] in
