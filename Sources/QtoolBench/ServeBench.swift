@@ -68,7 +68,8 @@ extension Bench {
     let signals = try wrk(server.base + "/api/v1/signals?size=100", headers: ["Authorization: Bearer \(access)"])
     report(
       "GET /api/v1/signals?size=100 (100k stored)", String(format: "%.0f req/s", signals.rate),
-      "target ≥ 3k; \(String(format: "%.2f", signals.rate / max(health.rate, 1)))× /healthz; p99 \(signals.p99); with a JWT (stored in \(ms(seedSeconds)))")
+      "target ≥ 3k; \(String(format: "%.2f", signals.rate / max(health.rate, 1)))× /healthz; p99 \(signals.p99); with a JWT"
+        + " (stored in \(ms(seedSeconds)))")
     let signalsToken = try wrk(server.base + "/api/v1/signals?size=100", headers: ["Authorization: Bearer \(token)"])
     report(
       "  … with an API token", String(format: "%.0f req/s", signalsToken.rate),

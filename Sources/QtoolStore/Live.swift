@@ -907,14 +907,16 @@ extension QtoolDatabase {
       if let cached, cached.seq <= newest {
         count = cached.count
         if cached.seq < newest {
-          count += try Int.fetchOne(
+          let added = try Int.fetchOne(
             db, sql: "SELECT count(*) FROM signals WHERE seq > ? AND seq <= ? AND \(condition)",
-            arguments: StatementArguments(([cached.seq, newest] as [any DatabaseValueConvertible]) + arguments)) ?? 0
+            arguments: StatementArguments(([cached.seq, newest] as [any DatabaseValueConvertible]) + arguments))
+          count += added ?? 0
         }
       } else {
-        count = try Int.fetchOne(
+        let all = try Int.fetchOne(
           db, sql: "SELECT count(*) FROM signals WHERE seq <= ? AND \(condition)",
-          arguments: StatementArguments(([newest] as [any DatabaseValueConvertible]) + arguments)) ?? 0
+          arguments: StatementArguments(([newest] as [any DatabaseValueConvertible]) + arguments))
+        count = all ?? 0
       }
       self.signalCountCache.withLock { counts in
         if counts.count >= 256, counts[key] == nil { counts.removeAll() }

@@ -222,7 +222,8 @@ func sameJSON(_ a: Any?, _ b: Any?, dropping: Set<String> = []) -> Bool {
     let environment = ["HOOK_SECRET": "s3cret-of-the-test"]
     let server = try ServeProcess(qtool, environment: environment)
     defer { _ = server.stop() }
-    let hook = #"{"name": "hook", "kind": "webhook", "config": {"url": "\#(receiver.baseURL)/hook", "secret_env": "HOOK_SECRET"}, "filter": {}, "include_late": false}"#
+    let hook =
+      #"{"name": "hook", "kind": "webhook", "config": {"url": "\#(receiver.baseURL)/hook", "secret_env": "HOOK_SECRET"}, "filter": {}, "include_late": false}"#
     #expect(try server.request("POST", "/api/v1/signals/channels", token: token, body: hook).status == 201)
     let refuses = #"{"name": "refuses", "kind": "webhook", "config": {"url": "\#(receiver.baseURL)/refuses"}, "filter": {}, "include_late": false}"#
     #expect(try server.request("POST", "/api/v1/signals/channels", token: token, body: refuses).status == 201)

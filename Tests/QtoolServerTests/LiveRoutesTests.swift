@@ -175,7 +175,8 @@ extension LiveServer {
         if type == "runner", ["stopped", "completed", "failed"].contains(data["state"] as? String ?? "") { ended = data }
       }
       var deadline = Date().addingTimeInterval(60)
-      while Date() < deadline, !(types["signals"]?.contains("signal") == true && types["strategy:goog-sma"]?.isSuperset(of: ["signal", "bar", "runner"]) == true) {
+      let all: Set<String> = ["signal", "bar", "runner"]
+      while Date() < deadline, !(types["signals"]?.contains("signal") == true && types["strategy:goog-sma"]?.isSuperset(of: all) == true) {
         note(try await next())
       }
       #expect(types["signals"] == ["signal"], "the signals channel carries signals only")
@@ -364,7 +365,8 @@ extension LiveServer {
       let positions = try await client.get("/api/v1/strategies/goog-sma/positions", token: reader)
       let account = try #require(runner["account"] as? [String: Any])
       #expect(
-        sameJSONValue((positions.dataObject["items"] as? [Any]) ?? [], account["positions"] ?? []), "\(positions.text) vs \(account["positions"] ?? "")")
+        sameJSONValue((positions.dataObject["items"] as? [Any]) ?? [], account["positions"] ?? []),
+        "\(positions.text) vs \(account["positions"] ?? "")")
       let bars = try #require(run["bars_processed"] as? Int)
       let first = try await client.get("/api/v1/strategies/goog-sma/equity?size=7", token: reader).dataObject
       #expect(first["total"] as? Int == bars)
@@ -386,7 +388,8 @@ extension LiveServer {
       // A detached runner's log (as `strategy start` writes it), and a run naming a file elsewhere.
       let logs = fixture.settings.home + "/logs"
       try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-      try (1...5).map { "line \($0)" }.joined(separator: "\n").appending("\n").write(toFile: logs + "/goog-sma.log", atomically: true, encoding: .utf8)
+      let text = (1...5).map { "line \($0)" }.joined(separator: "\n") + "\n"
+      try text.write(toFile: logs + "/goog-sma.log", atomically: true, encoding: .utf8)
       let now = fixture.clock.now()
       let accountID = try #require(run["account_id"] as? String)
       try fixture.database.insertStrategyRun(

@@ -118,7 +118,8 @@ import Testing
     let filters = [SignalFilter(), SignalFilter(types: ["SELL"]), SignalFilter(minStrength: 50), SignalFilter(since: 15)]
     func uncached(_ filter: SignalFilter) throws -> Int {
       let (condition, arguments) = filter.sql()
-      return try database.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM signals WHERE \(condition)", arguments: StatementArguments(arguments)) ?? 0 }
+      let sql = "SELECT count(*) FROM signals WHERE \(condition)"
+      return try database.read { try Int.fetchOne($0, sql: sql, arguments: StatementArguments(arguments)) ?? 0 }
     }
     for bar in Int64(1)...12 {
       let writer = bar % 2 == 0 ? database : other

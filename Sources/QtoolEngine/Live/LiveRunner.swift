@@ -315,8 +315,8 @@ public final class LiveRunner: @unchecked Sendable {
     let account = try database.account(id: started.accountID)
     return LiveRunSummary(
       runID: started.runID, accountID: started.accountID, strategy: started.strategy, status: status, barsProcessed: sessionBars,
-      signals: sessionSignals, fills: sessionFills, equity: account.equity, lastBar: account.cursorTs.map { UTCCalendar.format($0, alwaysTime: true) },
-      paused: account.paused)
+      signals: sessionSignals, fills: sessionFills, equity: account.equity,
+      lastBar: account.cursorTs.map { UTCCalendar.format($0, alwaysTime: true) }, paused: account.paused)
   }
 
   /// Heartbeats, and stop requests from other processes: the stop file (seen within 100 ms)

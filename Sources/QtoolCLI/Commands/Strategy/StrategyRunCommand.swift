@@ -74,7 +74,8 @@ enum StrategyRunCommand: LeafCommand {
       let summary = try runner.run()
       context.note(
         "qtool: \(summary.strategy) \(summary.status): \(summary.barsProcessed) bars, \(summary.signals) signals, \(summary.fills) fills; equity \(Format.decimal(summary.equity, places: 2))"
-          + (summary.lastBar.map { " after \($0)" } ?? "") + (summary.paused ? "; its paper account is paused (`qtool strategy resume \(summary.strategy)`)" : ""))
+          + (summary.lastBar.map { " after \($0)" } ?? "")
+          + (summary.paused ? "; its paper account is paused (`qtool strategy resume \(summary.strategy)`)" : ""))
       if context.json { try context.printJSON(summary) }
       return .success
     } catch let error as any QtoolError {

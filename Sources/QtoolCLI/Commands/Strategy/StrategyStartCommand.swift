@@ -103,7 +103,8 @@ enum StrategyStartCommand: LeafCommand {
       )
       if started.ready.paused {
         context.stderr.line(
-          "qtool: warning: paper account \(started.ready.accountID) is paused: no new entries and no notifications until `qtool strategy resume \(name)`")
+          "qtool: warning: paper account \(started.ready.accountID) is paused: no new entries and no notifications until "
+            + "`qtool strategy resume \(name)`")
       }
     }
     return .success
