@@ -5,7 +5,7 @@ _qtool_subcommands() {
   case "$1" in
     '') echo 'data strategy backtest train jobs signals db config auth serve version help completions man' ;;
     'data') echo 'download import list ls info verify export delete rm preprocess snapshot' ;;
-    'strategy') echo 'new list ls show validate versions diff delete rm run start stop status pause resume' ;;
+    'strategy') echo 'new list ls show validate versions diff delete rm run start stop status pause resume runs logs' ;;
     'backtest') echo 'run list ls show compare replay check export delete rm grid' ;;
     'backtest grid') echo 'run list ls show open merge resume' ;;
     'train') echo 'new run list ls show metrics predict export import delete' ;;
@@ -65,9 +65,11 @@ _qtool_options() {
     'strategy run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version -V --feed --from --speed --settle --retries --late-after --notify-late --new-account --capital --param --once --json' ;;
     'strategy start') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version -V --feed --from --speed --settle --retries --late-after --notify-late --new-account --capital --param --wait --json' ;;
     'strategy stop') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version -V --all --close-positions --timeout --json' ;;
-    'strategy status') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version -V --trades --json' ;;
+    'strategy status') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version -V --trades --equity --json' ;;
     'strategy pause') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version -V --json' ;;
     'strategy resume') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version -V --json' ;;
+    'strategy runs') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version -V --json' ;;
+    'strategy logs') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version -V --lines -n --json' ;;
     'backtest') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version -V' ;;
     'backtest run') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version -V --dataset --from --to --no-warmup --capital --param --assert --allow-gaps --allow-in-sample --report --export --force -f --json' ;;
     'backtest list') echo '--db --home --config --quiet -q --verbose -v --color --help -h --version -V --strategy --since --limit --sort --json' ;;
@@ -294,6 +296,15 @@ _qtool_value() {
     'strategy resume|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'strategy resume|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'strategy resume|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'strategy runs|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy runs|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'strategy runs|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy runs|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'strategy logs|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy logs|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
+    'strategy logs|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
+    'strategy logs|--color') COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) ;;
+    'strategy logs|--lines'|'strategy logs|-n') COMPREPLY=() ;;
     'backtest|--db') COMPREPLY=($(compgen -f -- "$cur")) ;;
     'backtest|--home') COMPREPLY=($(compgen -d -- "$cur")) ;;
     'backtest|--config') COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -710,6 +721,8 @@ _qtool_positional() {
     'strategy status') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
     'strategy pause') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
     'strategy resume') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
+    'strategy runs') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
+    'strategy logs') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
     'backtest run') COMPREPLY=($(compgen -W "$(qtool __complete strategies 2>/dev/null)" -- "$cur")) ;;
     'backtest show') COMPREPLY=($(compgen -W "$(qtool __complete runs 2>/dev/null)" -- "$cur")) ;;
     'backtest compare') COMPREPLY=($(compgen -W "$(qtool __complete runs 2>/dev/null)" -- "$cur")) ;;

@@ -1,5 +1,6 @@
 import Foundation
 import QtoolCore
+import QtoolStore
 
 #if canImport(Glibc)
   import Glibc
@@ -31,6 +32,13 @@ extension Bench {
     _ = try run(qtool, ["data", "import", root.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path, "--symbol", "GOOG", "--timeframe", "1d"], environment)
     _ = try run(qtool, ["strategy", "new", "goog-sma", "--template", "sma_crossover", "--symbol", "GOOG", "-o", home + "/goog-sma.yaml"], environment)
     let token = try run(qtool, ["auth", "token", "create", "bench", "--scopes", "*"], environment).trimmingCharacters(in: .whitespacesAndNewlines)
+    // 100,000 signals, written through the store as a runner writes them (one bar's commit),
+    // before the server starts: its watcher publishes only what is stored after.
+    let store = try QtoolDatabase.open(path: home + "/qtool.db")
+    let seeded = Date()
+    let account = try benchSignalAccount(store)
+    _ = try store.commitBar(benchSignals(account: account, bar: 1, ids: (0..<100_000).map { "bench-\($0)" }))
+    let seedSeconds = Date().timeIntervalSince(seeded)
 
     // Start → /readyz 200, and the memory of the idle server.
     let started = Date()
@@ -57,7 +65,15 @@ extension Bench {
     report("GET /api/v1/strategies with a JWT", String(format: "%.0f req/s", jwt.rate), "target ≥ 8k; \(String(format: "%.2f", jwt.rate / max(health.rate, 1)))× /healthz (the baseline); p99 \(jwt.p99)")
     let apiToken = try wrk(server.base + "/api/v1/strategies", headers: ["Authorization: Bearer \(token)"])
     report("GET /api/v1/strategies with an API token", String(format: "%.0f req/s", apiToken.rate), "\(String(format: "%.2f", apiToken.rate / max(health.rate, 1)))× /healthz; p99 \(apiToken.p99) (a store read per request)")
-    report("GET /api/v1/signals?size=100 (100k stored)", "n/a", "the signals routes come with live trading (issue 12)")
+    let signals = try wrk(server.base + "/api/v1/signals?size=100", headers: ["Authorization: Bearer \(access)"])
+    report(
+      "GET /api/v1/signals?size=100 (100k stored)", String(format: "%.0f req/s", signals.rate),
+      "target ≥ 3k; \(String(format: "%.2f", signals.rate / max(health.rate, 1)))× /healthz; p99 \(signals.p99); with a JWT"
+        + " (stored in \(ms(seedSeconds)))")
+    let signalsToken = try wrk(server.base + "/api/v1/signals?size=100", headers: ["Authorization: Bearer \(token)"])
+    report(
+      "  … with an API token", String(format: "%.0f req/s", signalsToken.rate),
+      "\(String(format: "%.2f", signalsToken.rate / max(apiToken.rate, 1)))× GET /strategies with the token; p99 \(signalsToken.p99)")
 
     // POST /backtests: the 202's latency, and the job's time against the CLI's.
     var accepted: [Double] = []
@@ -110,8 +126,67 @@ extension Bench {
     } else {
       report(
         "100 SSE subscribers: end of a job → event", String(format: "%.0f ms p99", delays[Int(Double(delays.count - 1) * 0.99)]),
-        "\(delays.count)/100 received; the server publishes its own jobs' ends at once, others' within a 100 ms poll (the < 50 ms target is for signals, issue 12)")
+        "\(delays.count)/100 received; the server publishes its own jobs' ends at once, others' within a 100 ms poll")
     }
+    try sseSignals(server, token: token, store: store, account: account)
+  }
+
+  /// The account the benchmark's signals belong to (a signal names its paper account).
+  func benchSignalAccount(_ store: QtoolDatabase) throws -> String {
+    let id = "bench-signals"
+    try store.createAccount(
+      PaperAccountRecord(
+        id: id, strategyName: "bench-signals", strategyVersion: 1, specHash: "-", specText: "", params: "{}", capital: 10_000, timeframe: "1d",
+        symbols: #"["GOOG"]"#, datasets: #"["GOOG-1d"]"#, source: nil, fromTs: nil, cash: 10_000, equity: 10_000, createdAt: 0, updatedAt: 0),
+      closingOpen: true)
+    return id
+  }
+
+  /// One bar's commit carrying a signal per id (as a runner commits a bar's signals).
+  func benchSignals(account: String, bar: Int64, ids: [String]) -> BarCommit {
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    let signals = ids.enumerated().map { index, id in
+      SignalRecord(
+        id: id, accountID: account, runID: nil, strategyName: "bench-signals", strategyVersion: 1, symbol: ["GOOG", "AAPL", "MSFT"][index % 3],
+        timeframe: "1d", source: "bench", feed: "store", barTs: bar * 86_400_000 + Int64(index), type: index % 2 == 0 ? "BUY" : "SELL",
+        action: index % 2 == 0 ? "enter_long" : "exit_long", reason: "rule", strengthRaw: Double(index % 101), strengthLevel: "strong",
+        price: 100 + Double(index % 50), indicators: #"{"sma_fast": 101.5, "sma_slow": 99.25}"#, late: false, suppressed: false, createdAt: now)
+    }
+    return BarCommit(
+      accountID: account, runID: nil, barTs: bar * 86_400_000, cash: 10_000, equity: 10_000, halted: false, positions: [], fills: [],
+      signals: signals, notify: false, now: now)
+  }
+
+  /// 100 subscribers of `/api/v1/stream/signals`; 20 signals committed by this process (as a
+  /// runner in a shell commits them), a random 50–150 ms apart: from each commit's return to
+  /// its event at each subscriber.
+  func sseSignals(_ server: Server, token: String, store: QtoolDatabase, account: String) throws {
+    let subscribers = (0..<100).map { _ in SSEReader(url: server.base + "/api/v1/stream/signals", token: token) }
+    usleep(1_000_000)
+    var committed: [String: Double] = [:]
+    for k in 0..<20 {
+      let id = "bench-live-\(k)"
+      _ = try store.commitBar(benchSignals(account: account, bar: 2 + Int64(k), ids: [id]))
+      committed[id] = Date().timeIntervalSince1970
+      usleep(useconds_t.random(in: 50_000...150_000))
+    }
+    usleep(1_000_000)
+    var delays: [Double] = []
+    for subscriber in subscribers {
+      for (id, time) in committed {
+        if let arrived = subscriber.arrival(line: "id: \(id)") { delays.append((arrived - time) * 1000) }
+      }
+    }
+    subscribers.forEach { $0.stop() }
+    delays.sort()
+    guard !delays.isEmpty else {
+      report("100 SSE subscribers: signal stored → event", "no event arrived")
+      return
+    }
+    report(
+      "100 SSE subscribers: signal stored → event", String(format: "%.1f ms p99", delays[Int(Double(delays.count - 1) * 0.99)]),
+      "target < 50 ms; median \(String(format: "%.1f ms", delays[delays.count / 2])); \(delays.count)/\(100 * committed.count) received"
+        + " (committed by another process)")
   }
 
   func startServer(_ environment: [String: String], home: String) throws -> Server {
@@ -246,6 +321,13 @@ final class SSEReader: @unchecked Sendable {
     lock.lock()
     defer { lock.unlock() }
     return lines.first { $0.text.hasPrefix("data: ") && $0.text.contains(text) && $0.text.contains(job) }?.time
+  }
+
+  /// When `line` arrived (first time).
+  func arrival(line: String) -> Double? {
+    lock.lock()
+    defer { lock.unlock() }
+    return lines.first { $0.text == line }?.time
   }
 
   func stop() {

@@ -18,7 +18,7 @@ enum CommandTree {
         StrategyNewCommand.self, StrategyListCommand.self, StrategyShowCommand.self, StrategyValidateCommand.self, StrategyVersionsCommand.self,
         StrategyDiffCommand.self, StrategyDeleteCommand.self,
         StrategyRunCommand.self, StrategyStartCommand.self, StrategyStopCommand.self, StrategyStatusCommand.self, StrategyPauseCommand.self,
-        StrategyResumeCommand.self,
+        StrategyResumeCommand.self, StrategyRunsCommand.self, StrategyLogsCommand.self,
       ]),
     CommandGroup(
       name: "backtest", abstract: "Run strategies on stored data, and inspect recorded runs",

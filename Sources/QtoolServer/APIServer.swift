@@ -147,7 +147,8 @@ struct BackgroundTasks: Service {
   func run() async throws {
     await withTaskGroup(of: Void.self) { group in
       group.addTask { await service.watcher.run(interval: .milliseconds(100)) }
-      group.addTask { await service.signals.run(interval: .milliseconds(100)) }
+      group.addTask { await service.signals.run(interval: .milliseconds(20)) }
+      group.addTask { await service.runs.run(interval: .milliseconds(200)) }
       group.addTask {
         while !Task.isCancelled {
           try? await Task.sleep(for: .seconds(15))

@@ -40,6 +40,8 @@ public final class APIService: Sendable {
   let runners: RunnerHost
   /// Publishes the signals any runner commits to the streams.
   let signals: SignalWatcher
+  /// Publishes the starts and ends of runners in other processes.
+  let runs: RunWatcher
   let logger: Logger
   let startedAt: Int64
   let table: RouteTable
@@ -66,8 +68,16 @@ public final class APIService: Sendable {
     // A job this server runs is published the moment it ends, not at the next poll.
     jobs = JobHost(onEnd: { watcher.poll(now: Int64(Date().timeIntervalSince1970 * 1000)) })
     let hub = self.hub
-    runners = RunnerHost(logger: logger) { name, event in LiveStreamEvents.publish(event, strategy: name, hub: hub) }
-    signals = SignalWatcher(database: database, hub: hub, metrics: metrics)
+    let signals = SignalWatcher(database: database, hub: hub, metrics: metrics)
+    self.signals = signals
+    runs = RunWatcher(database: database, hub: hub)
+    runners = RunnerHost(logger: logger) { name, event in
+      // A hosted runner's signals are committed with its bar: published now, not at the next poll.
+      if case .bar(_, _, let count) = event, count > 0 { signals.poll() }
+      LiveStreamEvents.publish(event, strategy: name, hub: hub)
+    } ended: { end in
+      LiveStreamEvents.publish(end, hub: hub)
+    }
     table = RouteTable(Self.allRoutes)
     uploadDirectory = NSTemporaryDirectory() + "qtool-uploads-\(getpid())"
   }
@@ -238,6 +248,21 @@ public final class APIService: Sendable {
       let data = try APIJSON.encoder.encode(envelope)
       headers[.contentType] = "application/json; charset=utf-8"
       return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))
+    case .encoded(let status, let data, let message):
+      // The envelope's keys in the order the encoder sorts them, around the data as it is.
+      let encoder = APIJSON.encoder
+      var body = Data("{\"code\":\(status),\"data\":".utf8)
+      body.append(data)
+      body.append(contentsOf: Array(",\"message\":".utf8))
+      body.append(try encoder.encode(message))
+      body.append(contentsOf: Array(",\"request_id\":".utf8))
+      body.append(try encoder.encode(requestID))
+      body.append(contentsOf: Array(",\"success\":true,\"timestamp\":".utf8))
+      body.append(try encoder.encode(APIJSON.timestamp(clock.now())))
+      body.append(UInt8(ascii: "}"))
+      var headers = HTTPFields()
+      headers[.contentType] = "application/json; charset=utf-8"
+      return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(data: body)))
     case .raw(let status, let contentType, let body, var headers):
       headers[.contentType] = contentType
       return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: body))

@@ -822,6 +822,14 @@ extension QtoolDatabase {
     }
   }
 
+  /// Every run of `strategy`, newest first.
+  public func strategyRuns(strategy: String) throws -> [StrategyRunRecord] {
+    try read { db in
+      try StrategyRunRecord.fetchAll(
+        db, sql: "SELECT * FROM strategy_runs WHERE strategy_name = ? ORDER BY started_at DESC, rowid DESC", arguments: [strategy])
+    }
+  }
+
   /// Runs whose row says they are running (or stopping).
   public func activeStrategyRuns() throws -> [StrategyRunRecord] {
     try read { try StrategyRunRecord.fetchAll($0, sql: "SELECT * FROM strategy_runs WHERE status IN ('running', 'stopping') ORDER BY strategy_name") }
@@ -882,11 +890,40 @@ extension QtoolDatabase {
   }
 
   /// How many signals match `filter` (and are, or are not, late or suppressed when asked).
+  ///
+  /// Signals are only ever added (never changed or deleted) and a reader sees them up to some
+  /// insertion number with none missing below it, so the count of a filter up to a newer number
+  /// is the one counted before plus the rows added since: a page of a large table does not
+  /// count the whole table again (100,000 signals take a millisecond a count).
   public func countSignals(_ filter: SignalFilter, late: Bool? = nil, suppressed: Bool? = nil) throws -> Int {
     var (condition, arguments) = filter.sql()
     if let late { condition += " AND late = \(late ? 1 : 0)" }
     if let suppressed { condition += " AND suppressed = \(suppressed ? 1 : 0)" }
-    return try read { try Int.fetchOne($0, sql: "SELECT count(*) FROM signals WHERE \(condition)", arguments: StatementArguments(arguments)) ?? 0 }
+    let key = condition + "|" + arguments.map { "\($0.databaseValue)" }.joined(separator: "|")
+    return try read { db in
+      let newest = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM signals") ?? 0
+      let cached = self.signalCountCache.withLock { $0[key] }
+      var count: Int
+      if let cached, cached.seq <= newest {
+        count = cached.count
+        if cached.seq < newest {
+          let added = try Int.fetchOne(
+            db, sql: "SELECT count(*) FROM signals WHERE seq > ? AND seq <= ? AND \(condition)",
+            arguments: StatementArguments(([cached.seq, newest] as [any DatabaseValueConvertible]) + arguments))
+          count += added ?? 0
+        }
+      } else {
+        let all = try Int.fetchOne(
+          db, sql: "SELECT count(*) FROM signals WHERE seq <= ? AND \(condition)",
+          arguments: StatementArguments(([newest] as [any DatabaseValueConvertible]) + arguments))
+        count = all ?? 0
+      }
+      self.signalCountCache.withLock { counts in
+        if counts.count >= 256, counts[key] == nil { counts.removeAll() }
+        counts[key] = (newest, count)
+      }
+      return count
+    }
   }
 
   /// The newest signal's insertion number (0 when none).

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import QtoolCore
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -41,6 +42,8 @@ public final class QtoolDatabase: Sendable {
   public let exists: Bool
   /// True for an in-memory store (tests, the stand-in for a missing store).
   public let isInMemory: Bool
+  /// Signal counts by filter and the newest insertion number they count to (`countSignals`).
+  let signalCountCache = Mutex<[String: (seq: Int64, count: Int)]>([:])
   /// Opened read-only: writes would fail.
   public var isReadOnly: Bool { writer.configuration.readonly || !exists }
 

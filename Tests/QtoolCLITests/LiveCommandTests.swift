@@ -463,6 +463,35 @@ import Testing
     #expect(resumed.stderr.contains("live-risk resumed") && resumed.stdout.isEmpty, "a confirmation: \(resumed)")
   }
 
+  /// A pause belongs to the account and outlives a stop: the next run of the account warns
+  /// that it is paused and its summary says so (it signals, suppressed, and enters nothing);
+  /// after a resume it trades again.
+  @Test func aPauseOutlivesAStopAndTheNextRunSaysSo() throws {
+    let (qtool, spec) = try prepared(rows: 400)
+    defer { qtool.cleanUp() }
+    let first = try qtool.run(["strategy", "run", spec, "--feed", "store", "--from", "2005-01-03", "--once", "--json"])
+    #expect(first.status == 0, "\(first.stderr)")
+    #expect(try jsonObject(first.stdout)["paused"] as? Bool == false)
+    #expect(try qtool.run(["strategy", "pause", "live-risk"]).status == 0)
+    #expect(try qtool.run(["strategy", "stop", "live-risk"]).status == 0)
+    // The rest of the bars arrive; the account goes on, paused.
+    #expect(try qtool.run(["data", "import", Self.goog, "-s", "GOOG", "-t", "1d", "-q"]).status == 0)
+    let second = try qtool.run(["strategy", "run", "live-risk", "--feed", "store", "--once", "--json"])
+    #expect(second.status == 0, "\(second.stderr)")
+    let summary = try jsonObject(second.stdout)
+    #expect(summary["paused"] as? Bool == true)
+    #expect(summary["signals"] as? Int ?? 0 > 0)
+    #expect(second.stderr.contains("is paused: no new entries and no notifications until `qtool strategy resume live-risk`"), "\(second.stderr)")
+    #expect(second.stderr.contains("its paper account is paused"), "\(second.stderr)")
+    let entries = try jsonObject(try qtool.run(["signals", "list", "--size", "500", "--json"]).stdout)["items"] as? [[String: Any]] ?? []
+    #expect(entries.contains { $0["suppressed"] as? Bool == true }, "the entries it would have made are stored suppressed")
+    #expect(try qtool.run(["strategy", "resume", "live-risk"]).status == 0)
+    let start = try qtool.run(["strategy", "start", "live-risk", "--feed", "store", "--json"])
+    #expect(start.status == 0, "\(start.stderr)")
+    #expect(try jsonObject(start.stdout)["paused"] as? Bool == false)
+    #expect(try qtool.run(["strategy", "stop", "live-risk"]).status == 0)
+  }
+
   /// notify add, list, test (a signed test event; exit 69 when refused), history, remove.
   @Test func notificationChannelsFromTheCommandLine() throws {
     let server = try LoopbackServer()

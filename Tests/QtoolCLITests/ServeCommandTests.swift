@@ -1,5 +1,6 @@
 import Foundation
 import QtoolCore
+import QtoolTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -162,6 +163,92 @@ func sameJSON(_ a: Any?, _ b: Any?, dropping: Set<String> = []) -> Bool {
     #expect(export.stdout == (try server.request("GET", "/api/v1/data/datasets/GOOG-1d/export?from=2012-01-01&to=2012-03-01", token: token).body))
     _ = try server.request("GET", "/api/v1/auth/me", token: token)
     #expect(sameJSON(try cli(qtool, ["auth", "token", "list"]), items(try server.request("GET", "/api/v1/admin/tokens", token: token))))
+  }
+
+  /// A strategy's runs, positions, equity and log over REST are what `strategy runs|status|logs
+  /// --json` print for a runner `strategy start` detached; an unknown strategy is 66 and 404.
+  @Test func liveRoutesAnswerWhatTheCLIPrints() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let token = try token(qtool)
+    let start = try qtool.run(["strategy", "start", "goog-sma", "--feed", "replay", "--speed", "max", "--json"])
+    #expect(start.status == 0, "\(start.stderr)")
+    var status: [String: Any] = [:]
+    for _ in 0..<1200 {
+      status = try #require(try cli(qtool, ["strategy", "status", "goog-sma"]) as? [String: Any])
+      if status["status"] as? String == "completed" { break }
+      usleep(50_000)
+    }
+    #expect(status["status"] as? String == "completed", "\(status)")
+    // Its last lines (the summary) are written once it has recorded its end: wait for the process.
+    let pid = try #require(try jsonObject(start.stdout)["pid"] as? Int)
+    for _ in 0..<200 where kill(Int32(pid), 0) == 0 { usleep(50_000) }
+    let server = try ServeProcess(qtool)
+    defer { _ = server.stop() }
+    func items(_ answer: ServeProcess.Answer) -> Any? { (answer.data as? [String: Any])?["items"] }
+
+    let runs = try cli(qtool, ["strategy", "runs", "goog-sma"])
+    #expect((runs as? [[String: Any]])?.first?["log"] as? String == qtool.home.path + "/logs/goog-sma.log")
+    #expect(sameJSON(runs, items(try server.request("GET", "/api/v1/strategies/goog-sma/runs", token: token))))
+    let account = try #require(status["account"] as? [String: Any])
+    #expect((account["positions"] as? [Any]) != nil)
+    #expect(sameJSON(account["positions"], items(try server.request("GET", "/api/v1/strategies/goog-sma/positions", token: token))))
+    let curve = try #require(try cli(qtool, ["strategy", "status", "goog-sma", "--equity"]) as? [String: Any])["equity_curve"] as? [Any]
+    let equity = try server.request("GET", "/api/v1/strategies/goog-sma/equity?size=500&page=2", token: token)
+    #expect((equity.data as? [String: Any])?["total"] as? Int == curve?.count)
+    #expect(sameJSON(Array((curve ?? []).dropFirst(500).prefix(500)), items(equity)))
+    let log = try #require(try cli(qtool, ["strategy", "logs", "goog-sma", "-n", "5"]) as? [String: Any])
+    #expect((log["lines"] as? [String])?.isEmpty == false, "\(log)")
+    #expect(sameJSON(log, try server.request("GET", "/api/v1/strategies/goog-sma/logs?lines=5", token: token).data))
+
+    let unknown = try qtool.run(["strategy", "runs", "nope", "--json"])
+    #expect(unknown.status == 66)
+    #expect(try server.request("GET", "/api/v1/strategies/nope/runs", token: token).status == 404)
+  }
+
+  /// `POST /signals/channels/{name}:test` sends a signed test event to a real loopback
+  /// webhook receiver, as `signals notify test --json` does (the latency aside); a receiver that
+  /// refuses is a report (not delivered, dead, its status), an unknown channel 404, and a
+  /// token without signals:write 403.
+  @Test func aChannelTestReachesAWebhook() throws {
+    let receiver = try LoopbackServer()
+    defer { receiver.stop() }
+    receiver.on(path: "/hook") { _, _ in .text("ok") }
+    receiver.on(path: "/refuses") { _, _ in .text("no", status: 400) }
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    let token = try token(qtool)
+    let reader = try self.token(qtool, scopes: "signals:read", name: "reader")
+    let environment = ["HOOK_SECRET": "s3cret-of-the-test"]
+    let server = try ServeProcess(qtool, environment: environment)
+    defer { _ = server.stop() }
+    let hook =
+      #"{"name": "hook", "kind": "webhook", "config": {"url": "\#(receiver.baseURL)/hook", "secret_env": "HOOK_SECRET"}, "filter": {}, "include_late": false}"#
+    #expect(try server.request("POST", "/api/v1/signals/channels", token: token, body: hook).status == 201)
+    let refuses = #"{"name": "refuses", "kind": "webhook", "config": {"url": "\#(receiver.baseURL)/refuses"}, "filter": {}, "include_late": false}"#
+    #expect(try server.request("POST", "/api/v1/signals/channels", token: token, body: refuses).status == 201)
+
+    let tested = try server.request("POST", "/api/v1/signals/channels/hook:test", token: token)
+    #expect(tested.status == 200, "\(tested.body)")
+    let report = try #require(tested.data as? [String: Any])
+    #expect(report["delivered"] as? Bool == true && report["outcome"] as? String == "delivered" && report["status"] as? Int == 200, "\(report)")
+    let received = try #require(receiver.requests.first { $0.path == "/hook" })
+    #expect(received.method == "POST")
+    #expect(try jsonObject(String(decoding: received.body, as: UTF8.self))["type"] as? String == "test")
+    #expect(received.headers["webhook-id"]?.isEmpty == false && received.headers["webhook-timestamp"] != nil)
+    #expect(received.headers["webhook-signature"]?.hasPrefix("v1,") == true, "signed with the secret of the server's environment")
+    let cli = try qtool.run(["signals", "notify", "test", "hook", "--json"], environment: environment)
+    #expect(cli.status == 0, "\(cli.stderr)")
+    #expect(sameJSON(try jsonObject(cli.stdout), report, dropping: ["latency_ms"]))
+    #expect(receiver.requests.filter { $0.path == "/hook" }.count == 2)
+
+    let refused = try server.request("POST", "/api/v1/signals/channels/refuses:test", token: token)
+    #expect(refused.status == 200, "\(refused.body)")
+    let failed = try #require(refused.data as? [String: Any])
+    #expect(failed["delivered"] as? Bool == false && failed["outcome"] as? String == "dead" && failed["status"] as? Int == 400, "\(failed)")
+    #expect(try server.request("POST", "/api/v1/signals/channels/nope:test", token: token).status == 404)
+    #expect(try server.request("POST", "/api/v1/signals/channels/hook:test", token: reader).status == 403)
+    #expect(receiver.requests.filter { $0.path == "/hook" }.count == 2, "a refused test sends nothing")
   }
 
   /// Training over REST: a job started with the request `train run` makes trains what the CLI

@@ -166,20 +166,79 @@ extension LiveServer {
       let started = try await server.call("POST", "/api/v1/strategies/goog-sma:start", token: token, body: #"{"feed": "replay", "speed": 200}"#)
       #expect(started.status == 201, "\(started.object)")
       var types: [String: Set<String>] = [:]
-      let deadline = Date().addingTimeInterval(60)
-      while Date() < deadline, !(types["signals"]?.contains("signal") == true && types["strategy:goog-sma"]?.isSuperset(of: ["signal", "bar", "runner"]) == true) {
-        let message = try await next()
-        guard let channel = message["channel"] as? String, let type = message["type"] as? String else { continue }
+      var ended: [String: Any]?
+      func note(_ message: [String: Any]) {
+        guard let channel = message["channel"] as? String, let type = message["type"] as? String else { return }
         types[channel, default: []].insert(type)
-        if type == "signal" { #expect((message["data"] as? [String: Any])?["strategy"] as? String == "goog-sma") }
+        let data = message["data"] as? [String: Any] ?? [:]
+        if type == "signal" { #expect(data["strategy"] as? String == "goog-sma") }
+        if type == "runner", ["stopped", "completed", "failed"].contains(data["state"] as? String ?? "") { ended = data }
+      }
+      var deadline = Date().addingTimeInterval(60)
+      let all: Set<String> = ["signal", "bar", "runner"]
+      while Date() < deadline, !(types["signals"]?.contains("signal") == true && types["strategy:goog-sma"]?.isSuperset(of: all) == true) {
+        note(try await next())
       }
       #expect(types["signals"] == ["signal"], "the signals channel carries signals only")
       #expect(types["strategy:goog-sma"]?.isSuperset(of: ["signal", "bar", "runner"]) == true, "\(types)")
+      // Its end is an event too: stopped (or completed, when the replay ran out first).
+      let stopped = try await server.call("POST", "/api/v1/strategies/goog-sma:stop", token: token, body: "{}")
+      #expect(stopped.status == 200, "\(stopped.object)")
+      #expect(["running", "not_running"].contains((stopped.object["data"] as? [String: Any])?["was"] as? String ?? ""))
+      deadline = Date().addingTimeInterval(20)
+      while ended == nil, Date() < deadline { note(try await next()) }
+      let end = try #require(ended, "a runner event for the runner's end")
+      #expect(end["run_id"] as? String == (started.object["data"] as? [String: Any])?["run_id"] as? String)
+      #expect(end["state"] as? String == ((stopped.object["data"] as? [String: Any])?["was"] as? String == "running" ? "stopped" : "completed"))
+      #expect(end["bars_processed"] as? Int ?? 0 > 0)
+      #expect(end["equity"] as? Double != nil)
       try await outbound.close(.normalClosure, reason: nil)
     }
-    let stopped = try await server.call("POST", "/api/v1/strategies/goog-sma:stop", token: token, body: "{}")
-    #expect(stopped.status == 200, "\(stopped.object)")
-    #expect(["running", "not_running"].contains((stopped.object["data"] as? [String: Any])?["was"] as? String ?? ""))
+    await server.shutdown()
+  }
+
+  /// A runner in another process (its run row written by it, as `strategy run` in a shell
+  /// writes it): its start and its end on `strategy:{name}` too.
+  @Test func anotherProcesssRunnerStartsAndEndsOnTheStrategyChannel() async throws {
+    let server = try await LiveServer(try await ServerFixture.make())
+    let token = try server.fixture.token("strategies:read")
+    let database = server.fixture.database
+    let logger = Logger(label: "test")
+    try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/api/v1/ws?token=\(token)", logger: logger) { inbound, outbound, _ in
+      var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+      func next() async throws -> [String: Any] {
+        guard case .text(let text)? = try await messages.next() else { return [:] }
+        return (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+      }
+      func runnerEvent() async throws -> [String: Any] {
+        while true {
+          let message = try await next()
+          if message.isEmpty { return [:] }
+          if message["type"] as? String == "runner" { return message["data"] as? [String: Any] ?? [:] }
+        }
+      }
+      try await outbound.write(.text(#"{"type": "subscribe", "channel": "strategy:goog-sma"}"#))
+      #expect(try await next()["type"] as? String == "subscribed")
+      try await Task.sleep(for: .milliseconds(400))  // the watcher has seen the runs of before
+      let now = server.fixture.clock.now()
+      let account = PaperAccountRecord(
+        id: "pa_elsewhere", strategyName: "goog-sma", strategyVersion: 1, specHash: "h", specText: "", params: "{}", capital: 10_000,
+        timeframe: "1d", symbols: #"["GOOG"]"#, datasets: #"["GOOG-1d"]"#, source: nil, fromTs: nil, cash: 10_000, equity: 10_000, createdAt: now,
+        updatedAt: now)
+      try database.createAccount(account, closingOpen: true)
+      try database.insertStrategyRun(
+        StrategyRunRecord(
+          id: "lr_elsewhere", accountID: "pa_elsewhere", strategyName: "goog-sma", feed: "store", request: "{}", status: "running", pid: 1,
+          host: "another-host", logPath: nil, startedAt: now, heartbeatAt: now))
+      let started = try await runnerEvent()
+      #expect(started["state"] as? String == "started" && started["run_id"] as? String == "lr_elsewhere", "\(started)")
+      #expect(started["feed"] as? String == "store")
+      try database.finishStrategyRun(id: "lr_elsewhere", status: "stopped", error: nil, at: now + 1)
+      let ended = try await runnerEvent()
+      #expect(ended["state"] as? String == "stopped" && ended["run_id"] as? String == "lr_elsewhere", "\(ended)")
+      #expect(ended["equity"] as? Double == 10_000)
+      try await outbound.close(.normalClosure, reason: nil)
+    }
     await server.shutdown()
   }
 
@@ -254,4 +313,130 @@ extension LiveServer {
       #expect(try await client.request(.delete, "/api/v1/signals/channels/hook", token: all).status == 404)
     }
   }
+
+  /// A strategy's runs, positions, equity and log: 404 for an unknown strategy, the scope,
+  /// empty lists before it ran, then what a completed replay left; a log is read only from
+  /// $QTOOL_HOME/logs.
+  @Test func runsPositionsEquityAndLogs() async throws {
+    let fixture = try await ServerFixture.make()
+    defer { fixture.cleanUp() }
+    let all = try fixture.token()
+    let jobsOnly = try fixture.token("jobs:read")
+    let reader = try fixture.token("strategies:read")
+    try await fixture.withRouter { client in
+      for part in ["runs", "positions", "equity", "logs"] {
+        #expect(try await client.get("/api/v1/strategies/goog-sma/\(part)").status == 401, "\(part)")
+        #expect(try await client.get("/api/v1/strategies/goog-sma/\(part)", token: jobsOnly).errorCode == "missing_scope", "\(part)")
+        let unknown = try await client.get("/api/v1/strategies/nope/\(part)", token: reader)
+        #expect(unknown.status == 404, "\(part): \(unknown.text)")
+        #expect(unknown.errorCode == "strategy_not_found", "\(part)")
+      }
+      for part in ["runs", "positions", "equity"] {
+        let empty = try await client.get("/api/v1/strategies/goog-sma/\(part)", token: reader)
+        #expect(empty.status == 200, "\(part): \(empty.text)")
+        #expect(empty.dataObject["total"] as? Int == 0, "\(part)")
+        #expect((empty.dataObject["items"] as? [Any])?.isEmpty == true, "\(part)")
+      }
+      let noLog = try await client.get("/api/v1/strategies/goog-sma/logs", token: reader).dataObject
+      #expect(noLog["run_id"] == nil && noLog["log"] == nil && (noLog["lines"] as? [String]) == [])
+
+      let started = try await client.post("/api/v1/strategies/goog-sma:start", token: all, json: #"{"feed": "replay"}"#)
+      #expect(started.status == 201, "\(started.text)")
+      let runID = try #require(started.dataObject["run_id"] as? String)
+      let deadline = Date().addingTimeInterval(120)
+      var runner: [String: Any] = [:]
+      while Date() < deadline {
+        runner = try await client.get("/api/v1/runners/goog-sma", token: reader).dataObject
+        if runner["status"] as? String == "completed" { break }
+        try await Task.sleep(for: .milliseconds(50))
+      }
+      #expect(runner["status"] as? String == "completed")
+
+      let runs = try await client.get("/api/v1/strategies/goog-sma/runs", token: reader).dataObject
+      let run = try #require((runs["items"] as? [[String: Any]])?.first)
+      #expect(runs["total"] as? Int == 1)
+      #expect(run["id"] as? String == runID)
+      #expect(run["status"] as? String == "completed")
+      #expect(run["feed"] as? String == "replay")
+      #expect(run["bars_processed"] as? Int == runner["bars_processed"] as? Int)
+      #expect(run["last_bar"] as? String == runner["last_bar"] as? String)
+
+      // Positions are the account's in `status`; the equity is one point a processed bar, paged, oldest first.
+      let positions = try await client.get("/api/v1/strategies/goog-sma/positions", token: reader)
+      let account = try #require(runner["account"] as? [String: Any])
+      #expect(
+        sameJSONValue((positions.dataObject["items"] as? [Any]) ?? [], account["positions"] ?? []),
+        "\(positions.text) vs \(account["positions"] ?? "")")
+      let bars = try #require(run["bars_processed"] as? Int)
+      let first = try await client.get("/api/v1/strategies/goog-sma/equity?size=7", token: reader).dataObject
+      #expect(first["total"] as? Int == bars)
+      #expect(first["pages"] as? Int == (bars + 6) / 7)
+      let points = try #require(first["items"] as? [[String: Any]])
+      #expect(points.count == 7)
+      #expect(points.map { $0["time"] as? String ?? "" } == points.map { $0["time"] as? String ?? "" }.sorted())
+      let lastPage = try await client.get("/api/v1/strategies/goog-sma/equity?size=7&page=\((bars + 6) / 7)", token: reader).dataObject
+      let last = try #require((lastPage["items"] as? [[String: Any]])?.last)
+      #expect(last["equity"] as? Double == account["equity"] as? Double)
+      #expect(last["time"] as? String == runner["last_bar"] as? String)
+
+      // A runner in the server leaves no log file.
+      let hostedLog = try await client.get("/api/v1/strategies/goog-sma/logs", token: reader).dataObject
+      #expect(hostedLog["run_id"] as? String == runID)
+      #expect(hostedLog["log"] == nil)
+      #expect(try await client.get("/api/v1/strategies/goog-sma/logs?lines=0", token: reader).status == 400)
+
+      // A detached runner's log (as `strategy start` writes it), and a run naming a file elsewhere.
+      let logs = fixture.settings.home + "/logs"
+      try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+      let text = (1...5).map { "line \($0)" }.joined(separator: "\n") + "\n"
+      try text.write(toFile: logs + "/goog-sma.log", atomically: true, encoding: .utf8)
+      let now = fixture.clock.now()
+      let accountID = try #require(run["account_id"] as? String)
+      try fixture.database.insertStrategyRun(
+        StrategyRunRecord(
+          id: "lr_logged", accountID: accountID, strategyName: "goog-sma", feed: "store", request: "{}", status: "stopped", pid: 1, host: "h",
+          logPath: logs + "/goog-sma.log", startedAt: now + 1, heartbeatAt: now + 1))
+      let logged = try await client.get("/api/v1/strategies/goog-sma/logs?lines=2", token: reader).dataObject
+      #expect(logged["run_id"] as? String == "lr_logged")
+      #expect(logged["lines"] as? [String] == ["line 4", "line 5"])
+      #expect(logged["truncated"] as? Bool == true)
+      try fixture.database.insertStrategyRun(
+        StrategyRunRecord(
+          id: "lr_elsewhere", accountID: accountID, strategyName: "goog-sma", feed: "store", request: "{}", status: "stopped", pid: 1, host: "h",
+          logPath: "/etc/passwd", startedAt: now + 2, heartbeatAt: now + 2))
+      let elsewhere = try await client.get("/api/v1/strategies/goog-sma/logs", token: reader).dataObject
+      #expect(elsewhere["run_id"] as? String == "lr_elsewhere")
+      #expect(elsewhere["log"] == nil, "only logs under $QTOOL_HOME/logs are read")
+      #expect((elsewhere["lines"] as? [String]) == [])
+      let listed = try await client.get("/api/v1/strategies/goog-sma/runs?size=2", token: reader).dataObject
+      #expect((listed["items"] as? [[String: Any]])?.map { $0["id"] as? String } == ["lr_elsewhere", "lr_logged"], "newest first")
+      #expect(listed["total"] as? Int == 3)
+
+      // A page of signals is answered again from the cache until a signal is stored, then anew.
+      let before = try await client.get("/api/v1/signals?size=5", token: all)
+      #expect(try await client.get("/api/v1/signals?size=5", token: all).dataValue == before.dataValue)
+      let total = try #require(before.dataObject["total"] as? Int)
+      let cursor = try #require(try fixture.database.account(id: accountID).cursorTs)
+      _ = try fixture.database.commitBar(
+        BarCommit(
+          accountID: accountID, runID: nil, barTs: cursor + 86_400_000, cash: 1, equity: 1, halted: false, positions: [], fills: [],
+          signals: [
+            SignalRecord(
+              id: "sig_cached_page", accountID: accountID, runID: nil, strategyName: "goog-sma", strategyVersion: 1, symbol: "GOOG", timeframe: "1d",
+              source: nil, feed: "store", barTs: cursor + 86_400_000, type: "SELL", action: "exit_long", reason: "manual", strengthRaw: 100,
+              strengthLevel: "strong", price: 1, indicators: "{}", late: false, suppressed: false, createdAt: now + 3)
+          ], notify: false, now: now + 3))
+      let after = try await client.get("/api/v1/signals?size=5", token: all)
+      #expect(after.dataObject["total"] as? Int == total + 1)
+      #expect((after.dataObject["items"] as? [[String: Any]])?.first?["id"] as? String == "sig_cached_page")
+      #expect(after.object["request_id"] as? String != before.object["request_id"] as? String)
+      #expect(after.object["success"] as? Bool == true && after.object["code"] as? Int == 200 && after.object["timestamp"] is String)
+    }
+  }
+}
+
+/// JSON values compared as values (key order aside).
+func sameJSONValue(_ a: Any, _ b: Any) -> Bool {
+  let options: JSONSerialization.WritingOptions = [.sortedKeys, .fragmentsAllowed]
+  return (try? JSONSerialization.data(withJSONObject: a, options: options)) == (try? JSONSerialization.data(withJSONObject: b, options: options))
 }

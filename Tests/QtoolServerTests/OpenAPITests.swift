@@ -55,17 +55,37 @@ import Testing
       "BacktestRequest": roundTrip(BacktestRequest.self), "GridRequest": roundTrip(GridRequest.self), "ErrorEnvelope": roundTrip(ErrorEnvelope.self),
       "TrainRequest": roundTrip(TrainRequest.self), "PredictRequest": roundTrip(TrainRoutes.PredictBody.self),
       "StartRequest": roundTrip(LiveRoutes.StartBody.self), "StopRequest": roundTrip(LiveRoutes.StopBody.self),
-      "ChannelRequest": roundTrip(ChannelRequest.self),
+      "ChannelRequest": roundTrip(ChannelRequest.self), "Run": roundTrip(RunInfo.self), "Position": roundTrip(PositionInfo.self),
+      "EquityPoint": roundTrip(AccountDetail.EquityPoint.self), "RunLog": roundTrip(RunLog.self),
     ]
   }()
+
+  /// The schema of `Envelope`'s data in an answer's schema, and whether it is a page of them.
+  static func enveloped(_ schema: [String: Any]) -> (String, Bool)? {
+    func name(_ value: Any?) -> String? { ((value as? [String: Any])?["$ref"] as? String).map { String($0.split(separator: "/").last!) } }
+    guard let parts = schema["allOf"] as? [[String: Any]], name(parts.first) == "Envelope",
+      let data = (parts.last?["properties"] as? [String: Any])?["data"] as? [String: Any]
+    else { return nil }
+    if let ref = name(data) { return (ref, false) }
+    guard let pageParts = data["allOf"] as? [[String: Any]], name(pageParts.first) == "Page",
+      let items = ((pageParts.last?["properties"] as? [String: Any])?["items"] as? [String: Any])?["items"], let ref = name(items)
+    else { return nil }
+    return (ref, true)
+  }
 
   /// Every example, with the schema it illustrates.
   static var examples: [(where: String, schema: String, example: Any)] {
     var found: [(String, String, Any)] = []
     func visit(_ value: Any, _ place: String) {
       if let object = value as? [String: Any] {
-        if let example = object["example"], let schema = object["schema"] as? [String: Any], let ref = schema["$ref"] as? String {
-          found.append((place, String(ref.split(separator: "/").last!), example))
+        if let example = object["example"], let schema = object["schema"] as? [String: Any] {
+          if let ref = schema["$ref"] as? String {
+            found.append((place, String(ref.split(separator: "/").last!), example))
+          } else if let (ref, paged) = Self.enveloped(schema), let data = (example as? [String: Any])?["data"] {
+            // An answer's example: its data (or each item of its page) illustrates the schema in the envelope.
+            let values = paged ? ((data as? [String: Any])?["items"] as? [Any] ?? []) : [data]
+            for (index, value) in values.enumerated() { found.append((place + "/data" + (paged ? "/items/\(index)" : ""), ref, value)) }
+          }
         }
         for (key, inner) in object { visit(inner, place + "/" + key) }
       } else if let array = value as? [Any] {

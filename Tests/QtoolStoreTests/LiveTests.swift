@@ -107,6 +107,29 @@ import Testing
     #expect(try database.signals(SignalFilter(since: 12), limit: 10).map(\.id) == ["c"])
   }
 
+  /// A count is cached at the newest insertion number and brought up to date with the rows
+  /// added since: the same as counting every row, filter by filter, as signals come in, also
+  /// when another connection adds them.
+  @Test func countsFollowNewSignals() throws {
+    let path = temporaryDatabasePath()
+    let database = try QtoolDatabase.open(path: path)
+    let other = try QtoolDatabase.open(path: path)
+    try database.createAccount(account(), closingOpen: false)
+    let filters = [SignalFilter(), SignalFilter(types: ["SELL"]), SignalFilter(minStrength: 50), SignalFilter(since: 15)]
+    func uncached(_ filter: SignalFilter) throws -> Int {
+      let (condition, arguments) = filter.sql()
+      let sql = "SELECT count(*) FROM signals WHERE \(condition)"
+      return try database.read { try Int.fetchOne($0, sql: sql, arguments: StatementArguments(arguments)) ?? 0 }
+    }
+    for bar in Int64(1)...12 {
+      let writer = bar % 2 == 0 ? database : other
+      _ = try writer.commitBar(
+        commit(bar, signals: [signal("b\(bar)", bar: bar), signal("s\(bar)", type: "SELL", strength: Double(bar * 8), bar: bar)]))
+      for filter in filters { #expect(try database.countSignals(filter) == (try uncached(filter)), "\(filter) after bar \(bar)") }
+    }
+    #expect(try database.countSignals(SignalFilter()) == 24)
+  }
+
   /// `data_version` moves when another connection commits, and only then.
   @Test func theWatcherSeesOtherConnectionsCommits() throws {
     let path = temporaryDatabasePath()

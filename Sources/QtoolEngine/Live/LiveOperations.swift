@@ -277,6 +277,65 @@ public struct LiveOperations: Sendable {
       equity: curve.equity, cash: curve.cash)
   }
 
+  /// Every run of `strategy`, newest first (a run whose process is gone is marked failed first).
+  public func runs(strategy: String) throws -> [RunInfo] {
+    reconcileQuietly()
+    let runs = try database.strategyRuns(strategy: strategy)
+    if runs.isEmpty { _ = try database.strategy(named: strategy) }  // 66 for an unknown name
+    return runs.map(RunInfo.init)
+  }
+
+  /// The positions of `strategy`'s latest paper account, valued at its last processed bar's
+  /// close (what `strategy status NAME` shows); none before it first ran.
+  public func positions(strategy: String) throws -> [PositionInfo] {
+    guard let account = try database.latestAccount(strategy: strategy) else {
+      _ = try database.strategy(named: strategy)
+      return []
+    }
+    return try accountInfo(account).positions
+  }
+
+  /// The equity and cash of `strategy`'s latest paper account at every processed bar, oldest
+  /// first; none before it first ran.
+  public func equity(strategy: String) throws -> [AccountDetail.EquityPoint] {
+    guard let account = try database.latestAccount(strategy: strategy) else {
+      _ = try database.strategy(named: strategy)
+      return []
+    }
+    let curve = try database.equityCurve(accountID: account.id)
+    return curve.timestamps.indices.map {
+      AccountDetail.EquityPoint(time: UTCCalendar.format(curve.timestamps[$0], alwaysTime: true), equity: curve.equity[$0], cash: curve.cash[$0])
+    }
+  }
+
+  /// The last `lines` lines of the log of `strategy`'s latest run that has one (a runner that
+  /// `strategy start` detached logs to `$QTOOL_HOME/logs/NAME.log`; one in a terminal logs to
+  /// its stderr). Only logs in that directory are read: a run's row names its log, and a
+  /// row is no reason to read any file.
+  public func log(strategy: String, lines: Int, settings: Settings) throws -> RunLog {
+    let runs = try self.runs(strategy: strategy)
+    guard let run = runs.first(where: { $0.logPath != nil }) ?? runs.first else {
+      return RunLog(strategy: strategy, runID: nil, log: nil, lines: [], truncated: false)
+    }
+    let directory = URL(fileURLWithPath: settings.home).appendingPathComponent("logs").standardizedFileURL.resolvingSymlinksInPath().path + "/"
+    guard let path = run.logPath, URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path.hasPrefix(directory),
+      let handle = FileHandle(forReadingAtPath: path)
+    else {
+      return RunLog(strategy: strategy, runID: run.id, log: nil, lines: [], truncated: false)
+    }
+    defer { try? handle.close() }
+    // The end of the file is enough: at most 4 MiB are read, whatever the log's size.
+    let size = (try? handle.seekToEnd()) ?? 0
+    let start = size > 4 << 20 ? size - (4 << 20) : 0
+    try? handle.seek(toOffset: start)
+    let data = (try? handle.readToEnd()) ?? Data()
+    var all = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    if all.last == "" { all.removeLast() }
+    if start > 0, !all.isEmpty { all.removeFirst() }  // a line cut by the 4 MiB window
+    let kept = Array(all.suffix(lines))
+    return RunLog(strategy: strategy, runID: run.id, log: path, lines: kept, truncated: start > 0 || kept.count < all.count)
+  }
+
   // MARK: Dead runners
 
   /// Marks failed the active runs whose runner lease is free on this host: the kernel freed

@@ -244,8 +244,11 @@ public struct RunnerStatus: Codable, Sendable, Equatable {
   /// With `trades`: the account's closed trades and every fill.
   public var trades: [PaperTrade]?
   public var fills: [FillInfo]?
+  /// With `equity`: the account's equity and cash at every processed bar.
+  public var equityCurve: [AccountDetail.EquityPoint]?
 
   enum CodingKeys: String, CodingKey {
+    case equityCurve = "equity_curve"
     case strategy, status, runID = "run_id", runStatus = "run_status", feed, trades, fills, pid, host, startedAt = "started_at", finishedAt =
       "finished_at", heartbeatAt = "heartbeat_at"
     case heartbeatAgeSeconds = "heartbeat_age_seconds", lastBar = "last_bar", lagSeconds = "lag_seconds", barsProcessed = "bars_processed"
@@ -265,9 +268,12 @@ public struct LiveRunSummary: Codable, Sendable, Equatable {
   public var fills: Int
   public var equity: Double
   public var lastBar: String?
+  /// The account is paused (entries and notifications suspended) as the run ends.
+  public var paused: Bool
 
   enum CodingKeys: String, CodingKey {
     case runID = "run_id", accountID = "account_id", strategy, status, barsProcessed = "bars_processed", signals, fills, equity, lastBar = "last_bar"
+    case paused
   }
 }
 
@@ -297,4 +303,69 @@ public struct SignalPage: Codable, Sendable, Equatable {
   public var page: Int
   public var size: Int
   public var pages: Int
+}
+
+/// One run of a strategy (`strategy runs`): a process that advanced its paper account.
+public struct RunInfo: Codable, Sendable, Equatable {
+  public var id: String
+  public var strategy: String
+  public var accountID: String
+  public var feed: String
+  /// running, stopping, stopped, completed, or failed (its process ended without stopping it).
+  public var status: String
+  public var pid: Int?
+  public var host: String?
+  public var startedAt: String
+  public var finishedAt: String?
+  public var heartbeatAt: String?
+  public var stopRequestedAt: String?
+  public var barsProcessed: Int
+  public var lastBar: String?
+  public var staleRounds: Int
+  public var divergences: Int
+  public var note: String?
+  /// Where its log is (`strategy start`'s runners; nil for one in a terminal or in a server).
+  public var logPath: String?
+  public var error: ErrorReport?
+
+  enum CodingKeys: String, CodingKey {
+    case id, strategy, accountID = "account_id", feed, status, pid, host, startedAt = "started_at", finishedAt = "finished_at"
+    case heartbeatAt = "heartbeat_at", stopRequestedAt = "stop_requested_at", barsProcessed = "bars_processed", lastBar = "last_bar"
+    case staleRounds = "stale_rounds", divergences, note, logPath = "log", error
+  }
+
+  init(_ run: StrategyRunRecord) {
+    func time(_ value: Int64?) -> String? { value.map { UTCCalendar.format($0, alwaysTime: true) } }
+    id = run.id
+    strategy = run.strategyName
+    accountID = run.accountID
+    feed = run.feed
+    status = run.status
+    pid = run.pid
+    host = run.host
+    startedAt = UTCCalendar.format(run.startedAt, alwaysTime: true)
+    finishedAt = time(run.finishedAt)
+    heartbeatAt = time(run.heartbeatAt)
+    stopRequestedAt = time(run.stopRequestedAt)
+    barsProcessed = run.barsProcessed
+    lastBar = time(run.lastBarTs)
+    staleRounds = run.staleRounds
+    divergences = run.divergences
+    note = run.note
+    logPath = run.logPath
+    error = run.error.flatMap { try? JSONDecoder().decode(ErrorReport.self, from: Data($0.utf8)) }
+  }
+}
+
+/// The end of a run's log (`strategy logs`).
+public struct RunLog: Codable, Sendable, Equatable {
+  public var strategy: String
+  public var runID: String?
+  public var log: String?
+  /// The last lines, oldest first.
+  public var lines: [String]
+  /// The log has more lines before these.
+  public var truncated: Bool
+
+  enum CodingKeys: String, CodingKey { case strategy, runID = "run_id", log, lines, truncated }
 }

@@ -47,7 +47,10 @@ public final class LiveRunner: @unchecked Sendable {
     public var version: Int
     /// The account existed and is continued.
     public var continued: Bool
-    enum CodingKeys: String, CodingKey { case runID = "run_id", accountID = "account_id", strategy, version, continued }
+    /// The account is paused (`strategy pause`; a stop does not end it): no new entries and
+    /// no notifications until `strategy resume`.
+    public var paused: Bool
+    enum CodingKeys: String, CodingKey { case runID = "run_id", accountID = "account_id", strategy, version, continued, paused }
   }
 
   public let request: LiveRunRequest
@@ -229,11 +232,16 @@ public final class LiveRunner: @unchecked Sendable {
     if account!.paused { try database.setStrategyStatus(name, "paused", at: now) }
     trader = try PaperTrader(
       account: account!, feed: request.feed, runID: runID, lateAfterBars: request.lateAfterBars, notifyLate: request.notifyLate, models: models)
-    let result = Started(runID: runID, accountID: account!.id, strategy: name, version: version, continued: continued)
+    let result = Started(runID: runID, accountID: account!.id, strategy: name, version: version, continued: continued, paused: account!.paused)
     started = result
     emit(
       .started(
         runID: runID, accountID: account!.id, strategy: name, version: version, feed: request.feed, continued: continued, cursor: account!.cursorTs))
+    if account!.paused {
+      // A pause belongs to the account and outlives its runs: a new run says so, or it would
+      // look like a runner that signals and never trades.
+      emit(.warning("paper account \(account!.id) is paused: no new entries and no notifications until `qtool strategy resume \(name)`"))
+    }
     return result
   }
 
@@ -310,8 +318,8 @@ public final class LiveRunner: @unchecked Sendable {
     let account = try database.account(id: started.accountID)
     return LiveRunSummary(
       runID: started.runID, accountID: started.accountID, strategy: started.strategy, status: status, barsProcessed: sessionBars,
-      signals: sessionSignals, fills: sessionFills, equity: account.equity, lastBar: account.cursorTs.map { UTCCalendar.format($0, alwaysTime: true) }
-    )
+      signals: sessionSignals, fills: sessionFills, equity: account.equity,
+      lastBar: account.cursorTs.map { UTCCalendar.format($0, alwaysTime: true) }, paused: account.paused)
   }
 
   /// Heartbeats, and stop requests from other processes: the stop file (seen within 100 ms)

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import QtoolCore
 import QtoolEngine
+import QtoolStore
 import Synchronization
 
 /// The live runners a server hosts in its own process: the same `LiveRunner` the CLI's
@@ -28,10 +29,15 @@ final class RunnerHost: Sendable {
   private let logger: Logger
   /// Called with each runner event (the server publishes them on `strategy:{name}` streams).
   private let events: @Sendable (String, LiveEvent) -> Void
+  /// Called once a runner has ended (stopped, completed or failed), its end recorded.
+  private let ended: @Sendable (LiveStreamEvents.Ended) -> Void
 
-  init(logger: Logger, events: @escaping @Sendable (String, LiveEvent) -> Void) {
+  init(
+    logger: Logger, events: @escaping @Sendable (String, LiveEvent) -> Void, ended: @escaping @Sendable (LiveStreamEvents.Ended) -> Void = { _ in }
+  ) {
     self.logger = logger
     self.events = events
+    self.ended = ended
   }
 
   /// The strategies whose runners run in this process now.
@@ -61,15 +67,24 @@ final class RunnerHost: Sendable {
         entries.withLock { $0[started.strategy] = entry }
         startEnded(name)
         continuation.resume(returning: started)
+        let end: LiveStreamEvents.Ended
         do {
           let summary = try runner.run()
           logger.info(
             "runner \(summary.strategy) \(summary.status): \(summary.barsProcessed) bars, \(summary.signals) signals, equity \(summary.equity)")
+          end = LiveStreamEvents.Ended(
+            strategy: started.strategy, state: summary.status, runID: started.runID, barsProcessed: summary.barsProcessed, signals: summary.signals,
+            fills: summary.fills, equity: summary.equity, lastBar: summary.lastBar, error: nil)
         } catch {
           logger.warning("runner \(started.strategy) failed: \(error)")
+          end = LiveStreamEvents.Ended(
+            strategy: started.strategy, state: "failed", runID: started.runID, barsProcessed: nil, signals: nil, fills: nil, equity: nil,
+            lastBar: nil,
+            error: (error as? any QtoolError)?.report ?? ErrorReport(code: "internal", category: .internal, message: "\(error)"))
         }
         entry.finished.store(true, ordering: .releasing)
         entries.withLock { if $0[started.strategy] === entry { $0[started.strategy] = nil } }
+        self.ended(end)
       }
       // The engine re-runs a backtest over the stored history at each bar: a thread's default
       // stack is too small for deep rule trees.
@@ -111,7 +126,8 @@ final class RunnerHost: Sendable {
 }
 
 /// A hosted runner's events on the hub, channel `runner:{strategy}` (WebSocket `strategy:{name}`):
-/// `runner` (started, running; `{strategy, state, run_id, …}`), `bar` (`{strategy, time, equity,
+/// `runner` (started, running, and at its end stopped, completed or failed; `{strategy, state,
+/// run_id, …}`, the end with what the run did or its error), `bar` (`{strategy, time, equity,
 /// signals}`), `fill` (the fill as `strategy status --trades --json` lists it), `note` and
 /// `warning` (`{strategy, message}`). Signals come from the store, published by `SignalWatcher`.
 enum LiveStreamEvents {
@@ -131,6 +147,26 @@ enum LiveStreamEvents {
     var equity: Double
     var signals: Int
   }
+  /// A runner's end: `state` stopped, completed or failed.
+  struct Ended: Encodable, Sendable {
+    var strategy: String
+    var state: String
+    var runID: String
+    var barsProcessed: Int?
+    var signals: Int?
+    var fills: Int?
+    var equity: Double?
+    var lastBar: String?
+    var error: ErrorReport?
+    enum CodingKeys: String, CodingKey {
+      case strategy, state, runID = "run_id", barsProcessed = "bars_processed", signals, fills, equity, lastBar = "last_bar", error
+    }
+  }
+
+  static func publish(_ end: Ended, hub: EventHub) {
+    if let data = try? APIJSON.encoder.encode(end) { hub.publish(channel: "runner:" + end.strategy, type: "runner", data: data) }
+  }
+
   struct Message: Encodable {
     var strategy: String
     var message: String
@@ -159,5 +195,62 @@ enum LiveStreamEvents {
     case .signal:
       break
     }
+  }
+}
+
+
+/// Publishes the start and the end of runners in other processes — `strategy run` in a shell,
+/// a detached `strategy start`, another server — on `runner:{strategy}` (WebSocket
+/// `strategy:{name}`), as `RunnerHost` publishes its own runners': a `runner` event with state
+/// `started`, then one with state `stopped`, `completed` or `failed` once the run's row says it
+/// ended. Runs of this process are left to the host. One read of the active runs every 200 ms.
+final class RunWatcher: Sendable {
+  private let database: QtoolDatabase
+  private let hub: EventHub
+  /// The active runs of other processes at the last poll (nil before the first).
+  private let active = Mutex<[String: StrategyRunRecord]?>(nil)
+
+  init(database: QtoolDatabase, hub: EventHub) {
+    self.database = database
+    self.hub = hub
+  }
+
+  func run(interval: Duration) async {
+    while !Task.isCancelled {
+      await OperationAwait.runQuietly { self.poll() }
+      try? await Task.sleep(for: interval)
+    }
+  }
+
+  func poll() {
+    guard database.exists else { return }
+    let pid = Int(getpid())
+    active.withLock { state in
+      guard let runs = try? database.activeStrategyRuns() else { return }
+      let current = Dictionary(
+        runs.filter { !($0.pid == pid && $0.host == ProcessIdentity.host) }.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+      defer { state = current }
+      guard let before = state else { return }
+      for (id, run) in current where before[id] == nil {
+        publish(
+          LiveStreamEvents.State(
+            strategy: run.strategyName, state: "started", runID: id, accountID: run.accountID, version: nil, feed: run.feed, continued: nil),
+          strategy: run.strategyName)
+      }
+      for (id, run) in before where current[id] == nil {
+        let ended = try? database.strategyRun(id: id)
+        let account = try? database.account(id: run.accountID)
+        publish(
+          LiveStreamEvents.Ended(
+            strategy: run.strategyName, state: ended?.status ?? "stopped", runID: id, barsProcessed: ended?.barsProcessed, signals: nil, fills: nil,
+            equity: account?.equity, lastBar: (ended?.lastBarTs).map { UTCCalendar.format($0, alwaysTime: true) },
+            error: ended?.error.flatMap { try? JSONDecoder().decode(ErrorReport.self, from: Data($0.utf8)) }),
+          strategy: run.strategyName)
+      }
+    }
+  }
+
+  private func publish<T: Encodable>(_ value: T, strategy: String) {
+    if let data = try? APIJSON.encoder.encode(value) { hub.publish(channel: "runner:" + strategy, type: "runner", data: data) }
   }
 }

@@ -5093,6 +5093,376 @@ enum OpenAPIDocument {
           }
         ]
       }
+    },
+    "/api/v1/strategies/{name}/runs": {
+      "get": {
+        "operationId": "listStrategyRuns",
+        "summary": "A strategy's live runs, newest first (`strategy runs NAME`)",
+        "tags": [
+          "live"
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of runs.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Page"
+                            },
+                            {
+                              "type": "object",
+                              "properties": {
+                                "items": {
+                                  "type": "array",
+                                  "items": {
+                                    "$ref": "#/components/schemas/Run"
+                                  }
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    }
+                  ]
+                },
+                "example": {
+                  "success": true,
+                  "data": {
+                    "items": [
+                      {
+                        "id": "run_5f0c2a9e1b7d",
+                        "strategy": "btc-sma",
+                        "account_id": "acct_8e21f0c4d9a3",
+                        "feed": "download",
+                        "status": "stopped",
+                        "pid": 41213,
+                        "host": "box-1",
+                        "started_at": "2024-03-01T09:00:00Z",
+                        "finished_at": "2024-03-01T11:30:02Z",
+                        "heartbeat_at": "2024-03-01T11:30:02Z",
+                        "stop_requested_at": "2024-03-01T11:30:00Z",
+                        "bars_processed": 150,
+                        "last_bar": "2024-03-01T11:29:00Z",
+                        "stale_rounds": 0,
+                        "divergences": 0,
+                        "log": "/home/ops/.qtool/logs/btc-sma.log"
+                      }
+                    ],
+                    "total": 1,
+                    "page": 1,
+                    "size": 50,
+                    "pages": 1
+                  },
+                  "message": "ok",
+                  "code": 200,
+                  "timestamp": "2024-03-01T12:00:00Z",
+                  "request_id": "req_0123456789abcdef"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "strategies:read",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A registered strategy's name.",
+            "schema": {
+              "type": "string"
+            },
+            "example": "btc-sma"
+          },
+          {
+            "$ref": "#/components/parameters/page"
+          },
+          {
+            "$ref": "#/components/parameters/size"
+          }
+        ]
+      }
+    },
+    "/api/v1/strategies/{name}/positions": {
+      "get": {
+        "operationId": "listStrategyPositions",
+        "summary": "The positions of a strategy's paper account, valued at its last processed bar (`strategy status NAME`: account.positions)",
+        "tags": [
+          "live"
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of positions (empty before the strategy first ran).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Page"
+                            },
+                            {
+                              "type": "object",
+                              "properties": {
+                                "items": {
+                                  "type": "array",
+                                  "items": {
+                                    "$ref": "#/components/schemas/Position"
+                                  }
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    }
+                  ]
+                },
+                "example": {
+                  "success": true,
+                  "data": {
+                    "items": [
+                      {
+                        "symbol": "BTCUSDT",
+                        "side": "long",
+                        "size": 0.25,
+                        "entry_time": "2024-03-01T10:15:00Z",
+                        "entry_price": 61250.5,
+                        "stop": 60000,
+                        "last_price": 61840,
+                        "unrealized_pnl": 147.375
+                      }
+                    ],
+                    "total": 1,
+                    "page": 1,
+                    "size": 50,
+                    "pages": 1
+                  },
+                  "message": "ok",
+                  "code": 200,
+                  "timestamp": "2024-03-01T12:00:00Z",
+                  "request_id": "req_0123456789abcdef"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "strategies:read",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A registered strategy's name.",
+            "schema": {
+              "type": "string"
+            },
+            "example": "btc-sma"
+          },
+          {
+            "$ref": "#/components/parameters/page"
+          },
+          {
+            "$ref": "#/components/parameters/size"
+          }
+        ]
+      }
+    },
+    "/api/v1/strategies/{name}/equity": {
+      "get": {
+        "operationId": "listStrategyEquity",
+        "summary": "A strategy's paper equity and cash at every processed bar, oldest first (`strategy status NAME --equity`: equity_curve)",
+        "tags": [
+          "live"
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of equity points (empty before the strategy first ran).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Page"
+                            },
+                            {
+                              "type": "object",
+                              "properties": {
+                                "items": {
+                                  "type": "array",
+                                  "items": {
+                                    "$ref": "#/components/schemas/EquityPoint"
+                                  }
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    }
+                  ]
+                },
+                "example": {
+                  "success": true,
+                  "data": {
+                    "items": [
+                      {
+                        "time": "2024-03-01T11:28:00Z",
+                        "equity": 10131.2,
+                        "cash": -5181.925
+                      },
+                      {
+                        "time": "2024-03-01T11:29:00Z",
+                        "equity": 10147.375,
+                        "cash": -5181.925
+                      }
+                    ],
+                    "total": 2,
+                    "page": 1,
+                    "size": 50,
+                    "pages": 1
+                  },
+                  "message": "ok",
+                  "code": 200,
+                  "timestamp": "2024-03-01T12:00:00Z",
+                  "request_id": "req_0123456789abcdef"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "strategies:read",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A registered strategy's name.",
+            "schema": {
+              "type": "string"
+            },
+            "example": "btc-sma"
+          },
+          {
+            "$ref": "#/components/parameters/page"
+          },
+          {
+            "$ref": "#/components/parameters/size"
+          }
+        ]
+      }
+    },
+    "/api/v1/strategies/{name}/logs": {
+      "get": {
+        "operationId": "getStrategyLogs",
+        "summary": "The last lines of a strategy's runner log (`strategy logs NAME`): runners that `strategy start` detached log to $QTOOL_HOME/logs/NAME.log; a runner in a terminal or in this server leaves no log file (log null, no lines)",
+        "tags": [
+          "live"
+        ],
+        "responses": {
+          "200": {
+            "description": "The end of the log.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Envelope"
+                    },
+                    {
+                      "type": "object",
+                      "properties": {
+                        "data": {
+                          "$ref": "#/components/schemas/RunLog"
+                        }
+                      }
+                    }
+                  ]
+                },
+                "example": {
+                  "success": true,
+                  "data": {
+                    "strategy": "btc-sma",
+                    "run_id": "run_5f0c2a9e1b7d",
+                    "log": "/home/ops/.qtool/logs/btc-sma.log",
+                    "lines": [
+                      "qtool: btc-sma v3: run run_5f0c2a9e1b7d, new paper account acct_8e21f0c4d9a3, download feed (pid 41213)",
+                      "2024-03-01T10:14:00Z  btc-sma  BTCUSDT 1m  BUY   enter_long   rule           strength 100 (strong)  @ 61240"
+                    ],
+                    "truncated": true
+                  },
+                  "message": "ok",
+                  "code": 200,
+                  "timestamp": "2024-03-01T12:00:00Z",
+                  "request_id": "req_0123456789abcdef"
+                }
+              }
+            }
+          },
+          "default": {
+            "$ref": "#/components/responses/Error"
+          }
+        },
+        "x-scope": "strategies:read",
+        "parameters": [
+          {
+            "name": "name",
+            "in": "path",
+            "required": true,
+            "description": "A registered strategy's name.",
+            "schema": {
+              "type": "string"
+            },
+            "example": "btc-sma"
+          },
+          {
+            "name": "lines",
+            "in": "query",
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 10000,
+              "default": 100
+            },
+            "description": "How many of the last lines (1 to 10000)."
+          }
+        ]
+      }
     }
   },
   "components": {
@@ -7770,6 +8140,10 @@ enum OpenAPIDocument {
           },
           "hosted": {
             "type": "boolean"
+          },
+          "paused": {
+            "type": "boolean",
+            "description": "The paper account is paused (a stop does not end a pause): no new entries and no notifications until :resume."
           }
         },
         "required": [
@@ -7779,7 +8153,8 @@ enum OpenAPIDocument {
           "version",
           "continued",
           "pid",
-          "hosted"
+          "hosted",
+          "paused"
         ]
       },
       "StopRequest": {
@@ -8373,6 +8748,227 @@ enum OpenAPIDocument {
           "status",
           "attempts",
           "history"
+        ]
+      },
+      "Run": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "strategy": {
+            "type": "string"
+          },
+          "account_id": {
+            "type": "string"
+          },
+          "feed": {
+            "type": "string",
+            "enum": [
+              "download",
+              "store",
+              "replay"
+            ]
+          },
+          "status": {
+            "type": "string",
+            "enum": [
+              "running",
+              "stopping",
+              "stopped",
+              "completed",
+              "failed"
+            ]
+          },
+          "pid": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "host": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "started_at": {
+            "type": "string"
+          },
+          "finished_at": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "heartbeat_at": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "stop_requested_at": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "bars_processed": {
+            "type": "integer"
+          },
+          "last_bar": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "stale_rounds": {
+            "type": "integer"
+          },
+          "divergences": {
+            "type": "integer"
+          },
+          "note": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "log": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "error": {
+            "oneOf": [
+              {
+                "$ref": "#/components/schemas/ErrorReport"
+              },
+              {
+                "type": "null"
+              }
+            ]
+          }
+        },
+        "required": [
+          "id",
+          "strategy",
+          "account_id",
+          "feed",
+          "status",
+          "started_at",
+          "bars_processed",
+          "stale_rounds",
+          "divergences"
+        ]
+      },
+      "Position": {
+        "type": "object",
+        "properties": {
+          "symbol": {
+            "type": "string"
+          },
+          "side": {
+            "type": "string",
+            "enum": [
+              "long",
+              "short"
+            ]
+          },
+          "size": {
+            "type": "number"
+          },
+          "entry_time": {
+            "type": "string"
+          },
+          "entry_price": {
+            "type": "number"
+          },
+          "stop": {
+            "type": [
+              "number",
+              "null"
+            ]
+          },
+          "target": {
+            "type": [
+              "number",
+              "null"
+            ]
+          },
+          "last_price": {
+            "type": [
+              "number",
+              "null"
+            ]
+          },
+          "unrealized_pnl": {
+            "type": [
+              "number",
+              "null"
+            ]
+          }
+        },
+        "required": [
+          "symbol",
+          "side",
+          "size",
+          "entry_time",
+          "entry_price"
+        ]
+      },
+      "EquityPoint": {
+        "type": "object",
+        "properties": {
+          "time": {
+            "type": "string"
+          },
+          "equity": {
+            "type": "number"
+          },
+          "cash": {
+            "type": "number"
+          }
+        },
+        "required": [
+          "time",
+          "equity",
+          "cash"
+        ]
+      },
+      "RunLog": {
+        "type": "object",
+        "properties": {
+          "strategy": {
+            "type": "string"
+          },
+          "run_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "log": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "lines": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "truncated": {
+            "type": "boolean"
+          }
+        },
+        "required": [
+          "strategy",
+          "lines",
+          "truncated"
         ]
       }
     }

@@ -3,7 +3,8 @@ import QtoolCore
 import QtoolEngine
 import QtoolStore
 
-/// The live half: runners (`strategy status|start|stop|pause|resume`), signals (`signals
+/// The live half: runners (`strategy status|start|stop|pause|resume|runs|logs`, a strategy's
+/// positions and equity), signals (`signals
 /// list|stats`, one signal, the SSE stream) and notification channels (`signals notify …`).
 /// Every handler calls the `LiveOperations` function the CLI command calls; runners started
 /// here run in this process (`RunnerHost`) under the same lease as a CLI runner.
@@ -50,9 +51,11 @@ enum LiveRoutes {
     var strategy: String
     var version: Int
     var continued: Bool
+    /// The account is paused (a stop does not end a pause): no new entries or notifications until resumed.
+    var paused: Bool
     var pid: Int32
     var hosted: Bool
-    enum CodingKeys: String, CodingKey { case runID = "run_id", accountID = "account_id", strategy, version, continued, pid, hosted }
+    enum CodingKeys: String, CodingKey { case runID = "run_id", accountID = "account_id", strategy, version, continued, paused, pid, hosted }
   }
 
   struct StopBody: Codable, Sendable {
@@ -174,7 +177,7 @@ enum LiveRoutes {
         return .created(
           Started(
             runID: started.runID, accountID: started.accountID, strategy: started.strategy, version: started.version, continued: started.continued,
-            pid: getpid(), hosted: true), location: "/api/v1/runners/\(started.strategy)", message: "started")
+            paused: started.paused, pid: getpid(), hosted: true), location: "/api/v1/runners/\(started.strategy)", message: "started")
       },
       Route("POST", "/api/v1/strategies/{name}:stop", "stopStrategy", scope: .strategiesExecute) { service, request in
         let name = try StrategyRoutes.strategyName(request)
@@ -197,12 +200,41 @@ enum LiveRoutes {
         let settings = service.settings
         return .ok(try await service.run { try LiveOperations($0).resume(strategy: name, settings: settings) }, message: "resumed")
       },
+      Route("GET", "/api/v1/strategies/{name}/runs", "listStrategyRuns", scope: .strategiesRead) { service, request in
+        let name = try StrategyRoutes.strategyName(request)
+        let (page, size) = try request.paging()
+        return .ok(Page(try await service.run { try LiveOperations($0).runs(strategy: name) }, page: page, size: size))
+      },
+      Route("GET", "/api/v1/strategies/{name}/positions", "listStrategyPositions", scope: .strategiesRead) { service, request in
+        let name = try StrategyRoutes.strategyName(request)
+        let (page, size) = try request.paging()
+        return .ok(Page(try await service.run { try LiveOperations($0).positions(strategy: name) }, page: page, size: size))
+      },
+      Route("GET", "/api/v1/strategies/{name}/equity", "listStrategyEquity", scope: .strategiesRead) { service, request in
+        let name = try StrategyRoutes.strategyName(request)
+        let (page, size) = try request.paging()
+        return .ok(Page(try await service.run { try LiveOperations($0).equity(strategy: name) }, page: page, size: size))
+      },
+      Route("GET", "/api/v1/strategies/{name}/logs", "getStrategyLogs", scope: .strategiesRead) { service, request in
+        let name = try StrategyRoutes.strategyName(request)
+        let lines = try request.int("lines", default: 100, in: 1...10_000)
+        let settings = service.settings
+        return .ok(try await service.run { try LiveOperations($0).log(strategy: name, lines: lines, settings: settings) })
+      },
 
       // MARK: Signals
       Route("GET", "/api/v1/signals", "listSignals", scope: .signalsRead) { service, request in
         let (page, size) = try request.paging()
         let filter = try filter(request, now: service.clock.now())
-        return .ok(try await service.run { try LiveOperations($0).signals(filter, page: page, size: size) })
+        // A page stands until a signal is stored (signals are only ever added): the same query
+        // is answered from the watcher's cache instead of reading and encoding 100 rows again.
+        let key = "\(page) \(size) " + String(decoding: try APIJSON.encoder.encode(filter), as: UTF8.self)
+        let data = try await service.run { context in
+          try service.signals.page(key, newest: try LiveOperations(context).lastSignalSeq()) {
+            try APIJSON.encoder.encode(try LiveOperations(context).signals(filter, page: page, size: size))
+          }
+        }
+        return .encoded(status: 200, data: data, message: "ok")
       },
       Route("GET", "/api/v1/signals/stats", "signalStats", scope: .signalsRead) { service, request in
         let all = try request.bool("all")

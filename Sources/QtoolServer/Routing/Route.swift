@@ -64,6 +64,8 @@ struct APIRequest: Sendable {
 enum APIResult: Sendable {
   /// JSON in the success envelope.
   case data(status: Int, payload: any Encodable & Sendable, message: String, headers: HTTPFields)
+  /// `data` already encoded as JSON (a cached answer's), put in the success envelope as it is.
+  case encoded(status: Int, data: Data, message: String)
   /// A body as it is (CSV, SVG, HTML, an archive, the OpenAPI document, metrics).
   case raw(status: Int, contentType: String, body: ByteBuffer, headers: HTTPFields)
   /// A response that streams (SSE, exports).

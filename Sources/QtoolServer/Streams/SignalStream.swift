@@ -11,12 +11,20 @@ import Synchronization
 /// `strategy run` in a shell, a detached `strategy start` — and publishes each on the hub as an
 /// event of type `signal` on `signal:{strategy}` (WebSocket channels `signals` and
 /// `strategy:{name}` carry them; SSE streams use them as a wake-up and read the store).
-/// One query every 100 ms for the whole server (`max(seq)`), and the new rows when it grew.
+/// One query every 20 ms for the whole server (`max(seq)`, a look at the table's last row),
+/// and the new rows when it grew: a signal committed by another process reaches the streams
+/// within that; a hosted runner's are published as soon as its bar is committed.
 final class SignalWatcher: Sendable {
   private let database: QtoolDatabase
   private let hub: EventHub
   private let metrics: ServerMetrics
   private let last: Mutex<Int64?>
+  /// The signals of the latest poll that found new ones, as SSE events: every stream woken by
+  /// them writes them from here instead of each reading (and encoding) them from the store.
+  private let latest = Mutex<(after: Int64, through: Int64, events: [(seq: Int64, signal: SignalInfo, text: String)])>((0, 0, []))
+  /// Answers of `GET /signals` by query, with the newest insertion number they hold: signals are
+  /// only ever added, so an answer stands until a newer one is stored.
+  private let pages = Mutex<[String: (newest: Int64, data: Data)]>([:])
 
   init(database: QtoolDatabase, hub: EventHub, metrics: ServerMetrics) {
     self.database = database
@@ -32,33 +40,72 @@ final class SignalWatcher: Sendable {
     }
   }
 
-  /// Publishes the signals stored since the last poll; returns how many.
+  /// Publishes the signals stored since the last poll; returns how many. Polls run one at a
+  /// time (the timer's and a hosted runner's after its bar), so none is published twice.
   @discardableResult
   func poll() -> Int {
-    guard database.exists, let newest = try? database.lastSignalSeq() else { return 0 }
-    let start = last.withLock { state -> Int64? in
+    guard database.exists else { return 0 }
+    return last.withLock { state -> Int in
+      guard let newest = try? database.lastSignalSeq() else { return 0 }
       guard let seen = state else {
         state = newest
-        return nil
+        return 0
       }
-      return seen < newest ? seen : nil
-    }
-    guard var after = start else { return 0 }
-    var count = 0
-    while after < newest {
-      guard let batch = try? database.signals(SignalFilter(), afterSeq: after, throughSeq: newest, limit: 1000), !batch.isEmpty else { break }
-      for record in batch {
-        let info = SignalInfo(record)
-        if let data = try? APIJSON.encoder.encode(info) {
-          hub.publish(channel: "signal:" + info.strategy, type: "signal", data: data)
+      var after = seen
+      var count = 0
+      while after < newest {
+        guard let batch = try? database.signals(SignalFilter(), afterSeq: after, throughSeq: newest, limit: 1000), !batch.isEmpty else {
+          latest.withLock { $0.events = [] }
+          break
         }
-        metrics.signalsEmitted.increment()
+        var published: [(channel: String, data: Data)] = []
+        var events: [(seq: Int64, signal: SignalInfo, text: String)] = []
+        for record in batch {
+          let info = SignalInfo(record)
+          if let data = try? APIJSON.encoder.encode(info) {
+            published.append(("signal:" + info.strategy, data))
+            events.append((record.seq, info, "id: \(info.id)\nevent: signal\ndata: \(String(decoding: data, as: UTF8.self))\n\n"))
+          }
+          metrics.signalsEmitted.increment()
+        }
+        // Set before the streams are woken: a stream that drains finds every signal published so far.
+        let through = batch[batch.count - 1].seq
+        let cached = events.count == batch.count
+        latest.withLock { latest in
+          latest.after = cached ? after : 0
+          latest.through = cached ? through : 0
+          latest.events = cached ? events : []
+        }
+        for (channel, data) in published { hub.publish(channel: channel, type: "signal", data: data) }
+        count += batch.count
+        after = through
       }
-      count += batch.count
-      after = batch[batch.count - 1].seq
+      state = max(seen, newest)
+      return count
     }
-    last.withLock { $0 = max($0 ?? 0, newest) }
-    return count
+  }
+}
+
+extension SignalWatcher {
+  /// The signals stored after `position` as SSE events, when the latest poll's batch holds all
+  /// of them up to its end (nil: read them from the store). A signal stored after the batch
+  /// wakes the streams again.
+  func events(after position: Int64) -> [(seq: Int64, signal: SignalInfo, text: String)]? {
+    latest.withLock { batch -> [(seq: Int64, signal: SignalInfo, text: String)]? in
+      guard !batch.events.isEmpty, position >= batch.after, position <= batch.through else { return nil }
+      return batch.events.filter { $0.seq > position }
+    }
+  }
+
+  /// The answer stored for `key` if no signal was stored since, else `compute`'s (stored).
+  func page(_ key: String, newest: Int64, compute: () throws -> Data) rethrows -> Data {
+    if let cached = pages.withLock({ $0[key] }), cached.newest == newest { return cached.data }
+    let data = try compute()
+    pages.withLock { pages in
+      if pages.count >= 256, pages[key] == nil { pages.removeAll() }
+      pages[key] = (newest, data)
+    }
+    return data
   }
 }
 
@@ -131,6 +178,13 @@ enum SignalStream {
       if caughtUp { try await writer.write(ByteBuffer(string: (caughtUpID.map { "id: \($0)\n" } ?? "") + "event: caught-up\ndata: {}\n\n")) }
       /// Writes what was stored after `position`, in batches.
       func drain(_ writer: inout any ResponseBodyWriter) async throws {
+        if let ready = service.signals.events(after: position) {
+          var text = ""
+          for event in ready where filter.matches(event.signal) { text += event.text }
+          if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+          if let last = ready.last { position = last.seq }
+          return
+        }
         while true {
           let after = position
           let batch = try await service.run { context -> [SignalInfo] in

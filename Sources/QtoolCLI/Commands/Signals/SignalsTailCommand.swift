@@ -164,12 +164,18 @@ enum SignalsTailCommand: LeafCommand {
         }
         return true
       }
-      if received { connected = true }
+      if received {
+        connected = true
+        wait = 1
+      }
       switch end {
       case .stopped:
         return .success
       case .closed:
         if !follow, caughtUp { return .success }
+        // A server (or a proxy before it) that ends the stream is followed again, and said so:
+        // a follower that reconnects in silence looks like one that receives nothing.
+        if follow { context.note("qtool: \(server) ended the signal stream; reconnecting in \(wait) s") }
       case .status(let status, let body):
         struct Envelope: Decodable {
           struct Body: Decodable {
@@ -193,7 +199,7 @@ enum SignalsTailCommand: LeafCommand {
             .unavailable, code: "server_unreachable", "cannot follow \(server): \(reason)", details: ["server": .string(server)],
             hint: "check the URL, and that `qtool serve` runs there")
         }
-        context.note("qtool: the connection to \(server) dropped (\(reason)); reconnecting")
+        context.note("qtool: the connection to \(server) dropped (\(reason)); reconnecting in \(wait) s")
       }
       if !follow {
         // Without -f the answer is complete only once the server said it caught up.
@@ -209,7 +215,6 @@ enum SignalsTailCommand: LeafCommand {
         usleep(100_000)
       }
       wait = min(30, wait * 2)
-      if received { wait = 1 }
     }
   }
 

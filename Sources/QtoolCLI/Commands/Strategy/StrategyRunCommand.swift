@@ -74,7 +74,8 @@ enum StrategyRunCommand: LeafCommand {
       let summary = try runner.run()
       context.note(
         "qtool: \(summary.strategy) \(summary.status): \(DisplayFormat.plural(summary.barsProcessed, "bar")), \(DisplayFormat.plural(summary.signals, "signal")), \(DisplayFormat.plural(summary.fills, "fill")); equity \(Format.decimal(summary.equity, places: 2))"
-          + (summary.lastBar.map { " after \($0)" } ?? ""))
+          + (summary.lastBar.map { " after \($0)" } ?? "")
+          + (summary.paused ? "; its paper account is paused (`qtool strategy resume \(summary.strategy)`)" : ""))
       if context.json { try context.printJSON(summary) }
       return .success
     } catch let error as any QtoolError {

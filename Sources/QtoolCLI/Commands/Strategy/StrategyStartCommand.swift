@@ -35,9 +35,10 @@ enum StrategyStartCommand: LeafCommand {
     var strategy: String
     var version: Int
     var continued: Bool
+    var paused: Bool
     var pid: Int32
     var log: String
-    enum CodingKeys: String, CodingKey { case runID = "run_id", accountID = "account_id", strategy, version, continued, pid, log }
+    enum CodingKeys: String, CodingKey { case runID = "run_id", accountID = "account_id", strategy, version, continued, paused, pid, log }
   }
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
@@ -94,12 +95,17 @@ enum StrategyStartCommand: LeafCommand {
       try context.printJSON(
         Output(
           runID: started.ready.runID, accountID: started.ready.accountID, strategy: started.ready.strategy, version: started.ready.version,
-          continued: started.ready.continued, pid: started.pid, log: log))
+          continued: started.ready.continued, paused: started.ready.paused, pid: started.pid, log: log))
     } else {
       context.stdout.line(started.ready.runID)
       context.note(
         "started \(name) v\(started.ready.version) (pid \(started.pid), \(started.ready.continued ? "continuing" : "new") paper account \(started.ready.accountID)); log: \(log)"
       )
+      if started.ready.paused {
+        context.stderr.line(
+          "qtool: warning: paper account \(started.ready.accountID) is paused: no new entries and no notifications until "
+            + "`qtool strategy resume \(name)`")
+      }
     }
     return .success
   }

@@ -13,7 +13,10 @@ enum StrategyStatusCommand: LeafCommand {
       the paper account's equity and the signals of the last 24 hours. With a name: that \
       strategy in detail, every position with its stop and target.
       """,
-    options: [.flag("trades", help: "With a name: the paper account's closed trades too (and every fill with --json)."), CommonOptions.json],
+    options: [
+      .flag("trades", help: "With a name: the paper account's closed trades too (and every fill with --json)."),
+      .flag("equity", help: "With a name: the paper account's equity and cash at every bar it processed."), CommonOptions.json,
+    ],
     positionals: [PositionalSpec("name", arity: .optional, help: "One strategy.", completion: .dynamic("strategies"))],
     examples: [
       Example("qtool strategy status", "Every strategy that has run"),
@@ -32,12 +35,24 @@ enum StrategyStatusCommand: LeafCommand {
         statuses[0].fills = detail.fills
       }
     }
+    if context.arguments.flag("equity") {
+      guard let name else { throw UsageError("--equity needs a strategy's name", commandPath: context.arguments.commandPath) }
+      statuses[0].equityCurve = try operations.equity(strategy: name)
+    }
     if context.json {
       try context.printJSON(name == nil ? AnyEncodable(statuses) : AnyEncodable(statuses[0]))
       return .success
     }
     if let status = statuses.first, name != nil {
       render(status, context: context)
+      if let curve = status.equityCurve {
+        context.stdout.write("\n")
+        context.stdout.write(
+          Table(
+            columns: [.init("BAR"), .init("EQUITY", .right), .init("CASH", .right)],
+            rows: curve.map { [$0.time, Format.decimal($0.equity, places: 2), Format.decimal($0.cash, places: 2)] }
+          ).render(bold: context.terminal.colorOnStdout))
+      }
       if let trades = status.trades {
         context.stdout.write("\n")
         context.stdout.write(
