@@ -15,12 +15,59 @@ import QtoolStore
 enum FileArgument {
   static func isStandard(_ path: String) -> Bool { path == "-" }
 
-  /// All of standard input.
-  static func readStandardInput() -> Data { FileHandle.standardInput.readDataToEndOfFile() }
+  /// Standard input was closed when qtool started (`<&-`).
+  nonisolated(unsafe) private(set) static var standardInputWasClosed = false
+
+  /// Run first in main, before anything opens a file: a closed descriptor 0, 1 or 2 would be
+  /// taken by the next file opened (the store, an epoll descriptor), and reading "standard
+  /// input" or printing results would then read or write that. Each is pointed at /dev/null
+  /// opened the other way round, so reading stdin or writing stdout still fails with EBADF
+  /// as on the closed descriptor (`qtool data list >&-` exits 74).
+  static func reserveStandardDescriptors() {
+    for descriptor: Int32 in 0...2 where fcntl(descriptor, F_GETFD) == -1 && errno == EBADF {
+      if descriptor == 0 { standardInputWasClosed = true }
+      let null = open("/dev/null", descriptor == 0 ? O_WRONLY : O_RDONLY)
+      if null >= 0, null != descriptor {
+        dup2(null, descriptor)
+        close(null)
+      }
+    }
+  }
+
+  /// All of standard input. Ctrl-C stops the wait (a terminal waiting for Ctrl-D, a pipe that
+  /// never closes); a closed or unreadable standard input is an error, not a crash.
+  static func readStandardInput() throws -> Data {
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    func failure(_ number: Int32) -> OperationError {
+      OperationError(
+        .notFound, code: "stdin_unreadable", "cannot read standard input: \(String(cString: strerror(number)))",
+        hint: "pipe the file in (`… | qtool …`), or give its path instead of -")
+    }
+    if standardInputWasClosed { throw failure(EBADF) }
+    while true {
+      try Signals.cancellation.check()
+      var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+      let ready = poll(&descriptor, 1, 100)
+      if ready < 0 {
+        if errno == EINTR { continue }
+        throw failure(errno)
+      }
+      if ready == 0 { continue }
+      if descriptor.revents & Int16(POLLNVAL) != 0 { throw failure(EBADF) }
+      let count = read(0, &buffer, buffer.count)
+      if count == 0 { return data }
+      if count < 0 {
+        if errno == EINTR || errno == EAGAIN { continue }
+        throw failure(errno)
+      }
+      data.append(buffer, count: count)
+    }
+  }
 
   /// A file's text, or standard input's for `-`; nil when it cannot be read as UTF-8.
-  static func readText(_ path: String) -> String? {
-    if isStandard(path) { return String(data: readStandardInput(), encoding: .utf8) }
+  static func readText(_ path: String) throws -> String? {
+    if isStandard(path) { return String(data: try readStandardInput(), encoding: .utf8) }
     return try? String(contentsOfFile: path, encoding: .utf8)
   }
 
@@ -61,7 +108,7 @@ enum FileArgument {
   /// Standard input copied to a temporary file (for readers that need a path); its name ends
   /// in what the bytes are (`.gz`, `.zip`, else `.csv`) so format detection works as for a file.
   static func standardInputAsFile() throws -> URL {
-    let data = readStandardInput()
+    let data = try readStandardInput()
     let bytes = [UInt8](data.prefix(4))
     let suffix = bytes.starts(with: [0x1f, 0x8b]) ? "csv.gz" : bytes.starts(with: [0x50, 0x4b]) ? "zip" : "csv"
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qtool-stdin-\(getpid())-\(UUID().uuidString)")

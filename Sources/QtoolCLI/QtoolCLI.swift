@@ -7,6 +7,7 @@ import QtoolEngine
 /// The entry point: parse, dispatch to one leaf command, turn errors into messages and exit codes.
 public enum QtoolCLI {
   public static func main(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+    FileArgument.reserveStandardDescriptors()
     Signals.install()
     ProcessTuning.keepFreedMemory()
     // Logs are diagnostics: stderr, never mixed into results on stdout.

@@ -12,7 +12,7 @@ import QtoolStore
 enum StrategyArgument {
   static func reference(_ text: String, context: CommandContext) throws -> StrategyReference {
     if FileArgument.isStandard(text) {
-      guard let spec = FileArgument.readText(text) else {
+      guard let spec = try FileArgument.readText(text) else {
         throw OperationError.invalidArgument("standard input is not UTF-8 text", field: "strategy")
       }
       return .inline(spec: spec, origin: "<stdin>")

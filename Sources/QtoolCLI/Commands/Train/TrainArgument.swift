@@ -12,7 +12,7 @@ enum TrainArgument {
   /// a name stays a name, its file registered again first when it changed.
   static func reference(_ text: String, context: CommandContext) throws -> ModelReference {
     if FileArgument.isStandard(text) {
-      guard let spec = FileArgument.readText(text) else {
+      guard let spec = try FileArgument.readText(text) else {
         throw OperationError.invalidArgument("standard input is not UTF-8 text", field: "model")
       }
       return .inline(spec: spec, origin: "<stdin>")

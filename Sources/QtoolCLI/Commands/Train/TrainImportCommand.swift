@@ -12,7 +12,7 @@ enum TrainImportCommand: LeafCommand {
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
     let path = context.arguments.string("file")!
-    guard let text = FileArgument.readText(path) else {
+    guard let text = try FileArgument.readText(path) else {
       throw OperationError.notFound("cannot read \(path)", code: "file_not_found", details: ["path": .string(path)])
     }
     let version = try TrainOperations(try context.operations()).importModel(text, name: context.arguments.string("name"))
