@@ -84,6 +84,8 @@ enum HelpTopics {
   static let exitCodes: Topic = {
     let rows = ExitStatus.allCases.map { ("\($0.rawValue)", $0.meaning) }
     let categories = ErrorCategory.allCases.map { ($0.rawValue, "\($0.exitStatus.rawValue)") }
+    // padding(toLength:) cuts a longer name ("method_not_allow64"): the column fits the longest.
+    let width = (categories.map(\.0.count).max() ?? 0) + 2
     let cancelling =
       "Ctrl-C, SIGTERM and `qtool jobs cancel ID` cancel the running operation at its next block boundary (a batch of bars, a piece of a file, a batch of grid combinations, a finished transfer): what it had not committed is rolled back, the job is recorded as cancelled, and the exit code is 130 (143 for SIGTERM). A second Ctrl-C forces an immediate exit."
     let json =
@@ -96,7 +98,7 @@ enum HelpTopics {
       + rows.map { code, meaning in
         "  " + code.padding(toLength: 5, withPad: " ", startingAt: 0) + meaning
       }.joined(separator: "\n") + "\n\n\(cancelling)\n\n\(json)\n"
-      + categories.map { "  " + $0.0.padding(toLength: 16, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
+      + categories.map { "  " + $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
       + "\n\n\(downloads)\n\n\(closedPipe)\n"
     return Topic(
       name: "exit-codes", abstract: "the exit codes scripts can rely on", manSection: "EXIT STATUS", text: text,

@@ -24,7 +24,7 @@ public final class AtomicFile {
   /// Opens the temporary file; throws `exists` when `path` exists and `overwrite` is false.
   public init(path: String, overwrite: Bool) throws {
     self.path = path
-    if !overwrite, FileManager.default.fileExists(atPath: path) { throw AtomicFileError.exists(path: path) }
+    try Self.checkReplaceable(path, overwrite: overwrite)
     let url = URL(fileURLWithPath: path)
     let directory = url.deletingLastPathComponent().path
     var random = SystemRandomNumberGenerator()
@@ -99,6 +99,21 @@ public final class AtomicFile {
 
   /// A unique temporary name for `path` for writers that open files themselves (SQLite's
   /// backup, libarchive), registered for removal on Ctrl-C.
+  /// What every writer that renames a finished file into place checks first: `path` is absent,
+  /// or a regular file and `overwrite` is set. The rename would replace a device (/dev/null), a
+  /// FIFO a reader waits on, a directory or a symbolic link rather than write into it, so those
+  /// are refused even with --force.
+  public static func checkReplaceable(_ path: String, overwrite: Bool) throws {
+    var status = stat()
+    guard lstat(path, &status) == 0 else { return }
+    guard status.st_mode & S_IFMT == S_IFREG else {
+      throw AtomicFileError.cannotWrite(
+        path: path,
+        reason: "it is not a regular file (a device, FIFO, directory or symbolic link) and would be replaced, not written; write to - and redirect instead")
+    }
+    if !overwrite { throw AtomicFileError.exists(path: path) }
+  }
+
   public static func temporaryPath(for path: String) -> String {
     let url = URL(fileURLWithPath: path)
     var random = SystemRandomNumberGenerator()

@@ -267,16 +267,24 @@ public final class QtoolDatabase: Sendable {
   /// Copies the store to `destination` with SQLite's online backup API: the copy is a
   /// consistent snapshot even while another process writes. The copy is written beside the
   /// destination and renamed into place, so a half-written backup never appears under its name.
-  public func backup(to destination: String, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
+  /// `progress` may throw (a cancellation) to stop the copy; nothing is left behind then.
+  public func backup(to destination: String, progress: ((_ done: Int, _ total: Int) throws -> Void)? = nil) throws {
     let temporary = AtomicFile.temporaryPath(for: destination)
+    // SQLite's rollback journal of the copy sits beside it while the copy is written.
+    let journal = temporary + "-journal"
     try? FileManager.default.removeItem(atPath: temporary)
     TemporaryFiles.register(temporary)
-    defer { TemporaryFiles.unregister(temporary) }
+    TemporaryFiles.register(journal)
+    defer {
+      TemporaryFiles.unregister(temporary)
+      TemporaryFiles.unregister(journal)
+      unlink(journal)
+    }
     do {
       try StoreError.wrap(path: destination) {
         let target = try DatabaseQueue(path: temporary)
         try writer.backup(to: target, pagesPerStep: 256) { step in
-          progress?(step.completedPageCount, step.totalPageCount)
+          try progress?(step.completedPageCount, step.totalPageCount)
         }
         try target.close()
       }

@@ -117,6 +117,10 @@ import Testing
       #expect(help.contains("  \(status.rawValue)".padding(toLength: 7, withPad: " ", startingAt: 0) + status.meaning), "\(status)")
     }
     #expect(help.contains("an archive that does not match its .CHECKSUM"))
+    // Every error category with its exit code, none cut short by the column.
+    for category in ErrorCategory.allCases {
+      #expect(help.contains("  \(category.rawValue) ") && help.contains(category.rawValue + " ") , "\(category.rawValue)")
+    }
   }
 
   /// A capital near Double's limit overflowed at the first fill: no trades, 0 % return, exit 0.

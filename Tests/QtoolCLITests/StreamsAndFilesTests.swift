@@ -118,4 +118,87 @@ import Testing
     #expect(merge.status != 0)
     #expect(try FileManager.default.attributesOfItem(atPath: empty)[.size] as? Int == 0, "reading left the file as it was")
   }
+
+  @Test func aClosedOrUnreadableStandardInputIsAnErrorNotACrash() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    for script in [
+      "timeout 20 \"$QTOOL\" data import - -s X -t 1d <&-", "timeout 20 \"$QTOOL\" strategy validate - <&-",
+      "timeout 20 \"$QTOOL\" backtest run - < /tmp",
+    ] {
+      let result = try qtool.shell(script)
+      #expect(result.status == 66, "\(script): \(result.status) \(result.stderr)")
+      #expect(result.stderr.contains("cannot read standard input") && !result.stderr.contains("Fatal error"), "\(result.stderr)")
+    }
+    #expect(try qtool.run(["data", "import", Self.goog, "-s", "GOOG", "-t", "1d", "-q"]).status == 0)
+    let closed = try qtool.shell("timeout 20 \"$QTOOL\" data list >&-")
+    #expect(closed.status == 74, "a closed stdout is still an error: \(closed.stderr)")
+  }
+
+  @Test func rowsThatDisagreeForOneBarAreRefusedAndRepeatsMerged() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let header = "timestamp,open,high,low,close,volume\n"
+    let conflicting = qtool.home.appendingPathComponent("conflict.csv")
+    try (header + "2021-01-04,1,2,0.5,1.5,100\n2021-01-04,50,60,40,55,9\n2021-01-05,1,2,0.5,1.5,100\n").write(to: conflicting, atomically: true, encoding: .utf8)
+    for quiet in [[], ["-q"]] {
+      let refused = try qtool.run(["data", "import", conflicting.path, "-s", "DD", "-t", "1d"] + quiet)
+      #expect(refused.status == 65, "\(refused.stderr)")
+      #expect(refused.stderr.contains("two rows for the 1d bar of 2021-01-04 disagree") && refused.stderr.contains("close 55"), "\(refused.stderr)")
+    }
+    // Hourly rows called daily fall on one bar each day: refused, not floored onto it.
+    let hourly = qtool.home.appendingPathComponent("hourly.csv")
+    try (header + "2013-03-04T00:00:00Z,1,2,0.5,1.5,100\n2013-03-04T01:00:00Z,1.5,2,1,1.8,50\n").write(to: hourly, atomically: true, encoding: .utf8)
+    #expect(try qtool.run(["data", "import", hourly.path, "-s", "HH", "-t", "1d"]).status == 65)
+    #expect(!(try qtool.run(["data", "list", "--json"]).stdout.contains("\"DD-1d\"")), "nothing was stored")
+
+    let repeated = qtool.home.appendingPathComponent("repeated.csv")
+    try (header + "2021-01-04,1,2,0.5,1.5,100\n2021-01-04,1,2,0.5,1.5,100\n2021-01-05,1,2,0.5,1.5,100\n").write(to: repeated, atomically: true, encoding: .utf8)
+    let merged = try qtool.run(["data", "import", repeated.path, "-s", "EE", "-t", "1d"])
+    #expect(merged.status == 0 && merged.stdout.contains("(2 stored"), "\(merged)")
+    #expect(merged.stderr.contains("1 duplicate timestamp"), "\(merged.stderr)")
+  }
+
+  @Test func forceNeverReplacesWhatIsNotARegularFile() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    #expect(try qtool.run(["data", "import", Self.goog, "-s", "GOOG", "-t", "1d", "-q"]).status == 0)
+    let home = qtool.home.path
+    #expect(try qtool.shell("mkfifo '\(home)/fifo' && ln -s '\(home)/target.csv' '\(home)/link.csv' && mkdir '\(home)/dir'").status == 0)
+    for (arguments, path) in [
+      (["data", "export", "GOOG-1d", "-o", home + "/fifo", "--force"], home + "/fifo"),
+      (["data", "export", "GOOG-1d", "-o", home + "/link.csv", "--force"], home + "/link.csv"),
+      (["db", "backup", home + "/dir", "--force"], home + "/dir"),
+      (["data", "snapshot", "GOOG-1d", "-o", home + "/fifo", "--force"], home + "/fifo"),
+    ] {
+      let result = try qtool.run(arguments)
+      #expect(result.status == 73, "\(arguments): \(result.stderr)")
+      #expect(result.stderr.contains("not a regular file"), "\(result.stderr)")
+      let type = try FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType
+      #expect(type != .typeRegular, "\(path) was left as it was")
+    }
+    #expect(!FileManager.default.fileExists(atPath: home + "/target.csv"))
+  }
+
+  @Test func whatWouldOnlyFailLaterFailsNow() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    #expect(try qtool.run(["data", "import", Self.goog, "-s", "GOOG", "-t", "1d", "-q"]).status == 0)
+    // A secret the runner could not read at delivery time.
+    for path in ["/nonexistent-\(UUID().uuidString)", qtool.home.path] {
+      let channel = try qtool.run(["signals", "notify", "add", "hook", "--kind", "webhook", "--url", "http://127.0.0.1:9/x", "--secret-file", path])
+      #expect(channel.status == 66, "\(channel.stderr)")
+    }
+    // A config naming the store '-'.
+    let config = qtool.home.appendingPathComponent("dash.yaml")
+    try "db: \"-\"\n".write(to: config, atomically: true, encoding: .utf8)
+    let dash = try qtool.run(["--config", config.path, "data", "list"])
+    #expect(dash.status == 65 && dash.stderr.contains("'-' cannot be standard input"), "\(dash.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: qtool.home.appendingPathComponent("-").path))
+    // Bars imported into a derived dataset would make its lineage untrue.
+    let derived = try qtool.run(["data", "preprocess", "GOOG-1d", "--op", "resample timeframe=1w", "--out", "GW"])
+    #expect(derived.status == 0 && derived.stdout.contains("resample:") && derived.stderr.contains("wrote GW"), "\(derived)")
+    let into = try qtool.run(["data", "import", Self.goog, "-s", "GOOG", "-t", "1d", "--name", "GW", "--force-timeframe"])
+    #expect(into.status == 65 && into.stderr.contains("GW is derived from GOOG-1d"), "\(into.stderr)")
+  }
 }

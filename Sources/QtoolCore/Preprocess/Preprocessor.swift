@@ -254,7 +254,7 @@ public enum Preprocessor {
     }
     let before = frame.count
     frame = Frame(bars: out, timeframe: target, calendar: frame.calendar)
-    return "\(before) bars → \(out.count) \(target) bars (feature columns are dropped; add them after resampling)"
+    return "\(DisplayFormat.plural(before, "bar")) → \(out.count) \(target) \(out.count == 1 ? "bar" : "bars") (feature columns are dropped; add them after resampling)"
   }
 
   /// The UTC-aligned start of the `target` bar containing `timestamp`.

@@ -1077,7 +1077,7 @@ extension BacktestOperations {
 
   /// `backtest export`: the bundle as one .tar.gz, under a folder named after the run.
   public func export(id: String, to path: String, overwrite: Bool = false) throws -> RunRecord {
-    if !overwrite, FileManager.default.fileExists(atPath: path) { throw AtomicFileError.exists(path: path) }
+    try AtomicFile.checkReplaceable(path, overwrite: overwrite)
     let (run, files) = try bundleFiles(id: id)
     try ArchiveWriter.writeTarGz(files.map { ("\(run.id)/\($0.name)", $0.data) }, to: path)
     return run

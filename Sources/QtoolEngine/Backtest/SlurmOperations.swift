@@ -59,7 +59,7 @@ public struct SlurmSubmissionReport: Encodable, Sendable {
   public var folds: Int?
   /// What the shards split, for people: `1,081 combinations`, or `9 folds × 1,081 combinations`.
   public var workItems: String {
-    folds.map { "\($0) folds × \(combinations) combinations" } ?? "\(combinations) combinations"
+    folds.map { "\(DisplayFormat.plural($0, "fold")) × \(DisplayFormat.plural(combinations, "combination"))" } ?? DisplayFormat.plural(combinations, "combination")
   }
   enum CodingKeys: String, CodingKey {
     case walkForward = "walk_forward", folds

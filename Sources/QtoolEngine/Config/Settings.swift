@@ -94,6 +94,10 @@ public struct Settings: Sendable {
     if let index = entries.firstIndex(where: { $0.key == "db" }) {
       entries[index].value = entries[index].value.map { QtoolPaths.expand($0, environment: environment) }
     }
+    // As --db - is refused while parsing: the store is opened by name, never standard input.
+    for key in ["home", "db"] where entries.first(where: { $0.key == key })?.value == "-" {
+      throw ConfigError.invalidYAML(path: path, reason: "\(key): '-' cannot be standard input or output; give a path")
+    }
     add("proxy", env: "QTOOL_PROXY", defaultValue: nil, help: "proxy URL for data sources, e.g. socks5://127.0.0.1:1080")
     for (source, url) in SourceCatalog.baseURLs {
       add(

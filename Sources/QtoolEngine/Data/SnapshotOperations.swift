@@ -60,9 +60,7 @@ public struct SnapshotOperations: Sendable {
   }
 
   func write(_ copies: [SnapshotDataset], hash: String, to path: String, overwrite: Bool, started: Int64) throws -> SnapshotReport {
-    if FileManager.default.fileExists(atPath: path) {
-      guard overwrite else { throw OperationError.alreadyExists(path: path) }
-    }
+    try AtomicFile.checkReplaceable(path, overwrite: overwrite)
     let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
     guard access(directory, W_OK) == 0 else {
       throw OperationError.cannotWrite("cannot write the snapshot \(path): \(String(cString: strerror(errno)))", path: path)

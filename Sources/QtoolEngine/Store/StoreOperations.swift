@@ -29,9 +29,7 @@ public struct StoreOperations: Sendable {
     if target == URL(fileURLWithPath: database.path).standardizedFileURL.path {
       throw OperationError.invalidArgument("the backup file must not be the store itself (\(target))", field: "path")
     }
-    if FileManager.default.fileExists(atPath: target), !overwrite {
-      throw OperationError.alreadyExists(path: target)
-    }
+    try AtomicFile.checkReplaceable(target, overwrite: overwrite)
     let directory = URL(fileURLWithPath: target).deletingLastPathComponent().path
     guard FileManager.default.isWritableFile(atPath: directory) else {
       throw OperationError.cannotWrite("cannot write to \(directory): it does not exist or is not writable", path: directory)
@@ -39,6 +37,7 @@ public struct StoreOperations: Sendable {
     let started = context.clock.now()
     var began = false
     try database.backup(to: target) { done, total in
+      try context.cancellation.check()
       if !began {
         progress.begin("backup", total: total, unit: .pages)
         began = true

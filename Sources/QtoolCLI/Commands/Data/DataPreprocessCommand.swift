@@ -66,7 +66,7 @@ enum DataPreprocessCommand: LeafCommand {
       return .success
     }
     for step in report.steps { context.stdout.line("\(step.type): \(step.summary)") }
-    context.stdout.line("wrote \(report.dataset) (\(report.barsOut) \(report.timeframe) \(report.barsOut == 1 ? "bar" : "bars") from \(report.barsIn) of \(report.parent))")
+    context.note("wrote \(report.dataset) (\(report.barsOut) \(report.timeframe) \(report.barsOut == 1 ? "bar" : "bars") from \(report.barsIn) of \(report.parent))")
     return .success
   }
 }

@@ -26,7 +26,7 @@ enum TrainExportCommand: LeafCommand {
     if context.json {
       try context.printJSON(["model": JSONValue(name), "version": JSONValue(document.version), "path": JSONValue(path)])
     } else {
-      context.note("wrote \(name) v\(document.version) to \(path)")
+      context.note("wrote \(name) v\(document.version) to \(FileArgument.isStandard(path) ? "standard output" : path)")
     }
     return .success
   }

@@ -143,7 +143,7 @@ enum BacktestGridCommand: LeafCommand {
     }
     context.stdout.write(Table(columns: columns, rows: rows).render(bold: context.terminal.colorOnStdout))
     context.stdout.line(
-      "grid \(report.id): \(report.combinations) combinations on \(report.bars) bars of \(report.dataset) in \(Format.duration(report.seconds)), ranked by \(report.rank)"
+      "grid \(report.id): \(DisplayFormat.plural(report.combinations, "combination")) on \(DisplayFormat.plural(report.bars, "bar")) of \(report.dataset) in \(Format.duration(report.seconds)), ranked by \(report.rank)"
         + (report.warmupBars > 0 ? "; indicators warmed up on the \(report.warmupBars) bars before them" : "")
     )
     return .success
@@ -185,7 +185,7 @@ enum BacktestGridCommand: LeafCommand {
   static func printMergedWalkForward(_ report: WalkForwardReport, context: CommandContext) {
     printWalkForward(report, names: report.axes ?? [], context: context)
     context.stdout.line(
-      "walk-forward \(report.id ?? ""): \(report.combinations) combinations in \(report.windows.count) folds from \(report.shards ?? 0) shards")
+      "walk-forward \(report.id ?? ""): \(DisplayFormat.plural(report.combinations, "combination")) in \(DisplayFormat.plural(report.windows.count, "fold")) from \(DisplayFormat.plural(report.shards ?? 0, "shard"))")
   }
 
   /// `--slurm`: the grid's options as each task gives them, then one submission.
@@ -231,10 +231,10 @@ enum BacktestGridCommand: LeafCommand {
       context.stdout.line("# \(report.workDir)/merge.sbatch (submitted with --dependency=afterok:ARRAY_JOB)")
       context.stdout.write(report.mergeScript)
       context.note(
-        "dry run: nothing written or submitted; grid \(report.gridID), \(report.workItems) in \(report.shards) shards")
+        "dry run: nothing written or submitted; grid \(report.gridID), \(report.workItems) in \(DisplayFormat.plural(report.shards, "shard"))")
     } else {
       context.stdout.line(
-        "grid \(report.gridID): \(report.workItems) in \(report.shards) shards submitted as Slurm array job \(report.arrayJob ?? "?"), merge job \(report.mergeJob ?? "?") (qtool job \(report.jobID ?? "?"))"
+        "grid \(report.gridID): \(report.workItems) in \(DisplayFormat.plural(report.shards, "shard")) submitted as Slurm array job \(report.arrayJob ?? "?"), merge job \(report.mergeJob ?? "?") (qtool job \(report.jobID ?? "?"))"
       )
       context.note("work directory \(report.workDir); follow it with qtool jobs show \(report.jobID ?? "")")
     }

@@ -63,7 +63,7 @@ enum GridMergeCommand: LeafCommand {
         }
       ).render(bold: context.terminal.colorOnStdout))
     context.stdout.line(
-      "grid \(report.id): \(report.combinations) combinations from \(report.shards) shards on \(report.bars) bars of \(report.dataset), ranked by \(report.rank)"
+      "grid \(report.id): \(DisplayFormat.plural(report.combinations, "combination")) from \(DisplayFormat.plural(report.shards, "shard")) on \(DisplayFormat.plural(report.bars, "bar")) of \(report.dataset), ranked by \(report.rank)"
     )
     return .success
   }

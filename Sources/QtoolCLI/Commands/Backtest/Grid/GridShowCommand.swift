@@ -77,7 +77,7 @@ enum GridShowCommand: LeafCommand {
           }
         ).render(bold: context.terminal.colorOnStdout))
       context.note(
-        "grid \(rows.grid.id): \(rows.matching) of \(rows.grid.combinations) rows match; by \(rows.sort), \(query.worst ? "worst" : "best") first")
+        "grid \(rows.grid.id): \(rows.matching) of \(DisplayFormat.plural(rows.grid.combinations, "row")) \(rows.matching == 1 ? "matches" : "match"); by \(rows.sort), \(query.worst ? "worst" : "best") first")
     }
     return .success
   }
