@@ -200,5 +200,17 @@ import Testing
     #expect(derived.status == 0 && derived.stdout.contains("resample:") && derived.stderr.contains("wrote GW"), "\(derived)")
     let into = try qtool.run(["data", "import", Self.goog, "-s", "GOOG", "-t", "1d", "--name", "GW", "--force-timeframe"])
     #expect(into.status == 65 && into.stderr.contains("GW is derived from GOOG-1d"), "\(into.stderr)")
+    // A report that cannot be written fails the run before it is recorded.
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    #expect(try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "-o", spec, "-q"]).status == 0)
+    let taken = qtool.home.appendingPathComponent("taken.html").path
+    FileManager.default.createFile(atPath: taken, contents: Data("mine".utf8))
+    for arguments in [["--report", taken], ["--report", "/nonexistent-\(UUID().uuidString)/r.html"], ["--export", taken]] {
+      let run = try qtool.run(["backtest", "run", "s"] + arguments)
+      #expect(run.status == 73, "\(arguments): \(run.stderr)")
+    }
+    let runs = try JSONSerialization.jsonObject(with: Data(try qtool.run(["backtest", "list", "--json"]).stdout.utf8)) as? [Any]
+    #expect(runs?.isEmpty == true, "no run was recorded")
+    #expect(try String(contentsOfFile: taken, encoding: .utf8) == "mine")
   }
 }

@@ -109,6 +109,8 @@ public struct DataOperations: Sendable {
         chunk += "}\n"
       }
       if chunk.utf8.count > 60_000 {
+        // Ctrl-C stops a long export between chunks; the file being written is abandoned.
+        try context.cancellation.check()
         try write(chunk)
         chunk.removeAll(keepingCapacity: true)
       }

@@ -72,6 +72,10 @@ enum BacktestRunCommand: LeafCommand {
       from: DataOptions.milliseconds(arguments, "from"), to: DataOptions.milliseconds(arguments, "to"), capital: try DataOptions.capital(arguments),
       params: parameters, allowGaps: arguments.flag("allow-gaps"), assertions: arguments.strings("assert"), noWarmup: arguments.flag("no-warmup"),
       allowInSample: arguments.flag("allow-in-sample"))
+    // Before the run is recorded: a report or export that cannot be written fails the command
+    // without leaving a run behind it.
+    if let path = arguments.string("report") { try ReportWriter.checkWritable(path, overwrite: arguments.flag("force")) }
+    if let directory = arguments.string("export") { try ReportWriter.checkDirectory(directory) }
     let operations = try BacktestOperations(try context.operations())
     let report = try operations.run(request)
     if let directory = arguments.string("export") {
@@ -101,6 +105,31 @@ enum BacktestRunCommand: LeafCommand {
 /// Writes a file atomically (temporary name, then rename), refusing to replace one unless asked;
 /// `-` writes it to stdout (and the summary goes to stderr).
 enum ReportWriter {
+  /// Refuses a report path that cannot be written (an existing file without --force, something
+  /// that is not a regular file, a directory that is missing or read-only).
+  static func checkWritable(_ path: String, overwrite: Bool) throws {
+    guard !FileArgument.isStandard(path) else { return }
+    try AtomicFile.checkReplaceable(path, overwrite: overwrite)
+    try checkDirectory(URL(fileURLWithPath: path).deletingLastPathComponent().path, create: false)
+  }
+
+  /// Refuses a directory that is a file, or that cannot be created or written.
+  static func checkDirectory(_ directory: String, create: Bool = true) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+      guard isDirectory.boolValue, FileManager.default.isWritableFile(atPath: directory) else {
+        throw OperationError.cannotWrite("cannot write into \(directory): it is not a writable directory", path: directory)
+      }
+      return
+    }
+    // A directory to create: its nearest existing ancestor must be writable.
+    var ancestor = URL(fileURLWithPath: directory).deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: ancestor.path), ancestor.path != "/" { ancestor.deleteLastPathComponent() }
+    guard create, FileManager.default.isWritableFile(atPath: ancestor.path) else {
+      throw OperationError.cannotWrite("cannot write into \(directory): it does not exist or cannot be created", path: directory)
+    }
+  }
+
   static func write(_ text: String, to path: String, overwrite: Bool, context: CommandContext) throws {
     if try FileArgument.write(Data(text.utf8), to: path, overwrite: overwrite, context: context) { context.note("wrote report \(path)") }
   }

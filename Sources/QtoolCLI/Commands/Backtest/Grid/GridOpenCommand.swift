@@ -26,6 +26,7 @@ enum GridOpenCommand: LeafCommand {
     guard let row = Int(arguments.string("row") ?? ""), row >= 1 else {
       throw UsageError("<row>: expected a row number like 1, got '\(arguments.string("row") ?? "")'", commandPath: arguments.commandPath)
     }
+    if let path = arguments.string("report") { try ReportWriter.checkWritable(path, overwrite: arguments.flag("force")) }
     let (report, matches) = try BacktestOperations(try context.operations()).openGridRow(id: arguments.string("id")!, row: row)
     if let path = arguments.string("report") {
       try ReportWriter.write(HTMLReport.render(report), to: path, overwrite: arguments.flag("force"), context: context)
