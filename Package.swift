@@ -71,7 +71,7 @@ let package = Package(
     .target(
       name: "QtoolServer",
       dependencies: [
-        "QtoolEngine", "QtoolCore", "QtoolStore",
+        "QtoolEngine", "QtoolCore", "QtoolStore", "QtoolArgs",
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "HummingbirdCore", package: "hummingbird"),
         .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -27,6 +27,7 @@ import Testing
     #expect(ValueParsing.durationSeconds("1w") == 604_800)
     #expect(ValueParsing.durationSeconds("0m") == nil)
     #expect(ValueParsing.durationSeconds("m") == nil)
+    #expect(ValueParsing.durationSeconds("+5m") == nil, "as the server reads it")
     // Too many seconds for an Int: nil, not a trap (found by fuzzing).
     #expect(ValueParsing.durationSeconds("202406700000000000m") == nil)
     // At most 1000 years, so that a duration counted back from now in milliseconds cannot overflow.

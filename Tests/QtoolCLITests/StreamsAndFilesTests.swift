@@ -144,7 +144,7 @@ import Testing
     for quiet in [[], ["-q"]] {
       let refused = try qtool.run(["data", "import", conflicting.path, "-s", "DD", "-t", "1d"] + quiet)
       #expect(refused.status == 65, "\(refused.stderr)")
-      #expect(refused.stderr.contains("two rows for the 1d bar of 2021-01-04 disagree") && refused.stderr.contains("close 55"), "\(refused.stderr)")
+      #expect(refused.stderr.contains("both open at 2021-01-04") && refused.stderr.contains("close 1.5 vs 55"), "\(refused.stderr)")
     }
     // Hourly rows called daily fall on one bar each day: refused, not floored onto it.
     let hourly = qtool.home.appendingPathComponent("hourly.csv")

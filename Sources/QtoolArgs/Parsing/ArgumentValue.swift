@@ -93,7 +93,7 @@ public enum ValueParsing {
   /// `90s`, `15m`, `4h`, `2d`, `1w` in seconds; at most 1000 years (so that callers can count
   /// it in milliseconds back from now without overflow).
   public static func durationSeconds(_ text: String) -> Int? {
-    guard let unit = text.last, let count = Int(text.dropLast()), count > 0 else { return nil }
+    guard let unit = text.last, let count = Int(text.dropLast()), count > 0, !text.hasPrefix("+") else { return nil }
     let scale: Int
     switch unit {
     case "s": scale = 1

@@ -98,21 +98,6 @@ public struct BarSeries: Sendable, Equatable {
   }
 
   /// Sorted by timestamp; for equal timestamps the last one given wins (as an upsert would).
-  /// The first time at which two rows hold different values, with the two rows' indices in
-  /// reading order; nil when every repeated time repeats the same bar. Which of two differing
-  /// rows is right cannot be known, so callers refuse them rather than keep the last.
-  public func conflictingDuplicate() -> (timestamp: Int64, first: Int, second: Int)? {
-    if zip(timestamps, timestamps.dropFirst()).allSatisfy({ $0 < $1 }) { return nil }
-    let order = timestamps.indices.sorted { timestamps[$0] < timestamps[$1] || (timestamps[$0] == timestamps[$1] && $0 < $1) }
-    func same(_ x: Double, _ y: Double) -> Bool { x == y || (x.isNaN && y.isNaN) }
-    for (a, b) in zip(order, order.dropFirst()) where timestamps[a] == timestamps[b] {
-      if !(same(open[a], open[b]) && same(high[a], high[b]) && same(low[a], low[b]) && same(close[a], close[b]) && same(volume[a], volume[b])) {
-        return (timestamps[a], a, b)
-      }
-    }
-    return nil
-  }
-
   public func sortedAndDeduplicated() -> BarSeries {
     if zip(timestamps, timestamps.dropFirst()).allSatisfy({ $0 < $1 }) { return self }
     let order = timestamps.indices.sorted { timestamps[$0] < timestamps[$1] || (timestamps[$0] == timestamps[$1] && $0 < $1) }

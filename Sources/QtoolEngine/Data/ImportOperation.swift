@@ -168,13 +168,9 @@ extension DataOperations {
       // Daily bars written with an offset: each on the date it is written with.
       combined = try LocalDates.apply(combined, files: request.files, options: request.csv)
     }
-    if let conflict = combined.conflictingDuplicate() {
-      func values(_ index: Int) -> String {
-        "open \(DisplayFormat.param(combined.open[index])) high \(DisplayFormat.param(combined.high[index])) low \(DisplayFormat.param(combined.low[index])) "
-          + "close \(DisplayFormat.param(combined.close[index])) volume \(DisplayFormat.param(combined.volume[index]))"
-      }
-      throw ImportError.conflictingRows(
-        files: request.files, time: conflict.timestamp, first: values(conflict.first), second: values(conflict.second), timeframe: request.timeframe)
+    // Rows that disagree for one bar time: which is right cannot be known (downloads refuse them too).
+    if case .failure(let problem) = BarValidation.deduplicate(combined, origin: BarOrigin(file: request.files.joined(separator: ", "))) {
+      throw ImportError.badBar(problem)
     }
     let clean = combined.sortedAndDeduplicated()
     if !request.forceTimeframe {
@@ -214,16 +210,12 @@ extension DataOperations {
 public enum ImportError: QtoolError {
   case badBar(BarProblem)
   case wrongTimeframe(files: [String], timeframe: String, reason: String)
-  /// Two rows for one bar time with different values (also rows of a finer timeframe that
-  /// fall on one bar of the one given).
-  case conflictingRows(files: [String], time: Int64, first: String, second: String, timeframe: Timeframe)
 
   public var category: ErrorCategory { .invalidInput }
   public var code: String {
     switch self {
     case .badBar(let problem): return "bad_bar_" + problem.kind.rawValue
     case .wrongTimeframe: return "wrong_timeframe"
-    case .conflictingRows: return "conflicting_rows"
     }
   }
   public var message: String {
@@ -231,9 +223,6 @@ public enum ImportError: QtoolError {
     case .badBar(let problem): return "\(problem); nothing was imported"
     case .wrongTimeframe(let files, let timeframe, let reason):
       return "\(files.joined(separator: ", ")): \(reason) (as \(timeframe) was given); nothing was imported"
-    case .conflictingRows(let files, let time, let first, let second, let timeframe):
-      return "\(files.joined(separator: ", ")): two rows for the \(timeframe) bar of \(UTCCalendar.format(time, alwaysTime: timeframe.milliseconds < 86_400_000)) "
-        + "disagree (\(first); then \(second)); nothing was imported"
     }
   }
   public var details: [String: JSONValue] {
@@ -241,8 +230,6 @@ public enum ImportError: QtoolError {
     case .badBar(let problem):
       return ["kind": .string(problem.kind.rawValue), "row": JSONValue(problem.row + 1), "time": .string(UTCCalendar.format(problem.timestamp, alwaysTime: true))]
     case .wrongTimeframe(_, let timeframe, _): return ["timeframe": .string(timeframe)]
-    case .conflictingRows(_, let time, _, _, let timeframe):
-      return ["time": .string(UTCCalendar.format(time, alwaysTime: true)), "timeframe": .string(timeframe.description)]
     }
   }
   public var hint: ErrorHint? {
@@ -251,7 +238,6 @@ public enum ImportError: QtoolError {
     case .badBar(let problem) where problem.kind == .offGrid: return "check {timeframe}, or store it anyway with {force_timeframe}"
     case .badBar: return nil
     case .wrongTimeframe: return "give the bars' own timeframe with {timeframe}, or store them anyway with {force_timeframe}"
-    case .conflictingRows: return "keep one row per bar time (rows repeated exactly are merged), or give the rows' own timeframe with {timeframe}"
     }
   }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import QtoolArgs
 import QtoolCore
 import QtoolEngine
 import QtoolStore
@@ -86,23 +87,6 @@ enum LiveRoutes {
     return name
   }
 
-  /// `90s`, `15m`, `4h`, `2d`, `1w` in seconds (as the CLI's --since reads them).
-  static func durationSeconds(_ text: String) -> Int64? {
-    guard let unit = text.last, let count = Int64(text.dropLast()), count > 0, !text.hasPrefix("+") else { return nil }
-    let scale: Int64
-    switch unit {
-    case "s": scale = 1
-    case "m": scale = 60
-    case "h": scale = 3600
-    case "d": scale = 86_400
-    case "w": scale = 604_800
-    default: return nil
-    }
-    let (seconds, overflow) = count.multipliedReportingOverflow(by: scale)
-    guard !overflow, seconds <= 31_536_000_000 else { return nil }
-    return seconds
-  }
-
   /// The filters of `signals list|tail|stats` from the query: `strategy`, `symbol`, `type`,
   /// `level` (comma-separated), `min_strength`, `since` (an age like 24h, or a time), `until`.
   static func filter(_ request: APIRequest, allowSince: Bool = true, now: Int64 = 0) throws -> SignalFilter {
@@ -124,7 +108,7 @@ enum LiveRoutes {
     }
     func time(_ name: String, ageAllowed: Bool) throws -> Int64? {
       guard let text = request.string(name) else { return nil }
-      if ageAllowed, let seconds = durationSeconds(text) { return now - seconds * 1000 }
+      if ageAllowed, let seconds = ValueParsing.durationSeconds(text) { return now - Int64(seconds) * 1000 }
       guard let time = TimestampParser.parse(text) else {
         throw ServerError.badParameter(name, (ageAllowed ? "an age like 24h or 7d, or " : "") + "a time like 2024-01-31T12:00:00Z, not '\(text)'")
       }
