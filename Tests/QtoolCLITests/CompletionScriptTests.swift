@@ -69,16 +69,17 @@ import Testing
     try FileManager.default.copyItem(
       at: QtoolProcess.packageRoot.appendingPathComponent("completions/_qtool"), to: directory.appendingPathComponent("_qtool"))
     let harness = QtoolProcess.packageRoot.appendingPathComponent("Tests/QtoolCLITests/Support/zsh-complete.zsh").path
-    func complete(_ line: String) throws -> String {
-      let result = try qtool.shell("PATH=\"$(dirname \"$QTOOL\"):$PATH\" zsh -f '\(harness)' '\(directory.path)' '\(line)'")
+    /// True when zsh shows `expected` after Tab (the harness waits for it, up to 20 s).
+    func completes(_ line: String, to expected: String) throws -> Bool {
+      let result = try qtool.shell("PATH=\"$(dirname \"$QTOOL\"):$PATH\" zsh -f '\(harness)' '\(directory.path)' '\(line)' '\(expected)'")
       #expect(result.status == 0, "\(result.stderr)")
-      return result.stdout
+      return result.stdout.contains(expected)
     }
-    #expect(try complete("qtool db i").contains("qtool db info "))
-    #expect(try complete("qtool --db x.db db v").contains("db vacuum "), "global options before the subcommand")
-    #expect(try complete("qtool backtest grid m").contains("backtest grid merge "), "three levels deep")
-    #expect(try complete("qtool completions ").contains("bash  fish  zsh"))
-    #expect(try complete("qtool data info G").contains("data info GOOG-1d"), "datasets from the store")
+    #expect(try completes("qtool db i", to: "qtool db info "))
+    #expect(try completes("qtool --db x.db db v", to: "db vacuum "), "global options before the subcommand")
+    #expect(try completes("qtool backtest grid m", to: "backtest grid merge "), "three levels deep")
+    #expect(try completes("qtool completions ", to: "bash  fish  zsh"))
+    #expect(try completes("qtool data info G", to: "data info GOOG-1d"), "datasets from the store")
   }
 
   @Test func zshScriptParses() throws {
