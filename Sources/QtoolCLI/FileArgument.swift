@@ -34,10 +34,10 @@ enum FileArgument {
     }
   }
 
-  /// All of standard input. Ctrl-C stops the wait (a terminal waiting for Ctrl-D, a pipe that
-  /// never closes); a closed or unreadable standard input is an error, not a crash.
-  static func readStandardInput() throws -> Data {
-    var data = Data()
+  /// Standard input in pieces as they arrive. Ctrl-C stops the wait (a terminal waiting for
+  /// Ctrl-D, a pipe that never closes); a closed or unreadable standard input is an error, not
+  /// a crash.
+  static func readStandardInput(_ body: (Data) throws -> Void) throws {
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     func failure(_ number: Int32) -> OperationError {
       OperationError(
@@ -56,13 +56,20 @@ enum FileArgument {
       if ready == 0 { continue }
       if descriptor.revents & Int16(POLLNVAL) != 0 { throw failure(EBADF) }
       let count = read(0, &buffer, buffer.count)
-      if count == 0 { return data }
+      if count == 0 { return }
       if count < 0 {
         if errno == EINTR || errno == EAGAIN { continue }
         throw failure(errno)
       }
-      data.append(buffer, count: count)
+      try body(Data(buffer[0..<count]))
     }
+  }
+
+  /// All of standard input (a spec, a pipeline: small files).
+  static func readStandardInput() throws -> Data {
+    var data = Data()
+    try readStandardInput { data.append($0) }
+    return data
   }
 
   /// A file's text, or standard input's for `-`; nil when it cannot be read as UTF-8.
@@ -105,18 +112,38 @@ enum FileArgument {
     return result
   }
 
-  /// Standard input copied to a temporary file (for readers that need a path); its name ends
-  /// in what the bytes are (`.gz`, `.zip`, else `.csv`) so format detection works as for a file.
+  /// Standard input copied to a temporary file piece by piece (memory stays bounded however
+  /// much is piped in), for readers that need a path; its name ends in what the bytes are
+  /// (`.gz`, `.zip`, else `.csv`) so format detection works as for a file.
   static func standardInputAsFile() throws -> URL {
-    let data = try readStandardInput()
-    let bytes = [UInt8](data.prefix(4))
-    let suffix = bytes.starts(with: [0x1f, 0x8b]) ? "csv.gz" : bytes.starts(with: [0x50, 0x4b]) ? "zip" : "csv"
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qtool-stdin-\(getpid())-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let partial = directory.appendingPathComponent("stdin.partial")
+    FileManager.default.createFile(atPath: partial.path, contents: nil)
+    guard let handle = FileHandle(forWritingAtPath: partial.path) else {
+      throw OperationError.cannotWrite("cannot write \(partial.path)", path: partial.path)
+    }
+    var head = Data()
+    TemporaryFiles.register(partial.path)
+    defer { TemporaryFiles.unregister(partial.path) }
+    do {
+      defer { try? handle.close() }
+      try readStandardInput { chunk in
+        if head.count < 4 { head.append(chunk.prefix(4 - head.count)) }
+        try handle.write(contentsOf: chunk)
+      }
+    } catch {
+      // Interrupted or unreadable: the caller never learns the directory, so remove it here.
+      try? FileManager.default.removeItem(at: directory)
+      throw error
+    }
+    let bytes = [UInt8](head)
+    let suffix = bytes.starts(with: [0x1f, 0x8b]) ? "csv.gz" : bytes.starts(with: [0x50, 0x4b]) ? "zip" : "csv"
     let file = directory.appendingPathComponent("stdin.\(suffix)")
-    try data.write(to: file)
+    try FileManager.default.moveItem(at: partial, to: file)
     return file
   }
+
 }
 
 extension OutputStream {

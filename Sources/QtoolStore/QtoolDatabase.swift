@@ -185,12 +185,16 @@ public final class QtoolDatabase: Sendable {
     let tables = try StoreError.wrap(path: path) { () throws -> [String] in
       let queue = try DatabaseQueue(path: path, configuration: configuration)
       defer { try? queue.close() }
-      return try queue.read { db in
-        try db.tableExists("grdb_migrations")
-          ? [] : try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-      }
+      return try queue.read(foreignTables)
     }
     if !tables.isEmpty { throw StoreError.foreignDatabase(path: path, tables: tables) }
+  }
+
+  /// The tables of a database qtool never migrated (no `grdb_migrations`): empty for a qtool
+  /// store and for an empty file.
+  private static func foreignTables(_ db: Database) throws -> [String] {
+    guard try !db.tableExists("grdb_migrations") else { return [] }
+    return try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
   }
 
   /// Refuses a store a newer qtool migrated, and an SQLite file of another program (a mistyped
@@ -199,10 +203,8 @@ public final class QtoolDatabase: Sendable {
     let known = Set(Migrations.migrator.migrations)
     let (unknown, foreignTables) = try StoreError.wrap(path: path) {
       try writer.read { db -> ([String], [String]) in
-        guard try db.tableExists("grdb_migrations") else {
-          let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-          return ([], tables)
-        }
+        let foreign = try Self.foreignTables(db)
+        guard foreign.isEmpty, try db.tableExists("grdb_migrations") else { return ([], foreign) }
         return (try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations").filter { !known.contains($0) }, [])
       }
     }

@@ -169,10 +169,11 @@ extension DataOperations {
       combined = try LocalDates.apply(combined, files: request.files, options: request.csv)
     }
     // Rows that disagree for one bar time: which is right cannot be known (downloads refuse them too).
-    if case .failure(let problem) = BarValidation.deduplicate(combined, origin: BarOrigin(file: request.files.joined(separator: ", "))) {
-      throw ImportError.badBar(problem)
+    let clean: BarSeries
+    switch BarValidation.deduplicate(combined, origin: BarOrigin(file: request.files.joined(separator: ", "))) {
+    case .success(let deduplicated): clean = deduplicated.series
+    case .failure(let problem): throw ImportError.badBar(problem)
     }
-    let clean = combined.sortedAndDeduplicated()
     if !request.forceTimeframe {
       let origin = BarOrigin(file: request.files.joined(separator: ", "))
       let calendar = request.calendar ?? TradingCalendar.guess(source: request.sourceName, symbol: request.symbol)

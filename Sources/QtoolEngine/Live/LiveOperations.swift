@@ -591,6 +591,19 @@ public struct LiveOperations: Sendable {
     if request.kind != .command, config.command != nil {
       throw OperationError.invalidArgument("a command applies only to a command channel", field: "command")
     }
+    // The runner reads these at each delivery; one it cannot read now would fail only then.
+    for (field, value) in [("url_file", config.urlFile), ("secret_file", config.secretFile), ("token_file", config.tokenFile)] {
+      guard let path = value else { continue }
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+        FileManager.default.isReadableFile(atPath: path)
+      else {
+        throw OperationError.notFound(
+          "\(path) cannot be read (missing, a directory, or not readable)", code: "file_not_found",
+          details: ["path": .string(path), "field": .string(field)],
+          hint: ErrorHint("give {\(field)} a readable file; the runner reads it each time it sends"))
+      }
+    }
     for (field, value) in [("secret_env", config.secretEnv), ("url_env", config.urlEnv), ("token_env", config.tokenEnv)] {
       if let value, value.isEmpty || !value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
         throw OperationError.invalidArgument("'\(value)' is not an environment variable name", field: field)

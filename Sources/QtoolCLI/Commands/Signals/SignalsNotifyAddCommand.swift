@@ -1,4 +1,3 @@
-import Foundation
 import QtoolArgs
 import QtoolCore
 import QtoolEngine
@@ -56,18 +55,6 @@ enum SignalsNotifyAddCommand: LeafCommand {
     guard timeout >= 1, timeout <= 300_000 else { throw UsageError("--timeout: expected 1ms to 5m", commandPath: arguments.commandPath) }
     if let attempts = arguments.int("max-attempts"), !(1...100).contains(attempts) {
       throw UsageError("--max-attempts: expected 1 to 100", commandPath: arguments.commandPath)
-    }
-    // The runner reads these at each delivery; one it cannot read now would fail only then.
-    for option in ["url-file", "secret-file", "token-file"] {
-      guard let path = arguments.string(option) else { continue }
-      var isDirectory: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-        FileManager.default.isReadableFile(atPath: path)
-      else {
-        throw OperationError.notFound(
-          "--\(option) \(path) cannot be read (missing, a directory, or not readable)", code: "file_not_found",
-          details: ["path": .string(path)], hint: "give a readable file; the runner reads it each time it sends")
-      }
     }
     let operations = LiveOperations(try context.operations())
     var filter = try SignalFilterOptions.filter(context, now: operations.context.clock.now())
