@@ -33,10 +33,9 @@ let package = Package(
     .systemLibrary(
       name: "CArchive", pkgConfig: "libarchive",
       providers: [.apt(["libarchive-dev"])]),
-    /** XGBoost's C API (Debian's libxgboost-dev), for gradient-boosted trees. */
-    .systemLibrary(
-      name: "CXGBoost", pkgConfig: "xgboost",
-      providers: [.apt(["libxgboost-dev"])]),
+    /** XGBoost's C API (Debian's libxgboost-dev), for gradient-boosted trees: its header only.
+     The library is opened when a model first needs it (QtoolModels/XGBoostLibrary.swift). */
+    .systemLibrary(name: "CXGBoost", providers: [.apt(["libxgboost-dev"])]),
 
     // MARK: Libraries
 
@@ -100,8 +99,18 @@ let package = Package(
 
     // MARK: Executables
 
-    /** The qtool binary. */
-    .executableTarget(name: "qtool", dependencies: ["QtoolCLI"]),
+    /** The qtool binary. Linked with lld so that its own memory stays small: packed relative
+     relocations (3.5 MB of relocation entries the loader no longer reads at every start) and no
+     exported symbols (the static runtime's link arguments export every Swift symbol, 2.5 MB of
+     dynamic symbol tables nothing looks up). `qtool serve` idles in 45 MB instead of 52. */
+    .executableTarget(
+      name: "qtool", dependencies: ["QtoolCLI"], exclude: ["exports.map"],
+      linkerSettings: [
+        .unsafeFlags([
+          "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+          "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/qtool/exports.map",
+        ], .when(platforms: [.linux]))
+      ]),
     /** Benchmarks that print figures against same-run baselines (`make bench`). */
     .executableTarget(
       name: "QtoolBench",

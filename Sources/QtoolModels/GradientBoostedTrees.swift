@@ -105,7 +105,7 @@ public final class GBTTrainer {
 
   /// Trains round `index` (from 0) and returns its figures, as the library evaluates them.
   public func round(_ index: Int) throws -> EpochFigures {
-    XGBoostLog.install()
+    try XGBoostLog.install()
     try booster.updateOneIteration(index, train)
     var sets = [(train, "train")]
     if let valid { sets.append((valid, "valid")) }
@@ -171,7 +171,7 @@ public final class GBTModel: @unchecked Sendable {
   public func predictRaw(_ values: [Float], rows: Int, columns: Int) throws -> [Float] {
     guard rows > 0 else { return [] }
     let matrix = try DMatrix(values: values, rows: rows, columns: columns)
-    XGBoostLog.install()
+    try XGBoostLog.install()
     lock.lock()
     defer { lock.unlock() }
     return try booster.predict(matrix, rounds: rounds)

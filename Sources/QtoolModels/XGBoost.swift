@@ -17,16 +17,17 @@ public struct ModelError: QtoolError, Equatable {
 enum XGBoost {
   static func check(_ code: Int32, _ what: String) throws {
     guard code != 0 else { return }
-    let message = XGBGetLastError().map { String(cString: $0) } ?? "unknown error"
+    let message = XGBoostLibrary.loaded.XGBGetLastError().map { String(cString: $0) } ?? "unknown error"
     throw ModelError("XGBoost \(what): \(message)")
   }
 
-  /// The library's version, e.g. `1.7.4`.
+  /// The library's version, e.g. `1.7.4`, or why it cannot be loaded.
   static let version: String = {
+    guard let library = try? XGBoostLibrary.load() else { return "not installed" }
     var major: Int32 = 0
     var minor: Int32 = 0
     var patch: Int32 = 0
-    XGBoostVersion(&major, &minor, &patch)
+    library.XGBoostVersion(&major, &minor, &patch)
     return "\(major).\(minor).\(patch)"
   }()
 }
@@ -38,23 +39,23 @@ final class DMatrix {
 
   /// `values` row-major, `rows × columns`; `labels` one per row (or empty).
   init(values: [Float], rows: Int, columns: Int, labels: [Float] = []) throws {
-    XGBoostLog.install()
+    try XGBoostLog.install()
     precondition(values.count == rows * columns, "a matrix's values fill its rows and columns")
     var handle: DMatrixHandle?
     try values.withUnsafeBufferPointer { buffer in
-      try XGBoost.check(XGDMatrixCreateFromMat(buffer.baseAddress, bst_ulong(rows), bst_ulong(columns), .nan, &handle), "creating a matrix")
+      try XGBoost.check(XGBoostLibrary.loaded.XGDMatrixCreateFromMat(buffer.baseAddress, bst_ulong(rows), bst_ulong(columns), .nan, &handle), "creating a matrix")
     }
     self.handle = handle!
     self.rows = rows
     if !labels.isEmpty {
       precondition(labels.count == rows, "one label per row")
       try labels.withUnsafeBufferPointer { buffer in
-        try XGBoost.check(XGDMatrixSetFloatInfo(self.handle, "label", buffer.baseAddress, bst_ulong(rows)), "setting labels")
+        try XGBoost.check(XGBoostLibrary.loaded.XGDMatrixSetFloatInfo(self.handle, "label", buffer.baseAddress, bst_ulong(rows)), "setting labels")
       }
     }
   }
 
-  deinit { XGDMatrixFree(handle) }
+  deinit { XGBoostLibrary.loaded.XGDMatrixFree(handle) }
 }
 
 /// A booster: trained round by round, saved to and loaded from a buffer, and asked for predictions.
@@ -64,35 +65,35 @@ final class Booster {
   /// A booster over `cache` (the matrices it trains and evaluates on), with `parameters` set
   /// in order (a key may repeat, e.g. `eval_metric`).
   init(cache: [DMatrix], parameters: [(String, String)]) throws {
-    XGBoostLog.install()
+    try XGBoostLog.install()
     var handle: BoosterHandle?
     var handles: [DMatrixHandle?] = cache.map { $0.handle }
-    try XGBoost.check(XGBoosterCreate(&handles, bst_ulong(handles.count), &handle), "creating a booster")
+    try XGBoost.check(XGBoostLibrary.loaded.XGBoosterCreate(&handles, bst_ulong(handles.count), &handle), "creating a booster")
     self.handle = handle!
     for (key, value) in parameters {
-      try XGBoost.check(XGBoosterSetParam(self.handle, key, value), "setting \(key)=\(value)")
+      try XGBoost.check(XGBoostLibrary.loaded.XGBoosterSetParam(self.handle, key, value), "setting \(key)=\(value)")
     }
   }
 
   /// A booster loaded from a saved buffer (JSON or UBJSON).
   init(buffer: Data) throws {
-    XGBoostLog.install()
+    try XGBoostLog.install()
     var handle: BoosterHandle?
-    try XGBoost.check(XGBoosterCreate(nil, 0, &handle), "creating a booster")
+    try XGBoost.check(XGBoostLibrary.loaded.XGBoosterCreate(nil, 0, &handle), "creating a booster")
     self.handle = handle!
     try buffer.withUnsafeBytes { bytes in
-      try XGBoost.check(XGBoosterLoadModelFromBuffer(self.handle, bytes.baseAddress, bst_ulong(bytes.count)), "loading a model")
+      try XGBoost.check(XGBoostLibrary.loaded.XGBoosterLoadModelFromBuffer(self.handle, bytes.baseAddress, bst_ulong(bytes.count)), "loading a model")
     }
   }
 
-  deinit { XGBoosterFree(handle) }
+  deinit { XGBoostLibrary.loaded.XGBoosterFree(handle) }
 
   func setParameter(_ key: String, _ value: String) throws {
-    try XGBoost.check(XGBoosterSetParam(handle, key, value), "setting \(key)=\(value)")
+    try XGBoost.check(XGBoostLibrary.loaded.XGBoosterSetParam(handle, key, value), "setting \(key)=\(value)")
   }
 
   func updateOneIteration(_ iteration: Int, _ train: DMatrix) throws {
-    try XGBoost.check(XGBoosterUpdateOneIter(handle, Int32(iteration), train.handle), "training round \(iteration)")
+    try XGBoost.check(XGBoostLibrary.loaded.XGBoosterUpdateOneIter(handle, Int32(iteration), train.handle), "training round \(iteration)")
   }
 
   /// The library's evaluation line for `iteration`, e.g. `[3]\ttrain-logloss:0.61\tvalid-logloss:0.66`.
@@ -103,7 +104,7 @@ final class Booster {
     var pointers: [UnsafePointer<CChar>?] = names.map { UnsafePointer($0) }
     var result: UnsafePointer<CChar>?
     try XGBoost.check(
-      XGBoosterEvalOneIter(handle, Int32(iteration), &handles, &pointers, bst_ulong(sets.count), &result), "evaluating round \(iteration)")
+      XGBoostLibrary.loaded.XGBoosterEvalOneIter(handle, Int32(iteration), &handles, &pointers, bst_ulong(sets.count), &result), "evaluating round \(iteration)")
     return result.map { String(cString: $0) } ?? ""
   }
 
@@ -114,7 +115,7 @@ final class Booster {
     var shape: UnsafePointer<bst_ulong>?
     var dimension: bst_ulong = 0
     var result: UnsafePointer<Float>?
-    try XGBoost.check(XGBoosterPredictFromDMatrix(handle, matrix.handle, config, &shape, &dimension, &result), "predicting")
+    try XGBoost.check(XGBoostLibrary.loaded.XGBoosterPredictFromDMatrix(handle, matrix.handle, config, &shape, &dimension, &result), "predicting")
     guard let shape, let result else { return [] }
     var count = 1
     for k in 0..<Int(dimension) { count *= Int(shape[k]) }
@@ -125,20 +126,20 @@ final class Booster {
   func save(format: String = "ubj") throws -> Data {
     var length: bst_ulong = 0
     var bytes: UnsafePointer<CChar>?
-    try XGBoost.check(XGBoosterSaveModelToBuffer(handle, "{\"format\": \"\(format)\"}", &length, &bytes), "saving the model")
+    try XGBoost.check(XGBoostLibrary.loaded.XGBoosterSaveModelToBuffer(handle, "{\"format\": \"\(format)\"}", &length, &bytes), "saving the model")
     guard let bytes else { return Data() }
     return Data(bytes: bytes, count: Int(length))
   }
 
   var boostedRounds: Int {
     var rounds: Int32 = 0
-    XGBoosterBoostedRounds(handle, &rounds)
+    XGBoostLibrary.loaded.XGBoosterBoostedRounds(handle, &rounds)
     return Int(rounds)
   }
 
   var featureCount: Int {
     var count: bst_ulong = 0
-    XGBoosterGetNumFeature(handle, &count)
+    XGBoostLibrary.loaded.XGBoosterGetNumFeature(handle, &count)
     return Int(count)
   }
 }

@@ -18,8 +18,9 @@ enum XGBoostLog {
   static var thread: UInt { UInt(pthread_self()) }
   /// Installs the callback for the calling thread: XGBoost keeps its log callback per thread,
   /// so every thread that calls into it (a job's, a test's) installs it before it does.
-  static func install() {
-    XGBRegisterLogCallback(xgboostLogCallback)
+  /// Loads the library first: this is the first call of every path into it.
+  static func install() throws(XGBoostUnavailable) {
+    _ = try XGBoostLibrary.load().XGBRegisterLogCallback(xgboostLogCallback)
   }
 
   static func append(_ message: String) {
