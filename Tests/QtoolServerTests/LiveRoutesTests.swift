@@ -379,10 +379,18 @@ extension LiveServer {
       #expect(last["equity"] as? Double == account["equity"] as? Double)
       #expect(last["time"] as? String == runner["last_bar"] as? String)
 
-      // A runner in the server leaves no log file.
-      let hostedLog = try await client.get("/api/v1/strategies/goog-sma/logs", token: reader).dataObject
+      // A runner in the server logs to $QTOOL_HOME/logs/NAME.log, as a detached one does; its
+      // last line (written once the run has ended) says how it ended.
+      var hostedLog: [String: Any] = [:]
+      let logDeadline = Date().addingTimeInterval(10)
+      repeat {
+        hostedLog = try await client.get("/api/v1/strategies/goog-sma/logs", token: reader).dataObject
+        if (hostedLog["lines"] as? [String])?.last?.contains("runner goog-sma completed") == true { break }
+        try await Task.sleep(for: .milliseconds(50))
+      } while Date() < logDeadline
       #expect(hostedLog["run_id"] as? String == runID)
-      #expect(hostedLog["log"] == nil)
+      #expect(hostedLog["log"] as? String == fixture.settings.home + "/logs/goog-sma.log")
+      #expect((hostedLog["lines"] as? [String])?.last?.contains("runner goog-sma completed") == true, "\(hostedLog)")
       #expect(try await client.get("/api/v1/strategies/goog-sma/logs?lines=0", token: reader).status == 400)
 
       // A detached runner's log (as `strategy start` writes it), and a run naming a file elsewhere.

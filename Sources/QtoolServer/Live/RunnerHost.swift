@@ -50,7 +50,14 @@ final class RunnerHost: Sendable {
   /// unknown strategy, a runner of it already running, nothing to replay) are thrown.
   func start(_ request: LiveRunRequest, name: String, settings: Settings, context: OperationContext) async throws -> LiveRunner.Started {
     let events = self.events
-    let logger = self.logger
+    // Its log lines go to the server's log and to the strategy's log file, as a detached
+    // runner's do: `strategy logs NAME` reads the same file whoever hosts the runner.
+    var request = request
+    var context = context
+    let logPath = try RunnerLog.path(strategy: name, settings: settings)
+    request.logPath = logPath
+    context.logger = try RunnerLog.logger(appendingTo: logPath, alongside: context.logger)
+    let logger = context.logger
     let runner = LiveRunner(request, settings: settings, context: context) { event in events(name, event) }
     starting.withLock { $0[name, default: 0] += 1 }
     return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LiveRunner.Started, any Error>) in

@@ -5390,7 +5390,7 @@ enum OpenAPIDocument {
     "/api/v1/strategies/{name}/logs": {
       "get": {
         "operationId": "getStrategyLogs",
-        "summary": "The last lines of a strategy's runner log (`strategy logs NAME`): runners that `strategy start` detached log to $QTOOL_HOME/logs/NAME.log; a runner in a terminal or in this server leaves no log file (log null, no lines)",
+        "summary": "The last lines of a strategy's runner log (`strategy logs NAME`): runners that `strategy start` detached and runners this server hosts log to $QTOOL_HOME/logs/NAME.log; a runner in a terminal leaves no log file (log null, no lines)",
         "tags": [
           "live"
         ],

@@ -8,9 +8,9 @@ enum StrategyLogsCommand: LeafCommand {
     name: "logs", abstract: "Print the end of a strategy's runner log",
     discussion: """
       The log of the latest run that has one: a runner that `qtool strategy start` detached \
-      logs to $QTOOL_HOME/logs/NAME.log (every run of the strategy, appended). A runner in a \
-      terminal (`strategy run`) logs to its stderr and a runner in `qtool serve` to the \
-      server's log: they leave no log file to print.
+      logs to $QTOOL_HOME/logs/NAME.log (every run of the strategy, appended), and so does \
+      a runner `qtool serve` hosts (as well as to the server's log). A runner in a terminal \
+      (`strategy run`) logs to its stderr: it leaves no log file to print.
       """,
     options: [
       .value("lines", short: "n", .int, valueName: "n", help: "How many of the last lines to print (1 to 10000).", defaultValue: "100"),
@@ -33,7 +33,7 @@ enum StrategyLogsCommand: LeafCommand {
       context.note(
         log.runID == nil
           ? "\(name) has not run yet"
-          : "run \(log.runID!) of \(name) has no log file (a runner in a terminal logs to its stderr, one in `qtool serve` to the server's log)")
+          : "run \(log.runID!) of \(name) has no log file (a runner in a terminal logs to its stderr)")
       return .success
     }
     for line in log.lines { context.stdout.line(Terminal.printable(line)) }

@@ -71,13 +71,7 @@ enum StrategyStartCommand: LeafCommand {
     if case .held(let holder) = operations.leases.state(of: "runner:" + name) {
       throw LeaseError.held(key: "runner:" + name, holder: holder)
     }
-    let logDirectory = URL(fileURLWithPath: settings.home).appendingPathComponent("logs").path
-    do {
-      try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
-    } catch {
-      throw OperationError.cannotWrite("cannot create the log directory \(logDirectory)", path: logDirectory)
-    }
-    let log = logDirectory + "/\(name).log"
+    let log = try RunnerLog.path(strategy: name, settings: settings)
     var child = ["strategy", "run", pinned, "--db", settings.databasePath, "--color", "never", "--log-file", log]
     if let config = arguments.string("config") { child += ["--config", config] }
     for option in ["feed", "speed", "settle", "retries", "late-after", "capital"] where arguments.isGiven(option) {
