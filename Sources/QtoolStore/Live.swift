@@ -643,9 +643,15 @@ extension QtoolDatabase {
 
   /// The account's equity at each processed bar.
   public func equityCurve(accountID: String) throws -> (timestamps: [Int64], equity: [Double], cash: [Double]) {
+    try equityCurve(accountID: accountID, offset: 0, limit: -1)
+  }
+
+  /// `limit` points of an account's equity curve from the `offset`-th, oldest first (-1: all).
+  public func equityCurve(accountID: String, offset: Int, limit: Int) throws -> (timestamps: [Int64], equity: [Double], cash: [Double]) {
     try read { db in
       var result: (timestamps: [Int64], equity: [Double], cash: [Double]) = ([], [], [])
-      let rows = try Row.fetchCursor(db, sql: "SELECT ts, equity, cash FROM paper_equity WHERE account_id = ? ORDER BY ts", arguments: [accountID])
+      let rows = try Row.fetchCursor(
+        db, sql: "SELECT ts, equity, cash FROM paper_equity WHERE account_id = ? ORDER BY ts LIMIT ? OFFSET ?", arguments: [accountID, limit, offset])
       while let row = try rows.next() {
         result.timestamps.append(row[0])
         result.equity.append(row[1])
@@ -653,6 +659,11 @@ extension QtoolDatabase {
       }
       return result
     }
+  }
+
+  /// How many points an account's equity curve has.
+  public func equityPointCount(accountID: String) throws -> Int {
+    try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM paper_equity WHERE account_id = ?", arguments: [accountID]) ?? 0 }
   }
 
   /// Writes everything a processed bar changed in one transaction: signals, fills, positions,
@@ -1053,7 +1064,28 @@ extension QtoolDatabase {
   }
 
   /// Notifications newest first with their attempts.
-  public func notificationHistory(channel: String?, status: String?, limit: Int) throws -> [(OutboxRecord, [DeliveryAttemptRecord])] {
+  public func notificationHistory(channel: String?, status: String?, limit: Int, offset: Int = 0) throws -> [(OutboxRecord, [DeliveryAttemptRecord])] {
+    let (whereClause, filters) = Self.outboxFilter(channel: channel, status: status)
+    return try read { db in
+      try OutboxRecord.fetchAll(
+        db, sql: "SELECT * FROM notification_outbox \(whereClause) ORDER BY id DESC LIMIT ? OFFSET ?", arguments: StatementArguments(filters + [limit, offset])
+      )
+      .map { row in
+        (
+          row,
+          try DeliveryAttemptRecord.fetchAll(db, sql: "SELECT * FROM delivery_attempts WHERE outbox_id = ? ORDER BY attempt", arguments: [row.id])
+        )
+      }
+    }
+  }
+
+  /// How many notifications `notificationHistory` has to page through.
+  public func notificationCount(channel: String?, status: String?) throws -> Int {
+    let (whereClause, filters) = Self.outboxFilter(channel: channel, status: status)
+    return try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM notification_outbox \(whereClause)", arguments: StatementArguments(filters)) ?? 0 }
+  }
+
+  private static func outboxFilter(channel: String?, status: String?) -> (String, [any DatabaseValueConvertible]) {
     var conditions: [String] = []
     var arguments: [any DatabaseValueConvertible] = []
     if let channel {
@@ -1064,18 +1096,6 @@ extension QtoolDatabase {
       conditions.append("status = ?")
       arguments.append(status)
     }
-    arguments.append(limit)
-    let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-    return try read { db in
-      try OutboxRecord.fetchAll(
-        db, sql: "SELECT * FROM notification_outbox \(whereClause) ORDER BY id DESC LIMIT ?", arguments: StatementArguments(arguments)
-      )
-      .map { row in
-        (
-          row,
-          try DeliveryAttemptRecord.fetchAll(db, sql: "SELECT * FROM delivery_attempts WHERE outbox_id = ? ORDER BY attempt", arguments: [row.id])
-        )
-      }
-    }
+    return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), arguments)
   }
 }

@@ -75,6 +75,11 @@ import Testing
     #expect(result.notifications == 1 + 4, "strong-buys: one; everything: all but the suppressed one; off: none")
     let rows = try database.notificationHistory(channel: nil, status: "pending", limit: 100).map { "\($0.0.channel) \($0.0.signalID)" }.sorted()
     #expect(rows == ["everything buy-strong", "everything buy-weak", "everything late", "everything sell", "strong-buys buy-strong"])
+    // Pages come from the store, newest first, with the count of all (the API's total).
+    let newest = try database.notificationHistory(channel: nil, status: nil, limit: 100).map(\.0.id)
+    #expect(try database.notificationHistory(channel: nil, status: nil, limit: 2, offset: 1).map(\.0.id) == Array(newest[1...2]))
+    #expect(try database.notificationCount(channel: "everything", status: "pending") == 4)
+    #expect(try database.notificationCount(channel: nil, status: "dead") == 0)
     // Paused bars write no outbox rows at all.
     let paused = try database.commitBar(commit(2, signals: [signal("p2", bar: 2)], notify: false))
     #expect(paused.notifications == 0)

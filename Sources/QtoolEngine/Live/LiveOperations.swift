@@ -298,14 +298,22 @@ public struct LiveOperations: Sendable {
   /// The equity and cash of `strategy`'s latest paper account at every processed bar, oldest
   /// first; none before it first ran.
   public func equity(strategy: String) throws -> [AccountDetail.EquityPoint] {
+    try equity(strategy: strategy, offset: 0, limit: -1).points
+  }
+
+  /// `limit` points of that curve from the `offset`-th (-1: all), and how many there are: a
+  /// page read from the store, not cut from the whole curve (a year of minute bars is 500k points).
+  public func equity(strategy: String, offset: Int, limit: Int) throws -> (points: [AccountDetail.EquityPoint], total: Int) {
     guard let account = try database.latestAccount(strategy: strategy) else {
       _ = try database.strategy(named: strategy)
-      return []
+      return ([], 0)
     }
-    let curve = try database.equityCurve(accountID: account.id)
-    return curve.timestamps.indices.map {
+    let curve = try database.equityCurve(accountID: account.id, offset: offset, limit: limit)
+    let points = curve.timestamps.indices.map {
       AccountDetail.EquityPoint(time: UTCCalendar.format(curve.timestamps[$0], alwaysTime: true), equity: curve.equity[$0], cash: curve.cash[$0])
     }
+    let total = limit < 0 ? points.count : try database.equityPointCount(accountID: account.id)
+    return (points, total)
   }
 
   /// The last `lines` lines of the log of `strategy`'s latest run that has one (a runner that
@@ -694,8 +702,18 @@ public struct LiveOperations: Sendable {
 
   /// Notifications newest first, with every attempt.
   public func history(channel: String?, status: String?, limit: Int) throws -> [NotificationInfo] {
+    try history(channel: channel, status: status, offset: 0, limit: limit)
+  }
+
+  /// A page of that history (`limit` from the `offset`-th newest) and how many there are in all.
+  public func historyPage(channel: String?, status: String?, offset: Int, limit: Int) throws -> (items: [NotificationInfo], total: Int) {
+    let items = try history(channel: channel, status: status, offset: offset, limit: limit)
+    return (items, try database.notificationCount(channel: channel, status: status))
+  }
+
+  private func history(channel: String?, status: String?, offset: Int, limit: Int) throws -> [NotificationInfo] {
     if let channel { _ = try database.channel(named: channel) }
-    return try database.notificationHistory(channel: channel, status: status, limit: limit).map { row, attempts in
+    return try database.notificationHistory(channel: channel, status: status, limit: limit, offset: offset).map { row, attempts in
       NotificationInfo(
         id: row.id, signalID: row.signalID, channel: row.channel, status: row.status, attempts: row.attempts,
         createdAt: UTCCalendar.format(row.createdAt, alwaysTime: true), deliveredAt: row.deliveredAt.map { UTCCalendar.format($0, alwaysTime: true) },

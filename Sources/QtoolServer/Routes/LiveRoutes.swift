@@ -197,7 +197,8 @@ enum LiveRoutes {
       Route("GET", "/api/v1/strategies/{name}/equity", "listStrategyEquity", scope: .strategiesRead) { service, request in
         let name = try StrategyRoutes.strategyName(request)
         let (page, size) = try request.paging()
-        return .ok(Page(try await service.run { try LiveOperations($0).equity(strategy: name) }, page: page, size: size))
+        let (points, total) = try await service.run { try LiveOperations($0).equity(strategy: name, offset: (page - 1) * size, limit: size) }
+        return .ok(Page(items: points, total: total, page: page, size: size))
       },
       Route("GET", "/api/v1/strategies/{name}/logs", "getStrategyLogs", scope: .strategiesRead) { service, request in
         let name = try StrategyRoutes.strategyName(request)
@@ -267,8 +268,10 @@ enum LiveRoutes {
         if let status, !["pending", "delivered", "dead"].contains(status) {
           throw ServerError.badParameter("status", "pending, delivered or dead, not '\(status)'")
         }
-        let history = try await service.run { try LiveOperations($0).history(channel: channel, status: status, limit: 5_000) }
-        return .ok(Page(history, page: page, size: size))
+        let (items, total) = try await service.run {
+          try LiveOperations($0).historyPage(channel: channel, status: status, offset: (page - 1) * size, limit: size)
+        }
+        return .ok(Page(items: items, total: total, page: page, size: size))
       },
     ]
   }
