@@ -68,7 +68,10 @@ enum DataImportCommand: LeafCommand {
     line += " in \(Format.duration(report.seconds))"
     context.stdout.line(line)
     if report.duplicatesInInput > 0 { context.note("note: \(DisplayFormat.plural(report.duplicatesInInput, "duplicate timestamp")) in the input; the last of each was kept") }
-    if skipped > 0 { context.note("note: \(DisplayFormat.plural(skipped, "row")) without prices (empty, null or NaN) \(skipped == 1 ? "was" : "were") skipped") }
+    if skipped > 0 {
+      context.note(
+        "note: \(DisplayFormat.plural(skipped, "row")) without a price or volume (empty, null or NaN) \(skipped == 1 ? "was" : "were") left out, not stored")
+    }
     return .success
   }
 }
