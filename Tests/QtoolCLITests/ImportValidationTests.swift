@@ -87,6 +87,20 @@ import Testing
     #expect(try jsonArray(try qtool.run(["data", "list", "--json"]).stdout)[0]["bars"] as? Int == 5, "the dataset is as it was")
   }
 
+  @Test func twoHourlyBarsAsDailyAreRefused() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let two = try write(qtool, "two.csv", ["2024-01-10T00:00:00Z,10,11,9,10.5,100", "2024-01-10T01:00:00Z,10,11,9,10.5,100"])
+    let result = try qtool.run(["data", "import", two, "-s", "TWO", "-t", "1d", "--calendar", "24x7"])
+    #expect(result.status == 65, "\(result.stderr)")
+    #expect(result.stderr.contains("the bars are 1 hour apart, not 1d bars"), "\(result.stderr)")
+    #expect(try qtool.run(["data", "list", "--json"]).stdout == "[\n\n]\n", "nothing stored")
+    // Two daily bars over a long weekend are daily bars.
+    let weekend = try write(qtool, "weekend.csv", ["2024-03-29,10,11,9,10.5,100", "2024-04-02,10,11,9,10.5,100"])
+    let daily = try qtool.run(["data", "import", weekend, "-s", "WKND", "-t", "1d"])
+    #expect(daily.status == 0, "\(daily.stderr)")
+  }
+
   @Test func dailyBarsAsWeeklyOrMonthlyAreRefused() throws {
     let qtool = try QtoolProcess()
     defer { qtool.cleanUp() }
