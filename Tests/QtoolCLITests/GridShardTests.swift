@@ -240,6 +240,16 @@ import Testing
         "--shard", "1/2", "--snapshot", snapshot, "--snapshot-hash", "0123abcd", "--json",
       ])
     #expect(try wrongHash.status == 65 && (errorObject(wrongHash.stderr)["code"] as? String) == "snapshot_hash_mismatch", "\(wrongHash.stderr)")
+    // Refused before its store is opened: no --db file, no lease directory.
+    for litter in ["", "-wal", "-shm", ".leases"] {
+      #expect(!FileManager.default.fileExists(atPath: shardStore(qtool, 1) + litter), "a refused shard created \(shardStore(qtool, 1))\(litter)")
+    }
+    for bad in [["--shard", "5/4"], ["--shard", "1/2", "--snapshot-hash", "0123abcd"], ["--shard", "1/2", "--snapshot", "/nonexistent.db"]] {
+      let refused = try qtool.run(["--db", shardStore(qtool, 2), "backtest", "grid", spec] + small + bad)
+      #expect(refused.status != 0, "\(bad)")
+      #expect(!FileManager.default.fileExists(atPath: shardStore(qtool, 2)), "\(bad) created the --db store")
+      #expect(!FileManager.default.fileExists(atPath: shardStore(qtool, 2) + ".leases"), "\(bad) created a lease directory")
+    }
     // A store that is not a snapshot is refused too.
     let notSnapshot = try qtool.run(["backtest", "grid", spec] + small + ["--shard", "1/2", "--snapshot", qtool.databasePath])
     #expect(notSnapshot.status == 65 && notSnapshot.stderr.contains("is not a snapshot"), "\(notSnapshot.stderr)")

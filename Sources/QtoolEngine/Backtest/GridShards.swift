@@ -165,9 +165,9 @@ extension BacktestOperations {
   }
 
   /// Runs shard `shard` of the grid, as a job, and records it with its results in this store.
-  /// Bars come from `data` when given (a snapshot, opened read-only) and from this store
-  /// otherwise; with `snapshotHash`, the snapshot must hold bars of that hash.
-  public func gridShard(_ request: GridRequest, shard: GridShard, data: QtoolDatabase? = nil, snapshotHash: String? = nil) throws -> GridShardReport {
+  /// Bars come from `data` when given (a snapshot, checked by `ShardSnapshot.open`) and from
+  /// this store otherwise.
+  public func gridShard(_ request: GridRequest, shard: GridShard, data: ShardSnapshot? = nil) throws -> GridShardReport {
     try Self.checkRank(request.rank)
     try OperationError.checkRange(from: request.from, to: request.to)
     struct Request: Encodable {
@@ -178,15 +178,13 @@ extension BacktestOperations {
       .grid, request: Request(grid: request, shard: shard.description), context: context, link: { ["grid_id": .string($0.gridID)] }
     ) {
       context in
-      try BacktestOperations(context).gridShardNow(request, shard: shard, data: data, snapshotHash: snapshotHash)
+      try BacktestOperations(context).gridShardNow(request, shard: shard, data: data)
     }
   }
 
-  func gridShardNow(_ request: GridRequest, shard: GridShard, data dataStore: QtoolDatabase?, snapshotHash expected: String?) throws
-    -> GridShardReport
-  {
+  func gridShardNow(_ request: GridRequest, shard: GridShard, data snapshot: ShardSnapshot?) throws -> GridShardReport {
     let started = context.clock.now()
-    let (reader, snapshotHash) = try shardReader(snapshot: dataStore, expected: expected)
+    let (reader, snapshotHash) = shardReader(snapshot: snapshot)
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let compiled = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
     let combinations = try Self.combinations(request, known: compiled.parameters)
@@ -394,22 +392,40 @@ extension GridShard {
   }
 }
 
-extension BacktestOperations {
-  /// What a shard reads its bars with: the snapshot when given (its bars checked against its
-  /// hash, and that against `expected`), this store otherwise; a hash without a snapshot is
-  /// refused.
-  func shardReader(snapshot dataStore: QtoolDatabase?, expected: String?) throws -> (reader: BacktestOperations, snapshotHash: String?) {
-    guard let dataStore else {
+/// The snapshot a shard reads its bars from, opened read-only and checked: its bars against
+/// the hash it records, and that against the one the grid was given (`--snapshot-hash`).
+/// Checked before the shard's own store is opened, so a refused snapshot leaves no store
+/// behind.
+public struct ShardSnapshot: Sendable {
+  public let database: QtoolDatabase
+  public let hash: String
+
+  /// The snapshot at `path` (nil: none, and the shard reads its own store), checked; a hash
+  /// without a snapshot is refused.
+  public static func open(path: String?, expected: String?) throws -> ShardSnapshot? {
+    guard let path else {
       if expected != nil {
         throw OperationError.invalidArgument(
           "a snapshot hash was given without a snapshot", field: "snapshot_hash", hint: "give the snapshot with {snapshot}")
       }
-      return (self, nil)
+      return nil
     }
-    let snapshotHash = try SnapshotOperations.verify(dataStore, expected: expected)
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw OperationError.notFound(
+        "no snapshot \(path)", code: "file_not_found", details: ["path": .string(path)], hint: "write one with `qtool data snapshot DATASET -o FILE`")
+    }
+    let database = try QtoolDatabase.openSnapshot(path: path)
+    return ShardSnapshot(database: database, hash: try SnapshotOperations.verify(database, expected: expected))
+  }
+}
+
+extension BacktestOperations {
+  /// What a shard reads its bars with: the snapshot when given, this store otherwise.
+  func shardReader(snapshot: ShardSnapshot?) -> (reader: BacktestOperations, snapshotHash: String?) {
+    guard let snapshot else { return (self, nil) }
     var dataContext = context
-    dataContext.database = dataStore
-    return (BacktestOperations(dataContext), snapshotHash)
+    dataContext.database = snapshot.database
+    return (BacktestOperations(dataContext), snapshot.hash)
   }
 }
 
