@@ -72,6 +72,7 @@ public enum CSVError: QtoolError, Equatable {
     case .layout(let file, let reason): return "\(file): \(reason)"
     case .row(let file, let line, let reason): return "\(file):\(line): \(reason)"
     case .cell(let file, let line, let column, let reason): return "\(file):\(line):\(column): \(reason)"
+    case .empty(let file) where file == "standard input": return "standard input was empty or had only a header: no bars to import"
     case .empty(let file): return "\(file): no bars found (the file is empty or has only a header)"
     }
   }
