@@ -88,6 +88,14 @@ import Testing
     for good in ["BRK.B", "^GSPC", "EURUSD=X"] {
       #expect(try qtool.run(["data", "import", Self.goog, "-s", good, "-t", "1d"]).status == 0, "\(good)")
     }
+    // A source name is a name like the others: at most 64 of the same characters.
+    for bad in [String(repeating: "s", count: 65), "my source", "a\u{1B}[31m", ".hidden"] {
+      let result = try qtool.run(["data", "import", Self.goog, "-s", "SRC", "-t", "1d", "--source-name", bad])
+      #expect(result.status == 64, "\(bad): \(result.stderr)")
+      #expect(result.stderr.contains("is not a valid source name: use letters, digits and . _ - ^ = (at most 64"), "\(result.stderr)")
+      #expect(!result.stderr.contains("\u{1B}"))
+    }
+    #expect(try qtool.run(["data", "import", Self.goog, "-s", "SRC", "-t", "1d", "--source-name", String(repeating: "s", count: 64)]).status == 0)
   }
 
   @Test func preprocessDoesNotOverwriteImportedDataByAccident() throws {

@@ -111,6 +111,8 @@ extension DataOperations {
   func importNow(_ request: ImportRequest) throws -> ImportReport {
     try Identifier.check(request.symbol, as: .symbol)
     try Identifier.check(request.datasetName, as: .dataset)
+    // The source name is stored with the dataset and shown in listings: a name like the others.
+    try Identifier.check(request.sourceName, as: .source)
     let started = context.clock.now()
     let (cancellation, progress, hooks) = (context.cancellation, context.progress, context.hooks)
     let lease = try context.leases.acquire(
