@@ -80,25 +80,36 @@ extension Bench {
         Self.median(littleRatios), runs))
 
     // Merge of 100,000 results from 4 shard stores; baseline: storing them as a local grid does.
-    let metrics = Metrics.compute(
+    let computed = Metrics.compute(
       Backtester.run(try CompiledStrategy(try StrategyLoader.parse(Self.smaCross, origin: "bench").spec), bars: million.slice(0..<20_000)),
       bars: million.slice(0..<20_000), barsPerYear: 525_600
-    ).sortedJSON
+    )
+    let metrics = computed.sortedJSON
+    let sharpe = Metrics.reader("sharpe")!(computed)
     let total = 100_000
+    // A grid the merge can check: fast 0…999 × slow 0…99, the last axis varying fastest.
+    let axes = [GridAxis(name: "fast", values: (0..<1000).map(Double.init)), GridAxis(name: "slow", values: (0..<100).map(Double.init))]
+    let gridID = try BacktestOperations.shardedGridID(strategy: "sma-cross", axes: axes, condition: nil, rank: "sharpe", settings: "{}", shards: 4)
+    let definition = try GridDefinition(axes: axes, condition: nil).text
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
     var rows: [(params: String, metrics: String)] = []
     for k in 1...4 {
       let shard = GridShard(unchecked: k, count: 4)
       let range = shard.range(of: total)
-      let results = range.map {
-        GridShardResult(combination: $0, params: "{\"fast\":\($0 % 1000),\"slow\":\($0 / 1000)}", metrics: metrics, score: Double($0 % 977))
+      let results = try range.map {
+        GridShardResult(
+          combination: $0, params: try BacktestOperations.paramsText(["fast": Double($0 / 100), "slow": Double($0 % 100)], encoder: encoder),
+          metrics: metrics, score: sharpe.isNaN ? nil : sharpe)
       }
       rows += results.map { ($0.params, $0.metrics) }
       let store = try QtoolDatabase.open(path: scratch.appendingPathComponent("merge-shard-\(k).db").path)
       try store.recordGridShard(
         GridShardRecord(
-          gridID: "gbench00001", shard: k, shards: 4, combinations: total, firstCombination: range.lowerBound, endCombination: range.upperBound,
+          gridID: gridID, shard: k, shards: 4, combinations: total, firstCombination: range.lowerBound, endCombination: range.upperBound,
           strategyName: "sma-cross", specText: Self.smaCross, specHash: "h", dataset: "RW-1m", axes: "{\"fast\":[1],\"slow\":[1]}", rank: "sharpe",
-          settings: "{}", snapshotHash: nil, engineVersion: "bench", bars: 20_000, warmupBars: 0, jobID: nil, completedAt: 0),
+          settings: "{}", snapshotHash: nil, engineVersion: "bench", bars: 20_000, warmupBars: 0, jobID: nil, completedAt: 0,
+          definition: definition),
         results: results)
     }
     let local = try time {
@@ -108,9 +119,9 @@ extension Bench {
     let mergeSeconds = try time {
       try spawnAndWait(
         "/usr/bin/env",
-        env + ["backtest", "grid", "merge", "gbench00001"] + (1...4).map { scratch.appendingPathComponent("merge-shard-\($0).db").path } + ["-q"])
+        env + ["backtest", "grid", "merge", gridID] + (1...4).map { scratch.appendingPathComponent("merge-shard-\($0).db").path } + ["-q"])
     }
-    let merged = try database.grids().contains { $0.id == "gbench00001" && $0.combinations == total }
+    let merged = try database.grids().contains { $0.id == gridID && $0.combinations == total }
     report(
       "grid merge, 100,000 results from 4 stores", String(format: "%.2f s", mergeSeconds),
       String(format: "%@storing them in-process as a local grid does %.2f s; target < 2 s", merged ? "" : "MERGE FAILED; ", local))

@@ -25,12 +25,16 @@ public struct GridShardRecord: Sendable, Equatable, Codable {
   public var warmupBars: Int
   public var jobID: String?
   public var completedAt: Int64
+  /// The grid as given: its axes in order and its condition (JSON); nil in a shard an older
+  /// qtool wrote.
+  public var definition: String?
 
   public init(
     gridID: String, shard: Int, shards: Int, combinations: Int, firstCombination: Int, endCombination: Int, strategyName: String, specText: String,
     specHash: String, dataset: String, axes: String, rank: String, settings: String, snapshotHash: String?, engineVersion: String, bars: Int,
-    warmupBars: Int, jobID: String?, completedAt: Int64
+    warmupBars: Int, jobID: String?, completedAt: Int64, definition: String? = nil
   ) {
+    self.definition = definition
     self.gridID = gridID
     self.shard = shard
     self.shards = shards
@@ -58,7 +62,7 @@ public struct GridShardRecord: Sendable, Equatable, Codable {
       firstCombination: row["first_combination"], endCombination: row["end_combination"], strategyName: row["strategy_name"],
       specText: row["spec_text"], specHash: row["spec_hash"], dataset: row["dataset"], axes: row["axes"], rank: row["rank"],
       settings: row["settings"], snapshotHash: row["snapshot_hash"], engineVersion: row["engine_version"], bars: row["bars"],
-      warmupBars: row["warmup_bars"], jobID: row["job_id"], completedAt: row["completed_at"])
+      warmupBars: row["warmup_bars"], jobID: row["job_id"], completedAt: row["completed_at"], definition: row["definition"])
   }
 }
 
@@ -89,13 +93,13 @@ extension QtoolDatabase {
       try db.execute(
         sql: """
           INSERT INTO grid_shards (grid_id, shard, shards, combinations, first_combination, end_combination, strategy_name, spec_text,
-            spec_hash, dataset, axes, rank, settings, snapshot_hash, engine_version, bars, warmup_bars, job_id, completed_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            spec_hash, dataset, axes, rank, settings, snapshot_hash, engine_version, bars, warmup_bars, job_id, completed_at, definition)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           shard.gridID, shard.shard, shard.shards, shard.combinations, shard.firstCombination, shard.endCombination, shard.strategyName,
           shard.specText, shard.specHash, shard.dataset, shard.axes, shard.rank, shard.settings, shard.snapshotHash, shard.engineVersion,
-          shard.bars, shard.warmupBars, shard.jobID, shard.completedAt,
+          shard.bars, shard.warmupBars, shard.jobID, shard.completedAt, shard.definition,
         ])
       let statement = try db.makeStatement(
         sql: "INSERT INTO grid_shard_results (grid_id, combination, params, metrics, score) VALUES (?, ?, ?, ?, ?)")

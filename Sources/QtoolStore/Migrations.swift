@@ -678,6 +678,12 @@ enum Migrations {
           ALTER TABLE backtest_runs ADD COLUMN halt_reason TEXT;
           """)
     }
+    migrator.registerMigration("016-grid-shard-definition") { db in
+      // A shard records the grid it is part of as given (`{"axes":[{"name","values"}…],
+      // "where"}`: axes in order, the condition), so a merge can rebuild the ordered
+      // combination list and check every stored result's params against its place in it.
+      try db.execute(sql: "ALTER TABLE grid_shards ADD COLUMN definition TEXT")
+    }
     return migrator
   }
 }

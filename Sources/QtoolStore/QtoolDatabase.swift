@@ -71,10 +71,21 @@ public final class QtoolDatabase: Sendable {
     }
     // Creating the file and switching it to WAL, one process at a time.
     let lock = OpenLock(path: path)
-    // Before the pool switches the file to WAL, which would already change another program's database.
-    try refuseForeign(path: path)
-    let database = try StoreError.wrap(path: path) {
-      QtoolDatabase(path: path, writer: try DatabasePool(path: path, configuration: configuration(busyTimeout: busyTimeout, readOnly: false)))
+    // Under the lock: no other qtool is creating it now.
+    let existed = FileManager.default.fileExists(atPath: path)
+    let database: QtoolDatabase
+    do {
+      // Before the pool switches the file to WAL, which would already change another program's database.
+      try refuseForeign(path: path)
+      database = try StoreError.wrap(path: path) {
+        QtoolDatabase(path: path, writer: try DatabasePool(path: path, configuration: configuration(busyTimeout: busyTimeout, readOnly: false)))
+      }
+    } catch {
+      // A refused open leaves the file system as it found it: no lock directory beside another
+      // program's database, no store file where there was none.
+      lock.discard()
+      if !existed { for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) } }
+      throw error
     }
     lock.release()
     try database.checkNotNewer()
@@ -320,12 +331,27 @@ public final class QtoolDatabase: Sendable {
 final class OpenLock {
   private var descriptor: Int32
 
+  private let directory: String
+  /// What this lock created (the directory, the lock file), for `discard`.
+  private var createdDirectory = false
+  private var createdFile = false
+
   init(path: String) {
-    let directory = path + ".leases"
+    directory = path + ".leases"
+    createdDirectory = !FileManager.default.fileExists(atPath: directory)
     try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    createdFile = !FileManager.default.fileExists(atPath: directory + "/open.lock")
     descriptor = Glibc.open(directory + "/open.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else { return }
     while flock(descriptor, LOCK_EX) != 0 && errno == EINTR {}
+  }
+
+  /// Releases the lock and removes what taking it created: an open that was refused leaves
+  /// nothing beside the file it refused.
+  func discard() {
+    release()
+    if createdFile { unlink(directory + "/open.lock") }
+    if createdDirectory { rmdir(directory) }
   }
 
   func release() {

@@ -120,6 +120,79 @@ import Testing
     #expect(other.status == 66 && other.stderr.contains("holds no shard of grid gdeadbeef0") && other.stderr.contains(id))
   }
 
+  /// A shard store edited after the shard ran (by hand, or damaged) is refused, naming the
+  /// store and the combination: its params must be the grid's combination at their place, its
+  /// score the ranked metric its metrics hold, its recorded grid the grid's own.
+  @Test func mergeRefusesTamperedShardResults() throws {
+    let (qtool, spec) = try prepared()
+    defer { qtool.cleanUp() }
+    let small = ["--grid", "fast=5..20:5", "--grid", "slow=30,60", "--where", "fast < 20", "--snapshot", try snapshot(qtool)]
+    var id = ""
+    for k in 1...2 {
+      let shard = try qtool.run(["--db", shardStore(qtool, k), "backtest", "grid", spec] + small + ["--shard", "\(k)/2", "--json"])
+      #expect(shard.status == 0, "\(shard.stderr)")
+      id = try json(shard.stdout)["grid_id"] as! String
+    }
+    let pristine = qtool.home.appendingPathComponent("pristine.db").path
+    try FileManager.default.copyItem(atPath: shardStore(qtool, 2), toPath: pristine)
+    func sqlite(_ path: String, _ sql: String) throws {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+      process.arguments = [path, sql]
+      try process.run()
+      process.waitUntilExit()
+      #expect(process.terminationStatus == 0, "sqlite3 \(sql)")
+    }
+    func restore() throws {
+      try FileManager.default.removeItem(atPath: shardStore(qtool, 2))
+      try FileManager.default.copyItem(atPath: pristine, toPath: shardStore(qtool, 2))
+    }
+    func merge() throws -> (status: Int32, error: [String: Any]) {
+      let result = try qtool.run(["backtest", "grid", "merge", id, shardStore(qtool, 1), shardStore(qtool, 2), "--json"])
+      return (result.status, result.status == 0 ? [:] : try errorObject(result.stderr))
+    }
+    // Six combinations (fast 5, 10, 15 × slow 30, 60); shard 2 holds 3, 4 and 5.
+    // Params swapped for another combination's.
+    try sqlite(shardStore(qtool, 2), "UPDATE grid_shard_results SET params = '{\"fast\":5,\"slow\":30}' WHERE combination = 4")
+    var refused = try merge()
+    #expect(refused.status == 65)
+    #expect(refused.error["code"] as? String == "grid_shard_mismatch")
+    var message = refused.error["message"] as? String ?? ""
+    #expect(message.contains(shardStore(qtool, 2)) && message.contains("combination 4") && message.contains("{\"fast\":15,\"slow\":30}"), "\(message)")
+    #expect((refused.error["details"] as? [String: Any])?["combination"] as? Int == 4)
+    #expect(try qtool.run(["backtest", "grid", "show", id]).status == 66, "nothing was merged")
+
+    // A score that is not the ranked metric (sharpe) its metrics hold.
+    try restore()
+    try sqlite(shardStore(qtool, 2), "UPDATE grid_shard_results SET score = 42.5 WHERE combination = 5")
+    refused = try merge()
+    #expect(refused.status == 65)
+    message = refused.error["message"] as? String ?? ""
+    #expect(message.contains(shardStore(qtool, 2)) && message.contains("combination 5") && message.contains("score 42.5"), "\(message)")
+    // The metric edited instead of the score: the same refusal.
+    try restore()
+    try sqlite(
+      shardStore(qtool, 2), "UPDATE grid_shard_results SET metrics = json_set(metrics, '$.sharpe', 9.75) WHERE combination = 3")
+    refused = try merge()
+    #expect(refused.status == 65 && (refused.error["message"] as? String ?? "").contains("combination 3"), "\(refused.error)")
+
+    // The recorded grid edited in both stores, so they agree: it is not this grid's.
+    try restore()
+    for k in 1...2 {
+      try sqlite(shardStore(qtool, k), "UPDATE grid_shards SET definition = replace(definition, '\"where\":\"fast < 20\"', '\"where\":\"fast < 25\"')")
+    }
+    refused = try merge()
+    #expect(refused.status == 65 && refused.error["code"] as? String == "grid_shard_mismatch", "\(refused.error)")
+    #expect((refused.error["message"] as? String ?? "").contains("is not grid \(id)'s"), "\(refused.error)")
+    try sqlite(shardStore(qtool, 1), "UPDATE grid_shards SET definition = replace(definition, 'fast < 25', 'fast < 20')")
+    try restore()
+
+    // Untouched, the same stores merge.
+    let merged = try qtool.run(["backtest", "grid", "merge", id, shardStore(qtool, 1), shardStore(qtool, 2), "--json"])
+    #expect(merged.status == 0, "\(merged.stderr)")
+    #expect(try json(merged.stdout)["combinations"] as? Int == 6)
+  }
+
   @Test func shardAutoReadsSlurmAndKubernetesIndices() throws {
     let (qtool, spec) = try prepared()
     defer { qtool.cleanUp() }
@@ -167,6 +240,16 @@ import Testing
         "--shard", "1/2", "--snapshot", snapshot, "--snapshot-hash", "0123abcd", "--json",
       ])
     #expect(try wrongHash.status == 65 && (errorObject(wrongHash.stderr)["code"] as? String) == "snapshot_hash_mismatch", "\(wrongHash.stderr)")
+    // Refused before its store is opened: no --db file, no lease directory.
+    for litter in ["", "-wal", "-shm", ".leases"] {
+      #expect(!FileManager.default.fileExists(atPath: shardStore(qtool, 1) + litter), "a refused shard created \(shardStore(qtool, 1))\(litter)")
+    }
+    for bad in [["--shard", "5/4"], ["--shard", "1/2", "--snapshot-hash", "0123abcd"], ["--shard", "1/2", "--snapshot", "/nonexistent.db"]] {
+      let refused = try qtool.run(["--db", shardStore(qtool, 2), "backtest", "grid", spec] + small + bad)
+      #expect(refused.status != 0, "\(bad)")
+      #expect(!FileManager.default.fileExists(atPath: shardStore(qtool, 2)), "\(bad) created the --db store")
+      #expect(!FileManager.default.fileExists(atPath: shardStore(qtool, 2) + ".leases"), "\(bad) created a lease directory")
+    }
     // A store that is not a snapshot is refused too.
     let notSnapshot = try qtool.run(["backtest", "grid", spec] + small + ["--shard", "1/2", "--snapshot", qtool.databasePath])
     #expect(notSnapshot.status == 65 && notSnapshot.stderr.contains("is not a snapshot"), "\(notSnapshot.stderr)")

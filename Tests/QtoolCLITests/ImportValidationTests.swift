@@ -34,8 +34,31 @@ import Testing
     let missing = try write(qtool, "nan.csv", ["2024-01-01,10,11,9,10.5,100", "2024-01-02,10,11,9,10.5,100", "2024-01-03,10,11,9,NaN,100"])
     let skipped = try qtool.run(["data", "import", missing, "-s", "NAN", "-t", "1d", "--calendar", "24x7"])
     #expect(skipped.status == 0)
-    #expect(skipped.stderr.contains("1 row without prices (empty, null or NaN) was skipped"), "\(skipped.stderr)")
+    #expect(skipped.stderr.contains("1 row without a price or volume (empty, null or NaN) was left out, not stored"), "\(skipped.stderr)")
     #expect(try jsonArray(try qtool.run(["data", "list", "--json"]).stdout)[0]["bars"] as? Int == 2)
+  }
+
+  /// A missing volume is a missing value, not 0: the row is left out and the summary and the
+  /// JSON say so; a file without a volume column stores volume 0.
+  @Test func missingVolumeIsLeftOutAndReported() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let file = try write(
+      qtool, "vol.csv", ["2024-01-01,10,11,9,10.5,100", "2024-01-02,10,11,9,10.5,", "2024-01-03,10,11,9,10.5,null", "2024-01-04,10,11,9,10.5,7"])
+    let text = try qtool.run(["data", "import", file, "-s", "VOL", "-t", "1d", "--calendar", "24x7"])
+    #expect(text.status == 0, "\(text.stderr)")
+    #expect(text.stderr.contains("2 rows without a price or volume (empty, null or NaN) were left out, not stored"), "\(text.stderr)")
+    let exported = try qtool.run(["data", "export", "VOL-1d", "-o", "-"])
+    #expect(!exported.stdout.contains("2024-01-02"), "\(exported.stdout)")
+    #expect(!exported.stdout.contains(",0\n"), "no volume of 0 was made up: \(exported.stdout)")
+    let json = try qtool.run(["data", "import", file, "-s", "VOL2", "-t", "1d", "--calendar", "24x7", "--json"])
+    let files = try jsonObject(json.stdout)["files"] as? [[String: Any]]
+    #expect(files?.first?["skipped_rows"] as? Int == 2)
+    #expect(try jsonObject(json.stdout)["rows_read"] as? Int == 2)
+    let noVolume = qtool.home.appendingPathComponent("novol.csv")
+    try "timestamp,open,high,low,close\n2024-01-01,10,11,9,10.5\n2024-01-02,10,11,9,10.5\n".write(to: noVolume, atomically: true, encoding: .utf8)
+    let plain = try qtool.run(["data", "import", noVolume.path, "-s", "NOVOL", "-t", "1d", "--calendar", "24x7", "--json"])
+    #expect(try jsonObject(plain.stdout)["rows_read"] as? Int == 2, "\(plain.stderr)")
   }
 
   @Test func nonPositivePricesWhenAllowed() throws {
@@ -62,6 +85,20 @@ import Testing
     #expect(result.stderr.contains("the bars are 1 hour apart, not 1d bars"), "\(result.stderr)")
     #expect(result.stderr.contains("--force-timeframe"))
     #expect(try jsonArray(try qtool.run(["data", "list", "--json"]).stdout)[0]["bars"] as? Int == 5, "the dataset is as it was")
+  }
+
+  @Test func twoHourlyBarsAsDailyAreRefused() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let two = try write(qtool, "two.csv", ["2024-01-10T00:00:00Z,10,11,9,10.5,100", "2024-01-10T01:00:00Z,10,11,9,10.5,100"])
+    let result = try qtool.run(["data", "import", two, "-s", "TWO", "-t", "1d", "--calendar", "24x7"])
+    #expect(result.status == 65, "\(result.stderr)")
+    #expect(result.stderr.contains("the bars are 1 hour apart, not 1d bars"), "\(result.stderr)")
+    #expect(try qtool.run(["data", "list", "--json"]).stdout == "[\n\n]\n", "nothing stored")
+    // Two daily bars over a long weekend are daily bars.
+    let weekend = try write(qtool, "weekend.csv", ["2024-03-29,10,11,9,10.5,100", "2024-04-02,10,11,9,10.5,100"])
+    let daily = try qtool.run(["data", "import", weekend, "-s", "WKND", "-t", "1d"])
+    #expect(daily.status == 0, "\(daily.stderr)")
   }
 
   @Test func dailyBarsAsWeeklyOrMonthlyAreRefused() throws {

@@ -88,6 +88,33 @@ import Testing
     for good in ["BRK.B", "^GSPC", "EURUSD=X"] {
       #expect(try qtool.run(["data", "import", Self.goog, "-s", good, "-t", "1d"]).status == 0, "\(good)")
     }
+    // A source name is a name like the others: at most 64 of the same characters.
+    for bad in [String(repeating: "s", count: 65), "my source", "a\u{1B}[31m", ".hidden"] {
+      let result = try qtool.run(["data", "import", Self.goog, "-s", "SRC", "-t", "1d", "--source-name", bad])
+      #expect(result.status == 64, "\(bad): \(result.stderr)")
+      #expect(result.stderr.contains("is not a valid source name: use letters, digits and . _ - ^ = (at most 64"), "\(result.stderr)")
+      #expect(!result.stderr.contains("\u{1B}"))
+    }
+    #expect(try qtool.run(["data", "import", Self.goog, "-s", "SRC", "-t", "1d", "--source-name", String(repeating: "s", count: 64)]).status == 0)
+  }
+
+  /// A repeatable KEY=VALUE option given one KEY twice is refused naming the key: which value
+  /// was meant cannot be known (single-valued options take the last, by convention).
+  @Test func aKeyGivenTwiceIsRefused() throws {
+    let qtool = try prepared()
+    defer { qtool.cleanUp() }
+    #expect(try qtool.run(["strategy", "new", "s", "--symbol", "GOOG", "--template", "sma_crossover", "-q"]).status == 0)
+    let param = try qtool.run(["backtest", "run", "s", "--param", "fast=5", "--param", "slow=40", "--param", "fast=7"])
+    #expect(param.status == 64, "\(param.stderr)")
+    #expect(param.stderr.contains("--param fast is given twice ('fast=5' and 'fast=7')"), "\(param.stderr)")
+    #expect(try qtool.run(["backtest", "list", "--json"]).stdout == "[\n\n]\n", "nothing ran")
+    let map = try qtool.run(["data", "import", Self.goog, "-s", "M", "-t", "1d", "--map", "close=Close", "--map", "CLOSE=Open"])
+    #expect(map.status == 64 && map.stderr.contains("--map close is given twice"), "\(map.stderr)")
+    #expect(try qtool.run(["backtest", "run", "s", "--param", "fast=5", "--param", "slow=40", "-q"]).status == 0, "distinct keys are fine")
+    // A single-valued option given twice takes the last, as documented.
+    let twice = try qtool.run(["backtest", "run", "s", "--capital", "5000", "--capital", "20000", "--json"])
+    #expect(twice.status == 0, "\(twice.stderr)")
+    #expect(twice.stdout.contains("20000"), "the last --capital wins")
   }
 
   @Test func preprocessDoesNotOverwriteImportedDataByAccident() throws {

@@ -36,6 +36,30 @@ import Testing
     #expect(datasets.count == 4)
   }
 
+  /// A --db that is another program's SQLite database is refused and left exactly as it was:
+  /// nothing is created beside it (no lease directory, no -wal).
+  @Test func aForeignDatabaseIsRefusedWithoutLitter() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    let directory = qtool.home.appendingPathComponent("other")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let path = directory.appendingPathComponent("app.db").path
+    let sqlite = Process()
+    sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+    sqlite.arguments = [path, "CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('keep');"]
+    try sqlite.run()
+    sqlite.waitUntilExit()
+    let before = try Data(contentsOf: URL(fileURLWithPath: path))
+    let file = qtool.home.appendingPathComponent("s.csv")
+    try "timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n".write(to: file, atomically: true, encoding: .utf8)
+    for arguments in [["data", "import", file.path, "-s", "S", "-t", "1d"], ["jobs", "prune"], ["data", "list"]] {
+      let result = try qtool.run(["--db", path] + arguments)
+      #expect(result.status == 65, "\(arguments): \(result.stderr)")
+      #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["app.db"], "\(arguments) left nothing beside it")
+    }
+    #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+  }
+
   /// Commands that only read never create a store.
   @Test func readersDoNotCreateAStore() throws {
     let qtool = try QtoolProcess()

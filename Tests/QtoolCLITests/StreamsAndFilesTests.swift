@@ -213,4 +213,19 @@ import Testing
     #expect(runs?.isEmpty == true, "no run was recorded")
     #expect(try String(contentsOfFile: taken, encoding: .utf8) == "mine")
   }
+
+  /// Empty standard input is named as such, never as the temporary file it was kept in.
+  @Test func emptyStandardInputIsNamed() throws {
+    let qtool = try QtoolProcess()
+    defer { qtool.cleanUp() }
+    for input in ["", "timestamp,open,high,low,close,volume\n"] {
+      let result = try qtool.run(["data", "import", "-", "--symbol", "X", "--timeframe", "1d", "--json"], stdin: Data(input.utf8))
+      #expect(result.status == 65, "\(result.stderr)")
+      #expect(result.stderr.contains("standard input was empty or had only a header"), "\(result.stderr)")
+      #expect(!result.stderr.contains("qtool-stdin") && !result.stderr.contains("/tmp"), "no temporary path: \(result.stderr)")
+    }
+    let bad = try qtool.run(["data", "import", "-", "--symbol", "X", "--timeframe", "1d"], stdin: Data("timestamp,open,high,low,close\n2024-01-01,1,2,0.5,x\n".utf8))
+    #expect(bad.status == 65 && bad.stderr.contains("standard input:2: close: expected a number"), "\(bad.stderr)")
+  }
+
 }

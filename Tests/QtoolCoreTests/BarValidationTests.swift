@@ -47,6 +47,20 @@ import Testing
     #expect(found?.reason.contains("a row of another timeframe") == true)
   }
 
+  /// Two bars are enough to tell hourly bars from daily ones; one wide step alone is not
+  /// enough to call daily bars weekly (it may be a weekend and a holiday).
+  @Test func spacingIsJudgedFromTwoBars() {
+    let day = UTCCalendar.dayMilliseconds
+    let start = UTCCalendar.timestamp(year: 2024, month: 1, day: 5)
+    #expect(BarValidation.spacingProblem([start, start + 3_600_000], timeframe: Timeframe("1d")!) == "the bars are 1 hour apart, not 1d bars")
+    #expect(BarValidation.spacingProblem([start, start + day], timeframe: Timeframe("1w")!) == "the bars are 1 day apart, not 1w bars")
+    #expect(BarValidation.spacingProblem([start, start + 4 * day], timeframe: Timeframe("1d")!) == nil, "Friday to Tuesday over a holiday")
+    #expect(BarValidation.spacingProblem([start, start + day], timeframe: Timeframe("1d")!) == nil)
+    #expect(BarValidation.spacingProblem([start], timeframe: Timeframe("1d")!) == nil)
+    #expect(
+      BarValidation.spacingProblem([start, start + 7 * day, start + 14 * day], timeframe: Timeframe("1d")!) == "the bars are 7 days apart, not 1d bars")
+  }
+
   @Test func equitySessionsMaySitOffTheHourButAllAlike() {
     let hour: Int64 = 3_600_000
     let session = day * 4 + 13 * hour + 1_800_000  // 13:30Z

@@ -60,6 +60,25 @@ func readCSV(_ text: String, _ options: CSVOptions = CSVOptions()) throws -> CSV
     #expect(result.skippedRows == 2)
   }
 
+  /// A file with a volume column never gets a made-up volume: a row whose volume is empty,
+  /// `null` or `NaN` is left out and counted, as one without a price is. A file without the
+  /// column has volume 0, as documented.
+  @Test func rowsWithoutVolumeAreLeftOutNotStoredAsZero() throws {
+    let result = try readCSV(
+      "date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10\n2024-01-03,1,2,0.5,1.5,\n2024-01-04,1,2,0.5,1.5,null\n2024-01-05,1,2,0.5,1.5,NaN\n2024-01-06,1,2,0.5,1.5,\"\"\n2024-01-07,1,2,0.5,1.5,0\n"
+    )
+    #expect(result.series.volume == [10, 0], "the stated 0 is kept; the missing ones are not made 0")
+    #expect(result.series.timestamps == [UTCCalendar.timestamp(year: 2024, month: 1, day: 2), UTCCalendar.timestamp(year: 2024, month: 1, day: 7)])
+    #expect(result.skippedRows == 4)
+    let noVolume = try readCSV("date,open,high,low,close\n2024-01-02,1,2,0.5,1.5\n")
+    #expect(noVolume.series.volume == [0])
+    #expect(noVolume.skippedRows == 0)
+    // Headerless: the sixth column is the volume.
+    let headerless = try readCSV("1704153600,1,2,0.5,1.5,7\n1704240000,1,2,0.5,1.5,\n")
+    #expect(headerless.series.volume == [7])
+    #expect(headerless.skippedRows == 1)
+  }
+
   @Test func customTimestampFormat() throws {
     var options = CSVOptions()
     options.timestampFormat = "dd/MM/yyyy HH:mm"

@@ -149,6 +149,27 @@ let farFuture: Int64 = 4_000_000_000_000
     #expect(batch.dropped[0].description == "u, row 3 (2020-09-02): volume is null; the bar was left out")
   }
 
+  @Test func stooqEmptyVolumeIsLeftOutAndReportedByLine() throws {
+    let body = Data("Date,Open,High,Low,Close,Volume\n2024-01-02,1,2,0.5,1.5,100\n2024-01-03,1,2,0.5,1.5,\n2024-01-04,1,2,0.5,1.5,200\n".utf8)
+    let batch = try StooqSource(baseURL: "x").batch(from: body, task: task, timeframe: Timeframe("1d")!, now: farFuture)
+    #expect(batch.series.volume == [100, 200], "the bar without a volume is left out, not stored with 0")
+    #expect(batch.dropped.map(\.description) == ["u:3: volume is empty; the row was left out"])
+    #expect(batch.dropped[0].timestamp == UTCCalendar.timestamp(year: 2024, month: 1, day: 3))
+  }
+
+  @Test func binanceNullValuesAreLeftOutAndReported() throws {
+    let body = Data(
+      "[[0,\"1\",\"2\",\"0.5\",\"1.5\",\"10\"],[3600000,\"1\",\"2\",\"0.5\",\"1.5\",null],[7200000,null,\"2\",\"0.5\",\"1.5\",\"3\"],[10800000,\"1\",\"2\",\"0.5\",\"1.5\",\"4\"]]"
+        .utf8)
+    let batch = try BinanceSource(baseURL: "x").batch(from: body, task: task, timeframe: Timeframe("1h")!, now: farFuture)
+    #expect(batch.series.timestamps == [0, 10_800_000])
+    #expect(batch.series.volume == [10, 4])
+    #expect(
+      batch.dropped.map(\.description) == [
+        "u, row 2 (1970-01-01T01:00:00Z): volume is null; the bar was left out", "u, row 3 (1970-01-01T02:00:00Z): open is null; the bar was left out",
+      ])
+  }
+
   @Test func yahooStringCloseIsLeftOutAndCounted() throws {
     let body = try yahoo { quote in
       var close = quote["close"] as! [Any]

@@ -124,9 +124,11 @@ public enum BarValidation {
   /// Why bars at these (sorted) open times cannot be of `timeframe`, or nil: the usual step
   /// between bars is less than half the timeframe's (hourly bars called 1d, daily called 1w or
   /// 1M) or more than three times it (weekly bars called 1d). Gaps and weekends are allowed:
-  /// the most common step decides. Needs at least three bars to judge.
+  /// the most common step decides. Two bars are judged too: bars closer than half the
+  /// timeframe cannot be of it however few they are; but one wide step alone may be a hole
+  /// (a weekend and a holiday), so it refuses only when it is the usual one of several.
   public static func spacingProblem(_ timestamps: [Int64], timeframe: Timeframe) -> String? {
-    guard timestamps.count >= 3 else { return nil }
+    guard timestamps.count >= 2 else { return nil }
     var counts: [Int64: Int] = [:]
     // Ten thousand steps spread over the series judge a million bars as well as all of them.
     let stride = max(1, (timestamps.count - 1) / 10_000)
@@ -135,7 +137,8 @@ public enum BarValidation {
     }
     guard let usual = counts.max(by: { $0.value != $1.value ? $0.value < $1.value : $0.key > $1.key })?.key else { return nil }
     let nominal = timeframe.unit == .month ? Int64(timeframe.count) * 30 * UTCCalendar.dayMilliseconds : timeframe.milliseconds
-    guard usual * 2 < nominal || usual > nominal * 3 else { return nil }
+    let steps = counts.values.reduce(0, +)
+    guard usual * 2 < nominal || (usual > nominal * 3 && steps >= 2) else { return nil }
     return "the bars are \(describe(usual)) apart, not \(timeframe) bars"
   }
 

@@ -6,7 +6,7 @@ public enum Identifier {
   public static let maxLength = 64
 
   public enum Kind: String, Sendable {
-    case symbol, dataset, strategy, model
+    case symbol, dataset, strategy, model, source
   }
 
   public static func isAllowed(_ byte: UInt8) -> Bool {

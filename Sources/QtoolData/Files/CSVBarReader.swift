@@ -72,6 +72,7 @@ public enum CSVError: QtoolError, Equatable {
     case .layout(let file, let reason): return "\(file): \(reason)"
     case .row(let file, let line, let reason): return "\(file):\(line): \(reason)"
     case .cell(let file, let line, let column, let reason): return "\(file):\(line):\(column): \(reason)"
+    case .empty(let file) where file == "standard input": return "standard input was empty or had only a header: no bars to import"
     case .empty(let file): return "\(file): no bars found (the file is empty or has only a header)"
     }
   }
@@ -198,7 +199,8 @@ public enum CSVBarReader {
   /// The result of reading one file.
   public struct Result: Sendable {
     public var series: BarSeries
-    /// Rows left out because a price was empty, `null` or `NaN`.
+    /// Rows left out because a price, or the volume of a file with a volume column, was
+    /// empty, `null` or `NaN`.
     public var skippedRows: Int
   }
 
@@ -329,9 +331,15 @@ public enum CSVBarReader {
         skipped += 1
         continue
       }
+      // A file without a volume column has none (0); one with it never gets a made-up 0: a
+      // row whose volume is missing is left out and counted, as one without a price is.
       var volume = 0.0
       if let column = layout.volume {
-        volume = try number(fields, starts[column], ends[column], name: "volume", file: file, line: lineNumber, grouped: grouped) ?? 0
+        guard let read = try number(fields, starts[column], ends[column], name: "volume", file: file, line: lineNumber, grouped: grouped) else {
+          skipped += 1
+          continue
+        }
+        volume = read
       }
       series.append(timestamp: timestamp, open: open, high: high, low: low, close: close, volume: volume)
     }
@@ -440,7 +448,7 @@ public enum CSVBarReader {
     return found
   }
 
-  /// A number field; nil when empty, `null` or `NaN` (the row is then skipped).
+  /// A number field; nil when empty, `null` or `NaN` (the row is then left out and counted).
   /// `grouped`: the field may group thousands with commas (`1,234.50`), as it can only be
   /// when quoted in a comma-separated file.
   @inline(__always)

@@ -2,7 +2,7 @@ import Foundation
 import QtoolCore
 
 /// The line of every row `CSVBarReader` keeps from a file, and the lines it leaves out for a
-/// price that is empty, `null` or `NaN`: so a bad row is named by its line, and a dropped row
+/// price (or a volume, in a file with a volume column) that is empty, `null` or `NaN`: so a bad row is named by its line, and a dropped row
 /// is counted and reported rather than lost without a word.
 ///
 /// It walks the lines the way `CSVBarReader.parse` does (BOM, header, blank lines, CR LF).
@@ -18,8 +18,9 @@ enum CSVRowLines {
   static func locate(_ data: Data, layout: CSVLayout, file: String, keptRows: Int) -> Located {
     var rows: [Int] = []
     var dropped: [DroppedRow] = []
-    let names = ["open", "high", "low", "close"]
-    let columns = [layout.open, layout.high, layout.low, layout.close]
+    // The fields the reader requires: the prices, and the volume when the file has a column for it.
+    let names = ["open", "high", "low", "close"] + (layout.volume == nil ? [] : ["volume"])
+    let columns = [layout.open, layout.high, layout.low, layout.close] + (layout.volume.map { [$0] } ?? [])
     let maxColumn = max(layout.timestamp, layout.open, layout.high, layout.low, layout.close, layout.volume ?? 0)
     data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
       let bytes = raw.bindMemory(to: UInt8.self)
@@ -94,7 +95,7 @@ struct CSVBody {
     if dropped.count < result.skippedRows {
       // Rows the reader skipped that this walk did not see: still counted.
       for _ in dropped.count..<result.skippedRows {
-        dropped.append(DroppedRow(timestamp: nil, location: file, reason: "a row with a missing price was left out"))
+        dropped.append(DroppedRow(timestamp: nil, location: file, reason: "a row with a missing price or volume was left out"))
       }
     }
     return CSVBody(series: result.series, origin: BarOrigin(file: file, lines: located.rows), dropped: dropped)

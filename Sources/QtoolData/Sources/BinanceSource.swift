@@ -34,18 +34,33 @@ public struct BinanceSource: MarketSource {
       throw FetchError.invalidResponse(url: task.request.url, reason: "expected a JSON array of klines, got \(BodyFraming.describe(body))")
     }
     var series = BarSeries(reservingCapacity: rows.count)
+    var dropped: [DroppedRow] = []
+    var kept: [Int] = []
+    let names = ["open", "high", "low", "close", "volume"]
     for (index, item) in rows.enumerated() {
-      guard let row = item as? [Any], row.count >= 6, let openTime = Self.integer(row[0]),
-        let open = Self.number(row[1]), let high = Self.number(row[2]), let low = Self.number(row[3]),
-        let close = Self.number(row[4]), let volume = Self.number(row[5])
-      else {
+      func malformed() -> FetchError {
         let text = (item as? [Any]).map { "\($0.prefix(6))" } ?? "\(item)"
-        throw FetchError.invalidResponse(url: task.request.url, reason: "kline \(index + 1) is malformed: \(text.prefix(160))")
+        return FetchError.invalidResponse(url: task.request.url, reason: "kline \(index + 1) is malformed: \(text.prefix(160))")
       }
+      guard let row = item as? [Any], row.count >= 6, let openTime = Self.integer(row[0]) else { throw malformed() }
+      // A null price or volume is a missing value, as in every other source: the bar is left
+      // out and reported, never stored with a number made up for it. Junk refuses the page.
+      if let missing = (1...5).first(where: { row[$0] is NSNull }) {
+        dropped.append(
+          DroppedRow(
+            timestamp: openTime, location: "\(task.request.url), row \(index + 1) (\(UTCCalendar.format(openTime)))",
+            reason: "\(names[missing - 1]) is null; the bar was left out"))
+        continue
+      }
+      guard let open = Self.number(row[1]), let high = Self.number(row[2]), let low = Self.number(row[3]),
+        let close = Self.number(row[4]), let volume = Self.number(row[5])
+      else { throw malformed() }
       series.append(timestamp: openTime, open: open, high: high, low: low, close: close, volume: volume)
+      kept.append(index + 1)
     }
     // The last kline may still be open: `checked` drops it until its close time has passed.
-    return try SourceBatch.checked(series, origin: BarOrigin(file: task.request.url), task: task, timeframe: timeframe, now: now)
+    return try SourceBatch.checked(
+      series, origin: BarOrigin(file: task.request.url, lines: kept, textLines: false), task: task, timeframe: timeframe, now: now, dropped: dropped)
   }
 
   public func incompleteness(of response: HTTPResponse, task: SourceTask) -> String? { BodyFraming.json(response.body) }

@@ -138,6 +138,15 @@ extension BacktestOperations {
   /// axes, condition, ranking, settings, number of shards). The spec version, snapshot and engine
   /// are recorded with each shard and checked when shards are merged.
   static func shardedGridID(strategy: String, request: GridRequest, shards: Int, walkForward: String? = nil) throws -> String {
+    try shardedGridID(
+      strategy: strategy, axes: request.axes, condition: request.condition, rank: request.rank, settings: try settingsText(request), shards: shards,
+      walkForward: walkForward)
+  }
+
+  /// The same from what a shard records (its settings as stored).
+  public static func shardedGridID(
+    strategy: String, axes: [GridAxis], condition: String?, rank: String, settings: String, shards: Int, walkForward: String? = nil
+  ) throws -> String {
     struct Identity: Encodable {
       var strategy: String
       var axes: [GridAxis]
@@ -151,15 +160,14 @@ extension BacktestOperations {
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
     let identity = Identity(
-      strategy: strategy, axes: request.axes, condition: request.condition, rank: request.rank, settings: try settingsText(request), shards: shards,
-      walkForward: walkForward)
+      strategy: strategy, axes: axes, condition: condition, rank: rank, settings: settings, shards: shards, walkForward: walkForward)
     return "g" + ContentHash.sha256Hex(try encoder.encode(identity)).prefix(9)
   }
 
   /// Runs shard `shard` of the grid, as a job, and records it with its results in this store.
-  /// Bars come from `data` when given (a snapshot, opened read-only) and from this store
-  /// otherwise; with `snapshotHash`, the snapshot must hold bars of that hash.
-  public func gridShard(_ request: GridRequest, shard: GridShard, data: QtoolDatabase? = nil, snapshotHash: String? = nil) throws -> GridShardReport {
+  /// Bars come from `data` when given (a snapshot, checked by `ShardSnapshot.open`) and from
+  /// this store otherwise.
+  public func gridShard(_ request: GridRequest, shard: GridShard, data: ShardSnapshot? = nil) throws -> GridShardReport {
     try Self.checkRank(request.rank)
     try OperationError.checkRange(from: request.from, to: request.to)
     struct Request: Encodable {
@@ -170,15 +178,13 @@ extension BacktestOperations {
       .grid, request: Request(grid: request, shard: shard.description), context: context, link: { ["grid_id": .string($0.gridID)] }
     ) {
       context in
-      try BacktestOperations(context).gridShardNow(request, shard: shard, data: data, snapshotHash: snapshotHash)
+      try BacktestOperations(context).gridShardNow(request, shard: shard, data: data)
     }
   }
 
-  func gridShardNow(_ request: GridRequest, shard: GridShard, data dataStore: QtoolDatabase?, snapshotHash expected: String?) throws
-    -> GridShardReport
-  {
+  func gridShardNow(_ request: GridRequest, shard: GridShard, data snapshot: ShardSnapshot?) throws -> GridShardReport {
     let started = context.clock.now()
-    let (reader, snapshotHash) = try shardReader(snapshot: dataStore, expected: expected)
+    let (reader, snapshotHash) = shardReader(snapshot: snapshot)
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let compiled = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
     let combinations = try Self.combinations(request, known: compiled.parameters)
@@ -194,8 +200,7 @@ extension BacktestOperations {
     let results = try zip(range, zip(mine, metrics)).map { index, pair in
       let score = read(pair.1)
       return GridShardResult(
-        combination: index, params: String(decoding: try encoder.encode(pair.0), as: UTF8.self), metrics: pair.1.sortedJSON,
-        score: score.isNaN ? nil : score)
+        combination: index, params: try Self.paramsText(pair.0, encoder: encoder), metrics: pair.1.sortedJSON, score: score.isNaN ? nil : score)
     }
     let id = try Self.shardedGridID(strategy: loaded.spec.name, request: request, shards: shard.count)
     try context.cancellation.check()
@@ -205,7 +210,7 @@ extension BacktestOperations {
         endCombination: range.upperBound, strategyName: loaded.spec.name, specText: loaded.text, specHash: loaded.hash, dataset: data.datasetName,
         axes: try Self.axesText(request), rank: request.rank, settings: try Self.settingsText(request), snapshotHash: snapshotHash,
         engineVersion: Self.shardEngineVersion, bars: data.tradedCount, warmupBars: data.tradingStart, jobID: context.jobID,
-        completedAt: context.clock.now()),
+        completedAt: context.clock.now(), definition: try GridDefinition(axes: request.axes, condition: request.condition).text),
       results: results)
     return GridShardReport(
       gridID: id, jobID: context.jobID, shard: shard.index, shards: shard.count, strategy: loaded.spec.name, dataset: data.datasetName,
@@ -220,6 +225,7 @@ extension BacktestOperations {
     let started = context.clock.now()
     let byShard: [FoundShard<GridShardRecord>] = try checkedShards(
       of: id, noun: "grid", in: given, read: { try $0.gridShards(gridID: id) }, others: { try $0.gridShards().map(\.gridID) },
+      checks: [ShardDisagreement(what: "grid definitions", differs: { $0.definition != $1.definition }, describe: { $0.definition ?? "none" })],
       runAlike: "run every shard of a grid with the same spec, snapshot and qtool", rerun: { _ in "backtest grid …" })
     let first = byShard[0]
     let total = first.record.combinations
@@ -228,6 +234,11 @@ extension BacktestOperations {
         .alreadyExists, code: "grid_exists", "grid \(id) is already stored in \(database.path)", details: ["grid_id": .string(id)],
         hint: "`qtool backtest grid show \(id)` shows it")
     }
+    // Nothing a shard store says is taken on trust: each result's params must be the grid's
+    // combination at its place, and its score the ranked metric its metrics hold.
+    let combinations = try Self.recordedCombinations(first.record, id: id, store: first.store)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
     var params = [String](repeating: "", count: total)
     var metrics = [String](repeating: "", count: total)
     var scores = [Double](repeating: .nan, count: total)
@@ -244,6 +255,8 @@ extension BacktestOperations {
           details: ["grid_id": .string(id), "shard": .number(Double(shard))], hint: "run that shard again")
       }
       for result in results {
+        try Self.checkResult(
+          result, expected: combinations[result.combination], rank: first.record.rank, encoder: encoder, id: id, shard: shard, store: entry.store)
         params[result.combination] = result.params
         metrics[result.combination] = result.metrics
         scores[result.combination] = result.score ?? .nan
@@ -270,6 +283,108 @@ extension BacktestOperations {
   }
 }
 
+/// A grid as given, as its shards record it: the axes in their order and the condition, from
+/// which its ordered combination list is rebuilt.
+public struct GridDefinition: Codable, Sendable, Equatable {
+  public var axes: [GridAxis]
+  public var condition: String?
+  enum CodingKeys: String, CodingKey { case axes, condition = "where" }
+
+  public init(axes: [GridAxis], condition: String?) {
+    self.axes = axes
+    self.condition = condition
+  }
+
+  public var text: String {
+    get throws {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = .sortedKeys
+      return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+  }
+}
+
+extension BacktestOperations {
+  /// A combination's params as a grid stores them: JSON, keys sorted.
+  public static func paramsText(_ combination: [String: Double], encoder: JSONEncoder) throws -> String {
+    String(decoding: try encoder.encode(combination), as: UTF8.self)
+  }
+
+  /// The grid's ordered combination list, rebuilt from what a shard of it records (axes in
+  /// order, condition, spec); refused when the shard records none, or one that is not grid `id`'s.
+  static func recordedCombinations(_ record: GridShardRecord, id: String, store: String) throws -> [[String: Double]] {
+    let details: [String: JSONValue] = ["grid_id": .string(id), "shard": .number(Double(record.shard)), "store": .string(store)]
+    guard let text = record.definition, let definition = try? JSONDecoder().decode(GridDefinition.self, from: Data(text.utf8)) else {
+      throw OperationError.invalidInput(
+        "shard \(record.shard) of grid \(id) in \(store) does not record the grid's axes and condition (an older qtool wrote it, or it is damaged), so its results cannot be checked; nothing was merged",
+        code: "grid_shard_unverifiable", details: details, hint: "run the grid's shards again with this qtool, then merge")
+    }
+    let recomputed = try shardedGridID(
+      strategy: record.strategyName, axes: definition.axes, condition: definition.condition, rank: record.rank, settings: record.settings,
+      shards: record.shards)
+    guard recomputed == id else {
+      throw OperationError.invalidInput(
+        "shard \(record.shard) of grid \(id) in \(store) records a grid (axes, condition, settings) that is not grid \(id)'s but \(recomputed)'s; the store was changed or is damaged, and nothing was merged",
+        code: "grid_shard_mismatch", details: details, hint: "run that shard again")
+    }
+    let loaded = try StrategyLoader.parse(record.specText, origin: "grid \(id)")
+    let known = try CompiledStrategy(loaded.spec, origin: loaded.origin).parameters
+    let request = GridRequest(
+      strategy: .registered(name: record.strategyName, version: nil), axes: definition.axes, condition: definition.condition, rank: record.rank, maxCombinations: .max)
+    let combinations = try combinations(request, known: known)
+    guard combinations.count == record.combinations else {
+      throw OperationError.invalidInput(
+        "shard \(record.shard) of grid \(id) in \(store) says the grid has \(record.combinations) combinations, but its axes and condition give \(combinations.count); nothing was merged",
+        code: "grid_shard_mismatch", details: details, hint: "run that shard again")
+    }
+    return combinations
+  }
+
+  /// Refuses a stored result whose params are not the grid's combination at its place, or whose
+  /// score is not the ranked metric of its own metrics (equal as numbers; an undefined metric,
+  /// stored as null, has no score or an infinite one, as a profit factor without a loss).
+  static func checkResult(
+    _ result: GridShardResult, expected: [String: Double], rank: String, encoder: JSONEncoder, id: String, shard: Int, store: String
+  ) throws {
+    func mismatch(_ what: String) -> OperationError {
+      OperationError.invalidInput(
+        "\(store): combination \(result.combination) of grid \(id) (shard \(shard)) \(what); the shard store was changed after the shard ran, or is damaged, and nothing was merged",
+        code: "grid_shard_mismatch",
+        details: [
+          "grid_id": .string(id), "shard": .number(Double(shard)), "combination": .number(Double(result.combination)), "store": .string(store),
+        ], hint: "run that shard again (backtest grid … --shard \(shard)/N), then merge")
+    }
+    let params = try paramsText(expected, encoder: encoder)
+    guard result.params == params else { throw mismatch("has params \(result.params), but the grid's combination \(result.combination) is \(params)") }
+    let score = result.score.map { $0.isNaN ? "NaN" : "\($0)" } ?? "none"
+    switch MetricsJSON.value(of: rank, in: result.metrics) {
+    case .none:
+      throw mismatch("has metrics without \(rank), the grid's ranking metric")
+    case .some(.none):
+      guard result.score == nil || result.score!.isInfinite else { throw mismatch("has score \(score), but its \(rank) is undefined (null)") }
+    case .some(.some(let value)):
+      guard let stored = result.score, stored == value else { throw mismatch("has score \(score), but its \(rank) is \(value)") }
+    }
+  }
+}
+
+/// Reading one metric out of the metrics JSON a grid stores (`Metrics.sortedJSON`) without
+/// decoding the whole object: a merge reads one per result.
+enum MetricsJSON {
+  /// nil when `name` is not in `json`; `.some(nil)` when it is null; else its number (which
+  /// `sortedJSON` writes so that it reads back bit for bit).
+  static func value(of name: String, in json: String) -> Double?? {
+    let key = "\"\(name)\":"
+    guard let found = json.range(of: key) else { return nil }
+    let rest = json[found.upperBound...]
+    let end = rest.firstIndex { $0 == "," || $0 == "}" } ?? rest.endIndex
+    let text = rest[..<end].trimmingCharacters(in: .whitespaces)
+    if text == "null" { return .some(nil) }
+    guard let value = Double(text), value.isFinite else { return nil }
+    return .some(value)
+  }
+}
+
 extension GridShard {
   public init(unchecked index: Int, count: Int) {
     self.index = index
@@ -277,22 +392,40 @@ extension GridShard {
   }
 }
 
-extension BacktestOperations {
-  /// What a shard reads its bars with: the snapshot when given (its bars checked against its
-  /// hash, and that against `expected`), this store otherwise; a hash without a snapshot is
-  /// refused.
-  func shardReader(snapshot dataStore: QtoolDatabase?, expected: String?) throws -> (reader: BacktestOperations, snapshotHash: String?) {
-    guard let dataStore else {
+/// The snapshot a shard reads its bars from, opened read-only and checked: its bars against
+/// the hash it records, and that against the one the grid was given (`--snapshot-hash`).
+/// Checked before the shard's own store is opened, so a refused snapshot leaves no store
+/// behind.
+public struct ShardSnapshot: Sendable {
+  public let database: QtoolDatabase
+  public let hash: String
+
+  /// The snapshot at `path` (nil: none, and the shard reads its own store), checked; a hash
+  /// without a snapshot is refused.
+  public static func open(path: String?, expected: String?) throws -> ShardSnapshot? {
+    guard let path else {
       if expected != nil {
         throw OperationError.invalidArgument(
           "a snapshot hash was given without a snapshot", field: "snapshot_hash", hint: "give the snapshot with {snapshot}")
       }
-      return (self, nil)
+      return nil
     }
-    let snapshotHash = try SnapshotOperations.verify(dataStore, expected: expected)
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw OperationError.notFound(
+        "no snapshot \(path)", code: "file_not_found", details: ["path": .string(path)], hint: "write one with `qtool data snapshot DATASET -o FILE`")
+    }
+    let database = try QtoolDatabase.openSnapshot(path: path)
+    return ShardSnapshot(database: database, hash: try SnapshotOperations.verify(database, expected: expected))
+  }
+}
+
+extension BacktestOperations {
+  /// What a shard reads its bars with: the snapshot when given, this store otherwise.
+  func shardReader(snapshot: ShardSnapshot?) -> (reader: BacktestOperations, snapshotHash: String?) {
+    guard let snapshot else { return (self, nil) }
     var dataContext = context
-    dataContext.database = dataStore
-    return (BacktestOperations(dataContext), snapshotHash)
+    dataContext.database = snapshot.database
+    return (BacktestOperations(dataContext), snapshot.hash)
   }
 }
 

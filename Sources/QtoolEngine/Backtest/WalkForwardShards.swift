@@ -61,7 +61,7 @@ extension BacktestOperations {
   /// the number of folds gives one fold per task. Each item is measured on its fold's train
   /// window and on its test window, so the merge picks each fold's best without the data.
   public func walkForwardShard(
-    _ request: GridRequest, train: PeriodLength, test: PeriodLength, shard: GridShard, data: QtoolDatabase? = nil, snapshotHash: String? = nil
+    _ request: GridRequest, train: PeriodLength, test: PeriodLength, shard: GridShard, data: ShardSnapshot? = nil
   ) throws -> WalkForwardShardReport {
     try Self.checkRank(request.rank)
     try OperationError.checkRange(from: request.from, to: request.to)
@@ -75,15 +75,15 @@ extension BacktestOperations {
       .walkForward, request: Request(grid: request, train: train.description, test: test.description, shard: shard.description), context: context,
       link: { ["grid_id": .string($0.gridID)] }
     ) { context in
-      try BacktestOperations(context).walkForwardShardNow(request, train: train, test: test, shard: shard, data: data, snapshotHash: snapshotHash)
+      try BacktestOperations(context).walkForwardShardNow(request, train: train, test: test, shard: shard, data: data)
     }
   }
 
   func walkForwardShardNow(
-    _ request: GridRequest, train: PeriodLength, test: PeriodLength, shard: GridShard, data dataStore: QtoolDatabase?, snapshotHash expected: String?
+    _ request: GridRequest, train: PeriodLength, test: PeriodLength, shard: GridShard, data snapshot: ShardSnapshot?
   ) throws -> WalkForwardShardReport {
     let started = context.clock.now()
-    let (reader, snapshotHash) = try shardReader(snapshot: dataStore, expected: expected)
+    let (reader, snapshotHash) = shardReader(snapshot: snapshot)
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let base = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
     let known = base.parameters

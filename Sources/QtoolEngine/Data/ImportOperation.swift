@@ -19,12 +19,16 @@ public struct ImportRequest: Codable, Sendable, Equatable {
   public var forceTimeframe: Bool
   /// Accept zero and negative prices (spreads, some futures); recorded in the dataset.
   public var allowNonPositive: Bool
+  /// What messages and the report call each file, when not its path: `standard input` for the
+  /// temporary file the CLI keeps stdin in, an upload's name. Never a private temporary path.
+  public var displayNames: [String]?
 
   public init(
     files: [String], symbol: String, timeframe: Timeframe, name: String? = nil, sourceName: String = "csv",
     calendar: TradingCalendar? = nil, csv: CSVOptions = CSVOptions(), wait: Bool = false, forceTimeframe: Bool = false,
-    allowNonPositive: Bool = false
+    allowNonPositive: Bool = false, displayNames: [String]? = nil
   ) {
+    self.displayNames = displayNames
     self.forceTimeframe = forceTimeframe
     self.allowNonPositive = allowNonPositive
     self.files = files
@@ -39,8 +43,11 @@ public struct ImportRequest: Codable, Sendable, Equatable {
 
   enum CodingKeys: String, CodingKey {
     case files, symbol, timeframe, name, sourceName = "source", calendar, csv, wait, forceTimeframe = "force_timeframe"
-    case allowNonPositive = "allow_nonpositive"
+    case allowNonPositive = "allow_nonpositive", displayNames = "display_names"
   }
+
+  /// The files as messages name them (see `displayNames`).
+  var names: [String] { displayNames.map { $0.count == files.count ? $0 : files } ?? files }
 
   /// `SYMBOL-timeframe`, e.g. `GOOG-1d`.
   public var datasetName: String { name ?? "\(symbol)-\(timeframe)" }
@@ -104,6 +111,8 @@ extension DataOperations {
   func importNow(_ request: ImportRequest) throws -> ImportReport {
     try Identifier.check(request.symbol, as: .symbol)
     try Identifier.check(request.datasetName, as: .dataset)
+    // The source name is stored with the dataset and shown in listings: a name like the others.
+    try Identifier.check(request.sourceName, as: .source)
     let started = context.clock.now()
     let (cancellation, progress, hooks) = (context.cancellation, context.progress, context.hooks)
     let lease = try context.leases.acquire(
@@ -120,7 +129,7 @@ extension DataOperations {
     var combined = BarSeries()
     var fileReports: [ImportReport.File] = []
     progress.begin("reading", total: request.files.count, unit: .files)
-    for (index, path) in request.files.enumerated() {
+    for (index, (path, shown)) in zip(request.files, request.names).enumerated() {
       // Each file is read as a stream (unpacked if need be) and parsed while it is read.
       var results: [CSVBarReader.Result] = []
       var current: CSVStream?
@@ -128,7 +137,7 @@ extension DataOperations {
       try ArchiveReader.stream(
         path: path,
         entry: { name in
-          current = CSVStream(options: request.csv, file: name == URL(fileURLWithPath: path).lastPathComponent ? path : "\(path):\(name)")
+          current = CSVStream(options: request.csv, file: name == URL(fileURLWithPath: path).lastPathComponent ? shown : "\(shown):\(name)")
           current!.cancellation = cancellation
         },
         chunk: { piece in
@@ -141,7 +150,7 @@ extension DataOperations {
       let calendar = request.calendar ?? TradingCalendar.guess(source: request.sourceName, symbol: request.symbol)
       for (entry, result) in results.enumerated() {
         // The rules every way of bringing bars in follows (downloads too): nothing impossible is stored.
-        let label = results.count == 1 ? path : "\(path) (file \(entry + 1))"
+        let label = results.count == 1 ? shown : "\(shown) (file \(entry + 1))"
         // (Open times are checked once dated bars have been moved to their dates, below.)
         if let problem = BarValidation.check(
           result.series, timeframe: request.timeframe, calendar: calendar, origin: BarOrigin(file: label),
@@ -153,29 +162,29 @@ extension DataOperations {
       }
       fileReports.append(
         ImportReport.File(
-          path: path, entries: results.count, bars: results.reduce(0) { $0 + $1.series.count }, skippedRows: results.reduce(0) { $0 + $1.skippedRows }
+          path: shown, entries: results.count, bars: results.reduce(0) { $0 + $1.series.count }, skippedRows: results.reduce(0) { $0 + $1.skippedRows }
         ))
       progress.update(done: index + 1)
     }
     progress.finish()
     let barsRead = combined.count
-    guard barsRead > 0 else { throw CSVError.empty(file: request.files.joined(separator: ", ")) }
+    guard barsRead > 0 else { throw CSVError.empty(file: request.names.joined(separator: ", ")) }
     // The spacing first: hourly rows called 1d must be refused, not moved onto one date each.
     if !request.forceTimeframe, let spacing = BarValidation.spacingProblem(combined.sortedAndDeduplicated().timestamps, timeframe: request.timeframe) {
-      throw ImportError.wrongTimeframe(files: request.files, timeframe: request.timeframe.description, reason: spacing)
+      throw ImportError.wrongTimeframe(files: request.names, timeframe: request.timeframe.description, reason: spacing)
     }
     if LocalDates.needed(combined, timeframe: request.timeframe, options: request.csv) {
       // Daily bars written with an offset: each on the date it is written with.
-      combined = try LocalDates.apply(combined, files: request.files, options: request.csv)
+      combined = try LocalDates.apply(combined, files: request.names, options: request.csv)
     }
     // Rows that disagree for one bar time: which is right cannot be known (downloads refuse them too).
     let clean: BarSeries
-    switch BarValidation.deduplicate(combined, origin: BarOrigin(file: request.files.joined(separator: ", "))) {
+    switch BarValidation.deduplicate(combined, origin: BarOrigin(file: request.names.joined(separator: ", "))) {
     case .success(let deduplicated): clean = deduplicated.series
     case .failure(let problem): throw ImportError.badBar(problem)
     }
     if !request.forceTimeframe {
-      let origin = BarOrigin(file: request.files.joined(separator: ", "))
+      let origin = BarOrigin(file: request.names.joined(separator: ", "))
       let calendar = request.calendar ?? TradingCalendar.guess(source: request.sourceName, symbol: request.symbol)
       if let problem = BarValidation.check(clean, timeframe: request.timeframe, calendar: calendar, origin: origin, allowNonPositive: true),
         problem.kind == .offGrid

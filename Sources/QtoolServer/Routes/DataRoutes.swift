@@ -279,7 +279,8 @@ enum DataRoutes {
     }
     let importRequest = ImportRequest(
       files: [path], symbol: symbol, timeframe: timeframe, name: request.string("name"), sourceName: request.string("source") ?? "csv",
-      calendar: calendar, wait: false, forceTimeframe: try request.bool("force_timeframe"), allowNonPositive: try request.bool("allow_nonpositive"))
+      calendar: calendar, wait: false, forceTimeframe: try request.bool("force_timeframe"), allowNonPositive: try request.bool("allow_nonpositive"),
+      displayNames: [safeName])
     return try await service.startJob(request) { context in
       defer { try? FileManager.default.removeItem(atPath: directory) }
       var report = try DataOperations(context).importFiles(importRequest)

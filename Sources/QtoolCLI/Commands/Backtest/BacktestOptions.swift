@@ -13,17 +13,30 @@ enum BacktestOptions {
   static let allowInSample = OptionSpec.flag(
     "allow-in-sample", help: "Let model() predict bars its (split) model trained on, instead of refusing the run.")
 
-  /// `--param fast=20`, repeated.
+  /// `--param fast=20`, repeated; one name given twice is refused, never silently the last.
   static func parameters(_ arguments: ParsedArguments) throws -> [String: Double] {
     var parameters: [String: Double] = [:]
+    var given: [String: String] = [:]
     for pair in arguments.strings("param") {
       let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
       guard parts.count == 2, !parts[0].isEmpty, let value = Double(parts[1]) else {
         throw UsageError("--param: expected name=number, got '\(pair)'", commandPath: arguments.commandPath)
       }
+      try refuseRepeatedKey(parts[0], option: "param", first: given[parts[0]], second: pair, arguments)
+      given[parts[0]] = pair
       parameters[parts[0]] = value
     }
     return parameters
+  }
+
+  /// A repeatable `KEY=VALUE` option (`--param`, `--map`) given one KEY twice: which value was
+  /// meant cannot be known, so it is a usage error naming the key (single-valued options
+  /// given twice take the last, as the README's conventions say; these are not that).
+  static func refuseRepeatedKey(_ key: String, option: String, first: String?, second: String, _ arguments: ParsedArguments) throws {
+    guard let first else { return }
+    throw UsageError(
+      "--\(option) \(key) is given twice ('\(first)' and '\(second)'); give each \(option == "param" ? "param" : "field") once",
+      commandPath: arguments.commandPath)
   }
 
   /// `--grid fast=5..50:1` (from, to inclusive, step) or `--grid fast=5,10,20`.

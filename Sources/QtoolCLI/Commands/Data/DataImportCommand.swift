@@ -45,10 +45,13 @@ enum DataImportCommand: LeafCommand {
     var files = arguments.strings("file")
     var temporary: URL?
     defer { if let temporary { try? FileManager.default.removeItem(at: temporary.deletingLastPathComponent()) } }
+    // Messages name it "standard input", never the temporary file it is kept in.
+    var names = files
     if let index = files.firstIndex(where: FileArgument.isStandard) {
       let file = try FileArgument.standardInputAsFile()
       temporary = file
       files[index] = file.path
+      names[index] = "standard input"
     }
     let request = ImportRequest(
       files: files, symbol: arguments.string("symbol")!,
@@ -56,7 +59,7 @@ enum DataImportCommand: LeafCommand {
       sourceName: arguments.string("source-name")!,
       calendar: arguments.string("calendar").flatMap(TradingCalendar.init(rawValue:)),
       csv: try DataOptions.csvOptions(arguments), wait: arguments.flag("wait"), forceTimeframe: arguments.flag("force-timeframe"),
-      allowNonPositive: arguments.flag("allow-nonpositive"))
+      allowNonPositive: arguments.flag("allow-nonpositive"), displayNames: names)
     let report = try DataOperations(try context.operations()).importFiles(request)
     if context.json {
       try context.printJSON(report)
@@ -68,7 +71,10 @@ enum DataImportCommand: LeafCommand {
     line += " in \(Format.duration(report.seconds))"
     context.stdout.line(line)
     if report.duplicatesInInput > 0 { context.note("note: \(DisplayFormat.plural(report.duplicatesInInput, "duplicate timestamp")) in the input; the last of each was kept") }
-    if skipped > 0 { context.note("note: \(DisplayFormat.plural(skipped, "row")) without prices (empty, null or NaN) \(skipped == 1 ? "was" : "were") skipped") }
+    if skipped > 0 {
+      context.note(
+        "note: \(DisplayFormat.plural(skipped, "row")) without a price or volume (empty, null or NaN) \(skipped == 1 ? "was" : "were") left out, not stored")
+    }
     return .success
   }
 }

@@ -37,6 +37,8 @@ enum DataOptions {
         throw UsageError(
           "--map: unknown field '\(parts[0])'; use timestamp, open, high, low, close or volume", commandPath: arguments.commandPath)
       }
+      try BacktestOptions.refuseRepeatedKey(
+        field, option: "map", first: options.columns[field].map { "\(field)=\($0)" }, second: pair, arguments)
       options.columns[field] = parts[1]
     }
     if arguments.flag("no-header") { options.hasHeader = false }

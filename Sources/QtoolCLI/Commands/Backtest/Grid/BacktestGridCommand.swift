@@ -82,17 +82,11 @@ enum BacktestGridCommand: LeafCommand {
     }
     if let text = arguments.string("shard") {
       let shard = try GridShard.parse(text, shards: arguments.int("shards"), environment: context.environment)
-      let snapshot = try arguments.string("snapshot").map { path in
-        guard FileManager.default.fileExists(atPath: path) else {
-          throw OperationError.notFound(
-            "no snapshot \(path)", code: "file_not_found", details: ["path": .string(path)],
-            hint: "write one with `qtool data snapshot DATASET -o FILE`")
-        }
-        return try QtoolDatabase.openSnapshot(path: path)
-      }
+      // Checked before the shard's store is opened: a refused snapshot creates no --db.
+      let snapshot = try ShardSnapshot.open(path: arguments.string("snapshot"), expected: arguments.string("snapshot-hash"))
       if let (train, test) = try walkForward(arguments) {
         let report = try BacktestOperations(try context.operations()).walkForwardShard(
-          request, train: train, test: test, shard: shard, data: snapshot, snapshotHash: arguments.string("snapshot-hash"))
+          request, train: train, test: test, shard: shard, data: snapshot)
         if context.json {
           try context.printJSON(report)
         } else {
@@ -103,7 +97,7 @@ enum BacktestGridCommand: LeafCommand {
         return .success
       }
       let report = try BacktestOperations(try context.operations()).gridShard(
-        request, shard: shard, data: snapshot, snapshotHash: arguments.string("snapshot-hash"))
+        request, shard: shard, data: snapshot)
       if context.json {
         try context.printJSON(report)
       } else {
