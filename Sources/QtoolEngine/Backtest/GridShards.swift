@@ -273,7 +273,7 @@ extension BacktestOperations {
       GridRows.Row(
         row: rank + 1,
         params: known.merging((try? JSONDecoder().decode([String: Double].self, from: Data(params[index].utf8))) ?? [:]) { $1 },
-        metrics: (try? JSONDecoder().decode([String: Double?].self, from: Data(metrics[index].utf8))) ?? [:])
+        metrics: Metrics.stored(metrics[index]))
     }
     return GridMergeReport(
       id: id, strategy: first.record.strategyName, dataset: first.record.dataset,

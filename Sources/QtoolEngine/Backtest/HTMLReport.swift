@@ -293,7 +293,8 @@ public enum HTMLReport {
     let grid = rows.grid
     let metric = rows.sort
     func number(_ value: Double?, count: Bool = false) -> String {
-      guard let value, value.isFinite else { return "n/a" }
+      guard let value, !value.isNaN else { return "n/a" }
+      if value.isInfinite { return value > 0 ? "inf" : "-inf" }
       // + 0.0 so a drawdown that rounds to zero prints 0.000, not -0.000.
       return String(format: count || abs(value) >= 100 ? "%.0f" : "%.3f", value + 0.0)
     }
@@ -314,14 +315,14 @@ public enum HTMLReport {
       let lower = BacktestOperations.lowerIsBetter.contains(metric)
       for (index, row) in all.rows.enumerated() {
         if index % (checkEvery * 16) == 0 { try cancellation.check() }
-        guard let a = row.params[x], let b = row.params[y], let value = row.metrics[metric] ?? nil, value.isFinite else { continue }
+        guard let a = row.params[x], let b = row.params[y], let value = row.metrics[metric] ?? nil, !value.isNaN else { continue }
         let key = "\(a)|\(b)"
         if let current = best[key], lower ? current <= value : current >= value { continue }
         best[key] = value
       }
       let xs = grid.axes[0].values
       let ys = grid.axes[1].values
-      let finite = Array(best.values)
+      let finite = best.values.filter(\.isFinite)
       let (low, high) = (finite.min() ?? 0, finite.max() ?? 1)
       html += "<h2>\(escape(metric)) by \(escape(x)) (across) and \(escape(y)) (down)</h2>\n<table class=\"heat\"><tr><th>\(escape(y)) \\ \(escape(x))</th>"
       for a in xs { html += "<th>\(DisplayFormat.param(a))</th>" }
@@ -333,7 +334,7 @@ public enum HTMLReport {
             html += "<td></td>"
             continue
           }
-          var share = high > low ? (value - low) / (high - low) : 0.5
+          var share = value.isInfinite ? (value > 0 ? 1 : 0) : high > low ? (value - low) / (high - low) : 0.5
           if lower { share = 1 - share }
           let hue = Int(share * 120)  // red (worst) to green (best)
           html += "<td style=\"background:hsl(\(hue),60%,80%)\" title=\"\(escape(x))=\(DisplayFormat.param(a)) \(escape(y))=\(DisplayFormat.param(b))\">\(number(value))</td>"
