@@ -70,10 +70,15 @@ final class CommandContext {
   /// What an engine operation needs: the store, the system clock, the token Ctrl-C and SIGTERM
   /// cancel, the progress bar, the logger, and the test pause (`QTOOL_TEST_PAUSE=name:index`).
   func operations(migrate: Bool = true) throws -> OperationContext {
-    let stderr = self.stderr
-    return OperationContext(
+    OperationContext(
       database: try database(migrate: migrate), clock: SystemClock(), cancellation: Signals.cancellation, progress: bar, logger: logger,
-      hooks: OperationHooks(environment: environment["QTOOL_TEST_PAUSE"]) { stderr.line("qtool-test: \($0)") })
+      hooks: testHooks)
+  }
+
+  /// The test pause (`QTOOL_TEST_PAUSE=name:index`), announced on stderr.
+  var testHooks: OperationHooks {
+    let stderr = self.stderr
+    return OperationHooks(environment: environment["QTOOL_TEST_PAUSE"]) { stderr.line("qtool-test: \($0)") }
   }
 
   /// Clears a half-drawn progress line before an error is printed.

@@ -41,7 +41,10 @@ enum StrategyArgument {
 
   /// A registered strategy whose file changed since its latest version: the file's text
   /// becomes a new version (when it is a valid spec), with a note on stderr.
+  /// A store that does not exist yet registers nothing, so it is not created for the check:
+  /// a command refused afterwards (a bad --shard, a wrong snapshot) leaves no store behind.
   static func registerIfChanged(_ name: String, context: CommandContext) throws {
+    guard FileManager.default.fileExists(atPath: try context.settings().databasePath) else { return }
     let database = try context.database()
     guard let record = try? database.strategy(named: name), let path = record.path,
       let text = try? String(contentsOfFile: path, encoding: .utf8)

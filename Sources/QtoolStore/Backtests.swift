@@ -88,11 +88,9 @@ public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord {
 }
 
 extension RunRecord {
-  /// The run's metrics by name (null ones left out).
-  public var metricValues: [String: Double] {
-    let decoded = try? JSONDecoder().decode([String: Double?].self, from: Data((metrics ?? "{}").utf8))
-    return (decoded ?? [:]).compactMapValues { $0 }
-  }
+  /// The run's metrics by name (undefined ones left out; infinite ones, stored as null,
+  /// restored: `Metrics.stored`).
+  public var metricValues: [String: Double] { Metrics.stored(metrics).compactMapValues { $0 } }
 }
 
 public enum RunError: QtoolError, Equatable {

@@ -684,6 +684,11 @@ enum Migrations {
       // combination list and check every stored result's params against its place in it.
       try db.execute(sql: "ALTER TABLE grid_shards ADD COLUMN definition TEXT")
     }
+    migrator.registerMigration("017-walk-forward-shard-definition") { db in
+      // The same for a walk-forward's shards: a merge checks every item's params against the
+      // combination its place names.
+      try db.execute(sql: "ALTER TABLE walk_forward_shards ADD COLUMN definition TEXT")
+    }
     return migrator
   }
 }

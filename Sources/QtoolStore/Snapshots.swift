@@ -17,8 +17,12 @@ public struct SnapshotDataset: Sendable {
 extension QtoolDatabase {
   /// Writes a snapshot file at `temporary`: a store (current schema, rollback journal, so it
   /// can be opened `immutable=1`) holding just `datasets` and the snapshot's `hash`. The
-  /// caller renames it into place.
-  public static func writeSnapshot(_ datasets: [SnapshotDataset], hash: String, to temporary: String, at time: Int64) throws {
+  /// caller renames it into place. `cancellation` is checked between datasets and between
+  /// chunks of bars; a cancelled write throws `OperationCancelled` and leaves the caller to
+  /// remove the file.
+  public static func writeSnapshot(
+    _ datasets: [SnapshotDataset], hash: String, to temporary: String, at time: Int64, cancellation: CancellationToken = .never
+  ) throws {
     try StoreError.wrap(path: temporary) {
       var configuration = Configuration()
       configuration.foreignKeysEnabled = true
@@ -26,7 +30,8 @@ extension QtoolDatabase {
       try Migrations.migrator.migrate(queue)
       try queue.write { db in
         for dataset in datasets {
-          let stored = try storeBars(db, into: dataset.definition, dataset.bars, at: time)
+          try cancellation.check()
+          let stored = try storeBars(db, into: dataset.definition, dataset.bars, at: time, cancellation: cancellation)
           try db.execute(sql: "UPDATE datasets SET content_hash = ? WHERE id = ?", arguments: [dataset.contentHash, stored.datasetID])
         }
         try db.execute(sql: "INSERT INTO snapshot_info (key, value) VALUES ('hash', ?), ('created_at', ?)", arguments: [hash, String(time)])

@@ -30,12 +30,16 @@ public struct WalkForwardShardRecord: Sendable, Equatable, Codable {
   public var warmupBars: Int
   public var jobID: String?
   public var completedAt: Int64
+  /// The grid as given: its axes in order and its condition (JSON, as `GridShardRecord`'s);
+  /// nil in a shard an older qtool wrote.
+  public var definition: String?
 
   public init(
     gridID: String, shard: Int, shards: Int, folds: Int, combinations: Int, firstItem: Int, endItem: Int, strategyName: String, specText: String,
     specHash: String, dataset: String, axes: String, rank: String, settings: String, walkForward: String, windows: String, snapshotHash: String?,
-    engineVersion: String, bars: Int, warmupBars: Int, jobID: String?, completedAt: Int64
+    engineVersion: String, bars: Int, warmupBars: Int, jobID: String?, completedAt: Int64, definition: String? = nil
   ) {
+    self.definition = definition
     self.gridID = gridID
     self.shard = shard
     self.shards = shards
@@ -66,7 +70,7 @@ public struct WalkForwardShardRecord: Sendable, Equatable, Codable {
       firstItem: row["first_item"], endItem: row["end_item"], strategyName: row["strategy_name"], specText: row["spec_text"],
       specHash: row["spec_hash"], dataset: row["dataset"], axes: row["axes"], rank: row["rank"], settings: row["settings"],
       walkForward: row["walk_forward"], windows: row["windows"], snapshotHash: row["snapshot_hash"], engineVersion: row["engine_version"],
-      bars: row["bars"], warmupBars: row["warmup_bars"], jobID: row["job_id"], completedAt: row["completed_at"])
+      bars: row["bars"], warmupBars: row["warmup_bars"], jobID: row["job_id"], completedAt: row["completed_at"], definition: row["definition"])
   }
 }
 
@@ -101,13 +105,13 @@ extension QtoolDatabase {
         sql: """
           INSERT INTO walk_forward_shards (grid_id, shard, shards, folds, combinations, first_item, end_item, strategy_name, spec_text,
             spec_hash, dataset, axes, rank, settings, walk_forward, windows, snapshot_hash, engine_version, bars, warmup_bars, job_id,
-            completed_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            completed_at, definition)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           shard.gridID, shard.shard, shard.shards, shard.folds, shard.combinations, shard.firstItem, shard.endItem, shard.strategyName,
           shard.specText, shard.specHash, shard.dataset, shard.axes, shard.rank, shard.settings, shard.walkForward, shard.windows,
-          shard.snapshotHash, shard.engineVersion, shard.bars, shard.warmupBars, shard.jobID, shard.completedAt,
+          shard.snapshotHash, shard.engineVersion, shard.bars, shard.warmupBars, shard.jobID, shard.completedAt, shard.definition,
         ])
       let statement = try db.makeStatement(
         sql: "INSERT INTO walk_forward_shard_results (grid_id, item, params, in_sample, out_of_sample, score) VALUES (?, ?, ?, ?, ?, ?)")

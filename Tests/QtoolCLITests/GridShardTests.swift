@@ -286,4 +286,28 @@ import Testing
     #expect(try qtool.run(["backtest", "grid", "resume", "gdeadbeef0"]).status == 64, "resume names its scheduler")
     #expect(try qtool.run(["backtest", "grid", "resume", "gdeadbeef0", "--slurm"]).status == 66)
   }
+
+  /// A shard of a registered strategy (a name, not a file) into a new --db that is refused —
+  /// a bad --shard, a missing snapshot — leaves no store file, nor its directory, behind: the
+  /// check whether the strategy's file changed reads an existing store only.
+  @Test func refusedShardOfARegisteredStrategyCreatesNoStore() throws {
+    let (qtool, _) = try prepared()
+    defer { qtool.cleanUp() }
+    let directory = qtool.home.appendingPathComponent("shards")
+    let store = directory.appendingPathComponent("new.db").path
+    let grid = ["backtest", "grid", "s", "--grid", "fast=5,10", "--grid", "slow=30,60"]
+    let badShard = try qtool.run(["--db", store] + grid + ["--shard", "5/4"])
+    #expect(badShard.status == 64, "\(badShard.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: directory.path), "a refused shard created \(store)")
+    let noSnapshot = try qtool.run(["--db", store] + grid + ["--shard", "1/2", "--snapshot", qtool.home.appendingPathComponent("none.db").path])
+    #expect(noSnapshot.status == 66, "\(noSnapshot.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: directory.path), "a refused shard created \(store)")
+    // The home's own store, where s is registered, still sees a changed file registered anew.
+    let spec = qtool.home.appendingPathComponent("s.yaml").path
+    try (try String(contentsOfFile: spec, encoding: .utf8)).replacingOccurrences(of: "fast: 10", with: "fast: 12").write(
+      toFile: spec, atomically: true, encoding: .utf8)
+    let run = try qtool.run(grid)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stderr.contains("registered s v2"), "\(run.stderr)")
+  }
 }

@@ -227,4 +227,64 @@ import Testing
       ["backtest", "grid", spec] + Self.axes.dropLast(2) + ["--walk-forward", "20y/1y", "--slurm", "--shards", "2", "--dry-run"])
     #expect(tooShort.status == 64 && tooShort.stderr.contains("shorter than one train + test window"), "\(tooShort.stderr)")
   }
+
+  /// A merge checks every work item it takes from a shard store, as a grid merge does: its
+  /// params must be its combination's and its score the ranked metric of its in-sample
+  /// metrics. An edited store is refused (65) naming the store and the item; nothing is merged.
+  @Test func mergeRefusesTamperedWorkItems() throws {
+    let (qtool, spec, snapshot) = try prepared()
+    defer { qtool.cleanUp() }
+    var id = ""
+    var last = 0
+    for k in 1...2 {
+      let shard = try qtool.run(
+        ["--db", store(qtool, k), "backtest", "grid", spec] + Self.axes + ["--shard", "\(k)/2", "--snapshot", snapshot, "--json"])
+      #expect(shard.status == 0, "\(shard.stderr)")
+      id = try json(shard.stdout)["grid_id"] as! String
+      last = try json(shard.stdout)["end_item"] as! Int - 1
+    }
+    let pristine = qtool.home.appendingPathComponent("pristine.db").path
+    try FileManager.default.copyItem(atPath: store(qtool, 2), toPath: pristine)
+    func sqlite(_ sql: String) throws {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+      process.arguments = [store(qtool, 2), sql]
+      try process.run()
+      process.waitUntilExit()
+      #expect(process.terminationStatus == 0, "sqlite3 \(sql)")
+    }
+    func restore() throws {
+      try FileManager.default.removeItem(atPath: store(qtool, 2))
+      try FileManager.default.copyItem(atPath: pristine, toPath: store(qtool, 2))
+    }
+    func merge() throws -> (status: Int32, error: [String: Any]) {
+      let result = try qtool.run(["backtest", "grid", "merge", id, store(qtool, 1), store(qtool, 2), "--json"])
+      return (result.status, result.status == 0 ? [:] : try errorObject(result.stderr))
+    }
+    // The last item given the params of the shard's first (another combination).
+    try sqlite(
+      "UPDATE walk_forward_shard_results SET params = (SELECT params FROM walk_forward_shard_results ORDER BY item LIMIT 1) WHERE item = \(last)")
+    var refused = try merge()
+    #expect(refused.status == 65)
+    #expect(refused.error["code"] as? String == "grid_shard_mismatch")
+    var message = refused.error["message"] as? String ?? ""
+    #expect(message.contains(store(qtool, 2)) && message.contains("work item \(last)") && message.contains("params"), "\(message)")
+    #expect((refused.error["details"] as? [String: Any])?["item"] as? Int == last)
+    #expect(try qtool.run(["backtest", "grid", "show", id]).status == 66, "nothing was merged")
+    // A score that is not its in-sample sharpe.
+    try restore()
+    try sqlite("UPDATE walk_forward_shard_results SET score = 42.5 WHERE item = \(last)")
+    refused = try merge()
+    #expect(refused.status == 65)
+    message = refused.error["message"] as? String ?? ""
+    #expect(message.contains(store(qtool, 2)) && message.contains("work item \(last)") && message.contains("score 42.5"), "\(message)")
+    // The in-sample metric edited instead: the same refusal.
+    try restore()
+    try sqlite("UPDATE walk_forward_shard_results SET in_sample = json_set(in_sample, '$.sharpe', 9.75) WHERE item = \(last)")
+    refused = try merge()
+    #expect(refused.status == 65 && (refused.error["message"] as? String ?? "").contains("work item \(last)"), "\(refused.error)")
+    // Untouched, it merges.
+    try restore()
+    #expect(try merge().status == 0)
+  }
 }

@@ -180,6 +180,24 @@ public struct Metrics: Codable, Sendable, Equatable {
     return result
   }
 
+  /// Metrics as a store holds them (JSON, which has no infinity, so an infinite metric was
+  /// written as null), by name, with the infinite ratios restored from the metrics they follow
+  /// from, so a stored run shows and compares as it did when it ran: profit_factor is +inf when
+  /// null with a winning trade (gross profit over no gross loss; with no win it is 0 or
+  /// undefined), calmar is ±inf when null with a nonzero cagr and no drawdown, and sortino +inf
+  /// when null with a positive annualized_return (no losing bar). Other nulls stay undefined.
+  public static func stored(_ json: String?) -> [String: Double?] {
+    var values = (try? JSONDecoder().decode([String: Double?].self, from: Data((json ?? "{}").utf8))) ?? [:]
+    func number(_ name: String) -> Double? { values[name] ?? nil }
+    func isNull(_ name: String) -> Bool { values.keys.contains(name) && number(name) == nil }
+    if isNull("profit_factor"), let winning = number("winning"), winning > 0 { values["profit_factor"] = .infinity }
+    if isNull("calmar"), let cagr = number("cagr"), cagr.isFinite, cagr != 0, number("max_drawdown") == 0 {
+      values["calmar"] = cagr > 0 ? .infinity : -.infinity
+    }
+    if isNull("sortino"), let annualized = number("annualized_return"), annualized.isFinite, annualized > 0 { values["sortino"] = .infinity }
+    return values
+  }
+
   public func value(_ name: String) -> Double? { Self.reader(name).map { $0(self) }.flatMap { $0.isFinite ? $0 : nil } }
 
   /// Reads the metric `name`, or nil for an unknown name.

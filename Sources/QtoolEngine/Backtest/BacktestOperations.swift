@@ -649,14 +649,11 @@ public struct BacktestOperations: Sendable {
       pricePlaces: Self.pricePlaces(run.data.single.map { [$0] } ?? run.data.portfolio.map(\.bars)))
   }
 
-  /// A run's stored metrics: undefined ones (null) come back as NaN.
+  /// A run's stored metrics: undefined ones (null) come back as NaN, infinite ones (also
+  /// null) as infinity (`Metrics.stored`).
   static func storedMetrics(_ text: String?) throws -> Metrics {
-    let stored = (try? JSONSerialization.jsonObject(with: Data((text ?? "{}").utf8))) as? [String: Any] ?? [:]
-    var object: [String: Any] = [:]
-    for name in Metrics.names { object[name] = stored[name].flatMap { $0 is NSNull ? nil : $0 } ?? (Metrics.isCount(name) ? 0 : "nan") }
-    let decoder = JSONDecoder()
-    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    return try decoder.decode(Metrics.self, from: try JSONSerialization.data(withJSONObject: object))
+    let stored = Metrics.stored(text)
+    return try Metrics.exact(Metrics.exactJSON { name in (stored[name] ?? nil) ?? (Metrics.isCount(name) ? 0 : .nan) })
   }
 
   /// The registered version whose spec text is `text`, if any.
@@ -789,8 +786,9 @@ public struct BacktestOperations: Sendable {
       let lower = Self.lowerIsBetter.contains(sort)
       let order = records.indices.sorted { a, b in
         let (x, y) = (read(records[a]), read(records[b]))
-        if x.isFinite != y.isFinite { return x.isFinite }
-        return x != y && x.isFinite ? (lower ? x < y : x > y) : a < b
+        // Undefined last; infinity as IEEE orders it, as a grid ranks.
+        if x.isNaN != y.isNaN { return y.isNaN }
+        return x != y && !x.isNaN ? (lower ? x < y : x > y) : a < b
       }
       ids = order.map { records[$0].id }
     }
@@ -853,8 +851,8 @@ public struct BacktestOperations: Sendable {
       let better = Self.lowerIsBetter.contains(sort) ? { (a: Double, b: Double) in a < b } : { (a: Double, b: Double) in a > b }
       runs.sort { a, b in
         let (x, y) = (read(a), read(b))
-        if x.isFinite != y.isFinite { return x.isFinite }  // undefined last
-        return x != y ? better(x, y) : a.createdAt > b.createdAt
+        if x.isNaN != y.isNaN { return y.isNaN }  // undefined last; infinity as IEEE orders it
+        return x != y && !x.isNaN ? better(x, y) : a.createdAt > b.createdAt
       }
     }
     return runs.prefix(max(0, filter.limit)).map(RunSummary.init)
@@ -925,6 +923,20 @@ public struct RunSummary: Encodable, Sendable {
 
   enum CodingKeys: String, CodingKey { case id, strategy, createdAt = "created_at", dataset, first, last, params, capital, metrics }
 
+  /// Infinite metrics are left out of `metrics`, as undefined ones are: JSON has no infinity.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(id, forKey: .id)
+    try container.encode(strategy, forKey: .strategy)
+    try container.encode(createdAt, forKey: .createdAt)
+    try container.encodeIfPresent(dataset, forKey: .dataset)
+    try container.encodeIfPresent(first, forKey: .first)
+    try container.encodeIfPresent(last, forKey: .last)
+    try container.encode(params, forKey: .params)
+    try container.encodeIfPresent(capital, forKey: .capital)
+    try container.encode(metrics.filter { $0.value.isFinite }, forKey: .metrics)
+  }
+
   init(_ run: RunRecord) {
     id = run.id
     strategy = run.strategyName
@@ -963,6 +975,15 @@ public struct ComparisonReport: Encodable, Sendable {
     public var strategy: String
     public var params: [String: Double]
     public var metrics: [String: Double]
+
+    /// Infinite metrics are left out of `metrics`, as undefined ones are: JSON has no infinity.
+    public func encode(to encoder: any Encoder) throws {
+      var container = encoder.container(keyedBy: CodingKeys.self)
+      try container.encode(id, forKey: .id)
+      try container.encode(strategy, forKey: .strategy)
+      try container.encode(params, forKey: .params)
+      try container.encode(metrics.filter { $0.value.isFinite }, forKey: .metrics)
+    }
   }
   public var runs: [Run]
   /// Pearson correlation of per-bar returns, in the order of `runs`; NaN (null) without overlap.

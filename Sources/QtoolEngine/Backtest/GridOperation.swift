@@ -548,7 +548,16 @@ public struct GridRows: Encodable, Sendable {
     /// 1-based, in the grid's own ranking: what `backtest grid open ID ROW` takes.
     public var row: Int
     public var params: [String: Double]
+    /// Infinite ones restored (`Metrics.stored`); JSON writes them null, as the store does.
     public var metrics: [String: Double?]
+
+    enum CodingKeys: String, CodingKey { case row, params, metrics }
+    public func encode(to encoder: any Encoder) throws {
+      var container = encoder.container(keyedBy: CodingKeys.self)
+      try container.encode(row, forKey: .row)
+      try container.encode(params, forKey: .params)
+      try container.encode(metrics.mapValues { $0.flatMap { $0.isFinite ? $0 : nil } }, forKey: .metrics)
+    }
   }
   public var grid: GridSummary
   /// Rows that met the condition (before `top` was applied).
@@ -568,7 +577,7 @@ extension BacktestOperations {
     var rows: [GridRows.Row] = []
     for (index, result) in try database.gridResults(gridID: record.id).enumerated() {
       let overrides = (try? JSONDecoder().decode([String: Double].self, from: Data(result.params.utf8))) ?? [:]
-      let metrics = (try? JSONDecoder().decode([String: Double?].self, from: Data(result.metrics.utf8))) ?? [:]
+      let metrics = Metrics.stored(result.metrics)
       rows.append(GridRows.Row(row: index + 1, params: known.merging(overrides) { $1 }, metrics: metrics))
     }
     if let condition = query.condition {
@@ -583,7 +592,7 @@ extension BacktestOperations {
     let lowerIsBetter = Self.lowerIsBetter.contains(sort) != query.worst
     rows.sort { a, b in
       let (x, y) = ((a.metrics[sort] ?? nil) ?? .nan, (b.metrics[sort] ?? nil) ?? .nan)
-      if x.isFinite != y.isFinite { return x.isFinite }  // undefined last, either way
+      if x.isNaN != y.isNaN { return y.isNaN }  // undefined last, either way; infinity as IEEE orders it
       if x != y { return lowerIsBetter ? x < y : x > y }
       return a.row < b.row
     }
@@ -602,7 +611,7 @@ extension BacktestOperations {
       strategy: .inline(spec: record.specText, origin: "grid \(record.id)"), dataset: settings?.dataset, from: settings?.from, to: settings?.to,
       capital: settings?.capital, params: overrides, allowGaps: settings?.allowGaps ?? false, noWarmup: settings?.noWarmup ?? false)
     let report = try run(request)
-    let stored = (try? JSONDecoder().decode([String: Double?].self, from: Data(results[row - 1].metrics.utf8))) ?? [:]
+    let stored = Metrics.stored(results[row - 1].metrics)
     let now = report.metrics.values
     let matches = stored.allSatisfy { name, value in
       let current = now[name] ?? .nan

@@ -273,7 +273,7 @@ extension BacktestOperations {
       GridRows.Row(
         row: rank + 1,
         params: known.merging((try? JSONDecoder().decode([String: Double].self, from: Data(params[index].utf8))) ?? [:]) { $1 },
-        metrics: (try? JSONDecoder().decode([String: Double?].self, from: Data(metrics[index].utf8))) ?? [:])
+        metrics: Metrics.stored(metrics[index]))
     }
     return GridMergeReport(
       id: id, strategy: first.record.strategyName, dataset: first.record.dataset,
@@ -313,31 +313,53 @@ extension BacktestOperations {
   /// The grid's ordered combination list, rebuilt from what a shard of it records (axes in
   /// order, condition, spec); refused when the shard records none, or one that is not grid `id`'s.
   static func recordedCombinations(_ record: GridShardRecord, id: String, store: String) throws -> [[String: Double]] {
-    let details: [String: JSONValue] = ["grid_id": .string(id), "shard": .number(Double(record.shard)), "store": .string(store)]
-    guard let text = record.definition, let definition = try? JSONDecoder().decode(GridDefinition.self, from: Data(text.utf8)) else {
+    try recordedCombinations(
+      definition: record.definition, shard: record.shard, shards: record.shards, strategyName: record.strategyName, specText: record.specText,
+      rank: record.rank, settings: record.settings, combinations: record.combinations, walkForward: nil, id: id, store: store
+    ).combinations
+  }
+
+  /// The same from a walk-forward shard's record; with the strategy's params, which its items
+  /// store merged with their combination's.
+  static func recordedCombinations(_ record: WalkForwardShardRecord, id: String, store: String) throws -> (
+    combinations: [[String: Double]], known: [String: Double]
+  ) {
+    try recordedCombinations(
+      definition: record.definition, shard: record.shard, shards: record.shards, strategyName: record.strategyName, specText: record.specText,
+      rank: record.rank, settings: record.settings, combinations: record.combinations, walkForward: record.walkForward, id: id, store: store)
+  }
+
+  static func recordedCombinations(
+    definition text: String?, shard: Int, shards: Int, strategyName: String, specText: String, rank: String, settings: String, combinations count: Int,
+    walkForward: String?, id: String, store: String
+  ) throws -> (combinations: [[String: Double]], known: [String: Double]) {
+    let noun = walkForward == nil ? "grid" : "walk-forward"
+    let details: [String: JSONValue] = ["grid_id": .string(id), "shard": .number(Double(shard)), "store": .string(store)]
+    guard let text, let definition = try? JSONDecoder().decode(GridDefinition.self, from: Data(text.utf8)) else {
       throw OperationError.invalidInput(
-        "shard \(record.shard) of grid \(id) in \(store) does not record the grid's axes and condition (an older qtool wrote it, or it is damaged), so its results cannot be checked; nothing was merged",
-        code: "grid_shard_unverifiable", details: details, hint: "run the grid's shards again with this qtool, then merge")
+        "shard \(shard) of \(noun) \(id) in \(store) does not record the grid's axes and condition (an older qtool wrote it, or it is damaged), so its results cannot be checked; nothing was merged",
+        code: "grid_shard_unverifiable", details: details, hint: "run the \(noun)'s shards again with this qtool, then merge")
     }
     let recomputed = try shardedGridID(
-      strategy: record.strategyName, axes: definition.axes, condition: definition.condition, rank: record.rank, settings: record.settings,
-      shards: record.shards)
+      strategy: strategyName, axes: definition.axes, condition: definition.condition, rank: rank, settings: settings, shards: shards,
+      walkForward: walkForward)
     guard recomputed == id else {
       throw OperationError.invalidInput(
-        "shard \(record.shard) of grid \(id) in \(store) records a grid (axes, condition, settings) that is not grid \(id)'s but \(recomputed)'s; the store was changed or is damaged, and nothing was merged",
+        "shard \(shard) of \(noun) \(id) in \(store) records a grid (axes, condition, settings) that is not \(noun) \(id)'s but \(recomputed)'s; the store was changed or is damaged, and nothing was merged",
         code: "grid_shard_mismatch", details: details, hint: "run that shard again")
     }
-    let loaded = try StrategyLoader.parse(record.specText, origin: "grid \(id)")
+    let loaded = try StrategyLoader.parse(specText, origin: "\(noun) \(id)")
     let known = try CompiledStrategy(loaded.spec, origin: loaded.origin).parameters
     let request = GridRequest(
-      strategy: .registered(name: record.strategyName, version: nil), axes: definition.axes, condition: definition.condition, rank: record.rank, maxCombinations: .max)
+      strategy: .registered(name: strategyName, version: nil), axes: definition.axes, condition: definition.condition, rank: rank,
+      maxCombinations: .max)
     let combinations = try combinations(request, known: known)
-    guard combinations.count == record.combinations else {
+    guard combinations.count == count else {
       throw OperationError.invalidInput(
-        "shard \(record.shard) of grid \(id) in \(store) says the grid has \(record.combinations) combinations, but its axes and condition give \(combinations.count); nothing was merged",
+        "shard \(shard) of \(noun) \(id) in \(store) says the grid has \(count) combinations, but its axes and condition give \(combinations.count); nothing was merged",
         code: "grid_shard_mismatch", details: details, hint: "run that shard again")
     }
-    return combinations
+    return (combinations, known)
   }
 
   /// Refuses a stored result whose params are not the grid's combination at its place, or whose

@@ -3,7 +3,19 @@ import QtoolCore
 
 /// One self-contained HTML file per run: inline SVG charts and CSS, no scripts, no network.
 public enum HTMLReport {
-  public static func render(_ report: BacktestReport) -> String {
+  /// Trades rendered between two cancellation checks.
+  static let checkEvery = 256
+
+  /// The report of a run. A run can hold millions of bars and trades, so rendering checks
+  /// `cancellation` between its sections and every `checkEvery` trades (Ctrl-C stops it, and
+  /// nothing is written); `hooks` lets a test pause it there (`report.trades:BLOCK`).
+  public static func render(_ report: BacktestReport, cancellation: CancellationToken = .never, hooks: OperationHooks = OperationHooks()) throws
+    -> String
+  {
+    func check(_ block: Int) throws {
+      try hooks.checkpoint("report.trades", block, cancellation: cancellation)
+      try cancellation.check()
+    }
     let daily = DisplayFormat.isDaily(report.timestamps)
     let name = report.strategy + (report.strategyVersion.map { " v\($0)" } ?? "")
     var html = """
@@ -33,10 +45,15 @@ public enum HTMLReport {
       + lineChart(
         id: "equity-chart", timestamps: report.timestamps,
         series: [(report.equity, "#1a73e8", "strategy"), (report.benchmark, "#9aa0a6", "buy & hold")])
+    try cancellation.check()
     if let closes = report.closes, closes.count == report.timestamps.count {
-      html += "<h2>Price and trades</h2>\n" + priceChart(report.timestamps, closes, trades: report.trades, places: report.pricePlaces)
+      html +=
+        "<h2>Price and trades</h2>\n"
+        + (try priceChart(report.timestamps, closes, trades: report.trades, places: report.pricePlaces, check: { try cancellation.check() }))
     }
+    try cancellation.check()
     html += "<h2>Drawdown</h2>\n" + drawdownChart(report.timestamps, report.equity)
+    try cancellation.check()
     html += "<h2>Metrics</h2>\n<div class=\"metrics\" id=\"metrics\">\n"
     let values = report.metrics.allValues
     for (name, _) in Metrics.definitions {
@@ -59,6 +76,7 @@ public enum HTMLReport {
     html +=
       "<h2>Trades (\(report.trades.count))</h2>\n<table id=\"trades\"><tr><th>#</th><th>symbol</th><th>side</th><th>size</th><th>entry</th><th>price</th><th>exit</th><th>price</th><th>pnl</th><th>return</th><th>reason</th></tr>\n"
     for (index, trade) in report.trades.enumerated() {
+      if index % checkEvery == 0 { try check(index / checkEvery) }
       let css = trade.pnl > 0 ? "pos" : "neg"
       html +=
         "<tr><td>\(index + 1)</td><td>\(escape(trade.symbol ?? ""))</td><td>\(trade.side)</td><td>\(sizes[index])</td><td>\(DisplayFormat.time(trade.entryTime, daily: tradesDaily))</td><td>\(price(trade.entryPrice))</td><td>\(DisplayFormat.time(trade.exitTime, daily: tradesDaily))</td><td>\(price(trade.exitPrice))</td><td class=\"\(css)\">\(String(format: "%.2f", trade.pnl))</td><td class=\"\(css)\">\(String(format: "%.2f%%", trade.returnPct * 100))</td><td>\(trade.reason.rawValue)</td></tr>\n"
@@ -193,7 +211,9 @@ public enum HTMLReport {
   /// The close with each trade's entry (▲ long, ▼ short) and exit (●, green for a gain, red
   /// for a loss) at its fill price; log-scaled when prices span more than a factor of 4, with a
   /// date tick per year (or per month for shorter runs).
-  static func priceChart(_ timestamps: [Int64], _ closes: [Double], trades: [Trade], places: Int = 2) -> String {
+  static func priceChart(
+    _ timestamps: [Int64], _ closes: [Double], trades: [Trade], places: Int = 2, check: () throws -> Void = {}
+  ) throws -> String {
     let (width, height) = (1000.0, 320.0)
     let prices = closes + trades.flatMap { [$0.entryPrice, $0.exitPrice] }
     guard timestamps.count > 1, let low = prices.filter({ $0.isFinite && $0 > 0 }).min(), let high = prices.filter(\.isFinite).max() else {
@@ -225,6 +245,7 @@ public enum HTMLReport {
     var lastLabel = ""
     var lastX = -100.0
     for (i, time) in timestamps.enumerated() {
+      if i % (checkEvery * 64) == 0 { try check() }
       let date = UTCCalendar.format(time)
       let label = yearly ? String(date.prefix(4)) : String(date.prefix(7))
       guard label != lastLabel else { continue }
@@ -237,7 +258,9 @@ public enum HTMLReport {
     }
     let path = closes.enumerated().filter { $0.element.isFinite }.map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
     svg += "<polyline fill=\"none\" stroke=\"#1d2430\" stroke-width=\"1\" points=\"\(path.joined(separator: " "))\"/>\n"
+    try check()
     for (number, trade) in trades.enumerated() {
+      if number % checkEvery == 0 { try check() }
       let (ex, ey) = (x(index(of: trade.entryTime)), y(trade.entryPrice))
       let long = trade.side != "short"
       let triangle =
@@ -266,11 +289,12 @@ public enum HTMLReport {
 
   /// A stored grid: its best rows, and a heatmap of the ranked metric over its first two params
   /// (with more params, each cell shows the best over the others).
-  public static func renderGrid(_ rows: GridRows, all: GridRows) -> String {
+  public static func renderGrid(_ rows: GridRows, all: GridRows, cancellation: CancellationToken = .never) throws -> String {
     let grid = rows.grid
     let metric = rows.sort
     func number(_ value: Double?, count: Bool = false) -> String {
-      guard let value, value.isFinite else { return "n/a" }
+      guard let value, !value.isNaN else { return "n/a" }
+      if value.isInfinite { return value > 0 ? "inf" : "-inf" }
       // + 0.0 so a drawdown that rounds to zero prints 0.000, not -0.000.
       return String(format: count || abs(value) >= 100 ? "%.0f" : "%.3f", value + 0.0)
     }
@@ -289,15 +313,16 @@ public enum HTMLReport {
       let (x, y) = (names[0], names[1])
       var best: [String: Double] = [:]
       let lower = BacktestOperations.lowerIsBetter.contains(metric)
-      for row in all.rows {
-        guard let a = row.params[x], let b = row.params[y], let value = row.metrics[metric] ?? nil, value.isFinite else { continue }
+      for (index, row) in all.rows.enumerated() {
+        if index % (checkEvery * 16) == 0 { try cancellation.check() }
+        guard let a = row.params[x], let b = row.params[y], let value = row.metrics[metric] ?? nil, !value.isNaN else { continue }
         let key = "\(a)|\(b)"
         if let current = best[key], lower ? current <= value : current >= value { continue }
         best[key] = value
       }
       let xs = grid.axes[0].values
       let ys = grid.axes[1].values
-      let finite = Array(best.values)
+      let finite = best.values.filter(\.isFinite)
       let (low, high) = (finite.min() ?? 0, finite.max() ?? 1)
       html += "<h2>\(escape(metric)) by \(escape(x)) (across) and \(escape(y)) (down)</h2>\n<table class=\"heat\"><tr><th>\(escape(y)) \\ \(escape(x))</th>"
       for a in xs { html += "<th>\(DisplayFormat.param(a))</th>" }
@@ -309,7 +334,7 @@ public enum HTMLReport {
             html += "<td></td>"
             continue
           }
-          var share = high > low ? (value - low) / (high - low) : 0.5
+          var share = value.isInfinite ? (value > 0 ? 1 : 0) : high > low ? (value - low) / (high - low) : 0.5
           if lower { share = 1 - share }
           let hue = Int(share * 120)  // red (worst) to green (best)
           html += "<td style=\"background:hsl(\(hue),60%,80%)\" title=\"\(escape(x))=\(DisplayFormat.param(a)) \(escape(y))=\(DisplayFormat.param(b))\">\(number(value))</td>"
@@ -321,7 +346,8 @@ public enum HTMLReport {
     html += "<h2>Rows</h2>\n<table><tr><th>row</th>" + names.map { "<th>\(escape($0))</th>" }.joined()
     let shown = [metric] + ["sharpe", "total_return", "max_drawdown", "trades"].filter { $0 != metric }
     html += shown.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
-    for row in rows.rows {
+    for (index, row) in rows.rows.enumerated() {
+      if index % checkEvery == 0 { try cancellation.check() }
       html += "<tr><td>\(row.row)</td>" + names.map { "<td>\(DisplayFormat.param(row.params[$0] ?? .nan))</td>" }.joined()
       html += shown.map { "<td>\(number(row.metrics[$0] ?? nil, count: Metrics.isCount($0)))</td>" }.joined() + "</tr>\n"
     }

@@ -147,12 +147,43 @@ extension BacktestOperations {
         endItem: range.upperBound, strategyName: loaded.spec.name, specText: loaded.text, specHash: loaded.hash, dataset: data.datasetName,
         axes: try Self.axesText(request), rank: request.rank, settings: try Self.settingsText(request), walkForward: walkForward,
         windows: String(decoding: try encoder.encode(windows), as: UTF8.self), snapshotHash: snapshotHash, engineVersion: Self.shardEngineVersion,
-        bars: data.tradedCount, warmupBars: data.warmupEnabled ? warmup : 0, jobID: context.jobID, completedAt: context.clock.now()),
+        bars: data.tradedCount, warmupBars: data.warmupEnabled ? warmup : 0, jobID: context.jobID, completedAt: context.clock.now(),
+        definition: try GridDefinition(axes: request.axes, condition: request.condition).text),
       results: results)
     return WalkForwardShardReport(
       gridID: id, jobID: context.jobID, shard: shard.index, shards: shard.count, strategy: loaded.spec.name, dataset: data.datasetName,
       walkForward: walkForward, folds: folds.count, combinations: count, items: folds.count * count, first: range.lowerBound, end: range.upperBound,
       bars: data.tradedCount, snapshotHash: snapshotHash, seconds: context.clock.seconds(since: started))
+  }
+
+  /// Refuses a stored item whose params are not its combination's (with the strategy's other
+  /// params, as a shard stores them), whose metrics do not read, or whose score is not the
+  /// ranked metric of its in-sample metrics (undefined: no score).
+  static func checkItem(
+    _ result: WalkForwardShardResult, expected: [String: Double], count: Int, rank: String, encoder: JSONEncoder, id: String, shard: Int,
+    store: String
+  ) throws {
+    let (fold, combination) = (result.item / count, result.item % count)
+    func mismatch(_ what: String) -> OperationError {
+      OperationError.invalidInput(
+        "\(store): work item \(result.item) of walk-forward \(id) (fold \(fold + 1), combination \(combination), shard \(shard)) \(what); the shard store was changed after the shard ran, or is damaged, and nothing was merged",
+        code: "grid_shard_mismatch",
+        details: [
+          "grid_id": .string(id), "shard": .number(Double(shard)), "item": .number(Double(result.item)), "store": .string(store),
+        ], hint: "run that shard again (backtest grid … --walk-forward … --shard \(shard)/N), then merge")
+    }
+    let params = try paramsText(expected, encoder: encoder)
+    guard result.params == params else { throw mismatch("has params \(result.params), but its combination is \(params)") }
+    guard let inSample = try? Metrics.exact(result.inSample), (try? Metrics.exact(result.outOfSample)) != nil else {
+      throw mismatch("has metrics that do not read as metrics")
+    }
+    let value = Metrics.reader(rank).map { $0(inSample) } ?? .nan
+    let score = result.score.map { $0.isNaN ? "NaN" : "\($0)" } ?? "none"
+    if value.isNaN {
+      guard result.score == nil else { throw mismatch("has score \(score), but its in-sample \(rank) is undefined") }
+    } else {
+      guard let stored = result.score, stored == value else { throw mismatch("has score \(score), but its in-sample \(rank) is \(value)") }
+    }
   }
 
   /// True when `stores` (this store when empty) hold shards of a walk-forward with this id
@@ -188,6 +219,11 @@ extension BacktestOperations {
     }
     let (folds, count) = (first.record.folds, first.record.combinations)
     let total = folds * count
+    // Nothing a shard store says is taken on trust: each item's params must be its
+    // combination's, and its score the ranked metric of its in-sample metrics.
+    let (combinations, known) = try Self.recordedCombinations(first.record, id: id, store: first.store)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
     var items = [WalkForwardShardResult?](repeating: nil, count: total)
     for entry in byShard {
       let shard = entry.record.shard
@@ -198,7 +234,12 @@ extension BacktestOperations {
           "shard \(shard) of walk-forward \(id) in \(entry.store) holds \(results.count) of its \(expected.count) work items",
           code: "grid_shard_incomplete", details: ["grid_id": .string(id), "shard": .number(Double(shard))], hint: "run that shard again")
       }
-      for result in results { items[result.item] = result }
+      for result in results {
+        try Self.checkItem(
+          result, expected: combinations[result.item % count].merging(known) { mine, _ in mine }, count: count, rank: first.record.rank,
+          encoder: encoder, id: id, shard: shard, store: entry.store)
+        items[result.item] = result
+      }
       try context.cancellation.check()
     }
     let spans = try JSONDecoder().decode([[WalkForwardReport.Span]].self, from: Data(first.record.windows.utf8))

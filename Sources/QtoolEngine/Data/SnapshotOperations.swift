@@ -73,7 +73,7 @@ public struct SnapshotOperations: Sendable {
       TemporaryFiles.unregister(temporary)
     }
     do {
-      try QtoolDatabase.writeSnapshot(copies, hash: hash, to: temporary, at: context.clock.now())
+      try QtoolDatabase.writeSnapshot(copies, hash: hash, to: temporary, at: context.clock.now(), cancellation: context.cancellation)
     } catch let error as StoreError {
       throw OperationError.cannotWrite("cannot write the snapshot \(path): \(error.message)", path: path)
     }

@@ -83,7 +83,7 @@ enum BacktestRunCommand: LeafCommand {
       context.note("wrote \(directory)/{spec.yaml,settings.json,metrics.json,trades.csv,equity.csv,…}")
     }
     if let path = arguments.string("report") {
-      try ReportWriter.write(HTMLReport.render(report), to: path, overwrite: arguments.flag("force"), context: context)
+      try ReportWriter.write(HTMLReport.render(report, cancellation: Signals.cancellation, hooks: context.testHooks), to: path, overwrite: arguments.flag("force"), context: context)
     }
     if context.json {
       try context.printJSON(report)

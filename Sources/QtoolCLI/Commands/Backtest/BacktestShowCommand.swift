@@ -36,7 +36,7 @@ enum BacktestShowCommand: LeafCommand {
       guard !context.json else { throw UsageError("--csv and --json: choose one", commandPath: arguments.commandPath) }
     }
     if let path = arguments.string("report") {
-      try ReportWriter.write(HTMLReport.render(try operations.report(id: id)), to: path, overwrite: arguments.flag("force"), context: context)
+      try ReportWriter.write(HTMLReport.render(try operations.report(id: id), cancellation: Signals.cancellation, hooks: context.testHooks), to: path, overwrite: arguments.flag("force"), context: context)
     }
     if trades {
       let report = try operations.report(id: id)

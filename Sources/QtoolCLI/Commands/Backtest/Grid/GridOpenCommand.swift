@@ -29,7 +29,7 @@ enum GridOpenCommand: LeafCommand {
     if let path = arguments.string("report") { try ReportWriter.checkWritable(path, overwrite: arguments.flag("force")) }
     let (report, matches) = try BacktestOperations(try context.operations()).openGridRow(id: arguments.string("id")!, row: row)
     if let path = arguments.string("report") {
-      try ReportWriter.write(HTMLReport.render(report), to: path, overwrite: arguments.flag("force"), context: context)
+      try ReportWriter.write(HTMLReport.render(report, cancellation: Signals.cancellation, hooks: context.testHooks), to: path, overwrite: arguments.flag("force"), context: context)
     }
     if context.json {
       try context.printJSON(report)

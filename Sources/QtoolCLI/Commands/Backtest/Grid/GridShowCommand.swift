@@ -56,7 +56,7 @@ enum GridShowCommand: LeafCommand {
       everything.top = Int.max
       everything.condition = nil
       let all = try operations.gridRows(id: id, query: everything)
-      try ReportWriter.write(HTMLReport.renderGrid(rows, all: all), to: path, overwrite: arguments.flag("force"), context: context)
+      try ReportWriter.write(HTMLReport.renderGrid(rows, all: all, cancellation: Signals.cancellation), to: path, overwrite: arguments.flag("force"), context: context)
     }
     let names = rows.grid.axes.map(\.name)
     let shown = [rows.sort] + ["sharpe", "total_return", "max_drawdown", "trades"].filter { $0 != rows.sort }
