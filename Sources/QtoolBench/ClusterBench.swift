@@ -66,10 +66,27 @@ extension Bench {
     report(
       "  per combination (1 process, 100k bars)", String(format: "%.2f ms", big.one.min()! / Double(largeCount) * 1000),
       "fastest run; the input of the README's extrapolation")
+    report(
+      "  fastest 4 shards / fastest 1 process", String(format: "%.3f", big.shards.min()! / big.one.min()!),
+      "each side's least disturbed run: this machine's CPU time varies by more than 5% from run to run")
     let fixed = zip(big.shards, big.one).map { ($0 - $1) / 3 }
     report(
       "  extra CPU of each further shard process", String(format: "%.0f ms", Self.median(fixed) * 1000),
-      String(format: "median (min %.0f ms); start, a new store, the snapshot checked, the bars read", fixed.min()! * 1000))
+      String(format: "median (min %.0f ms) of the differences; start, a new store, the snapshot checked, the bars read", fixed.min()! * 1000))
+    // The same fixed cost measured without the grid's noise: processes that run one combination.
+    let one = ["--grid", "fast=10", "--grid", "slow=30", "--jobs", "1", "-q"]
+    var (shardProcess, localProcess, startOnly) = ([Double](), [Double](), [Double]())
+    for _ in 0..<9 {
+      removeStore(shardStore(1))
+      shardProcess.append(try cpuTimeOfChild(env + ["--db", shardStore(1), "backtest", "grid", spec] + one + ["--shard", "1/1", "--snapshot", small]).cpu)
+      localProcess.append(try cpuTimeOfChild(env + ["backtest", "grid", spec] + one).cpu)
+      startOnly.append(try cpuTimeOfChild(env + ["--version"]).cpu)
+    }
+    report(
+      "  a one-combination shard process, CPU", String(format: "%.0f ms", Self.median(shardProcess) * 1000),
+      String(
+        format: "median of 9; the same grid in the main store %.0f ms; `qtool --version` %.0f ms; 3 more of them are %.1f%% of the 1-process grid",
+        Self.median(localProcess) * 1000, Self.median(startOnly) * 1000, 3 * Self.median(shardProcess) / Self.median(big.one) * 100))
     let smallGrid = ["--grid", "fast=5..50:1", "--grid", "slow=20..200:5", "--where", "fast < slow", "--jobs", "1", "-q"]
     let little = try shardedCPU(smallGrid, runs: runs)
     let littleRatios = zip(little.shards, little.one).map { $0 / $1 }
