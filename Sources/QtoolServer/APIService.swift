@@ -70,7 +70,8 @@ public final class APIService: Sendable {
     let hub = self.hub
     let signals = SignalWatcher(database: database, hub: hub, metrics: metrics)
     self.signals = signals
-    runs = RunWatcher(database: database, hub: hub)
+    let reconciling = OperationContext(database: database, clock: clock, logger: logger)
+    runs = RunWatcher(database: database, hub: hub) { LiveOperations(reconciling).reconcileQuietly() }
     runners = RunnerHost(logger: logger) { name, event in
       // A hosted runner's signals are committed with its bar: published now, not at the next poll.
       if case .bar(_, _, let count) = event, count > 0 { signals.poll() }

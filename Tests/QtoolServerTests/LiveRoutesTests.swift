@@ -237,6 +237,24 @@ extension LiveServer {
       let ended = try await runnerEvent()
       #expect(ended["state"] as? String == "stopped" && ended["run_id"] as? String == "lr_elsewhere", "\(ended)")
       #expect(ended["equity"] as? Double == 10_000)
+
+      // A runner of this host killed without a word (kill -9) leaves its run "running"; once its
+      // lease is free the server marks the run failed and publishes the end at its next poll.
+      let leases = LeaseManager(for: database)
+      let lease = try leases.acquire(
+        "runner:goog-sma", holder: LeaseHolder(pid: 999_999, host: ProcessIdentity.host, jobID: nil, purpose: "runner", since: now), wait: false)
+      try database.insertStrategyRun(
+        StrategyRunRecord(
+          id: "lr_killed", accountID: "pa_elsewhere", strategyName: "goog-sma", feed: "store", request: "{}", status: "running", pid: 999_999,
+          host: ProcessIdentity.host, logPath: nil, startedAt: now + 2, heartbeatAt: now + 2))
+      let killedStart = try await runnerEvent()
+      #expect(killedStart["state"] as? String == "started" && killedStart["run_id"] as? String == "lr_killed", "\(killedStart)")
+      let killedAt = Date()
+      lease.release()
+      let killedEnd = try await runnerEvent()
+      #expect(killedEnd["state"] as? String == "failed" && killedEnd["run_id"] as? String == "lr_killed", "\(killedEnd)")
+      #expect(Date().timeIntervalSince(killedAt) < 2, "published at a poll (200 ms), not when someone asks for the status")
+      #expect(try database.strategyRun(id: "lr_killed")?.status == "failed")
       try await outbound.close(.normalClosure, reason: nil)
     }
     await server.shutdown()

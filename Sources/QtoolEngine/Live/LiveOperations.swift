@@ -348,7 +348,7 @@ public struct LiveOperations: Sendable {
 
   /// Marks failed the active runs whose runner lease is free on this host: the kernel freed
   /// it, so their process is gone. Readers that cannot write only report them.
-  func reconcileQuietly() {
+  public func reconcileQuietly() {
     guard !database.isReadOnly else { return }
     do {
       for run in try database.activeStrategyRuns() where run.host == ProcessIdentity.host {

@@ -214,12 +214,15 @@ enum LiveStreamEvents {
 final class RunWatcher: Sendable {
   private let database: QtoolDatabase
   private let hub: EventHub
+  /// Marks failed the runs of this host whose process is gone (`LiveOperations.reconcileQuietly`).
+  private let reconcile: @Sendable () -> Void
   /// The active runs of other processes at the last poll (nil before the first).
   private let active = Mutex<[String: StrategyRunRecord]?>(nil)
 
-  init(database: QtoolDatabase, hub: EventHub) {
+  init(database: QtoolDatabase, hub: EventHub, reconcile: @escaping @Sendable () -> Void = {}) {
     self.database = database
     self.hub = hub
+    self.reconcile = reconcile
   }
 
   func run(interval: Duration) async {
@@ -233,7 +236,14 @@ final class RunWatcher: Sendable {
     guard database.exists else { return }
     let pid = Int(getpid())
     active.withLock { state in
-      guard let runs = try? database.activeStrategyRuns() else { return }
+      guard var runs = try? database.activeStrategyRuns() else { return }
+      // A runner killed without a word (kill -9, the OOM killer) leaves its run active; its
+      // free lease says its process is gone, and its end is published at this poll, not when
+      // someone next asks for its status.
+      if runs.contains(where: { $0.host == ProcessIdentity.host && $0.pid != pid }) {
+        reconcile()
+        runs = (try? database.activeStrategyRuns()) ?? runs
+      }
       let current = Dictionary(
         runs.filter { !($0.pid == pid && $0.host == ProcessIdentity.host) }.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
       defer { state = current }
