@@ -85,42 +85,22 @@ extension QtoolDatabase {
   /// Records a shard and its results in one transaction, replacing what an earlier run of the
   /// same shard wrote: a rerun after a crash writes nothing twice.
   public func recordGridShard(_ shard: GridShardRecord, results: [GridShardResult]) throws {
-    try write { db in
-      try db.execute(sql: "DELETE FROM grid_shards WHERE grid_id = ? AND shard = ?", arguments: [shard.gridID, shard.shard])
-      try db.execute(
-        sql: "DELETE FROM grid_shard_results WHERE grid_id = ? AND combination >= ? AND combination < ?",
-        arguments: [shard.gridID, shard.firstCombination, shard.endCombination])
-      try db.execute(
-        sql: """
-          INSERT INTO grid_shards (grid_id, shard, shards, combinations, first_combination, end_combination, strategy_name, spec_text,
-            spec_hash, dataset, axes, rank, settings, snapshot_hash, engine_version, bars, warmup_bars, job_id, completed_at, definition)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          """,
-        arguments: [
-          shard.gridID, shard.shard, shard.shards, shard.combinations, shard.firstCombination, shard.endCombination, shard.strategyName,
-          shard.specText, shard.specHash, shard.dataset, shard.axes, shard.rank, shard.settings, shard.snapshotHash, shard.engineVersion,
-          shard.bars, shard.warmupBars, shard.jobID, shard.completedAt, shard.definition,
-        ])
-      let statement = try db.makeStatement(
-        sql: "INSERT INTO grid_shard_results (grid_id, combination, params, metrics, score) VALUES (?, ?, ?, ?, ?)")
-      for result in results {
-        try statement.execute(arguments: [shard.gridID, result.combination, result.params, result.metrics, result.score])
-      }
-    }
+    try replaceShard(
+      ShardTables.grid, gridID: shard.gridID, shard: shard.shard, items: shard.firstCombination..<shard.endCombination,
+      record: [
+        "shards": shard.shards, "combinations": shard.combinations, "first_combination": shard.firstCombination,
+        "end_combination": shard.endCombination, "strategy_name": shard.strategyName, "spec_text": shard.specText, "spec_hash": shard.specHash,
+        "dataset": shard.dataset, "axes": shard.axes, "rank": shard.rank, "settings": shard.settings, "snapshot_hash": shard.snapshotHash,
+        "engine_version": shard.engineVersion, "bars": shard.bars, "warmup_bars": shard.warmupBars, "job_id": shard.jobID,
+        "completed_at": shard.completedAt, "definition": shard.definition,
+      ],
+      resultColumns: ["params", "metrics", "score"],
+      results: results.map { ($0.combination, [$0.params, $0.metrics, $0.score]) })
   }
 
   /// The shards of `gridID` this store holds (every grid's when nil), by grid and shard.
   public func gridShards(gridID: String? = nil) throws -> [GridShardRecord] {
-    try read { db in
-      guard try db.tableExists("grid_shards") else { return [] }
-      let rows =
-        if let gridID {
-          try Row.fetchAll(db, sql: "SELECT * FROM grid_shards WHERE grid_id = ? ORDER BY shard", arguments: [gridID])
-        } else {
-          try Row.fetchAll(db, sql: "SELECT * FROM grid_shards ORDER BY grid_id, shard")
-        }
-      return rows.map(GridShardRecord.init(row:))
-    }
+    try shardRows(ShardTables.grid, gridID: gridID).map(GridShardRecord.init(row:))
   }
 
   /// A shard's results in combination order.

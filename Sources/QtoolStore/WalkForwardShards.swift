@@ -96,43 +96,22 @@ extension QtoolDatabase {
   /// Records a walk-forward shard and its items in one transaction, replacing what an earlier
   /// run of the same shard wrote.
   public func recordWalkForwardShard(_ shard: WalkForwardShardRecord, results: [WalkForwardShardResult]) throws {
-    try write { db in
-      try db.execute(sql: "DELETE FROM walk_forward_shards WHERE grid_id = ? AND shard = ?", arguments: [shard.gridID, shard.shard])
-      try db.execute(
-        sql: "DELETE FROM walk_forward_shard_results WHERE grid_id = ? AND item >= ? AND item < ?",
-        arguments: [shard.gridID, shard.firstItem, shard.endItem])
-      try db.execute(
-        sql: """
-          INSERT INTO walk_forward_shards (grid_id, shard, shards, folds, combinations, first_item, end_item, strategy_name, spec_text,
-            spec_hash, dataset, axes, rank, settings, walk_forward, windows, snapshot_hash, engine_version, bars, warmup_bars, job_id,
-            completed_at, definition)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          """,
-        arguments: [
-          shard.gridID, shard.shard, shard.shards, shard.folds, shard.combinations, shard.firstItem, shard.endItem, shard.strategyName,
-          shard.specText, shard.specHash, shard.dataset, shard.axes, shard.rank, shard.settings, shard.walkForward, shard.windows,
-          shard.snapshotHash, shard.engineVersion, shard.bars, shard.warmupBars, shard.jobID, shard.completedAt, shard.definition,
-        ])
-      let statement = try db.makeStatement(
-        sql: "INSERT INTO walk_forward_shard_results (grid_id, item, params, in_sample, out_of_sample, score) VALUES (?, ?, ?, ?, ?, ?)")
-      for result in results {
-        try statement.execute(arguments: [shard.gridID, result.item, result.params, result.inSample, result.outOfSample, result.score])
-      }
-    }
+    try replaceShard(
+      ShardTables.walkForward, gridID: shard.gridID, shard: shard.shard, items: shard.firstItem..<shard.endItem,
+      record: [
+        "shards": shard.shards, "folds": shard.folds, "combinations": shard.combinations, "first_item": shard.firstItem, "end_item": shard.endItem,
+        "strategy_name": shard.strategyName, "spec_text": shard.specText, "spec_hash": shard.specHash, "dataset": shard.dataset,
+        "axes": shard.axes, "rank": shard.rank, "settings": shard.settings, "walk_forward": shard.walkForward, "windows": shard.windows,
+        "snapshot_hash": shard.snapshotHash, "engine_version": shard.engineVersion, "bars": shard.bars, "warmup_bars": shard.warmupBars,
+        "job_id": shard.jobID, "completed_at": shard.completedAt, "definition": shard.definition,
+      ],
+      resultColumns: ["params", "in_sample", "out_of_sample", "score"],
+      results: results.map { ($0.item, [$0.params, $0.inSample, $0.outOfSample, $0.score]) })
   }
 
   /// The walk-forward shards of `gridID` this store holds (every one's when nil).
   public func walkForwardShards(gridID: String? = nil) throws -> [WalkForwardShardRecord] {
-    try read { db in
-      guard try db.tableExists("walk_forward_shards") else { return [] }
-      let rows =
-        if let gridID {
-          try Row.fetchAll(db, sql: "SELECT * FROM walk_forward_shards WHERE grid_id = ? ORDER BY shard", arguments: [gridID])
-        } else {
-          try Row.fetchAll(db, sql: "SELECT * FROM walk_forward_shards ORDER BY grid_id, shard")
-        }
-      return rows.map(WalkForwardShardRecord.init(row:))
-    }
+    try shardRows(ShardTables.walkForward, gridID: gridID).map(WalkForwardShardRecord.init(row:))
   }
 
   /// A walk-forward shard's items in order.
