@@ -111,7 +111,11 @@ extension QtoolDatabase {
         sql:
           "SELECT combination, params, metrics, score FROM grid_shard_results WHERE grid_id = ? AND combination >= ? AND combination < ? ORDER BY combination",
         arguments: [shard.gridID, shard.firstCombination, shard.endCombination]
-      ).map { GridShardResult(combination: $0["combination"], params: $0["params"], metrics: $0["metrics"], score: $0["score"]) }
+      ).map {
+        GridShardResult(
+          combination: try $0.checked("combination", in: path), params: try $0.checked("params", in: path), metrics: try $0.checked("metrics", in: path),
+          score: try $0.checkedOptional("score", in: path))
+      }
     }
   }
 

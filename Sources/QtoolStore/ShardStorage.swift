@@ -9,8 +9,17 @@ struct ShardTables: Sendable {
   /// The results' column numbering the grid's items (`combination`, `item`).
   var item: String
 
-  static let grid = ShardTables(shards: "grid_shards", results: "grid_shard_results", item: "combination")
-  static let walkForward = ShardTables(shards: "walk_forward_shards", results: "walk_forward_shard_results", item: "item")
+  /// The shard table's columns that hold whole numbers, and those that may be null; the rest
+  /// hold text.
+  var integers: Set<String>
+  var optional: Set<String> = ["snapshot_hash", "job_id", "definition"]
+
+  static let grid = ShardTables(
+    shards: "grid_shards", results: "grid_shard_results", item: "combination",
+    integers: ["shard", "shards", "combinations", "first_combination", "end_combination", "bars", "warmup_bars", "completed_at"])
+  static let walkForward = ShardTables(
+    shards: "walk_forward_shards", results: "walk_forward_shard_results", item: "item",
+    integers: ["shard", "shards", "folds", "combinations", "first_item", "end_item", "bars", "warmup_bars", "completed_at"])
 }
 
 extension QtoolDatabase {
@@ -46,13 +55,48 @@ extension QtoolDatabase {
 
   /// The shard rows of `gridID` (every grid's when nil), by grid and shard; none in a store
   /// that never held a shard.
+  /// Each row's values are checked against their columns first: a shard store is a file that
+  /// travels, and a value of the wrong kind would stop the process where it is read.
   func shardRows(_ tables: ShardTables, gridID: String?) throws -> [Row] {
-    try read { db in
+    let rows = try read { db -> [Row] in
       guard try db.tableExists(tables.shards) else { return [] }
       if let gridID {
         return try Row.fetchAll(db, sql: "SELECT * FROM \(tables.shards) WHERE grid_id = ? ORDER BY shard", arguments: [gridID])
       }
       return try Row.fetchAll(db, sql: "SELECT * FROM \(tables.shards) ORDER BY grid_id, shard")
     }
+    for row in rows {
+      for column in row.columnNames {
+        let value: DatabaseValue = row[column]
+        let fits: Bool
+        switch value.storage {
+        case .null: fits = tables.optional.contains(column)
+        case .int64: fits = tables.integers.contains(column)
+        case .string: fits = !tables.integers.contains(column)
+        case .double, .blob: fits = false
+        }
+        guard fits else {
+          throw StoreError.damaged(path: path, what: "its \(tables.shards) column \(column) holds \(value.description.prefix(40))")
+        }
+      }
+    }
+    return rows
+  }
+}
+
+extension Row {
+  /// The value of `column`, or `StoreError.damaged` naming the store when the row holds what the
+  /// column cannot (a shard store edited by hand): reading it unchecked would stop the process.
+  func checked<Value: DatabaseValueConvertible>(_ column: String, in path: String, _: Value.Type = Value.self) throws -> Value {
+    guard let value = Value.fromDatabaseValue(self[column] as DatabaseValue) else {
+      throw StoreError.damaged(path: path, what: "its column \(column) holds \((self[column] as DatabaseValue).description.prefix(40)), not a \(Value.self)")
+    }
+    return value
+  }
+
+  /// The same for a column that may be null.
+  func checkedOptional<Value: DatabaseValueConvertible>(_ column: String, in path: String, _: Value.Type = Value.self) throws -> Value? {
+    let raw: DatabaseValue = self[column]
+    return raw.isNull ? nil : try checked(column, in: path, Value.self)
   }
 }

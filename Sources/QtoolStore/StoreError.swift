@@ -12,12 +12,14 @@ public enum StoreError: QtoolError, Equatable {
   /// An SQLite database of another program: qtool does not add its tables to it.
   case foreignDatabase(path: String, tables: [String])
   case needsMigration(path: String, pending: [String])
+  /// A row holds what its column cannot hold (text where a number belongs): edited by hand, or broken.
+  case damaged(path: String, what: String)
   case sqlite(String)
 
   public var category: ErrorCategory {
     switch self {
     case .cannotOpen, .readOnly, .cannotWrite: return .cannotWrite
-    case .notADatabase, .newerSchema, .foreignDatabase: return .invalidInput
+    case .notADatabase, .newerSchema, .foreignDatabase, .damaged: return .invalidInput
     case .needsMigration: return .cannotWrite
     case .busy: return .conflict
     case .sqlite: return .failure
@@ -34,6 +36,7 @@ public enum StoreError: QtoolError, Equatable {
     case .newerSchema: return "store_newer_schema"
     case .foreignDatabase: return "store_foreign_database"
     case .needsMigration: return "store_needs_migration"
+    case .damaged: return "store_damaged"
     case .sqlite: return "store_error"
     }
   }
@@ -52,6 +55,7 @@ public enum StoreError: QtoolError, Equatable {
       return "\(path) is an SQLite database but not a qtool store (it holds \(tables.count == 1 ? "the table" : "the tables") \(shown)); qtool leaves it as it is"
     case .needsMigration(let path, let pending):
       return "the store at \(path) needs migrations (\(pending.joined(separator: ", "))) and cannot be written"
+    case .damaged(let path, let what): return "\(path) is damaged: \(what)"
     case .sqlite(let message): return "store error: \(message)"
     }
   }
@@ -59,7 +63,7 @@ public enum StoreError: QtoolError, Equatable {
   public var details: [String: JSONValue] {
     switch self {
     case .cannotOpen(let path, _), .notADatabase(let path), .busy(let path), .readOnly(let path), .cannotWrite(let path, _),
-      .newerSchema(let path, _), .needsMigration(let path, _), .foreignDatabase(let path, _):
+      .newerSchema(let path, _), .needsMigration(let path, _), .foreignDatabase(let path, _), .damaged(let path, _):
       return ["path": .string(path)]
     case .sqlite: return [:]
     }
@@ -73,6 +77,7 @@ public enum StoreError: QtoolError, Equatable {
     case .readOnly: return "check its permissions, or choose another store with {db}"
     case .newerSchema: return "upgrade qtool"
     case .needsMigration: return "run `qtool db migrate` as a user who can write it"
+    case .damaged: return "write it again (for a shard store: run that shard again)"
     case .cannotWrite, .sqlite: return nil
     }
   }

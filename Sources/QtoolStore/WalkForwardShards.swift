@@ -126,7 +126,8 @@ extension QtoolDatabase {
         arguments: [shard.gridID, shard.firstItem, shard.endItem]
       ).map {
         WalkForwardShardResult(
-          item: $0["item"], params: $0["params"], inSample: $0["in_sample"], outOfSample: $0["out_of_sample"], score: $0["score"])
+          item: try $0.checked("item", in: path), params: try $0.checked("params", in: path), inSample: try $0.checked("in_sample", in: path),
+          outOfSample: try $0.checked("out_of_sample", in: path), score: try $0.checkedOptional("score", in: path))
       }
     }
   }

@@ -175,6 +175,27 @@ import Testing
       shardStore(qtool, 2), "UPDATE grid_shard_results SET metrics = json_set(metrics, '$.sharpe', 9.75) WHERE combination = 3")
     refused = try merge()
     #expect(refused.status == 65 && (refused.error["message"] as? String ?? "").contains("combination 3"), "\(refused.error)")
+    // The metric made null (how JSON writes an infinity) with an infinite score, to rank first:
+    // nothing else in its metrics says the sharpe is infinite.
+    for score in ["9e999", "-9e999"] {
+      try restore()
+      try sqlite(
+        shardStore(qtool, 2), "UPDATE grid_shard_results SET metrics = json_set(metrics, '$.sharpe', json('null')), score = \(score) WHERE combination = 3")
+      refused = try merge()
+      #expect(refused.status == 65 && (refused.error["message"] as? String ?? "").contains("combination 3"), "\(score): \(refused.error)")
+    }
+    // A score that is not a number at all: the store is damaged, said as such, not a crash.
+    for score in ["'abc'", "x'00'"] {
+      try restore()
+      try sqlite(shardStore(qtool, 2), "UPDATE grid_shard_results SET score = \(score) WHERE combination = 4")
+      refused = try merge()
+      #expect(refused.status == 65 && refused.error["code"] as? String == "store_damaged", "\(score): \(refused.error)")
+      #expect((refused.error["message"] as? String ?? "").contains(shardStore(qtool, 2)), "\(refused.error)")
+    }
+    try restore()
+    try sqlite(shardStore(qtool, 2), "UPDATE grid_shards SET shards = 'two'")
+    refused = try merge()
+    #expect(refused.status == 65 && refused.error["code"] as? String == "store_damaged", "\(refused.error)")
 
     // The recorded grid edited in both stores, so they agree: it is not this grid's.
     try restore()

@@ -384,7 +384,12 @@ extension BacktestOperations {
     case .none:
       throw mismatch("has metrics without \(rank), the grid's ranking metric")
     case .some(.none):
-      guard result.score == nil || result.score!.isInfinite else { throw mismatch("has score \(score), but its \(rank) is undefined (null)") }
+      // Null is how JSON stores an infinity too: the other metrics say which one it was (a
+      // profit factor without a loss), or that it is undefined, and then there is no score.
+      let restored = Metrics.stored(result.metrics)[rank] ?? nil
+      guard result.score == restored else {
+        throw mismatch("has score \(score), but its \(rank) is \(restored.map { "\($0)" } ?? "undefined (null)")")
+      }
     case .some(.some(let value)):
       guard let stored = result.score, stored == value else { throw mismatch("has score \(score), but its \(rank) is \(value)") }
     }
