@@ -229,6 +229,10 @@ import Testing
     #expect(shown["status"] as? String == "dead")
     #expect(shown["run_status"] as? String == "failed")
     #expect((shown["error"] as? [String: Any])?["code"] as? String == "process_gone")
+    // `strategy runs` (which only reads the store) says the same of the run.
+    let runs = try qtool.run(["strategy", "runs", "live-risk", "--json"])
+    let latest = try #require((try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])?.first)
+    #expect(latest["status"] as? String == "failed", "\(runs.stdout)")
     let stop = try qtool.run(["strategy", "stop", "live-risk", "--json"])
     #expect(stop.status == 0, "\(stop.stderr)")
     let report = try jsonObject(stop.stdout)
@@ -239,6 +243,30 @@ import Testing
     #expect(again.status == 0, "\(again.stderr)")
     #expect(try jsonObject(again.stdout)["continued"] as? Bool == true)
     #expect(try qtool.run(["strategy", "stop", "--all"]).status == 0)
+  }
+
+  /// A runner's log is a regular file: a FIFO there would block the start forever, a symlink
+  /// would have the runner append to whatever it names. Both are refused (73) at once.
+  @Test func aLogThatIsNotARegularFileIsRefused() throws {
+    let (qtool, spec) = try prepared()
+    defer { qtool.cleanUp() }
+    let logs = qtool.home.appendingPathComponent("logs")
+    try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+    let log = logs.appendingPathComponent("live-risk.log").path
+    #expect(mkfifo(log, 0o644) == 0)
+    let started = Date()
+    let fifo = try qtool.run(["strategy", "start", spec, "--feed", "store"])
+    #expect(fifo.status == 73, "\(fifo.stderr)")
+    #expect(fifo.stderr.contains("not a regular file"), "\(fifo.stderr)")
+    #expect(Date().timeIntervalSince(started) < 10)
+    try FileManager.default.removeItem(atPath: log)
+    let victim = qtool.home.appendingPathComponent("victim.txt").path
+    try "precious\n".write(toFile: victim, atomically: true, encoding: .utf8)
+    try FileManager.default.createSymbolicLink(atPath: log, withDestinationPath: victim)
+    let symlink = try qtool.run(["strategy", "start", spec, "--feed", "store"])
+    #expect(symlink.status == 73, "\(symlink.stderr)")
+    #expect(symlink.stderr.contains("symbolic link"), "\(symlink.stderr)")
+    #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
   }
 
   /// start, status --json, signals tail -f (signals of another process within half a second),

@@ -282,7 +282,17 @@ public struct LiveOperations: Sendable {
     reconcileQuietly()
     let runs = try database.strategyRuns(strategy: strategy)
     if runs.isEmpty { _ = try database.strategy(named: strategy) }  // 66 for an unknown name
-    return runs.map(RunInfo.init)
+    // A reader that cannot write shows a gone runner's run as failed, as `status` does, even
+    // though it cannot record it.
+    let gone = runs.contains { $0.isActive && $0.host == ProcessIdentity.host } && context.leases.state(of: LiveRunner.leaseKey(strategy)) == .free
+    return runs.map { run in
+      var info = RunInfo(run)
+      if gone, run.isActive, run.host == ProcessIdentity.host {
+        info.status = "failed"
+        info.error = Self.goneReport(run)
+      }
+      return info
+    }
   }
 
   /// The positions of `strategy`'s latest paper account, valued at its last processed bar's
@@ -365,7 +375,7 @@ public struct LiveOperations: Sendable {
   func markDead(strategy: String, because reason: String) throws {
     for run in try database.activeStrategyRuns() where run.strategyName == strategy {
       var report = Self.goneReport(run)
-      report.message = "the runner's process (pid \(run.pid.map(String.init) ?? "?") on \(run.host ?? "?")) \(reason)"
+      report.message = "the runner (pid \(run.pid.map(String.init) ?? "?") on \(run.host ?? "?")): \(reason)"
       try fail(run, report)
     }
   }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+  import Glibc
+#endif
 import Logging
 import QtoolCore
 
@@ -18,12 +21,40 @@ public enum RunnerLog {
     return directory + "/\(strategy).log"
   }
 
+  /// `path` opened for appending, created if missing (73 if it cannot be). Only a regular file:
+  /// a symlink there would have the runner append to whatever it names, and a FIFO would block
+  /// the open until a reader came — `strategy start` and `serve` hung, deaf to SIGTERM.
+  public static func open(_ path: String) throws -> Int32 {
+    var existing = stat()
+    if lstat(path, &existing) == 0, existing.st_mode & S_IFMT != S_IFREG {
+      let kind: String
+      switch existing.st_mode & S_IFMT {
+      case S_IFLNK: kind = "a symbolic link"
+      case S_IFIFO: kind = "a FIFO"
+      case S_IFDIR: kind = "a directory"
+      default: kind = "not a regular file"
+      }
+      throw OperationError.cannotWrite(
+        "the runner log \(path) is \(kind), not a regular file; remove it, or runner logs cannot be written", path: path)
+    }
+    // O_NOFOLLOW and O_NONBLOCK still, for what may appear there after that look.
+    let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
+    guard descriptor >= 0 else {
+      let reason = errno == ELOOP ? "it is a symbolic link" : String(cString: strerror(errno))
+      throw OperationError.cannotWrite("cannot open the runner log \(path): \(reason); runner logs are regular files", path: path)
+    }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+      close(descriptor)
+      throw OperationError.cannotWrite("the runner log \(path) is not a regular file; remove it, or runner logs cannot be written", path: path)
+    }
+    _ = fcntl(descriptor, F_SETFL, O_WRONLY | O_APPEND)
+    return descriptor
+  }
+
   /// A logger writing to `path` (appended) and to `alongside`'s handler: a hosted runner's.
   public static func logger(appendingTo path: String, alongside: Logger) throws -> Logger {
-    let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-    guard descriptor >= 0 else {
-      throw OperationError.cannotWrite("cannot open the runner log \(path): \(String(cString: strerror(errno)))", path: path)
-    }
+    let descriptor = try open(path)
     let file = FileLogHandler(file: LogFile(descriptor: descriptor), label: alongside.label)
     // Each handler keeps its level: the file has a runner's info lines even when the server
     // logs only warnings.

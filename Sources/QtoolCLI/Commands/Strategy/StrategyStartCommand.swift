@@ -119,10 +119,12 @@ enum DetachedRunner {
     guard Glibc.pipe(&pipe) == 0 else { throw OperationError.cannotWrite("cannot make a pipe: \(String(cString: strerror(errno)))") }
     _ = fcntl(pipe[0], F_SETFD, FD_CLOEXEC)
     defer { close(pipe[0]) }
-    let logFD = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-    guard logFD >= 0 else {
+    let logFD: Int32
+    do {
+      logFD = try RunnerLog.open(log)
+    } catch {
       close(pipe[1])
-      throw OperationError.cannotWrite("cannot open the log \(log): \(String(cString: strerror(errno)))", path: log)
+      throw error
     }
     defer { close(logFD) }
     var actions = posix_spawn_file_actions_t()
