@@ -49,7 +49,7 @@ import Testing
       """.write(to: spec, atomically: true, encoding: .utf8)
       let result = try qtool.run(["strategy", "validate", spec.path])
       #expect(result.status == 65)
-      #expect(result.stderr.contains("params.\(name): a param cannot be named like \(what)"), "\(result.stderr)")
+      #expect(result.stderr.contains("\(spec.path):3:16: params.\(name) cannot be a param's name: it reads as \(what)"), "\(result.stderr)")
     }
   }
 
@@ -187,7 +187,23 @@ import Testing
     """.write(to: spec, atomically: true, encoding: .utf8)
     let stop = try qtool.run(["strategy", "validate", spec.path])
     #expect(stop.status == 65)
-    #expect(stop.stderr.contains("risk.stop_loss must be a fraction between 0 and 1, e.g. 0.05 for 5%; got 5.0"), "\(stop.stderr)")
+    // A value out of its range is said where it is written, as its author wrote it (5, not 5.0).
+    #expect(stop.stderr.contains("\(spec.path):5:20: risk.stop_loss must be a fraction between 0 and 1, e.g. 0.05 for 5%; got 5"), "\(stop.stderr)")
+    try """
+    name: levels
+    universe: { symbols: [GOOG], timeframe: 1d }
+    rules:
+      entry: close > 0
+    sizing: { fraction: 1.5 }
+    signals:
+      strong: 80
+    """.write(to: spec, atomically: true, encoding: .utf8)
+    let fraction = try qtool.run(["strategy", "validate", spec.path])
+    #expect(fraction.status == 65)
+    #expect(fraction.stderr.contains("\(spec.path):5:21: sizing.fraction must be above 0 and at most 1"), "\(fraction.stderr)")
+    try String(contentsOf: spec, encoding: .utf8).replacingOccurrences(of: "1.5", with: "0.5").replacingOccurrences(of: "80", with: "180").write(to: spec, atomically: true, encoding: .utf8)
+    let strong = try qtool.run(["strategy", "validate", spec.path])
+    #expect(strong.stderr.contains("\(spec.path):7:11: signals.strong must be from 0 to 100, got 180"), "\(strong.stderr)")
   }
 
   @Test func rangesAndArgumentsAreUsageErrors() throws {

@@ -181,6 +181,7 @@ public struct CompiledStrategy: Sendable {
     self.spec = spec
     self.origin = origin
     let prefix = origin.isEmpty ? "" : origin + ":"
+    func invalid(_ path: String, _ message: String) -> SpecError { .field(path: path, origin: origin, message: message) }
     var parameters = spec.params ?? [:]
     // A param named like a column or a function is shadowed by it in the rules: `low` would
     // read the bar's low price, never the param.
@@ -188,11 +189,10 @@ public struct CompiledStrategy: Sendable {
     where RuleParser.columns.contains(name) || Functions.signature(name) != nil || ["true", "false"].contains(name) {
       let what =
         RuleParser.columns.contains(name) ? "the price column '\(name)'" : Functions.signature(name) != nil ? "the function '\(name)'" : "'\(name)'"
-      throw SpecError.invalid(
-        "\(prefix)params.\(name): a param cannot be named like \(what), which the rules would read instead; rename it (e.g. \(name)_level)")
+      throw invalid("params.\(name)", "cannot be a param's name: it reads as \(what) in the rules; rename it (e.g. \(name)_level)")
     }
     for (name, value) in parameters where !value.isFinite {
-      throw SpecError.invalid("\(prefix)params.\(name): \(value) is not a finite number")
+      throw invalid("params.\(name)", "must be a finite number, got \(value)")
     }
     for (key, value) in overrides {
       guard parameters[key] != nil else {
@@ -216,56 +216,63 @@ public struct CompiledStrategy: Sendable {
     shortExit = try rule(spec.rules.shortExit, "short_exit")
     if let portfolio = spec.portfolio {
       let rank = try RuleParser.parse(portfolio.rank, origin: "\(prefix)portfolio.rank", parameters: parameters, allowAnyFeature: true)
-      guard rank.type != .boolean else { throw SpecError.invalid("\(prefix)portfolio.rank must be a number to rank by, e.g. roc(close, 20)") }
-      guard portfolio.top >= 1 else { throw SpecError.invalid("\(prefix)portfolio.top must be at least 1") }
+      guard rank.type != .boolean else { throw invalid("portfolio.rank", "must be a number to rank by, e.g. roc(close, 20)") }
+      guard portfolio.top >= 1 else { throw invalid("portfolio.top", "must be at least 1") }
       guard ["daily", "weekly", "monthly"].contains(portfolio.rebalance ?? "monthly") else {
-        throw SpecError.invalid("\(prefix)portfolio.rebalance must be daily, weekly or monthly")
+        throw invalid("portfolio.rebalance", "must be daily, weekly or monthly")
       }
       self.rank = rank
     } else {
-      guard entry != nil || shortEntry != nil else { throw SpecError.invalid("\(prefix)rules: needs entry or short_entry") }
+      guard entry != nil || shortEntry != nil else { throw invalid("rules", "needs entry or short_entry") }
     }
     if let text = spec.signals?.strength, !text.trimmingCharacters(in: .whitespaces).isEmpty {
       let expression = try RuleParser.parse(text, origin: "\(prefix)signals.strength", parameters: parameters)
       guard expression.type != .boolean else {
-        throw SpecError.invalid("\(prefix)signals.strength must be a number from 0 to 100, e.g. rsi(close, 14), not a condition")
+        throw invalid("signals.strength", "must be a number from 0 to 100, e.g. rsi(close, 14), not a condition")
       }
       strength = expression
     }
     if let signals = spec.signals {
       for (name, value) in [("strong", signals.strong), ("medium", signals.medium), ("weak", signals.weak)] {
-        if let value, !(value >= 0 && value <= 100) { throw SpecError.invalid("\(prefix)signals.\(name) must be from 0 to 100, got \(value)") }
+        if let value, !(value >= 0 && value <= 100) { throw invalid("signals.\(name)", "must be from 0 to 100, got \(Self.number(value))") }
       }
       let (strong, medium, weak) = (signals.strong ?? 80, signals.medium ?? 50, signals.weak ?? 20)
       guard strong >= medium, medium >= weak else {
-        throw SpecError.invalid("\(prefix)signals: the thresholds must go down from strong to medium to weak, got \(strong), \(medium), \(weak)")
+        throw invalid(
+          "signals", "thresholds must go down from strong to medium to weak, got \(Self.number(strong)), \(Self.number(medium)), \(Self.number(weak))")
       }
     }
     self.capital = capital ?? spec.execution?.capital ?? 10_000
     // Above 1e15 a fill's units times price loses whole cents (and near 1e308 overflows, so
     // nothing fills and the run reports 0 % with exit 0).
     guard self.capital > 0, self.capital <= Self.maxCapital else {
-      throw SpecError.invalid("capital must be above 0 and at most 1e15, got \(self.capital)")
+      let message = "must be above 0 and at most 1e15, got \(Self.number(self.capital))"
+      // From the spec unless given with the run (--capital).
+      throw capital == nil ? invalid("execution.capital", message) : SpecError.invalid("capital " + message)
     }
     commission = spec.costs?.commission ?? 0
     commissionFixed = spec.costs?.commissionFixed ?? 0
     slippage = (spec.costs?.slippageBps ?? 0) / 10_000
-    guard commission >= 0, commission < 0.1 else { throw SpecError.invalid("costs.commission must be a fraction from 0 to 0.1, e.g. 0.001") }
+    guard commission >= 0, commission < 0.1 else {
+      throw invalid("costs.commission", "must be a fraction from 0 to 0.1, e.g. 0.001; got \(Self.number(commission))")
+    }
     guard commissionFixed >= 0, commissionFixed.isFinite else {
-      throw SpecError.invalid("costs.commission_fixed must be 0 or more, in the account's currency")
+      throw invalid("costs.commission_fixed", "must be 0 or more, in the account's currency; got \(Self.number(commissionFixed))")
     }
     // Negative slippage fills better than the market; 1,000 bps (10%) is already absurd.
     guard let bps = Optional(spec.costs?.slippageBps ?? 0), bps >= 0, bps <= 1_000 else {
-      throw SpecError.invalid("costs.slippage_bps must be from 0 to 1000 (basis points against each fill), got \(spec.costs?.slippageBps ?? 0)")
+      throw invalid("costs.slippage_bps", "must be from 0 to 1000 (basis points against each fill), got \(Self.number(spec.costs?.slippageBps ?? 0))")
     }
     let fill = spec.execution?.fill ?? "next_open"
-    guard fill == "next_open" || fill == "close" else { throw SpecError.invalid("execution.fill must be next_open or close, got \(fill)") }
+    guard fill == "next_open" || fill == "close" else { throw invalid("execution.fill", "must be next_open or close, got \(fill)") }
     fillAtClose = fill == "close"
     let units = spec.execution?.units ?? "fractional"
-    guard units == "fractional" || units == "whole" else { throw SpecError.invalid("execution.units must be fractional or whole, got \(units)") }
+    guard units == "fractional" || units == "whole" else { throw invalid("execution.units", "must be fractional or whole, got \(units)") }
     wholeUnits = units == "whole"
     closeAtEnd = spec.execution?.closeAtEnd ?? true
-    if let fraction = spec.sizing?.fraction, !(fraction > 0 && fraction <= 1) { throw SpecError.invalid("sizing.fraction must be in (0, 1]") }
+    if let fraction = spec.sizing?.fraction, !(fraction > 0 && fraction <= 1) {
+      throw invalid("sizing.fraction", "must be above 0 and at most 1 (1 is the whole account), got \(Self.number(fraction))")
+    }
     for (name, value) in [
       ("stop_loss", spec.risk?.stopLoss), ("take_profit", spec.risk?.takeProfit), ("trailing_stop", spec.risk?.trailingStop),
       ("max_drawdown_halt", spec.risk?.maxDrawdownHalt),
@@ -276,9 +283,14 @@ public struct CompiledStrategy: Sendable {
       let limit = name == "take_profit" ? 100.0 : (name == "max_drawdown_halt" || !shorts) ? 1.0 : 10.0
       if let value, !(value > 0 && value < limit) {
         let range = limit == 1 ? "between 0 and 1" : "above 0 and below \(Int(limit))"
-        throw SpecError.invalid("risk.\(name) must be a fraction \(range), e.g. 0.05 for 5%; got \(value)")
+        throw invalid("risk.\(name)", "must be a fraction \(range), e.g. 0.05 for 5%; got \(Self.number(value))")
       }
     }
+  }
+
+  /// A spec value as its author wrote it: 180, not 180.0.
+  static func number(_ value: Double) -> String {
+    value.isFinite && value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
   }
 
   /// The first bar on which decisions are made: one past the longest indicator warm-up (as
@@ -387,11 +399,15 @@ extension StrategySpec {
 
 public enum SpecError: QtoolError, Equatable {
   case invalid(String)
+  /// A value of the spec out of its range: `path` is where it is (`risk.stop_loss`), so that a
+  /// loader holding the YAML can say at which line and column.
+  case field(path: String, origin: String, message: String)
   public var category: ErrorCategory { .invalidInput }
   public var code: String { "invalid_spec" }
   public var message: String {
     switch self {
     case .invalid(let message): return message
+    case .field(let path, let origin, let message): return "\(origin.isEmpty ? "" : origin + ": ")\(path) \(message)"
     }
   }
 }

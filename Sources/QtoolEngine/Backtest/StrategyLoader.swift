@@ -117,7 +117,14 @@ public enum StrategyLoader {
     } catch let error as InvalidName {
       throw SpecError.invalid("\(origin): \(error.message)")
     }
-    _ = try CompiledStrategy(spec, origin: origin)
+    do {
+      _ = try CompiledStrategy(spec, origin: origin)
+    } catch SpecError.field(let path, _, let message) {
+      // A value out of its range is said where it is written, as a value of the wrong type is.
+      let keys = path.split(separator: ".").map { SpecPathKey(stringValue: String($0)) }
+      let mark = Self.node(at: keys, in: node).mark.map { ":\($0.line):\($0.column)" } ?? ""
+      throw SpecError.invalid("\(origin)\(mark): \(path) \(message)")
+    }
     return LoadedSpec(spec: spec, text: text, hash: ContentHash.sha256Hex(Data(text.utf8)), origin: origin)
   }
 
@@ -202,4 +209,12 @@ public enum StrategyLoader {
     }
   }
 
+}
+
+/// A key of a spec path (`risk.stop_loss`), to find where it is written.
+struct SpecPathKey: CodingKey {
+  var stringValue: String
+  var intValue: Int? { nil }
+  init(stringValue: String) { self.stringValue = stringValue }
+  init?(intValue: Int) { nil }
 }
