@@ -290,6 +290,7 @@ extension LiveServer {
       let download = try await client.post("/api/v1/strategies/goog-sma:start", token: all, json: "{}")
       #expect(download.errorCode == "source_not_live", "\(download.text)")
       #expect(try await client.post("/api/v1/strategies/goog-sma:start", token: all, json: #"{"feed": "carrier-pigeon"}"#).status == 400)
+      #expect(try await client.post("/api/v1/strategies/goog-sma:start", token: all, json: #"{"feed": "replay", "speed": "fast"}"#).status == 400)
       #expect(try await client.post("/api/v1/strategies/goog-sma:pause", token: all).errorCode == "paper_account_not_found")
 
       let started = try await client.post("/api/v1/strategies/goog-sma:start", token: all, json: #"{"feed": "replay", "speed": 2}"#)
@@ -358,7 +359,8 @@ extension LiveServer {
       let noLog = try await client.get("/api/v1/strategies/goog-sma/logs", token: reader).dataObject
       #expect(noLog["run_id"] == nil && noLog["log"] == nil && (noLog["lines"] as? [String]) == [])
 
-      let started = try await client.post("/api/v1/strategies/goog-sma:start", token: all, json: #"{"feed": "replay"}"#)
+      // "max", as `strategy start --speed max` takes it.
+      let started = try await client.post("/api/v1/strategies/goog-sma:start", token: all, json: #"{"feed": "replay", "speed": "max"}"#)
       #expect(started.status == 201, "\(started.text)")
       let runID = try #require(started.dataObject["run_id"] as? String)
       let deadline = Date().addingTimeInterval(120)

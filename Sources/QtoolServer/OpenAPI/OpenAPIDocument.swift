@@ -8085,8 +8085,18 @@ enum OpenAPIDocument {
             "description": "A new account's first traded bar (UTC)."
           },
           "speed": {
-            "type": "number",
-            "description": "Replay: bars per second (default: as fast as they evaluate)."
+            "oneOf": [
+              {
+                "type": "number"
+              },
+              {
+                "type": "string",
+                "enum": [
+                  "max"
+                ]
+              }
+            ],
+            "description": "Replay: bars per second, or \"max\" (the default: as fast as they evaluate), as `strategy start --speed`."
           },
           "settle_ms": {
             "type": "integer"

@@ -15,7 +15,7 @@ enum LiveRoutes {
     var version: Int?
     var feed: LiveFeed?
     var from: String?
-    var speed: Double?
+    var speed: ReplaySpeed?
     var settleMilliseconds: Int64?
     var retries: Int?
     var lateAfterBars: Int?
@@ -39,9 +39,30 @@ enum LiveRoutes {
       }
       // No log_path: the API never names files on the server.
       return LiveRunRequest(
-        strategy: .registered(name: name, version: version), feed: feed ?? .download, from: start, speed: speed,
+        strategy: .registered(name: name, version: version), feed: feed ?? .download, from: start, speed: speed?.barsPerSecond,
         settleMilliseconds: settleMilliseconds ?? 5_000, retries: retries ?? 5, lateAfterBars: lateAfterBars ?? 1, notifyLate: notifyLate ?? false,
         newAccount: newAccount ?? false, capital: capital, params: params ?? [:])
+    }
+  }
+
+  /// A replay's speed as `strategy start --speed` takes it: bars per second, or "max" (as
+  /// fast as they evaluate, as when it is left out).
+  struct ReplaySpeed: Codable, Sendable {
+    var barsPerSecond: Double?
+    init(from decoder: any Decoder) throws {
+      let container = try decoder.singleValueContainer()
+      if let text = try? container.decode(String.self) {
+        guard text == "max" else {
+          throw DecodingError.dataCorruptedError(in: container, debugDescription: "a number of bars per second, or \"max\"")
+        }
+        barsPerSecond = nil
+      } else {
+        barsPerSecond = try container.decode(Double.self)
+      }
+    }
+    func encode(to encoder: any Encoder) throws {
+      var container = encoder.singleValueContainer()
+      if let barsPerSecond { try container.encode(barsPerSecond) } else { try container.encode("max") }
     }
   }
 
