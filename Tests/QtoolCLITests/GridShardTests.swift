@@ -208,10 +208,21 @@ import Testing
     try sqlite(shardStore(qtool, 1), "UPDATE grid_shards SET definition = replace(definition, 'fast < 25', 'fast < 20')")
     try restore()
 
-    // Untouched, the same stores merge.
+    // Params written another way with the same numbers are the same params: merged, and stored
+    // as a local run stores them.
+    try sqlite(shardStore(qtool, 2), #"UPDATE grid_shard_results SET params = '{ "slow" : 6E1, "fast" : 1e1 }' WHERE combination = 3"#)
     let merged = try qtool.run(["backtest", "grid", "merge", id, shardStore(qtool, 1), shardStore(qtool, 2), "--json"])
     #expect(merged.status == 0, "\(merged.stderr)")
     #expect(try json(merged.stdout)["combinations"] as? Int == 6)
+    let stored = Process()
+    stored.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+    stored.arguments = [qtool.home.appendingPathComponent("qtool.db").path, "SELECT params FROM grid_results ORDER BY params"]
+    let out = Pipe()
+    stored.standardOutput = out
+    try stored.run()
+    stored.waitUntilExit()
+    let rows = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+    #expect(rows.contains(#"{"fast":10,"slow":60}"#) && !rows.contains { $0.contains("E1") }, "\(rows)")
   }
 
   @Test func shardAutoReadsSlurmAndKubernetesIndices() throws {

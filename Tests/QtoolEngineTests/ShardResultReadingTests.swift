@@ -14,6 +14,10 @@ struct ShardResultReadingTests {
       #expect(FlatJSON.numbers(text) == combination, "\(text)")
     }
     #expect(FlatJSON.numbers(#"{ "fast" : 5 , "slow":20 }"#) == ["fast": 5, "slow": 20])
+    // The fast rendering is the encoder's in the usual cases (a merge then keeps the shard's text).
+    for combination: [String: Double] in [["fast": 5, "slow": 20], ["a": 0.5, "b": -3], ["x": 12.25]] {
+      #expect(FlatJSON.text(combination) == (try BacktestOperations.paramsText(combination, encoder: encoder)))
+    }
     for refused in [
       #"{"fast":5"#, #"{"fast":5,}"#, #"{"fast":"5"}"#, #"{"fast":null}"#, #"{"fast":5,"fast":6}"#, #"{"fast":5} x"#, #"{"f\"ast":5}"#,
       #"{"fast":{"x":1}}"#, #"{"fast":inf}"#, #"{"fast":-inf}"#, #"{"fast":nan}"#, "", "[1]",

@@ -411,6 +411,7 @@ extension LiveServer {
       #expect(hostedLog["run_id"] as? String == runID)
       #expect(hostedLog["log"] as? String == fixture.settings.home + "/logs/goog-sma.log")
       #expect((hostedLog["lines"] as? [String])?.last?.contains("runner goog-sma completed") == true, "\(hostedLog)")
+      #expect((hostedLog["lines"] as? [String])?.contains { $0.contains("runner goog-sma v1 started in the server: run \(runID)") } == true, "\(hostedLog)")
       #expect(try await client.get("/api/v1/strategies/goog-sma/logs?lines=0", token: reader).status == 400)
 
       // A detached runner's log (as `strategy start` writes it), and a run naming a file elsewhere.

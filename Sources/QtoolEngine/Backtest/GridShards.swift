@@ -255,9 +255,11 @@ extension BacktestOperations {
           details: ["grid_id": .string(id), "shard": .number(Double(shard))], hint: "run that shard again")
       }
       for result in results {
-        try Self.checkResult(
-          result, expected: combinations[result.combination], rank: first.record.rank, encoder: encoder, id: id, shard: shard, store: entry.store)
-        params[result.combination] = result.params
+        let expected = combinations[result.combination]
+        try Self.checkResult(result, expected: expected, rank: first.record.rank, encoder: encoder, id: id, shard: shard, store: entry.store)
+        // Stored as a local run stores it, whatever spacing or number format the shard's text has.
+        params[result.combination] =
+          result.params == FlatJSON.text(expected) ? result.params : try Self.paramsText(expected, encoder: encoder)
         metrics[result.combination] = result.metrics
         scores[result.combination] = result.score ?? .nan
       }
@@ -426,6 +428,17 @@ enum MetricsJSON {
 /// A flat JSON object of numbers (a combination's params as a grid stores them), read without
 /// JSONDecoder: a merge reads one per result, and 100,000 decodes or encodes cost seconds.
 enum FlatJSON {
+  /// `numbers` written as JSONEncoder with sorted keys writes them in the usual cases (whole
+  /// numbers without `.0`), for a fast equality check; anything it writes differently only
+  /// takes the slow path.
+  static func text(_ numbers: [String: Double]) -> String {
+    "{" + numbers.keys.sorted().map { key in
+      let value = numbers[key]!
+      let number = value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+      return "\"\(key)\":\(number)"
+    }.joined(separator: ",") + "}"
+  }
+
   /// The object's keys and numbers; nil for anything else (nesting, strings, escapes, junk).
   static func numbers(_ text: String) -> [String: Double]? {
     var text = text

@@ -58,6 +58,7 @@ final class RunnerHost: Sendable {
     request.logPath = logPath
     context.logger = try RunnerLog.logger(appendingTo: logPath, alongside: context.logger)
     let logger = context.logger
+    let feed = request.feed.rawValue
     let runner = LiveRunner(request, settings: settings, context: context) { event in events(name, event) }
     starting.withLock { $0[name, default: 0] += 1 }
     return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LiveRunner.Started, any Error>) in
@@ -70,6 +71,9 @@ final class RunnerHost: Sendable {
           continuation.resume(throwing: error)
           return
         }
+        logger.info(
+          "runner \(started.strategy) v\(started.version) started in the server: run \(started.runID), \(started.continued ? "continuing" : "new") paper account \(started.accountID), feed \(feed)"
+        )
         let entry = Entry(runner: runner, started: started)
         entries.withLock { $0[started.strategy] = entry }
         startEnded(name)
