@@ -80,7 +80,9 @@ public final class APIService: Sendable {
       LiveStreamEvents.publish(end, hub: hub)
     }
     table = RouteTable(Self.allRoutes)
-    uploadDirectory = NSTemporaryDirectory() + "qtool-uploads-\(getpid())"
+    // One per server, not per process: a server that stops removes its directory, and another
+    // in the same process (the tests run several) must not lose the file it is writing there.
+    uploadDirectory = NSTemporaryDirectory() + "qtool-uploads-\(getpid())-\(AuthOperations.randomHex(6))"
   }
 
   /// Every route group.

@@ -157,7 +157,7 @@ import Testing
       let replay = try await client.post("/api/v1/backtests/\(first):replay", token: token)
       #expect(replay.dataObject["identical"] as? Bool == true)
       let bundle = try await client.get("/api/v1/backtests/\(first)/export", token: token)
-      #expect(bundle.header("Content-Type") == "application/gzip")
+      #expect(bundle.header("Content-Type") == "application/gzip", "\(bundle.text)")
       #expect(bundle.body.prefix(2) == Data([0x1f, 0x8b]))
       let check = try await client.post("/api/v1/backtests/check", token: token, json: #"{"strategy": "goog-sma"}"#)
       #expect(check.status == 200)
