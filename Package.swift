@@ -135,6 +135,6 @@ let package = Package(
       ]),
     .testTarget(
       name: "QtoolCLITests", dependencies: ["QtoolCLI", "QtoolArgs", "QtoolCore", "QtoolData", "QtoolStore", "QtoolTestSupport"],
-      exclude: ["Snapshots"]),
+      exclude: ["Snapshots", "Support/zsh-complete.zsh"]),
   ]
 )

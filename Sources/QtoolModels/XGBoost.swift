@@ -55,7 +55,7 @@ final class DMatrix {
     }
   }
 
-  deinit { XGBoostLibrary.loaded.XGDMatrixFree(handle) }
+  deinit { _ = XGBoostLibrary.loaded.XGDMatrixFree(handle) }
 }
 
 /// A booster: trained round by round, saved to and loaded from a buffer, and asked for predictions.
@@ -86,7 +86,7 @@ final class Booster {
     }
   }
 
-  deinit { XGBoostLibrary.loaded.XGBoosterFree(handle) }
+  deinit { _ = XGBoostLibrary.loaded.XGBoosterFree(handle) }
 
   func setParameter(_ key: String, _ value: String) throws {
     try XGBoost.check(XGBoostLibrary.loaded.XGBoosterSetParam(handle, key, value), "setting \(key)=\(value)")
@@ -133,13 +133,13 @@ final class Booster {
 
   var boostedRounds: Int {
     var rounds: Int32 = 0
-    XGBoostLibrary.loaded.XGBoosterBoostedRounds(handle, &rounds)
+    _ = XGBoostLibrary.loaded.XGBoosterBoostedRounds(handle, &rounds)
     return Int(rounds)
   }
 
   var featureCount: Int {
     var count: bst_ulong = 0
-    XGBoostLibrary.loaded.XGBoosterGetNumFeature(handle, &count)
+    _ = XGBoostLibrary.loaded.XGBoosterGetNumFeature(handle, &count)
     return Int(count)
   }
 }
