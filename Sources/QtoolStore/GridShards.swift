@@ -113,8 +113,8 @@ extension QtoolDatabase {
         arguments: [shard.gridID, shard.firstCombination, shard.endCombination]
       ).map {
         GridShardResult(
-          combination: try $0.checked("combination", in: path), params: try $0.checked("params", in: path), metrics: try $0.checked("metrics", in: path),
-          score: try $0.checkedOptional("score", in: path))
+          combination: try $0.checked(0, "combination", in: path), params: try $0.checked(1, "params", in: path),
+          metrics: try $0.checked(2, "metrics", in: path), score: try $0.checkedOptional(3, "score", in: path))
       }
     }
   }

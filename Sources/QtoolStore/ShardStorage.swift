@@ -85,18 +85,25 @@ extension QtoolDatabase {
 }
 
 extension Row {
-  /// The value of `column`, or `StoreError.damaged` naming the store when the row holds what the
-  /// column cannot (a shard store edited by hand): reading it unchecked would stop the process.
-  func checked<Value: DatabaseValueConvertible>(_ column: String, in path: String, _: Value.Type = Value.self) throws -> Value {
-    guard let value = Value.fromDatabaseValue(self[column] as DatabaseValue) else {
-      throw StoreError.damaged(path: path, what: "its column \(column) holds \((self[column] as DatabaseValue).description.prefix(40)), not a \(Value.self)")
+  /// The value at `index` (of the SELECT's columns, named `column` for the message), or
+  /// `StoreError.damaged` naming the store when the row holds what the column cannot (a shard
+  /// store edited by hand): reading it unchecked would stop the process. By index, not name:
+  /// a merge reads 100,000 rows.
+  func checked<Value: DatabaseValueConvertible>(_ index: Int, _ column: String, in path: String, _: Value.Type = Value.self) throws -> Value {
+    let raw: DatabaseValue = self[index]
+    guard let value = Value.fromDatabaseValue(raw) else {
+      throw StoreError.damaged(path: path, what: "its column \(column) holds \(raw.description.prefix(40)), not a \(Value.self)")
     }
     return value
   }
 
   /// The same for a column that may be null.
-  func checkedOptional<Value: DatabaseValueConvertible>(_ column: String, in path: String, _: Value.Type = Value.self) throws -> Value? {
-    let raw: DatabaseValue = self[column]
-    return raw.isNull ? nil : try checked(column, in: path, Value.self)
+  func checkedOptional<Value: DatabaseValueConvertible>(_ index: Int, _ column: String, in path: String, _: Value.Type = Value.self) throws -> Value? {
+    let raw: DatabaseValue = self[index]
+    guard !raw.isNull else { return nil }
+    guard let value = Value.fromDatabaseValue(raw) else {
+      throw StoreError.damaged(path: path, what: "its column \(column) holds \(raw.description.prefix(40)), not a \(Value.self)")
+    }
+    return value
   }
 }

@@ -126,8 +126,8 @@ extension QtoolDatabase {
         arguments: [shard.gridID, shard.firstItem, shard.endItem]
       ).map {
         WalkForwardShardResult(
-          item: try $0.checked("item", in: path), params: try $0.checked("params", in: path), inSample: try $0.checked("in_sample", in: path),
-          outOfSample: try $0.checked("out_of_sample", in: path), score: try $0.checkedOptional("score", in: path))
+          item: try $0.checked(0, "item", in: path), params: try $0.checked(1, "params", in: path), inSample: try $0.checked(2, "in_sample", in: path),
+          outOfSample: try $0.checked(3, "out_of_sample", in: path), score: try $0.checkedOptional(4, "score", in: path))
       }
     }
   }

@@ -415,9 +415,10 @@ enum MetricsJSON {
         break
       }
       guard start >= 0 else { return nil }
+      while start < bytes.count, bytes[start] == 0x20 { start += 1 }
       var end = start
-      while end < bytes.count, bytes[end] != UInt8(ascii: ","), bytes[end] != UInt8(ascii: "}") { end += 1 }
-      let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self).trimmingCharacters(in: .whitespaces)
+      while end < bytes.count, bytes[end] != UInt8(ascii: ","), bytes[end] != UInt8(ascii: "}"), bytes[end] != 0x20 { end += 1 }
+      let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
       if text == "null" { return .some(nil) }
       guard let value = Double(text), value.isFinite else { return nil }
       return .some(value)
