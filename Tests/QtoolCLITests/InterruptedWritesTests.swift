@@ -62,6 +62,9 @@ import Testing
       running.signal(SIGINT)
       #expect(running.wait() == 130, "\(running.stderr)")
       #expect(try leftovers(directory, "run.html") == [])
+      // "Nothing half-done was kept": nor the run whose report was interrupted.
+      let runs = try qtool.run(["backtest", "list", "--json"])
+      #expect(runs.status == 0 && !runs.stdout.contains("\"id\""), "\(runs.stdout)")
     }
     // The same for a stored run's report.
     let run = try qtool.run(["backtest", "run", spec, "--param", "fast=2", "--param", "slow=3", "--json"])

@@ -78,12 +78,20 @@ enum BacktestRunCommand: LeafCommand {
     if let directory = arguments.string("export") { try ReportWriter.checkDirectory(directory) }
     let operations = try BacktestOperations(try context.operations())
     let report = try operations.run(request)
-    if let directory = arguments.string("export") {
-      try operations.export(id: report.id, directory: directory, overwrite: arguments.flag("force"))
-      context.note("wrote \(directory)/{spec.yaml,settings.json,metrics.json,trades.csv,equity.csv,…}")
-    }
-    if let path = arguments.string("report") {
-      try ReportWriter.write(HTMLReport.render(report, cancellation: Signals.cancellation, hooks: context.testHooks), to: path, overwrite: arguments.flag("force"), context: context)
+    do {
+      if let directory = arguments.string("export") {
+        try operations.export(id: report.id, directory: directory, overwrite: arguments.flag("force"))
+        context.note("wrote \(directory)/{spec.yaml,settings.json,metrics.json,trades.csv,equity.csv,…}")
+      }
+      if let path = arguments.string("report") {
+        try ReportWriter.write(
+          HTMLReport.render(report, cancellation: Signals.cancellation, hooks: context.testHooks), to: path, overwrite: arguments.flag("force"),
+          context: context)
+      }
+    } catch let cancelled as OperationCancelled {
+      // Ctrl-C while its files are written: "nothing half-done was kept" includes the run.
+      _ = try? operations.delete(id: report.id)
+      throw cancelled
     }
     if context.json {
       try context.printJSON(report)
