@@ -208,6 +208,13 @@ import Testing
     try sqlite(shardStore(qtool, 1), "UPDATE grid_shards SET definition = replace(definition, 'fast < 25', 'fast < 20')")
     try restore()
 
+    // A refused merge into a new store leaves no store (nor lease directory) behind.
+    let fresh = qtool.home.appendingPathComponent("fresh.db").path
+    try sqlite(shardStore(qtool, 2), "UPDATE grid_shard_results SET score = 42.5 WHERE combination = 5")
+    #expect(try qtool.run(["--db", fresh, "backtest", "grid", "merge", id, shardStore(qtool, 1), shardStore(qtool, 2)]).status == 65)
+    #expect(!FileManager.default.fileExists(atPath: fresh) && !FileManager.default.fileExists(atPath: fresh + ".leases"))
+    try restore()
+
     // Params written another way with the same numbers are the same params: merged, and stored
     // as a local run stores them.
     try sqlite(shardStore(qtool, 2), #"UPDATE grid_shard_results SET params = '{ "slow" : 6E1, "fast" : 1e1 }' WHERE combination = 3"#)

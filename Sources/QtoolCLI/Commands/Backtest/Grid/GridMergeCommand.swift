@@ -25,6 +25,21 @@ enum GridMergeCommand: LeafCommand {
     examples: [Example("qtool backtest grid merge g1a2b3c4d shards/*.db", "Merge four shards' stores into the store")])
 
   static func run(_ context: CommandContext) throws -> ExitStatus {
+    // A refused merge into a store that did not exist leaves none behind (nor its lease directory).
+    let store = try context.settings().databasePath
+    let existed = FileManager.default.fileExists(atPath: store)
+    do {
+      return try merge(context)
+    } catch {
+      if !existed {
+        for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) }
+        try? FileManager.default.removeItem(atPath: store + ".leases")
+      }
+      throw error
+    }
+  }
+
+  static func merge(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
     guard let top = arguments.int("top"), top >= 1 else { throw UsageError("--top: expected 1 or more", commandPath: arguments.commandPath) }
     let stores = try arguments.strings("shard-dbs").map { path in
