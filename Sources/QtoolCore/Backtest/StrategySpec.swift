@@ -234,19 +234,19 @@ public struct CompiledStrategy: Sendable {
     }
     if let signals = spec.signals {
       for (name, value) in [("strong", signals.strong), ("medium", signals.medium), ("weak", signals.weak)] {
-        if let value, !(value >= 0 && value <= 100) { throw invalid("signals.\(name)", "must be from 0 to 100, got \(Self.number(value))") }
+        if let value, !(value >= 0 && value <= 100) { throw invalid("signals.\(name)", "must be from 0 to 100, got \(DisplayFormat.written(value))") }
       }
       let (strong, medium, weak) = (signals.strong ?? 80, signals.medium ?? 50, signals.weak ?? 20)
       guard strong >= medium, medium >= weak else {
         throw invalid(
-          "signals", "thresholds must go down from strong to medium to weak, got \(Self.number(strong)), \(Self.number(medium)), \(Self.number(weak))")
+          "signals", "thresholds must go down from strong to medium to weak, got \(DisplayFormat.written(strong)), \(DisplayFormat.written(medium)), \(DisplayFormat.written(weak))")
       }
     }
     self.capital = capital ?? spec.execution?.capital ?? 10_000
     // Above 1e15 a fill's units times price loses whole cents (and near 1e308 overflows, so
     // nothing fills and the run reports 0 % with exit 0).
     guard self.capital > 0, self.capital <= Self.maxCapital else {
-      let message = "must be above 0 and at most 1e15, got \(Self.number(self.capital))"
+      let message = "must be above 0 and at most 1e15, got \(DisplayFormat.written(self.capital))"
       // From the spec unless given with the run (--capital).
       throw capital == nil ? invalid("execution.capital", message) : SpecError.invalid("capital " + message)
     }
@@ -254,14 +254,14 @@ public struct CompiledStrategy: Sendable {
     commissionFixed = spec.costs?.commissionFixed ?? 0
     slippage = (spec.costs?.slippageBps ?? 0) / 10_000
     guard commission >= 0, commission < 0.1 else {
-      throw invalid("costs.commission", "must be a fraction from 0 to 0.1, e.g. 0.001; got \(Self.number(commission))")
+      throw invalid("costs.commission", "must be a fraction from 0 to 0.1, e.g. 0.001; got \(DisplayFormat.written(commission))")
     }
     guard commissionFixed >= 0, commissionFixed.isFinite else {
-      throw invalid("costs.commission_fixed", "must be 0 or more, in the account's currency; got \(Self.number(commissionFixed))")
+      throw invalid("costs.commission_fixed", "must be 0 or more, in the account's currency; got \(DisplayFormat.written(commissionFixed))")
     }
     // Negative slippage fills better than the market; 1,000 bps (10%) is already absurd.
     guard let bps = Optional(spec.costs?.slippageBps ?? 0), bps >= 0, bps <= 1_000 else {
-      throw invalid("costs.slippage_bps", "must be from 0 to 1000 (basis points against each fill), got \(Self.number(spec.costs?.slippageBps ?? 0))")
+      throw invalid("costs.slippage_bps", "must be from 0 to 1000 (basis points against each fill), got \(DisplayFormat.written(spec.costs?.slippageBps ?? 0))")
     }
     let fill = spec.execution?.fill ?? "next_open"
     guard fill == "next_open" || fill == "close" else { throw invalid("execution.fill", "must be next_open or close, got \(fill)") }
@@ -271,7 +271,7 @@ public struct CompiledStrategy: Sendable {
     wholeUnits = units == "whole"
     closeAtEnd = spec.execution?.closeAtEnd ?? true
     if let fraction = spec.sizing?.fraction, !(fraction > 0 && fraction <= 1) {
-      throw invalid("sizing.fraction", "must be above 0 and at most 1 (1 is the whole account), got \(Self.number(fraction))")
+      throw invalid("sizing.fraction", "must be above 0 and at most 1 (1 is the whole account), got \(DisplayFormat.written(fraction))")
     }
     for (name, value) in [
       ("stop_loss", spec.risk?.stopLoss), ("take_profit", spec.risk?.takeProfit), ("trailing_stop", spec.risk?.trailingStop),
@@ -283,14 +283,9 @@ public struct CompiledStrategy: Sendable {
       let limit = name == "take_profit" ? 100.0 : (name == "max_drawdown_halt" || !shorts) ? 1.0 : 10.0
       if let value, !(value > 0 && value < limit) {
         let range = limit == 1 ? "between 0 and 1" : "above 0 and below \(Int(limit))"
-        throw invalid("risk.\(name)", "must be a fraction \(range), e.g. 0.05 for 5%; got \(Self.number(value))")
+        throw invalid("risk.\(name)", "must be a fraction \(range), e.g. 0.05 for 5%; got \(DisplayFormat.written(value))")
       }
     }
-  }
-
-  /// A spec value as its author wrote it: 180, not 180.0.
-  static func number(_ value: Double) -> String {
-    value.isFinite && value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
   }
 
   /// The first bar on which decisions are made: one past the longest indicator warm-up (as

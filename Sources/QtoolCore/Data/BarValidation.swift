@@ -96,14 +96,14 @@ public enum BarValidation {
           return problem(.nonFinite, "\(name) is \(value), not a number a market trades at")
         }
         for (name, value) in [("open", o), ("high", h), ("low", l), ("close", c)] where value <= 0 {
-          return problem(.nonPositive, "\(name) is \(format(value)); prices must be above zero")
+          return problem(.nonPositive, "\(name) is \(DisplayFormat.written(value)); prices must be above zero")
         }
       }
-      if h < l { return problem(.highBelowLow, "high \(format(h)) is below low \(format(l))") }
+      if h < l { return problem(.highBelowLow, "high \(DisplayFormat.written(h)) is below low \(DisplayFormat.written(l))") }
       if o < l || o > h || c < l || c > h {
-        return problem(.ohlc, "open \(format(o)) or close \(format(c)) lies outside low \(format(l)) … high \(format(h))")
+        return problem(.ohlc, "open \(DisplayFormat.written(o)) or close \(DisplayFormat.written(c)) lies outside low \(DisplayFormat.written(l)) … high \(DisplayFormat.written(h))")
       }
-      if v < 0 { return problem(.negativeVolume, "volume \(format(v)) is negative") }
+      if v < 0 { return problem(.negativeVolume, "volume \(DisplayFormat.written(v)) is negative") }
       if checksGrid {
         if sessionOffset {
           let offset = ((ts % step) + step) % step
@@ -172,7 +172,7 @@ public enum BarValidation {
           continue
         }
         let names = ["open", "high", "low", "close", "volume"]
-        let differences = (0..<5).filter { a[$0].bitPattern != b[$0].bitPattern }.map { "\(names[$0]) \(format(a[$0])) vs \(format(b[$0]))" }
+        let differences = (0..<5).filter { a[$0].bitPattern != b[$0].bitPattern }.map { "\(names[$0]) \(DisplayFormat.written(a[$0])) vs \(DisplayFormat.written(b[$0]))" }
         let first = origin.name(of: previous)
         let second = origin.name(of: index)
         return .failure(
@@ -187,10 +187,6 @@ public enum BarValidation {
       previous = index
     }
     return .success((result, identical))
-  }
-
-  static func format(_ value: Double) -> String {
-    value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
   }
 }
 

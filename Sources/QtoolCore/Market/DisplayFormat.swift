@@ -4,6 +4,12 @@ import Foundation
 /// HTML reports all go through here, so a price never shows as `345.95288999999997`, a size of
 /// 0.30000001 BTC never as `0.3`, and nothing comes out in scientific notation.
 public enum DisplayFormat {
+  /// A number as a user would write it: `20`, `0.5`, `1e+20`, `inf` — whole numbers without
+  /// `.0`, the rest in Swift's shortest form (which reads back bit for bit).
+  public static func written(_ value: Double) -> String {
+    value.isFinite && value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+  }
+
   /// The most decimals a price or size is shown with.
   public static let maximumPlaces = 8
 

@@ -183,7 +183,7 @@ public struct CompiledModel: Sendable {
         case .int(let v): value = "\(v)"
         case .number(let v) where v.isFinite: value = "\(v)"
         case .bool(let v): value = v ? "1" : "0"
-        case .string(let s): value = parameters[s].map { $0 == $0.rounded() && abs($0) < 1e15 ? "\(Int64($0))" : "\($0)" } ?? s
+        case .string(let s): value = parameters[s].map(DisplayFormat.written) ?? s
         default: throw invalid("model.\(key) must be a number, a word or true/false")
         }
         booster.append([key, value])

@@ -32,7 +32,7 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
   /// A canonical spelling: equal text means equal values, so it keys the indicator cache.
   public var description: String {
     switch self {
-    case .constant(let value): return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    case .constant(let value): return DisplayFormat.written(value)
     case .column(let name): return name
     case .call(let name, let arguments): return "\(name)(\(arguments.map(\.description).joined(separator: ", ")))"
     case .lag(let inner, let bars): return "\(inner)[\(bars)]"
@@ -157,7 +157,7 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
     switch expression {
     case .constant(let value):
       if value.isNaN { return "(0 / 0)" }
-      text = value.isInfinite ? (value > 0 ? "1e999" : "-1e999") : RuleParser.format(value)
+      text = value.isInfinite ? (value > 0 ? "1e999" : "-1e999") : DisplayFormat.written(value)
     case .column(let name): text = name
     case .model(let name): text = "model(\"\(name)\")"
     case .call(let name, let arguments): text = "\(name)(\(arguments.map { print($0, level: .or) }.joined(separator: ", ")))"

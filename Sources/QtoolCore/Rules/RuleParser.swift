@@ -313,7 +313,7 @@ public struct RuleParser {
         }
         guard value >= 1, value <= Double(Self.maxBars), value == value.rounded() else {
           let text = lexer.text(from: spans[index].first.offset, to: spans[index].end)
-          let shown = Double(text) == value ? text : "\(text) = \(Self.format(value))"
+          let shown = Double(text) == value ? text : "\(text) = \(DisplayFormat.written(value))"
           throw error(
             "argument \(index + 1) of \(name) must be a whole number of bars from 1 to 1,000,000 (a literal or a param), got \(shown)",
             at: spans[index].first)
@@ -359,10 +359,5 @@ public struct RuleParser {
     case "*": return .constant(a * b)
     default: return .constant(a / b)
     }
-  }
-
-  /// A number as a user would write it: `20`, `0.5`, `1e+20`, `inf`.
-  static func format(_ value: Double) -> String {
-    value.isFinite && value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
   }
 }

@@ -433,11 +433,7 @@ enum FlatJSON {
   /// numbers without `.0`), for a fast equality check; anything it writes differently only
   /// takes the slow path.
   static func text(_ numbers: [String: Double]) -> String {
-    "{" + numbers.keys.sorted().map { key in
-      let value = numbers[key]!
-      let number = value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
-      return "\"\(key)\":\(number)"
-    }.joined(separator: ",") + "}"
+    "{" + numbers.keys.sorted().map { "\"\($0)\":\(DisplayFormat.written(numbers[$0]!))" }.joined(separator: ",") + "}"
   }
 
   /// The object's keys and numbers; nil for anything else (nesting, strings, escapes, junk).

@@ -178,7 +178,7 @@ public struct LiveOperations: Sendable {
     var note = run?.note
     if let run, run.isActive {
       let age = run.heartbeatAt.map { now - $0 } ?? .max
-      if case .free = context.leases.state(of: LiveRunner.leaseKey(name)), run.host == ProcessIdentity.host {
+      if isGone(run) {
         status = "dead"
         error = error ?? Self.goneReport(run)
       } else if age > staleAfter {
@@ -284,10 +284,9 @@ public struct LiveOperations: Sendable {
     if runs.isEmpty { _ = try database.strategy(named: strategy) }  // 66 for an unknown name
     // A reader that cannot write shows a gone runner's run as failed, as `status` does, even
     // though it cannot record it.
-    let gone = runs.contains { $0.isActive && $0.host == ProcessIdentity.host } && context.leases.state(of: LiveRunner.leaseKey(strategy)) == .free
     return runs.map { run in
       var info = RunInfo(run)
-      if gone, run.isActive, run.host == ProcessIdentity.host {
+      if isGone(run) {
         info.status = "failed"
         info.error = Self.goneReport(run)
       }
@@ -356,19 +355,31 @@ public struct LiveOperations: Sendable {
 
   // MARK: Dead runners
 
-  /// Marks failed the active runs whose runner lease is free on this host: the kernel freed
-  /// it, so their process is gone. Readers that cannot write only report them.
-  public func reconcileQuietly() {
-    guard !database.isReadOnly else { return }
+  /// True when `run` is active, of this host, and its runner's lease is free: the kernel freed
+  /// it, so the process is gone (a lease of another host cannot be seen from here).
+  func isGone(_ run: StrategyRunRecord) -> Bool {
+    guard run.isActive, run.host == ProcessIdentity.host, case .free = context.leases.state(of: LiveRunner.leaseKey(run.strategyName)) else {
+      return false
+    }
+    return true
+  }
+
+  /// Marks failed the active runs whose process is gone (`isGone`), and says how many it
+  /// marked. Readers that cannot write only report them.
+  @discardableResult
+  public func reconcileQuietly() -> Int {
+    guard !database.isReadOnly else { return 0 }
+    var marked = 0
     do {
-      for run in try database.activeStrategyRuns() where run.host == ProcessIdentity.host {
-        guard case .free = context.leases.state(of: LiveRunner.leaseKey(run.strategyName)) else { continue }
+      for run in try database.activeStrategyRuns() where isGone(run) {
         guard try database.strategyRun(id: run.id)?.isActive == true else { continue }
         try fail(run, Self.goneReport(run))
+        marked += 1
       }
     } catch {
       context.logger.info("runs not reconciled: \(error)")
     }
+    return marked
   }
 
   /// Marks every active run of `strategy` failed: the caller holds its lease, so none is alive.

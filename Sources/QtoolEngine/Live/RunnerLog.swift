@@ -25,30 +25,26 @@ public enum RunnerLog {
   /// a symlink there would have the runner append to whatever it names, and a FIFO would block
   /// the open until a reader came — `strategy start` and `serve` hung, deaf to SIGTERM.
   public static func open(_ path: String) throws -> Int32 {
-    var existing = stat()
-    if lstat(path, &existing) == 0, existing.st_mode & S_IFMT != S_IFREG {
-      let kind: String
-      switch existing.st_mode & S_IFMT {
-      case S_IFLNK: kind = "a symbolic link"
-      case S_IFIFO: kind = "a FIFO"
-      case S_IFDIR: kind = "a directory"
-      default: kind = "not a regular file"
-      }
-      throw OperationError.cannotWrite(
-        "the runner log \(path) is \(kind), not a regular file; remove it, or runner logs cannot be written", path: path)
+    func refuse(_ what: String) -> OperationError {
+      .cannotWrite("the runner log \(path) is \(what), not a regular file; remove it, or runner logs cannot be written", path: path)
     }
-    // O_NOFOLLOW and O_NONBLOCK still, for what may appear there after that look.
+    // O_NOFOLLOW refuses a symlink (ELOOP); O_NONBLOCK makes a FIFO without a reader fail
+    // (ENXIO) instead of waiting; one with a reader opens and fstat refuses it.
     let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
     guard descriptor >= 0 else {
-      let reason = errno == ELOOP ? "it is a symbolic link" : String(cString: strerror(errno))
-      throw OperationError.cannotWrite("cannot open the runner log \(path): \(reason); runner logs are regular files", path: path)
+      switch errno {
+      case ELOOP: throw refuse("a symbolic link")
+      case ENXIO: throw refuse("a FIFO")
+      case EISDIR: throw refuse("a directory")
+      default: throw OperationError.cannotWrite("cannot open the runner log \(path): \(String(cString: strerror(errno)))", path: path)
+      }
     }
     var status = stat()
     guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
       close(descriptor)
-      throw OperationError.cannotWrite("the runner log \(path) is not a regular file; remove it, or runner logs cannot be written", path: path)
+      throw refuse("something else")
     }
-    _ = fcntl(descriptor, F_SETFL, O_WRONLY | O_APPEND)
+    _ = fcntl(descriptor, F_SETFL, O_APPEND)
     return descriptor
   }
 

@@ -218,12 +218,13 @@ enum LiveStreamEvents {
 final class RunWatcher: Sendable {
   private let database: QtoolDatabase
   private let hub: EventHub
-  /// Marks failed the runs of this host whose process is gone (`LiveOperations.reconcileQuietly`).
-  private let reconcile: @Sendable () -> Void
+  /// Marks failed the runs of this host whose process is gone (`LiveOperations.reconcileQuietly`)
+  /// and says how many it marked.
+  private let reconcile: @Sendable () -> Int
   /// The active runs of other processes at the last poll (nil before the first).
   private let active = Mutex<[String: StrategyRunRecord]?>(nil)
 
-  init(database: QtoolDatabase, hub: EventHub, reconcile: @escaping @Sendable () -> Void = {}) {
+  init(database: QtoolDatabase, hub: EventHub, reconcile: @escaping @Sendable () -> Int = { 0 }) {
     self.database = database
     self.hub = hub
     self.reconcile = reconcile
@@ -244,8 +245,7 @@ final class RunWatcher: Sendable {
       // A runner killed without a word (kill -9, the OOM killer) leaves its run active; its
       // free lease says its process is gone, and its end is published at this poll, not when
       // someone next asks for its status.
-      if runs.contains(where: { $0.host == ProcessIdentity.host && $0.pid != pid }) {
-        reconcile()
+      if runs.contains(where: { $0.host == ProcessIdentity.host && $0.pid != pid }), reconcile() > 0 {
         runs = (try? database.activeStrategyRuns()) ?? runs
       }
       let current = Dictionary(
