@@ -102,14 +102,23 @@ let package = Package(
     /** The qtool binary. Linked with lld so that its own memory stays small: packed relative
      relocations (3.5 MB of relocation entries the loader no longer reads at every start) and no
      exported symbols (the static runtime's link arguments export every Swift symbol, 2.5 MB of
-     dynamic symbol tables nothing looks up). `qtool serve` idles in 45 MB instead of 52. */
+     dynamic symbol tables nothing looks up). `qtool serve` idles in 45 MB instead of 52.
+     In release builds the functions qtool's common jobs run come first, next to each other
+     (hot-functions.order, from `make hot-order`; `make release` compiles every function into a
+     section of its own so that lld can move it): the kernel maps the 64 KB around each page of
+     code a process touches, and a runner's 1.7 MB of code spread over 35 MB kept 18 MB of the
+     binary resident. A paper runner notifying a webhook peaks at 32.5 MB instead of 43. */
     .executableTarget(
-      name: "qtool", dependencies: ["QtoolCLI"], exclude: ["exports.map"],
+      name: "qtool", dependencies: ["QtoolCLI"], exclude: ["exports.map", "hot-functions.order", "hot-functions.sh"],
       linkerSettings: [
         .unsafeFlags([
           "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
           "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/qtool/exports.map",
-        ], .when(platforms: [.linux]))
+        ], .when(platforms: [.linux])),
+        .unsafeFlags([
+          "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Sources/qtool/hot-functions.order",
+          "-Xlinker", "--no-warn-symbol-ordering",
+        ], .when(platforms: [.linux], configuration: .release)),
       ]),
     /** Benchmarks that print figures against same-run baselines (`make bench`). */
     .executableTarget(
