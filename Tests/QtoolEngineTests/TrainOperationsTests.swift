@@ -145,6 +145,25 @@ import Testing
     #expect(job?.status == "cancelled")
   }
 
+  /// `jobs list` showed a finished ridge or early-stopped training at a few percent: the share of
+  /// the planned rounds it ran.
+  @Test func aFinishedTrainingJobReadsAllItsRoundsDone() throws {
+    for model in [
+      "{ family: ridge, alpha: 1.0 }", "{ family: gbt, rounds: 400, early_stopping: 3, max_depth: 3, eta: 0.3, seed: 0, threads: 1 }",
+    ] {
+      let context = try Self.context()
+      let spec = Self.spec.replacingOccurrences(
+        of: "{ family: gbt, rounds: 50, max_depth: 3, eta: 0.1, seed: 0, threads: 1 }", with: model
+      ).replacingOccurrences(of: "\"forward_return(close, h) > 0\", kind: binary", with: "\"forward_return(close, h)\", kind: regression")
+      _ = try TrainOperations(context).run(TrainRequest(model: .inline(spec: spec, origin: nil)))
+      let job = try #require(try context.database.jobs(JobFilter()).first { $0.kind == "train" })
+      #expect(job.status == "completed")
+      let progress = try #require(try JSONSerialization.jsonObject(with: Data((job.progress ?? "").utf8)) as? [String: Any])
+      #expect(progress["phase"] as? String == "train", "\(model)")
+      #expect(progress["done"] as? Int == progress["total"] as? Int, "\(model): \(progress)")
+    }
+  }
+
   @Test func aDatasetTooShortForTheSplitIsBadInput() throws {
     let context = try Self.context()
     let spec = Self.spec.replacingOccurrences(of: "..2009-12-31", with: "..2004-09-30")

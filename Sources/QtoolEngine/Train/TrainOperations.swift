@@ -215,7 +215,7 @@ public struct TrainOperations: Sendable {
     var lastBest: [String: Double] = [:]
     var lastBestEpoch = 0
     var epochsRun = 0
-    for fold in folds {
+    for (position, fold) in folds.enumerated() {
       let train = TrainingSet(values: fold.trainRows.values, rows: fold.trainRows.rows, columns: columns, labels: fold.trainRows.labels)
       let valid = fold.validRows.flatMap { rows in
         rows.rows > 0 ? TrainingSet(values: rows.values, rows: rows.rows, columns: columns, labels: rows.labels) : nil
@@ -278,6 +278,12 @@ public struct TrainOperations: Sendable {
         model = .linear(fitted)
       }
       epochsRun = epochs
+      // The rounds a fold did not need (early stopping, convergence, ridge's one solve) are
+      // done too: a finished job reads 100 %, not the share of an upper bound it ran.
+      if done < (position + 1) * compiled.epochs {
+        done = (position + 1) * compiled.epochs
+        context.progress.update(done: done)
+      }
       // Predictions on the test block, with every bar whose features are complete.
       var testFigures: [String: Double] = [:]
       if let testRows = fold.testFeatureRows, testRows.rows > 0 {
