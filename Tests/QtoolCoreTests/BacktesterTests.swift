@@ -188,6 +188,17 @@ func spec(
     #expect(outcome.trades[0].entryBar == 2)
   }
 
+  /// `entry: true` and `exit: false` were refused as "not a condition, got 1 / got 0".
+  @Test func trueAndFalseAreConditions() throws {
+    let hold = try CompiledStrategy(spec(.init(entry: "true", exit: "false", shortEntry: nil, shortExit: nil)))
+    let held = Backtester.run(hold, bars: try goog())
+    #expect(held.trades.count == 1 && held.trades[0].reason == .end && held.trades[0].entryBar == 2, "bought when close > 0 would be, held")
+    let never = try CompiledStrategy(spec(.init(entry: "close > 0 and false", exit: nil, shortEntry: nil, shortExit: nil)))
+    #expect(Backtester.run(never, bars: try goog()).trades.isEmpty)
+    #expect(try RuleParser.parse("not false or close > 1", origin: "r", parameters: [:]).source == "not false or close > 1")
+    #expect(throws: RuleError.self) { try RuleParser.parse("true * 2", origin: "r", parameters: [:]) }
+  }
+
   @Test func ruleErrorsPointAtTheSpot() {
     #expect(throws: RuleError.self) {
       try CompiledStrategy(spec(.init(entry: "cross_above(smaa(close, 10), sma(close, 30))", exit: nil, shortEntry: nil, shortExit: nil)))

@@ -304,7 +304,7 @@ public struct CompiledStrategy: Sendable {
     }
     func warmup(_ expression: Expression) -> Int {
       switch expression {
-      case .constant, .column: return 0
+      case .constant, .flag, .column: return 0
       case .model(let name):
         let bars = modelWarmup[name] ?? 0
         consider(bars, expression)

@@ -4,6 +4,9 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
 
   /// A constant: a literal or a strategy parameter.
   case constant(Double)
+  /// `true` or `false`: a condition that always or never holds (`entry: true` buys and holds,
+  /// `exit: false` leaves exits to stops and targets).
+  case flag(Bool)
   /// open, high, low, close or volume.
   case column(String)
   /// A function over series, e.g. sma(close, 20); arguments already checked.
@@ -20,6 +23,7 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
   public var type: ValueType {
     switch self {
     case .constant: return .number
+    case .flag: return .boolean
     case .column, .lag, .negate, .model: return .series
     case .call(let name, _): return Functions.signature(name)!.result
     case .binary(let op, let lhs, let rhs):
@@ -33,6 +37,7 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
   public var description: String {
     switch self {
     case .constant(let value): return DisplayFormat.written(value)
+    case .flag(let value): return value ? "true" : "false"
     case .column(let name): return name
     case .call(let name, let arguments): return "\(name)(\(arguments.map(\.description).joined(separator: ", ")))"
     case .lag(let inner, let bars): return "\(inner)[\(bars)]"
@@ -49,7 +54,7 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
     var names: [String] = []
     func walk(_ expression: Expression) {
       switch expression {
-      case .constant, .model: return
+      case .constant, .flag, .model: return
       case .column(let name): if !RuleParser.columns.contains(name), !names.contains(name) { names.append(name) }
       case .lag(let inner, _), .negate(let inner), .not(let inner): walk(inner)
       case .binary(_, let lhs, let rhs):
@@ -67,7 +72,7 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
     var names: [String] = []
     func walk(_ expression: Expression) {
       switch expression {
-      case .constant, .column: return
+      case .constant, .flag, .column: return
       case .model(let name): if !names.contains(name) { names.append(name) }
       case .lag(let inner, _), .negate(let inner), .not(let inner): walk(inner)
       case .binary(_, let lhs, let rhs):
@@ -84,7 +89,7 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
   /// Only a model's label may read any (the parser refuses them elsewhere).
   public var lookahead: Int {
     switch self {
-    case .constant, .column, .model: return 0
+    case .constant, .flag, .column, .model: return 0
     case .lag(let inner, let bars): return max(0, inner.lookahead - bars)
     case .negate(let inner), .not(let inner): return inner.lookahead
     case .binary(_, let lhs, let rhs): return max(lhs.lookahead, rhs.lookahead)
@@ -98,7 +103,7 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
   /// Bars of history the expression needs before its first value (used for warm-up checks).
   public var lookback: Int {
     switch self {
-    case .constant, .column, .model: return 0
+    case .constant, .flag, .column, .model: return 0
     case .lag(let inner, let bars): return inner.lookback + bars
     case .negate(let inner), .not(let inner): return inner.lookback
     case .binary(_, let lhs, let rhs): return max(lhs.lookback, rhs.lookback)
@@ -136,7 +141,7 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
   var level: Level {
     switch self {
     case .constant(let value): return value < 0 ? .unary : .primary
-    case .column, .call, .model: return .primary
+    case .flag, .column, .call, .model: return .primary
     case .lag: return .postfix
     case .negate: return .unary
     case .not: return .not
@@ -158,6 +163,7 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
     case .constant(let value):
       if value.isNaN { return "(0 / 0)" }
       text = value.isInfinite ? (value > 0 ? "1e999" : "-1e999") : DisplayFormat.written(value)
+    case .flag(let value): text = value ? "true" : "false"
     case .column(let name): text = name
     case .model(let name): text = "model(\"\(name)\")"
     case .call(let name, let arguments): text = "\(name)(\(arguments.map { print($0, level: .or) }.joined(separator: ", ")))"

@@ -142,6 +142,7 @@ public final class RuleEvaluator {
     let count = bars.count
     switch expression {
     case .constant(let value): return [Double](repeating: value, count: count)
+    case .flag(let value): return [Double](repeating: value ? 1 : 0, count: count)
     case .column(let name):
       switch name {
       case "open": return bars.open

@@ -241,8 +241,7 @@ public struct RuleParser {
       }
       if allowColumns, Self.columns.contains(name) { return Typed(expression: .column(name), type: .series, depth: 0) }
       if let value = parameters[name] { return Typed(expression: .constant(value), type: .number, depth: 0) }
-      if name == "true" { return Typed(expression: .constant(1), type: .number, depth: 0) }
-      if name == "false" { return Typed(expression: .constant(0), type: .number, depth: 0) }
+      if name == "true" || name == "false" { return Typed(expression: .flag(name == "true"), type: .boolean, depth: 0) }
       if Functions.signature(name) != nil { throw error("'\(name)' is a function: call it, e.g. \(name)(close, 14)", at: token) }
       guard allowColumns else {
         throw error("unknown metric '\(name)'" + hint(name, parameters.keys.sorted()) + "; `qtool help metrics` lists them", at: token)

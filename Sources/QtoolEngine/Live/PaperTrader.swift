@@ -99,7 +99,7 @@ struct PaperTrader {
     var seen = Set<String>()
     func visit(_ expression: QtoolCore.Expression) {
       switch expression {
-      case .constant, .column: return
+      case .constant, .flag, .column: return
       case .model: if seen.insert(expression.description).inserted { found.append(expression) }
       case .lag(let inner, _), .negate(let inner), .not(let inner): visit(inner)
       case .binary(_, let lhs, let rhs):
