@@ -197,6 +197,7 @@ func spec(
     #expect(Backtester.run(never, bars: try goog()).trades.isEmpty)
     #expect(try RuleParser.parse("not false or close > 1", origin: "r", parameters: [:]).source == "not false or close > 1")
     #expect(throws: RuleError.self) { try RuleParser.parse("true * 2", origin: "r", parameters: [:]) }
+    #expect(throws: RuleError.self) { try RuleParser.parse("true[1]", origin: "r", parameters: [:]) }
   }
 
   @Test func ruleErrorsPointAtTheSpot() {

@@ -217,6 +217,7 @@ public struct RuleParser {
       }
       position += 1
       try expect("]", "to close the lag")
+      if case .flag = expression.expression { throw error("only series can be lagged; \(expression.expression) is a constant", at: open) }
       guard expression.type != .number else { throw error("only series can be lagged; \(expression.expression) is a constant", at: open) }
       if value != 0 { expression = try node(.lag(expression.expression, Int(value)), .series, expression, at: open) }
     }
