@@ -61,6 +61,30 @@ import Testing
     agree(Indicators.lowest(close, 20), reference["min_20"]!, "lowest")
   }
 
+  /// sma, rsi, zscore and Bollinger bands of a series that starts undefined (close[1],
+  /// returns(close), another indicator) were NaN on every bar: a rule on them never fired.
+  @Test func anInputThatStartsUndefinedGivesTheSameValuesLater() throws {
+    let close = try Self.goog().close
+    let lagged = [Double.nan, .nan, .nan] + close.dropLast(3)
+    func shifted(_ values: [Double]) -> [Double] { [Double.nan, .nan, .nan] + values.dropLast(3) }
+    func same(_ a: [Double], _ b: [Double], _ name: String) {
+      #expect(a.count == b.count && zip(a, b).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(name)")
+      #expect(a.contains { !$0.isNaN }, "\(name) has values")
+    }
+    same(Indicators.sma(lagged, 10), shifted(Indicators.sma(close, 10)), "sma")
+    same(Indicators.rsi(lagged, 14), shifted(Indicators.rsi(close, 14)), "rsi")
+    same(Indicators.zscore(lagged, 20), shifted(Indicators.zscore(close, 20)), "zscore")
+    same(Indicators.bollinger(lagged, 20).upper, shifted(Indicators.bollinger(close, 20).upper), "bb_upper")
+    // A value that is not finite spoils only the windows holding it.
+    var spoiled = close
+    spoiled[100] = Double.nan
+    spoiled[200] = Double.infinity
+    let mean = Indicators.sma(spoiled, 5)
+    let clean = Indicators.sma(close, 5)
+    #expect((100..<105).allSatisfy { mean[$0].isNaN } && (200..<205).allSatisfy { mean[$0] == Double.infinity })
+    #expect(abs(mean[300] - clean[300]) <= 1e-9 * clean[300] && abs(mean[150] - clean[150]) <= 1e-9 * clean[150])
+  }
+
   @Test func shortInputsAreAllWarmUp() {
     #expect(Indicators.sma([1, 2], 3).allSatisfy { $0.isNaN })
     #expect(Indicators.rsi([1, 2, 3], 3).allSatisfy { $0.isNaN })

@@ -8,11 +8,23 @@ public enum Indicators {
   public static func sma(_ x: [Double], _ n: Int) -> [Double] {
     var out = [Double](repeating: .nan, count: x.count)
     guard n >= 1, x.count >= n else { return out }
+    // Values that are not finite (another indicator's warm-up NaNs, a division by zero) stay out
+    // of the rolling sum, where one would poison every later value: a window holding one is NaN
+    // (or infinite), as its plain sum would be, and the windows after it are whole again.
     var sum = 0.0
+    var (nans, positive, negative) = (0, 0, 0)
     for i in 0..<x.count {
-      sum += x[i]
-      if i >= n { sum -= x[i - n] }
-      if i >= n - 1 { out[i] = sum / Double(n) }
+      let value = x[i]
+      if value.isFinite { sum += value } else if value.isNaN { nans += 1 } else if value > 0 { positive += 1 } else { negative += 1 }
+      if i >= n {
+        let old = x[i - n]
+        if old.isFinite { sum -= old } else if old.isNaN { nans -= 1 } else if old > 0 { positive -= 1 } else { negative -= 1 }
+      }
+      if i >= n - 1 {
+        out[i] =
+          nans > 0 || (positive > 0 && negative > 0)
+          ? .nan : positive > 0 ? .infinity : negative > 0 ? -.infinity : sum / Double(n)
+      }
     }
     // Re-sum periodically would cost more than it saves; rolling sums drift by ~1e-15 relative.
     return out
@@ -51,21 +63,23 @@ public enum Indicators {
   }
 
   /// Relative strength index with Wilder's smoothing; first value at index n.
+  /// An input that starts undefined (another indicator's warm-up, a lag) starts the RSI at its
+  /// first value, as the EMA does: Wilder's smoothing would carry a NaN to every later bar.
   public static func rsi(_ x: [Double], _ n: Int) -> [Double] {
     var out = [Double](repeating: .nan, count: x.count)
-    guard n >= 1, x.count > n else { return out }
+    guard n >= 1, let start = x.firstIndex(where: { !$0.isNaN }), x.count - start > n else { return out }
     var gain = 0.0
     var loss = 0.0
-    for i in 1...n {
+    for i in (start + 1)...(start + n) {
       let change = x[i] - x[i - 1]
       if change > 0 { gain += change } else { loss -= change }
     }
     gain /= Double(n)
     loss /= Double(n)
     func value() -> Double { gain + loss == 0 ? 0 : 100 * gain / (gain + loss) }
-    out[n] = value()
-    if n + 1 < x.count {
-      for i in (n + 1)..<x.count {
+    out[start + n] = value()
+    if start + n + 1 < x.count {
+      for i in (start + n + 1)..<x.count {
         let change = x[i] - x[i - 1]
         gain = (gain * Double(n - 1) + max(change, 0)) / Double(n)
         loss = (loss * Double(n - 1) + max(-change, 0)) / Double(n)
