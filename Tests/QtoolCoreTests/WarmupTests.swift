@@ -28,6 +28,15 @@ import Testing
     #expect(try strategy(entry).firstDecisionBar == bars)
   }
 
+  /// A live run from --from stored its first signals with no strength (RSI not warm): the
+  /// strength's look-back counts as the rules' do.
+  @Test func theSignalStrengthIsWarmBeforeTheFirstDecision() throws {
+    var withStrength = spec(.init(entry: "close > 0", exit: "close < open", shortEntry: nil, shortExit: nil))
+    withStrength.signals = .init(strength: "100 - rsi(close, 14)")
+    let warmup = try CompiledStrategy(withStrength).warmup
+    #expect(warmup.bars == 15 && warmup.expression == "rsi(close, 14)")
+  }
+
   /// GOOG, SMA 10/60 with fixed units (so sizes do not depend on the equity): flat at the cut
   /// (the full run's 2009-03-25 trade closed on 2010-01-26), the run from the cut makes exactly
   /// the full run's trades after it; started cold, it misses the first one.

@@ -324,7 +324,9 @@ public struct CompiledStrategy: Sendable {
         return bars
       }
     }
-    let rules = rank.map { [$0] } ?? [entry, exit, shortEntry, shortExit].compactMap { $0 }
+    // The strength grades every signal, the first included: a live run deciding before it is
+    // warm would store those signals with no strength, and a backtest must decide where it does.
+    let rules = (rank.map { [$0] } ?? [entry, exit, shortEntry, shortExit].compactMap { $0 }) + [strength].compactMap { $0 }
     let needed = rules.map(warmup).max() ?? 0
     return (1 + needed, longest.expression)
   }
