@@ -110,6 +110,18 @@ public final class ProgressTracker: Sendable {
     sink.emit(event)
   }
 
+  /// `done` units are complete of a total now known to be `total` (work that ended before its
+  /// planned end: training stopped early).
+  public func update(done: Int, total: Int?) {
+    let now = clock.now()
+    let event = phase.withLock { phase in
+      phase.done = done
+      phase.total = total
+      return Self.event(phase, now: now, finished: false)
+    }
+    sink.emit(event)
+  }
+
   /// Adds `count` units to what is done (for work finishing on several threads).
   public func advance(by count: Int) {
     let now = clock.now()

@@ -205,7 +205,8 @@ public struct TrainOperations: Sendable {
     let needed = max(10, compiled.features.count + 2)
     let folds = allFolds.filter { $0.trainRows.rows >= needed && ($0.validRows.map { $0.rows > 0 } ?? true) }
     let columns = compiled.features.count
-    context.progress.begin("train", total: folds.count * compiled.epochs, unit: .rounds)
+    var planned = folds.count * compiled.epochs
+    context.progress.begin("train", total: planned, unit: .rounds)
     var done = 0
     var records: [ModelFoldRecord] = []
     var reports: [FoldReport] = []
@@ -215,7 +216,7 @@ public struct TrainOperations: Sendable {
     var lastBest: [String: Double] = [:]
     var lastBestEpoch = 0
     var epochsRun = 0
-    for (position, fold) in folds.enumerated() {
+    for fold in folds {
       let train = TrainingSet(values: fold.trainRows.values, rows: fold.trainRows.rows, columns: columns, labels: fold.trainRows.labels)
       let valid = fold.validRows.flatMap { rows in
         rows.rows > 0 ? TrainingSet(values: rows.values, rows: rows.rows, columns: columns, labels: rows.labels) : nil
@@ -278,11 +279,11 @@ public struct TrainOperations: Sendable {
         model = .linear(fitted)
       }
       epochsRun = epochs
-      // The rounds a fold did not need (early stopping, convergence, ridge's one solve) are
-      // done too: a finished job reads 100 %, not the share of an upper bound it ran.
-      if done < (position + 1) * compiled.epochs {
-        done = (position + 1) * compiled.epochs
-        context.progress.update(done: done)
+      // The rounds a fold did not need (early stopping, convergence, ridge's one solve) leave
+      // the plan: a finished job reads 100 % of the rounds it ran, and its rate stays true.
+      if epochs < compiled.epochs {
+        planned -= compiled.epochs - epochs
+        context.progress.update(done: done, total: planned)
       }
       // Predictions on the test block, with every bar whose features are complete.
       var testFigures: [String: Double] = [:]
