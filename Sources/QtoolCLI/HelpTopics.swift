@@ -72,7 +72,8 @@ enum HelpTopics {
     (optional) open and close a short one, e.g. short_entry: cross_below(sma(close, fast), \
     sma(close, slow)).
     signals: grades the live signals of qtool strategy run|start: strength is a rules expression \
-    whose value, clipped to 0-100, is a signal's strength (100 without one); strong, medium and \
+    whose value, clipped to 0-100, is a signal's strength (100 without one; conditions count as 1 \
+    and 0 in it, e.g. (rsi(close, 14) < 30) * 50 + 50); strong, medium and \
     weak are the thresholds of its level (else none); emit_hold: true records a HOLD on every bar \
     without a BUY or SELL. E.g. signals: { strength: "100 - rsi(close, 14)", strong: 70, medium: 40, weak: 10 }.
     A registered strategy's status (qtool strategy list): draft (registered, never run on paper), \

@@ -35,6 +35,12 @@ import Testing
     withStrength.signals = .init(strength: "100 - rsi(close, 14)")
     let warmup = try CompiledStrategy(withStrength).warmup
     #expect(warmup.bars == 15 && warmup.expression == "rsi(close, 14)")
+    // Conditions count as 1 and 0 in a strength (and only there, beside a model's label).
+    withStrength.signals = .init(strength: "(rsi(close, 14) < 30) * 50 + 50")
+    let graded = try CompiledStrategy(withStrength)
+    let values = RuleEvaluator(bars: try goog()).evaluate(try #require(graded.strength))
+    #expect(Set(values.dropFirst(14)) == [50, 100])
+    #expect(throws: RuleError.self) { try CompiledStrategy(spec(.init(entry: "(close > open) * 2 > 1", exit: nil, shortEntry: nil, shortExit: nil))) }
   }
 
   /// GOOG, SMA 10/60 with fixed units (so sizes do not depend on the equity): flat at the cut

@@ -226,7 +226,7 @@ public struct CompiledStrategy: Sendable {
       guard entry != nil || shortEntry != nil else { throw invalid("rules", "needs entry or short_entry") }
     }
     if let text = spec.signals?.strength, !text.trimmingCharacters(in: .whitespaces).isEmpty {
-      let expression = try RuleParser.parse(text, origin: "\(prefix)signals.strength", parameters: parameters)
+      let expression = try RuleParser.parse(text, origin: "\(prefix)signals.strength", parameters: parameters, allowConditionArithmetic: true)
       guard expression.type != .boolean else {
         throw invalid("signals.strength", "must be a number from 0 to 100, e.g. rsi(close, 14), not a condition")
       }

@@ -59,14 +59,17 @@ public struct RuleParser {
   ///   - featureColumns: the names of the data's feature columns, read like `close`.
   ///   - allowAnyFeature: read any unknown name as a feature column, to be checked against
   ///     the data later.
+  ///   - allowConditionArithmetic: accept `+ - *` on conditions (read as 1 and 0) without
+  ///     lookahead: a signal's strength, e.g. `(rsi(close, 14) < 30) * 50 + 50`.
   public static func parse(
     _ text: String, origin: String, parameters: [String: Double], allowColumns: Bool = true, allowLookahead: Bool = false,
-    allowModels: Bool = true, featureColumns: [String] = [], allowAnyFeature: Bool = false
+    allowModels: Bool = true, featureColumns: [String] = [], allowAnyFeature: Bool = false, allowConditionArithmetic: Bool = false
   ) throws -> Expression {
     let lexer = Lexer(text, origin: origin)
     var parser = RuleParser(
       lexer: lexer, tokens: try lexer.tokens(), parameters: parameters, allowColumns: allowColumns, allowLookahead: allowLookahead,
-      allowModels: allowModels, allowConditionArithmetic: allowLookahead, featureColumns: featureColumns, allowAnyFeature: allowAnyFeature)
+      allowModels: allowModels, allowConditionArithmetic: allowLookahead || allowConditionArithmetic, featureColumns: featureColumns,
+      allowAnyFeature: allowAnyFeature)
     guard parser.tokens.count > 1 else { throw lexer.error(at: 0, "empty rule") }
     let expression = try parser.parseOr()
     if case .end = parser.current.kind {} else { throw parser.error("unexpected \(parser.describe(parser.current)) after a complete expression") }
