@@ -168,17 +168,17 @@ import Testing
     let parse = try qtool.run([
       "train", "run", try write(Self.spec.replacingOccurrences(of: "rsi(close, 14)", with: "rsi(close, 14"), "a.yaml", in: qtool),
     ])
-    #expect(parse.status == 64, "\(parse.stderr)")
+    #expect(parse.status == 65, "a spec error, as a strategy spec's: \(parse.stderr)")
     #expect(parse.stderr.contains("^"))
     let noLookahead = try qtool.run([
       "train", "run",
       try write(Self.spec.replacingOccurrences(of: "forward_return(close, h) > 0", with: "close > sma(close, 5)"), "b.yaml", in: qtool),
     ])
-    #expect(noLookahead.status == 64, "\(noLookahead.stderr)")
+    #expect(noLookahead.status == 65, "\(noLookahead.stderr)")
     let peeking = try qtool.run([
       "train", "run", try write(Self.spec.replacingOccurrences(of: "returns(close, 1)", with: "future(close, 1)"), "c.yaml", in: qtool),
     ])
-    #expect(peeking.status == 64 && peeking.stderr.contains("look-ahead") && peeking.stderr.contains("^"), "\(peeking.stderr)")
+    #expect(peeking.status == 65 && peeking.stderr.contains("look-ahead") && peeking.stderr.contains("^"), "\(peeking.stderr)")
     let short = try qtool.run([
       "train", "run", try write(Self.spec.replacingOccurrences(of: "..2009-12-31", with: "..2004-10-15"), "d.yaml", in: qtool), "--json",
     ])

@@ -100,12 +100,7 @@ public struct CompiledModel: Sendable {
     self.parameters = parameters
 
     func parse(_ text: String, _ place: String, lookahead: Bool) throws -> Expression {
-      do {
-        return try RuleParser.parse(text, origin: prefix + place, parameters: parameters, allowLookahead: lookahead, allowModels: false)
-      } catch var error as RuleError {
-        error.category = .usage
-        throw error
-      }
+      try RuleParser.parse(text, origin: prefix + place, parameters: parameters, allowLookahead: lookahead, allowModels: false)
     }
     guard !spec.features.isEmpty else { throw invalid("features: a model needs at least one feature, e.g. rsi14: rsi(close, 14)") }
     var seen = Set<String>()
@@ -311,10 +306,11 @@ public struct CompiledModel: Sendable {
   }
 }
 
-/// A model spec that cannot be trained as written: a usage error (64), pointing at the field.
+/// A model spec that cannot be trained as written: invalid input (65), as a strategy spec's
+/// errors are, pointing at the field.
 public enum ModelSpecError: QtoolError, Equatable {
   case invalid(String)
-  public var category: ErrorCategory { .usage }
+  public var category: ErrorCategory { .invalidInput }
   public var code: String { "invalid_model_spec" }
   public var message: String {
     switch self {
