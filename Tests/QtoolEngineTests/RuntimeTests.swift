@@ -98,6 +98,27 @@ final class RecordedProgress: ProgressSink {
     #expect(a.id != b.id)
   }
 
+  /// A REST client saw a completed job with a run id and no trace of a failed --assert; a
+  /// blank assertion passed every run; a malformed one was caught after the run.
+  @Test func failedAssertionsAreInTheJobsResultAndBadOnesRefusedFirst() throws {
+    let (context, _) = try googStore()
+    let report = try BacktestOperations(context).run(
+      BacktestRequest(strategy: .inline(spec: smaSpec, origin: nil), assertions: ["trades > 1000000 and trades >= 0"]))
+    #expect(report.failedAssertions.map(\.clause) == ["trades > 1000000"])
+    let job = try #require(try context.database.jobs(JobFilter()).first { $0.kind == "backtest" })
+    let result = try #require(try JSONSerialization.jsonObject(with: Data((job.result ?? "").utf8)) as? [String: Any])
+    #expect(result["run_id"] as? String == report.id)
+    let failed = try #require(result["failed_assertions"] as? [[String: Any]], "\(result)")
+    #expect(failed.first?["clause"] as? String == "trades > 1000000")
+    let runs = try context.database.jobs(JobFilter()).count
+    for bad in ["", "  ", "trades", "nonsense > 1"] {
+      #expect(throws: RuleError.self, "\(bad)") {
+        try BacktestOperations(context).run(BacktestRequest(strategy: .inline(spec: smaSpec, origin: nil), assertions: [bad]))
+      }
+    }
+    #expect(try context.database.jobs(JobFilter()).count == runs, "refused before any job")
+  }
+
   /// Cancelling the awaiting task cancels the grid: it throws, and its job is recorded cancelled.
   @Test func cancellingTheTaskCancelsTheOperation() async throws {
     let (base, _) = try googStore()

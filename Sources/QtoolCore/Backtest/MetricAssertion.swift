@@ -36,17 +36,34 @@ public enum MetricAssertion {
     }
   }
 
+  /// Refuses, before any run, an assertion that could never be judged: blank (a CI gate whose
+  /// variable came out empty would pass everything) or not a condition on metric names.
+  public static func check(_ text: String) throws {
+    guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+      throw RuleError(
+        origin: "assert", line: 1, column: 1, message: "an assertion is empty; write a condition on the metrics, e.g. sharpe > 1",
+        sourceLine: text, category: .usage)
+    }
+    let names = Dictionary(uniqueKeysWithValues: Metrics.names.map { ($0, 0.0) })
+    for clause in clauses(text) { _ = try condition(clause, values: names) }
+  }
+
+  static func condition(_ clause: String, values: [String: Double]) throws -> Expression {
+    let expression = try RuleParser.parseCondition(clause, origin: "assert", parameters: values)
+    guard expression.type == .boolean else {
+      throw RuleError(
+        origin: "assert", line: 1, column: 1, message: "'\(clause)' is not a condition; write e.g. sharpe > 1", sourceLine: clause,
+        category: .usage)
+    }
+    return expression
+  }
+
   /// The clauses of `text` that `metrics` do not satisfy.
   public static func failures(_ text: String, metrics: Metrics) throws -> [Failure] {
     let values = metrics.allValues
     var failures: [Failure] = []
     for clause in clauses(text) {
-      let expression = try RuleParser.parseCondition(clause, origin: "assert", parameters: values)
-      guard expression.type == .boolean else {
-        throw RuleError(
-          origin: "assert", line: 1, column: 1, message: "'\(clause)' is not a condition; write e.g. sharpe > 1", sourceLine: clause,
-          category: .usage)
-      }
+      let expression = try condition(clause, values: values)
       if !RuleEvaluator.holds(expression) {
         let mentioned = values.filter { name, _ in clause.range(of: "\\b\(name)\\b", options: .regularExpression) != nil }
         let undefined = mentioned.keys.sorted().compactMap { name in metrics.undefinedReason(name).map { "\(name) is undefined: \($0)" } }

@@ -576,7 +576,20 @@ public struct BacktestOperations: Sendable {
   /// start, and its results, trades and curve are committed together at the end.
   public func run(_ request: BacktestRequest) throws -> BacktestReport {
     try OperationError.checkRange(from: request.from, to: request.to)
-    return try JobRunner.run(.backtest, request: request, context: context, link: { ["run_id": .string($0.id)] }) { context in
+    for assertion in request.assertions { try MetricAssertion.check(assertion) }
+    // A gate that failed is in the job's result too: a client of the REST API sees what the
+    // CLI's exit code 2 says.
+    let link: (BacktestReport) -> [String: JSONValue] = { report in
+      guard !report.failedAssertions.isEmpty else { return ["run_id": .string(report.id)] }
+      let failures = report.failedAssertions.map { failure -> JSONValue in
+        .object([
+          "clause": .string(failure.clause), "reason": failure.reason.map(JSONValue.string) ?? .null,
+          "values": .object(failure.values.mapValues { JSONValue.number($0) }),
+        ])
+      }
+      return ["run_id": .string(report.id), "failed_assertions": .array(failures)]
+    }
+    return try JobRunner.run(.backtest, request: request, context: context, link: link) { context in
       try BacktestOperations(context).runNow(request)
     }
   }

@@ -6550,7 +6550,8 @@ enum OpenAPIDocument {
             "type": [
               "object",
               "null"
-            ]
+            ],
+            "description": "What the job produced once completed, e.g. {\"run_id\": \"r…\"} for a backtest; a backtest whose assertions did not all hold adds failed_assertions: [{clause, values, reason}] (the CLI exits 2)."
           },
           "seconds": {
             "type": "number"
