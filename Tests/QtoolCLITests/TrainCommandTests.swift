@@ -50,6 +50,12 @@ import Testing
     #expect(list.count == 4)
     let metrics = try json(try qtool.run(["train", "metrics", "m-logistic", "--json"]).stdout)
     #expect(!(metrics["epochs"] as! [Any]).isEmpty)
+    // The model is the epoch of the lowest val_loss, as the job's progress said and the help
+    // says (a logistic model kept its last Newton step).
+    let epochs = (metrics["epochs"] as! [[String: Any]]).filter { $0["fold"] as? Int == 0 }
+    func validLoss(_ epoch: [String: Any]) -> Double { (epoch["figures"] as? [String: Any])?["val_loss"] as? Double ?? .infinity }
+    let lowest = epochs.min { validLoss($0) < validLoss($1) }
+    #expect((metrics["best_epochs"] as? [Int])?.first == lowest?["epoch"] as? Int, "\(metrics["best_epochs"] ?? "")")
     let csv = try qtool.run(["train", "metrics", "m-gbt-classifier", "--csv"])
     #expect(csv.stdout.hasPrefix("fold,epoch,loss,accuracy,mae,val_loss,val_accuracy,val_mae\n"))
     let show = try qtool.run(["train", "show", "m-ridge@1"])

@@ -268,8 +268,9 @@ public struct TrainOperations: Sendable {
           snapshots.append((trainer.model, figures))
           if try record(figures) || trainer.converged { break }
         }
-        // Newton steps only improve the fit: the last is the model, unless early stopping chose.
-        let chosen = compiled.earlyStopping == nil ? snapshots.count - 1 : best!.epoch
+        // With a valid block the epoch of the lowest val_loss is the model's, as gbt's (and as
+        // `train run --help` says); without one, Newton steps only improve the fit: the last.
+        let chosen = best!.epoch
         best = (chosen, snapshots[chosen].figures)
         model = .linear(snapshots[chosen].model)
       case .ridge:
