@@ -90,6 +90,30 @@ typealias Expression = QtoolCore.Expression
 
   /// 5,000 nested parentheses used to overflow the stack (exit 139); now a caret error at
   /// the 257th.
+  /// --where and --assert took a number as a condition (`--where fast` kept everything), ran
+  /// indicators over a single value (`sma(sharpe, 3) > 0`: always false), took a blank one, and
+  /// called a param-only --where's unknown name an unknown metric.
+  @Test func conditionsOnNamedNumbersAreConditionsOnThem() throws {
+    let params = ["fast": 10.0, "slow": 30]
+    #expect(RuleEvaluator.holds(try RuleParser.parseCondition("fast < slow and abs(fast - slow) > 5", origin: "where", parameters: params)))
+    for (text, message) in [
+      ("fast", "'fast' is not a condition; write e.g. fast < slow"), ("  ", "empty condition; write e.g. fast < slow"),
+      ("sma(fast, 3) > 0", "'sma' runs over bars; a condition here compares params (abs, min and max work on them)"),
+    ] {
+      #expect(throws: RuleError.self, "\(text)") { try RuleParser.parseCondition(text, origin: "where", parameters: params, names: "param") }
+      do { _ = try RuleParser.parseCondition(text, origin: "where", parameters: params, names: "param") } catch let error as RuleError {
+        #expect(error.message == message)
+        #expect(error.category == .usage)
+      }
+    }
+    do {
+      _ = try RuleParser.parseCondition("sharpe > 1", origin: "where", parameters: params, names: "param")
+      Issue.record("an unknown param was accepted")
+    } catch let error as RuleError {
+      #expect(error.message.hasPrefix("unknown param 'sharpe'") && error.message.contains("grid show"), "\(error.message)")
+    }
+  }
+
   @Test func deepNestingIsAnErrorAtTheSpot() throws {
     let deep = String(repeating: "(", count: 5_000) + "close" + String(repeating: ")", count: 5_000) + " > 1"
     let error = try #require(ruleError(deep))

@@ -49,13 +49,7 @@ public enum MetricAssertion {
   }
 
   static func condition(_ clause: String, values: [String: Double]) throws -> Expression {
-    let expression = try RuleParser.parseCondition(clause, origin: "assert", parameters: values)
-    guard expression.type == .boolean else {
-      throw RuleError(
-        origin: "assert", line: 1, column: 1, message: "'\(clause)' is not a condition; write e.g. sharpe > 1", sourceLine: clause,
-        category: .usage)
-    }
-    return expression
+    try RuleParser.parseCondition(clause, origin: "assert", parameters: values)
   }
 
   /// The clauses of `text` that `metrics` do not satisfy.

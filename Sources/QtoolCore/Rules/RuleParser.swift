@@ -28,6 +28,9 @@ public struct RuleParser {
   /// Any other name is read as a feature column, checked once the data is known
   /// (`CompiledStrategy.checkColumns`): a strategy is parsed before its data is loaded.
   var allowAnyFeature = false
+  /// What a condition's names are (`parseCondition`): "metric" for an assertion or a grid's
+  /// results, "param" for the combinations a grid runs.
+  var conditionNames = "metric"
   var position = 0
   /// Parentheses, calls, `-` and `not` the parser is inside of.
   var nesting = 0
@@ -41,9 +44,21 @@ public struct RuleParser {
 
   /// A condition over named numbers given with a request (a grid's `where`, an assertion), not
   /// read from a spec: its mistakes are the caller's usage errors.
-  public static func parseCondition(_ text: String, origin: String, parameters: [String: Double]) throws -> Expression {
+  /// `names` says what the names are ("metric" or "param"), for the errors' sake; the result
+  /// must be a condition, not a number that would pass as true whenever it is not 0.
+  public static func parseCondition(_ text: String, origin: String, parameters: [String: Double], names: String = "metric") throws -> Expression {
     do {
-      return try parse(text, origin: origin, parameters: parameters, allowColumns: false)
+      let lexer = Lexer(text, origin: origin)
+      var parser = RuleParser(lexer: lexer, tokens: try lexer.tokens(), parameters: parameters, allowColumns: false)
+      parser.conditionNames = names
+      guard parser.tokens.count > 1 else { throw lexer.error(at: 0, "empty condition; write e.g. \(names == "param" ? "fast < slow" : "sharpe > 1")") }
+      let expression = try parser.parseOr()
+      if case .end = parser.current.kind {} else { throw parser.error("unexpected \(parser.describe(parser.current)) after a complete expression") }
+      guard expression.type == .boolean else {
+        throw lexer.error(
+          at: 0, "'\(text)' is not a condition; write e.g. \(names == "param" ? "fast < slow" : "sharpe > 1")")
+      }
+      return expression.expression
     } catch var error as RuleError {
       error.category = .usage
       throw error
@@ -240,6 +255,11 @@ public struct RuleParser {
     case .identifier(let name):
       position += 1
       if case .symbol("(") = current.kind {
+        // A condition on numbers has no bars for an indicator to run over: sma(sharpe, 3) was
+        // always undefined, so always false.
+        guard allowColumns || ["abs", "min", "max"].contains(name) else {
+          throw error("'\(name)' runs over bars; a condition here compares \(conditionNames)s (abs, min and max work on them)", at: token)
+        }
         position += 1
         return try nested(token) { try $0.parseCall(name, token) }
       }
@@ -248,7 +268,11 @@ public struct RuleParser {
       if name == "true" || name == "false" { return Typed(expression: .flag(name == "true"), type: .boolean, depth: 0) }
       if Functions.signature(name) != nil { throw error("'\(name)' is a function: call it, e.g. \(name)(close, 14)", at: token) }
       guard allowColumns else {
-        throw error("unknown metric '\(name)'" + hint(name, parameters.keys.sorted()) + "; `qtool help metrics` lists them", at: token)
+        throw error(
+          conditionNames == "param"
+            ? "unknown param '\(name)'" + hint(name, parameters.keys.sorted())
+              + "; here --where picks combinations by the strategy's params (\(parameters.keys.sorted().joined(separator: ", "))) — filter results by their metrics with `qtool backtest grid show GRID --where`"
+            : "unknown metric '\(name)'" + hint(name, parameters.keys.sorted()) + "; `qtool help metrics` lists them", at: token)
       }
       if allowAnyFeature || featureColumns.contains(name) { return Typed(expression: .column(name), type: .series, depth: 0) }
       let candidates = Self.columns + parameters.keys.sorted() + featureColumns

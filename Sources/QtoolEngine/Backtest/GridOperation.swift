@@ -224,7 +224,7 @@ extension BacktestOperations {
     }
     if let condition = request.condition {
       combinations = try combinations.filter { combination in
-        RuleEvaluator.holds(try RuleParser.parseCondition(condition, origin: "where", parameters: known.merging(combination) { $1 }))
+        RuleEvaluator.holds(try RuleParser.parseCondition(condition, origin: "where", parameters: known.merging(combination) { $1 }, names: "param"))
       }
     }
     guard !combinations.isEmpty else {
