@@ -65,28 +65,29 @@ import Testing
       model: ["family": "gbt", "rounds": 10], split: ModelSpec.Split(train: "..2009-12-31", valid: "2010-01-01..2011-06-30", test: "2011-07-01.."))
   }
 
-  func usage(_ body: () throws -> Void) -> Bool {
+  /// A spec error: invalid input (65), as a strategy spec's.
+  func invalidSpec(_ body: () throws -> Void) -> Bool {
     do {
       try body()
       return false
     } catch let error as any QtoolError {
-      return error.exitStatus == .usage
+      return error.exitStatus == .dataError
     } catch { return false }
   }
 
-  @Test func aLabelWithoutLookAheadIsAUsageError() {
-    #expect(usage { _ = try CompiledModel(Self.spec(label: "close > sma(close, 5)")) })
+  @Test func aLabelWithoutLookAheadIsASpecError() {
+    #expect(invalidSpec { _ = try CompiledModel(Self.spec(label: "close > sma(close, 5)")) })
   }
 
-  @Test func aFeatureWithLookAheadIsAUsageErrorWithACaret() {
-    #expect(usage { _ = try CompiledModel(Self.spec(features: [.init(name: "peek", expr: "future(close, 1)")])) })
-    #expect(usage { _ = try CompiledModel(Self.spec(features: [.init(name: "bad", expr: "rsi(close, 14")])) })
+  @Test func aFeatureWithLookAheadIsASpecErrorWithACaret() {
+    #expect(invalidSpec { _ = try CompiledModel(Self.spec(features: [.init(name: "peek", expr: "future(close, 1)")])) })
+    #expect(invalidSpec { _ = try CompiledModel(Self.spec(features: [.init(name: "bad", expr: "rsi(close, 14")])) })
   }
 
   @Test func purgeShorterThanTheHorizonIsRefused() {
     var spec = Self.spec()
     spec.split?.purge = .int(2)
-    #expect(usage { _ = try CompiledModel(spec) })
+    #expect(invalidSpec { _ = try CompiledModel(spec) })
     spec.split?.purge = .string("h")
     #expect(throws: Never.self) { _ = try CompiledModel(spec) }
   }
@@ -99,16 +100,16 @@ import Testing
     #expect(test?.to == nil)
     var overlapping = Self.spec()
     overlapping.split?.valid = "2009-06-01..2010-06-30"
-    #expect(usage { _ = try CompiledModel(overlapping) })
+    #expect(invalidSpec { _ = try CompiledModel(overlapping) })
   }
 
   @Test func reservedAndUnknownSettingsAreNamed() {
     var spec = Self.spec()
     spec.model["objective"] = "reg:squarederror"
-    #expect(usage { _ = try CompiledModel(spec) })
+    #expect(invalidSpec { _ = try CompiledModel(spec) })
     var logistic = Self.spec()
     logistic.model = ["family": "logistic", "lamda": 2]
-    #expect(usage { _ = try CompiledModel(logistic) })
+    #expect(invalidSpec { _ = try CompiledModel(logistic) })
   }
 
   @Test func monthsStepByTheCalendar() {
