@@ -198,6 +198,15 @@ func spec(
     #expect(try RuleParser.parse("not false or close > 1", origin: "r", parameters: [:]).source == "not false or close > 1")
     #expect(throws: RuleError.self) { try RuleParser.parse("true * 2", origin: "r", parameters: [:]) }
     #expect(throws: RuleError.self) { try RuleParser.parse("true[1]", origin: "r", parameters: [:]) }
+    // A condition n bars ago is a condition: yesterday up and today up.
+    let twoUp = try CompiledStrategy(spec(.init(entry: "(close > open)[1] and close > open", exit: "(close < open)[1]", shortEntry: nil, shortExit: nil)))
+    let bars = try goog()
+    let trades = Backtester.run(twoUp, bars: bars).trades
+    #expect(!trades.isEmpty)
+    for trade in trades where trade.entryBar >= 2 {
+      let decided = trade.entryBar - 1
+      #expect(bars.close[decided] > bars.open[decided] && bars.close[decided - 1] > bars.open[decided - 1])
+    }
   }
 
   @Test func ruleErrorsPointAtTheSpot() {

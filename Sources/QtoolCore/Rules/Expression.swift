@@ -24,7 +24,8 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
     switch self {
     case .constant: return .number
     case .flag: return .boolean
-    case .column, .lag, .negate, .model: return .series
+    case .lag(let inner, _): return inner.type == .boolean ? .boolean : .series
+    case .column, .negate, .model: return .series
     case .call(let name, _): return Functions.signature(name)!.result
     case .binary(let op, let lhs, let rhs):
       if ["and", "or", "<", "<=", ">", ">=", "==", "!="].contains(op) { return .boolean }

@@ -237,7 +237,10 @@ public struct RuleParser {
       try expect("]", "to close the lag")
       if case .flag = expression.expression { throw error("only series can be lagged; \(expression.expression) is a constant", at: open) }
       guard expression.type != .number else { throw error("only series can be lagged; \(expression.expression) is a constant", at: open) }
-      if value != 0 { expression = try node(.lag(expression.expression, Int(value)), .series, expression, at: open) }
+      // A condition n bars ago is still a condition: (close > open)[1] reads yesterday's.
+      if value != 0 {
+        expression = try node(.lag(expression.expression, Int(value)), expression.type == .boolean ? .boolean : .series, expression, at: open)
+      }
     }
   }
 
