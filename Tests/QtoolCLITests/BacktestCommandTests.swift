@@ -96,6 +96,13 @@ import Testing
     let typo = try qtool.run(["strategy", "validate", spec])
     #expect(typo.status == 65)
     #expect(typo.stderr.contains("unknown key 'sizng' — did you mean 'sizing'?"))
+    // A name that is no price, param or function is a column the stored data does not have:
+    // validate said "valid" and the run refused it.
+    try String(contentsOfFile: spec, encoding: .utf8).replacingOccurrences(of: "sizng:", with: "sizing:")
+      .replacingOccurrences(of: "entry: cross_above(sma(close, fast), sma(close, slow))", with: "entry: clsoe > 1")
+      .write(toFile: spec, atomically: true, encoding: .utf8)
+    let column = try qtool.run(["strategy", "validate", spec])
+    #expect(column.status == 65 && column.stderr.contains("clsoe") && column.stderr.contains("close"), "\(column.stderr)")
   }
 
   @Test func gappyDataIsRefusedUnlessAllowed() throws {

@@ -48,8 +48,23 @@ public struct StrategyOperations: Sendable {
     return Created(name: name, path: path ?? "", version: version)
   }
 
-  /// Parses and checks a spec without running it.
-  public func validate(_ reference: StrategyReference) throws -> LoadedSpec { try StrategyLoader.resolve(reference, database: database) }
+  /// Parses and checks a spec without running it. A name the rules read that is not a price, a
+  /// param or a function must be a column of the data: checked against the data when the store
+  /// has it (validate said "valid" and the run then refused `foo > 1`).
+  public func validate(_ reference: StrategyReference) throws -> LoadedSpec {
+    let loaded = try StrategyLoader.resolve(reference, database: database)
+    let compiled = try CompiledStrategy(loaded.spec, origin: loaded.origin)
+    guard !compiled.featureColumns.isEmpty else { return loaded }
+    let universe = loaded.spec.universe
+    let names =
+      loaded.spec.portfolio != nil
+      ? universe.symbols.map { "\($0)-\(universe.timeframe)" } : [universe.dataset ?? "\(universe.symbols.first ?? "")-\(universe.timeframe)"]
+    for name in names {
+      guard let dataset = try? database.dataset(named: name) else { continue }
+      try compiled.checkColumns(of: try database.bars(datasetID: dataset.id))
+    }
+    return loaded
+  }
 
   public func list() throws -> [StrategyRecord] { try database.strategies() }
 
