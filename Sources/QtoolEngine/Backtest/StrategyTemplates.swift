@@ -46,9 +46,9 @@ public enum StrategyTemplates {
       rules: [("entry", "close > highest(close, entry_bars)[1]"), ("exit", "close < lowest(close, exit_bars)[1]")],
       risk: "{ stop_loss: null, take_profit: null, trailing_stop: null, max_drawdown_halt: 0.3 }"),
     "buy_and_hold": Template(
-      description: "Buy on the first bar and hold to the end: the baseline to beat",
+      description: "Buy at the first decision (the second bar; filled at the next open) and hold to the end: the baseline to beat",
       params: [],
-      rules: [("entry", "close > 0")],
+      rules: [("entry", "true")],
       risk: "{ stop_loss: null, take_profit: null, trailing_stop: null, max_drawdown_halt: null }"),
   ]
 
