@@ -8,6 +8,16 @@ public enum Indicators {
   public static func sma(_ x: [Double], _ n: Int) -> [Double] {
     var out = [Double](repeating: .nan, count: x.count)
     guard n >= 1, x.count >= n else { return out }
+    if x.allSatisfy(\.isFinite) {
+      // Prices, and most inputs: the plain rolling sum, with no test per value in the loop.
+      var sum = 0.0
+      for i in 0..<x.count {
+        sum += x[i]
+        if i >= n { sum -= x[i - n] }
+        if i >= n - 1 { out[i] = sum / Double(n) }
+      }
+      return out
+    }
     // Values that are not finite (another indicator's warm-up NaNs, a division by zero) stay out
     // of the rolling sum, where one would poison every later value: a window holding one is NaN
     // (or infinite), as its plain sum would be, and the windows after it are whole again.
