@@ -198,6 +198,14 @@ func spec(
     #expect(try RuleParser.parse("not false or close > 1", origin: "r", parameters: [:]).source == "not false or close > 1")
     #expect(throws: RuleError.self) { try RuleParser.parse("true * 2", origin: "r", parameters: [:]) }
     #expect(throws: RuleError.self) { try RuleParser.parse("true[1]", origin: "r", parameters: [:]) }
+    for (spelled, meant) in [("True", "true"), ("yes", "true"), ("0", "false"), ("OFF", "false")] {
+      do {
+        _ = try CompiledStrategy(spec(.init(entry: "close > 0", exit: spelled, shortEntry: nil, shortExit: nil)))
+        Issue.record("\(spelled) was taken as a rule")
+      } catch {
+        #expect("\(error)".contains("write \(meant) (lower case)"), "\(error)")
+      }
+    }
     // A condition n bars ago is a condition: yesterday up and today up.
     let twoUp = try CompiledStrategy(spec(.init(entry: "(close > open)[1] and close > open", exit: "(close < open)[1]", shortEntry: nil, shortExit: nil)))
     let bars = try goog()

@@ -206,7 +206,11 @@ public struct CompiledStrategy: Sendable {
       guard let text, !text.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
       let expression = try RuleParser.parse(text, origin: "\(prefix)rules.\(name)", parameters: parameters, allowAnyFeature: true)
       guard expression.type == .boolean else {
-        throw SpecError.invalid("\(prefix)rules.\(name): a rule must be a condition (true or false), e.g. close > sma(close, 20); got \(expression)")
+        // YAML's other spellings of a boolean (True, yes, on) and 1/0 reach here as names or numbers.
+        let spelled = ["true", "yes", "on", "1", "false", "no", "off", "0"].firstIndex(of: text.trimmingCharacters(in: .whitespaces).lowercased())
+        let hint = spelled.map { "; write \($0 < 4 ? "true" : "false") (lower case) for a rule that always or never holds" } ?? ""
+        throw SpecError.invalid(
+          "\(prefix)rules.\(name): a rule must be a condition (true or false), e.g. close > sma(close, 20); got \(expression)\(hint)")
       }
       return expression
     }
