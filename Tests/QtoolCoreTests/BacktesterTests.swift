@@ -231,6 +231,7 @@ func spec(
     for (text, message) in [
       ("close >", "expected a value, found end of rule"), ("sma(close)", "sma takes 2 arguments, got 1"), ("close + 1", nil),
       ("rsi(close, 14) > 70 and close", "'and' needs conditions on both sides; close is a number"),
+      ("not close", "'not' needs a condition; close is a number"),
       ("close[x]", "a lag needs a whole number of bars, e.g. close[1]"),
       ("sma(close, slow)", "unknown name 'slow' — did you mean 'low'?; names are open, high, low, close, volume and the params"),
     ] {

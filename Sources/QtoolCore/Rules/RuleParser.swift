@@ -364,7 +364,9 @@ public struct RuleParser {
   }
 
   func requireBoolean(_ operand: Typed, _ op: String, _ token: Token) throws {
-    guard operand.type == .boolean else { throw error("'\(op)' needs conditions on both sides; \(operand.expression) is a number", at: token) }
+    guard operand.type == .boolean else {
+      throw error("'\(op)' needs \(op == "not" ? "a condition" : "conditions on both sides"); \(operand.expression) is a number", at: token)
+    }
   }
 
   func requireNumeric(_ operand: Typed, _ op: String, _ token: Token) throws {
