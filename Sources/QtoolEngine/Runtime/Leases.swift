@@ -102,7 +102,14 @@ public struct LeaseManager: Sendable {
         throw LeaseError.cannotOpen(path: file, reason: reason)
       }
       guard wait else {
-        let current = Self.readHolder(descriptor)
+        // The holder writes its description just after it takes the lock: a refusal in between
+        // read an empty file and named nobody. Give it a moment (a lock never stays held without
+        // one: a holder that dies releases it).
+        var current = Self.readHolder(descriptor)
+        for _ in 0..<40 where current == nil {
+          usleep(5_000)
+          current = Self.readHolder(descriptor)
+        }
         close(descriptor)
         throw LeaseError.held(key: key, holder: current)
       }
