@@ -51,13 +51,9 @@ public struct RuleParser {
       let lexer = Lexer(text, origin: origin)
       var parser = RuleParser(lexer: lexer, tokens: try lexer.tokens(), parameters: parameters, allowColumns: false)
       parser.conditionNames = names
-      guard parser.tokens.count > 1 else { throw lexer.error(at: 0, "empty condition; write e.g. \(names == "param" ? "fast < slow" : "sharpe > 1")") }
-      let expression = try parser.parseOr()
-      if case .end = parser.current.kind {} else { throw parser.error("unexpected \(parser.describe(parser.current)) after a complete expression") }
-      guard expression.type == .boolean else {
-        throw lexer.error(
-          at: 0, "'\(text)' is not a condition; write e.g. \(names == "param" ? "fast < slow" : "sharpe > 1")")
-      }
+      let example = names == "param" ? "fast < slow" : "sharpe > 1"
+      let expression = try parser.parseWhole(empty: "empty condition; write e.g. \(example)")
+      guard expression.type == .boolean else { throw lexer.error(at: 0, "'\(text)' is not a condition; write e.g. \(example)") }
       return expression.expression
     } catch var error as RuleError {
       error.category = .usage
@@ -85,10 +81,15 @@ public struct RuleParser {
       lexer: lexer, tokens: try lexer.tokens(), parameters: parameters, allowColumns: allowColumns, allowLookahead: allowLookahead,
       allowModels: allowModels, allowConditionArithmetic: allowLookahead || allowConditionArithmetic, featureColumns: featureColumns,
       allowAnyFeature: allowAnyFeature)
-    guard parser.tokens.count > 1 else { throw lexer.error(at: 0, "empty rule") }
-    let expression = try parser.parseOr()
-    if case .end = parser.current.kind {} else { throw parser.error("unexpected \(parser.describe(parser.current)) after a complete expression") }
-    return expression.expression
+    return try parser.parseWhole(empty: "empty rule").expression
+  }
+
+  /// The whole text as one expression: not empty, nothing after it.
+  mutating func parseWhole(empty: String) throws -> Typed {
+    guard tokens.count > 1 else { throw lexer.error(at: 0, empty) }
+    let expression = try parseOr()
+    if case .end = current.kind {} else { throw error("unexpected \(describe(current)) after a complete expression") }
+    return expression
   }
 
   var current: Token { tokens[position] }
@@ -235,8 +236,8 @@ public struct RuleParser {
       }
       position += 1
       try expect("]", "to close the lag")
-      if case .flag = expression.expression { throw error("only series can be lagged; \(expression.expression) is a constant", at: open) }
-      guard expression.type != .number else { throw error("only series can be lagged; \(expression.expression) is a constant", at: open) }
+      let isFlag = { if case .flag = expression.expression { return true } else { return false } }()
+      guard expression.type != .number, !isFlag else { throw error("only series can be lagged; \(expression.expression) is a constant", at: open) }
       // A condition n bars ago is still a condition: (close > open)[1] reads yesterday's.
       if value != 0 {
         expression = try node(.lag(expression.expression, Int(value)), expression.type == .boolean ? .boolean : .series, expression, at: open)

@@ -344,7 +344,7 @@ public struct BacktestOperations: Sendable {
       return data
     }
     guard spec.universe.symbols.count <= 1 || requested != nil else { throw BacktestError.severalSymbols(count: spec.universe.symbols.count) }
-    let datasetName = requested ?? spec.universe.dataset ?? "\(spec.universe.symbols.first ?? "")-\(spec.universe.timeframe)"
+    let datasetName = requested ?? spec.datasetNames[0]
     let dataset = try database.dataset(named: datasetName)
     var bars: BarSeries
     var before = 0
@@ -404,7 +404,7 @@ public struct BacktestOperations: Sendable {
   func loadPortfolio(
     _ spec: StrategySpec, from: Int64?, to: Int64?, allowGaps: Bool, warmup: Int, gapWarmup: Int, expression: String?
   ) throws -> MarketData {
-    let names = spec.universe.symbols.map { "\($0)-\(spec.universe.timeframe)" }
+    let names = spec.datasetNames
     let datasetName = names.joined(separator: "+")
     var datasets: [DatasetSummary] = []
     var inputs: [PortfolioBacktester.Input] = []

@@ -55,11 +55,7 @@ public struct StrategyOperations: Sendable {
     let loaded = try StrategyLoader.resolve(reference, database: database)
     let compiled = try CompiledStrategy(loaded.spec, origin: loaded.origin)
     guard !compiled.featureColumns.isEmpty else { return loaded }
-    let universe = loaded.spec.universe
-    let names =
-      loaded.spec.portfolio != nil
-      ? universe.symbols.map { "\($0)-\(universe.timeframe)" } : [universe.dataset ?? "\(universe.symbols.first ?? "")-\(universe.timeframe)"]
-    for name in names {
+    for name in loaded.spec.datasetNames {
       guard let dataset = try? database.dataset(named: name) else { continue }
       try compiled.checkColumns(of: try database.bars(datasetID: dataset.id))
     }
@@ -135,5 +131,14 @@ public struct SpecDiff: Encodable, Sendable, Equatable {
       }
     }
     return result
+  }
+}
+
+extension StrategySpec {
+  /// The datasets the spec trades when none is named with the run: SYMBOL-TIMEFRAME for each
+  /// symbol of a portfolio; `universe.dataset`, or its one symbol's, otherwise.
+  var datasetNames: [String] {
+    portfolio != nil
+      ? universe.symbols.map { "\($0)-\(universe.timeframe)" } : [universe.dataset ?? "\(universe.symbols.first ?? "")-\(universe.timeframe)"]
   }
 }

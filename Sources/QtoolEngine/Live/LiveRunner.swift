@@ -133,7 +133,7 @@ public final class LiveRunner: @unchecked Sendable {
       throw SpecError.invalid("\(loaded.origin): universe.timeframe '\(spec.universe.timeframe)' is not a timeframe like 1m, 1h or 1d")
     }
     let symbols = spec.universe.symbols
-    let datasetNames = isPortfolio ? symbols.map { "\($0)-\(timeframe)" } : [spec.universe.dataset ?? "\(symbols[0])-\(timeframe)"]
+    let datasetNames = spec.datasetNames
     let existing = datasetNames.map { try? database.dataset(named: $0) }
     let source = spec.universe.source ?? existing.compactMap { $0 }.first?.source
     calendar = existing.compactMap { $0 }.first?.parsedCalendar ?? TradingCalendar.guess(source: source ?? "", symbol: symbols[0])

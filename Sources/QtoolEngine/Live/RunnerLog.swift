@@ -90,12 +90,10 @@ struct FileLogHandler: LogHandler {
     set { metadata[key] = newValue }
   }
 
-  func log(
-    level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file _: String, function _: String,
-    line _: UInt
-  ) {
-    let merged = metadata.merging(explicit ?? [:]) { _, new in new }
+  func log(event: LogEvent) {
+    let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
     let fields = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-    file.append("\(UTCCalendar.format(Int64(Date().timeIntervalSince1970 * 1000), alwaysTime: true)) \(level) \(label) :\(fields) [\(source)] \(message)")
+    file.append(
+      "\(UTCCalendar.format(Int64(Date().timeIntervalSince1970 * 1000), alwaysTime: true)) \(event.level) \(label) :\(fields) [\(event.source)] \(event.message)")
   }
 }

@@ -106,9 +106,11 @@ public struct LeaseManager: Sendable {
         // read an empty file and named nobody. Give it a moment (a lock never stays held without
         // one: a holder that dies releases it).
         var current = Self.readHolder(descriptor)
-        for _ in 0..<40 where current == nil {
+        var tries = 0
+        while current == nil, tries < 40 {
           usleep(5_000)
           current = Self.readHolder(descriptor)
+          tries += 1
         }
         close(descriptor)
         throw LeaseError.held(key: key, holder: current)

@@ -92,59 +92,36 @@ public final class ProgressTracker: Sendable {
 
   /// A new phase of `total` units (nil when unknown).
   public func begin(_ name: String, total: Int?, unit: ProgressUnit) {
-    let now = clock.now()
-    let event = phase.withLock { phase in
-      phase = Phase(name: name, total: total, unit: unit, done: 0, started: now, figures: [:])
-      return Self.event(phase, now: now, finished: false)
-    }
-    sink.emit(event)
+    change { $0 = Phase(name: name, total: total, unit: unit, done: 0, started: $1, figures: [:]) }
   }
 
   /// `done` units of the phase are complete.
-  public func update(done: Int) {
-    let now = clock.now()
-    let event = phase.withLock { phase in
-      phase.done = done
-      return Self.event(phase, now: now, finished: false)
-    }
-    sink.emit(event)
-  }
+  public func update(done: Int) { change { phase, _ in phase.done = done } }
 
   /// `done` units are complete of a total now known to be `total` (work that ended before its
   /// planned end: training stopped early).
   public func update(done: Int, total: Int?) {
-    let now = clock.now()
-    let event = phase.withLock { phase in
+    change { phase, _ in
       phase.done = done
       phase.total = total
-      return Self.event(phase, now: now, finished: false)
     }
-    sink.emit(event)
   }
 
   /// Adds `count` units to what is done (for work finishing on several threads).
-  public func advance(by count: Int) {
-    let now = clock.now()
-    let event = phase.withLock { phase in
-      phase.done += count
-      return Self.event(phase, now: now, finished: false)
-    }
-    sink.emit(event)
-  }
+  public func advance(by count: Int) { change { phase, _ in phase.done += count } }
 
   /// Sets named figures of the phase (e.g. `loss`), sent with this and later events.
-  public func record(_ figures: [String: Double]) {
+  public func record(_ figures: [String: Double]) { change { phase, _ in phase.figures.merge(figures) { $1 } } }
+
+  public func finish() { change(finished: true) { _, _ in } }
+
+  /// Changes the phase (given the clock's now) and sends the event it makes.
+  private func change(finished: Bool = false, _ body: (inout Phase, Int64) -> Void) {
     let now = clock.now()
     let event = phase.withLock { phase in
-      phase.figures.merge(figures) { $1 }
-      return Self.event(phase, now: now, finished: false)
+      body(&phase, now)
+      return Self.event(phase, now: now, finished: finished)
     }
-    sink.emit(event)
-  }
-
-  public func finish() {
-    let now = clock.now()
-    let event = phase.withLock { Self.event($0, now: now, finished: true) }
     sink.emit(event)
   }
 
