@@ -404,6 +404,14 @@ let portfolioSpec = """
     #expect(all.allSatisfy { (0...100).contains($0.strengthRaw) })
     #expect(all.contains { $0.strengthRaw == 100 }, "3 × RSI above 100 is clipped")
     #expect(try LiveOperations(context).account(strategy: holding).account.equity == LiveOperations(context).account(strategy: name).account.equity)
+
+    // An infinite strength is clipped as any other above 100 (it was stored as 0, "none").
+    let infinite = try register(
+      plain.replacingOccurrences(of: "name: parity-risk", with: "name: parity-inf").replacingOccurrences(
+        of: "strength: rsi(close, 14)", with: "strength: 1 / (close - close)"), in: context)
+    try runLive(LiveRunRequest(strategy: .registered(name: infinite, version: nil), feed: .replay, from: from), context)
+    let graded = try LiveOperations(context).tail(SignalFilter(strategies: [infinite]), count: 10_000)
+    #expect(!graded.isEmpty && graded.allSatisfy { $0.strengthRaw == 100 && $0.strengthLevel == "strong" })
   }
 
   /// The store feed notices bars another connection (another process) commits, and only

@@ -111,7 +111,7 @@ final class RecordedProgress: ProgressSink {
     let failed = try #require(result["failed_assertions"] as? [[String: Any]], "\(result)")
     #expect(failed.first?["clause"] as? String == "trades > 1000000")
     let runs = try context.database.jobs(JobFilter()).count
-    for bad in ["", "  ", "trades", "nonsense > 1"] {
+    for bad in ["", "  ", "trades", "nonsense > 1", "trades > 0 and", "and trades > 0"] {
       #expect(throws: RuleError.self, "\(bad)") {
         try BacktestOperations(context).run(BacktestRequest(strategy: .inline(spec: smaSpec, origin: nil), assertions: [bad]))
       }

@@ -380,11 +380,12 @@ struct PaperTrader {
     return "sig_" + String(ContentHash.sha256Hex(Data(key.utf8)).prefix(24))
   }
 
-  /// `signals.strength` at the bar, clipped to 0–100 (not a number: 0); 100 without one.
+  /// `signals.strength` at the bar, clipped to 0–100 (an infinity too; not a number: 0); 100
+  /// without one.
   func strengthRaw(_ evaluator: RuleEvaluator, _ bars: BarSeries?) -> Double {
     guard let expression = strategy.strength, let bars, bars.count > 0 else { return 100 }
     let values = evaluator.evaluate(expression)
-    guard let value = values.last, value.isFinite else { return 0 }
+    guard let value = values.last, !value.isNaN else { return 0 }
     return min(100, max(0, value))
   }
 
