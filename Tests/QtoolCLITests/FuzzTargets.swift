@@ -84,8 +84,8 @@ public enum FuzzTargets {
     let text = String(decoding: data.dropFirst(), as: UTF8.self)
     if first & 1 != 0 {
       let metrics = ["sharpe": 1.25, "trades": 40, "max_drawdown": -0.2, "total_return": .nan]
-      if let condition = try? RuleParser.parseCondition(text, origin: "assert", parameters: metrics), condition.type == .boolean {
-        _ = RuleEvaluator.holds(condition)
+      if let condition = try? NamedCondition(text, origin: "assert", names: Array(metrics.keys)) {
+        _ = condition.holds(for: metrics)
       }
       return
     }

@@ -95,19 +95,19 @@ typealias Expression = QtoolCore.Expression
   /// called a param-only --where's unknown name an unknown metric.
   @Test func conditionsOnNamedNumbersAreConditionsOnThem() throws {
     let params = ["fast": 10.0, "slow": 30]
-    #expect(RuleEvaluator.holds(try RuleParser.parseCondition("fast < slow and abs(fast - slow) > 5", origin: "where", parameters: params)))
+    #expect(try NamedCondition("fast < slow and abs(fast - slow) > 5", origin: "where", names: Array(params.keys)).holds(for: params))
     for (text, message) in [
       ("fast", "'fast' is not a condition; write e.g. fast < slow"), ("  ", "empty condition; write e.g. fast < slow"),
       ("sma(fast, 3) > 0", "'sma' runs over bars; a condition here compares params (abs, min and max work on them)"),
     ] {
-      #expect(throws: RuleError.self, "\(text)") { try RuleParser.parseCondition(text, origin: "where", parameters: params, names: "param") }
-      do { _ = try RuleParser.parseCondition(text, origin: "where", parameters: params, names: "param") } catch let error as RuleError {
+      #expect(throws: RuleError.self, "\(text)") { try NamedCondition(text, origin: "where", names: Array(params.keys), kind: "param") }
+      do { _ = try NamedCondition(text, origin: "where", names: Array(params.keys), kind: "param") } catch let error as RuleError {
         #expect(error.message == message)
         #expect(error.category == .usage)
       }
     }
     do {
-      _ = try RuleParser.parseCondition("sharpe > 1", origin: "where", parameters: params, names: "param")
+      _ = try NamedCondition("sharpe > 1", origin: "where", names: Array(params.keys), kind: "param")
       Issue.record("an unknown param was accepted")
     } catch let error as RuleError {
       #expect(error.message.hasPrefix("unknown param 'sharpe'") && error.message.contains("grid show"), "\(error.message)")
@@ -235,7 +235,7 @@ typealias Expression = QtoolCore.Expression
   @Test func requestConditionsAreUsageErrors() {
     func conditionError(_ text: String, _ parameters: [String: Double]) -> RuleError? {
       do {
-        _ = try RuleParser.parseCondition(text, origin: "assert", parameters: parameters)
+        _ = try NamedCondition(text, origin: "assert", names: Array(parameters.keys))
         return nil
       } catch { return error as? RuleError }
     }

@@ -44,8 +44,7 @@ public enum MetricAssertion {
         origin: "assert", line: 1, column: 1, message: "an assertion is empty; write a condition on the metrics, e.g. sharpe > 1",
         sourceLine: text, category: .usage)
     }
-    let names = Dictionary(uniqueKeysWithValues: Metrics.names.map { ($0, 0.0) })
-    for clause in clauses(text) { _ = try RuleParser.parseCondition(clause, origin: "assert", parameters: names) }
+    for clause in clauses(text) { _ = try NamedCondition(clause, origin: "assert", names: Metrics.names) }
   }
 
   /// The clauses of `text` that `metrics` do not satisfy.
@@ -53,8 +52,7 @@ public enum MetricAssertion {
     let values = metrics.allValues
     var failures: [Failure] = []
     for clause in clauses(text) {
-      let expression = try RuleParser.parseCondition(clause, origin: "assert", parameters: values)
-      if !RuleEvaluator.holds(expression) {
+      if try !NamedCondition(clause, origin: "assert", names: Metrics.names).holds(for: values) {
         let mentioned = values.filter { name, _ in clause.range(of: "\\b\(name)\\b", options: .regularExpression) != nil }
         let undefined = mentioned.keys.sorted().compactMap { name in metrics.undefinedReason(name).map { "\(name) is undefined: \($0)" } }
         failures.append(Failure(clause: clause, values: mentioned, reason: undefined.isEmpty ? nil : undefined.joined(separator: "; ")))

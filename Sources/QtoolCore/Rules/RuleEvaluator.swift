@@ -38,11 +38,6 @@ public final class RuleEvaluator {
     return result
   }
 
-  /// Whether a condition over constants only (params, metrics) holds.
-  public static func holds(_ expression: Expression) -> Bool {
-    RuleEvaluator(bars: BarSeries(timestamps: [0], open: [0], high: [0], low: [0], close: [0], volume: [0])).condition(expression)[0]
-  }
-
   /// A condition as booleans (NaN and 0 are false).
   public func condition(_ expression: Expression) -> [Bool] {
     booleans(expression) ?? evaluate(expression).map { $0 != 0 && !$0.isNaN }

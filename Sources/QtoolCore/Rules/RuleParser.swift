@@ -16,6 +16,8 @@ public struct RuleParser {
   let lexer: Lexer
   let tokens: [Token]
   let parameters: [String: Double]
+  /// False for a condition on named numbers (`parseCondition`): no OHLCV, no indicators but
+  /// abs, min and max, no lags; each name is a slot for its value.
   var allowColumns = true
   /// Look-ahead functions (`forward_return`, `future`): only a model's label may use them.
   var allowLookahead = false
@@ -43,15 +45,18 @@ public struct RuleParser {
   }
 
   /// A condition over named numbers given with a request (a grid's `where`, an assertion), not
-  /// read from a spec: its mistakes are the caller's usage errors.
-  /// `names` says what the names are ("metric" or "param"), for the errors' sake; the result
+  /// read from a spec: its mistakes are the caller's usage errors. Each name is read as a
+  /// column of that name (`NamedCondition` binds them), so one parse serves every row of
+  /// values and errors name the names, not whatever values they had.
+  /// `kind` says what the names are ("metric" or "param"), for the errors' sake; the result
   /// must be a condition, not a number that would pass as true whenever it is not 0.
-  public static func parseCondition(_ text: String, origin: String, parameters: [String: Double], names: String = "metric") throws -> Expression {
+  static func parseCondition(_ text: String, origin: String, names: [String], kind: String = "metric") throws -> Expression {
     do {
       let lexer = Lexer(text, origin: origin)
-      var parser = RuleParser(lexer: lexer, tokens: try lexer.tokens(), parameters: parameters, allowColumns: false)
-      parser.conditionNames = names
-      let example = names == "param" ? "fast < slow" : "sharpe > 1"
+      let slots = Dictionary(names.map { ($0, 0.0) }) { first, _ in first }
+      var parser = RuleParser(lexer: lexer, tokens: try lexer.tokens(), parameters: slots, allowColumns: false)
+      parser.conditionNames = kind
+      let example = kind == "param" ? "fast < slow" : "sharpe > 1"
       let expression = try parser.parseWhole(empty: "empty condition; write e.g. \(example)")
       guard expression.type == .boolean else { throw lexer.error(at: 0, "'\(text)' is not a condition; write e.g. \(example)") }
       return expression.expression
@@ -230,6 +235,9 @@ public struct RuleParser {
     while true {
       let open = current
       guard accept("[") else { return expression }
+      guard allowColumns else {
+        throw error("a condition on \(conditionNames)s has no bars to look back over; drop the [n]", at: open)
+      }
       guard case .number(let value) = current.kind else { throw error("a lag needs a whole number of bars, e.g. close[1]") }
       guard value >= 0, value <= Double(Self.maxBars), value == value.rounded() else {
         throw error("a lag needs a whole number of bars from 0 to 1,000,000, e.g. close[1]; got \(lexer.text(of: current))")
@@ -268,7 +276,10 @@ public struct RuleParser {
         return try nested(token) { try $0.parseCall(name, token) }
       }
       if allowColumns, Self.columns.contains(name) { return Typed(expression: .column(name), type: .series, depth: 0) }
-      if let value = parameters[name] { return Typed(expression: .constant(value), type: .number, depth: 0) }
+      if let value = parameters[name] {
+        // In a condition on named numbers a name is a slot for its value, bound row by row.
+        return Typed(expression: allowColumns ? .constant(value) : .column(name), type: .number, depth: 0)
+      }
       if name == "true" || name == "false" { return Typed(expression: .flag(name == "true"), type: .boolean, depth: 0) }
       if Functions.signature(name) != nil { throw error("'\(name)' is a function: call it, e.g. \(name)(close, 14)", at: token) }
       guard allowColumns else {

@@ -222,10 +222,10 @@ extension BacktestOperations {
       }
       combinations = combinations.flatMap { combination in axis.values.map { combination.merging([axis.name: $0]) { $1 } } }
     }
-    if let condition = request.condition {
-      combinations = try combinations.filter { combination in
-        RuleEvaluator.holds(try RuleParser.parseCondition(condition, origin: "where", parameters: known.merging(combination) { $1 }, names: "param"))
-      }
+    if let text = request.condition {
+      let condition = try NamedCondition(text, origin: "where", names: Array(known.keys), kind: "param")
+      let holds = condition.holds(for: combinations) { combination, name in combination[name] ?? known[name] }
+      combinations = zip(combinations, holds).filter(\.1).map(\.0)
     }
     guard !combinations.isEmpty else {
       throw OperationError.invalidArgument("no combination satisfies the condition '\(request.condition ?? "")'", field: "where")
@@ -580,13 +580,11 @@ extension BacktestOperations {
       let metrics = Metrics.stored(result.metrics)
       rows.append(GridRows.Row(row: index + 1, params: known.merging(overrides) { $1 }, metrics: metrics))
     }
-    if let condition = query.condition {
-      rows = try rows.filter { row in
-        var names = row.params
-        for (name, value) in row.metrics { names[name] = value ?? .nan }
-        let expression = try RuleParser.parseCondition(condition, origin: "where", parameters: names)
-        return RuleEvaluator.holds(expression)
-      }
+    if let text = query.condition {
+      let condition = try NamedCondition(text, origin: "where", names: Array(known.keys) + Metrics.names)
+      // A metric outranks a param of the same name; an undefined metric is NaN.
+      let holds = condition.holds(for: rows) { row, name in row.metrics[name].map { $0 ?? .nan } ?? row.params[name] }
+      rows = zip(rows, holds).filter(\.1).map(\.0)
     }
     let matching = rows.count
     let lowerIsBetter = Self.lowerIsBetter.contains(sort) != query.worst
