@@ -32,6 +32,30 @@ public struct BarSeries: Sendable, Equatable {
   }
 
   public var count: Int { timestamps.count }
+
+  /// The column a rule reads by `name`: one of the five price columns, else a feature column.
+  public func column(named name: String) -> [Double]? {
+    switch name {
+    case "open": return open
+    case "high": return high
+    case "low": return low
+    case "close": return close
+    case "volume": return volume
+    default: return columns[name]
+    }
+  }
+
+  /// Sets the column a rule reads by `name` (as `column(named:)` finds it).
+  public mutating func setColumn(named name: String, _ values: [Double]) {
+    switch name {
+    case "open": open = values
+    case "high": high = values
+    case "low": low = values
+    case "close": close = values
+    case "volume": volume = values
+    default: columns[name] = values
+    }
+  }
   public var isEmpty: Bool { timestamps.isEmpty }
 
   public mutating func reserveCapacity(_ capacity: Int) {

@@ -20,27 +20,13 @@ public struct Frame: Sendable, Equatable {
   static let priceColumns = ["open", "high", "low", "close", "volume"]
 
   public func column(_ name: String) -> [Double]? {
-    switch name {
-    case "open": return bars.open
-    case "high": return bars.high
-    case "low": return bars.low
-    case "close": return bars.close
-    case "volume": return bars.volume
-    default: return extra[name]
-    }
+    Self.priceColumns.contains(name) ? bars.column(named: name) : extra[name]
   }
 
   mutating func setColumn(_ name: String, _ values: [Double]) {
-    switch name {
-    case "open": bars.open = values
-    case "high": bars.high = values
-    case "low": bars.low = values
-    case "close": bars.close = values
-    case "volume": bars.volume = values
-    default:
-      if extra[name] == nil { extraNames.append(name) }
-      extra[name] = values
-    }
+    if Self.priceColumns.contains(name) { return bars.setColumn(named: name, values) }
+    if extra[name] == nil { extraNames.append(name) }
+    extra[name] = values
   }
 
   /// Keeps the rows at `indices`, in that order, in every column.

@@ -49,32 +49,29 @@ public indirect enum Expression: Equatable, Sendable, CustomStringConvertible {
     }
   }
 
+  /// Every column the expression reads (price columns included), in order of first use.
+  public var columnNames: [String] {
+    leaves { if case .column(let name) = $0 { name } else { nil } }
+  }
+
   /// The feature columns (names other than open, high, low, close, volume) the expression
   /// reads, in order of first use.
   public var featureColumns: [String] {
-    var names: [String] = []
-    func walk(_ expression: Expression) {
-      switch expression {
-      case .constant, .flag, .model: return
-      case .column(let name): if !RuleParser.columns.contains(name), !names.contains(name) { names.append(name) }
-      case .lag(let inner, _), .negate(let inner), .not(let inner): walk(inner)
-      case .binary(_, let lhs, let rhs):
-        walk(lhs)
-        walk(rhs)
-      case .call(_, let arguments): arguments.forEach(walk)
-      }
-    }
-    walk(self)
-    return names
+    columnNames.filter { !RuleParser.columns.contains($0) }
   }
 
   /// The names of the models the expression reads, in order of first use.
   public var models: [String] {
+    leaves { if case .model(let name) = $0 { name } else { nil } }
+  }
+
+  /// The distinct names `name` finds on the leaves of the tree, in order of first use.
+  private func leaves(_ name: (Expression) -> String?) -> [String] {
     var names: [String] = []
     func walk(_ expression: Expression) {
       switch expression {
-      case .constant, .flag, .column: return
-      case .model(let name): if !names.contains(name) { names.append(name) }
+      case .constant, .flag, .column, .model:
+        if let found = name(expression), !names.contains(found) { names.append(found) }
       case .lag(let inner, _), .negate(let inner), .not(let inner): walk(inner)
       case .binary(_, let lhs, let rhs):
         walk(lhs)

@@ -16,20 +16,7 @@ public struct NamedCondition: Sendable {
   public init(_ text: String, origin: String, names: [String], kind: String = "metric") throws {
     self.text = text
     expression = try RuleParser.parseCondition(text, origin: origin, names: names, kind: kind)
-    var read: [String] = []
-    func walk(_ expression: Expression) {
-      switch expression {
-      case .constant, .flag, .model: return
-      case .column(let name): if !read.contains(name) { read.append(name) }
-      case .lag(let inner, _), .negate(let inner), .not(let inner): walk(inner)
-      case .binary(_, let lhs, let rhs):
-        walk(lhs)
-        walk(rhs)
-      case .call(_, let arguments): arguments.forEach(walk)
-      }
-    }
-    walk(expression)
-    self.names = read
+    self.names = expression.columnNames
   }
 
   /// Whether the condition holds for each row; a name a row does not give is undefined (NaN),
@@ -39,18 +26,8 @@ public struct NamedCondition: Sendable {
     let nothing = [Double](repeating: .nan, count: rows.count)
     var bars = BarSeries(
       timestamps: [Int64](repeating: 0, count: rows.count), open: nothing, high: nothing, low: nothing, close: nothing, volume: nothing)
-    for name in names {
-      let column = rows.map { value($0, name) ?? .nan }
-      // The evaluator reads these five names from the bars' own columns.
-      switch name {
-      case "open": bars.open = column
-      case "high": bars.high = column
-      case "low": bars.low = column
-      case "close": bars.close = column
-      case "volume": bars.volume = column
-      default: bars.columns[name] = column
-      }
-    }
+    // A param named like a price column lands there, where the evaluator reads that name.
+    for name in names { bars.setColumn(named: name, rows.map { value($0, name) ?? .nan }) }
     return RuleEvaluator(bars: bars).condition(expression)
   }
 

@@ -139,15 +139,8 @@ public final class RuleEvaluator {
     case .constant(let value): return [Double](repeating: value, count: count)
     case .flag(let value): return [Double](repeating: value ? 1 : 0, count: count)
     case .column(let name):
-      switch name {
-      case "open": return bars.open
-      case "high": return bars.high
-      case "low": return bars.low
-      case "volume": return bars.volume
-      case "close": return bars.close
-      // A feature column; `CompiledStrategy.checkColumns` made sure the data has it.
-      default: return bars.columns[name] ?? [Double](repeating: .nan, count: count)
-      }
+      // A feature column is there: `CompiledStrategy.checkColumns` made sure the data has it.
+      return bars.column(named: name) ?? [Double](repeating: .nan, count: count)
     case .lag(let inner, let n):
       let x = evaluate(inner)
       return (0..<count).map { $0 >= n ? x[$0 - n] : .nan }
