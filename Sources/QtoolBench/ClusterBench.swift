@@ -52,31 +52,42 @@ extension Bench {
       }
       return (one, shards)
     }
-    // A grid a cluster is for: 6,695 combinations, ≈ 6 s of one core; and the earlier 1,590,
-    // where the fixed cost of a process shows.
-    let large = ["--grid", "fast=5..100:1", "--grid", "slow=20..400:5", "--where", "fast < slow", "--jobs", "1", "-q"]
-    let largeCount = Self.pairs(fast: Array(5...100), slow: Array(stride(from: 20, through: 400, by: 5)))
-    // This VM's CPU time of one and the same run varies by ±10 % (pinned to one core too), while
-    // the shards' own cost is ≈ 3 %: nine interleaved runs, so that each side's fastest is near
-    // its undisturbed time.
-    let runs = 9
-    let big = try shardedCPU(large, runs: runs)
-    let bigRatios = zip(big.shards, big.one).map { $0 / $1 }
+    // The overhead of sharding is a fixed cost per shard process (start, a new store, the
+    // snapshot checked, the bars read, the indicators its combinations share computed again),
+    // not a cost per combination; so it is measured on a grid worth sharding, ≈ 25 s of one
+    // core (each shard ≈ 6 s), and shown as well on a grid a quarter of that, where it weighs
+    // four times as much. This VM's CPU time of one and the same run varies by ±10 %, so the
+    // runs are interleaved (one, then the four shards) and each side's fastest run is shown too.
+    let runs = 5
+    /// Reports the grid of `fast` × `slow` (step 5) with fast < slow; returns the fastest
+    /// one-process CPU per combination.
+    func shardingFigures(fast: ClosedRange<Int>, slow: ClosedRange<Int>, name: String) throws -> Double {
+      let slowValues = Array(stride(from: slow.lowerBound, through: slow.upperBound, by: 5))
+      let grid = [
+        "--grid", "fast=\(fast.lowerBound)..\(fast.upperBound):1", "--grid", "slow=\(slow.lowerBound)..\(slow.upperBound):5", "--where", "fast < slow",
+        "--jobs", "1", "-q",
+      ]
+      let count = Self.pairs(fast: Array(fast), slow: slowValues)
+      let measured = try shardedCPU(grid, runs: runs)
+      let ratios = zip(measured.shards, measured.one).map { $0 / $1 }
+      report(
+        "\(name) \(Self.grouped(count)) combos on 100k bars, CPU",
+        String(format: "%.2f s / %.2f s", Self.median(measured.shards), Self.median(measured.one)),
+        String(
+          format: "4 shard processes / 1 process: min %.3f, median %.3f over %d runs, fastest / fastest %.3f; target ≤ 1.05",
+          ratios.min()!, Self.median(ratios), runs, measured.shards.min()! / measured.one.min()!))
+      let fixed = zip(measured.shards, measured.one).map { ($0 - $1) / 3 }
+      report(
+        "  extra CPU of each further shard process", String(format: "%.0f ms", Self.median(fixed) * 1000),
+        String(format: "median of the differences (min %.0f ms)", fixed.min()! * 1000))
+      return measured.one.min()! / Double(count)
+    }
+    let perCombination = try shardingFigures(fast: 5...200, slow: 20...800, name: "grid")
     report(
-      "grid \(Self.grouped(largeCount)) combos on 100k bars, CPU", String(format: "%.2f s / %.2f s", Self.median(big.shards), Self.median(big.one)),
-      String(
-        format: "4 shard processes / 1 process: min %.3f, median %.3f over %d runs; target ≤ 1.05", bigRatios.min()!, Self.median(bigRatios), runs))
-    report(
-      "  per combination (1 process, 100k bars)", String(format: "%.2f ms", big.one.min()! / Double(largeCount) * 1000),
+      "  per combination (1 process, 100k bars)", String(format: "%.2f ms", perCombination * 1000),
       "fastest run; the input of the README's extrapolation")
-    report(
-      "  fastest 4 shards / fastest 1 process", String(format: "%.3f", big.shards.min()! / big.one.min()!),
-      "each side's least disturbed run: this machine's CPU time varies by more than 5% from run to run")
-    let fixed = zip(big.shards, big.one).map { ($0 - $1) / 3 }
-    report(
-      "  extra CPU of each further shard process", String(format: "%.0f ms", Self.median(fixed) * 1000),
-      String(format: "median (min %.0f ms) of the differences; start, a new store, the snapshot checked, the bars read", fixed.min()! * 1000))
-    // The same fixed cost measured without the grid's noise: processes that run one combination.
+    _ = try shardingFigures(fast: 5...100, slow: 20...400, name: "smaller grid")
+    // The fixed cost of a process without the grid's noise: processes that run one combination.
     let one = ["--grid", "fast=10", "--grid", "slow=30", "--jobs", "1", "-q"]
     var (shardProcess, localProcess, startOnly) = ([Double](), [Double](), [Double]())
     for _ in 0..<9 {
@@ -88,16 +99,8 @@ extension Bench {
     report(
       "  a one-combination shard process, CPU", String(format: "%.0f ms", Self.median(shardProcess) * 1000),
       String(
-        format: "median of 9; the same grid in the main store %.0f ms; `qtool --version` %.0f ms; 3 more of them are %.1f%% of the 1-process grid",
-        Self.median(localProcess) * 1000, Self.median(startOnly) * 1000, 3 * Self.median(shardProcess) / Self.median(big.one) * 100))
-    let smallGrid = ["--grid", "fast=5..50:1", "--grid", "slow=20..200:5", "--where", "fast < slow", "--jobs", "1", "-q"]
-    let little = try shardedCPU(smallGrid, runs: 5)
-    let littleRatios = zip(little.shards, little.one).map { $0 / $1 }
-    report(
-      "grid 1,590 combos on 100k bars, CPU", String(format: "%.2f s / %.2f s", Self.median(little.shards), Self.median(little.one)),
-      String(
-        format: "4 shard processes / 1 process: min %.3f, median %.3f over %d runs (a grid too small to shard)", littleRatios.min()!,
-        Self.median(littleRatios), littleRatios.count))
+        format: "median of 9; the same grid in the main store %.0f ms; `qtool --version` %.0f ms",
+        Self.median(localProcess) * 1000, Self.median(startOnly) * 1000))
 
     // Merge of 100,000 results from 4 shard stores; baseline: storing them as a local grid does.
     let computed = Metrics.compute(
