@@ -210,4 +210,32 @@ import Testing
     #expect(infinite.first?.values == ["profit_factor": .infinity] && infinite.first?.reason == nil)
     #expect(throws: RuleError.self) { try MetricAssertion.failures("sharp > 1", metrics: none) }
   }
+
+  /// An assertion is judged as the rules language reads it (`or` binds looser than `and`);
+  /// only a top-level `and` makes separate clauses, each named as written.
+  @Test func assertionsKeepTheLanguagesPrecedence() throws {
+    let (outcome, bars) = flat()
+    var metrics = Metrics.compute(outcome, bars: bars, barsPerYear: 252)
+    metrics.trades = 33
+    metrics.sharpe = 1
+    #expect(try MetricAssertion.failures("trades > 1000 and trades > 0 or sharpe > 0", metrics: metrics).isEmpty, "(a and b) or c")
+    let whole = try MetricAssertion.failures("trades > 1000 and sharpe > 5 or trades < 0", metrics: metrics)
+    #expect(whole.map(\.clause) == ["trades > 1000 and sharpe > 5 or trades < 0"], "an `or` at the top is one clause")
+    #expect(whole.first?.values == ["trades": 33, "sharpe": 1])
+    let split = try MetricAssertion.failures("(trades > 0 or sharpe > 5) &&\tsharpe>5 and  trades  <  3", metrics: metrics)
+    #expect(split.map(\.clause) == ["sharpe>5", "trades  <  3"], "each failing clause as written")
+    #expect(try MetricAssertion.failures("not trades > 1000 and trades > 1000", metrics: metrics).map(\.clause) == ["trades > 1000"])
+    // An error points into the assertion as written, not into a rewritten clause.
+    #expect {
+      try MetricAssertion.failures("trades > 0 and  sma(sharpe, 3) > 1", metrics: metrics)
+    } throws: { error in
+      (error as? RuleError)?.column == 17
+    }
+    #expect(throws: RuleError.self) { try MetricAssertion.failures("trades > 0 and", metrics: metrics) }
+    #expect {
+      try MetricAssertion.failures("and trades > 0", metrics: metrics)
+    } throws: { error in
+      (error as? RuleError)?.message == "expected a value before 'and', found none"
+    }
+  }
 }

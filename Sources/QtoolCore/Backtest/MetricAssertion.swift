@@ -39,47 +39,52 @@ public enum MetricAssertion {
   /// Refuses, before any run, an assertion that could never be judged: blank (a CI gate whose
   /// variable came out empty would pass everything) or not a condition on metric names.
   public static func check(_ text: String) throws {
-    guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-      throw RuleError(
-        origin: "assert", line: 1, column: 1, message: "an assertion is empty; write a condition on the metrics, e.g. sharpe > 1",
-        sourceLine: text, category: .usage)
-    }
-    for clause in clauses(text) { _ = try NamedCondition(clause, origin: "assert", names: Metrics.names) }
+    _ = try clauses(text)
   }
 
   /// The clauses of `text` that `metrics` do not satisfy.
   public static func failures(_ text: String, metrics: Metrics) throws -> [Failure] {
     let values = metrics.allValues
     var failures: [Failure] = []
-    for clause in clauses(text) {
-      if try !NamedCondition(clause, origin: "assert", names: Metrics.names).holds(for: values) {
-        let mentioned = values.filter { name, _ in clause.range(of: "\\b\(name)\\b", options: .regularExpression) != nil }
-        let undefined = mentioned.keys.sorted().compactMap { name in metrics.undefinedReason(name).map { "\(name) is undefined: \($0)" } }
-        failures.append(Failure(clause: clause, values: mentioned, reason: undefined.isEmpty ? nil : undefined.joined(separator: "; ")))
-      }
+    for (clause, condition) in try clauses(text) where !condition.holds(for: values) {
+      let mentioned = values.filter { name, _ in condition.names.contains(name) }
+      let undefined = mentioned.keys.sorted().compactMap { name in metrics.undefinedReason(name).map { "\(name) is undefined: \($0)" } }
+      failures.append(Failure(clause: clause, values: mentioned, reason: undefined.isEmpty ? nil : undefined.joined(separator: "; ")))
     }
     return failures
   }
 
-  /// Splits on `and` at the top level (outside parentheses).
-  static func clauses(_ text: String) -> [String] {
-    var result: [String] = []
+  /// The whole condition is parsed first, so an error points into what the user wrote and a
+  /// clause cut short (`trades > 0 and`) is refused rather than dropped. It is then cut at its
+  /// top-level `and`s, as written, only where that is what the parse means: in
+  /// `trades > 100 and trades > 0 or sharpe > 1` the top level is the `or` (it binds looser), so
+  /// that assertion is one clause, judged whole.
+  static func clauses(_ text: String) throws -> [(text: String, condition: NamedCondition)] {
+    guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+      throw RuleError(
+        origin: "assert", line: 1, column: 1, message: "an assertion is empty; write a condition on the metrics, e.g. sharpe > 1",
+        sourceLine: text, category: .usage)
+    }
+    let whole = try NamedCondition(text, origin: "assert", names: Metrics.names)
+    let source = Array(text)
+    var pieces: [String] = []
     var depth = 0
-    var current = ""
-    let words = text.replacingOccurrences(of: "(", with: " ( ").replacingOccurrences(of: ")", with: " ) ").split(separator: " ")
-    for word in words {
-      if word == "(" { depth += 1 }
-      if word == ")" { depth -= 1 }
-      if (word == "and" || word == "&&") && depth == 0 {
-        result.append(current.trimmingCharacters(in: .whitespaces))
-        current = ""
-      } else {
-        current += (current.isEmpty ? "" : " ") + word
+    var start = 0
+    for token in try Lexer(text, origin: "assert").tokens() {
+      switch token.kind {
+      case .symbol("("): depth += 1
+      case .symbol(")"): depth -= 1
+      case .identifier("and") where depth == 0:
+        pieces.append(String(source[start..<token.offset]))
+        start = token.offset + token.length
+      default: break
       }
     }
-    result.append(current.trimmingCharacters(in: .whitespaces))
-    // An empty clause stays, to be refused: `trades > 0 and` (a CI variable cut short) must not
-    // pass as `trades > 0`.
-    return result.map { $0.replacingOccurrences(of: "( ", with: "(").replacingOccurrences(of: " )", with: ")") }
+    pieces.append(String(source[start...]))
+    let conditions = pieces.compactMap { try? NamedCondition($0, origin: "assert", names: Metrics.names) }
+    guard pieces.count > 1, conditions.count == pieces.count,
+      conditions.dropFirst().reduce(conditions[0].expression, { .binary("and", $0, $1.expression) }) == whole.expression
+    else { return [(text.trimmingCharacters(in: .whitespacesAndNewlines), whole)] }
+    return zip(pieces, conditions).map { ($0.trimmingCharacters(in: .whitespacesAndNewlines), $1) }
   }
 }

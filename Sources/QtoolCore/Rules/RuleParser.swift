@@ -264,6 +264,9 @@ public struct RuleParser {
       let inner = try nested(token) { try $0.parseOr() }
       try expect(")", "to close '('")
       return inner
+    case .identifier(let name) where name == "and" || name == "or":
+      // `and trades > 0`: the operand before it is missing, not a name unknown.
+      throw error("expected a value before '\(name)', found none")
     case .identifier(let name):
       position += 1
       if case .symbol("(") = current.kind {
