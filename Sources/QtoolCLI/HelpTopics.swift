@@ -39,7 +39,8 @@ enum HelpTopics {
 
       Values: numbers, the params of the spec, open high low close volume, x[n] (n bars ago),
       true and false (entry: true buys and holds; exit: false leaves exits to stops and targets).
-      Operators, loosest first: or, and, not, < <= > >= == !=, + -, * /, unary -.
+      Operators, loosest first: or (also ||), and (also &&), not, < <= > >= == !=, + -, * /,
+      unary -.
       Functions (x: a series; n: a whole-number period and k: a width such as 2.5, each a literal
       or a param; an argument shown with =value may be left out, and then has that value):
 
@@ -48,7 +49,7 @@ enum HelpTopics {
     return Topic(
       name: "rules", abstract: "the rules language of strategy specs", manSection: "RULES", text: text,
       manBody: [
-        "Rules are conditions evaluated on each bar's close. Values: numbers, params, open, high, low, close, volume, x[n], true and false (entry: true buys and holds; exit: false leaves exits to stops and targets). Operators, loosest first: or, and, not, comparisons, + -, * /, unary -.",
+        "Rules are conditions evaluated on each bar's close. Values: numbers, params, open, high, low, close, volume, x[n], true and false (entry: true buys and holds; exit: false leaves exits to stops and targets). Operators, loosest first: or (also ||), and (also &&), not, comparisons, + -, * /, unary -.",
         functions.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n"), modelText, specText,
       ])
   }()

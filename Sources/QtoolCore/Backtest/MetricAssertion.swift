@@ -3,7 +3,8 @@ import Foundation
 /// `--assert 'sharpe > 1 and max_drawdown > -0.25'`: conditions on a run's metrics. Each
 /// top-level `and` clause is judged on its own, so a failure names the clause that failed.
 /// Infinite metrics compare as IEEE says (`profit_factor > 2` holds with no losing trade); a
-/// comparison with an undefined (NaN) metric is false, and the failure says why it is undefined.
+/// clause whose truth hangs on an undefined (NaN) metric fails, `not (sharpe > 1)` too, and the
+/// failure says why it is undefined.
 public enum MetricAssertion {
   public struct Failure: Sendable, Equatable, Codable {
     public var clause: String
@@ -83,7 +84,8 @@ public enum MetricAssertion {
     pieces.append(String(source[start...]))
     let conditions = pieces.compactMap { try? NamedCondition($0, origin: "assert", names: Metrics.names) }
     guard pieces.count > 1, conditions.count == pieces.count,
-      conditions.dropFirst().reduce(conditions[0].expression, { .binary("and", $0, $1.expression) }) == whole.expression
+      // Compared as text: a folded `0/0` is a NaN constant, and NaN is not == itself.
+      "\(conditions.dropFirst().reduce(conditions[0].expression, { .binary("and", $0, $1.expression) }))" == "\(whole.expression)"
     else { return [(text.trimmingCharacters(in: .whitespacesAndNewlines), whole)] }
     return zip(pieces, conditions).map { ($0.trimmingCharacters(in: .whitespacesAndNewlines), $1) }
   }

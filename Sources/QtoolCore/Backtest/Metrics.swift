@@ -50,7 +50,7 @@ public struct Metrics: Codable, Sendable, Equatable {
 
   /// What a metric is when a run cannot measure it, for `qtool help metrics` and the man page.
   public static let undefinedRule =
-    "A metric a run cannot measure (sharpe when the equity never moves, win_rate with 0 trades, sqn with fewer than 2 trades) is undefined: null in JSON and n/a in tables, never 0. A ratio over zero follows IEEE: profit_factor with no losing trade, sortino with no losing bar and calmar with no drawdown are infinite (inf in tables; null in JSON, which has no infinity). --assert compares infinity as IEEE does (profit_factor > 2 holds); a comparison with an undefined metric is false, so the clause fails and says why, e.g. 'sharpe is undefined: 0 trades'."
+    "A metric a run cannot measure (sharpe when the equity never moves, win_rate with 0 trades, sqn with fewer than 2 trades) is undefined: null in JSON and n/a in tables, never 0. A ratio over zero follows IEEE: profit_factor with no losing trade, sortino with no losing bar and calmar with no drawdown are infinite (inf in tables; null in JSON, which has no infinity). --assert compares infinity as IEEE does (profit_factor > 2 holds); a clause whose truth hangs on an undefined metric fails and says why, e.g. 'sharpe is undefined: 0 trades' — not (sharpe > 1) too, and max(1, sharpe) is undefined; --where on a grid's results drops such rows the same way."
 
   /// Definitions, for `qtool help metrics` and the man page.
   public static let definitions: [(String, String)] = [

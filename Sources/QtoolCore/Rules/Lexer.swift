@@ -56,7 +56,7 @@ struct Lexer {
       }
       if c == "\"" || c == "'" {
         i += 1
-        while i < source.count, source[i] != c, source[i] != "\n" { i += 1 }
+        while i < source.count, source[i] != c, !source[i].isNewline { i += 1 }
         guard i < source.count, source[i] == c else { throw error(at: start, "a string opened with \(c) is not closed on its line") }
         tokens.append(Token(kind: .string(String(source[(start + 1)..<i])), offset: start, length: i + 1 - start))
         i += 1
@@ -105,11 +105,12 @@ struct Lexer {
   func error(at offset: Int, _ message: String) -> RuleError {
     var line = 1
     var lineStart = 0
-    for (index, character) in source.enumerated() where index < offset && character == "\n" {
+    // isNewline: "\r\n" is one Character, not "\n" — a condition with CRLF line ends.
+    for (index, character) in source.enumerated() where index < offset && character.isNewline {
       line += 1
       lineStart = index + 1
     }
-    let lineEnd = source[lineStart...].firstIndex(of: "\n") ?? source.count
+    let lineEnd = source[lineStart...].firstIndex(where: \.isNewline) ?? source.count
     return RuleError(
       origin: origin, line: line, column: offset - lineStart + 1, message: message, sourceLine: String(source[lineStart..<lineEnd]))
   }

@@ -21,6 +21,8 @@ public struct RuleError: QtoolError, Equatable {
   }
 
   public var description: String {
-    "\(origin):\(line):\(column): \(message)\n  \(sourceLine)\n  \(String(repeating: " ", count: max(0, column - 1)))^"
+    // A tab before the spot stays a tab under it, so the caret lines up on a terminal.
+    let indent = sourceLine.prefix(max(0, column - 1)).map { $0 == "\t" ? "\t" : " " }.joined()
+    return "\(origin):\(line):\(column): \(message)\n  \(sourceLine)\n  \(indent)^"
   }
 }

@@ -202,8 +202,10 @@ public final class RuleEvaluator {
         let (x, n) = (series(0), period(1))
         return (0..<count).map { i in i + n < count ? x[i + n] : .nan }
       case "abs": return series(0).map { abs($0) }
-      case "min": return zip(series(0), series(1)).map { Swift.min($0, $1) }
-      case "max": return zip(series(0), series(1)).map { Swift.max($0, $1) }
+      // Undefined in, undefined out, whichever side: Swift.max(1, .nan) is 1 but
+      // Swift.max(.nan, 1) is NaN, so a gate on max(1, sharpe) passed a run without trades.
+      case "min": return zip(series(0), series(1)).map { $0.isNaN || $1.isNaN ? .nan : Swift.min($0, $1) }
+      case "max": return zip(series(0), series(1)).map { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) }
       case "cross_above", "cross_below": return booleans(expression)!.map { $0 ? 1 : 0 }
       default: return [Double](repeating: .nan, count: count)
       }

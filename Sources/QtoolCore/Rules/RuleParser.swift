@@ -33,6 +33,8 @@ public struct RuleParser {
   /// What a condition's names are (`parseCondition`): "metric" for an assertion or a grid's
   /// results, "param" for the combinations a grid runs.
   var conditionNames = "metric"
+  /// Names a condition may not read because they name two things, with why.
+  var ambiguousNames: [String: String] = [:]
   var position = 0
   /// Parentheses, calls, `-` and `not` the parser is inside of.
   var nesting = 0
@@ -50,12 +52,15 @@ public struct RuleParser {
   /// values and errors name the names, not whatever values they had.
   /// `kind` says what the names are ("metric" or "param"), for the errors' sake; the result
   /// must be a condition, not a number that would pass as true whenever it is not 0.
-  static func parseCondition(_ text: String, origin: String, names: [String], kind: String = "metric") throws -> Expression {
+  static func parseCondition(
+    _ text: String, origin: String, names: [String], kind: String = "metric", ambiguous: [String: String] = [:]
+  ) throws -> Expression {
     do {
       let lexer = Lexer(text, origin: origin)
       let slots = Dictionary(names.map { ($0, 0.0) }) { first, _ in first }
       var parser = RuleParser(lexer: lexer, tokens: try lexer.tokens(), parameters: slots, allowColumns: false)
       parser.conditionNames = kind
+      parser.ambiguousNames = ambiguous
       let example = kind == "param" ? "fast < slow" : "sharpe > 1"
       let expression = try parser.parseWhole(empty: "empty condition; write e.g. \(example)")
       guard expression.type == .boolean else { throw lexer.error(at: 0, "'\(text)' is not a condition; write e.g. \(example)") }
@@ -272,13 +277,17 @@ public struct RuleParser {
       if case .symbol("(") = current.kind {
         // A condition on numbers has no bars for an indicator to run over: sma(sharpe, 3) was
         // always undefined, so always false.
-        guard allowColumns || ["abs", "min", "max"].contains(name) else {
+        if !allowColumns, parameters[name] != nil {
+          throw error("'\(name)' is a \(conditionNames), not a function; compare it, e.g. \(name) > 1", at: token)
+        }
+        guard allowColumns || ["abs", "min", "max"].contains(name) || Functions.signature(name) == nil else {
           throw error("'\(name)' runs over bars; a condition here compares \(conditionNames)s (abs, min and max work on them)", at: token)
         }
         position += 1
         return try nested(token) { try $0.parseCall(name, token) }
       }
       if allowColumns, Self.columns.contains(name) { return Typed(expression: .column(name), type: .series, depth: 0) }
+      if let why = ambiguousNames[name] { throw error(why, at: token) }
       if let value = parameters[name] {
         // In a condition on named numbers a name is a slot for its value, bound row by row.
         return Typed(expression: allowColumns ? .constant(value) : .column(name), type: .number, depth: 0)
@@ -342,7 +351,7 @@ public struct RuleParser {
     let required = signature.arguments.count - signature.optional.count
     guard arguments.count >= required, arguments.count <= signature.arguments.count else {
       let expected = required == signature.arguments.count ? "\(required)" : "\(required) to \(signature.arguments.count)"
-      throw error("\(name) takes \(expected) arguments, got \(arguments.count)", at: token)
+      throw error("\(name) takes \(expected) argument\(expected == "1" ? "" : "s"), got \(arguments.count)", at: token)
     }
     for (index, argument) in arguments.enumerated() {
       let wanted = signature.arguments[index]

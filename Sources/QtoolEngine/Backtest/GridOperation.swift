@@ -107,11 +107,20 @@ extension BacktestOperations {
   /// Runs every combination of the axes on the compute pool and ranks them by `rank` (best
   /// first), as a job; every result is stored.
   public func grid(_ request: GridRequest) throws -> GridReport {
-    try Self.checkRank(request.rank)
-    try OperationError.checkRange(from: request.from, to: request.to)
+    try checkGrid(request)
     return try JobRunner.run(.grid, request: request, context: context, link: { ["grid_id": .string($0.id)] }) { context in
       try BacktestOperations(context).gridNow(request)
     }
+  }
+
+  /// Refuses before a grid's job is recorded, as `backtest run` refuses a bad assertion, what
+  /// no run of it could get past: the ranking metric, the dates, the strategy, and the axes and
+  /// `--where` against the strategy's params.
+  func checkGrid(_ request: GridRequest) throws {
+    try Self.checkRank(request.rank)
+    try OperationError.checkRange(from: request.from, to: request.to)
+    let loaded = try StrategyLoader.resolve(request.strategy, database: database)
+    _ = try Self.checkAxes(request, known: try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin).parameters)
   }
 
   static func checkRank(_ rank: String) throws {
@@ -193,6 +202,24 @@ extension BacktestOperations {
 
   /// The cartesian product of the axes, less those failing `--where`.
   static func combinations(_ request: GridRequest, known: [String: Double]) throws -> [[String: Double]] {
+    let condition = try checkAxes(request, known: known)
+    var combinations: [[String: Double]] = [[:]]
+    combinations.reserveCapacity(request.axes.reduce(1) { $0 * $1.values.count })
+    for axis in request.axes {
+      combinations = combinations.flatMap { combination in axis.values.map { combination.merging([axis.name: $0]) { $1 } } }
+    }
+    if let condition {
+      let holds = condition.holds(for: combinations) { combination, name in combination[name] ?? known[name] }
+      combinations = zip(combinations, holds).filter(\.1).map(\.0)
+    }
+    guard !combinations.isEmpty else {
+      throw OperationError.invalidArgument("no combination satisfies the condition '\(request.condition ?? "")'", field: "where")
+    }
+    return combinations
+  }
+
+  /// The axes' names, values and size, and the parsed `--where`.
+  static func checkAxes(_ request: GridRequest, known: [String: Double]) throws -> NamedCondition? {
     var seen = Set<String>()
     var size = 1
     for axis in request.axes {
@@ -211,26 +238,13 @@ extension BacktestOperations {
       }
       size = product
     }
-    var combinations: [[String: Double]] = [[:]]
-    combinations.reserveCapacity(size)
-    for axis in request.axes {
-      guard known[axis.name] != nil else {
-        throw OperationError.invalidArgument(
-          "the strategy has no param '\(axis.name)'"
-            + (Similarity.closest(to: axis.name, among: Array(known.keys)).map { " — did you mean '\($0)'?" } ?? ""),
-          field: "axes", hint: "its params are \(known.keys.sorted().joined(separator: ", "))")
-      }
-      combinations = combinations.flatMap { combination in axis.values.map { combination.merging([axis.name: $0]) { $1 } } }
+    for axis in request.axes where known[axis.name] == nil {
+      throw OperationError.invalidArgument(
+        "the strategy has no param '\(axis.name)'"
+          + (Similarity.closest(to: axis.name, among: Array(known.keys)).map { " — did you mean '\($0)'?" } ?? ""),
+        field: "axes", hint: "its params are \(known.keys.sorted().joined(separator: ", "))")
     }
-    if let text = request.condition {
-      let condition = try NamedCondition(text, origin: "where", names: Array(known.keys), kind: "param")
-      let holds = condition.holds(for: combinations) { combination, name in combination[name] ?? known[name] }
-      combinations = zip(combinations, holds).filter(\.1).map(\.0)
-    }
-    guard !combinations.isEmpty else {
-      throw OperationError.invalidArgument("no combination satisfies the condition '\(request.condition ?? "")'", field: "where")
-    }
-    return combinations
+    return try request.condition.map { try NamedCondition($0, origin: "where", names: Array(known.keys), kind: "param") }
   }
 
   /// Every combination's metrics on `data`, in batches on `jobs` threads that take a compute
@@ -320,8 +334,7 @@ extension BacktestOperations {
   /// Rolling walk-forward, as a job: in each window, pick the best combination on `train` bars,
   /// then measure it on the `test` bars that follow; windows advance by the test length.
   public func walkForward(_ request: GridRequest, train: PeriodLength, test: PeriodLength) throws -> WalkForwardReport {
-    try Self.checkRank(request.rank)
-    try OperationError.checkRange(from: request.from, to: request.to)
+    try checkGrid(request)
     struct Request: Encodable {
       var grid: GridRequest
       var train: String
@@ -581,8 +594,12 @@ extension BacktestOperations {
       rows.append(GridRows.Row(row: index + 1, params: known.merging(overrides) { $1 }, metrics: metrics))
     }
     if let text = query.condition {
-      let condition = try NamedCondition(text, origin: "where", names: Array(known.keys) + Metrics.names)
-      // A metric outranks a param of the same name; an undefined metric is NaN.
+      // A param named like a metric (a spec may name one `trades`) cannot be told from it here.
+      let both = Dictionary(uniqueKeysWithValues: known.keys.filter(Metrics.names.contains).map { name in
+        (name, "'\(name)' is both a param of this grid and a metric, so a condition cannot tell which it means; rename the param in the spec to filter on either")
+      })
+      let condition = try NamedCondition(text, origin: "where", names: Array(known.keys) + Metrics.names, ambiguous: both)
+      // An undefined metric is NaN.
       let holds = condition.holds(for: rows) { row, name in row.metrics[name].map { $0 ?? .nan } ?? row.params[name] }
       rows = zip(rows, holds).filter(\.1).map(\.0)
     }

@@ -168,8 +168,7 @@ extension BacktestOperations {
   /// Bars come from `data` when given (a snapshot, checked by `ShardSnapshot.open`) and from
   /// this store otherwise.
   public func gridShard(_ request: GridRequest, shard: GridShard, data: ShardSnapshot? = nil) throws -> GridShardReport {
-    try Self.checkRank(request.rank)
-    try OperationError.checkRange(from: request.from, to: request.to)
+    try checkGrid(request)
     struct Request: Encodable {
       var grid: GridRequest
       var shard: String

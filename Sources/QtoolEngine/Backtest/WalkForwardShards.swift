@@ -63,8 +63,7 @@ extension BacktestOperations {
   public func walkForwardShard(
     _ request: GridRequest, train: PeriodLength, test: PeriodLength, shard: GridShard, data: ShardSnapshot? = nil
   ) throws -> WalkForwardShardReport {
-    try Self.checkRank(request.rank)
-    try OperationError.checkRange(from: request.from, to: request.to)
+    try checkGrid(request)
     struct Request: Encodable {
       var grid: GridRequest
       var train: String

@@ -1,3 +1,4 @@
+import Foundation
 import QtoolArgs
 import QtoolEngine
 
@@ -39,6 +40,16 @@ enum BacktestOptions {
       commandPath: arguments.commandPath)
   }
 
+  /// Digits after the point of a number as written (`0.05` → 2, `5` → 0); nil when that does
+  /// not say its precision (an exponent, more digits than a double keeps).
+  private static func decimals(_ text: Substring) -> Int? {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    guard !trimmed.contains(where: { $0 == "e" || $0 == "E" }) else { return nil }
+    guard let point = trimmed.firstIndex(of: ".") else { return 0 }
+    let digits = trimmed.distance(from: point, to: trimmed.endIndex) - 1
+    return digits <= 15 ? digits : nil
+  }
+
   /// `--grid fast=5..50:1` (from, to inclusive, step) or `--grid fast=5,10,20`.
   static func axis(_ text: String, _ arguments: ParsedArguments) throws -> GridAxis {
     func usage(_ message: String) -> UsageError { UsageError(message, commandPath: arguments.commandPath) }
@@ -55,7 +66,19 @@ enum BacktestOptions {
       }
       let count = Int(((upper - lower) / step + 1e-9).rounded(.down)) + 1
       guard count <= 100_000 else { throw usage("--grid \(parts[0]): \(count) values is too many") }
-      return GridAxis(name: parts[0], values: (0..<count).map { lower + Double($0) * step })
+      // 0.1 + 2 × 0.1 is 0.30000000000000004: each value is rounded to the decimals FROM and
+      // STEP are written with, so the grid runs, stores and shows k = 0.3, and --where 'k == 0.3'
+      // finds it.
+      let written = [body[..<range.lowerBound], rest.count > 1 ? rest[1] : "1"].map(decimals)
+      let scale = written.contains(nil) ? nil : pow(10, Double(written.map { $0! }.max()!))
+      return GridAxis(
+        name: parts[0],
+        values: (0..<count).map { index in
+          let value = lower + Double(index) * step
+          // Past 2^52 a scaled double has no fraction left to round away.
+          guard let scale, abs(value * scale) < 0x1p52 else { return value }
+          return (value * scale).rounded() / scale
+        })
     }
     let values = body.split(separator: ",").map { Double($0) }
     guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw usage("--grid \(parts[0]): '\(body)' is not a list of numbers") }
