@@ -28,13 +28,20 @@ public struct GridShardRecord: Sendable, Equatable, Codable {
   /// The grid as given: its axes in order and its condition (JSON); nil in a shard an older
   /// qtool wrote.
   public var definition: String?
+  /// The hash of the bars the shard read (`MarketData.sliceHash`); nil from an older qtool.
+  public var dataHash: String?
+  /// The hash of the results as the shard wrote them, in order; nil from an older qtool.
+  public var resultsHash: String?
 
   public init(
     gridID: String, shard: Int, shards: Int, combinations: Int, firstCombination: Int, endCombination: Int, strategyName: String, specText: String,
     specHash: String, dataset: String, axes: String, rank: String, settings: String, snapshotHash: String?, engineVersion: String, bars: Int,
-    warmupBars: Int, jobID: String?, completedAt: Int64, definition: String? = nil
+    warmupBars: Int, jobID: String?, completedAt: Int64, definition: String? = nil,
+    dataHash: String? = nil, resultsHash: String? = nil
   ) {
     self.definition = definition
+    self.dataHash = dataHash
+    self.resultsHash = resultsHash
     self.gridID = gridID
     self.shard = shard
     self.shards = shards
@@ -62,7 +69,8 @@ public struct GridShardRecord: Sendable, Equatable, Codable {
       firstCombination: row["first_combination"], endCombination: row["end_combination"], strategyName: row["strategy_name"],
       specText: row["spec_text"], specHash: row["spec_hash"], dataset: row["dataset"], axes: row["axes"], rank: row["rank"],
       settings: row["settings"], snapshotHash: row["snapshot_hash"], engineVersion: row["engine_version"], bars: row["bars"],
-      warmupBars: row["warmup_bars"], jobID: row["job_id"], completedAt: row["completed_at"], definition: row["definition"])
+      warmupBars: row["warmup_bars"], jobID: row["job_id"], completedAt: row["completed_at"], definition: row["definition"],
+      dataHash: row["data_hash"], resultsHash: row["results_hash"])
   }
 }
 
@@ -93,6 +101,7 @@ extension QtoolDatabase {
         "dataset": shard.dataset, "axes": shard.axes, "rank": shard.rank, "settings": shard.settings, "snapshot_hash": shard.snapshotHash,
         "engine_version": shard.engineVersion, "bars": shard.bars, "warmup_bars": shard.warmupBars, "job_id": shard.jobID,
         "completed_at": shard.completedAt, "definition": shard.definition,
+        "data_hash": shard.dataHash, "results_hash": shard.resultsHash,
       ],
       resultColumns: ["params", "metrics", "score"],
       results: results.map { ($0.combination, [$0.params, $0.metrics, $0.score]) })
@@ -102,6 +111,9 @@ extension QtoolDatabase {
   public func gridShards(gridID: String? = nil) throws -> [GridShardRecord] {
     try shardRows(ShardTables.grid, gridID: gridID).map(GridShardRecord.init(row:))
   }
+
+  /// How many results of grid `gridID` this store holds, whichever shard wrote them.
+  public func gridShardResultCount(gridID: String) throws -> Int { try shardResultCount(ShardTables.grid, gridID: gridID) }
 
   /// A shard's results in combination order.
   public func gridShardResults(_ shard: GridShardRecord) throws -> [GridShardResult] {

@@ -689,6 +689,15 @@ enum Migrations {
       // combination its place names.
       try db.execute(sql: "ALTER TABLE walk_forward_shards ADD COLUMN definition TEXT")
     }
+    migrator.registerMigration("018-shard-data-and-results-hashes") { db in
+      // What a merge cannot rebuild, it checks by hash: the bars a shard read (shards run
+      // without a snapshot on stores whose data differ must not merge), and its results as
+      // written (any field edited or damaged since, not only params and the ranked score).
+      for table in ["grid_shards", "walk_forward_shards"] {
+        try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN data_hash TEXT")
+        try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN results_hash TEXT")
+      }
+    }
     return migrator
   }
 }

@@ -12,7 +12,7 @@ struct ShardTables: Sendable {
   /// The shard table's columns that hold whole numbers, and those that may be null; the rest
   /// hold text.
   var integers: Set<String>
-  var optional: Set<String> = ["snapshot_hash", "job_id", "definition"]
+  var optional: Set<String> = ["snapshot_hash", "job_id", "definition", "data_hash", "results_hash"]
 
   static let grid = ShardTables(
     shards: "grid_shards", results: "grid_shard_results", item: "combination",
@@ -50,6 +50,14 @@ extension QtoolDatabase {
       for result in results {
         try statement.execute(arguments: StatementArguments([gridID, result.item] + result.values))
       }
+    }
+  }
+
+  /// How many results of `gridID` the store holds, whichever shard wrote them.
+  func shardResultCount(_ tables: ShardTables, gridID: String) throws -> Int {
+    try read { db in
+      guard try db.tableExists(tables.results) else { return 0 }
+      return try Int.fetchOne(db, sql: "SELECT count(*) FROM \(tables.results) WHERE grid_id = ?", arguments: [gridID]) ?? 0
     }
   }
 

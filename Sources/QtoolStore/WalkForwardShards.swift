@@ -33,13 +33,20 @@ public struct WalkForwardShardRecord: Sendable, Equatable, Codable {
   /// The grid as given: its axes in order and its condition (JSON, as `GridShardRecord`'s);
   /// nil in a shard an older qtool wrote.
   public var definition: String?
+  /// The hash of the bars the shard read (`MarketData.sliceHash`); nil from an older qtool.
+  public var dataHash: String?
+  /// The hash of the results as the shard wrote them, in order; nil from an older qtool.
+  public var resultsHash: String?
 
   public init(
     gridID: String, shard: Int, shards: Int, folds: Int, combinations: Int, firstItem: Int, endItem: Int, strategyName: String, specText: String,
     specHash: String, dataset: String, axes: String, rank: String, settings: String, walkForward: String, windows: String, snapshotHash: String?,
-    engineVersion: String, bars: Int, warmupBars: Int, jobID: String?, completedAt: Int64, definition: String? = nil
+    engineVersion: String, bars: Int, warmupBars: Int, jobID: String?, completedAt: Int64, definition: String? = nil,
+    dataHash: String? = nil, resultsHash: String? = nil
   ) {
     self.definition = definition
+    self.dataHash = dataHash
+    self.resultsHash = resultsHash
     self.gridID = gridID
     self.shard = shard
     self.shards = shards
@@ -70,7 +77,8 @@ public struct WalkForwardShardRecord: Sendable, Equatable, Codable {
       firstItem: row["first_item"], endItem: row["end_item"], strategyName: row["strategy_name"], specText: row["spec_text"],
       specHash: row["spec_hash"], dataset: row["dataset"], axes: row["axes"], rank: row["rank"], settings: row["settings"],
       walkForward: row["walk_forward"], windows: row["windows"], snapshotHash: row["snapshot_hash"], engineVersion: row["engine_version"],
-      bars: row["bars"], warmupBars: row["warmup_bars"], jobID: row["job_id"], completedAt: row["completed_at"], definition: row["definition"])
+      bars: row["bars"], warmupBars: row["warmup_bars"], jobID: row["job_id"], completedAt: row["completed_at"], definition: row["definition"],
+      dataHash: row["data_hash"], resultsHash: row["results_hash"])
   }
 }
 
@@ -104,10 +112,14 @@ extension QtoolDatabase {
         "axes": shard.axes, "rank": shard.rank, "settings": shard.settings, "walk_forward": shard.walkForward, "windows": shard.windows,
         "snapshot_hash": shard.snapshotHash, "engine_version": shard.engineVersion, "bars": shard.bars, "warmup_bars": shard.warmupBars,
         "job_id": shard.jobID, "completed_at": shard.completedAt, "definition": shard.definition,
+        "data_hash": shard.dataHash, "results_hash": shard.resultsHash,
       ],
       resultColumns: ["params", "in_sample", "out_of_sample", "score"],
       results: results.map { ($0.item, [$0.params, $0.inSample, $0.outOfSample, $0.score]) })
   }
+
+  /// How many work items of walk-forward `gridID` this store holds, whichever shard wrote them.
+  public func walkForwardShardResultCount(gridID: String) throws -> Int { try shardResultCount(ShardTables.walkForward, gridID: gridID) }
 
   /// The walk-forward shards of `gridID` this store holds (every one's when nil).
   public func walkForwardShards(gridID: String? = nil) throws -> [WalkForwardShardRecord] {

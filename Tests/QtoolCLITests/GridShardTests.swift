@@ -215,21 +215,55 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: fresh) && !FileManager.default.fileExists(atPath: fresh + ".leases"))
     try restore()
 
-    // Params written another way with the same numbers are the same params: merged, and stored
-    // as a local run stores them.
-    try sqlite(shardStore(qtool, 2), #"UPDATE grid_shard_results SET params = '{ "slow" : 6E1, "fast" : 1e1 }' WHERE combination = 3"#)
+    // Any other field edited since the shard ran — the params rewritten with the same numbers,
+    // a metric the ranking does not read, the spec text, a result added beyond the shard's
+    // block — is caught by the hashes the shard recorded as it ran.
+    let edits = [
+      #"UPDATE grid_shard_results SET params = '{ "slow" : 6E1, "fast" : 1e1 }' WHERE combination = 3"#,
+      "UPDATE grid_shard_results SET metrics = json_set(metrics, '$.total_return', 99) WHERE combination = 4",
+      "UPDATE grid_shards SET spec_text = spec_text || '# edited'",
+      "INSERT INTO grid_shard_results (grid_id, combination, params, metrics, score) SELECT grid_id, 0, params, metrics, score FROM grid_shard_results WHERE combination = 3",
+    ]
+    for edit in edits {
+      try restore()
+      try sqlite(shardStore(qtool, 2), edit)
+      refused = try merge()
+      #expect(refused.status == 65 && refused.error["code"] as? String == "grid_shard_mismatch", "\(edit): \(refused.error)")
+      #expect((refused.error["message"] as? String ?? "").contains(shardStore(qtool, 2)), "\(edit): \(refused.error)")
+    }
+    try restore()
     let merged = try qtool.run(["backtest", "grid", "merge", id, shardStore(qtool, 1), shardStore(qtool, 2), "--json"])
     #expect(merged.status == 0, "\(merged.stderr)")
     #expect(try json(merged.stdout)["combinations"] as? Int == 6)
-    let stored = Process()
-    stored.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-    stored.arguments = [qtool.home.appendingPathComponent("qtool.db").path, "SELECT params FROM grid_results ORDER BY params"]
-    let out = Pipe()
-    stored.standardOutput = out
-    try stored.run()
-    stored.waitUntilExit()
-    let rows = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
-    #expect(rows.contains(#"{"fast":10,"slow":60}"#) && !rows.contains { $0.contains("E1") }, "\(rows)")
+  }
+
+  /// Shards run without a snapshot read their own stores' bars: shards whose bars differ (a
+  /// corrected CSV imported between them) are refused, not merged into a grid no run computed.
+  @Test func shardsOfDifferentDataRefuseToMerge() throws {
+    let (qtool, spec) = try prepared()
+    defer { qtool.cleanUp() }
+    let goog = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv")
+    var lines = try String(contentsOf: goog, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    // One close moved to the middle of its bar's range, the same number of bars.
+    var fields = lines[1000].split(separator: ",").map(String.init)
+    fields[4] = String((Double(fields[2])! + Double(fields[3])!) / 2)
+    lines[1000] = fields.joined(separator: ",")
+    let corrected = qtool.home.appendingPathComponent("goog-corrected.csv").path
+    try lines.joined(separator: "\n").write(toFile: corrected, atomically: true, encoding: .utf8)
+    for (k, file) in [(1, goog.path), (2, corrected)] {
+      #expect(try qtool.run(["--db", shardStore(qtool, k), "data", "import", file, "-s", "GOOG", "-t", "1d", "-q"]).status == 0)
+    }
+    var id = ""
+    for k in 1...2 {
+      let shard = try qtool.run(
+        ["--db", shardStore(qtool, k), "backtest", "grid", spec, "--grid", "fast=5,10", "--grid", "slow=30,60", "--shard", "\(k)/2", "--json"])
+      #expect(shard.status == 0, "\(shard.stderr)")
+      id = try json(shard.stdout)["grid_id"] as! String
+    }
+    let merge = try qtool.run(["backtest", "grid", "merge", id, shardStore(qtool, 1), shardStore(qtool, 2)])
+    #expect(merge.status == 65, "\(merge.stderr)")
+    #expect(merge.stderr.contains("were run with different data"), "\(merge.stderr)")
+    #expect(try qtool.run(["backtest", "grid", "show", id]).status == 66, "nothing was merged")
   }
 
   @Test func shardAutoReadsSlurmAndKubernetesIndices() throws {
@@ -259,6 +293,20 @@ import Testing
     #expect(try none.status == 64 && (errorObject(none.stderr)["message"] as! String).contains("JOB_COMPLETION_INDEX"))
     let noCount = try qtool.run(["backtest", "grid", spec] + small + ["--shard", "auto"], environment: ["JOB_COMPLETION_INDEX": "0"])
     #expect(noCount.status == 64 && noCount.stderr.contains("--shards"), "\(noCount.stderr)")
+    // Numbers no scheduler sets are refused, not computed with: an overflow stopped the
+    // process (132), and a task between an array's steps, or a step of 0, ran another's shard.
+    for environment in [
+      ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "-9223372036854775808"],
+      ["SLURM_ARRAY_TASK_ID": "9223372036854775807", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "-1"],
+      ["JOB_COMPLETION_INDEX": "9223372036854775807"],
+      ["SLURM_ARRAY_TASK_ID": "15", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_STEP": "2"],
+      ["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_STEP": "0"],
+    ] {
+      let refused = try qtool.run(
+        ["backtest", "grid", spec] + small + ["--shard", "auto"] + (environment["JOB_COMPLETION_INDEX"] == nil ? [] : ["--shards", "4"]),
+        environment: environment)
+      #expect(refused.status == 64, "\(environment): \(refused.status) \(refused.stderr)")
+    }
   }
 
   @Test func badShardsSnapshotsAndSubmissionsAreRefused() throws {
@@ -319,6 +367,19 @@ import Testing
       #expect(dry.stdout.contains(line), "\(line) in \(dry.stdout)")
     }
     #expect(!FileManager.default.fileExists(atPath: work), "a dry run writes nothing")
+    // What an #SBATCH line cannot carry is refused before anything is written.
+    for bad in [["--work-dir", work + " 2"], ["--work-dir", work, "--sbatch-arg=--mem=2G\n#SBATCH --x=1"], ["--work-dir", work, "--time", "banana"]] {
+      let refused = try qtool.run(["backtest", "grid", spec] + small + ["--slurm", "--shards", "3", "--dry-run"] + bad, environment: ["PATH": "/nonexistent"])
+      #expect(refused.status == 64, "\(bad): \(refused.stderr)")
+    }
+    // A work directory whose shards/ holds another grid's stores is refused: its merge step
+    // would merge them with this grid's, and fail every time.
+    try FileManager.default.createDirectory(atPath: work + "/shards", withIntermediateDirectories: true)
+    #expect(
+      try qtool.run(["--db", work + "/shards/shard-1.db", "backtest", "grid", spec, "--grid", "fast=5,10", "--shard", "1/2", "--snapshot", snapshot, "-q"]).status == 0)
+    let reused = try qtool.run(
+      ["backtest", "grid", spec] + small + ["--slurm", "--shards", "3", "--work-dir", work, "--dry-run"], environment: ["PATH": "/nonexistent"])
+    #expect(reused.status == 64 && reused.stderr.contains("already holds shards of grid"), "\(reused.stderr)")
     #expect(try qtool.run(["backtest", "grid", spec] + small + ["--slurm"]).status == 64, "--slurm needs --shards")
     #expect(try qtool.run(["backtest", "grid", spec] + small + ["--partition", "x"]).status == 64, "--partition needs --slurm")
     #expect(try qtool.run(["backtest", "grid", spec] + small + ["--snapshot", snapshot]).status == 64, "--snapshot needs --shard")

@@ -283,6 +283,13 @@ import Testing
     try sqlite("UPDATE walk_forward_shard_results SET in_sample = json_set(in_sample, '$.sharpe', 9.75) WHERE item = \(last)")
     refused = try merge()
     #expect(refused.status == 65 && (refused.error["message"] as? String ?? "").contains("work item \(last)"), "\(refused.error)")
+    // The out-of-sample return, which is what the report is for, and which no check can
+    // rebuild without the bars: caught by the hash of the results the shard wrote.
+    try restore()
+    try sqlite("UPDATE walk_forward_shard_results SET out_of_sample = json_set(out_of_sample, '$.total_return', 5.0) WHERE item = \(last)")
+    refused = try merge()
+    #expect(refused.status == 65 && refused.error["code"] as? String == "grid_shard_mismatch", "\(refused.error)")
+    #expect((refused.error["message"] as? String ?? "").contains(store(qtool, 2)), "\(refused.error)")
     // Untouched, it merges.
     try restore()
     #expect(try merge().status == 0)

@@ -19,4 +19,18 @@ public enum ContentHash {
     }
     return "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
   }
+
+  /// SHA-256 over records of text fields, each field closed by a unit separator and each
+  /// record by a record separator: text moved from one field to the next changes the hash.
+  public static func of(records: some Sequence<[String]>) -> String {
+    var hasher = SHA256()
+    for record in records {
+      for field in record {
+        hasher.update(data: Data(field.utf8))
+        hasher.update(data: [0x1F])
+      }
+      hasher.update(data: [0x1E])
+    }
+    return "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+  }
 }

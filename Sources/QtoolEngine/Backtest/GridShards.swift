@@ -37,10 +37,14 @@ public struct GridShard: Sendable, Equatable, Codable, CustomStringConvertible {
   /// of `shards`.
   public static func parse(_ text: String, shards: Int?, environment: [String: String]) throws -> GridShard {
     if text == "auto" {
-      func number(_ name: String) throws -> Int? {
+      // A scheduler's task numbers are small and never negative: anything else is refused
+      // before it is computed with (Int.min − 1 would stop the process).
+      func number(_ name: String, atLeast lowest: Int = 0) throws -> Int? {
         guard let value = environment[name], !value.isEmpty else { return nil }
-        guard let number = Int(value) else {
-          throw OperationError.invalidArgument("\(name) is '\(value)', not a whole number", field: "shard")
+        guard let number = Int(value), number >= lowest, number <= 10_000_000 else {
+          throw OperationError.invalidArgument(
+            "\(name) is '\(value)', not a whole number from \(lowest) to 10000000", field: "shard",
+            hint: "run under a Slurm array or a Kubernetes Indexed Job, or give the shard as K/N")
         }
         return number
       }
@@ -53,7 +57,13 @@ public struct GridShard: Sendable, Equatable, Codable, CustomStringConvertible {
             "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not", field: "shard", hint: "give the number of shards with {shards}")
         }
         let minimum = try number("SLURM_ARRAY_TASK_MIN") ?? 1
-        let step = max(1, try number("SLURM_ARRAY_TASK_STEP") ?? 1)
+        let step = try number("SLURM_ARRAY_TASK_STEP", atLeast: 1) ?? 1
+        // A task between the steps, or before the first, is no shard: two tasks would run one.
+        guard task >= minimum, (task - minimum) % step == 0 else {
+          throw OperationError.invalidArgument(
+            "SLURM_ARRAY_TASK_ID \(task) is not on the array's steps (from SLURM_ARRAY_TASK_MIN \(minimum) by SLURM_ARRAY_TASK_STEP \(step))",
+            field: "shard", hint: "give the number of shards with {shards} when the array's ids are the shard numbers")
+        }
         return try GridShard(index: (task - minimum) / step + 1, count: count)
       }
       if let index = try number("JOB_COMPLETION_INDEX") {
@@ -209,7 +219,8 @@ extension BacktestOperations {
         endCombination: range.upperBound, strategyName: loaded.spec.name, specText: loaded.text, specHash: loaded.hash, dataset: data.datasetName,
         axes: try Self.axesText(request), rank: request.rank, settings: try Self.settingsText(request), snapshotHash: snapshotHash,
         engineVersion: Self.shardEngineVersion, bars: data.tradedCount, warmupBars: data.tradingStart, jobID: context.jobID,
-        completedAt: context.clock.now(), definition: try GridDefinition(axes: request.axes, condition: request.condition).text),
+        completedAt: context.clock.now(), definition: try GridDefinition(axes: request.axes, condition: request.condition).text,
+        dataHash: data.sliceHash, resultsHash: ContentHash.of(records: results.map(\.hashedFields))),
       results: results)
     return GridShardReport(
       gridID: id, jobID: context.jobID, shard: shard.index, shards: shard.count, strategy: loaded.spec.name, dataset: data.datasetName,
@@ -224,6 +235,7 @@ extension BacktestOperations {
     let started = context.clock.now()
     let byShard: [FoundShard<GridShardRecord>] = try checkedShards(
       of: id, noun: "grid", in: given, read: { try $0.gridShards(gridID: id) }, others: { try $0.gridShards().map(\.gridID) },
+      countResults: { try $0.gridShardResultCount(gridID: id) },
       checks: [ShardDisagreement(what: "grid definitions", differs: { $0.definition != $1.definition }, describe: { $0.definition ?? "none" })],
       runAlike: "run every shard of a grid with the same spec, snapshot and qtool", rerun: { _ in "backtest grid …" })
     let first = byShard[0]
@@ -262,6 +274,7 @@ extension BacktestOperations {
         metrics[result.combination] = result.metrics
         scores[result.combination] = result.score ?? .nan
       }
+      try Self.checkResultsHash(entry, results.map(\.hashedFields), noun: "grid", id: id)
       try context.cancellation.check()
     }
     let order = Self.ranking(scores: scores, by: first.record.rank)
@@ -529,7 +542,12 @@ protocol MergeableShard: Sendable {
   var shard: Int { get }
   var shards: Int { get }
   var strategyName: String { get }
+  var specText: String { get }
   var specHash: String { get }
+  var dataHash: String? { get }
+  var resultsHash: String? { get }
+  /// How many results (combinations, work items) the shard says it holds.
+  var itemCount: Int { get }
   var snapshotHash: String? { get }
   var engineVersion: String { get }
   var dataset: String { get }
@@ -541,8 +559,22 @@ protocol MergeableShard: Sendable {
   var settings: String { get }
 }
 
-extension GridShardRecord: MergeableShard {}
-extension WalkForwardShardRecord: MergeableShard {}
+extension GridShardRecord: MergeableShard {
+  var itemCount: Int { max(0, endCombination - firstCombination) }
+}
+extension WalkForwardShardRecord: MergeableShard {
+  var itemCount: Int { max(0, endItem - firstItem) }
+}
+
+extension GridShardResult {
+  /// Every field as stored, for the shard's `resultsHash`.
+  var hashedFields: [String] { [String(combination), params, metrics, score.map { String($0.bitPattern) } ?? "-"] }
+}
+
+extension WalkForwardShardResult {
+  /// Every field as stored, for the shard's `resultsHash`.
+  var hashedFields: [String] { [String(item), params, inSample, outOfSample, score.map { String($0.bitPattern) } ?? "-"] }
+}
 
 /// A shard a merge found: the store holding it (its path, for messages) and its record.
 struct FoundShard<Record: MergeableShard> {
@@ -559,13 +591,36 @@ struct ShardDisagreement<Record> {
 }
 
 extension BacktestOperations {
+  /// A shard store edited or damaged after its shards ran: nothing is merged.
+  static func changedSince(_ store: String, _ what: String, id: String, shard: Int) -> OperationError {
+    OperationError.invalidInput(
+      "\(store) \(what); the shard store was changed after the shard ran, or is damaged, and nothing was merged", code: "grid_shard_mismatch",
+      details: ["grid_id": .string(id), "shard": .number(Double(shard)), "store": .string(store)], hint: "run that shard again, then merge")
+  }
+
+  /// Refuses a shard whose results, field for field, are not those it hashed as it wrote
+  /// them: any metric edited since, not only the params and scores checked one by one.
+  static func checkResultsHash<Record: MergeableShard>(_ entry: FoundShard<Record>, _ fields: [[String]], noun: String, id: String) throws {
+    guard let recorded = entry.record.resultsHash else {
+      throw OperationError.invalidInput(
+        "\(entry.store): shard \(entry.record.shard) of \(noun) \(id) was written by an older qtool that did not hash its results",
+        code: "grid_shard_mismatch", details: ["grid_id": .string(id), "shard": .number(Double(entry.record.shard))],
+        hint: "run that shard again with this qtool, then merge")
+    }
+    guard ContentHash.of(records: fields) == recorded else {
+      throw changedSince(
+        entry.store, "holds results of shard \(entry.record.shard) of \(noun) \(id) that are not those it wrote", id: id, shard: entry.record.shard)
+    }
+  }
+
   /// The shards of `id` (a `noun`: grid or walk-forward) that `given` holds (this store when
   /// empty), in shard order, checked as a merge checks them: every store holds some, all were
   /// run alike (spec version, snapshot, qtool, `checks`, data, grid; `runAlike` says how), none
   /// is given twice and none is missing (`rerun` is the command that runs one).
   func checkedShards<Record: MergeableShard>(
     of id: String, noun: String, in given: [ShardStore], read: (QtoolDatabase) throws -> [Record], others: (QtoolDatabase) throws -> [String],
-    checks: [ShardDisagreement<Record>] = [], sameData: (Record, Record) -> Bool = { $0.dataset == $1.dataset && $0.bars == $1.bars },
+    countResults: (QtoolDatabase) throws -> Int, checks: [ShardDisagreement<Record>] = [],
+    sameData: (Record, Record) -> Bool = { $0.dataset == $1.dataset && $0.bars == $1.bars && $0.dataHash == $1.dataHash },
     runAlike: String, rerun: (Record) -> String
   ) throws -> [FoundShard<Record>] {
     let stores = given.isEmpty ? [ShardStore(path: database.path, database: database)] : given
@@ -578,6 +633,18 @@ extension BacktestOperations {
           "\(store.path) holds no shard of \(noun) \(id)" + (others.isEmpty ? "" : " (it holds shards of \(others.joined(separator: ", ")))"),
           code: "grid_shard_not_found", details: ["grid_id": .string(id), "store": .string(store.path)],
           hint: "give the stores the shards of this \(noun) wrote (their --db)")
+      }
+      // Results beyond its shards' blocks were added after they ran (a shard rewrites its own
+      // block whole); missing ones are named shard by shard below.
+      let held = shards.reduce(0) { $0 + $1.itemCount }
+      let stored = try countResults(store.database)
+      guard stored <= held else {
+        throw Self.changedSince(
+          store.path, "holds \(stored) results of \(noun) \(id), but its shards (\(shards.map { String($0.shard) }.joined(separator: ", "))) wrote \(held)",
+          id: id, shard: shards[0].shard)
+      }
+      for shard in shards where ContentHash.sha256Hex(Data(shard.specText.utf8)) != shard.specHash {
+        throw Self.changedSince(store.path, "holds shard \(shard.shard) with a spec text that is not the spec version it records", id: id, shard: shard.shard)
       }
       found += shards.map { FoundShard(store: store.path, record: $0, database: store.database) }
     }
@@ -597,7 +664,10 @@ extension BacktestOperations {
       }
       if a.engineVersion != b.engineVersion { throw disagree("qtool versions", "qtool \(a.engineVersion)", "qtool \(b.engineVersion)", other) }
       if let check = checks.first(where: { $0.differs(a, b) }) { throw disagree(check.what, check.describe(a), check.describe(b), other) }
-      if !sameData(a, b) { throw disagree("data", "\(a.bars) bars of \(a.dataset)", "\(b.bars) bars of \(b.dataset)", other) }
+      if !sameData(a, b) {
+        func data(_ shard: Record) -> String { "\(shard.bars) bars of \(shard.dataset) (\(shard.dataHash.map { "data \($0.prefix(19))" } ?? "no data hash"))" }
+        throw disagree("data", data(a), data(b), other)
+      }
       if a.combinations != b.combinations || a.shards != b.shards || a.axes != b.axes || a.settings != b.settings || a.rank != b.rank {
         throw disagree("grids", "\(a.combinations) combinations in \(a.shards) shards", "\(b.combinations) combinations in \(b.shards) shards", other)
       }

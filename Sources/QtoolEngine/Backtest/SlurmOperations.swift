@@ -128,6 +128,8 @@ public struct SlurmOperations: Sendable {
     let snapshots = SnapshotOperations(context)
     let (copies, hash) = try snapshots.plan(datasets: data.datasetName.split(separator: "+").map(String.init))
     let work = URL(fileURLWithPath: slurm.workDir).standardizedFileURL.path
+    try Self.checkDirectives(slurm, work: work)
+    try Self.checkWorkDirHoldsNoOtherGrid(work, id: id)
     var report = SlurmSubmissionReport(
       gridID: id, jobID: nil, shards: slurm.shards, combinations: combinations.count, workDir: work, snapshot: work + "/snapshot.db",
       snapshotHash: hash, arrayScript: "", mergeScript: "", submitted: Array(1...slurm.shards), dryRun: dryRun, walkForward: slurm.walkForward,
@@ -262,6 +264,49 @@ public struct SlurmOperations: Sendable {
       guard FileManager.default.fileExists(atPath: path), let store = try? QtoolDatabase.open(path: path, readOnly: true) else { return true }
       return !((try? store.gridShards(gridID: submission.gridID)) ?? []).contains { $0.shard == shard }
         && !((try? store.walkForwardShards(gridID: submission.gridID)) ?? []).contains { $0.shard == shard }
+    }
+  }
+
+  /// What goes into an `#SBATCH` line must be one word on one line: sbatch splits a directive
+  /// at white space (a work directory `/shared/my grid` would log to `/shared/my`), and a
+  /// newline would start a directive nobody asked for.
+  static func checkDirectives(_ slurm: SlurmSettings, work: String) throws {
+    let given: [(String, String)] =
+      [("work_dir", work)] + (slurm.partition.map { [("partition", $0)] } ?? []) + (slurm.time.map { [("time", $0)] } ?? [])
+      + slurm.sbatchArguments.map { ("sbatch_arg", $0) }
+    for (field, value) in given where value.isEmpty || value.contains(where: { $0.isWhitespace || $0.isNewline }) {
+      throw OperationError.invalidArgument(
+        "\(field.replacingOccurrences(of: "_", with: "-")) '\(value)' \(value.isEmpty ? "is empty" : "holds white space"), which an #SBATCH line cannot carry",
+        field: field, hint: field == "work_dir" ? "choose a work directory whose path has no spaces" : "give one directive word per {sbatch_arg}")
+    }
+    // Slurm's time formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or no limit.
+    if let time = slurm.time,
+      !["UNLIMITED", "INFINITE"].contains(time.uppercased()),
+      time.range(of: #"^([0-9]+-)?[0-9]+(:[0-9]+){0,2}$"#, options: .regularExpression) == nil
+    {
+      throw OperationError.invalidArgument(
+        "time '\(time)' is not a Slurm time limit", field: "time", hint: "write minutes, HH:MM:SS or D-HH:MM:SS, e.g. 1:00:00")
+    }
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: work, isDirectory: &isDirectory), !isDirectory.boolValue {
+      throw OperationError.invalidArgument("work-dir \(work) is a file, not a directory", field: "work_dir", hint: "give a directory (it is created when missing)")
+    }
+  }
+
+  /// A work directory's merge step merges every store in its `shards/`: stores another grid
+  /// left there would fail it for good, so a work directory serves one grid (and its resumes).
+  static func checkWorkDirHoldsNoOtherGrid(_ work: String, id: String) throws {
+    let shards = work + "/shards"
+    let names = ((try? FileManager.default.contentsOfDirectory(atPath: shards)) ?? []).filter { $0.hasSuffix(".db") }.sorted()
+    for name in names {
+      let path = shards + "/" + name
+      guard let store = try? QtoolDatabase.open(path: path, readOnly: true) else { continue }
+      let others = Set(((try? store.gridShards().map(\.gridID)) ?? []) + ((try? store.walkForwardShards().map(\.gridID)) ?? [])).subtracting([id])
+      if let other = others.sorted().first {
+        throw OperationError.invalidArgument(
+          "the work directory \(work) already holds shards of grid \(other) (\(path)); its merge step would merge them with this grid's",
+          field: "work_dir", hint: "give this grid its own --work-dir, or remove \(shards) once grid \(other) is merged")
+      }
     }
   }
 

@@ -147,7 +147,8 @@ extension BacktestOperations {
         axes: try Self.axesText(request), rank: request.rank, settings: try Self.settingsText(request), walkForward: walkForward,
         windows: String(decoding: try encoder.encode(windows), as: UTF8.self), snapshotHash: snapshotHash, engineVersion: Self.shardEngineVersion,
         bars: data.tradedCount, warmupBars: data.warmupEnabled ? warmup : 0, jobID: context.jobID, completedAt: context.clock.now(),
-        definition: try GridDefinition(axes: request.axes, condition: request.condition).text),
+        definition: try GridDefinition(axes: request.axes, condition: request.condition).text, dataHash: data.sliceHash,
+        resultsHash: ContentHash.of(records: results.map(\.hashedFields))),
       results: results)
     return WalkForwardShardReport(
       gridID: id, jobID: context.jobID, shard: shard.index, shards: shard.count, strategy: loaded.spec.name, dataset: data.datasetName,
@@ -202,12 +203,13 @@ extension BacktestOperations {
     let byShard: [FoundShard<WalkForwardShardRecord>] = try checkedShards(
       of: id, noun: "walk-forward", in: given, read: { try $0.walkForwardShards(gridID: id) },
       others: { try $0.walkForwardShards().map(\.gridID) + $0.gridShards().map(\.gridID) },
+      countResults: { try $0.walkForwardShardResultCount(gridID: id) },
       checks: [
         ShardDisagreement(
           what: "walk-forward settings", differs: { $0.walkForward != $1.walkForward || $0.windows != $1.windows || $0.folds != $1.folds },
           describe: { "--walk-forward \($0.walkForward) (\($0.folds) folds)" })
       ],
-      sameData: { $0.dataset == $1.dataset && $0.bars == $1.bars && $0.warmupBars == $1.warmupBars },
+      sameData: { $0.dataset == $1.dataset && $0.bars == $1.bars && $0.warmupBars == $1.warmupBars && $0.dataHash == $1.dataHash },
       runAlike: "run every shard of a walk-forward with the same spec, snapshot, qtool and --walk-forward",
       rerun: { "backtest grid … --walk-forward \($0.walkForward)" })
     let first = byShard[0]
@@ -240,6 +242,7 @@ extension BacktestOperations {
           encoder: encoder, id: id, shard: shard, store: entry.store)
         items[result.item] = result
       }
+      try Self.checkResultsHash(entry, results.map(\.hashedFields), noun: "walk-forward", id: id)
       try context.cancellation.check()
     }
     let spans = try JSONDecoder().decode([[WalkForwardReport.Span]].self, from: Data(first.record.windows.utf8))
