@@ -125,15 +125,11 @@ enum BacktestGridCommand: LeafCommand {
       return .success
     }
     let names = axes.map(\.name)
-    let columns =
-      [Table.Column("#", .right)] + names.map { Table.Column($0, .right) }
-      + ["sharpe", "total_return", "max_drawdown", "trades"].map { Table.Column($0, .right) }
+    let shown = GridTable.metricColumns(first: report.rank)
+    let columns = [Table.Column("#", .right)] + names.map { Table.Column($0, .right) } + shown.map { Table.Column($0, .right) }
     let rows = report.results.enumerated().map { index, result in
-      ["\(index + 1)"] + names.map { DisplayFormat.param(result.parameters[$0]!) }
-        + [
-          Format.metric(result.metrics.sharpe, places: 3), Format.metric(result.metrics.totalReturn * 100, places: 2, suffix: "%"),
-          Format.metric(result.metrics.maxDrawdown * 100, places: 2, suffix: "%"), "\(result.metrics.trades)",
-        ]
+      let values = result.metrics.allValues
+      return ["\(index + 1)"] + names.map { DisplayFormat.param(result.parameters[$0]!) } + shown.map { DisplayFormat.metric($0, values[$0]) }
     }
     context.stdout.write(Table(columns: columns, rows: rows).render(bold: context.terminal.colorOnStdout))
     context.stdout.line(

@@ -64,17 +64,12 @@ enum GridMergeCommand: LeafCommand {
       return .success
     }
     let names = report.axes
+    let shown = GridTable.metricColumns(first: report.rank)
     context.stdout.write(
       Table(
-        columns: [Table.Column("#", .right)] + names.map { Table.Column($0, .right) }
-          + ["sharpe", "total_return", "max_drawdown", "trades"].map { Table.Column($0, .right) },
+        columns: [Table.Column("#", .right)] + names.map { Table.Column($0, .right) } + shown.map { Table.Column($0, .right) },
         rows: report.results.map { row in
-          func metric(_ name: String) -> Double { (row.metrics[name] ?? nil) ?? .nan }
-          return ["\(row.row)"] + names.map { DisplayFormat.param(row.params[$0] ?? .nan) }
-            + [
-              Format.metric(metric("sharpe"), places: 3), Format.metric(metric("total_return") * 100, places: 2, suffix: "%"),
-              Format.metric(metric("max_drawdown") * 100, places: 2, suffix: "%"), "\(Int(metric("trades")))",
-            ]
+          ["\(row.row)"] + names.map { DisplayFormat.param(row.params[$0] ?? .nan) } + shown.map { DisplayFormat.metric($0, row.metrics[$0] ?? nil) }
         }
       ).render(bold: context.terminal.colorOnStdout))
     context.stdout.line(

@@ -59,7 +59,7 @@ enum GridShowCommand: LeafCommand {
       try ReportWriter.write(HTMLReport.renderGrid(rows, all: all, cancellation: Signals.cancellation), to: path, overwrite: arguments.flag("force"), context: context)
     }
     let names = rows.grid.axes.map(\.name)
-    let shown = [rows.sort] + ["sharpe", "total_return", "max_drawdown", "trades"].filter { $0 != rows.sort }
+    let shown = GridTable.metricColumns(first: rows.sort)
     if context.json {
       try context.printJSON(rows)
     } else if arguments.flag("csv") {
