@@ -101,7 +101,8 @@ enum BacktestRunCommand: LeafCommand {
     for failure in report.failedAssertions {
       // Undefined metrics are explained by the reason rather than shown as n/a.
       let values = failure.values.sorted { $0.key < $1.key }.filter { !$0.value.isNaN }.map {
-        "\($0.key) = \(Format.metric($0.value, places: 4))"
+        // Four places, to show how near the bar a ratio came; a count is a whole number.
+        "\($0.key) = \(Metrics.isCount($0.key) ? DisplayFormat.metric($0.key, $0.value) : Format.metric($0.value, places: 4))"
       }
       let explained = (values + [failure.reason].compactMap { $0 }).joined(separator: "; ")
       context.stderr.line("qtool: assertion failed: \(failure.clause)" + (explained.isEmpty ? "" : " (\(explained))"))
