@@ -1,5 +1,6 @@
 import Foundation
 import QtoolCore
+import QtoolData
 import QtoolEngine
 import QtoolStore
 
@@ -130,9 +131,9 @@ extension Bench {
       try store.recordGridShard(
         GridShardRecord(
           gridID: gridID, shard: k, shards: 4, combinations: total, firstCombination: range.lowerBound, endCombination: range.upperBound,
-          strategyName: "sma-cross", specText: Self.smaCross, specHash: "h", dataset: "RW-1m", axes: "{\"fast\":[1],\"slow\":[1]}", rank: "sharpe",
+          strategyName: "sma-cross", specText: Self.smaCross, specHash: ContentHash.sha256Hex(Data(Self.smaCross.utf8)), dataset: "RW-1m", axes: "{\"fast\":[1],\"slow\":[1]}", rank: "sharpe",
           settings: "{}", snapshotHash: nil, engineVersion: "bench", bars: 20_000, warmupBars: 0, jobID: nil, completedAt: 0,
-          definition: definition),
+          definition: definition, resultsHash: ContentHash.of(records: results.map(\.hashedFields))),
         results: results)
     }
     let local = try time {

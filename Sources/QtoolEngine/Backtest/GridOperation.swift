@@ -107,20 +107,22 @@ extension BacktestOperations {
   /// Runs every combination of the axes on the compute pool and ranks them by `rank` (best
   /// first), as a job; every result is stored.
   public func grid(_ request: GridRequest) throws -> GridReport {
-    try checkGrid(request)
+    let loaded = try checkGrid(request)
     return try JobRunner.run(.grid, request: request, context: context, link: { ["grid_id": .string($0.id)] }) { context in
-      try BacktestOperations(context).gridNow(request)
+      try BacktestOperations(context).gridNow(request, loaded: loaded)
     }
   }
 
   /// Refuses before a grid's job is recorded, as `backtest run` refuses a bad assertion, what
   /// no run of it could get past: the ranking metric, the dates, the strategy, and the axes and
   /// `--where` against the strategy's params.
-  func checkGrid(_ request: GridRequest) throws {
+  /// Returns the spec as loaded, for the job to run (read once, not again inside it).
+  func checkGrid(_ request: GridRequest) throws -> LoadedSpec {
     try Self.checkRank(request.rank)
     try OperationError.checkRange(from: request.from, to: request.to)
     let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     _ = try Self.checkAxes(request, known: try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin).parameters)
+    return loaded
   }
 
   static func checkRank(_ rank: String) throws {
@@ -131,9 +133,8 @@ extension BacktestOperations {
     }
   }
 
-  func gridNow(_ request: GridRequest) throws -> GridReport {
+  func gridNow(_ request: GridRequest, loaded: LoadedSpec) throws -> GridReport {
     let started = context.clock.now()
-    let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let known = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin).parameters
     let combinations = try Self.combinations(request, known: known)
     // Only a grid that starts at `from` needs its warm-up before it runs: otherwise each
@@ -334,7 +335,7 @@ extension BacktestOperations {
   /// Rolling walk-forward, as a job: in each window, pick the best combination on `train` bars,
   /// then measure it on the `test` bars that follow; windows advance by the test length.
   public func walkForward(_ request: GridRequest, train: PeriodLength, test: PeriodLength) throws -> WalkForwardReport {
-    try checkGrid(request)
+    let loaded = try checkGrid(request)
     struct Request: Encodable {
       var grid: GridRequest
       var train: String
@@ -343,12 +344,11 @@ extension BacktestOperations {
     return try JobRunner.run(
       .walkForward, request: Request(grid: request, train: train.description, test: test.description), context: context, link: { _ in [:] }
     ) { context in
-      try BacktestOperations(context).walkForwardNow(request, train: train, test: test)
+      try BacktestOperations(context).walkForwardNow(request, loaded: loaded, train: train, test: test)
     }
   }
 
-  func walkForwardNow(_ request: GridRequest, train: PeriodLength, test: PeriodLength) throws -> WalkForwardReport {
-    let loaded = try StrategyLoader.resolve(request.strategy, database: database)
+  func walkForwardNow(_ request: GridRequest, loaded: LoadedSpec, train: PeriodLength, test: PeriodLength) throws -> WalkForwardReport {
     let base = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
     let known = base.parameters
     let combinations = try Self.combinations(request, known: known)

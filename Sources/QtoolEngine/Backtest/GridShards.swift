@@ -178,7 +178,7 @@ extension BacktestOperations {
   /// Bars come from `data` when given (a snapshot, checked by `ShardSnapshot.open`) and from
   /// this store otherwise.
   public func gridShard(_ request: GridRequest, shard: GridShard, data: ShardSnapshot? = nil) throws -> GridShardReport {
-    try checkGrid(request)
+    let loaded = try checkGrid(request)
     struct Request: Encodable {
       var grid: GridRequest
       var shard: String
@@ -187,14 +187,13 @@ extension BacktestOperations {
       .grid, request: Request(grid: request, shard: shard.description), context: context, link: { ["grid_id": .string($0.gridID)] }
     ) {
       context in
-      try BacktestOperations(context).gridShardNow(request, shard: shard, data: data)
+      try BacktestOperations(context).gridShardNow(request, loaded: loaded, shard: shard, data: data)
     }
   }
 
-  func gridShardNow(_ request: GridRequest, shard: GridShard, data snapshot: ShardSnapshot?) throws -> GridShardReport {
+  func gridShardNow(_ request: GridRequest, loaded: LoadedSpec, shard: GridShard, data snapshot: ShardSnapshot?) throws -> GridShardReport {
     let started = context.clock.now()
     let (reader, snapshotHash) = shardReader(snapshot: snapshot)
-    let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let compiled = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
     let combinations = try Self.combinations(request, known: compiled.parameters)
     let range = shard.range(of: combinations.count)
@@ -568,12 +567,12 @@ extension WalkForwardShardRecord: MergeableShard {
 
 extension GridShardResult {
   /// Every field as stored, for the shard's `resultsHash`.
-  var hashedFields: [String] { [String(combination), params, metrics, score.map { String($0.bitPattern) } ?? "-"] }
+  public var hashedFields: [String] { [String(combination), params, metrics, score.map { String($0.bitPattern) } ?? "-"] }
 }
 
 extension WalkForwardShardResult {
   /// Every field as stored, for the shard's `resultsHash`.
-  var hashedFields: [String] { [String(item), params, inSample, outOfSample, score.map { String($0.bitPattern) } ?? "-"] }
+  public var hashedFields: [String] { [String(item), params, inSample, outOfSample, score.map { String($0.bitPattern) } ?? "-"] }
 }
 
 /// A shard a merge found: the store holding it (its path, for messages) and its record.

@@ -63,7 +63,7 @@ extension BacktestOperations {
   public func walkForwardShard(
     _ request: GridRequest, train: PeriodLength, test: PeriodLength, shard: GridShard, data: ShardSnapshot? = nil
   ) throws -> WalkForwardShardReport {
-    try checkGrid(request)
+    let loaded = try checkGrid(request)
     struct Request: Encodable {
       var grid: GridRequest
       var train: String
@@ -74,16 +74,15 @@ extension BacktestOperations {
       .walkForward, request: Request(grid: request, train: train.description, test: test.description, shard: shard.description), context: context,
       link: { ["grid_id": .string($0.gridID)] }
     ) { context in
-      try BacktestOperations(context).walkForwardShardNow(request, train: train, test: test, shard: shard, data: data)
+      try BacktestOperations(context).walkForwardShardNow(request, loaded: loaded, train: train, test: test, shard: shard, data: data)
     }
   }
 
   func walkForwardShardNow(
-    _ request: GridRequest, train: PeriodLength, test: PeriodLength, shard: GridShard, data snapshot: ShardSnapshot?
+    _ request: GridRequest, loaded: LoadedSpec, train: PeriodLength, test: PeriodLength, shard: GridShard, data snapshot: ShardSnapshot?
   ) throws -> WalkForwardShardReport {
     let started = context.clock.now()
     let (reader, snapshotHash) = shardReader(snapshot: snapshot)
-    let loaded = try StrategyLoader.resolve(request.strategy, database: database)
     let base = try CompiledStrategy(loaded.spec, capital: request.capital, origin: loaded.origin)
     let known = base.parameters
     let combinations = try Self.combinations(request, known: known)
