@@ -133,7 +133,7 @@ extension Bench {
           gridID: gridID, shard: k, shards: 4, combinations: total, firstCombination: range.lowerBound, endCombination: range.upperBound,
           strategyName: "sma-cross", specText: Self.smaCross, specHash: ContentHash.sha256Hex(Data(Self.smaCross.utf8)), dataset: "RW-1m", axes: "{\"fast\":[1],\"slow\":[1]}", rank: "sharpe",
           settings: "{}", snapshotHash: nil, engineVersion: "bench", bars: 20_000, warmupBars: 0, jobID: nil, completedAt: 0,
-          definition: definition, resultsHash: ContentHash.of(records: results.map(\.hashedFields))),
+          definition: definition, resultsHash: ContentHash.fingerprint(records: results.map(\.hashedFields))),
         results: results)
     }
     let local = try time {

@@ -35,7 +35,8 @@ public struct WalkForwardShardRecord: Sendable, Equatable, Codable {
   public var definition: String?
   /// The hash of the bars the shard read (`MarketData.sliceHash`); nil from an older qtool.
   public var dataHash: String?
-  /// The hash of the results as the shard wrote them, in order; nil from an older qtool.
+  /// The fingerprint of the results as the shard wrote them, in order (`ContentHash.fingerprint`);
+  /// nil from an older qtool.
   public var resultsHash: String?
 
   public init(

@@ -219,7 +219,7 @@ extension BacktestOperations {
         axes: try Self.axesText(request), rank: request.rank, settings: try Self.settingsText(request), snapshotHash: snapshotHash,
         engineVersion: Self.shardEngineVersion, bars: data.tradedCount, warmupBars: data.tradingStart, jobID: context.jobID,
         completedAt: context.clock.now(), definition: try GridDefinition(axes: request.axes, condition: request.condition).text,
-        dataHash: data.sliceHash, resultsHash: ContentHash.of(records: results.map(\.hashedFields))),
+        dataHash: data.sliceHash, resultsHash: ContentHash.fingerprint(records: results.map(\.hashedFields))),
       results: results)
     return GridShardReport(
       gridID: id, jobID: context.jobID, shard: shard.index, shards: shard.count, strategy: loaded.spec.name, dataset: data.datasetName,
@@ -606,7 +606,7 @@ extension BacktestOperations {
         code: "grid_shard_mismatch", details: ["grid_id": .string(id), "shard": .number(Double(entry.record.shard))],
         hint: "run that shard again with this qtool, then merge")
     }
-    guard ContentHash.of(records: fields) == recorded else {
+    guard ContentHash.fingerprint(records: fields) == recorded else {
       throw changedSince(
         entry.store, "holds results of shard \(entry.record.shard) of \(noun) \(id) that are not those it wrote", id: id, shard: entry.record.shard)
     }

@@ -147,7 +147,7 @@ extension BacktestOperations {
         windows: String(decoding: try encoder.encode(windows), as: UTF8.self), snapshotHash: snapshotHash, engineVersion: Self.shardEngineVersion,
         bars: data.tradedCount, warmupBars: data.warmupEnabled ? warmup : 0, jobID: context.jobID, completedAt: context.clock.now(),
         definition: try GridDefinition(axes: request.axes, condition: request.condition).text, dataHash: data.sliceHash,
-        resultsHash: ContentHash.of(records: results.map(\.hashedFields))),
+        resultsHash: ContentHash.fingerprint(records: results.map(\.hashedFields))),
       results: results)
     return WalkForwardShardReport(
       gridID: id, jobID: context.jobID, shard: shard.index, shards: shard.count, strategy: loaded.spec.name, dataset: data.datasetName,
