@@ -152,6 +152,10 @@ func usageError(_ line: String, environment: [String: String] = [:]) -> UsageErr
 
   @Test func negativeNumbersAreValues() throws {
     #expect(try parse("data import a -s X --capital -5").double("capital") == -5)
+    #expect(try parse("data import a -s X --capital -.5").double("capital") == -0.5)
+    // A dash then a digit is a value even when it is not a number (`--shard -1/4`): the
+    // option's own check refuses it, not "missing value".
+    #expect(try parse("data import a -s -1/4").string("symbol") == "-1/4")
   }
 
   // MARK: Errors

@@ -287,8 +287,13 @@ public struct Parser: Sendable {
     return !isNegativeNumber(token)
   }
 
+  /// `-5`, `-0.5`, and any other dash then digit (`--shard -1/4`, `--param x=…` aside): no
+  /// option's name starts with a digit, so such a token is a value, refused or taken by the
+  /// option's own check rather than called a missing value.
   private func isNegativeNumber(_ token: String) -> Bool {
-    token.count > 1 && token.hasPrefix("-") && Double(token) != nil
+    let rest = token.dropFirst()
+    guard token.hasPrefix("-"), let first = rest.first else { return false }
+    return (first.isASCII && first.isNumber) || (first == "." && rest.dropFirst().first.map { $0.isASCII && $0.isNumber } == true)
   }
 
   func commandName(_ path: [String]) -> String {
