@@ -91,7 +91,7 @@ enum BacktestGridCommand: LeafCommand {
           try context.printJSON(report)
         } else {
           context.stdout.line(
-            "walk-forward \(report.gridID) shard \(report.shard)/\(report.shards): work items \(report.first + 1)…\(report.end) of \(report.items) (\(report.folds) folds × \(report.combinations) combinations) on \(report.bars) bars of \(report.dataset) in \(Format.duration(report.seconds))"
+            "walk-forward \(report.gridID) shard \(report.shard)/\(report.shards): \(Self.block(report.first, report.end, of: report.items, "work items")) (\(report.folds) folds × \(report.combinations) combinations) on \(report.bars) bars of \(report.dataset) in \(Format.duration(report.seconds))"
           )
         }
         return .success
@@ -102,7 +102,7 @@ enum BacktestGridCommand: LeafCommand {
         try context.printJSON(report)
       } else {
         context.stdout.line(
-          "grid \(report.gridID) shard \(report.shard)/\(report.shards): combinations \(report.first + 1)…\(report.end) of \(report.combinations) on \(report.bars) bars of \(report.dataset) in \(Format.duration(report.seconds))"
+          "grid \(report.gridID) shard \(report.shard)/\(report.shards): \(Self.block(report.first, report.end, of: report.combinations, "combinations")) on \(report.bars) bars of \(report.dataset) in \(Format.duration(report.seconds))"
         )
       }
       return .success
@@ -234,5 +234,13 @@ enum BacktestGridCommand: LeafCommand {
   /// This qtool binary, as tasks on other nodes run it (the same path on a shared file system).
   static func executablePath() -> String {
     (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+  }
+}
+
+extension BacktestGridCommand {
+  /// A shard's block, 1-based as a person counts: `combinations 36…71 of 143`, or that it has
+  /// none (more shards than combinations leave some empty, which is fine).
+  static func block(_ first: Int, _ end: Int, of total: Int, _ noun: String) -> String {
+    end > first ? "\(noun) \(first + 1)…\(end) of \(total)" : "no \(noun) (the grid has \(total), fewer than its shards)"
   }
 }
