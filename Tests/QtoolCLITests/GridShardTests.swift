@@ -340,6 +340,14 @@ import Testing
     // A store that is not a snapshot is refused too.
     let notSnapshot = try qtool.run(["backtest", "grid", spec] + small + ["--shard", "1/2", "--snapshot", qtool.databasePath])
     #expect(notSnapshot.status == 65 && notSnapshot.stderr.contains("is not a snapshot"), "\(notSnapshot.stderr)")
+    // A snapshot of other data says the snapshot lacks the dataset, not the store `data list` shows.
+    let goog = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path
+    #expect(try qtool.run(["data", "import", goog, "-s", "GOOX", "-t", "1d", "-q"]).status == 0)
+    let other = qtool.home.appendingPathComponent("goox.db").path
+    #expect(try qtool.run(["data", "snapshot", "GOOX-1d", "-o", other, "-q"]).status == 0)
+    let lacking = try qtool.run(["--db", shardStore(qtool, 3), "backtest", "grid", spec] + small + ["--shard", "1/2", "--snapshot", other])
+    #expect(lacking.status == 66, "\(lacking.stderr)")
+    #expect(lacking.stderr.contains("the snapshot \(other) holds no dataset 'GOOG-1d' (it holds GOOX-1d)"), "\(lacking.stderr)")
     // An existing snapshot is kept without --force; an unwritable path is 73.
     #expect(try qtool.run(["data", "snapshot", "GOOG-1d", "-o", snapshot]).status == 73)
     let unwritable = try qtool.run(["data", "snapshot", "GOOG-1d", "-o", "/proc/qtool-no/snap.db", "--json"])

@@ -199,7 +199,7 @@ extension BacktestOperations {
     let range = shard.range(of: combinations.count)
     // The warm-up is the whole grid's, as a local grid's: every shard runs on the same bars.
     let warms = request.from != nil && !request.noWarmup
-    let data = try reader.loadGridData(loaded, request: request, combinations: warms ? combinations : [])
+    let data = try ShardSnapshot.explaining(snapshot) { try reader.loadGridData(loaded, request: request, combinations: warms ? combinations : []) }
     let mine = Array(combinations[range])
     let metrics = mine.isEmpty ? [] : try reader.evaluate(mine, loaded: loaded, capital: compiled.capital, data: data, jobs: request.jobs)
     let encoder = JSONEncoder()
@@ -506,6 +506,21 @@ extension GridShard {
 public struct ShardSnapshot: Sendable {
   public let database: QtoolDatabase
   public let hash: String
+
+  /// Runs `body`, saying of a dataset it cannot find that the snapshot lacks it — not the
+  /// store `qtool data list` shows, which may well hold it.
+  static func explaining<T>(_ snapshot: ShardSnapshot?, _ body: () throws -> T) throws -> T {
+    do {
+      return try body()
+    } catch DatasetError.notFound(let name, _) where snapshot != nil {
+      let path = snapshot!.database.path
+      let held = (try? snapshot!.database.datasets().map(\.name)) ?? []
+      throw OperationError.notFound(
+        "the snapshot \(path) holds no dataset '\(name)'" + (held.isEmpty ? "" : " (it holds \(held.joined(separator: ", ")))"),
+        code: "dataset_not_found", details: ["dataset": .string(name), "snapshot": .string(path)],
+        hint: "snapshot the data the grid reads: qtool data snapshot \(name) -o FILE")
+    }
+  }
 
   /// The snapshot at `path` (nil: none, and the shard reads its own store), checked; a hash
   /// without a snapshot is refused.

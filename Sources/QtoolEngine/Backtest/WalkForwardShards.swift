@@ -89,9 +89,11 @@ extension BacktestOperations {
     // As a local walk-forward: the train windows warm up for the grid's longest warm-up, each
     // test window for its combination's own.
     let (warmup, expression) = try reader.longestWarmup(loaded, capital: request.capital, combinations: combinations)
-    let data = try reader.loadData(
-      loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps, warmup: warmup,
-      noWarmup: request.noWarmup, expression: expression)
+    let data = try ShardSnapshot.explaining(snapshot) {
+      try reader.loadData(
+        loaded.spec, dataset: request.dataset, from: request.from, to: request.to, allowGaps: request.allowGaps, warmup: warmup,
+        noWarmup: request.noWarmup, expression: expression)
+    }
     guard data.tradedCount >= 2 else { throw BacktestError.noBars(dataset: data.datasetName) }
     let folds = Self.walkForwardFolds(data, train: train, test: test)
     guard !folds.isEmpty else { throw Self.shorterThanOneWindow(data.timestamps) }
