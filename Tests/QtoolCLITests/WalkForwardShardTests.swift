@@ -105,6 +105,8 @@ import Testing
     // A walk-forward has folds, not rows to sort or filter.
     let csv = try qtool.run(["backtest", "grid", "show", id, "--csv"])
     #expect(csv.status == 64 && csv.stderr.contains("merged walk-forward"), "\(csv.stderr)")
+    let open = try qtool.run(["backtest", "grid", "open", id, "1"])
+    #expect(open.status == 64 && open.stderr.contains("is a merged walk-forward"), "\(open.stderr)")
     // The grid is still shown as a grid.
     #expect(try qtool.run(["backtest", "grid", "show", gridID, "--csv"]).stdout.hasPrefix("row,fast,slow,"))
 

@@ -682,8 +682,13 @@ extension BacktestOperations {
         func data(_ shard: Record) -> String { "\(shard.bars) bars of \(shard.dataset) (\(shard.dataHash.map { "data \($0.prefix(19))" } ?? "no data hash"))" }
         throw disagree("data", data(a), data(b), other)
       }
-      if a.combinations != b.combinations || a.shards != b.shards || a.axes != b.axes || a.settings != b.settings || a.rank != b.rank {
-        throw disagree("grids", "\(a.combinations) combinations in \(a.shards) shards", "\(b.combinations) combinations in \(b.shards) shards", other)
+      // Named field by field: "different grids" with the same count on both sides said nothing.
+      if a.shards != b.shards { throw disagree("shard counts", "\(a.shards) shards", "\(b.shards) shards", other) }
+      if a.rank != b.rank { throw disagree("rankings", "--rank \(a.rank)", "--rank \(b.rank)", other) }
+      if a.axes != b.axes { throw disagree("axes", a.axes, b.axes, other) }
+      if a.settings != b.settings { throw disagree("settings", a.settings, b.settings, other) }
+      if a.combinations != b.combinations {
+        throw disagree("grids", "\(a.combinations) combinations", "\(b.combinations) combinations", other)
       }
     }
     var byShard: [Int: FoundShard<Record>] = [:]
