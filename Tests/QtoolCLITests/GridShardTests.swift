@@ -340,6 +340,13 @@ import Testing
     // A store that is not a snapshot is refused too.
     let notSnapshot = try qtool.run(["backtest", "grid", spec] + small + ["--shard", "1/2", "--snapshot", qtool.databasePath])
     #expect(notSnapshot.status == 65 && notSnapshot.stderr.contains("is not a snapshot"), "\(notSnapshot.stderr)")
+    // A directory is neither a snapshot nor a shard store: missing input (66), said so.
+    let directory = qtool.home.appendingPathComponent("a-directory").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let snapshotDirectory = try qtool.run(["--db", shardStore(qtool, 3), "backtest", "grid", spec] + small + ["--shard", "1/2", "--snapshot", directory])
+    #expect(snapshotDirectory.status == 66 && snapshotDirectory.stderr.contains("is a directory, not a snapshot"), "\(snapshotDirectory.stderr)")
+    let mergeDirectory = try qtool.run(["backtest", "grid", "merge", "gdeadbeef0", directory])
+    #expect(mergeDirectory.status == 66 && mergeDirectory.stderr.contains("is a directory, not a shard store"), "\(mergeDirectory.stderr)")
     // A snapshot of other data says the snapshot lacks the dataset, not the store `data list` shows.
     let goog = QtoolProcess.packageRoot.appendingPathComponent("Fixtures/demo-GOOG-1d.csv").path
     #expect(try qtool.run(["data", "import", goog, "-s", "GOOX", "-t", "1d", "-q"]).status == 0)

@@ -532,9 +532,11 @@ public struct ShardSnapshot: Sendable {
       }
       return nil
     }
-    guard FileManager.default.fileExists(atPath: path) else {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
       throw OperationError.notFound(
-        "no snapshot \(path)", code: "file_not_found", details: ["path": .string(path)], hint: "write one with `qtool data snapshot DATASET -o FILE`")
+        isDirectory.boolValue ? "\(path) is a directory, not a snapshot" : "no snapshot \(path)", code: "file_not_found",
+        details: ["path": .string(path)], hint: "write one with `qtool data snapshot DATASET -o FILE`")
     }
     let database = try QtoolDatabase.openSnapshot(path: path)
     return ShardSnapshot(database: database, hash: try SnapshotOperations.verify(database, expected: expected))

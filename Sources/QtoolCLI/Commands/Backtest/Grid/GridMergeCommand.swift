@@ -43,8 +43,11 @@ enum GridMergeCommand: LeafCommand {
     let arguments = context.arguments
     guard let top = arguments.int("top"), top >= 1 else { throw UsageError("--top: expected 1 or more", commandPath: arguments.commandPath) }
     let stores = try arguments.strings("shard-dbs").map { path in
-      guard FileManager.default.fileExists(atPath: path) else {
-        throw OperationError.notFound("no shard store \(path)", code: "file_not_found", details: ["path": .string(path)])
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+        throw OperationError.notFound(
+          isDirectory.boolValue ? "\(path) is a directory, not a shard store" : "no shard store \(path)", code: "file_not_found",
+          details: ["path": .string(path)], hint: "give the stores the shards wrote (their --db), e.g. DIR/shard-*.db")
       }
       return ShardStore(path: path, database: try QtoolDatabase.open(path: path, readOnly: true))
     }
