@@ -4,6 +4,16 @@ import Testing
 @testable import QtoolArgs
 
 @Suite struct ValueParsingTests {
+  /// An empty path (a shell variable that came out empty) names no file: refused while parsing.
+  @Test func anEmptyPathIsNoPath() {
+    for kind in [PathKind.file(extensions: []), .namedFile(extensions: ["db"]), .directory] {
+      #expect(ArgumentValue.convert("", to: .path(kind)) == nil, "\(kind)")
+      #expect(ArgumentValue.convert("a.db", to: .path(kind)) == .string("a.db"), "\(kind)")
+    }
+    #expect(ArgumentValue.convert("-", to: .path(.file(extensions: []))) == .string("-"), "- is standard input or output")
+    #expect(ArgumentValue.convert("", to: .string) == .string(""))
+  }
+
   @Test func datesAreUTC() {
     #expect(ValueParsing.date("2024-01-31")?.timeIntervalSince1970 == 1_706_659_200)
     #expect(ValueParsing.date("2024-01-31T12:30:00Z")?.timeIntervalSince1970 == 1_706_704_200)

@@ -13,9 +13,13 @@ public enum ArgumentValue: Sendable, Equatable {
   /// Converts `text` to `type`, or returns nil when it does not have that form.
   static func convert(_ text: String, to type: ValueType) -> ArgumentValue? {
     switch type {
+    // An empty path names no file (a shell variable that came out empty): refused here, as a
+    // usage error, rather than by whatever the file system says of "".
     case .path(.namedFile), .path(.directory):
-      return text == "-" ? nil : .string(text)
-    case .string, .path:
+      return text == "-" || text.isEmpty ? nil : .string(text)
+    case .path:
+      return text.isEmpty ? nil : .string(text)
+    case .string:
       return .string(text)
     case .int:
       return Int(text).map(ArgumentValue.int)

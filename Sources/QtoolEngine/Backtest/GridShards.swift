@@ -525,6 +525,10 @@ public struct ShardSnapshot: Sendable {
   /// The snapshot at `path` (nil: none, and the shard reads its own store), checked; a hash
   /// without a snapshot is refused.
   public static func open(path: String?, expected: String?) throws -> ShardSnapshot? {
+    if expected?.isEmpty == true {
+      throw OperationError.invalidArgument(
+        "the snapshot hash is empty", field: "snapshot_hash", hint: "give the hash `qtool data snapshot` printed, or leave {snapshot_hash} out")
+    }
     guard let path else {
       if expected != nil {
         throw OperationError.invalidArgument(
