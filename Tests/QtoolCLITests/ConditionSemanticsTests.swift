@@ -73,6 +73,15 @@ import Testing
     let every = try jsonObject(try qtool.run(["backtest", "grid", spec, "--grid", "k=0.1..0.5:0.1", "--top", "100", "--json"]).stdout)
     let values = Set((every["results"] as! [[String: Any]]).map { ($0["params"] as! [String: Double])["k"]! })
     #expect(values == [0.1, 0.2, 0.3, 0.4, 0.5])
+    // Written with exponents, the same decimals.
+    let exponents = try jsonObject(try qtool.run(["backtest", "grid", spec, "--grid", "k=1.5e-1..3.5e-1:5e-2", "--top", "100", "--json"]).stdout)
+    #expect(Set((exponents["results"] as! [[String: Any]]).map { ($0["params"] as! [String: Double])["k"]! }) == [0.15, 0.2, 0.25, 0.3, 0.35])
+    // Axes that cannot be run as written are usage errors: infinite ends, a count past any
+    // integer (both stopped the process), a value twice (it ran the same combination twice).
+    for axis in ["k=0.1..inf:1", "k=-inf..0:1", "k=0..1e300:1e-300", "k=1e16..10000000000000004:0.5", "k=0.5,0.5"] {
+      let refused = try qtool.run(["backtest", "grid", spec, "--grid", axis])
+      #expect(refused.status == 64, "\(axis): \(refused.status) \(refused.stderr)")
+    }
   }
 
   /// A param named like a metric cannot be told from it among a grid's rows: refused, with a

@@ -1,5 +1,6 @@
 import Foundation
 import QtoolArgs
+import QtoolCore
 import QtoolEngine
 
 /// The command-line forms of a backtest's params and a grid's axes.
@@ -40,13 +41,11 @@ enum BacktestOptions {
       commandPath: arguments.commandPath)
   }
 
-  /// Digits after the point of a number as written (`0.05` → 2, `5` → 0); nil when that does
-  /// not say its precision (an exponent, more digits than a double keeps).
+  /// Digits after the point of a number as written, exponent included (`0.05` and `5e-2` → 2,
+  /// `5` → 0); nil past what a double keeps.
   private static func decimals(_ text: Substring) -> Int? {
-    let trimmed = text.trimmingCharacters(in: .whitespaces)
-    guard !trimmed.contains(where: { $0 == "e" || $0 == "E" }) else { return nil }
-    guard let point = trimmed.firstIndex(of: ".") else { return 0 }
-    let digits = trimmed.distance(from: point, to: trimmed.endIndex) - 1
+    guard let decimal = Decimal(string: text.trimmingCharacters(in: .whitespaces), locale: Locale(identifier: "en_US_POSIX")) else { return nil }
+    let digits = max(0, -decimal.exponent)
     return digits <= 15 ? digits : nil
   }
 
@@ -56,32 +55,43 @@ enum BacktestOptions {
     let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
     guard parts.count == 2, !parts[0].isEmpty else { throw usage("--grid: expected name=FROM..TO:STEP or name=a,b,c, got '\(text)'") }
     let body = parts[1]
+    let values: [Double]
     if let range = body.range(of: "..") {
       let lower = Double(body[..<range.lowerBound])
       let rest = body[range.upperBound...].split(separator: ":", maxSplits: 1)
       let upper = rest.first.flatMap { Double($0) }
       let step = rest.count > 1 ? Double(rest[1]) : 1
-      guard let lower, let upper, let step, step > 0, upper >= lower else {
-        throw usage("--grid \(parts[0]): expected FROM..TO:STEP with FROM ≤ TO and STEP > 0, got '\(body)'")
+      guard let lower, let upper, let step, lower.isFinite, upper.isFinite, step.isFinite, step > 0, upper >= lower else {
+        throw usage("--grid \(parts[0]): expected FROM..TO:STEP of finite numbers with FROM ≤ TO and STEP > 0, got '\(body)'")
       }
-      let count = Int(((upper - lower) / step + 1e-9).rounded(.down)) + 1
-      guard count <= 100_000 else { throw usage("--grid \(parts[0]): \(count) values is too many") }
+      // Counted in doubles first: 0..1e300:1e-300 has more values than an Int holds.
+      let span = ((upper - lower) / step + 1e-9).rounded(.down)
+      guard span.isFinite, span < 100_000 else {
+        throw usage(
+          "--grid \(parts[0]): \(span.isFinite ? DisplayFormat.count(span + 1) + " values" : "more values than can be counted") — the most is 100,000")
+      }
       // 0.1 + 2 × 0.1 is 0.30000000000000004: each value is rounded to the decimals FROM and
       // STEP are written with, so the grid runs, stores and shows k = 0.3, and --where 'k == 0.3'
       // finds it.
       let written = [body[..<range.lowerBound], rest.count > 1 ? rest[1] : "1"].map(decimals)
       let scale = written.contains(nil) ? nil : pow(10, Double(written.map { $0! }.max()!))
-      return GridAxis(
-        name: parts[0],
-        values: (0..<count).map { index in
-          let value = lower + Double(index) * step
-          // Past 2^52 a scaled double has no fraction left to round away.
-          guard let scale, abs(value * scale) < 0x1p52 else { return value }
-          return (value * scale).rounded() / scale
-        })
+      values = (0...Int(span)).map { index in
+        let value = lower + Double(index) * step
+        // Past 2^52 a scaled double has no fraction left to round away.
+        guard let scale, abs(value * scale) < 0x1p52 else { return value }
+        return (value * scale).rounded() / scale
+      }
+    } else {
+      let listed = body.split(separator: ",").map { Double($0) }
+      guard !listed.isEmpty, listed.allSatisfy({ $0 != nil }) else { throw usage("--grid \(parts[0]): '\(body)' is not a list of numbers") }
+      values = listed.map { $0! }
     }
-    let values = body.split(separator: ",").map { Double($0) }
-    guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else { throw usage("--grid \(parts[0]): '\(body)' is not a list of numbers") }
-    return GridAxis(name: parts[0], values: values.map { $0! })
+    // The same value twice would run the same combination twice and rank it twice.
+    var seen = Set<Double>()
+    if let repeated = values.first(where: { !seen.insert($0).inserted }) {
+      throw usage(
+        "--grid \(parts[0]): the value \(DisplayFormat.param(repeated)) comes twice (at this size a double cannot tell the steps apart, or it is listed twice)")
+    }
+    return GridAxis(name: parts[0], values: values)
   }
 }
