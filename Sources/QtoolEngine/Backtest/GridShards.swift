@@ -118,6 +118,8 @@ public struct GridShardReport: Encodable, Sendable {
 /// A merged grid: stored in the main store, its best rows as `backtest grid show` gives them.
 public struct GridMergeReport: Encodable, Sendable {
   public var id: String
+  /// The merge's own job, as a local grid's report names its job.
+  public var jobID: String?
   public var strategy: String
   public var dataset: String
   /// The params the grid varies, by name.
@@ -125,9 +127,15 @@ public struct GridMergeReport: Encodable, Sendable {
   public var shards: Int
   public var combinations: Int
   public var bars: Int
+  /// The bars before the grid's first that warmed its indicators up, as a local grid reports.
+  public var warmupBars: Int
   public var rank: String
   public var seconds: Double
   public var results: [GridRows.Row]
+
+  enum CodingKeys: String, CodingKey {
+    case id, jobID = "job_id", strategy, dataset, axes, shards, combinations, bars, warmupBars = "warmup_bars", rank, seconds, results
+  }
 }
 
 /// A store holding shards, for a merge: its path (for messages) and the opened store.
@@ -289,10 +297,11 @@ extension BacktestOperations {
         metrics: Metrics.stored(metrics[index]))
     }
     return GridMergeReport(
-      id: id, strategy: first.record.strategyName, dataset: first.record.dataset,
+      id: id, jobID: context.jobID, strategy: first.record.strategyName, dataset: first.record.dataset,
       axes: ((try? JSONDecoder().decode([String: [Double]].self, from: Data(first.record.axes.utf8))) ?? [:]).keys.sorted(),
       shards: first.record.shards, combinations: total,
-      bars: first.record.bars, rank: first.record.rank, seconds: context.clock.seconds(since: started), results: rows)
+      bars: first.record.bars, warmupBars: first.record.warmupBars, rank: first.record.rank, seconds: context.clock.seconds(since: started),
+      results: rows)
   }
 }
 
