@@ -63,7 +63,16 @@ public struct NamedCondition: Sendable {
     case .binary(let op, let lhs, let rhs) where ["<", "<=", ">", ">=", "==", "!="].contains(op):
       let a = evaluator.evaluate(lhs)
       let b = evaluator.evaluate(rhs)
-      return (evaluator.condition(expression), zip(a, b).map { !$0.isNaN && !$1.isNaN })
+      let compare: (Double, Double) -> Bool =
+        switch op {
+        case "<": (<)
+        case "<=": (<=)
+        case ">": (>)
+        case ">=": (>=)
+        case "==": (==)
+        default: (!=)
+        }
+      return (zip(a, b).map(compare), zip(a, b).map { !$0.isNaN && !$1.isNaN })
     default:
       let truth = evaluator.condition(expression)
       return (truth, [Bool](repeating: true, count: truth.count))

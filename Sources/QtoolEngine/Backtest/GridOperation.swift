@@ -230,6 +230,13 @@ extension BacktestOperations {
       guard !axis.values.isEmpty, axis.values.allSatisfy(\.isFinite) else {
         throw OperationError.invalidArgument("the values of '\(axis.name)' must be finite numbers, at least one", field: "axes")
       }
+      // The same value twice would run the same combinations twice and rank them twice.
+      var distinct = Set<Double>()
+      if let repeated = axis.values.first(where: { !distinct.insert($0).inserted }) {
+        throw OperationError.invalidArgument(
+          "the value \(DisplayFormat.param(repeated)) of '\(axis.name)' comes twice (listed twice, or a range whose steps a double cannot tell apart at that size)",
+          field: "axes", hint: "give each value once")
+      }
       let (product, overflow) = size.multipliedReportingOverflow(by: axis.values.count)
       guard !overflow, product <= request.maxCombinations else {
         let count = overflow ? "more than \(Int.max)" : "\(product)"
@@ -617,6 +624,12 @@ extension BacktestOperations {
   /// Runs row `row` of a stored grid as a full backtest — the grid's spec text, that row's
   /// params, the grid's data and settings — and records it; its metrics are the row's.
   public func openGridRow(id: String, row: Int) throws -> (report: BacktestReport, matches: Bool) {
+    // `grid list` lists merged walk-forwards too; they keep each fold's choice, not rows to open.
+    if let walkForward = try mergedWalkForward(id: id) {
+      throw OperationError.invalidArgument(
+        "\(walkForward.id ?? id) is a merged walk-forward: it keeps each fold's chosen combination, not a grid's rows to open",
+        field: "id", hint: "`qtool backtest grid show \(walkForward.id ?? id)` prints its folds")
+    }
     let record = try database.grid(id: id)
     let results = try database.gridResults(gridID: record.id)
     guard row >= 1, row <= results.count else { throw GridError.noRow(grid: record.id, row: row, rows: results.count) }

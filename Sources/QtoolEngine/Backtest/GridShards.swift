@@ -146,6 +146,22 @@ public struct ShardStore: Sendable {
     self.path = path
     self.database = database
   }
+
+  /// The shard store at `path`, opened read-only: a merge never writes to what shards wrote.
+  public static func open(path: String) throws -> ShardStore {
+    try requireFile(path, "shard store", hint: "give the stores the shards wrote (their --db), e.g. DIR/shard-*.db")
+    return ShardStore(path: path, database: try QtoolDatabase.open(path: path, readOnly: true))
+  }
+}
+
+/// Refuses (66) a path that names no file, or a directory, where a `noun` (a file) is wanted.
+func requireFile(_ path: String, _ noun: String, hint: String) throws {
+  var isDirectory: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+    throw OperationError.notFound(
+      isDirectory.boolValue ? "\(path) is a directory, not a \(noun)" : "no \(noun) \(path)",
+      code: "file_not_found", details: ["path": .string(path)], hint: ErrorHint(hint))
+  }
 }
 
 extension BacktestOperations {
@@ -545,12 +561,7 @@ public struct ShardSnapshot: Sendable {
       }
       return nil
     }
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-      throw OperationError.notFound(
-        isDirectory.boolValue ? "\(path) is a directory, not a snapshot" : "no snapshot \(path)", code: "file_not_found",
-        details: ["path": .string(path)], hint: "write one with `qtool data snapshot DATASET -o FILE`")
-    }
+    try requireFile(path, "snapshot", hint: "write one with `qtool data snapshot DATASET -o FILE`")
     let database = try QtoolDatabase.openSnapshot(path: path)
     return ShardSnapshot(database: database, hash: try SnapshotOperations.verify(database, expected: expected))
   }

@@ -86,12 +86,6 @@ enum BacktestOptions {
       guard !listed.isEmpty, listed.allSatisfy({ $0 != nil }) else { throw usage("--grid \(parts[0]): '\(body)' is not a list of numbers") }
       values = listed.map { $0! }
     }
-    // The same value twice would run the same combination twice and rank it twice.
-    var seen = Set<Double>()
-    if let repeated = values.first(where: { !seen.insert($0).inserted }) {
-      throw usage(
-        "--grid \(parts[0]): the value \(DisplayFormat.param(repeated)) comes twice (at this size a double cannot tell the steps apart, or it is listed twice)")
-    }
     return GridAxis(name: parts[0], values: values)
   }
 }

@@ -42,15 +42,7 @@ enum GridMergeCommand: LeafCommand {
   static func merge(_ context: CommandContext) throws -> ExitStatus {
     let arguments = context.arguments
     guard let top = arguments.int("top"), top >= 1 else { throw UsageError("--top: expected 1 or more", commandPath: arguments.commandPath) }
-    let stores = try arguments.strings("shard-dbs").map { path in
-      var isDirectory: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-        throw OperationError.notFound(
-          isDirectory.boolValue ? "\(path) is a directory, not a shard store" : "no shard store \(path)", code: "file_not_found",
-          details: ["path": .string(path)], hint: "give the stores the shards wrote (their --db), e.g. DIR/shard-*.db")
-      }
-      return ShardStore(path: path, database: try QtoolDatabase.open(path: path, readOnly: true))
-    }
+    let stores = try arguments.strings("shard-dbs").map(ShardStore.open(path:))
     let operations = BacktestOperations(try context.operations())
     if try operations.isShardedWalkForward(id: arguments.string("id")!, stores: stores) {
       let report = try operations.mergeWalkForward(id: arguments.string("id")!, stores: stores)

@@ -27,15 +27,7 @@ enum GridOpenCommand: LeafCommand {
       throw UsageError("<row>: expected a row number like 1, got '\(arguments.string("row") ?? "")'", commandPath: arguments.commandPath)
     }
     if let path = arguments.string("report") { try ReportWriter.checkWritable(path, overwrite: arguments.flag("force")) }
-    let operations = BacktestOperations(try context.operations())
-    let id = arguments.string("id")!
-    // `grid list` lists merged walk-forwards too; they keep each fold's choice, not rows to open.
-    if let walkForward = try operations.mergedWalkForward(id: id) {
-      throw UsageError(
-        "\(walkForward.id ?? id) is a merged walk-forward: it keeps each fold's chosen combination, not a grid's rows to open; `qtool backtest grid show \(walkForward.id ?? id)` prints its folds",
-        commandPath: arguments.commandPath)
-    }
-    let (report, matches) = try operations.openGridRow(id: id, row: row)
+    let (report, matches) = try BacktestOperations(try context.operations()).openGridRow(id: arguments.string("id")!, row: row)
     if let path = arguments.string("report") {
       try ReportWriter.write(HTMLReport.render(report, cancellation: Signals.cancellation, hooks: context.testHooks), to: path, overwrite: arguments.flag("force"), context: context)
     }
